@@ -1,0 +1,407 @@
+//! Composition root: builds the components from a validated config, wires them, supervises them,
+//! and shuts them down in stages.
+//!
+//! Start: store (open, migrate, writer) -> HTTP API -> sources -> READY=1.
+//! Stop (SIGTERM/SIGINT or a fatal task failure): STOPPING=1 -> sources -> drain the writer ->
+//! everything else, all within `service.shutdown_timeout`.
+//! SIGHUP: reload the config file; an invalid one keeps the running config and logs why.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::channels::http;
+use crate::config::{self, Config};
+use crate::service::logging::LogHandle;
+use crate::service::metrics::Metrics;
+use crate::service::status::{self, StatusReport, StatusTracker};
+use crate::service::supervisor::{Fatal, Heartbeat, Restart, Supervisor};
+use crate::service::systemd;
+use crate::sources::{self, SourceContext};
+use crate::store::{Reader, Store, StoreOptions, StoreShared};
+
+/// How the gateway ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Stopped on request, everything flushed.
+    Clean,
+    /// Stopped on request, but the deadline passed before everything finished.
+    DeadlineExceeded,
+    /// A component failed for good.
+    Fatal(String),
+}
+
+/// Options that do not come from the config file.
+#[derive(Debug, Default)]
+pub struct StartOptions {
+    /// The config file, for SIGHUP reloads.
+    pub config_path: Option<PathBuf>,
+    /// Log filter handle, for reloads.
+    pub log: Option<LogHandle>,
+}
+
+/// Everything the channels (HTTP, demo view) read.
+#[derive(Debug)]
+pub struct AppState {
+    config: RwLock<Arc<Config>>,
+    /// Buffer state (cache, counters).
+    pub store: Arc<StoreShared>,
+    /// Buffer queries.
+    pub reader: Reader,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Tasks.
+    pub supervisor: Arc<Supervisor>,
+    /// Uptime, readiness, rates.
+    pub tracker: Arc<StatusTracker>,
+    uplink: bool,
+}
+
+impl AppState {
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The structured status.
+    pub async fn status(&self) -> StatusReport {
+        let cfg = self.config();
+        status::report(
+            &cfg.gateway.id,
+            cfg.store.max_size.bytes(),
+            self.uplink,
+            &self.tracker,
+            &self.store,
+            &self.reader,
+            &self.supervisor,
+        )
+        .await
+    }
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    state: Arc<AppState>,
+    store: Store,
+    sources_token: CancellationToken,
+    sources: Vec<JoinHandle<()>>,
+    downstream: CancellationToken,
+    stopping: CancellationToken,
+    fatal: mpsc::UnboundedReceiver<Fatal>,
+    http_addr: Option<SocketAddr>,
+    options: StartOptions,
+}
+
+impl Gateway {
+    /// Opens the store, starts the HTTP API and the sources, and tells systemd it is ready.
+    ///
+    /// # Errors
+    /// The store cannot be opened or the HTTP address cannot be bound.
+    pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let (supervisor, fatal) = Supervisor::new(config.service.clone(), metrics.clone());
+        let heartbeat = Heartbeat::new("store:writer");
+        let path = config.store.resolved_path();
+        let store_options = StoreOptions { uplink: false };
+        let store = Store::open(
+            &config.store,
+            &path,
+            store_options,
+            metrics.clone(),
+            heartbeat.clone(),
+        )
+        .with_context(|| format!("cannot open the buffer at {}", path.display()))?;
+        info!(path = %path.display(), last_seq = store.shared.last_seq(), rows = store.shared.rows(), "Buffer open.");
+
+        let downstream = CancellationToken::new();
+        let state = Arc::new(AppState {
+            config: RwLock::new(Arc::new(config.clone())),
+            store: store.shared.clone(),
+            reader: store.reader.clone(),
+            metrics: metrics.clone(),
+            supervisor: supervisor.clone(),
+            tracker: Arc::new(StatusTracker::default()),
+            uplink: store_options.uplink,
+        });
+
+        let mut gw = Self {
+            state: state.clone(),
+            store,
+            sources_token: CancellationToken::new(),
+            sources: Vec::new(),
+            downstream: downstream.clone(),
+            stopping: CancellationToken::new(),
+            fatal,
+            http_addr: None,
+            options,
+        };
+
+        // The writer is critical: if it ends while we are not stopping, the process stops.
+        let writer_done = gw.store.writer.finished();
+        supervisor.watch_critical("store:writer", gw.stopping.clone(), heartbeat, writer_done);
+
+        if config.http.enabled {
+            let listener = tokio::net::TcpListener::bind(config.http.listen)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on {} ([http] listen)", config.http.listen)
+                })?;
+            gw.http_addr = listener.local_addr().ok();
+            let st = state.clone();
+            let mut listener = Some(listener);
+            supervisor.spawn(
+                "http",
+                Restart::OnFailure,
+                downstream.clone(),
+                move |child| {
+                    let st = st.clone();
+                    let listener = listener.take();
+                    async move {
+                        let listener = match listener {
+                            Some(l) => l,
+                            None => tokio::net::TcpListener::bind(st.config().http.listen)
+                                .await
+                                .map_err(|e| {
+                                    crate::service::supervisor::TaskError::new(
+                                        "cannot listen again",
+                                        e,
+                                    )
+                                })?,
+                        };
+                        http::serve(listener, st, child).await
+                    }
+                },
+            );
+            info!(addr = ?gw.http_addr, "HTTP API listening.");
+        }
+
+        {
+            let tracker = state.tracker.clone();
+            let store_shared = state.store.clone();
+            let line_state = state.clone();
+            let period = config.service.status_interval;
+            supervisor.spawn(
+                "status",
+                Restart::OnFailure,
+                downstream.clone(),
+                move |tok| {
+                    let line_state = line_state.clone();
+                    let line = move || Some(quick_line(&line_state));
+                    let fut = status::run_status(
+                        period,
+                        tracker.clone(),
+                        store_shared.clone(),
+                        tok,
+                        line,
+                    );
+                    async move {
+                        fut.await;
+                        Ok(())
+                    }
+                },
+            );
+        }
+        if let Some(interval) = systemd::watchdog_interval() {
+            let sup = supervisor.clone();
+            let stall = config.service.stall_timeout;
+            supervisor.spawn(
+                "watchdog",
+                Restart::OnFailure,
+                downstream.clone(),
+                move |tok| {
+                    let sup = sup.clone();
+                    async move {
+                        systemd::run_watchdog(interval, stall, sup, tok).await;
+                        Ok(())
+                    }
+                },
+            );
+        }
+
+        gw.start_sources(&config);
+        state.tracker.set_ready();
+        metrics.ready.set(1);
+        systemd::ready();
+        systemd::status(&quick_line(&state));
+        info!(gateway = %config.gateway.id, version = env!("CARGO_PKG_VERSION"), "Gateway ready.");
+        Ok(gw)
+    }
+
+    /// Shared state for views.
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// The bound HTTP address, if the API is enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    fn start_sources(&mut self, config: &Config) {
+        self.sources_token = CancellationToken::new();
+        let ctx = SourceContext {
+            ingest: self.store.ingest.clone(),
+            metrics: self.state.metrics.clone(),
+        };
+        for mut source in sources::build(config) {
+            let ctx = ctx.clone();
+            let handle = self.state.supervisor.spawn(
+                source.name.clone(),
+                Restart::OnFailure,
+                self.sources_token.clone(),
+                move |tok| (source.start)(ctx.clone(), tok),
+            );
+            self.sources.push(handle);
+        }
+    }
+
+    async fn stop_sources(&mut self, deadline: Instant) -> bool {
+        self.sources_token.cancel();
+        let mut all = true;
+        for h in self.sources.drain(..) {
+            all &= tokio::time::timeout_at(deadline, h).await.is_ok();
+        }
+        all
+    }
+
+    /// Runs until SIGTERM/SIGINT (clean stop), a fatal failure, or `stop` is cancelled;
+    /// reloads the config on SIGHUP.
+    ///
+    /// # Errors
+    /// Signal handlers cannot be installed.
+    pub async fn run(mut self, stop: CancellationToken) -> anyhow::Result<Exit> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        let fatal = loop {
+            tokio::select! {
+                _ = term.recv() => { info!("SIGTERM received; stopping."); break None; }
+                _ = int.recv() => { info!("SIGINT received; stopping."); break None; }
+                () = stop.cancelled() => break None,
+                _ = hup.recv() => self.reload().await,
+                f = self.fatal.recv() => break f,
+            }
+        };
+        let exit = self.shutdown().await;
+        Ok(match fatal {
+            Some(f) => Exit::Fatal(format!("{}: {}", f.task, f.reason)),
+            None => exit,
+        })
+    }
+
+    /// Staged shutdown within `service.shutdown_timeout`.
+    pub async fn shutdown(mut self) -> Exit {
+        systemd::stopping();
+        self.stopping.cancel();
+        let cfg = self.state.config();
+        let deadline = Instant::now() + cfg.service.shutdown_timeout;
+        let sources_stopped = self.stop_sources(deadline).await;
+        self.store.writer.drain();
+        let drained = tokio::time::timeout_at(deadline, self.store.writer.finished())
+            .await
+            .unwrap_or(false);
+        self.downstream.cancel();
+        let rest = self.state.supervisor.wait_all(deadline).await;
+        if sources_stopped && drained && rest {
+            info!(
+                last_seq = self.state.store.last_seq(),
+                "Stopped cleanly; buffer flushed."
+            );
+            Exit::Clean
+        } else {
+            warn!(
+                sources_stopped,
+                drained,
+                remaining = ?self.state.supervisor.running(),
+                "Shutdown deadline exceeded; exiting anyway."
+            );
+            Exit::DeadlineExceeded
+        }
+    }
+
+    /// Reloads the config file (SIGHUP). Sources and the log filter follow the new file;
+    /// settings that need a restart (store, HTTP address, gateway id) keep their old values.
+    async fn reload(&mut self) {
+        let Some(path) = self.options.config_path.clone() else {
+            warn!(
+                "SIGHUP received but the gateway was not started from a config file; nothing to reload."
+            );
+            return;
+        };
+        systemd::reloading();
+        let new = match config::load_file(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(error = %e, "Config reload rejected; the running config stays in force.");
+                systemd::ready();
+                return;
+            }
+        };
+        let old = self.state.config();
+        for (what, changed) in [
+            ("gateway.id", old.gateway.id != new.gateway.id),
+            (
+                "store",
+                format!("{:?}", old.store) != format!("{:?}", new.store),
+            ),
+            (
+                "http",
+                format!("{:?}", old.http) != format!("{:?}", new.http),
+            ),
+        ] {
+            if changed {
+                warn!(
+                    section = what,
+                    "This setting changed but only takes effect after a restart."
+                );
+            }
+        }
+        if let Some(Err(e)) = self
+            .options
+            .log
+            .as_ref()
+            .map(|log| log.set_filter(&new.log.filter))
+        {
+            warn!(error = %e, "Invalid log filter; keeping the old one.");
+        }
+        let deadline = Instant::now() + new.service.shutdown_timeout;
+        if !self.stop_sources(deadline).await {
+            warn!("Some sources did not stop in time during reload.");
+        }
+        let mut applied = new.clone();
+        applied.gateway = old.gateway.clone();
+        applied.store = old.store.clone();
+        applied.http = old.http.clone();
+        self.start_sources(&applied);
+        match self.state.config.write() {
+            Ok(mut c) => *c = Arc::new(applied),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(applied),
+        }
+        systemd::ready();
+        info!(path = %path.display(), "Config reloaded.");
+    }
+}
+
+/// The one-line status without database queries (sync lag is not configured in this build).
+fn quick_line(state: &AppState) -> String {
+    let store = &state.store;
+    format!(
+        "{} points, {:.0} readings/s, buffer {} rows / {}, sync off",
+        store.latest.len(),
+        state.tracker.readings_per_second(),
+        store.rows(),
+        crate::config::ByteSize(store.bytes()),
+    )
+}

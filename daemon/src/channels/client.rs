@@ -1,0 +1,253 @@
+//! The CLI side of `markoff status` and `markoff readings`: queries a running daemon over its
+//! local HTTP API and prints text for people or JSON for scripts.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::http::{LatestRow, SensorDetail, format_ts, format_value};
+use crate::model::Timestamp;
+use crate::service::status::StatusReport;
+
+/// Errors of the CLI client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The daemon could not be reached.
+    #[error("cannot reach the markoff daemon at {url} (is it running? is [http] enabled?)")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The daemon answered with an error.
+    #[error("the daemon answered {status}: {body}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Body text.
+        body: String,
+    },
+    /// The answer was not what this CLI expects.
+    #[error("unexpected answer from the daemon")]
+    Decode(#[source] reqwest::Error),
+}
+
+/// A client of one daemon.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the API at `base` (e.g. `http://127.0.0.1:9780`).
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let body = resp.text().await.unwrap_or_default().trim().to_owned();
+            return Err(ClientError::Status { status, body });
+        }
+        Ok(resp)
+    }
+
+    /// `GET /api/v1/status`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn status(&self) -> Result<StatusReport, ClientError> {
+        self.get("/api/v1/status")
+            .await?
+            .json()
+            .await
+            .map_err(ClientError::Decode)
+    }
+
+    /// `GET /api/v1/status` as raw JSON.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn raw(&self, path: &str) -> Result<serde_json::Value, ClientError> {
+        self.get(path)
+            .await?
+            .json()
+            .await
+            .map_err(ClientError::Decode)
+    }
+
+    /// `GET /api/v1/readings`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn readings(&self) -> Result<Vec<LatestRow>, ClientError> {
+        self.get("/api/v1/readings")
+            .await?
+            .json()
+            .await
+            .map_err(ClientError::Decode)
+    }
+
+    /// `GET /api/v1/readings/{sensor}`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn sensor(&self, sensor: &str, limit: u32) -> Result<SensorDetail, ClientError> {
+        let path = format!("/api/v1/readings/{}?limit={limit}", encode_segment(sensor));
+        self.get(&path)
+            .await?
+            .json()
+            .await
+            .map_err(ClientError::Decode)
+    }
+}
+
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `markoff status` for people.
+pub fn render_status(s: &StatusReport) -> String {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "gateway   {} (markoff {}), up {}",
+        s.gateway_id,
+        s.version,
+        humantime::format_duration(Duration::from_secs(s.uptime_s))
+    )
+    .ok();
+    writeln!(out, "ready     {}", if s.ready { "yes" } else { "no" }).ok();
+    writeln!(out, "points    {}", s.points).ok();
+    writeln!(out, "ingest    {:.0} readings/s", s.readings_per_s).ok();
+    writeln!(
+        out,
+        "buffer    {} rows, {} of {}, last seq {}",
+        s.buffer_rows,
+        crate::config::ByteSize(s.buffer_bytes),
+        crate::config::ByteSize(s.buffer_max_bytes),
+        s.last_seq
+    )
+    .ok();
+    match s.sync_lag_rows {
+        Some(lag) => {
+            writeln!(
+                out,
+                "sync      synced up to seq {}, {lag} rows waiting",
+                s.synced_seq
+            )
+            .ok();
+        }
+        None => {
+            writeln!(out, "sync      not configured").ok();
+        }
+    }
+    if !s.dropped.is_empty() {
+        let parts: Vec<String> = s.dropped.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        writeln!(out, "dropped   {}", parts.join(", ")).ok();
+    }
+    writeln!(out, "tasks").ok();
+    for t in &s.tasks {
+        let state = serde_json::to_value(t.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        write!(out, "  {:<24} {:<9} restarts {}", t.name, state, t.restarts).ok();
+        if let Some(e) = &t.last_error {
+            write!(out, "  last error: {e}").ok();
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `markoff readings` for people: one line per sensor.
+pub fn render_readings(rows: &[LatestRow]) -> String {
+    let now = Timestamp::now();
+    let width = rows.iter().map(|r| r.sensor.len()).max().unwrap_or(6);
+    let mut out = String::new();
+    for r in rows {
+        writeln!(
+            out,
+            "{:<width$}  {:>16}  {}",
+            r.sensor,
+            format_value(r.value, &r.unit, r.quality),
+            format_ts(Timestamp(r.ts), now),
+        )
+        .ok();
+    }
+    if rows.is_empty() {
+        out.push_str("no readings yet\n");
+    }
+    out
+}
+
+/// `markoff readings SENSOR` for people.
+pub fn render_sensor(sensor: &str, d: &SensorDetail) -> String {
+    let now = Timestamp::now();
+    let mut out = String::new();
+    match &d.latest {
+        Some(l) => {
+            let place = match (&l.floor, &l.room) {
+                (Some(f), Some(r)) => format!(", floor {f}, room {r}"),
+                (Some(f), None) => format!(", floor {f}"),
+                _ => String::new(),
+            };
+            writeln!(out, "{sensor}: {}{place}", l.name).ok();
+            writeln!(
+                out,
+                "latest  {}  at {}",
+                format_value(l.value, &l.unit, l.quality),
+                format_ts(Timestamp(l.ts), now)
+            )
+            .ok();
+        }
+        None => {
+            writeln!(out, "{sensor}: no readings yet").ok();
+        }
+    }
+    let unit = d
+        .latest
+        .as_ref()
+        .map(|l| l.unit.clone())
+        .unwrap_or_default();
+    for h in &d.history {
+        writeln!(
+            out,
+            "  {}  {:>16}  seq {}",
+            h.ts.to_rfc3339(),
+            format_value(h.value, &unit, h.quality),
+            h.seq
+        )
+        .ok();
+    }
+    out
+}

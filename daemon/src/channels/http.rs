@@ -1,0 +1,205 @@
+//! The local HTTP API (axum), loopback by default.
+//!
+//! - `GET /health`: 200 while the process serves requests.
+//! - `GET /ready`: 200 once the store is open and the sources are built, 503 before.
+//! - `GET /metrics`: Prometheus/OpenMetrics text.
+//! - `GET /api/v1/status`: the structured status (`markoff status`).
+//! - `GET /api/v1/readings`: latest value of every sensor (`markoff readings`).
+//! - `GET /api/v1/readings/{sensor}?limit=N`: one sensor's metadata, latest value and recent history.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::AppState;
+use crate::model::{Quality, Timestamp};
+use crate::service::supervisor::TaskError;
+use crate::store::HistoryRow;
+
+/// One sensor's latest value, as listed by `/api/v1/readings`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LatestRow {
+    /// Sensor id.
+    pub sensor: String,
+    /// Human name, if known.
+    pub name: String,
+    /// Unit.
+    pub unit: String,
+    /// Floor.
+    pub floor: Option<String>,
+    /// Room.
+    pub room: Option<String>,
+    /// Seq of the reading.
+    pub seq: i64,
+    /// Read time, ms since the epoch.
+    pub ts: i64,
+    /// Value.
+    pub value: Option<f64>,
+    /// Quality.
+    pub quality: Quality,
+}
+
+/// `/api/v1/readings/{sensor}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SensorDetail {
+    /// Latest value and metadata.
+    pub latest: Option<LatestRow>,
+    /// Newest first.
+    pub history: Vec<HistoryRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+/// Builds the router (exposed for tests).
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/readings", get(readings))
+        .route("/api/v1/readings/{sensor}", get(sensor))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(10),
+        ))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `token` is cancelled.
+///
+/// # Errors
+/// The server failed.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    token: CancellationToken,
+) -> Result<(), TaskError> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await
+        .map_err(|e| TaskError::new("HTTP server failed", e))
+}
+
+async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    if st.tracker.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status(State(st): State<Arc<AppState>>) -> Response {
+    axum::Json(st.status().await).into_response()
+}
+
+async fn readings(State(st): State<Arc<AppState>>) -> Response {
+    let sensors = match st.reader.sensors().await {
+        Ok(s) => s,
+        Err(e) => return internal(&e),
+    };
+    let meta: std::collections::HashMap<String, _> =
+        sensors.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let rows: Vec<LatestRow> = st
+        .store
+        .latest
+        .snapshot()
+        .into_iter()
+        .map(|(id, v)| {
+            let m = meta.get(id.as_str());
+            LatestRow {
+                sensor: id.to_string(),
+                name: m.map(|m| m.name.clone()).unwrap_or_default(),
+                unit: m.map(|m| m.unit.clone()).unwrap_or_default(),
+                floor: m.and_then(|m| m.floor.clone()),
+                room: m.and_then(|m| m.room.clone()),
+                seq: v.seq.0,
+                ts: v.ts.as_millis(),
+                value: v.value,
+                quality: v.quality,
+            }
+        })
+        .collect();
+    axum::Json(rows).into_response()
+}
+
+async fn sensor(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let meta = match st.reader.sensor(&id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return (StatusCode::NOT_FOUND, format!("unknown sensor {id:?}\n")).into_response();
+        }
+        Err(e) => return internal(&e),
+    };
+    let limit = q.limit.unwrap_or(20).min(10_000);
+    let history = match st.reader.history(&id, limit).await {
+        Ok(h) => h,
+        Err(e) => return internal(&e),
+    };
+    let latest = st.store.latest.get(&id).map(|v| LatestRow {
+        sensor: meta.id.clone(),
+        name: meta.name.clone(),
+        unit: meta.unit.clone(),
+        floor: meta.floor.clone(),
+        room: meta.room.clone(),
+        seq: v.seq.0,
+        ts: v.ts.as_millis(),
+        value: v.value,
+        quality: v.quality,
+    });
+    axum::Json(SensorDetail { latest, history }).into_response()
+}
+
+fn internal(e: &dyn std::error::Error) -> Response {
+    tracing::warn!(error = %e, "API query failed.");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("query failed: {e}\n"),
+    )
+        .into_response()
+}
+
+/// Formats a value with its unit for people ("21.4 °C", "no value (comm_error)").
+pub fn format_value(value: Option<f64>, unit: &str, quality: Quality) -> String {
+    match (value, quality) {
+        (Some(v), Quality::Good) if unit.is_empty() => format!("{v}"),
+        (Some(v), Quality::Good) => format!("{v} {unit}"),
+        (Some(v), q) => format!("{v} {unit} ({q})").replace("  ", " "),
+        (None, q) => format!("no value ({q})"),
+    }
+}
+
+/// Formats a read time for people, with its age.
+pub fn format_ts(ts: Timestamp, now: Timestamp) -> String {
+    let age = Duration::from_millis(u64::try_from(now.as_millis() - ts.as_millis()).unwrap_or(0));
+    let age = humantime::format_duration(Duration::from_secs(age.as_secs()));
+    format!("{} ({age} ago)", ts.to_rfc3339())
+}

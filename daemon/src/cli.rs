@@ -1,0 +1,101 @@
+//! Command line (clap derive). The text here is the `--help` users read.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Default location of the config file (the Debian package installs it there).
+pub const DEFAULT_CONFIG: &str = "/etc/markoff/markoff.toml";
+
+/// Markoff: edge gateway for buildings. Reads Modbus and MQTT sensors, buffers every reading
+/// durably in SQLite, evaluates alarms locally, syncs to the central PostgreSQL and answers
+/// on-site staff.
+#[derive(Debug, Parser)]
+#[command(name = "markoff", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway daemon (what the systemd unit starts).
+    Run {
+        /// Config file.
+        #[arg(long, short, env = "MARKOFF_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Check a config file: prints every mistake as file:line:col with a hint.
+    /// Exits 0 when valid, 78 (EX_CONFIG) when not.
+    Validate {
+        /// Config file.
+        #[arg(long, short, env = "MARKOFF_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Run a whole simulated building through the real pipeline, with a live view.
+    /// Needs no external service. Stop with q or Ctrl-C.
+    Demo {
+        /// Keep the buffer (markoff.db) and log in this directory instead of a temporary one.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Stop by itself after this long ("30s", "5m").
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Print plain status lines instead of the full-screen view (automatic when stdout
+        /// is not a terminal).
+        #[arg(long)]
+        plain: bool,
+    },
+    /// Show the running daemon's status.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show the latest reading of every sensor, or one sensor's recent history.
+    Readings {
+        /// Sensor id, e.g. f3.r301.temperature.
+        sensor: Option<String>,
+        /// History rows to show for one sensor.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// How the CLI finds the running daemon.
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// Base URL of the daemon's local API. Default: from [http] listen in the config file,
+    /// else http://127.0.0.1:9780.
+    #[arg(long, env = "MARKOFF_API")]
+    pub api: Option<String>,
+    /// Config file to read [http] listen from.
+    #[arg(long, short, env = "MARKOFF_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+impl ApiArgs {
+    /// The API base URL.
+    pub fn base_url(&self) -> String {
+        if let Some(api) = &self.api {
+            return api.clone();
+        }
+        let mut addr = crate::config::load_file(&self.config)
+            .map(|c| c.http.listen)
+            .unwrap_or_else(|_| crate::config::defaults::http_listen());
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+    }
+}

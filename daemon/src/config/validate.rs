@@ -1,0 +1,117 @@
+//! Semantic validation: pure checks over the typed config that serde cannot express.
+//! Collects every problem; never stops at the first.
+
+use std::time::Duration;
+
+use super::{Config, ConfigError};
+
+/// Every semantic problem in `config`, with dotted key paths (positions are added by the loader).
+pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
+    let mut v = Errors::default();
+    let gw = &config.gateway;
+    if gw.id.trim().is_empty() {
+        v.push(
+            "gateway.id",
+            "must not be empty",
+            Some("a short stable name such as \"lenina-17\""),
+        );
+    } else if !gw
+        .id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        v.push(
+            "gateway.id",
+            "may only contain ASCII letters, digits, '-', '_' and '.'",
+            None,
+        );
+    }
+
+    let s = &config.store;
+    if s.flush_rows == 0 {
+        v.push("store.flush_rows", "must be at least 1", None);
+    }
+    positive(&mut v, "store.flush_interval", s.flush_interval);
+    if s.queue_capacity == 0 {
+        v.push("store.queue_capacity", "must be at least 1", None);
+    }
+    if s.max_size.bytes() < 1024 * 1024 {
+        v.push(
+            "store.max_size",
+            "must be at least 1MiB",
+            Some("the buffer needs room for its schema and a few batches"),
+        );
+    }
+    positive(&mut v, "store.retention", s.retention);
+    positive(&mut v, "store.maintenance_interval", s.maintenance_interval);
+
+    let svc = &config.service;
+    positive(&mut v, "service.shutdown_timeout", svc.shutdown_timeout);
+    positive(&mut v, "service.stall_timeout", svc.stall_timeout);
+    positive(
+        &mut v,
+        "service.restart_backoff_min",
+        svc.restart_backoff_min,
+    );
+    if svc.restart_backoff_max < svc.restart_backoff_min {
+        v.push(
+            "service.restart_backoff_max",
+            "must not be smaller than restart_backoff_min",
+            None,
+        );
+    }
+    positive(&mut v, "service.restart_window", svc.restart_window);
+    positive(&mut v, "service.status_interval", svc.status_interval);
+
+    if let Some(sim) = &config.sources.simulator {
+        if sim.floors == 0 || sim.floors > 200 {
+            v.push(
+                "sources.simulator.floors",
+                "must be between 1 and 200",
+                None,
+            );
+        }
+        if sim.rooms_per_floor == 0 || sim.rooms_per_floor > 500 {
+            v.push(
+                "sources.simulator.rooms_per_floor",
+                "must be between 1 and 500",
+                None,
+            );
+        }
+        if sim.interval < Duration::from_millis(1) {
+            v.push("sources.simulator.interval", "must be at least 1ms", None);
+        }
+        if !(sim.time_scale.is_finite() && sim.time_scale > 0.0) {
+            v.push(
+                "sources.simulator.time_scale",
+                "must be a positive number",
+                None,
+            );
+        }
+    }
+    v.0
+}
+
+#[derive(Default)]
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, path: &str, message: &str, hint: Option<&str>) {
+        self.0.push(ConfigError {
+            path: path.to_owned(),
+            position: None,
+            message: message.to_owned(),
+            hint: hint.map(str::to_owned),
+        });
+    }
+}
+
+fn positive(v: &mut Errors, path: &str, d: Duration) {
+    if d.is_zero() {
+        v.push(
+            path,
+            "must be longer than zero",
+            Some("durations are strings with a unit: \"250ms\", \"5s\""),
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! `markoff demo`: the whole gateway pipeline on a simulated building, with a live view.
+//!
+//! The built-in `config/demo.toml` turns on the simulator; readings flow through the real
+//! store writer into SQLite in a data directory (temporary unless `--data-dir` is given), and the
+//! HTTP API listens on a free loopback port so `markoff status --api ...` works alongside.
+
+#[cfg(feature = "tui")]
+mod tui;
+mod view;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{AppState, Exit, Gateway, StartOptions};
+use crate::config;
+use crate::service::logging::{self, LogTarget};
+
+/// The demo's config, built in.
+pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
+
+/// The demo config with the buffer placed in `data_dir`.
+///
+/// # Errors
+/// The built-in config is invalid (a bug caught by the tests).
+pub fn demo_config(data_dir: &Path) -> anyhow::Result<config::Config> {
+    let mut cfg = config::parse_str(DEMO_CONFIG, Path::new("config/demo.toml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    cfg.store.path = Some(data_dir.join("markoff.db"));
+    Ok(cfg)
+}
+
+/// Runs the demo until Ctrl-C / q, or for `duration`.
+///
+/// # Errors
+/// The data directory cannot be created or the gateway cannot start.
+pub async fn run(
+    data_dir: Option<PathBuf>,
+    duration: Option<Duration>,
+    plain: bool,
+) -> anyhow::Result<Exit> {
+    let (dir, _temp) = match data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)
+                .with_context(|| format!("cannot create {}", d.display()))?;
+            (d, None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("markoff-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            (t.path().to_owned(), Some(t))
+        }
+    };
+    let cfg = demo_config(&dir)?;
+    let full_screen = cfg!(feature = "tui") && !plain && std::io::stdout().is_terminal();
+    let log_file = dir.join("markoff.log");
+    let log = if full_screen {
+        logging::init(&cfg.log.filter, LogTarget::File(&log_file))
+    } else {
+        logging::init(&cfg.log.filter, LogTarget::Stderr)
+    };
+    let gw = Gateway::start(
+        cfg,
+        StartOptions {
+            config_path: None,
+            log,
+        },
+    )
+    .await?;
+    let state = gw.state();
+    let api = gw
+        .http_addr()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_default();
+    let stop = CancellationToken::new();
+    if let Some(d) = duration {
+        let s = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            s.cancel();
+        });
+    }
+    let info = view::Info {
+        data_dir: dir.clone(),
+        api,
+        log_file: full_screen.then_some(log_file),
+    };
+    let viewer = start_view(state, info, stop.clone(), full_screen);
+    let exit = gw.run(stop.clone()).await;
+    stop.cancel();
+    let _view_done = viewer.await;
+    exit
+}
+
+fn start_view(
+    state: Arc<AppState>,
+    info: view::Info,
+    stop: CancellationToken,
+    full_screen: bool,
+) -> tokio::task::JoinHandle<()> {
+    #[cfg(feature = "tui")]
+    if full_screen {
+        let handle = tokio::runtime::Handle::current();
+        return tokio::task::spawn_blocking(move || tui::run(&handle, &state, &info, &stop));
+    }
+    let _ = full_screen;
+    tokio::spawn(view::run_plain(state, info, stop))
+}

@@ -1,0 +1,26 @@
+//! Markoff: an edge gateway for buildings.
+//!
+//! Sources (Modbus, MQTT, the simulator) produce readings; every reading is committed to a
+//! SQLite buffer before anything downstream (latest-value cache, alarms, sync, the assistant)
+//! sees it; the service layer supervises tasks and speaks the systemd protocol.
+//!
+//! # Layout
+//! - [`app`]: composition root: start, staged shutdown, reload.
+//! - [`cli`]: the command line.
+//! - [`config`]: typed config: parse, validate (every error with line:col), defaults, secrets.
+//! - [`model`]: readings, sensors, qualities, sequence numbers.
+//! - [`store`]: the durable SQLite buffer: migrations, batched writer, disk budget, queries.
+//! - [`sources`]: data sources (the building simulator so far).
+//! - [`service`]: supervisor, backoff, systemd notify/watchdog, logging, metrics, status.
+//! - [`channels`]: the local HTTP API and the CLI client of a running daemon.
+//! - [`demo`]: `markoff demo`, the whole pipeline on a simulated building with a live view.
+
+pub mod app;
+pub mod channels;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod model;
+pub mod service;
+pub mod sources;
+pub mod store;

@@ -1,0 +1,152 @@
+//! The `markoff` binary: parse the command line, set up logging, load the config, run.
+//! Exit codes follow sysexits: 0 ok, 1 failure, 69 daemon unreachable, 70 internal failure,
+//! 78 invalid config.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use markoff::app::{Exit, Gateway, StartOptions};
+use markoff::channels::client::{self, Client, ClientError};
+use markoff::cli::{Cli, Command};
+use markoff::config::{self, LoadError};
+use markoff::service::logging::{self, LogTarget};
+use tokio_util::sync::CancellationToken;
+
+const EX_UNAVAILABLE: u8 = 69;
+const EX_SOFTWARE: u8 = 70;
+const EX_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("markoff")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("markoff: cannot start the async runtime: {e}");
+            return ExitCode::from(EX_SOFTWARE);
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate { config } => match config::load_file(&config) {
+            Ok(_) => {
+                println!("{}: valid", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_failure(&e),
+        },
+        Command::Run { config } => {
+            let cfg = match config::load_file(&config) {
+                Ok(c) => c,
+                Err(e) => return config_failure(&e),
+            };
+            let log = logging::init(&cfg.log.filter, LogTarget::Auto);
+            let options = StartOptions {
+                config_path: Some(config),
+                log,
+            };
+            let result = async {
+                let gw = Gateway::start(cfg, options).await?;
+                gw.run(CancellationToken::new()).await
+            }
+            .await;
+            exit_of(result)
+        }
+        Command::Demo {
+            data_dir,
+            duration,
+            plain,
+        } => exit_of(markoff::demo::run(data_dir, duration, plain).await),
+        Command::Status { json, api } => {
+            let client = Client::new(&api.base_url());
+            let out = if json {
+                client.raw("/api/v1/status").await.map(|v| pretty(&v))
+            } else {
+                client.status().await.map(|s| client::render_status(&s))
+            };
+            print_or_fail(out)
+        }
+        Command::Readings {
+            sensor,
+            limit,
+            json,
+            api,
+        } => {
+            let client = Client::new(&api.base_url());
+            let out = match (sensor, json) {
+                (None, true) => client.raw("/api/v1/readings").await.map(|v| pretty(&v)),
+                (None, false) => client.readings().await.map(|r| client::render_readings(&r)),
+                (Some(s), true) => client
+                    .raw(&format!("/api/v1/readings/{s}?limit={limit}"))
+                    .await
+                    .map(|v| pretty(&v)),
+                (Some(s), false) => client
+                    .sensor(&s, limit)
+                    .await
+                    .map(|d| client::render_sensor(&s, &d)),
+            };
+            print_or_fail(out)
+        }
+    }
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+}
+
+fn config_failure(e: &LoadError) -> ExitCode {
+    eprintln!("{e}");
+    if let LoadError::Invalid(errs) = e {
+        eprintln!("{} error(s) in {}", errs.errors.len(), errs.file.display());
+    }
+    ExitCode::from(EX_CONFIG)
+}
+
+fn print_or_fail(out: Result<String, ClientError>) -> ExitCode {
+    match out {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("markoff: {}", error_chain(&e));
+            match e {
+                ClientError::Unreachable { .. } => ExitCode::from(EX_UNAVAILABLE),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn exit_of(result: anyhow::Result<Exit>) -> ExitCode {
+    match result.context("markoff failed") {
+        Ok(Exit::Clean) => ExitCode::SUCCESS,
+        Ok(Exit::DeadlineExceeded) => ExitCode::FAILURE,
+        Ok(Exit::Fatal(reason)) => {
+            eprintln!("markoff: stopped after a fatal failure: {reason}");
+            ExitCode::from(EX_SOFTWARE)
+        }
+        Err(e) => {
+            eprintln!("markoff: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,64 @@
+//! Data sources: everything that produces readings.
+//!
+//! Owns: building the configured sources and the contract they follow. Does not own: storage.
+//!
+//! Contract for every source:
+//! - it runs as a supervised task (`source:<name>`) and stops promptly when its token is cancelled;
+//! - it stamps each reading at read time, with a quality; a failed read carries no value;
+//! - it registers its sensors' metadata once at start, then sends readings through the
+//!   [`IngestHandle`](crate::store::IngestHandle), waiting when the buffer queue is full;
+//! - bad input is counted (`source_errors`) and logged, never a panic.
+
+pub mod simulator;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::service::metrics::Metrics;
+use crate::service::supervisor::TaskError;
+use crate::store::IngestHandle;
+
+/// What a source gets to run.
+#[derive(Clone, Debug)]
+pub struct SourceContext {
+    /// Where readings go.
+    pub ingest: IngestHandle,
+    /// Metrics (source errors).
+    pub metrics: Arc<Metrics>,
+}
+
+/// A boxed source run.
+pub type SourceRun = Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send>>;
+
+/// A built source: a name and a factory for runs (called again on every restart).
+pub struct BuiltSource {
+    /// Task name, `source:<name>`.
+    pub name: String,
+    /// Starts one run of the source.
+    pub start: Box<dyn FnMut(SourceContext, CancellationToken) -> SourceRun + Send>,
+}
+
+impl std::fmt::Debug for BuiltSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltSource")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds every enabled source of the config.
+pub fn build(config: &Config) -> Vec<BuiltSource> {
+    let mut out = Vec::new();
+    if let Some(sim) = config.sources.simulator.as_ref().filter(|s| s.enabled) {
+        let sim = sim.clone();
+        out.push(BuiltSource {
+            name: "source:simulator".to_owned(),
+            start: Box::new(move |ctx, token| Box::pin(simulator::run(sim.clone(), ctx, token))),
+        });
+    }
+    out
+}

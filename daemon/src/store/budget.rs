@@ -1,0 +1,205 @@
+//! Disk budget and retention of the buffer.
+//!
+//! When the database uses more than `max_size`, rows are dropped down to 90 % of it, in this order:
+//! the oldest **synced** readings, then the oldest **unsynced** readings. Alarm events are never
+//! dropped. Synced readings older than `retention` are removed as routine housekeeping (without an
+//! uplink, every reading counts for retention). Every drop is counted in `dropped_rows` (metrics
+//! and table) and logged; overflow drops at WARN.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tracing::{info, warn};
+
+use super::READINGS_STREAM;
+use crate::config::StoreConfig;
+use crate::service::metrics::Metrics;
+
+/// Why rows were dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Over budget; these rows were already synced.
+    SyncedOverflow,
+    /// Over budget with nothing synced left to drop: data that never reached the centre.
+    UnsyncedOverflow,
+    /// Older than `retention` (and synced, when there is an uplink).
+    Retention,
+}
+
+impl DropReason {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SyncedOverflow => "synced_overflow",
+            Self::UnsyncedOverflow => "unsynced_overflow",
+            Self::Retention => "retention",
+        }
+    }
+}
+
+/// Size and extent of the buffer after maintenance.
+#[derive(Debug)]
+pub(crate) struct BudgetStatus {
+    pub(crate) used_bytes: u64,
+    pub(crate) first_seq: i64,
+}
+
+/// Rows deleted per statement, so that one maintenance pass never holds the lock for long.
+const CHUNK: i64 = 50_000;
+/// Passes over budget before giving up for this round (index pages free slower than table pages).
+const MAX_PASSES: usize = 20;
+
+pub(crate) fn enforce(
+    conn: &mut Connection,
+    cfg: &StoreConfig,
+    options: super::StoreOptions,
+    metrics: &Metrics,
+    now_ms: i64,
+) -> Result<BudgetStatus, rusqlite::Error> {
+    let synced = synced_upto(conn)?;
+    let retention_ms = i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX);
+    let horizon = if options.uplink { synced } else { i64::MAX };
+    let expired = delete_expired(conn, horizon, now_ms.saturating_sub(retention_ms))?;
+    record(conn, metrics, DropReason::Retention, expired)?;
+
+    let budget = cfg.max_size.bytes();
+    let target = budget / 10 * 9;
+    let mut used = used_bytes(conn)?;
+    let mut passes = 0;
+    while used > budget && passes < MAX_PASSES {
+        passes += 1;
+        let rows = row_count_estimate(conn)?;
+        if rows == 0 {
+            break;
+        }
+        let per_row = (used / u64::try_from(rows).unwrap_or(1)).max(1);
+        let want = i64::try_from((used - target).div_ceil(per_row))
+            .unwrap_or(i64::MAX)
+            .clamp(1, CHUNK);
+        let from_synced = delete_oldest(conn, synced, want)?;
+        record(conn, metrics, DropReason::SyncedOverflow, from_synced)?;
+        let rest = want - from_synced;
+        if rest > 0 {
+            let from_unsynced = delete_oldest(conn, i64::MAX, rest)?;
+            record(conn, metrics, DropReason::UnsyncedOverflow, from_unsynced)?;
+        }
+        conn.execute_batch("PRAGMA incremental_vacuum")?;
+        used = used_bytes(conn)?;
+    }
+    if used > budget {
+        warn!(
+            component = "store",
+            used, budget, "Buffer still over its disk budget after dropping rows."
+        );
+    }
+    let first_seq: Option<i64> = conn
+        .query_row("SELECT seq FROM readings ORDER BY seq LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(BudgetStatus {
+        used_bytes: used,
+        first_seq: first_seq.unwrap_or(0),
+    })
+}
+
+/// Highest synced readings seq (0 when nothing has been synced).
+fn synced_upto(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.query_row(
+        "SELECT last_seq FROM sync_cursor WHERE stream = ?1",
+        [READINGS_STREAM],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(|v| v.unwrap_or(0))
+}
+
+/// Bytes in pages that hold data (free pages are reusable and excluded).
+pub(crate) fn used_bytes(conn: &Connection) -> Result<u64, rusqlite::Error> {
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    Ok(u64::try_from((pages - free).max(0) * page_size).unwrap_or(0))
+}
+
+fn row_count_estimate(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    // seq is dense apart from dropped prefixes, so max - min + 1 is exact without a scan.
+    conn.query_row(
+        "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM readings",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Deletes up to `limit` of the oldest rows with seq <= `upto`; returns how many.
+fn delete_oldest(conn: &Connection, upto: i64, limit: i64) -> Result<i64, rusqlite::Error> {
+    let n = conn.execute(
+        "DELETE FROM readings WHERE seq IN (SELECT seq FROM readings WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
+        params![upto, limit],
+    )?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// Deletes rows with seq <= `upto` and ts < `cutoff`, oldest first, stopping at the first row that
+/// is recent enough (rows are appended in time order, so this never scans the whole table).
+fn delete_expired(conn: &Connection, upto: i64, cutoff: i64) -> Result<i64, rusqlite::Error> {
+    let mut total = 0;
+    loop {
+        let oldest: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT seq, ts FROM readings ORDER BY seq LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((seq, ts)) = oldest else { break };
+        if ts >= cutoff || seq > upto {
+            break;
+        }
+        let n = conn.execute(
+            "DELETE FROM readings WHERE seq >= ?1 AND seq < ?1 + ?2 AND seq <= ?3 AND ts < ?4",
+            params![seq, CHUNK, upto, cutoff],
+        )?;
+        if n == 0 {
+            break;
+        }
+        total += i64::try_from(n).unwrap_or(0);
+    }
+    Ok(total)
+}
+
+fn record(
+    conn: &Connection,
+    metrics: &Metrics,
+    reason: DropReason,
+    rows: i64,
+) -> Result<(), rusqlite::Error> {
+    if rows <= 0 {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO dropped_rows (reason, rows) VALUES (?1, ?2) \
+         ON CONFLICT (reason) DO UPDATE SET rows = rows + excluded.rows",
+        params![reason.as_str(), rows],
+    )?;
+    metrics.count_dropped(reason.as_str(), u64::try_from(rows).unwrap_or(0));
+    match reason {
+        DropReason::Retention => info!(
+            component = "store",
+            rows,
+            reason = reason.as_str(),
+            "Removed readings past retention."
+        ),
+        DropReason::SyncedOverflow => warn!(
+            component = "store",
+            rows,
+            reason = reason.as_str(),
+            "Buffer over its disk budget; dropped the oldest synced readings."
+        ),
+        DropReason::UnsyncedOverflow => warn!(
+            component = "store",
+            rows,
+            reason = reason.as_str(),
+            "Buffer over its disk budget with nothing synced left; dropped the oldest UNSYNCED readings."
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Latest committed value per sensor, fed by the writer after each commit.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::model::{Quality, Reading, SensorId, Seq, Timestamp};
+
+/// The newest committed reading of one sensor.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LatestValue {
+    /// Seq it was committed under.
+    pub seq: Seq,
+    /// Read time.
+    pub ts: Timestamp,
+    /// Value, if any.
+    pub value: Option<f64>,
+    /// Quality.
+    pub quality: Quality,
+}
+
+/// Latest value per sensor. Readers take a read lock for a lookup or a snapshot; the writer
+/// takes the write lock once per batch.
+#[derive(Debug, Default)]
+pub struct LatestCache {
+    map: RwLock<HashMap<SensorId, LatestValue>>,
+}
+
+impl LatestCache {
+    /// Applies a committed message whose first reading got `first_seq`.
+    pub(crate) fn update(&self, first_seq: i64, readings: &[Reading]) {
+        let mut map = match self.map.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (seq, r) in (first_seq..).zip(readings) {
+            let newer = map.get(&r.sensor).is_none_or(|old| r.ts >= old.ts);
+            if newer {
+                let v = LatestValue {
+                    seq: Seq(seq),
+                    ts: r.ts,
+                    value: r.value,
+                    quality: r.quality,
+                };
+                match map.get_mut(&r.sensor) {
+                    Some(slot) => *slot = v,
+                    None => {
+                        map.insert(r.sensor.clone(), v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The latest value of one sensor.
+    pub fn get(&self, sensor: &str) -> Option<LatestValue> {
+        let map = match self.map.read() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(sensor).cloned()
+    }
+
+    /// Every sensor's latest value, sorted by sensor id.
+    pub fn snapshot(&self) -> Vec<(SensorId, LatestValue)> {
+        let map = match self.map.read() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut all: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Number of sensors with a value.
+    pub fn len(&self) -> usize {
+        self.map.read().map_or(0, |m| m.len())
+    }
+
+    /// No sensor has a value yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::borrow::Borrow<str> for SensorId {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// Fills the cache from the database at start, so the latest values survive a restart.
+pub(crate) fn warm(conn: &Connection, cache: &LatestCache) -> Result<(), rusqlite::Error> {
+    let mut stmt = conn.prepare(
+        "SELECT s.key, r.seq, r.ts, r.value, r.quality FROM sensors s \
+         JOIN readings r ON r.seq = (SELECT seq FROM readings WHERE sensor = s.id ORDER BY ts DESC, seq DESC LIMIT 1)",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            LatestValue {
+                seq: Seq(r.get(1)?),
+                ts: Timestamp(r.get(2)?),
+                value: r.get(3)?,
+                quality: Quality::from_code(r.get(4)?),
+            },
+        ))
+    })?;
+    let mut map = match cache.map.write() {
+        Ok(m) => m,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    for row in rows {
+        let (key, v) = row?;
+        map.insert(SensorId::new(key), v);
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! The durable buffer: every reading is committed to SQLite before anything downstream sees it.
+//!
+//! Owns: the database file (WAL), its schema, the single writer thread that commits batches,
+//! the disk budget and retention, the latest-value cache and read queries.
+//! Does not own: producing readings (`crate::sources`) or uploading them (`crate::sync`).
+//!
+//! The durability boundary is the commit: a producer that needs to know (the MQTT source acks its
+//! broker, the alarm engine) awaits a [`CommitReceipt`]; committed batches are also announced on a
+//! broadcast channel, and any consumer that must not miss rows reads by `seq` cursor from SQLite.
+
+mod budget;
+mod cache;
+mod migrations;
+mod reader;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::config::StoreConfig;
+use crate::model::{Reading, SensorMeta, Seq};
+use crate::service::metrics::Metrics;
+use crate::service::supervisor::Heartbeat;
+
+pub use budget::DropReason;
+pub use cache::{LatestCache, LatestValue};
+pub use migrations::MigrationError;
+pub use reader::{HistoryRow, Reader, SensorRow};
+pub use writer::WriterHandle;
+
+/// Stream name of readings in `sync_cursor` (and in the sync idempotency key).
+pub const READINGS_STREAM: &str = markoff_cloud_sync::Stream::Readings.as_str();
+
+/// Errors of the buffer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database directory could not be created.
+    #[error("cannot create the buffer directory {path}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed to open or configure the file.
+    #[error("cannot open the buffer database {path}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    /// A query failed.
+    #[error("buffer query failed")]
+    Query(#[from] rusqlite::Error),
+    /// The writer has stopped (shutdown in progress); nothing was accepted.
+    #[error("the buffer writer has stopped; the readings were not accepted")]
+    Closed,
+    /// A blocking query task failed to run.
+    #[error("buffer query task failed: {0}")]
+    Task(String),
+}
+
+/// Sequence numbers assigned to one accepted message, first..=last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// First seq of the message's readings (equal to `last` + 1 when the message was empty).
+    pub first: Seq,
+    /// Last seq.
+    pub last: Seq,
+}
+
+/// A batch of readings that has just been committed.
+#[derive(Debug)]
+pub struct CommittedBatch {
+    /// Seq of the first reading.
+    pub first_seq: Seq,
+    /// The readings, in seq order.
+    pub readings: Vec<Reading>,
+}
+
+/// Messages to the writer.
+#[derive(Debug)]
+pub(crate) enum WriterMsg {
+    Readings {
+        readings: Vec<Reading>,
+        reply: Option<oneshot::Sender<CommitReceipt>>,
+    },
+    Sensors {
+        sensors: Vec<SensorMeta>,
+        reply: Option<oneshot::Sender<()>>,
+    },
+}
+
+impl WriterMsg {
+    fn rows(&self) -> usize {
+        match self {
+            Self::Readings { readings, .. } => readings.len(),
+            Self::Sensors { sensors, .. } => sensors.len(),
+        }
+    }
+}
+
+/// State shared between the writer thread and everyone who looks at the buffer.
+#[derive(Debug)]
+pub struct StoreShared {
+    /// Latest committed value per sensor.
+    pub latest: LatestCache,
+    /// Metrics of the process.
+    pub metrics: Arc<Metrics>,
+    /// Progress of the writer, for the watchdog.
+    pub heartbeat: Heartbeat,
+    last_seq: AtomicI64,
+    first_seq: AtomicI64,
+    bytes: AtomicU64,
+    committed: broadcast::Sender<Arc<CommittedBatch>>,
+}
+
+impl StoreShared {
+    /// Highest committed readings seq (0 when nothing was ever committed).
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Rows currently in `readings`.
+    pub fn rows(&self) -> i64 {
+        let last = self.last_seq.load(Ordering::Acquire);
+        let first = self.first_seq.load(Ordering::Acquire);
+        if first == 0 || last < first {
+            0
+        } else {
+            last - first + 1
+        }
+    }
+
+    /// Bytes in use by the database file.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Subscribes to committed batches. A slow subscriber that lags behind misses batches
+    /// (it gets `RecvError::Lagged`) and must catch up from SQLite by seq.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommittedBatch>> {
+        self.committed.subscribe()
+    }
+}
+
+/// Cheap handle for producers: sends readings to the writer.
+#[derive(Clone, Debug)]
+pub struct IngestHandle {
+    tx: mpsc::Sender<WriterMsg>,
+}
+
+impl IngestHandle {
+    /// Queues readings and waits until they are committed.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] if the writer stopped before committing them.
+    pub async fn write(&self, readings: Vec<Reading>) -> Result<CommitReceipt, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriterMsg::Readings {
+                readings,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Queues readings without waiting for their commit (waits only while the queue is full).
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] if the writer has stopped.
+    pub async fn submit(&self, readings: Vec<Reading>) -> Result<(), StoreError> {
+        self.tx
+            .send(WriterMsg::Readings {
+                readings,
+                reply: None,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Inserts or updates sensor metadata and waits for the commit.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] if the writer stopped.
+    pub async fn register_sensors(&self, sensors: Vec<SensorMeta>) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriterMsg::Sensors {
+                sensors,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+/// Options of the buffer that do not come from `[store]`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreOptions {
+    /// Whether an uplink will ever sync readings. Without one, retention applies to every row
+    /// (there is nothing to wait for); with one, only to synced rows.
+    pub uplink: bool,
+}
+
+/// The open buffer: handles for producers and readers, and the running writer.
+#[derive(Debug)]
+pub struct Store {
+    /// Shared state (cache, counters, heartbeat, commit notifications).
+    pub shared: Arc<StoreShared>,
+    /// For producers.
+    pub ingest: IngestHandle,
+    /// For queries.
+    pub reader: Reader,
+    /// The writer thread.
+    pub writer: WriterHandle,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database and starts the writer thread.
+    ///
+    /// Must be called inside a tokio runtime: the writer thread uses its handle for timers.
+    ///
+    /// # Errors
+    /// The database cannot be created, opened or migrated.
+    pub fn open(
+        cfg: &StoreConfig,
+        path: &Path,
+        options: StoreOptions,
+        metrics: Arc<Metrics>,
+        heartbeat: Heartbeat,
+    ) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = open_connection(path, cfg)?;
+        migrations::migrate(&mut conn)?;
+        let state = writer::WriterState::load(&conn)?;
+        let (committed, _) = broadcast::channel(64);
+        let shared = Arc::new(StoreShared {
+            latest: LatestCache::default(),
+            metrics,
+            heartbeat,
+            last_seq: AtomicI64::new(state.next_seq - 1),
+            first_seq: AtomicI64::new(state.first_seq),
+            bytes: AtomicU64::new(0),
+            committed,
+        });
+        cache::warm(&conn, &shared.latest)?;
+        let reader = Reader::open(path)?;
+        let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+        let writer = writer::spawn(conn, state, cfg.clone(), options, shared.clone(), rx)?;
+        Ok(Self {
+            shared,
+            ingest: IngestHandle { tx },
+            reader,
+            writer,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Opens a read-write connection with the buffer's pragmas.
+fn open_connection(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreError> {
+    let fail = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    // auto_vacuum only takes effect before the first table exists, i.e. on a new file.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(fail)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(fail)?;
+    conn.pragma_update(None, "synchronous", cfg.synchronous.pragma())
+        .map_err(fail)?;
+    conn.busy_timeout(cfg.busy_timeout).map_err(fail)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(fail)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Opens a read-only connection (used by queries and by tools that inspect a buffer).
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let fail = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+    Ok(conn)
+}
+
+/// Milliseconds since the epoch, now.
+fn now_ms() -> i64 {
+    crate::model::Timestamp::now().as_millis()
+}

@@ -1,0 +1,458 @@
+//! The single writer: one thread owns the read-write connection and commits batches.
+//!
+//! A batch closes when it holds `flush_rows` rows or its first message has waited `flush_interval`.
+//! Each batch is one IMMEDIATE transaction with prepared statements. A failed commit is rolled back
+//! and retried with backoff; the batch stays in memory meanwhile and producers wait (the queue is
+//! bounded), so nothing accepted is dropped by a transient error. Only after COMMIT are receipts
+//! sent, the latest-value cache updated and the batch announced.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::{
+    CommitReceipt, CommittedBatch, StoreError, StoreOptions, StoreShared, WriterMsg, budget, now_ms,
+};
+use crate::config::StoreConfig;
+use crate::model::{Quality, Reading, SensorId, SensorMeta, Seq};
+
+/// How often an idle writer wakes up to beat its heartbeat and run maintenance.
+const IDLE_TICK: Duration = Duration::from_millis(500);
+/// Longest pause between two commit attempts after failures.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// What the writer needs to resume where the database left off.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    pub(crate) next_seq: i64,
+    pub(crate) first_seq: i64,
+    sensor_ids: HashMap<SensorId, i64>,
+}
+
+impl WriterState {
+    /// Reads the next seq (never reusing one, even if the newest rows were dropped), the oldest
+    /// row, and the sensor id map.
+    pub(crate) fn load(conn: &Connection) -> Result<Self, StoreError> {
+        let recorded: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'readings_next_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let (min, max): (Option<i64>, Option<i64>) =
+            conn.query_row("SELECT min(seq), max(seq) FROM readings", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let next_seq = recorded.unwrap_or(1).max(max.map_or(1, |m| m + 1));
+        let mut sensor_ids = HashMap::new();
+        let mut stmt = conn.prepare("SELECT key, id FROM sensors")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (key, id) = row?;
+            sensor_ids.insert(SensorId::new(key), id);
+        }
+        Ok(Self {
+            next_seq,
+            first_seq: min.unwrap_or(0),
+            sensor_ids,
+        })
+    }
+}
+
+/// The running writer thread.
+#[derive(Debug)]
+pub struct WriterHandle {
+    stop: CancellationToken,
+    done: watch::Receiver<Option<bool>>,
+}
+
+impl WriterHandle {
+    /// Asks the writer to stop accepting messages, commit everything queued, and exit.
+    pub fn drain(&self) {
+        self.stop.cancel();
+    }
+
+    /// Completes when the writer thread has exited: `true` after a clean drain, `false` if it
+    /// died (a panic), which the supervisor treats as fatal. Can be awaited by several parties.
+    pub fn finished(&self) -> impl Future<Output = bool> + Send + 'static {
+        let mut rx = self.done.clone();
+        async move {
+            match rx.wait_for(Option::is_some).await {
+                Ok(v) => v.unwrap_or(false),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+pub(crate) fn spawn(
+    conn: Connection,
+    state: WriterState,
+    cfg: StoreConfig,
+    options: StoreOptions,
+    shared: Arc<StoreShared>,
+    rx: mpsc::Receiver<WriterMsg>,
+) -> Result<WriterHandle, StoreError> {
+    let stop = CancellationToken::new();
+    let (done_tx, done_rx) = watch::channel(None);
+    let runtime = tokio::runtime::Handle::current();
+    let writer = Writer {
+        conn,
+        state,
+        cfg,
+        options,
+        shared,
+        rx,
+        stop: stop.clone(),
+        runtime,
+        last_maintenance: None,
+    };
+    std::thread::Builder::new()
+        .name("markoff-writer".into())
+        .spawn(move || {
+            writer.run();
+            // A panic drops `done_tx` unsent, which waiters see as a failure.
+            let _sent = done_tx.send(Some(true));
+        })
+        .map_err(|e| StoreError::Task(format!("cannot start the writer thread: {e}")))?;
+    Ok(WriterHandle {
+        stop,
+        done: done_rx,
+    })
+}
+
+struct Writer {
+    conn: Connection,
+    state: WriterState,
+    cfg: StoreConfig,
+    options: StoreOptions,
+    shared: Arc<StoreShared>,
+    rx: mpsc::Receiver<WriterMsg>,
+    stop: CancellationToken,
+    runtime: tokio::runtime::Handle,
+    last_maintenance: Option<Instant>,
+}
+
+enum Next {
+    Msg(WriterMsg),
+    Closed,
+    Stop,
+    Idle,
+}
+
+impl Writer {
+    fn run(mut self) {
+        info!(
+            component = "store",
+            seq = self.state.next_seq,
+            "Buffer writer started."
+        );
+        self.maintain();
+        let mut closing = false;
+        loop {
+            self.shared.heartbeat.beat();
+            let next = self.next_message(closing);
+            let first = match next {
+                Next::Msg(m) => m,
+                Next::Closed => break,
+                Next::Stop => {
+                    closing = true;
+                    self.rx.close();
+                    continue;
+                }
+                Next::Idle => {
+                    self.maybe_maintain();
+                    continue;
+                }
+            };
+            let batch = self.collect(first, closing);
+            self.commit_with_retry(batch);
+            self.maybe_maintain();
+        }
+        self.maintain();
+        info!(
+            component = "store",
+            seq = self.state.next_seq - 1,
+            "Buffer writer drained and stopped."
+        );
+    }
+
+    fn next_message(&mut self, closing: bool) -> Next {
+        let Self {
+            rx, stop, runtime, ..
+        } = self;
+        runtime.block_on(async {
+            tokio::select! {
+                biased;
+                m = rx.recv() => m.map_or(Next::Closed, Next::Msg),
+                () = stop.cancelled(), if !closing => Next::Stop,
+                () = tokio::time::sleep(IDLE_TICK) => Next::Idle,
+            }
+        })
+    }
+
+    /// Gathers messages until the batch is full or its first message waited `flush_interval`.
+    fn collect(&mut self, first: WriterMsg, closing: bool) -> Vec<WriterMsg> {
+        let mut rows = first.rows();
+        let mut batch = vec![first];
+        let deadline = Instant::now() + self.cfg.flush_interval;
+        while rows < self.cfg.flush_rows {
+            let msg = match self.rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) if closing || self.stop.is_cancelled() => {
+                    None
+                }
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let Self {
+                        rx, stop, runtime, ..
+                    } = self;
+                    runtime.block_on(async {
+                        tokio::select! {
+                            m = tokio::time::timeout_at(deadline, rx.recv()) => m.ok().flatten(),
+                            () = stop.cancelled() => None,
+                        }
+                    })
+                }
+            };
+            match msg {
+                Some(m) => {
+                    rows += m.rows();
+                    batch.push(m);
+                }
+                None => break,
+            }
+        }
+        batch
+    }
+
+    fn commit_with_retry(&mut self, batch: Vec<WriterMsg>) {
+        let mut attempt: u32 = 0;
+        loop {
+            match self.commit(&batch) {
+                Ok(first_seq) => {
+                    self.publish(batch, first_seq);
+                    return;
+                }
+                Err(err) => {
+                    attempt += 1;
+                    self.shared.metrics.commit_failures.inc();
+                    let delay = retry_delay(attempt);
+                    if attempt == 1 {
+                        warn!(component = "store", error = %err, ?delay, "Buffer commit failed; the batch is kept and retried.");
+                    } else {
+                        error!(component = "store", error = %err, attempt, ?delay, "Buffer commit still failing; producers are waiting.");
+                    }
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+    }
+
+    /// Writes the batch in one transaction; returns the first seq it used.
+    fn commit(&mut self, batch: &[WriterMsg]) -> Result<i64, rusqlite::Error> {
+        let started = Instant::now();
+        let first_seq = self.state.next_seq;
+        let mut seq = first_seq;
+        let mut new_sensors: Vec<(SensorId, i64)> = Vec::new();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO readings (seq, sensor, ts, value, quality) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for msg in batch {
+                match msg {
+                    WriterMsg::Readings { readings, .. } => {
+                        for r in readings {
+                            let sensor = match self.state.sensor_ids.get(&r.sensor) {
+                                Some(id) => *id,
+                                None => match new_sensors.iter().find(|(s, _)| *s == r.sensor) {
+                                    Some((_, id)) => *id,
+                                    None => {
+                                        let id = ensure_sensor(&tx, &r.sensor)?;
+                                        new_sensors.push((r.sensor.clone(), id));
+                                        id
+                                    }
+                                },
+                            };
+                            let (value, quality) = sanitize(r);
+                            insert.execute(params![
+                                seq,
+                                sensor,
+                                r.ts.as_millis(),
+                                value,
+                                quality.code()
+                            ])?;
+                            seq += 1;
+                        }
+                    }
+                    WriterMsg::Sensors { sensors, .. } => {
+                        for meta in sensors {
+                            let id = upsert_sensor(&tx, meta)?;
+                            new_sensors.push((meta.id.clone(), id));
+                        }
+                    }
+                }
+            }
+            if seq != first_seq {
+                tx.prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES ('readings_next_seq', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute([seq])?;
+            }
+        }
+        tx.commit()?;
+        self.shared
+            .metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.state.sensor_ids.extend(new_sensors);
+        self.state.next_seq = seq;
+        Ok(first_seq)
+    }
+
+    /// After COMMIT: counters, cache, receipts, announcement.
+    fn publish(&mut self, batch: Vec<WriterMsg>, first_seq: i64) {
+        let shared = &self.shared;
+        let committed = self.state.next_seq - first_seq;
+        shared.metrics.commits.inc();
+        shared
+            .metrics
+            .readings_ingested
+            .inc_by(u64::try_from(committed).unwrap_or(0));
+        shared
+            .last_seq
+            .store(self.state.next_seq - 1, Ordering::Release);
+        if committed > 0 && self.state.first_seq == 0 {
+            self.state.first_seq = first_seq;
+            shared.first_seq.store(first_seq, Ordering::Release);
+        }
+        shared.metrics.last_seq.set(self.state.next_seq - 1);
+        shared.metrics.buffer_rows.set(shared.rows());
+        let announce = shared.committed.receiver_count() > 0;
+        let mut announced = Vec::new();
+        let mut seq = first_seq;
+        for msg in batch {
+            match msg {
+                WriterMsg::Readings { readings, reply } => {
+                    let n = i64::try_from(readings.len()).unwrap_or(i64::MAX);
+                    shared.latest.update(seq, &readings);
+                    if let Some(reply) = reply {
+                        let _receiver_may_be_gone = reply.send(CommitReceipt {
+                            first: Seq(seq),
+                            last: Seq(seq + n - 1),
+                        });
+                    }
+                    seq += n;
+                    if announce {
+                        announced.extend(readings);
+                    }
+                }
+                WriterMsg::Sensors { reply, .. } => {
+                    if let Some(reply) = reply {
+                        let _receiver_may_be_gone = reply.send(());
+                    }
+                }
+            }
+        }
+        if announce && !announced.is_empty() {
+            let _no_subscriber_is_fine = shared.committed.send(Arc::new(CommittedBatch {
+                first_seq: Seq(first_seq),
+                readings: announced,
+            }));
+        }
+        debug!(
+            component = "store",
+            batch_len = committed,
+            seq = self.state.next_seq - 1,
+            "Batch committed."
+        );
+    }
+
+    fn maybe_maintain(&mut self) {
+        let due = self
+            .last_maintenance
+            .is_none_or(|t| t.elapsed() >= self.cfg.maintenance_interval);
+        if due {
+            self.maintain();
+        }
+    }
+
+    fn maintain(&mut self) {
+        self.last_maintenance = Some(Instant::now());
+        match budget::enforce(
+            &mut self.conn,
+            &self.cfg,
+            self.options,
+            &self.shared.metrics,
+            now_ms(),
+        ) {
+            Ok(status) => {
+                self.state.first_seq = status.first_seq;
+                self.shared
+                    .first_seq
+                    .store(status.first_seq, Ordering::Release);
+                self.shared
+                    .bytes
+                    .store(status.used_bytes, Ordering::Relaxed);
+                self.shared
+                    .metrics
+                    .buffer_bytes
+                    .set(i64::try_from(status.used_bytes).unwrap_or(i64::MAX));
+                self.shared.metrics.buffer_rows.set(self.shared.rows());
+            }
+            Err(err) => {
+                warn!(component = "store", error = %err, "Buffer maintenance failed; will retry.")
+            }
+        }
+    }
+}
+
+/// A non-finite number is never stored as a value: it becomes a `bad` reading without one.
+fn sanitize(r: &Reading) -> (Option<f64>, Quality) {
+    match r.value {
+        Some(v) if !v.is_finite() => (None, Quality::Bad),
+        v => (v, r.quality),
+    }
+}
+
+fn ensure_sensor(
+    tx: &rusqlite::Transaction<'_>,
+    sensor: &SensorId,
+) -> Result<i64, rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT INTO sensors (key, updated_ms) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+    )?
+    .execute(params![sensor.as_str(), now_ms()])?;
+    tx.prepare_cached("SELECT id FROM sensors WHERE key = ?1")?
+        .query_row([sensor.as_str()], |r| r.get(0))
+}
+
+fn upsert_sensor(tx: &rusqlite::Transaction<'_>, m: &SensorMeta) -> Result<i64, rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT INTO sensors (key, name, kind, unit, floor, room, source, updated_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (key) DO UPDATE SET name = excluded.name, kind = excluded.kind, unit = excluded.unit, \
+         floor = excluded.floor, room = excluded.room, source = excluded.source, updated_ms = excluded.updated_ms",
+    )?
+    .execute(params![m.id.as_str(), m.name, m.kind.as_str(), m.unit, m.floor, m.room, m.source, now_ms()])?;
+    tx.prepare_cached("SELECT id FROM sensors WHERE key = ?1")?
+        .query_row([m.id.as_str()], |r| r.get(0))
+}
+
+fn retry_delay(attempt: u32) -> Duration {
+    let base = Duration::from_millis(100).saturating_mul(1 << attempt.min(6));
+    base.min(MAX_RETRY_DELAY)
+}
