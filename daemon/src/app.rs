@@ -158,6 +158,12 @@ impl Gateway {
                     format!("cannot listen on {} ([http] listen)", config.http.listen)
                 })?;
             gw.http_addr = listener.local_addr().ok();
+            if let Some(addr) = gw.http_addr {
+                let file = api_file(&path);
+                if let Err(e) = std::fs::write(&file, format!("http://{addr}\n")) {
+                    warn!(file = %file.display(), error = %e, "Cannot record the API address.");
+                }
+            }
             let st = state.clone();
             let mut listener = Some(listener);
             supervisor.spawn(
@@ -392,6 +398,11 @@ impl Gateway {
         systemd::ready();
         info!(path = %path.display(), "Config reloaded.");
     }
+}
+
+/// The file next to the buffer that records the bound API URL (useful with port 0).
+pub fn api_file(db_path: &std::path::Path) -> PathBuf {
+    db_path.with_file_name("markoff.api")
 }
 
 /// The one-line status without database queries (sync lag is not configured in this build).

@@ -85,14 +85,20 @@ pub struct ApiArgs {
 }
 
 impl ApiArgs {
-    /// The API base URL.
+    /// The API base URL: `--api`, else `[http] listen` of the config (or, when that is port 0,
+    /// the address the daemon recorded in `markoff.api` beside its buffer), else the default.
     pub fn base_url(&self) -> String {
         if let Some(api) = &self.api {
             return api.clone();
         }
-        let mut addr = crate::config::load_file(&self.config)
-            .map(|c| c.http.listen)
-            .unwrap_or_else(|_| crate::config::defaults::http_listen());
+        let config = crate::config::load_file(&self.config).ok();
+        if let Some(c) = config.as_ref().filter(|c| c.http.listen.port() == 0) {
+            let recorded = std::fs::read_to_string(crate::app::api_file(&c.store.resolved_path()));
+            if let Ok(url) = recorded {
+                return url.trim().to_owned();
+            }
+        }
+        let mut addr = config.map_or_else(crate::config::defaults::http_listen, |c| c.http.listen);
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
