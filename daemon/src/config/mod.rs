@@ -20,7 +20,7 @@ pub use secret::{Secret, SecretError, SecretRef};
 pub use units::ByteSize;
 
 /// The whole configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Who this gateway is.
@@ -43,7 +43,7 @@ pub struct Config {
 }
 
 /// `[gateway]`: the identity of this gateway.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Stable id of this gateway; part of the sync idempotency key, so never change it once synced.
@@ -54,7 +54,7 @@ pub struct GatewayConfig {
 }
 
 /// `[log]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// `RUST_LOG`-style filter, e.g. `info` or `info,markoff::sources=debug`.
@@ -92,7 +92,7 @@ impl Synchronous {
 }
 
 /// `[store]`: the durable buffer.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// The SQLite file. Default: `$STATE_DIRECTORY/markoff.db` under systemd, else
@@ -157,7 +157,7 @@ impl StoreConfig {
 }
 
 /// `[service]`: supervision and lifecycle.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Deadline for a clean stop after SIGTERM (keep it below systemd `TimeoutStopSec`).
@@ -200,7 +200,7 @@ impl Default for ServiceConfig {
 }
 
 /// `[http]`: the local HTTP API.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Serve the API at all.
@@ -221,7 +221,7 @@ impl Default for HttpConfig {
 }
 
 /// `[sources]`: where readings come from.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourcesConfig {
     /// The built-in building simulator (`markoff demo` turns it on).
@@ -230,7 +230,7 @@ pub struct SourcesConfig {
 }
 
 /// `[sources.simulator]`: a simulated building.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimulatorConfig {
     /// Run it.
