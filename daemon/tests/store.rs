@@ -1,0 +1,247 @@
+//! Component tests of the durable buffer against real SQLite files.
+
+use std::path::Path;
+use std::time::Duration;
+
+use markoff::config::{ByteSize, StoreConfig};
+use markoff::model::{Quality, Reading, SensorId, Seq, Timestamp};
+use markoff::service::metrics::Metrics;
+use markoff::service::supervisor::Heartbeat;
+use markoff::store::{Store, StoreOptions};
+use rusqlite::Connection;
+
+fn cfg(max_size: ByteSize) -> StoreConfig {
+    StoreConfig {
+        flush_interval: Duration::from_millis(5),
+        max_size,
+        maintenance_interval: Duration::from_millis(50),
+        busy_timeout: Duration::from_millis(100),
+        ..StoreConfig::default()
+    }
+}
+
+fn open(path: &Path, max_size: ByteSize, options: StoreOptions) -> Store {
+    Store::open(&cfg(max_size), path, options, Metrics::new(), Heartbeat::new("test")).unwrap()
+}
+
+async fn close(store: Store) {
+    store.writer.drain();
+    assert!(store.writer.finished().await, "writer drained cleanly");
+}
+
+/// `n` readings starting `offset_ms` after a recent base time (so retention keeps them).
+fn readings(n: usize, offset_ms: i64) -> Vec<Reading> {
+    let start_ms = base() + offset_ms;
+    (0..n)
+        .map(|i| {
+            let sensor = SensorId::new(format!("f1.r{}.temperature", 100 + i % 50));
+            Reading::good(sensor, Timestamp(start_ms + i as i64), 20.0 + (i % 10) as f64)
+        })
+        .collect()
+}
+
+fn base() -> i64 {
+    Timestamp::now().as_millis() - 3_600_000
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    let c = Connection::open(path).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+fn set_synced(path: &Path, seq: i64) {
+    let c = Connection::open(path).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    c.execute(
+        "INSERT INTO sync_cursor (stream, last_seq, updated_ms) VALUES ('readings', ?1, 0) \
+         ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq",
+        [seq],
+    )
+    .unwrap();
+}
+
+const BIG: ByteSize = ByteSize(1 << 30);
+
+#[tokio::test]
+async fn receipts_carry_consecutive_seqs_and_rows_are_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = open(&path, BIG, StoreOptions::default());
+    let a = store.ingest.write(readings(10, 1_000)).await.unwrap();
+    let b = store.ingest.write(readings(5, 2_000)).await.unwrap();
+    assert_eq!((a.first, a.last), (Seq(1), Seq(10)));
+    assert_eq!((b.first, b.last), (Seq(11), Seq(15)));
+    assert_eq!(store.shared.last_seq(), 15);
+    assert_eq!(store.shared.rows(), 15);
+    // Committed means visible to another connection immediately.
+    assert_eq!(count(&path, "SELECT count(*) FROM readings"), 15);
+    close(store).await;
+}
+
+#[tokio::test]
+async fn seq_is_never_reused_even_after_every_row_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = open(&path, BIG, StoreOptions::default());
+    store.ingest.write(readings(100, 1_000)).await.unwrap();
+    close(store).await;
+    Connection::open(&path).unwrap().execute("DELETE FROM readings", []).unwrap();
+
+    let store = open(&path, BIG, StoreOptions::default());
+    let r = store.ingest.write(readings(1, 5_000)).await.unwrap();
+    assert_eq!(r.first, Seq(101), "the next seq continues after the highest ever committed");
+    close(store).await;
+}
+
+#[tokio::test]
+async fn non_finite_values_are_stored_as_bad_without_a_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = open(&path, BIG, StoreOptions::default());
+    let s = SensorId::new("boiler.pressure");
+    store
+        .ingest
+        .write(vec![
+            Reading::good(s.clone(), Timestamp(base()), f64::NAN),
+            Reading::good(s.clone(), Timestamp(base() + 1), f64::INFINITY),
+            Reading::failed(s.clone(), Timestamp(base() + 2), Quality::CommError),
+        ])
+        .await
+        .unwrap();
+    close(store).await;
+    assert_eq!(count(&path, "SELECT count(*) FROM readings WHERE value IS NULL"), 3);
+    assert_eq!(count(&path, "SELECT count(*) FROM readings WHERE quality = 1"), 2);
+    assert_eq!(count(&path, "SELECT count(*) FROM readings WHERE quality = 3"), 1);
+}
+
+#[tokio::test]
+async fn latest_values_survive_a_restart_and_history_is_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = open(&path, BIG, StoreOptions::default());
+    let s = SensorId::new("f3.r301.temperature");
+    let b = base();
+    for (ts, v) in [(1_000, 20.5), (3_000, 22.5), (2_000, 21.5)] {
+        store.ingest.write(vec![Reading::good(s.clone(), Timestamp(b + ts), v)]).await.unwrap();
+    }
+    // A late reading (older ts) does not replace the latest value.
+    assert_eq!(store.shared.latest.get("f3.r301.temperature").unwrap().value, Some(22.5));
+    close(store).await;
+
+    let store = open(&path, BIG, StoreOptions::default());
+    let latest = store.shared.latest.get("f3.r301.temperature").unwrap();
+    assert_eq!((latest.ts, latest.value, latest.seq), (Timestamp(b + 3_000), Some(22.5), Seq(2)));
+    let history = store.reader.history("f3.r301.temperature", 10).await.unwrap();
+    let ts: Vec<i64> = history.iter().map(|h| h.ts.0 - b).collect();
+    assert_eq!(ts, [3_000, 2_000, 1_000]);
+    close(store).await;
+}
+
+#[tokio::test]
+async fn committed_batches_are_announced_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = open(&path, BIG, StoreOptions::default());
+    let mut rx = store.shared.subscribe();
+    store.ingest.write(readings(7, 1_000)).await.unwrap();
+    let batch = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    assert_eq!(batch.first_seq, Seq(1));
+    assert_eq!(batch.readings.len(), 7);
+    close(store).await;
+}
+
+#[tokio::test]
+async fn a_locked_database_delays_commits_but_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = open(&path, BIG, StoreOptions::default());
+    store.ingest.write(readings(1, 1)).await.unwrap();
+
+    let mut locker = Connection::open(&path).unwrap();
+    let tx = locker.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    let ingest = store.ingest.clone();
+    let pending = tokio::spawn(async move { ingest.write(readings(500, 10_000)).await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!pending.is_finished(), "no receipt while another process holds the write lock");
+    assert!(store.shared.metrics.commit_failures.get() >= 1, "the failed attempt is counted");
+    tx.rollback().unwrap();
+
+    let receipt = tokio::time::timeout(Duration::from_secs(10), pending).await.unwrap().unwrap().unwrap();
+    assert_eq!((receipt.first, receipt.last), (Seq(2), Seq(501)));
+    close(store).await;
+    assert_eq!(count(&path, "SELECT count(*) FROM readings"), 501);
+}
+
+/// Fills a buffer with `n` readings and returns its used size in bytes.
+async fn fill(path: &Path, n: usize) -> u64 {
+    let store = open(path, BIG, StoreOptions::default());
+    for chunk in 0..n / 5_000 {
+        store.ingest.submit(readings(5_000, (chunk * 5_000) as i64)).await.unwrap();
+    }
+    store.ingest.write(Vec::new()).await.unwrap();
+    close(store).await;
+    let c = Connection::open(path).unwrap();
+    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+    let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    ((pages - free) * size) as u64
+}
+
+#[tokio::test]
+async fn over_budget_drops_synced_rows_first_then_unsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let n = 150_000;
+    let used = fill(&path, n).await;
+    let synced = (n / 2) as i64;
+    set_synced(&path, synced);
+
+    // A budget that dropping synced rows alone can satisfy.
+    let store = open(&path, ByteSize(used * 7 / 10), StoreOptions::default());
+    let metrics = store.shared.metrics.clone();
+    close(store).await;
+    let text = metrics.render();
+    assert!(text.contains("markoff_buffer_dropped_rows_total{reason=\"synced_overflow\"}"), "{text}");
+    assert!(!text.contains("unsynced_overflow"), "no unsynced row dropped while synced rows remain: {text}");
+    assert_eq!(
+        count(&path, &format!("SELECT count(*) FROM readings WHERE seq > {synced}")),
+        n as i64 - synced,
+        "every unsynced row is still there"
+    );
+    assert!(count(&path, "SELECT min(seq) FROM readings") > 1);
+
+    // A budget that needs more than every synced row.
+    let store = open(&path, ByteSize(1 << 20), StoreOptions::default());
+    let metrics = store.shared.metrics.clone();
+    let bytes = store.shared.bytes();
+    close(store).await;
+    let text = metrics.render();
+    assert!(text.contains("markoff_buffer_dropped_rows_total{reason=\"unsynced_overflow\"}"), "{text}");
+    assert_eq!(count(&path, &format!("SELECT count(*) FROM readings WHERE seq <= {synced}")), 0, "synced rows went first");
+    assert_eq!(count(&path, "SELECT max(seq) FROM readings"), n as i64, "the newest rows are kept");
+    assert!(bytes <= 1 << 20, "used {bytes} bytes after enforcement");
+    let recorded = count(&path, "SELECT sum(rows) FROM dropped_rows");
+    let remaining = count(&path, "SELECT count(*) FROM readings");
+    assert_eq!(recorded + remaining, n as i64, "every row is either kept or counted as dropped");
+}
+
+#[tokio::test]
+async fn retention_removes_only_synced_rows_when_there_is_an_uplink() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = open(&path, BIG, StoreOptions { uplink: true });
+    store.ingest.write(readings(100, -40 * 86_400_000)).await.unwrap();
+    store.ingest.write(readings(10, 0)).await.unwrap();
+    close(store).await;
+    set_synced(&path, 60);
+
+    let store = open(&path, BIG, StoreOptions { uplink: true });
+    close(store).await;
+    assert_eq!(count(&path, "SELECT min(seq) FROM readings"), 61, "old synced rows expired, old unsynced kept");
+    assert_eq!(count(&path, "SELECT rows FROM dropped_rows WHERE reason = 'retention'"), 60);
+
+    // Without an uplink nothing waits for sync: every expired row goes.
+    let store = open(&path, BIG, StoreOptions { uplink: false });
+    close(store).await;
+    assert_eq!(count(&path, "SELECT count(*) FROM readings"), 10);
+}
