@@ -21,7 +21,14 @@ fn cfg(max_size: ByteSize) -> StoreConfig {
 }
 
 fn open(path: &Path, max_size: ByteSize, options: StoreOptions) -> Store {
-    Store::open(&cfg(max_size), path, options, Metrics::new(), Heartbeat::new("test")).unwrap()
+    Store::open(
+        &cfg(max_size),
+        path,
+        options,
+        Metrics::new(),
+        Heartbeat::new("test"),
+    )
+    .unwrap()
 }
 
 async fn close(store: Store) {
@@ -35,7 +42,11 @@ fn readings(n: usize, offset_ms: i64) -> Vec<Reading> {
     (0..n)
         .map(|i| {
             let sensor = SensorId::new(format!("f1.r{}.temperature", 100 + i % 50));
-            Reading::good(sensor, Timestamp(start_ms + i as i64), 20.0 + (i % 10) as f64)
+            Reading::good(
+                sensor,
+                Timestamp(start_ms + i as i64),
+                20.0 + (i % 10) as f64,
+            )
         })
         .collect()
 }
@@ -85,11 +96,18 @@ async fn seq_is_never_reused_even_after_every_row_is_gone() {
     let store = open(&path, BIG, StoreOptions::default());
     store.ingest.write(readings(100, 1_000)).await.unwrap();
     close(store).await;
-    Connection::open(&path).unwrap().execute("DELETE FROM readings", []).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM readings", [])
+        .unwrap();
 
     let store = open(&path, BIG, StoreOptions::default());
     let r = store.ingest.write(readings(1, 5_000)).await.unwrap();
-    assert_eq!(r.first, Seq(101), "the next seq continues after the highest ever committed");
+    assert_eq!(
+        r.first,
+        Seq(101),
+        "the next seq continues after the highest ever committed"
+    );
     close(store).await;
 }
 
@@ -109,9 +127,18 @@ async fn non_finite_values_are_stored_as_bad_without_a_number() {
         .await
         .unwrap();
     close(store).await;
-    assert_eq!(count(&path, "SELECT count(*) FROM readings WHERE value IS NULL"), 3);
-    assert_eq!(count(&path, "SELECT count(*) FROM readings WHERE quality = 1"), 2);
-    assert_eq!(count(&path, "SELECT count(*) FROM readings WHERE quality = 3"), 1);
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM readings WHERE value IS NULL"),
+        3
+    );
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM readings WHERE quality = 1"),
+        2
+    );
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM readings WHERE quality = 3"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -122,16 +149,35 @@ async fn latest_values_survive_a_restart_and_history_is_newest_first() {
     let s = SensorId::new("f3.r301.temperature");
     let b = base();
     for (ts, v) in [(1_000, 20.5), (3_000, 22.5), (2_000, 21.5)] {
-        store.ingest.write(vec![Reading::good(s.clone(), Timestamp(b + ts), v)]).await.unwrap();
+        store
+            .ingest
+            .write(vec![Reading::good(s.clone(), Timestamp(b + ts), v)])
+            .await
+            .unwrap();
     }
     // A late reading (older ts) does not replace the latest value.
-    assert_eq!(store.shared.latest.get("f3.r301.temperature").unwrap().value, Some(22.5));
+    assert_eq!(
+        store
+            .shared
+            .latest
+            .get("f3.r301.temperature")
+            .unwrap()
+            .value,
+        Some(22.5)
+    );
     close(store).await;
 
     let store = open(&path, BIG, StoreOptions::default());
     let latest = store.shared.latest.get("f3.r301.temperature").unwrap();
-    assert_eq!((latest.ts, latest.value, latest.seq), (Timestamp(b + 3_000), Some(22.5), Seq(2)));
-    let history = store.reader.history("f3.r301.temperature", 10).await.unwrap();
+    assert_eq!(
+        (latest.ts, latest.value, latest.seq),
+        (Timestamp(b + 3_000), Some(22.5), Seq(2))
+    );
+    let history = store
+        .reader
+        .history("f3.r301.temperature", 10)
+        .await
+        .unwrap();
     let ts: Vec<i64> = history.iter().map(|h| h.ts.0 - b).collect();
     assert_eq!(ts, [3_000, 2_000, 1_000]);
     close(store).await;
@@ -144,7 +190,10 @@ async fn committed_batches_are_announced_after_commit() {
     let store = open(&path, BIG, StoreOptions::default());
     let mut rx = store.shared.subscribe();
     store.ingest.write(readings(7, 1_000)).await.unwrap();
-    let batch = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    let batch = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(batch.first_seq, Seq(1));
     assert_eq!(batch.readings.len(), 7);
     close(store).await;
@@ -158,15 +207,27 @@ async fn a_locked_database_delays_commits_but_loses_nothing() {
     store.ingest.write(readings(1, 1)).await.unwrap();
 
     let mut locker = Connection::open(&path).unwrap();
-    let tx = locker.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    let tx = locker
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
     let ingest = store.ingest.clone();
     let pending = tokio::spawn(async move { ingest.write(readings(500, 10_000)).await });
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!pending.is_finished(), "no receipt while another process holds the write lock");
-    assert!(store.shared.metrics.commit_failures.get() >= 1, "the failed attempt is counted");
+    assert!(
+        !pending.is_finished(),
+        "no receipt while another process holds the write lock"
+    );
+    assert!(
+        store.shared.metrics.commit_failures.get() >= 1,
+        "the failed attempt is counted"
+    );
     tx.rollback().unwrap();
 
-    let receipt = tokio::time::timeout(Duration::from_secs(10), pending).await.unwrap().unwrap().unwrap();
+    let receipt = tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!((receipt.first, receipt.last), (Seq(2), Seq(501)));
     close(store).await;
     assert_eq!(count(&path, "SELECT count(*) FROM readings"), 501);
@@ -176,13 +237,19 @@ async fn a_locked_database_delays_commits_but_loses_nothing() {
 async fn fill(path: &Path, n: usize) -> u64 {
     let store = open(path, BIG, StoreOptions::default());
     for chunk in 0..n / 5_000 {
-        store.ingest.submit(readings(5_000, (chunk * 5_000) as i64)).await.unwrap();
+        store
+            .ingest
+            .submit(readings(5_000, (chunk * 5_000) as i64))
+            .await
+            .unwrap();
     }
     store.ingest.write(Vec::new()).await.unwrap();
     close(store).await;
     let c = Connection::open(path).unwrap();
     let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
-    let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+    let free: i64 = c
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap();
     let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     ((pages - free) * size) as u64
 }
@@ -201,10 +268,19 @@ async fn over_budget_drops_synced_rows_first_then_unsynced() {
     let metrics = store.shared.metrics.clone();
     close(store).await;
     let text = metrics.render();
-    assert!(text.contains("markoff_buffer_dropped_rows_total{reason=\"synced_overflow\"}"), "{text}");
-    assert!(!text.contains("unsynced_overflow"), "no unsynced row dropped while synced rows remain: {text}");
+    assert!(
+        text.contains("markoff_buffer_dropped_rows_total{reason=\"synced_overflow\"}"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("unsynced_overflow"),
+        "no unsynced row dropped while synced rows remain: {text}"
+    );
     assert_eq!(
-        count(&path, &format!("SELECT count(*) FROM readings WHERE seq > {synced}")),
+        count(
+            &path,
+            &format!("SELECT count(*) FROM readings WHERE seq > {synced}")
+        ),
         n as i64 - synced,
         "every unsynced row is still there"
     );
@@ -216,13 +292,31 @@ async fn over_budget_drops_synced_rows_first_then_unsynced() {
     let bytes = store.shared.bytes();
     close(store).await;
     let text = metrics.render();
-    assert!(text.contains("markoff_buffer_dropped_rows_total{reason=\"unsynced_overflow\"}"), "{text}");
-    assert_eq!(count(&path, &format!("SELECT count(*) FROM readings WHERE seq <= {synced}")), 0, "synced rows went first");
-    assert_eq!(count(&path, "SELECT max(seq) FROM readings"), n as i64, "the newest rows are kept");
+    assert!(
+        text.contains("markoff_buffer_dropped_rows_total{reason=\"unsynced_overflow\"}"),
+        "{text}"
+    );
+    assert_eq!(
+        count(
+            &path,
+            &format!("SELECT count(*) FROM readings WHERE seq <= {synced}")
+        ),
+        0,
+        "synced rows went first"
+    );
+    assert_eq!(
+        count(&path, "SELECT max(seq) FROM readings"),
+        n as i64,
+        "the newest rows are kept"
+    );
     assert!(bytes <= 1 << 20, "used {bytes} bytes after enforcement");
     let recorded = count(&path, "SELECT sum(rows) FROM dropped_rows");
     let remaining = count(&path, "SELECT count(*) FROM readings");
-    assert_eq!(recorded + remaining, n as i64, "every row is either kept or counted as dropped");
+    assert_eq!(
+        recorded + remaining,
+        n as i64,
+        "every row is either kept or counted as dropped"
+    );
 }
 
 #[tokio::test]
@@ -230,15 +324,29 @@ async fn retention_removes_only_synced_rows_when_there_is_an_uplink() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.db");
     let store = open(&path, BIG, StoreOptions { uplink: true });
-    store.ingest.write(readings(100, -40 * 86_400_000)).await.unwrap();
+    store
+        .ingest
+        .write(readings(100, -40 * 86_400_000))
+        .await
+        .unwrap();
     store.ingest.write(readings(10, 0)).await.unwrap();
     close(store).await;
     set_synced(&path, 60);
 
     let store = open(&path, BIG, StoreOptions { uplink: true });
     close(store).await;
-    assert_eq!(count(&path, "SELECT min(seq) FROM readings"), 61, "old synced rows expired, old unsynced kept");
-    assert_eq!(count(&path, "SELECT rows FROM dropped_rows WHERE reason = 'retention'"), 60);
+    assert_eq!(
+        count(&path, "SELECT min(seq) FROM readings"),
+        61,
+        "old synced rows expired, old unsynced kept"
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT rows FROM dropped_rows WHERE reason = 'retention'"
+        ),
+        60
+    );
 
     // Without an uplink nothing waits for sync: every expired row goes.
     let store = open(&path, BIG, StoreOptions { uplink: false });

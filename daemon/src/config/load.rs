@@ -282,6 +282,16 @@ fn tidy(message: &str) -> String {
 fn hint_for(message: &str, path: &str) -> Option<String> {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let unknown = rest.split('`').next().unwrap_or_default();
+        let lower = unknown.to_ascii_lowercase();
+        if ["password", "token", "secret", "api_key", "key"]
+            .iter()
+            .any(|w| lower.ends_with(w))
+        {
+            return Some(format!(
+                "secrets never live in the config file: use {unknown}_env (environment variable), \
+                 {unknown}_file (a file) or {unknown}_credential (systemd LoadCredential=)"
+            ));
+        }
         let expected: Vec<&str> = rest
             .split("expected ")
             .nth(1)
@@ -565,6 +575,24 @@ listen = \"nowhere\"
                 "http.listen"
             ],
             "{e}"
+        );
+    }
+
+    #[test]
+    fn an_inline_secret_is_rejected_with_a_hint() {
+        let e = errors("[gateway]\nid = \"gw\"\npassword = \"hunter2\"\n");
+        assert_eq!(e.errors.len(), 1, "{e}");
+        assert!(
+            e.errors[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("password_env"),
+            "{e}"
+        );
+        assert!(
+            !e.to_string().contains("hunter2"),
+            "the value is never echoed: {e}"
         );
     }
 

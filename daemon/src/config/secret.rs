@@ -1,8 +1,12 @@
 //! Secrets: values that never live in the TOML file and never reach a log.
 //!
-//! A config section names where a secret comes from with `<name>_env` (an environment variable),
-//! `<name>_file` (a file, e.g. `/etc/markoff/credentials/db-password`), or `<name>_credential`
-//! (a systemd `LoadCredential=` name, read from `$CREDENTIALS_DIRECTORY`).
+//! A config section names where a secret comes from with exactly one of three keys:
+//! `<name>_env` (an environment variable), `<name>_file` (a file readable only by the service,
+//! e.g. `/etc/markoff/credentials/db-password`), or `<name>_credential` (a systemd
+//! `LoadCredential=` name, read from `$CREDENTIALS_DIRECTORY`). The section keeps the three
+//! optional keys and builds a [`SecretRef`] with [`SecretRef::from_keys`]; validation calls
+//! [`SecretRef::check`]. A plain `<name> = "..."` key does not exist, so `deny_unknown_fields`
+//! rejects a secret written inline, and the loader's hint says which keys to use.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -91,6 +95,41 @@ pub enum SecretError {
 }
 
 impl SecretRef {
+    /// Builds a reference from a section's `<name>_env`, `<name>_file` and `<name>_credential` keys.
+    pub fn from_keys(env: Option<&str>, file: Option<&Path>, credential: Option<&str>) -> Self {
+        Self {
+            env: env.map(str::to_owned),
+            file: file.map(Path::to_path_buf),
+            credential: credential.map(str::to_owned),
+        }
+    }
+
+    /// Validation of a secret reference at config key `name` of section `section`: `None` when
+    /// well formed (or absent and optional), else the problem to report.
+    pub fn check(&self, section: &str, name: &str, required: bool) -> Option<super::ConfigError> {
+        let given = [
+            self.env.is_some(),
+            self.file.is_some(),
+            self.credential.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        let message = match (given, required) {
+            (1, _) | (0, false) => return None,
+            (0, true) => format!(
+                "a secret is required: set one of {name}_env, {name}_file or {name}_credential"
+            ),
+            _ => format!("set only one of {name}_env, {name}_file or {name}_credential"),
+        };
+        Some(super::ConfigError {
+            path: format!("{section}.{name}_env"),
+            position: None,
+            message,
+            hint: Some("secrets never live in the config file: use an environment variable, a file, or systemd LoadCredential=".to_owned()),
+        })
+    }
+
     /// Is exactly one origin named?
     pub fn is_well_formed(&self) -> bool {
         [
@@ -189,6 +228,26 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(by_cred.resolve_with(env).unwrap().expose(), "from-cred");
+    }
+
+    #[test]
+    fn checks_the_keys_of_a_section() {
+        let none = SecretRef::from_keys(None, None, None);
+        assert!(none.check("sync", "password", false).is_none());
+        let e = none.check("sync", "password", true).unwrap();
+        assert_eq!(e.path, "sync.password_env");
+        let two = SecretRef::from_keys(Some("A"), Some(Path::new("/x")), None);
+        assert!(
+            two.check("sync", "password", true)
+                .unwrap()
+                .message
+                .contains("only one")
+        );
+        assert!(
+            SecretRef::from_keys(None, None, Some("db"))
+                .check("sync", "password", true)
+                .is_none()
+        );
     }
 
     #[test]

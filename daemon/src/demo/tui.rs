@@ -27,7 +27,8 @@ pub(crate) fn run(
     let mut sensors: HashMap<String, SensorRow> = HashMap::new();
     let mut last_refresh = None::<tokio::time::Instant>;
     while !stop.is_cancelled() {
-        if last_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+        let unknown = state.store.latest.len() > sensors.len();
+        if unknown || last_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
             if let Ok(rows) = rt.block_on(state.reader.sensors()) {
                 sensors = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
             }
