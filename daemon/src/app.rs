@@ -259,6 +259,7 @@ impl Gateway {
         let ctx = SourceContext {
             ingest: self.store.ingest.clone(),
             metrics: self.state.metrics.clone(),
+            reader: self.store.reader.clone(),
         };
         for mut source in sources::build(config) {
             let ctx = ctx.clone();

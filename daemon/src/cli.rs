@@ -57,6 +57,13 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Modbus commissioning: read registers with every interpretation, scan a line for unit ids,
+    /// print the planned requests of a config.
+    Modbus {
+        /// What to do.
+        #[command(subcommand)]
+        command: ModbusCommand,
+    },
     /// Show the latest reading of every sensor, or one sensor's recent history.
     Readings {
         /// Sensor id, e.g. f3.r301.temperature.
@@ -104,4 +111,82 @@ impl ApiArgs {
         }
         format!("http://{addr}")
     }
+}
+
+/// `markoff modbus ...`
+#[derive(Debug, Subcommand)]
+pub enum ModbusCommand {
+    /// Read registers and print them raw and as every type in every byte order, so the right
+    /// type and order can be picked in one look.
+    Read {
+        #[command(flatten)]
+        line: LineArgs,
+        /// Unit id.
+        #[arg(long, alias = "unit", default_value_t = 1)]
+        slave: u8,
+        /// Register table: holding, input, coil, discrete (optional with "40001"-style addresses).
+        #[arg(long)]
+        register: Option<String>,
+        /// First address: a number (see --address-base) or "40001" / "4x0001".
+        #[arg(long)]
+        address: String,
+        /// Registers (or bits) to read.
+        #[arg(long, default_value_t = 8)]
+        count: u16,
+        /// Whether numeric addresses count from 0 (wire) or 1 (manual register numbers).
+        #[arg(long, default_value_t = 0)]
+        address_base: u8,
+        /// Machine-readable output (the raw registers or bits).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the unit ids that answer on a line (an exception answer counts: a device is there).
+    Scan {
+        #[command(flatten)]
+        line: LineArgs,
+        /// First unit id.
+        #[arg(long, default_value_t = 1)]
+        from: u8,
+        /// Last unit id.
+        #[arg(long, default_value_t = 247)]
+        to: u8,
+        /// Register table probed.
+        #[arg(long, default_value = "holding")]
+        register: String,
+        /// Address probed.
+        #[arg(long, default_value_t = 0)]
+        address: u16,
+    },
+    /// Print the read requests per cycle of every Modbus device in a config.
+    Plan {
+        /// Config file.
+        #[arg(long, short, env = "MARKOFF_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+/// How to reach a Modbus line.
+#[derive(Debug, clap::Args)]
+pub struct LineArgs {
+    /// tcp://host:port or file:///dev/ttyUSB0.
+    #[arg(long)]
+    pub controller: String,
+    /// TCP, RTU or RTUoverTCP (default from the controller).
+    #[arg(long)]
+    pub transmission_mode: Option<String>,
+    /// Serial baud rate.
+    #[arg(long, default_value_t = 9600)]
+    pub baud_rate: u32,
+    /// Serial data bits.
+    #[arg(long, default_value_t = 8)]
+    pub data_bits: u8,
+    /// Serial parity: N, E or O.
+    #[arg(long, default_value = "N")]
+    pub parity: String,
+    /// Serial stop bits.
+    #[arg(long, default_value_t = 1)]
+    pub stop_bits: u8,
+    /// Time allowed per request.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }

@@ -73,6 +73,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             print_or_fail(out)
         }
+        Command::Modbus { command } => markoff::sources::modbus::cli::run(command).await,
         Command::Readings {
             sensor,
             limit,

@@ -227,6 +227,12 @@ pub struct SourcesConfig {
     /// The built-in building simulator (`markoff demo` turns it on).
     #[serde(default)]
     pub simulator: Option<SimulatorConfig>,
+    /// Modbus connections by name: `[sources.modbus.<name>]`.
+    #[serde(default)]
+    pub modbus: crate::sources::modbus::config::Connections,
+    /// Reusable Modbus register maps by name: `[sources.modbus_profiles.<name>]`.
+    #[serde(default)]
+    pub modbus_profiles: crate::sources::modbus::config::Profiles,
 }
 
 /// `[sources.simulator]`: a simulated building.

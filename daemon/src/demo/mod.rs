@@ -4,6 +4,7 @@
 //! store writer into SQLite in a data directory (temporary unless `--data-dir` is given), and the
 //! HTTP API listens on a free loopback port so `markoff status --api ...` works alongside.
 
+mod plant;
 #[cfg(feature = "tui")]
 mod tui;
 mod view;
@@ -23,14 +24,17 @@ use crate::service::logging::{self, LogTarget};
 /// The demo's config, built in.
 pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
 
-/// The demo config with the buffer placed in `data_dir`.
+/// The demo config with the buffer placed in `data_dir` and the Modbus plant at `plant`.
 ///
 /// # Errors
 /// The built-in config is invalid (a bug caught by the tests).
-pub fn demo_config(data_dir: &Path) -> anyhow::Result<config::Config> {
+pub fn demo_config(data_dir: &Path, plant: std::net::SocketAddr) -> anyhow::Result<config::Config> {
     let mut cfg = config::parse_str(DEMO_CONFIG, Path::new("config/demo.toml"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     cfg.store.path = Some(data_dir.join("markoff.db"));
+    for conn in cfg.sources.modbus.values_mut() {
+        conn.controller = format!("tcp://{plant}");
+    }
     Ok(cfg)
 }
 
@@ -57,7 +61,9 @@ pub async fn run(
             (t.path().to_owned(), Some(t))
         }
     };
-    let cfg = demo_config(&dir)?;
+    let devices_token = CancellationToken::new();
+    let plant = plant::start(devices_token.clone()).await.context("cannot start the simulated Modbus plant")?;
+    let cfg = demo_config(&dir, plant.addr())?;
     let full_screen = cfg!(feature = "tui") && !plain && std::io::stdout().is_terminal();
     let log_file = dir.join("markoff.log");
     let log = if full_screen {
@@ -95,6 +101,8 @@ pub async fn run(
     let exit = gw.run(stop.clone()).await;
     stop.cancel();
     let _view_done = viewer.await;
+    devices_token.cancel();
+    plant.stop().await;
     exit
 }
 

@@ -21,10 +21,14 @@ pub(crate) struct Info {
 
 /// The sensors the view highlights, in order.
 pub(crate) const HIGHLIGHTS: &[&str] = &[
-    "boiler.supply_temp",
-    "boiler.return_temp",
-    "boiler.pressure",
-    "boiler.burner",
+    "plant.supply_temp",
+    "plant.return_temp",
+    "plant.pressure",
+    "plant.burner_on",
+    "plant.dhw_temp",
+    "plant.online",
+    "meter.active_power",
+    "meter.energy",
     "boiler.pump_current",
     "basement.leak",
 ];
@@ -67,18 +71,18 @@ pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, stop: Cancellati
         "local API: {}  (try: markoff status --api {})",
         info.api, info.api
     );
-    let units: std::collections::HashMap<String, String> = state
-        .reader
-        .sensors()
-        .await
-        .map(|s| s.into_iter().map(|r| (r.id, r.unit)).collect())
-        .unwrap_or_default();
+    let mut units: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let started = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = ticker.tick() => {}
+        }
+        if state.store.latest.len() > units.len() {
+            if let Ok(rows) = state.reader.sensors().await {
+                units = rows.into_iter().map(|r| (r.id, r.unit)).collect();
+            }
         }
         let mut line = format!("[{:>4}s] {}", started.elapsed().as_secs(), summary(&state));
         for id in HIGHLIGHTS {

@@ -9,6 +9,7 @@
 //!   [`IngestHandle`](crate::store::IngestHandle), waiting when the buffer queue is full;
 //! - bad input is counted (`source_errors`) and logged, never a panic.
 
+pub mod modbus;
 pub mod simulator;
 
 use std::future::Future;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::service::metrics::Metrics;
 use crate::service::supervisor::TaskError;
-use crate::store::IngestHandle;
+use crate::store::{IngestHandle, Reader};
 
 /// What a source gets to run.
 #[derive(Clone, Debug)]
@@ -29,6 +30,8 @@ pub struct SourceContext {
     pub ingest: IngestHandle,
     /// Metrics (source errors).
     pub metrics: Arc<Metrics>,
+    /// Buffer queries (a source's learned state, e.g. Modbus address holes).
+    pub reader: Reader,
 }
 
 /// A boxed source run.
@@ -59,6 +62,17 @@ pub fn build(config: &Config) -> Vec<BuiltSource> {
             name: "source:simulator".to_owned(),
             start: Box::new(move |ctx, token| Box::pin(simulator::run(sim.clone(), ctx, token))),
         });
+    }
+    // Validation has already resolved the same config, so this cannot fail here; a config
+    // that did not validate never reaches `build`.
+    if let Ok(conns) = modbus::resolve(&config.sources.modbus, &config.sources.modbus_profiles) {
+        for conn in conns {
+            let conn = Arc::new(conn);
+            out.push(BuiltSource {
+                name: format!("source:modbus:{}", conn.name),
+                start: Box::new(move |ctx, token| Box::pin(modbus::poller::run(conn.clone(), ctx, token))),
+            });
+        }
     }
     out
 }

@@ -100,6 +100,16 @@ pub(crate) enum WriterMsg {
         sensors: Vec<SensorMeta>,
         reply: Option<oneshot::Sender<()>>,
     },
+    Attribute {
+        sensor: String,
+        value: String,
+        ts: i64,
+    },
+    State {
+        key: String,
+        value: String,
+        reply: Option<oneshot::Sender<()>>,
+    },
 }
 
 impl WriterMsg {
@@ -107,6 +117,7 @@ impl WriterMsg {
         match self {
             Self::Readings { readings, .. } => readings.len(),
             Self::Sensors { sensors, .. } => sensors.len(),
+            Self::Attribute { .. } | Self::State { .. } => 1,
         }
     }
 }
@@ -203,6 +214,32 @@ impl IngestHandle {
                 sensors,
                 reply: Some(reply),
             })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+impl IngestHandle {
+    /// Records the latest text value of a sensor (serial number, firmware version).
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] if the writer has stopped.
+    pub async fn set_attribute(&self, sensor: &str, value: &str, ts: crate::model::Timestamp) -> Result<(), StoreError> {
+        self.tx
+            .send(WriterMsg::Attribute { sensor: sensor.to_owned(), value: value.to_owned(), ts: ts.as_millis() })
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Stores a component's durable state under `key` and waits for the commit.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] if the writer has stopped.
+    pub async fn set_state(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriterMsg::State { key: key.to_owned(), value: value.to_owned(), reply: Some(reply) })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)
@@ -311,7 +348,7 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
 }
 
 /// Opens a read-only connection (used by queries and by tools that inspect a buffer).
-pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     let fail = |source| StoreError::Open {
         path: path.to_owned(),
         source,

@@ -166,6 +166,31 @@ impl Reader {
         .await
     }
 
+    /// A component's durable state stored under `key`.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub async fn state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            c.query_row("SELECT value FROM component_state WHERE key = ?1", [key], |r| r.get(0)).optional()
+        })
+        .await
+    }
+
+    /// Latest text attributes, as (sensor, value, ts), sorted by sensor.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub async fn attributes(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT sensor, value, ts FROM attributes ORDER BY sensor")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// Rows dropped over the life of the database, by reason.
     ///
     /// # Errors

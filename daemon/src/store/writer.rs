@@ -303,6 +303,20 @@ impl Writer {
                             new_sensors.push((meta.id.clone(), id));
                         }
                     }
+                    WriterMsg::Attribute { sensor, value, ts } => {
+                        tx.prepare_cached(
+                            "INSERT INTO attributes (sensor, value, ts) VALUES (?1, ?2, ?3) \
+                             ON CONFLICT (sensor) DO UPDATE SET value = excluded.value, ts = excluded.ts",
+                        )?
+                        .execute(params![sensor, value, ts])?;
+                    }
+                    WriterMsg::State { key, value, .. } => {
+                        tx.prepare_cached(
+                            "INSERT INTO component_state (key, value, updated_ms) VALUES (?1, ?2, ?3) \
+                             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+                        )?
+                        .execute(params![key, value, now_ms()])?;
+                    }
                 }
             }
             if seq != first_seq {
@@ -360,11 +374,12 @@ impl Writer {
                         announced.extend(readings);
                     }
                 }
-                WriterMsg::Sensors { reply, .. } => {
+                WriterMsg::Sensors { reply, .. } | WriterMsg::State { reply, .. } => {
                     if let Some(reply) = reply {
                         let _receiver_may_be_gone = reply.send(());
                     }
                 }
+                WriterMsg::Attribute { .. } => {}
             }
         }
         if announce && !announced.is_empty() {

@@ -1,0 +1,131 @@
+//! The `markoff modbus` subcommands: argument handling and output around [`super::commission`].
+
+use std::process::ExitCode;
+
+use super::address::AddressSpec;
+use super::commission::{self, CommissionError, LineSpec};
+use super::config::{Parity, RegisterKind, TransmissionMode};
+use super::link::ReadData;
+use super::{SerialParams, planner, poller};
+use crate::cli::{LineArgs, ModbusCommand};
+
+const EX_USAGE: u8 = 64;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_CONFIG: u8 = 78;
+
+fn parse_kind(s: &str) -> Result<RegisterKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+        .map_err(|_| format!("unknown register table {s:?}: use holding, input, coil or discrete"))
+}
+
+fn line_spec(a: &LineArgs) -> Result<LineSpec, String> {
+    let mode = match a.transmission_mode.as_deref() {
+        None => None,
+        Some(m) => Some(match m.to_ascii_lowercase().as_str() {
+            "tcp" => TransmissionMode::Tcp,
+            "rtu" => TransmissionMode::Rtu,
+            "rtuovertcp" | "rtu_over_tcp" => TransmissionMode::RtuOverTcp,
+            _ => return Err(format!("unknown transmission mode {m:?}: use TCP, RTU or RTUoverTCP")),
+        }),
+    };
+    let parity = match a.parity.to_ascii_uppercase().as_str() {
+        "N" | "NONE" => Parity::None,
+        "E" | "EVEN" => Parity::Even,
+        "O" | "ODD" => Parity::Odd,
+        other => return Err(format!("unknown parity {other:?}: use N, E or O")),
+    };
+    Ok(LineSpec {
+        controller: a.controller.clone(),
+        mode,
+        serial: SerialParams { baud_rate: a.baud_rate, data_bits: a.data_bits, parity, stop_bits: a.stop_bits },
+        timeout: a.timeout,
+    })
+}
+
+fn fail(code: u8, msg: &str) -> ExitCode {
+    eprintln!("markoff modbus: {msg}");
+    ExitCode::from(code)
+}
+
+/// Runs a `markoff modbus` subcommand.
+pub async fn run(cmd: ModbusCommand) -> ExitCode {
+    match cmd {
+        ModbusCommand::Read { line, slave, register, address, count, address_base, json } => {
+            let spec = match line_spec(&line) {
+                Ok(s) => s,
+                Err(e) => return fail(EX_USAGE, &e),
+            };
+            let register = match register.as_deref().map(parse_kind).transpose() {
+                Ok(r) => r,
+                Err(e) => return fail(EX_USAGE, &e),
+            };
+            let (kind, addr) = match AddressSpec::parse(&address).and_then(|a| a.resolve(register, address_base)) {
+                Ok(v) => v,
+                Err(e) => return fail(EX_USAGE, &e),
+            };
+            if count == 0 || count > if kind.is_bits() { 2000 } else { 125 } {
+                return fail(EX_USAGE, "count must be 1-125 registers or 1-2000 bits");
+            }
+            match commission::read(&spec, slave, kind, addr, count).await {
+                Ok(ReadData::Words(w)) if json => println!("{}", serde_json::json!({"register": kind, "address": addr, "words": w})),
+                Ok(ReadData::Bits(b)) if json => println!("{}", serde_json::json!({"register": kind, "address": addr, "bits": b})),
+                Ok(ReadData::Words(w)) => print!("{}", commission::render_words(kind, addr, &w)),
+                Ok(ReadData::Bits(b)) => print!("{}", commission::render_bits(kind, addr, &b)),
+                Err(e @ CommissionError::Exception { .. }) => return fail(1, &e.to_string()),
+                Err(e) => return fail(EX_UNAVAILABLE, &e.to_string()),
+            }
+            ExitCode::SUCCESS
+        }
+        ModbusCommand::Scan { line, from, to, register, address } => {
+            let spec = match line_spec(&line) {
+                Ok(s) => s,
+                Err(e) => return fail(EX_USAGE, &e),
+            };
+            let kind = match parse_kind(&register) {
+                Ok(k) => k,
+                Err(e) => return fail(EX_USAGE, &e),
+            };
+            eprintln!("scanning unit ids {from}..={to} on {} (timeout {:?} each)", spec.controller, spec.timeout);
+            match commission::scan(&spec, from, to, kind, address, |_| {}).await {
+                Ok(hits) => {
+                    for h in &hits {
+                        match &h.exception {
+                            None => println!("unit {:>3}: answers", h.slave),
+                            Some(e) => println!("unit {:>3}: answers with exception {e} (a device is there)", h.slave),
+                        }
+                    }
+                    eprintln!("{} unit(s) found", hits.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(EX_UNAVAILABLE, &e.to_string()),
+            }
+        }
+        ModbusCommand::Plan { config } => {
+            let cfg = match crate::config::load_file(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EX_CONFIG);
+                }
+            };
+            let Ok(conns) = super::resolve(&cfg.sources.modbus, &cfg.sources.modbus_profiles) else {
+                return fail(EX_CONFIG, "invalid Modbus configuration");
+            };
+            let db = cfg.store.resolved_path();
+            let learned = crate::store::open_read_only(&db).ok();
+            let out = commission::render_plan(&conns, |c, d| {
+                let key = poller::holes_key(c, d);
+                learned
+                    .as_ref()
+                    .and_then(|conn| conn.query_row("SELECT value FROM component_state WHERE key = ?1", [key], |r| r.get::<_, String>(0)).ok())
+                    .and_then(|json| serde_json::from_str::<Vec<planner::Hole>>(&json).ok())
+                    .unwrap_or_default()
+            });
+            print!("{out}");
+            if conns.is_empty() {
+                eprintln!("no Modbus connections in {}", config.display());
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

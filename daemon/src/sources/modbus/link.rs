@@ -1,0 +1,244 @@
+//! The link to one connection: opening it (TCP, RTU over TCP, or a serial port), a timeout on
+//! every request (tokio-modbus has none), the pause between requests, retries of "busy"
+//! (exception 06) answers, and reconnecting with capped, jittered backoff.
+//!
+//! A timeout or transport error drops the link; the next request reopens it. A Modbus exception
+//! is an answer from the device and leaves the link up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_modbus::client::{Context, Reader as _};
+use tokio_modbus::prelude::SlaveContext as _;
+use tokio_modbus::{ExceptionCode, Slave};
+use tracing::{debug, info, warn};
+
+use super::config::{Parity, RegisterKind, TransmissionMode};
+use super::{Connection, Target};
+use crate::service::backoff::Backoff;
+
+/// Data of a successful read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadData {
+    /// Registers.
+    Words(Vec<u16>),
+    /// Coils or discrete inputs.
+    Bits(Vec<bool>),
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The connection could not be opened.
+    #[error("cannot open {target}")]
+    Connect {
+        /// Where.
+        target: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Still waiting before the next connection attempt.
+    #[error("{target} is unreachable; next attempt in {retry_in:?}")]
+    Waiting {
+        /// Where.
+        target: String,
+        /// When.
+        retry_in: Duration,
+    },
+    /// No answer within the timeout.
+    #[error("no answer from unit {unit} on {target} within {after:?}")]
+    Timeout {
+        /// Where.
+        target: String,
+        /// Unit id.
+        unit: u8,
+        /// Timeout.
+        after: Duration,
+    },
+    /// The transport failed or the answer did not match the request.
+    #[error("transport error talking to unit {unit} on {target}: {detail}")]
+    Transport {
+        /// Where.
+        target: String,
+        /// Unit id.
+        unit: u8,
+        /// What happened.
+        detail: String,
+    },
+}
+
+/// The owner of one connection. Not shared: one poller task owns it.
+pub struct Link {
+    conn: Arc<Connection>,
+    ctx: Option<Context>,
+    backoff: Backoff,
+    next_attempt: Option<Instant>,
+    last_request: Option<Instant>,
+    /// Requests sent (for metrics and benchmarks).
+    pub requests: u64,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("connection", &self.conn.name)
+            .field("open", &self.ctx.is_some())
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// A link that opens on first use.
+    pub fn new(conn: Arc<Connection>) -> Self {
+        let backoff = Backoff::new(Duration::from_secs(1), conn.reconnect_max);
+        Self { conn, ctx: None, backoff, next_attempt: None, last_request: None, requests: 0 }
+    }
+
+    /// Whether the link is open.
+    pub fn is_open(&self) -> bool {
+        self.ctx.is_some()
+    }
+
+    /// Drops the connection (after a timeout or a transport error).
+    pub fn reset(&mut self) {
+        if self.ctx.take().is_some() {
+            debug!(connection = %self.conn.name, "Modbus link dropped.");
+        }
+    }
+
+    async fn ensure_open(&mut self) -> Result<(), LinkError> {
+        if self.ctx.is_some() {
+            return Ok(());
+        }
+        let target = self.conn.target.to_string();
+        if let Some(at) = self.next_attempt {
+            let now = Instant::now();
+            if at > now {
+                return Err(LinkError::Waiting { target, retry_in: at - now });
+            }
+        }
+        match tokio::time::timeout(self.conn.timeout.max(Duration::from_secs(1)), open(&self.conn)).await {
+            Ok(Ok(ctx)) => {
+                if self.backoff.failures() > 0 {
+                    info!(connection = %self.conn.name, target, "Modbus connection restored.");
+                }
+                self.backoff.reset();
+                self.next_attempt = None;
+                self.ctx = Some(ctx);
+                if !self.conn.pause_after_connect.is_zero() {
+                    tokio::time::sleep(self.conn.pause_after_connect).await;
+                }
+                Ok(())
+            }
+            Ok(Err(source)) => Err(self.connect_failed(LinkError::Connect { target, source })),
+            Err(_elapsed) => Err(self.connect_failed(LinkError::Connect {
+                target,
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+            })),
+        }
+    }
+
+    fn connect_failed(&mut self, e: LinkError) -> LinkError {
+        let delay = self.backoff.next_delay();
+        self.next_attempt = Some(Instant::now() + delay);
+        if self.backoff.failures() == 1 {
+            warn!(connection = %self.conn.name, error = %e, ?delay, "Modbus connection failed; retrying with backoff.");
+        } else {
+            debug!(connection = %self.conn.name, error = %e, ?delay, "Modbus connection still failing.");
+        }
+        e
+    }
+
+    /// Reads `count` registers or bits at `start` from unit `slave`, retrying "busy" answers.
+    ///
+    /// # Errors
+    /// [`LinkError`] when there is no answer; `Ok(Err(code))` is the device's exception.
+    pub async fn read(&mut self, slave: u8, kind: RegisterKind, start: u16, count: u16) -> Result<Result<ReadData, ExceptionCode>, LinkError> {
+        let mut busy = 0;
+        loop {
+            let answer = self.read_once(slave, kind, start, count).await?;
+            match answer {
+                Err(ExceptionCode::ServerDeviceBusy) if busy < self.conn.busy_retries => {
+                    busy += 1;
+                    debug!(connection = %self.conn.name, unit = slave, attempt = busy, "Device busy (exception 06); retrying.");
+                    tokio::time::sleep(self.conn.busy_retries_wait).await;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    async fn read_once(&mut self, slave: u8, kind: RegisterKind, start: u16, count: u16) -> Result<Result<ReadData, ExceptionCode>, LinkError> {
+        self.ensure_open().await?;
+        if let Some(last) = self.last_request {
+            let ready = last + self.conn.pause_between_requests;
+            if ready > Instant::now() {
+                tokio::time::sleep_until(ready).await;
+            }
+        }
+        let timeout = self.conn.timeout;
+        let target = self.conn.target.to_string();
+        let Some(ctx) = self.ctx.as_mut() else {
+            return Err(LinkError::Transport { target, unit: slave, detail: "link closed".into() });
+        };
+        ctx.set_slave(Slave(slave));
+        self.requests += 1;
+        let result = tokio::time::timeout(timeout, async {
+            match kind {
+                RegisterKind::Holding => ctx.read_holding_registers(start, count).await.map(|r| r.map(ReadData::Words)),
+                RegisterKind::Input => ctx.read_input_registers(start, count).await.map(|r| r.map(ReadData::Words)),
+                RegisterKind::Coil => ctx.read_coils(start, count).await.map(|r| r.map(ReadData::Bits)),
+                RegisterKind::Discrete => ctx.read_discrete_inputs(start, count).await.map(|r| r.map(ReadData::Bits)),
+            }
+        })
+        .await;
+        self.last_request = Some(Instant::now());
+        match result {
+            Err(_elapsed) => {
+                self.reset();
+                Err(LinkError::Timeout { target, unit: slave, after: timeout })
+            }
+            Ok(Err(e)) => {
+                self.reset();
+                Err(LinkError::Transport { target, unit: slave, detail: e.to_string() })
+            }
+            Ok(Ok(answer)) => Ok(answer),
+        }
+    }
+}
+
+/// Opens a client context for the connection.
+async fn open(conn: &Connection) -> std::io::Result<Context> {
+    match (&conn.target, conn.mode) {
+        (Target::Tcp { host, port }, mode) => {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(match mode {
+                TransmissionMode::RtuOverTcp => tokio_modbus::client::rtu::attach_slave(stream, Slave(1)),
+                _ => tokio_modbus::client::tcp::attach_slave(stream, Slave(1)),
+            })
+        }
+        (Target::Serial { path }, _) => {
+            use tokio_serial::SerialPortBuilderExt as _;
+            let s = conn.serial;
+            let builder = tokio_serial::new(path.to_string_lossy(), s.baud_rate)
+                .data_bits(match s.data_bits {
+                    5 => tokio_serial::DataBits::Five,
+                    6 => tokio_serial::DataBits::Six,
+                    7 => tokio_serial::DataBits::Seven,
+                    _ => tokio_serial::DataBits::Eight,
+                })
+                .parity(match s.parity {
+                    Parity::None => tokio_serial::Parity::None,
+                    Parity::Even => tokio_serial::Parity::Even,
+                    Parity::Odd => tokio_serial::Parity::Odd,
+                })
+                .stop_bits(if s.stop_bits == 2 { tokio_serial::StopBits::Two } else { tokio_serial::StopBits::One });
+            let port = builder.open_native_async().map_err(std::io::Error::other)?;
+            Ok(tokio_modbus::client::rtu::attach_slave(port, Slave(1)))
+        }
+    }
+}

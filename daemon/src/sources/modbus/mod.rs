@@ -1,0 +1,540 @@
+//! Modbus acquisition: TCP, RTU on serial lines, and RTU over TCP.
+//!
+//! Owns: resolving the configuration (profiles, addresses, byte orders) into devices and points,
+//! the request planner, decoding, and one poller task per connection that serialises every
+//! request on its socket or serial port. Does not own: storage (readings go to the buffer).
+//!
+//! Layout: [`config`] (what users write), [`address`] ("40001" notation), [`decode`] (pure
+//! value decoding), [`planner`] (fewest reads, learned holes), [`link`] (transport and
+//! timeouts), [`poller`] (the connection task), [`device`] (a simulated device for the demo and
+//! tests), [`commission`] (the `markoff modbus` CLI).
+
+pub mod address;
+pub mod cli;
+pub mod commission;
+pub mod config;
+pub mod decode;
+pub mod device;
+pub mod link;
+pub mod planner;
+pub mod poller;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::{Connections, DeviceConfig, Parity, PointConfig, ProfileConfig, Profiles, RegisterKind, TransmissionMode};
+use decode::{ByteOrder, DataType};
+use planner::{Limits, PlanPoint};
+
+use crate::config::ConfigError;
+use crate::model::{SensorId, SensorKind, SensorMeta};
+
+/// Built-in device profiles (name, TOML).
+const BUILTIN_PROFILES: &[(&str, &str)] = &[
+    ("eastron_sdm120", include_str!("profiles/eastron_sdm120.toml")),
+    ("eastron_sdm630", include_str!("profiles/eastron_sdm630.toml")),
+];
+
+/// The built-in profiles, parsed.
+pub fn builtin_profiles() -> Profiles {
+    BUILTIN_PROFILES
+        .iter()
+        .filter_map(|(name, text)| toml::from_str::<ProfileConfig>(text).ok().map(|p| ((*name).to_owned(), p)))
+        .collect()
+}
+
+/// Where a connection goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A TCP endpoint.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// A serial port.
+    Serial {
+        /// Device path.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            Self::Serial { path } => write!(f, "file://{}", path.display()),
+        }
+    }
+}
+
+impl Target {
+    /// Parses `tcp://host[:port]` or `file:///dev/ttyX`.
+    ///
+    /// # Errors
+    /// A message for the config report.
+    pub fn parse(controller: &str) -> Result<Self, String> {
+        if let Some(rest) = controller.strip_prefix("tcp://") {
+            let rest = rest.trim_end_matches('/');
+            let (host, port) = match rest.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                    (h.trim_matches(['[', ']']).to_owned(), p.parse::<u16>().map_err(|_| format!("invalid port in {controller:?}"))?)
+                }
+                _ => (rest.to_owned(), 502),
+            };
+            if host.is_empty() {
+                return Err(format!("no host in {controller:?}"));
+            }
+            return Ok(Self::Tcp { host, port });
+        }
+        if let Some(path) = controller.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(format!("serial controller needs an absolute path: \"file:///dev/ttyUSB0\", got {controller:?}"));
+            }
+            return Ok(Self::Serial { path: PathBuf::from(path) });
+        }
+        Err(format!("controller {controller:?} must start with tcp:// or file://"))
+    }
+}
+
+/// Serial line settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SerialParams {
+    /// Baud rate.
+    pub baud_rate: u32,
+    /// Data bits.
+    pub data_bits: u8,
+    /// Parity.
+    pub parity: Parity,
+    /// Stop bits.
+    pub stop_bits: u8,
+}
+
+/// A resolved connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    /// Name (the config key).
+    pub name: String,
+    /// Where.
+    pub target: Target,
+    /// Framing.
+    pub mode: TransmissionMode,
+    /// Serial settings (RTU).
+    pub serial: SerialParams,
+    /// Per request.
+    pub timeout: Duration,
+    /// Between requests.
+    pub pause_between_requests: Duration,
+    /// After connecting.
+    pub pause_after_connect: Duration,
+    /// Exception 06 retries.
+    pub busy_retries: u32,
+    /// Wait between them.
+    pub busy_retries_wait: Duration,
+    /// Reconnect backoff cap.
+    pub reconnect_max: Duration,
+    /// Devices.
+    pub devices: Vec<Device>,
+}
+
+/// A resolved device.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Device {
+    /// Name (sensor id prefix).
+    pub name: String,
+    /// Unit id.
+    pub slave: u8,
+    /// Poll interval.
+    pub interval: Duration,
+    /// Planner limits.
+    pub limits: Limits,
+    /// Failed cycles before down.
+    pub down_after: u32,
+    /// Probe interval while down.
+    pub reprobe_interval: Duration,
+    /// Placement.
+    pub floor: Option<String>,
+    /// Placement.
+    pub room: Option<String>,
+    /// Points.
+    pub points: Vec<Point>,
+}
+
+impl Device {
+    /// The planner's view of the points.
+    pub fn plan_points(&self) -> Vec<PlanPoint> {
+        self.points
+            .iter()
+            .enumerate()
+            .map(|(index, p)| PlanPoint { index, kind: p.kind, address: p.address, words: p.words() })
+            .collect()
+    }
+
+    /// Sensor id of the device's online state (1 answering, 0 down): what comm-loss alarms watch.
+    pub fn online_sensor(&self) -> SensorId {
+        SensorId::new(format!("{}.online", self.name))
+    }
+}
+
+/// A resolved point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// Name.
+    pub name: String,
+    /// `<device>.<name>`.
+    pub sensor: SensorId,
+    /// Table.
+    pub kind: RegisterKind,
+    /// Protocol address.
+    pub address: u16,
+    /// Type.
+    pub data_type: DataType,
+    /// Byte order.
+    pub byte_order: ByteOrder,
+    /// Bit of a register.
+    pub bit: Option<u8>,
+    /// STRING length.
+    pub length: Option<u16>,
+    /// Scale.
+    pub scale: f64,
+    /// Offset.
+    pub offset: f64,
+    /// Unit.
+    pub unit: String,
+    /// Kind.
+    pub sensor_kind: SensorKind,
+    /// Sentinel.
+    pub nan_value: Option<i64>,
+    /// Plausible range.
+    pub min_value: Option<f64>,
+    /// Plausible range.
+    pub max_value: Option<f64>,
+    /// Report-by-exception deadband.
+    pub deadband: Option<f64>,
+    /// Longest silence.
+    pub max_silence: Duration,
+    /// Human name.
+    pub description: String,
+}
+
+impl Point {
+    /// Registers or bits it spans.
+    pub fn words(&self) -> u16 {
+        if self.kind.is_bits() { 1 } else { self.data_type.words(self.length) }
+    }
+}
+
+/// Sensor metadata of every point and every device's online state.
+pub fn sensor_metas(conn: &Connection) -> Vec<SensorMeta> {
+    let source = format!("modbus:{}", conn.name);
+    let mut out = Vec::new();
+    for d in &conn.devices {
+        out.push(SensorMeta {
+            id: d.online_sensor(),
+            name: format!("{} online", d.name),
+            kind: SensorKind::State,
+            unit: String::new(),
+            floor: d.floor.clone(),
+            room: d.room.clone(),
+            source: source.clone(),
+        });
+        for p in d.points.iter().filter(|p| p.data_type != DataType::String) {
+            out.push(SensorMeta {
+                id: p.sensor.clone(),
+                name: p.description.clone(),
+                kind: p.sensor_kind,
+                unit: p.unit.clone(),
+                floor: d.floor.clone(),
+                room: d.room.clone(),
+                source: source.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Resolves and validates every connection. Collects every problem with its dotted key path.
+///
+/// # Errors
+/// The problems found.
+pub fn resolve(conns: &Connections, user_profiles: &Profiles) -> Result<Vec<Connection>, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut profiles = builtin_profiles();
+    profiles.extend(user_profiles.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (name, profile) in user_profiles {
+        let base = format!("sources.modbus_profiles.{name}");
+        let mut seen = HashSet::new();
+        for (j, p) in profile.points.iter().enumerate() {
+            let path = format!("{base}.points.{j}");
+            if !seen.insert(p.name.clone()) {
+                err(&mut errors, &format!("{path}.name"), format!("duplicate point name {:?}", p.name), None);
+            }
+            let _resolved = resolve_point(p, "profile", profile.address_base, profile.byte_order, &path, &mut errors);
+        }
+    }
+    let mut device_names = HashSet::new();
+    let mut out = Vec::new();
+    for (cname, c) in conns {
+        let base = format!("sources.modbus.{cname}");
+        if !c.enabled {
+            continue;
+        }
+        let target = match Target::parse(&c.controller) {
+            Ok(t) => Some(t),
+            Err(m) => {
+                err(&mut errors, &format!("{base}.controller"), m, Some("e.g. \"tcp://192.168.1.20:502\" or \"file:///dev/ttyUSB0\""));
+                None
+            }
+        };
+        let mode = match (&target, c.transmission_mode) {
+            (Some(Target::Serial { .. }), None | Some(TransmissionMode::Rtu)) => TransmissionMode::Rtu,
+            (Some(Target::Serial { .. }), Some(m)) => {
+                err(&mut errors, &format!("{base}.transmission_mode"), format!("{m:?} needs a tcp:// controller"), Some("serial ports use RTU"));
+                m
+            }
+            (_, Some(TransmissionMode::Rtu)) => {
+                err(&mut errors, &format!("{base}.transmission_mode"), "RTU needs a file:// serial controller".to_owned(), Some("use RTUoverTCP for RTU frames through a TCP serial server"));
+                TransmissionMode::Rtu
+            }
+            (_, m) => m.unwrap_or(TransmissionMode::Tcp),
+        };
+        if !(5..=8).contains(&c.data_bits) {
+            err(&mut errors, &format!("{base}.data_bits"), "must be 5, 6, 7 or 8".to_owned(), None);
+        }
+        if !(1..=2).contains(&c.stop_bits) {
+            err(&mut errors, &format!("{base}.stop_bits"), "must be 1 or 2".to_owned(), None);
+        }
+        if c.timeout.is_zero() {
+            err(&mut errors, &format!("{base}.timeout"), "must be longer than zero".to_owned(), None);
+        }
+        let mut slaves = HashSet::new();
+        let mut devices = Vec::new();
+        for (i, d) in c.devices.iter().enumerate() {
+            let path = format!("{base}.devices.{i}");
+            if !device_names.insert(d.name.clone()) {
+                err(&mut errors, &format!("{path}.name"), format!("device name {:?} is used twice; sensor ids would collide", d.name), None);
+            }
+            if !slaves.insert(d.slave_id) {
+                err(&mut errors, &format!("{path}.slave_id"), format!("two devices on {cname} use slave id {}", d.slave_id), None);
+            }
+            if let Some(dev) = resolve_device(d, &profiles, &path, &mut errors) {
+                devices.push(dev);
+            }
+        }
+        if let Some(target) = target {
+            out.push(Connection {
+                name: cname.clone(),
+                target,
+                mode,
+                serial: SerialParams { baud_rate: c.baud_rate, data_bits: c.data_bits, parity: c.parity, stop_bits: c.stop_bits },
+                timeout: c.timeout,
+                pause_between_requests: c.pause_between_requests,
+                pause_after_connect: c.pause_after_connect,
+                busy_retries: c.busy_retries,
+                busy_retries_wait: c.busy_retries_wait,
+                reconnect_max: c.reconnect_max.max(Duration::from_secs(1)),
+                devices,
+            });
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+fn resolve_device(d: &DeviceConfig, profiles: &Profiles, path: &str, errors: &mut Vec<ConfigError>) -> Option<Device> {
+    let before = errors.len();
+    if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
+        err(errors, &format!("{path}.name"), "device names use ASCII letters, digits, '_' and '-'".to_owned(), None);
+    }
+    if d.slave_id > 247 && d.slave_id != 255 {
+        err(errors, &format!("{path}.slave_id"), "must be 0-247, or 255 for TCP devices that ignore it".to_owned(), None);
+    }
+    if d.address_base > 1 {
+        err(errors, &format!("{path}.address_base"), "must be 0 or 1".to_owned(), None);
+    }
+    if !(1..=125).contains(&d.max_registers_per_request) {
+        err(errors, &format!("{path}.max_registers_per_request"), "must be 1-125 (the protocol limit)".to_owned(), None);
+    }
+    if !(1..=2000).contains(&d.max_bits_per_request) {
+        err(errors, &format!("{path}.max_bits_per_request"), "must be 1-2000 (the protocol limit)".to_owned(), None);
+    }
+    if d.interval < Duration::from_millis(10) {
+        err(errors, &format!("{path}.interval"), "must be at least 10ms".to_owned(), None);
+    }
+    if d.down_after == 0 {
+        err(errors, &format!("{path}.down_after"), "must be at least 1".to_owned(), None);
+    }
+    let mut merged: BTreeMap<String, (PointConfig, u8, Option<ByteOrder>, String)> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    if let Some(pname) = &d.profile {
+        match profiles.get(pname) {
+            Some(p) => {
+                for (j, pt) in p.points.iter().enumerate() {
+                    order.push(pt.name.clone());
+                    merged.insert(pt.name.clone(), (pt.clone(), p.address_base, p.byte_order, format!("{path}.profile[{j}]")));
+                }
+            }
+            None => {
+                let known: Vec<String> = profiles.keys().cloned().collect();
+                err(errors, &format!("{path}.profile"), format!("unknown profile {pname:?}"), Some(&format!("known profiles: {}", known.join(", "))));
+            }
+        }
+    }
+    let mut own = HashSet::new();
+    for (j, pt) in d.points.iter().enumerate() {
+        if !own.insert(pt.name.clone()) {
+            err(errors, &format!("{path}.points.{j}.name"), format!("duplicate point name {:?}", pt.name), None);
+        }
+        if !merged.contains_key(&pt.name) {
+            order.push(pt.name.clone());
+        }
+        merged.insert(pt.name.clone(), (pt.clone(), d.address_base, None, format!("{path}.points.{j}")));
+    }
+    let mut points = Vec::new();
+    for name in order {
+        let Some((pc, base, profile_order, ppath)) = merged.get(&name) else { continue };
+        let default_order = d.byte_order.or(*profile_order);
+        if let Some(p) = resolve_point(pc, &d.name, *base, default_order, ppath, errors) {
+            let max = if p.kind.is_bits() { d.max_bits_per_request } else { d.max_registers_per_request };
+            if p.words() > max {
+                err(errors, &format!("{ppath}.length"), format!("spans {} registers, more than one read allows ({max})", p.words()), None);
+            }
+            points.push(p);
+        }
+    }
+    if points.is_empty() && errors.len() == before {
+        err(errors, &format!("{path}.points"), "the device has no points".to_owned(), Some("add points or a profile"));
+    }
+    (errors.len() == before).then(|| Device {
+        name: d.name.clone(),
+        slave: d.slave_id,
+        interval: d.interval,
+        limits: Limits {
+            optimization: d.optimization,
+            max_gap: d.max_gap,
+            max_registers: d.max_registers_per_request,
+            max_bits: d.max_bits_per_request,
+        },
+        down_after: d.down_after,
+        reprobe_interval: d.reprobe_interval,
+        floor: d.floor.clone(),
+        room: d.room.clone(),
+        points,
+    })
+}
+
+fn resolve_point(
+    p: &PointConfig,
+    device: &str,
+    address_base: u8,
+    default_order: Option<ByteOrder>,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Point> {
+    let before = errors.len();
+    if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
+        err(errors, &format!("{path}.name"), "point names use ASCII letters, digits, '_' and '-'".to_owned(), None);
+    }
+    let (kind, address) = match p.address.resolve(p.register, address_base) {
+        Ok(v) => v,
+        Err(m) => {
+            err(errors, &format!("{path}.address"), m, Some("write register = \"holding\" and a number, or \"40001\"-style"));
+            return None;
+        }
+    };
+    let dt = p.data_type;
+    if kind.is_bits() && !dt.is_bit() && dt != DataType::Uint16 {
+        err(errors, &format!("{path}.type"), format!("{} is a bit table; use type = \"BIT\"", kind.as_str()), None);
+    }
+    if kind.is_bits() && p.bit.is_some() {
+        err(errors, &format!("{path}.bit"), "'bit' selects a bit of a register; coils and discrete inputs are bits already".to_owned(), None);
+    }
+    if !kind.is_bits() && dt.is_bit() && p.bit.is_none() {
+        err(errors, &format!("{path}.bit"), format!("{} on a {} register needs bit = 0..15", dt.as_str(), kind.as_str()), None);
+    }
+    if p.bit.is_some_and(|b| b > 15) {
+        err(errors, &format!("{path}.bit"), "must be 0-15".to_owned(), None);
+    }
+    if dt == DataType::String && p.length.is_none_or(|l| l == 0) {
+        err(errors, &format!("{path}.length"), "STRING needs length = <registers> (2 characters each)".to_owned(), None);
+    }
+    if !p.scale.is_finite() || p.scale == 0.0 || !p.offset.is_finite() {
+        err(errors, &format!("{path}.scale"), "scale must be a non-zero number and offset a number".to_owned(), None);
+    }
+    if let (Some(lo), Some(hi)) = (p.min_value, p.max_value) {
+        if lo > hi {
+            err(errors, &format!("{path}.min_value"), "min_value is above max_value".to_owned(), None);
+        }
+    }
+    if p.deadband.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
+        err(errors, &format!("{path}.deadband"), "must be zero or positive".to_owned(), None);
+    }
+    if errors.len() > before {
+        return None;
+    }
+    let sensor_kind = p.kind.unwrap_or_else(|| if dt.is_bit() || p.bit.is_some() { SensorKind::State } else { kind_of_unit(&p.unit) });
+    Some(Point {
+        name: p.name.clone(),
+        sensor: SensorId::new(format!("{device}.{}", p.name)),
+        kind,
+        address,
+        data_type: dt,
+        byte_order: p.byte_order.or(default_order).unwrap_or_default(),
+        bit: p.bit,
+        length: p.length,
+        scale: p.scale,
+        offset: p.offset,
+        unit: p.unit.clone(),
+        sensor_kind,
+        nan_value: p.nan_value,
+        min_value: p.min_value,
+        max_value: p.max_value,
+        deadband: p.deadband,
+        max_silence: p.max_silence,
+        description: p.description.clone().unwrap_or_else(|| format!("{device} {}", p.name)),
+    })
+}
+
+/// Guesses what a value measures from its unit.
+pub fn kind_of_unit(unit: &str) -> SensorKind {
+    match unit.trim() {
+        "°C" | "C" | "degC" | "°F" | "K" => SensorKind::Temperature,
+        "%RH" | "%rh" => SensorKind::Humidity,
+        "ppm" => SensorKind::Co2,
+        "bar" | "mbar" | "Pa" | "kPa" | "hPa" | "psi" => SensorKind::Pressure,
+        "W" | "kW" | "Wh" | "kWh" | "MWh" | "V" | "A" | "VA" | "var" | "kvar" | "Hz" => SensorKind::Energy,
+        "m3/h" | "m³/h" | "l/s" | "l/min" | "l/h" => SensorKind::Flow,
+        _ => SensorKind::Other,
+    }
+}
+
+fn err(errors: &mut Vec<ConfigError>, path: &str, message: String, hint: Option<&str>) {
+    errors.push(ConfigError { path: path.to_owned(), position: None, message, hint: hint.map(str::to_owned) });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse_and_resolve() {
+        let profiles = builtin_profiles();
+        assert_eq!(profiles.len(), BUILTIN_PROFILES.len());
+        for (name, p) in &profiles {
+            let mut errors = Vec::new();
+            for (j, pt) in p.points.iter().enumerate() {
+                assert!(resolve_point(pt, "m", p.address_base, p.byte_order, &format!("{name}.{j}"), &mut errors).is_some(), "{name}: {errors:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn controllers_parse() {
+        assert_eq!(Target::parse("tcp://10.0.0.5").unwrap(), Target::Tcp { host: "10.0.0.5".into(), port: 502 });
+        assert_eq!(Target::parse("tcp://plc.local:1502").unwrap(), Target::Tcp { host: "plc.local".into(), port: 1502 });
+        assert_eq!(Target::parse("file:///dev/ttyUSB0").unwrap(), Target::Serial { path: "/dev/ttyUSB0".into() });
+        assert!(Target::parse("udp://x").is_err());
+        assert!(Target::parse("file://dev/ttyUSB0").is_err());
+    }
+}

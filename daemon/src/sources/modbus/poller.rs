@@ -1,0 +1,431 @@
+//! The task that owns one Modbus connection and polls its devices.
+//!
+//! Devices are polled when due, one request at a time on the link. Per device and cycle:
+//! - each planned block is read; a block rejected with exception 02 is bisected until the bad
+//!   addresses are isolated, and the learned hole is stored (it survives restarts);
+//! - another exception marks only that block's points `bad`; a timeout or transport error marks
+//!   the device's remaining points `comm_error` and ends its cycle, so a dead device costs its
+//!   line at most one timeout per cycle;
+//! - after `down_after` failed cycles the device is down: its `<device>.online` sensor reads 0 and
+//!   it is probed again only every `reprobe_interval`.
+//!
+//! A failed read never becomes a number; values unchanged within a point's deadband are not
+//! stored again until its `max_silence` has passed.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+use tokio_modbus::ExceptionCode;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::decode::{DataType, Decoded, decode_words};
+use super::link::{Link, LinkError, ReadData};
+use super::planner::{self, Block, Hole, PlanPoint};
+use super::{Connection, Device, Point, sensor_metas};
+use crate::model::{Quality, Reading, Timestamp};
+use crate::service::supervisor::TaskError;
+use crate::sources::SourceContext;
+
+/// Per-point report-by-exception state.
+#[derive(Clone, Debug, Default)]
+struct Report {
+    value: Option<f64>,
+    quality: Option<Quality>,
+    stored_at: Option<Instant>,
+}
+
+/// Per-device polling state.
+#[derive(Debug)]
+struct DeviceState {
+    plan_points: Vec<PlanPoint>,
+    holes: Vec<Hole>,
+    blocks: Vec<Block>,
+    next_due: Instant,
+    failures: u32,
+    down: bool,
+    online: Option<bool>,
+    reports: Vec<Report>,
+    holes_key: String,
+}
+
+/// What happened to one point in a cycle.
+enum Outcome {
+    Data(Decoded),
+    Rejected(ExceptionCode),
+    NoAnswer,
+}
+
+/// The state key under which a device's learned holes are kept.
+pub fn holes_key(conn: &Connection, dev: &Device) -> String {
+    format!("modbus/holes/{}/{}", conn.target, dev.slave)
+}
+
+/// Runs the connection until `token` is cancelled.
+///
+/// # Errors
+/// The buffer stopped accepting readings.
+pub async fn run(conn: Arc<Connection>, ctx: SourceContext, token: CancellationToken) -> Result<(), TaskError> {
+    let source = format!("modbus:{}", conn.name);
+    tokio::select! {
+        () = token.cancelled() => return Ok(()),
+        r = ctx.ingest.register_sensors(sensor_metas(&conn)) => r.map_err(|e| TaskError::new("cannot register Modbus sensors", e))?,
+    }
+    let mut states = Vec::with_capacity(conn.devices.len());
+    let start = Instant::now();
+    for dev in &conn.devices {
+        let key = holes_key(&conn, dev);
+        let holes: Vec<Hole> = match ctx.reader.state(&key).await {
+            Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let plan_points = dev.plan_points();
+        let blocks = planner::plan(&plan_points, &dev.limits, &holes);
+        states.push(DeviceState {
+            plan_points,
+            holes,
+            blocks,
+            next_due: start,
+            failures: 0,
+            down: false,
+            online: None,
+            reports: vec![Report::default(); dev.points.len()],
+            holes_key: key,
+        });
+    }
+    info!(connection = %conn.name, target = %conn.target, devices = conn.devices.len(), "Modbus connection started.");
+    let mut link = Link::new(conn.clone());
+    loop {
+        let Some((i, due)) = states.iter().enumerate().map(|(i, s)| (i, s.next_due)).min_by_key(|(_, d)| *d) else {
+            token.cancelled().await;
+            return Ok(());
+        };
+        tokio::select! {
+            () = token.cancelled() => return Ok(()),
+            () = tokio::time::sleep_until(due) => {}
+        }
+        let dev = &conn.devices[i];
+        let state = &mut states[i];
+        let (readings, texts, learned) = poll_device(&mut link, &conn, dev, state, &ctx, &source).await;
+        let now = Instant::now();
+        state.next_due = if state.down {
+            now + dev.reprobe_interval
+        } else {
+            let next = due + dev.interval;
+            if next <= now { now + dev.interval } else { next }
+        };
+        if learned {
+            state.blocks = planner::plan(&state.plan_points, &dev.limits, &state.holes);
+            let json = serde_json::to_string(&state.holes).unwrap_or_default();
+            let saved = tokio::select! {
+                () = token.cancelled() => return Ok(()),
+                r = ctx.ingest.set_state(&state.holes_key, &json) => r,
+            };
+            saved.map_err(|e| TaskError::new("buffer closed", e))?;
+            info!(device = %dev.name, holes = ?state.holes, requests = state.blocks.len(), "Learned address holes; plan updated.");
+        }
+        for (sensor, text) in texts {
+            ctx.ingest.set_attribute(&sensor, &text, Timestamp::now()).await.map_err(|e| TaskError::new("buffer closed", e))?;
+        }
+        if !readings.is_empty() {
+            tokio::select! {
+                () = token.cancelled() => return Ok(()),
+                r = ctx.ingest.submit(readings) => r.map_err(|e| TaskError::new("buffer closed", e))?,
+            }
+        }
+    }
+}
+
+/// One polling cycle of one device: readings to store, text attributes, and whether holes were learned.
+async fn poll_device(
+    link: &mut Link,
+    conn: &Connection,
+    dev: &Device,
+    state: &mut DeviceState,
+    ctx: &SourceContext,
+    source: &str,
+) -> (Vec<Reading>, Vec<(String, String)>, bool) {
+    let mut outcomes: Vec<Option<Outcome>> = (0..dev.points.len()).map(|_| None).collect();
+    let mut answered = false;
+    let mut failure: Option<LinkError> = None;
+    let holes_before = state.holes.len();
+    let blocks = state.blocks.clone();
+    for block in &blocks {
+        match read_block(link, dev.slave, block, &state.plan_points, &mut state.holes, &dev.points, &mut outcomes).await {
+            Ok(_) => answered = true,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let ts = Timestamp::now();
+    let now = Instant::now();
+    if let Some(e) = &failure {
+        ctx.metrics.count_source_error(source);
+        if !matches!(e, LinkError::Waiting { .. }) || state.failures == 0 {
+            tracing::debug!(connection = %conn.name, device = %dev.name, error = %e, "Modbus cycle failed.");
+        }
+    }
+    let mut readings = Vec::with_capacity(dev.points.len() + 1);
+    let mut texts = Vec::new();
+    for (i, point) in dev.points.iter().enumerate() {
+        let outcome = outcomes[i].take().unwrap_or(Outcome::NoAnswer);
+        if let Outcome::Rejected(code) = &outcome {
+            if state.reports[i].quality != Some(Quality::Bad) {
+                warn!(device = %dev.name, point = %point.name, code = ?code, "Device rejected the read of this point.");
+                ctx.metrics.count_source_error(source);
+            }
+        }
+        match convert(point, outcome) {
+            Converted::Text(t) => texts.push((point.sensor.to_string(), t)),
+            Converted::Value(value, quality) => {
+                if should_store(&mut state.reports[i], point, value, quality, now) {
+                    readings.push(Reading { sensor: point.sensor.clone(), ts, value, quality });
+                }
+            }
+        }
+    }
+    if answered {
+        state.failures = 0;
+        if state.down {
+            info!(device = %dev.name, "Modbus device answers again.");
+        }
+        state.down = false;
+    } else {
+        state.failures += 1;
+        if !state.down && state.failures >= dev.down_after {
+            state.down = true;
+            warn!(device = %dev.name, failures = state.failures, reprobe = ?dev.reprobe_interval, error = ?failure.as_ref().map(ToString::to_string), "Modbus device is down; probing it less often.");
+        }
+    }
+    let online = !state.down;
+    if state.online != Some(online) && (answered || state.down) {
+        state.online = Some(online);
+        readings.push(Reading::good(dev.online_sensor(), ts, f64::from(u8::from(online))));
+    }
+    (readings, texts, state.holes.len() != holes_before)
+}
+
+/// Reads a block; on exception 02 for a multi-point block, bisects it. Returns whether the block
+/// was read in one piece.
+async fn read_block(
+    link: &mut Link,
+    slave: u8,
+    block: &Block,
+    pts: &[PlanPoint],
+    holes: &mut Vec<Hole>,
+    points: &[Point],
+    out: &mut [Option<Outcome>],
+) -> Result<bool, LinkError> {
+    match link.read(slave, block.kind, block.start, block.count).await? {
+        Ok(data) => {
+            for &idx in &block.points {
+                out[idx] = Some(extract(&points[idx], block, &data));
+            }
+            Ok(true)
+        }
+        Err(ExceptionCode::IllegalDataAddress) => match planner::split(block, pts) {
+            Some((left, right)) => {
+                let l = Box::pin(read_block(link, slave, &left, pts, holes, points, out)).await?;
+                let r = Box::pin(read_block(link, slave, &right, pts, holes, points, out)).await?;
+                if l && r {
+                    holes.push(planner::hole_between(&left, &right));
+                }
+                Ok(false)
+            }
+            None => {
+                for &idx in &block.points {
+                    if let Some(p) = pts.iter().find(|p| p.index == idx) {
+                        let hole = planner::hole_of_point(p);
+                        if !holes.contains(&hole) {
+                            holes.push(hole);
+                        }
+                    }
+                    out[idx] = Some(Outcome::Rejected(ExceptionCode::IllegalDataAddress));
+                }
+                Ok(false)
+            }
+        },
+        Err(code) => {
+            for &idx in &block.points {
+                out[idx] = Some(Outcome::Rejected(code));
+            }
+            Ok(true)
+        }
+    }
+}
+
+fn extract(point: &Point, block: &Block, data: &ReadData) -> Outcome {
+    let offset = usize::from(point.address - block.start);
+    match data {
+        ReadData::Words(words) => match words.get(offset..) {
+            Some(ws) => match decode_words(ws, point.data_type, point.byte_order, point.bit, point.length) {
+                Ok(d) => Outcome::Data(d),
+                Err(_) => Outcome::Rejected(ExceptionCode::IllegalDataValue),
+            },
+            None => Outcome::Rejected(ExceptionCode::IllegalDataValue),
+        },
+        ReadData::Bits(bits) => match bits.get(offset) {
+            Some(b) => {
+                let v = u8::from(*b);
+                Outcome::Data(Decoded::Number { value: f64::from(v), bits: Some(u64::from(v)), signed: Some(i64::from(v)) })
+            }
+            None => Outcome::Rejected(ExceptionCode::IllegalDataValue),
+        },
+    }
+}
+
+enum Converted {
+    Value(Option<f64>, Quality),
+    Text(String),
+}
+
+/// Applies sentinel, scale/offset and plausibility to a decoded value.
+fn convert(point: &Point, outcome: Outcome) -> Converted {
+    match outcome {
+        Outcome::NoAnswer => Converted::Value(None, Quality::CommError),
+        Outcome::Rejected(_) => Converted::Value(None, Quality::Bad),
+        Outcome::Data(Decoded::Text(t)) => Converted::Text(t),
+        Outcome::Data(Decoded::Number { value, bits, signed }) => {
+            if point.data_type == DataType::String {
+                return Converted::Value(None, Quality::Bad);
+            }
+            if let Some(nan) = point.nan_value {
+                let width_mask = match point.words() {
+                    1 => 0xFFFF,
+                    2 => 0xFFFF_FFFF,
+                    _ => u64::MAX,
+                };
+                let hit = signed == Some(nan) || bits.is_some_and(|b| b == (nan as u64) & width_mask);
+                if hit {
+                    return Converted::Value(None, Quality::Bad);
+                }
+            }
+            if !value.is_finite() {
+                return Converted::Value(None, Quality::Bad);
+            }
+            let v = precise(point, value * point.scale + point.offset);
+            let out_of_range = point.min_value.is_some_and(|lo| v < lo) || point.max_value.is_some_and(|hi| v > hi);
+            if out_of_range {
+                Converted::Value(None, Quality::Bad)
+            } else {
+                Converted::Value(Some(v), Quality::Good)
+            }
+        }
+    }
+}
+
+/// Drops digits the device never had: FLOAT32 values keep the shortest decimal that is the
+/// same f32, scaled integers keep the decimals of their scale and offset.
+fn precise(point: &Point, v: f64) -> f64 {
+    match point.data_type {
+        DataType::Float32 if point.scale == 1.0 && point.offset == 0.0 => {
+            format!("{}", v as f32).parse().unwrap_or(v)
+        }
+        DataType::Float32 | DataType::Float64 => v,
+        _ => {
+            let decimals = |x: f64| -> i32 {
+                let mut d = 0;
+                while d < 9 && ((x * 10f64.powi(d)).round() - x * 10f64.powi(d)).abs() > 1e-9 {
+                    d += 1;
+                }
+                d
+            };
+            let d = decimals(point.scale).max(decimals(point.offset));
+            let f = 10f64.powi(d);
+            (v * f).round() / f
+        }
+    }
+}
+
+/// Report by exception: store on quality change, on a move beyond the deadband, or after
+/// `max_silence`; a repeated failure is stored again only after `max_silence`.
+fn should_store(r: &mut Report, point: &Point, value: Option<f64>, quality: Quality, now: Instant) -> bool {
+    let silent_too_long = r.stored_at.is_none_or(|t| now.duration_since(t) >= point.max_silence);
+    let store = if r.quality != Some(quality) || silent_too_long {
+        true
+    } else if quality != Quality::Good {
+        false
+    } else {
+        match (point.deadband, value, r.value) {
+            (Some(db), Some(v), Some(last)) => (v - last).abs() > db,
+            _ => true,
+        }
+    };
+    if store {
+        r.value = value;
+        r.quality = Some(quality);
+        r.stored_at = Some(now);
+    }
+    store
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::{SensorId, SensorKind};
+    use crate::sources::modbus::config::RegisterKind;
+    use crate::sources::modbus::decode::ByteOrder;
+
+    fn point(deadband: Option<f64>) -> Point {
+        Point {
+            name: "t".into(),
+            sensor: SensorId::new("d.t"),
+            kind: RegisterKind::Holding,
+            address: 0,
+            data_type: DataType::Int16,
+            byte_order: ByteOrder::Abcd,
+            bit: None,
+            length: None,
+            scale: 0.1,
+            offset: 0.0,
+            unit: "°C".into(),
+            sensor_kind: SensorKind::Temperature,
+            nan_value: Some(0x8000),
+            min_value: Some(-50.0),
+            max_value: Some(150.0),
+            deadband,
+            max_silence: Duration::from_secs(60),
+            description: String::new(),
+        }
+    }
+
+    fn num(v: i64) -> Outcome {
+        Outcome::Data(Decoded::Number { value: v as f64, bits: Some((v as u64) & 0xFFFF), signed: Some(v) })
+    }
+
+    fn value(c: Converted) -> (Option<f64>, Quality) {
+        match c {
+            Converted::Value(v, q) => (v, q),
+            Converted::Text(_) => panic!("text"),
+        }
+    }
+
+    #[test]
+    fn sentinels_failures_and_range_never_become_numbers() {
+        let p = point(None);
+        assert_eq!(value(convert(&p, num(215))), (Some(21.5), Quality::Good));
+        assert_eq!(value(convert(&p, num(726))), (Some(72.6), Quality::Good), "no binary noise from the scale");
+        assert_eq!(value(convert(&p, num(-32768))), (None, Quality::Bad), "0x8000 sentinel");
+        assert_eq!(value(convert(&p, num(2000))), (None, Quality::Bad), "200 °C is implausible");
+        assert_eq!(value(convert(&p, Outcome::NoAnswer)), (None, Quality::CommError));
+        assert_eq!(value(convert(&p, Outcome::Rejected(ExceptionCode::ServerDeviceBusy))), (None, Quality::Bad));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadband_suppresses_chatter_until_max_silence() {
+        let p = point(Some(0.5));
+        let mut r = Report::default();
+        let t0 = Instant::now();
+        assert!(should_store(&mut r, &p, Some(21.0), Quality::Good, t0));
+        assert!(!should_store(&mut r, &p, Some(21.3), Quality::Good, t0 + Duration::from_secs(1)));
+        assert!(should_store(&mut r, &p, Some(21.6), Quality::Good, t0 + Duration::from_secs(2)));
+        assert!(!should_store(&mut r, &p, Some(21.6), Quality::Good, t0 + Duration::from_secs(30)));
+        assert!(should_store(&mut r, &p, Some(21.6), Quality::Good, t0 + Duration::from_secs(63)), "max silence");
+        assert!(should_store(&mut r, &p, None, Quality::CommError, t0 + Duration::from_secs(64)), "quality change");
+        assert!(!should_store(&mut r, &p, None, Quality::CommError, t0 + Duration::from_secs(70)), "repeated failure");
+    }
+}

@@ -1,0 +1,227 @@
+//! `config/markoff.toml` is the documented reference of every option: these tests keep it true.
+//!
+//! - It loads with the real loader, and every value it writes equals the code's default
+//!   (apart from the required `gateway.id`, the optional `gateway.name`, and
+//!   `sources.simulator.enabled`, which the reference turns off on purpose).
+//! - Every key the code accepts is documented in it, and every key it documents (commented
+//!   out or not) is one the code accepts. The list of accepted keys is taken from the loader's
+//!   own "unknown field" report, so a new option in the code fails this test until it is
+//!   documented.
+//! - Uncommenting every commented-out option still gives a valid file.
+//! - `config/demo.toml` (built into `markoff demo`) is valid.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use markoff::config::{self, HttpConfig, LogConfig, ServiceConfig, SimulatorConfig, StoreConfig};
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+fn reference_path() -> PathBuf {
+    repo_file("config/markoff.toml")
+}
+
+fn reference_text() -> String {
+    std::fs::read_to_string(reference_path()).expect("config/markoff.toml is readable")
+}
+
+#[test]
+fn reference_config_is_valid() {
+    if let Err(e) = config::load_file(&reference_path()) {
+        panic!("config/markoff.toml does not load:\n{e}");
+    }
+}
+
+#[test]
+fn reference_values_are_the_code_defaults() {
+    let cfg = config::load_file(&reference_path()).expect("valid reference");
+
+    assert_eq!(cfg.gateway.id, "lenina-17");
+    assert_eq!(
+        cfg.log,
+        LogConfig::default(),
+        "[log] differs from the code defaults"
+    );
+    assert_eq!(
+        StoreConfig {
+            path: None,
+            ..cfg.store.clone()
+        },
+        StoreConfig::default(),
+        "[store] differs from the code defaults"
+    );
+    assert_eq!(
+        cfg.store.path, None,
+        "[store] path is shown commented out: its default is 'not set'"
+    );
+    assert_eq!(
+        cfg.service,
+        ServiceConfig::default(),
+        "[service] differs from the code defaults"
+    );
+    assert_eq!(
+        cfg.http,
+        HttpConfig::default(),
+        "[http] differs from the code defaults"
+    );
+
+    let sim = cfg
+        .sources
+        .simulator
+        .clone()
+        .expect("the reference documents [sources.simulator]");
+    assert!(
+        !sim.enabled,
+        "the reference keeps the simulator off so that a copied file never simulates"
+    );
+    assert_eq!(
+        SimulatorConfig {
+            enabled: true,
+            ..sim
+        },
+        SimulatorConfig::default(),
+        "[sources.simulator] differs from the code defaults (apart from enabled)"
+    );
+}
+
+#[test]
+fn every_accepted_key_is_documented_and_every_documented_key_is_accepted() {
+    let documented = documented_keys(&reference_text());
+    for section in [
+        "",
+        "gateway",
+        "log",
+        "store",
+        "service",
+        "http",
+        "sources",
+        "sources.simulator",
+    ] {
+        let accepted = accepted_keys(section);
+        assert!(
+            !accepted.is_empty(),
+            "no keys found for [{section}]; did the loader's message change?"
+        );
+        let written = documented.get(section).cloned().unwrap_or_default();
+        let missing: Vec<_> = accepted.difference(&written).collect();
+        assert!(
+            missing.is_empty(),
+            "config/markoff.toml does not document {missing:?} in [{section}]: add each option \
+             there with its default value and a comment (commented out as `# key = example` when \
+             its default is 'not set')"
+        );
+        let unknown: Vec<_> = written.difference(&accepted).collect();
+        assert!(
+            unknown.is_empty(),
+            "config/markoff.toml documents {unknown:?} in [{section}], which the code does not accept"
+        );
+    }
+}
+
+#[test]
+fn commented_out_options_are_valid_when_uncommented() {
+    let text: String = reference_text()
+        .lines()
+        .map(|line| match commented_option(line) {
+            Some(_) => line.trim_start_matches("# ").to_owned() + "\n",
+            None => line.to_owned() + "\n",
+        })
+        .collect();
+    let cfg = config::parse_str(&text, Path::new("config/markoff.toml (uncommented)"))
+        .unwrap_or_else(|e| panic!("uncommented reference does not load:\n{e}"));
+    assert!(cfg.store.path.is_some());
+    assert!(cfg.sources.simulator.and_then(|s| s.seed).is_some());
+}
+
+#[test]
+fn demo_config_is_valid() {
+    let cfg = config::load_file(&repo_file("config/demo.toml"))
+        .unwrap_or_else(|e| panic!("config/demo.toml does not load:\n{e}"));
+    assert!(
+        cfg.sources.simulator.is_some_and(|s| s.enabled),
+        "the demo runs the simulator"
+    );
+}
+
+/// Keys the code accepts in `section` (dotted; "" is the top level), read from the loader's
+/// report of an unknown key: "unknown field '…', expected one of 'a', 'b', …".
+fn accepted_keys(section: &str) -> BTreeSet<String> {
+    let probe = "zz_not_an_option_zz";
+    let text = match section {
+        "" => format!("{probe} = 1\n[gateway]\nid = \"gw\"\n"),
+        "gateway" => format!("[gateway]\nid = \"gw\"\n{probe} = 1\n"),
+        other => format!("[gateway]\nid = \"gw\"\n[{other}]\n{probe} = 1\n"),
+    };
+    let errors = config::parse_str(&text, Path::new("probe.toml"))
+        .expect_err("an unknown key is an error")
+        .errors;
+    let report = errors
+        .iter()
+        .find(|e| e.message.contains(probe))
+        .unwrap_or_else(|| panic!("no report of the unknown key in [{section}]: {errors:?}"));
+    let expected = report
+        .message
+        .split_once("expected")
+        .map_or("", |(_, rest)| rest);
+    expected
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Keys written in the reference, per section: `key = …` and `# key = …` (a documented option
+/// that is not set by default), plus the names of sub-tables that have a header.
+fn documented_keys(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            section = header.trim().to_owned();
+            // A header also documents each of its parents' sub-table names.
+            let parts: Vec<&str> = section.split('.').collect();
+            for i in 0..parts.len() {
+                let parent = parts[..i].join(".");
+                keys.entry(parent).or_default().insert(parts[i].to_owned());
+            }
+            continue;
+        }
+        let key = commented_option(line).or_else(|| active_option(line));
+        if let Some(key) = key {
+            keys.entry(section.clone())
+                .or_default()
+                .insert(key.to_owned());
+        }
+    }
+    keys
+}
+
+/// `key = value` at the start of a line.
+fn active_option(line: &str) -> Option<&str> {
+    if line.starts_with('#') {
+        return None;
+    }
+    option_name(line)
+}
+
+/// `# key = value`: exactly one space after the '#' (indented examples in prose do not count).
+fn commented_option(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("# ")?;
+    if rest.starts_with(' ') {
+        return None;
+    }
+    option_name(rest)
+}
+
+fn option_name(s: &str) -> Option<&str> {
+    let (name, _) = s.split_once(" = ")?;
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    bare.then_some(name)
+}
