@@ -89,7 +89,9 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
             );
         }
     }
-    if let Err(errors) = crate::sources::modbus::resolve(&config.sources.modbus, &config.sources.modbus_profiles) {
+    if let Err(errors) =
+        crate::sources::modbus::resolve(&config.sources.modbus, &config.sources.modbus_profiles)
+    {
         v.0.extend(errors);
     }
     v.0

@@ -62,7 +62,9 @@ pub async fn run(
         }
     };
     let devices_token = CancellationToken::new();
-    let plant = plant::start(devices_token.clone()).await.context("cannot start the simulated Modbus plant")?;
+    let plant = plant::start(devices_token.clone())
+        .await
+        .context("cannot start the simulated Modbus plant")?;
     let cfg = demo_config(&dir, plant.addr())?;
     let full_screen = cfg!(feature = "tui") && !plain && std::io::stdout().is_terminal();
     let log_file = dir.join("markoff.log");

@@ -79,10 +79,10 @@ pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, stop: Cancellati
             () = stop.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        if state.store.latest.len() > units.len() {
-            if let Ok(rows) = state.reader.sensors().await {
-                units = rows.into_iter().map(|r| (r.id, r.unit)).collect();
-            }
+        if state.store.latest.len() > units.len()
+            && let Ok(rows) = state.reader.sensors().await
+        {
+            units = rows.into_iter().map(|r| (r.id, r.unit)).collect();
         }
         let mut line = format!("[{:>4}s] {}", started.elapsed().as_secs(), summary(&state));
         for id in HIGHLIGHTS {

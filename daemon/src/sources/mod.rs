@@ -70,7 +70,9 @@ pub fn build(config: &Config) -> Vec<BuiltSource> {
             let conn = Arc::new(conn);
             out.push(BuiltSource {
                 name: format!("source:modbus:{}", conn.name),
-                start: Box::new(move |ctx, token| Box::pin(modbus::poller::run(conn.clone(), ctx, token))),
+                start: Box::new(move |ctx, token| {
+                    Box::pin(modbus::poller::run(conn.clone(), ctx, token))
+                }),
             });
         }
     }

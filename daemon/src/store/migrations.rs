@@ -7,8 +7,14 @@ use rusqlite::Connection;
 
 /// The migrations, in order. Never edit a released one: add a new file.
 const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_buffer", include_str!("../../../migrations/gateway/0001_buffer.sql")),
-    ("0002_attributes_state", include_str!("../../../migrations/gateway/0002_attributes_state.sql")),
+    (
+        "0001_buffer",
+        include_str!("../../../migrations/gateway/0001_buffer.sql"),
+    ),
+    (
+        "0002_attributes_state",
+        include_str!("../../../migrations/gateway/0002_attributes_state.sql"),
+    ),
 ];
 
 /// Why the schema could not be brought up to date.

@@ -225,9 +225,18 @@ impl IngestHandle {
     ///
     /// # Errors
     /// [`StoreError::Closed`] if the writer has stopped.
-    pub async fn set_attribute(&self, sensor: &str, value: &str, ts: crate::model::Timestamp) -> Result<(), StoreError> {
+    pub async fn set_attribute(
+        &self,
+        sensor: &str,
+        value: &str,
+        ts: crate::model::Timestamp,
+    ) -> Result<(), StoreError> {
         self.tx
-            .send(WriterMsg::Attribute { sensor: sensor.to_owned(), value: value.to_owned(), ts: ts.as_millis() })
+            .send(WriterMsg::Attribute {
+                sensor: sensor.to_owned(),
+                value: value.to_owned(),
+                ts: ts.as_millis(),
+            })
             .await
             .map_err(|_| StoreError::Closed)
     }
@@ -239,7 +248,11 @@ impl IngestHandle {
     pub async fn set_state(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(WriterMsg::State { key: key.to_owned(), value: value.to_owned(), reply: Some(reply) })
+            .send(WriterMsg::State {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                reply: Some(reply),
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)

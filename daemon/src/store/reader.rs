@@ -173,7 +173,12 @@ impl Reader {
     pub async fn state(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.with(move |c| {
-            c.query_row("SELECT value FROM component_state WHERE key = ?1", [key], |r| r.get(0)).optional()
+            c.query_row(
+                "SELECT value FROM component_state WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
         })
         .await
     }
@@ -184,7 +189,8 @@ impl Reader {
     /// The query failed.
     pub async fn attributes(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached("SELECT sensor, value, ts FROM attributes ORDER BY sensor")?;
+            let mut stmt =
+                c.prepare_cached("SELECT sensor, value, ts FROM attributes ORDER BY sensor")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect()
         })

@@ -25,7 +25,11 @@ fn line_spec(a: &LineArgs) -> Result<LineSpec, String> {
             "tcp" => TransmissionMode::Tcp,
             "rtu" => TransmissionMode::Rtu,
             "rtuovertcp" | "rtu_over_tcp" => TransmissionMode::RtuOverTcp,
-            _ => return Err(format!("unknown transmission mode {m:?}: use TCP, RTU or RTUoverTCP")),
+            _ => {
+                return Err(format!(
+                    "unknown transmission mode {m:?}: use TCP, RTU or RTUoverTCP"
+                ));
+            }
         }),
     };
     let parity = match a.parity.to_ascii_uppercase().as_str() {
@@ -37,7 +41,12 @@ fn line_spec(a: &LineArgs) -> Result<LineSpec, String> {
     Ok(LineSpec {
         controller: a.controller.clone(),
         mode,
-        serial: SerialParams { baud_rate: a.baud_rate, data_bits: a.data_bits, parity, stop_bits: a.stop_bits },
+        serial: SerialParams {
+            baud_rate: a.baud_rate,
+            data_bits: a.data_bits,
+            parity,
+            stop_bits: a.stop_bits,
+        },
         timeout: a.timeout,
     })
 }
@@ -50,7 +59,15 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 /// Runs a `markoff modbus` subcommand.
 pub async fn run(cmd: ModbusCommand) -> ExitCode {
     match cmd {
-        ModbusCommand::Read { line, slave, register, address, count, address_base, json } => {
+        ModbusCommand::Read {
+            line,
+            slave,
+            register,
+            address,
+            count,
+            address_base,
+            json,
+        } => {
             let spec = match line_spec(&line) {
                 Ok(s) => s,
                 Err(e) => return fail(EX_USAGE, &e),
@@ -59,7 +76,9 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(EX_USAGE, &e),
             };
-            let (kind, addr) = match AddressSpec::parse(&address).and_then(|a| a.resolve(register, address_base)) {
+            let (kind, addr) = match AddressSpec::parse(&address)
+                .and_then(|a| a.resolve(register, address_base))
+            {
                 Ok(v) => v,
                 Err(e) => return fail(EX_USAGE, &e),
             };
@@ -67,8 +86,14 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                 return fail(EX_USAGE, "count must be 1-125 registers or 1-2000 bits");
             }
             match commission::read(&spec, slave, kind, addr, count).await {
-                Ok(ReadData::Words(w)) if json => println!("{}", serde_json::json!({"register": kind, "address": addr, "words": w})),
-                Ok(ReadData::Bits(b)) if json => println!("{}", serde_json::json!({"register": kind, "address": addr, "bits": b})),
+                Ok(ReadData::Words(w)) if json => println!(
+                    "{}",
+                    serde_json::json!({"register": kind, "address": addr, "words": w})
+                ),
+                Ok(ReadData::Bits(b)) if json => println!(
+                    "{}",
+                    serde_json::json!({"register": kind, "address": addr, "bits": b})
+                ),
                 Ok(ReadData::Words(w)) => print!("{}", commission::render_words(kind, addr, &w)),
                 Ok(ReadData::Bits(b)) => print!("{}", commission::render_bits(kind, addr, &b)),
                 Err(e @ CommissionError::Exception { .. }) => return fail(1, &e.to_string()),
@@ -76,7 +101,13 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        ModbusCommand::Scan { line, from, to, register, address } => {
+        ModbusCommand::Scan {
+            line,
+            from,
+            to,
+            register,
+            address,
+        } => {
             let spec = match line_spec(&line) {
                 Ok(s) => s,
                 Err(e) => return fail(EX_USAGE, &e),
@@ -85,13 +116,19 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return fail(EX_USAGE, &e),
             };
-            eprintln!("scanning unit ids {from}..={to} on {} (timeout {:?} each)", spec.controller, spec.timeout);
+            eprintln!(
+                "scanning unit ids {from}..={to} on {} (timeout {:?} each)",
+                spec.controller, spec.timeout
+            );
             match commission::scan(&spec, from, to, kind, address, |_| {}).await {
                 Ok(hits) => {
                     for h in &hits {
                         match &h.exception {
                             None => println!("unit {:>3}: answers", h.slave),
-                            Some(e) => println!("unit {:>3}: answers with exception {e} (a device is there)", h.slave),
+                            Some(e) => println!(
+                                "unit {:>3}: answers with exception {e} (a device is there)",
+                                h.slave
+                            ),
                         }
                     }
                     eprintln!("{} unit(s) found", hits.len());
@@ -108,7 +145,8 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                     return ExitCode::from(EX_CONFIG);
                 }
             };
-            let Ok(conns) = super::resolve(&cfg.sources.modbus, &cfg.sources.modbus_profiles) else {
+            let Ok(conns) = super::resolve(&cfg.sources.modbus, &cfg.sources.modbus_profiles)
+            else {
                 return fail(EX_CONFIG, "invalid Modbus configuration");
             };
             let db = cfg.store.resolved_path();
@@ -117,7 +155,14 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                 let key = poller::holes_key(c, d);
                 learned
                     .as_ref()
-                    .and_then(|conn| conn.query_row("SELECT value FROM component_state WHERE key = ?1", [key], |r| r.get::<_, String>(0)).ok())
+                    .and_then(|conn| {
+                        conn.query_row(
+                            "SELECT value FROM component_state WHERE key = ?1",
+                            [key],
+                            |r| r.get::<_, String>(0),
+                        )
+                        .ok()
+                    })
                     .and_then(|json| serde_json::from_str::<Vec<planner::Hole>>(&json).ok())
                     .unwrap_or_default()
             });

@@ -55,7 +55,12 @@ impl LineSpec {
 
 /// Default serial settings (9600 8N1).
 pub fn default_serial() -> SerialParams {
-    SerialParams { baud_rate: 9_600, data_bits: 8, parity: Parity::None, stop_bits: 1 }
+    SerialParams {
+        baud_rate: 9_600,
+        data_bits: 8,
+        parity: Parity::None,
+        stop_bits: 1,
+    }
 }
 
 /// Errors of the commissioning commands.
@@ -81,7 +86,9 @@ pub enum CommissionError {
 pub fn exception_hint(code: ExceptionCode) -> &'static str {
     match code {
         ExceptionCode::IllegalFunction => "the device does not support this register table",
-        ExceptionCode::IllegalDataAddress => "some address in the range does not exist: check address_base (0 or 1) and the register table",
+        ExceptionCode::IllegalDataAddress => {
+            "some address in the range does not exist: check address_base (0 or 1) and the register table"
+        }
         ExceptionCode::IllegalDataValue => "the count is not accepted: try fewer registers",
         ExceptionCode::ServerDeviceBusy => "the device is busy: retry later",
         ExceptionCode::GatewayTargetDevice => "the gateway got no answer from that unit id",
@@ -93,19 +100,32 @@ pub fn exception_hint(code: ExceptionCode) -> &'static str {
 ///
 /// # Errors
 /// No answer, or an exception.
-pub async fn read(line: &LineSpec, slave: u8, kind: RegisterKind, address: u16, count: u16) -> Result<ReadData, CommissionError> {
+pub async fn read(
+    line: &LineSpec,
+    slave: u8,
+    kind: RegisterKind,
+    address: u16,
+    count: u16,
+) -> Result<ReadData, CommissionError> {
     let conn = line.connection().map_err(CommissionError::Usage)?;
     let mut link = Link::new(Arc::new(conn));
     match link.read(slave, kind, address, count).await? {
         Ok(data) => Ok(data),
-        Err(code) => Err(CommissionError::Exception { code, hint: exception_hint(code) }),
+        Err(code) => Err(CommissionError::Exception {
+            code,
+            hint: exception_hint(code),
+        }),
     }
 }
 
 fn number(d: Result<Decoded, super::decode::DecodeError>) -> String {
     match d {
         Ok(Decoded::Number { value, .. }) => {
-            if value.fract() == 0.0 && value.abs() < 1e15 { format!("{value:.0}") } else { format!("{value:.6e}").replace("e0", "") }
+            if value.fract() == 0.0 && value.abs() < 1e15 {
+                format!("{value:.0}")
+            } else {
+                format!("{value:.6e}").replace("e0", "")
+            }
         }
         Ok(Decoded::Text(t)) => format!("{t:?}"),
         Err(_) => "-".into(),
@@ -114,7 +134,11 @@ fn number(d: Result<Decoded, super::decode::DecodeError>) -> String {
 
 fn float(d: Result<Decoded, super::decode::DecodeError>) -> String {
     match d {
-        Ok(Decoded::Number { value, .. }) if value.is_finite() && (value == 0.0 || (1e-6..1e9).contains(&value.abs())) => format!("{value:.6}"),
+        Ok(Decoded::Number { value, .. })
+            if value.is_finite() && (value == 0.0 || (1e-6..1e9).contains(&value.abs())) =>
+        {
+            format!("{value:.6}")
+        }
         Ok(Decoded::Number { value, .. }) => format!("{value:e}"),
         _ => "-".into(),
     }
@@ -123,18 +147,60 @@ fn float(d: Result<Decoded, super::decode::DecodeError>) -> String {
 /// Every interpretation of registers read at `address`, as a table for people.
 pub fn render_words(kind: RegisterKind, address: u16, words: &[u16]) -> String {
     let mut out = String::new();
-    writeln!(out, "{} registers {}..{} ({} read)", kind.as_str(), address, u32::from(address) + words.len() as u32 - 1, words.len()).ok();
-    writeln!(out, "\n{:>7}  {:>6}  {:>6}  {:>6}  {:>7}  {:>7}  {}", "address", "hex", "UINT16", "INT16", "UINT16", "INT16", "text").ok();
-    writeln!(out, "{:>7}  {:>6}  {:>6}  {:>6}  {:>7}  {:>7}", "", "", "AB", "AB", "BA", "BA").ok();
+    writeln!(
+        out,
+        "{} registers {}..{} ({} read)",
+        kind.as_str(),
+        address,
+        u32::from(address) + words.len() as u32 - 1,
+        words.len()
+    )
+    .ok();
+    writeln!(
+        out,
+        "\n{:>7}  {:>6}  {:>6}  {:>6}  {:>7}  {:>7}  text",
+        "address", "hex", "UINT16", "INT16", "UINT16", "INT16"
+    )
+    .ok();
+    writeln!(
+        out,
+        "{:>7}  {:>6}  {:>6}  {:>6}  {:>7}  {:>7}",
+        "", "", "AB", "AB", "BA", "BA"
+    )
+    .ok();
     for (i, w) in words.iter().enumerate() {
         let ab = |t| number(decode_words(&[*w], t, ByteOrder::Abcd, None, None));
         let ba = |t| number(decode_words(&[*w], t, ByteOrder::Badc, None, None));
-        let text: String = w.to_be_bytes().iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '.' }).collect();
-        writeln!(out, "{:>7}  0x{w:04X}  {:>6}  {:>6}  {:>7}  {:>7}  {text}", u32::from(address) + i as u32, ab(DataType::Uint16), ab(DataType::Int16), ba(DataType::Uint16), ba(DataType::Int16)).ok();
+        let text: String = w
+            .to_be_bytes()
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    char::from(b)
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        writeln!(
+            out,
+            "{:>7}  0x{w:04X}  {:>6}  {:>6}  {:>7}  {:>7}  {text}",
+            u32::from(address) + i as u32,
+            ab(DataType::Uint16),
+            ab(DataType::Int16),
+            ba(DataType::Uint16),
+            ba(DataType::Int16)
+        )
+        .ok();
     }
     if words.len() >= 2 {
         writeln!(out, "\n32-bit values starting at each address:").ok();
-        writeln!(out, "{:>7}  {:<6}  {:>14}  {:>14}  {:>14}  {:>14}", "address", "type", "ABCD", "CDAB", "BADC", "DCBA").ok();
+        writeln!(
+            out,
+            "{:>7}  {:<6}  {:>14}  {:>14}  {:>14}  {:>14}",
+            "address", "type", "ABCD", "CDAB", "BADC", "DCBA"
+        )
+        .ok();
         for i in 0..words.len() - 1 {
             let a = u32::from(address) + i as u32;
             for t in [DataType::Int32, DataType::Uint32, DataType::Float32] {
@@ -142,16 +208,34 @@ pub fn render_words(kind: RegisterKind, address: u16, words: &[u16]) -> String {
                     .iter()
                     .map(|o| {
                         let d = decode_words(&words[i..], t, *o, None, None);
-                        if t == DataType::Float32 { float(d) } else { number(d) }
+                        if t == DataType::Float32 {
+                            float(d)
+                        } else {
+                            number(d)
+                        }
                     })
                     .collect();
-                writeln!(out, "{a:>7}  {:<6}  {:>14}  {:>14}  {:>14}  {:>14}", t.as_str(), cells[0], cells[1], cells[2], cells[3]).ok();
+                writeln!(
+                    out,
+                    "{a:>7}  {:<6}  {:>14}  {:>14}  {:>14}  {:>14}",
+                    t.as_str(),
+                    cells[0],
+                    cells[1],
+                    cells[2],
+                    cells[3]
+                )
+                .ok();
             }
         }
     }
     if words.len() >= 4 {
         writeln!(out, "\n64-bit values starting at each address:").ok();
-        writeln!(out, "{:>7}  {:<7}  {:>22}  {:>22}  {:>22}  {:>22}", "address", "type", "ABCD", "CDAB", "BADC", "DCBA").ok();
+        writeln!(
+            out,
+            "{:>7}  {:<7}  {:>22}  {:>22}  {:>22}  {:>22}",
+            "address", "type", "ABCD", "CDAB", "BADC", "DCBA"
+        )
+        .ok();
         for i in 0..words.len() - 3 {
             let a = u32::from(address) + i as u32;
             for t in [DataType::Int64, DataType::Uint64, DataType::Float64] {
@@ -159,10 +243,23 @@ pub fn render_words(kind: RegisterKind, address: u16, words: &[u16]) -> String {
                     .iter()
                     .map(|o| {
                         let d = decode_words(&words[i..], t, *o, None, None);
-                        if t == DataType::Float64 { float(d) } else { number(d) }
+                        if t == DataType::Float64 {
+                            float(d)
+                        } else {
+                            number(d)
+                        }
                     })
                     .collect();
-                writeln!(out, "{a:>7}  {:<7}  {:>22}  {:>22}  {:>22}  {:>22}", t.as_str(), cells[0], cells[1], cells[2], cells[3]).ok();
+                writeln!(
+                    out,
+                    "{a:>7}  {:<7}  {:>22}  {:>22}  {:>22}  {:>22}",
+                    t.as_str(),
+                    cells[0],
+                    cells[1],
+                    cells[2],
+                    cells[3]
+                )
+                .ok();
             }
         }
     }
@@ -171,9 +268,20 @@ pub fn render_words(kind: RegisterKind, address: u16, words: &[u16]) -> String {
 
 /// Bits for people.
 pub fn render_bits(kind: RegisterKind, address: u16, bits: &[bool]) -> String {
-    let mut out = format!("{} {}..{}\n", kind.as_str(), address, u32::from(address) + bits.len() as u32 - 1);
+    let mut out = format!(
+        "{} {}..{}\n",
+        kind.as_str(),
+        address,
+        u32::from(address) + bits.len() as u32 - 1
+    );
     for (i, b) in bits.iter().enumerate() {
-        writeln!(out, "{:>7}  {}", u32::from(address) + i as u32, u8::from(*b)).ok();
+        writeln!(
+            out,
+            "{:>7}  {}",
+            u32::from(address) + i as u32,
+            u8::from(*b)
+        )
+        .ok();
     }
     out
 }
@@ -191,15 +299,28 @@ pub struct ScanHit {
 ///
 /// # Errors
 /// Bad arguments.
-pub async fn scan(line: &LineSpec, from: u8, to: u8, kind: RegisterKind, address: u16, mut progress: impl FnMut(u8)) -> Result<Vec<ScanHit>, CommissionError> {
+pub async fn scan(
+    line: &LineSpec,
+    from: u8,
+    to: u8,
+    kind: RegisterKind,
+    address: u16,
+    mut progress: impl FnMut(u8),
+) -> Result<Vec<ScanHit>, CommissionError> {
     let conn = line.connection().map_err(CommissionError::Usage)?;
     let mut link = Link::new(Arc::new(conn));
     let mut hits = Vec::new();
     for slave in from..=to {
         progress(slave);
         match link.read(slave, kind, address, 1).await {
-            Ok(Ok(_)) => hits.push(ScanHit { slave, exception: None }),
-            Ok(Err(code)) => hits.push(ScanHit { slave, exception: Some(format!("{code:?}")) }),
+            Ok(Ok(_)) => hits.push(ScanHit {
+                slave,
+                exception: None,
+            }),
+            Ok(Err(code)) => hits.push(ScanHit {
+                slave,
+                exception: Some(format!("{code:?}")),
+            }),
             Err(LinkError::Connect { target, source }) => {
                 return Err(CommissionError::Link(LinkError::Connect { target, source }));
             }
@@ -210,7 +331,10 @@ pub async fn scan(line: &LineSpec, from: u8, to: u8, kind: RegisterKind, address
 }
 
 /// `markoff modbus plan`: the requests per cycle of every device, against one per point.
-pub fn render_plan(conns: &[Connection], holes_of: impl Fn(&Connection, &super::Device) -> Vec<planner::Hole>) -> String {
+pub fn render_plan(
+    conns: &[Connection],
+    holes_of: impl Fn(&Connection, &super::Device) -> Vec<planner::Hole>,
+) -> String {
     let mut out = String::new();
     for c in conns {
         writeln!(out, "connection {} ({}, {:?})", c.name, c.target, c.mode).ok();
@@ -231,8 +355,20 @@ pub fn render_plan(conns: &[Connection], holes_of: impl Fn(&Connection, &super::
             )
             .ok();
             for b in &blocks {
-                let names: Vec<&str> = b.points.iter().map(|i| d.points[*i].name.as_str()).collect();
-                writeln!(out, "    read {:<8} {:>5} +{:<3}  {}", b.kind.as_str(), b.start, b.count, names.join(", ")).ok();
+                let names: Vec<&str> = b
+                    .points
+                    .iter()
+                    .map(|i| d.points[*i].name.as_str())
+                    .collect();
+                writeln!(
+                    out,
+                    "    read {:<8} {:>5} +{:<3}  {}",
+                    b.kind.as_str(),
+                    b.start,
+                    b.count,
+                    names.join(", ")
+                )
+                .ok();
             }
         }
     }

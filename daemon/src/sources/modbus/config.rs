@@ -111,7 +111,12 @@ pub struct DeviceConfig {
     #[serde(alias = "unit_id", alias = "slave")]
     pub slave_id: u8,
     /// Poll interval.
-    #[serde(default = "defaults::interval", alias = "poll_period", alias = "scan_interval", with = "humantime_serde")]
+    #[serde(
+        default = "defaults::interval",
+        alias = "poll_period",
+        alias = "scan_interval",
+        with = "humantime_serde"
+    )]
     pub interval: Duration,
     /// Default byte order of multi-register values on this device.
     #[serde(default)]
@@ -124,13 +129,22 @@ pub struct DeviceConfig {
     #[serde(default = "defaults::optimization")]
     pub optimization: Optimization,
     /// Largest gap (in registers or bits) filled to merge two reads.
-    #[serde(default = "defaults::max_gap", alias = "optimization_max_register_fill")]
+    #[serde(
+        default = "defaults::max_gap",
+        alias = "optimization_max_register_fill"
+    )]
     pub max_gap: u16,
     /// Largest read in registers (the protocol allows 125).
-    #[serde(default = "defaults::max_registers", alias = "max_word_registers_per_request")]
+    #[serde(
+        default = "defaults::max_registers",
+        alias = "max_word_registers_per_request"
+    )]
     pub max_registers_per_request: u16,
     /// Largest read in bits (the protocol allows 2000).
-    #[serde(default = "defaults::max_bits", alias = "max_bit_registers_per_request")]
+    #[serde(
+        default = "defaults::max_bits",
+        alias = "max_bit_registers_per_request"
+    )]
     pub max_bits_per_request: u16,
     /// Consecutive failed cycles before the device counts as down.
     #[serde(default = "defaults::down_after")]
@@ -228,7 +242,9 @@ pub struct PointConfig {
 }
 
 /// Modbus register tables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RegisterKind {
     /// Holding registers (function 3), 4xxxx.

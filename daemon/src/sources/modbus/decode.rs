@@ -177,9 +177,19 @@ pub fn canonical_bytes(words: &[u16], order: ByteOrder) -> Vec<u8> {
 ///
 /// # Errors
 /// Too few words, or a bit index out of range.
-pub fn decode_words(words: &[u16], data_type: DataType, order: ByteOrder, bit: Option<u8>, length: Option<u16>) -> Result<Decoded, DecodeError> {
+pub fn decode_words(
+    words: &[u16],
+    data_type: DataType,
+    order: ByteOrder,
+    bit: Option<u8>,
+    length: Option<u16>,
+) -> Result<Decoded, DecodeError> {
     let needed = usize::from(data_type.words(length));
-    let words = words.get(..needed).ok_or(DecodeError::Short { data_type: data_type.as_str(), needed, got: words.len() })?;
+    let words = words.get(..needed).ok_or(DecodeError::Short {
+        data_type: data_type.as_str(),
+        needed,
+        got: words.len(),
+    })?;
     if let Some(b) = bit {
         if b > 15 {
             return Err(DecodeError::BitOutOfRange(b));
@@ -193,7 +203,11 @@ pub fn decode_words(words: &[u16], data_type: DataType, order: ByteOrder, bit: O
             .iter()
             .flat_map(|w| {
                 let [hi, lo] = w.to_be_bytes();
-                if order.swaps_bytes() { [lo, hi] } else { [hi, lo] }
+                if order.swaps_bytes() {
+                    [lo, hi]
+                } else {
+                    [hi, lo]
+                }
             })
             .collect();
         let text: String = bytes.iter().map(|&b| char::from(b)).collect();
@@ -227,18 +241,30 @@ pub fn decode_words(words: &[u16], data_type: DataType, order: ByteOrder, bit: O
         }
         DataType::Float32 => {
             let v = f32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-            Decoded::Number { value: f64::from(v), bits: None, signed: None }
+            Decoded::Number {
+                value: f64::from(v),
+                bits: None,
+                signed: None,
+            }
         }
         DataType::Float64 => {
             let v = f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-            Decoded::Number { value: v, bits: None, signed: None }
+            Decoded::Number {
+                value: v,
+                bits: None,
+                signed: None,
+            }
         }
         DataType::String => unreachable!("handled above"),
     })
 }
 
 fn int(value: f64, bits: u64, signed: i64) -> Decoded {
-    Decoded::Number { value, bits: Some(bits), signed: Some(signed) }
+    Decoded::Number {
+        value,
+        bits: Some(bits),
+        signed: Some(signed),
+    }
 }
 
 /// Encodes a value into registers in wire order (the inverse of [`decode_words`]); used by the
@@ -246,7 +272,9 @@ fn int(value: f64, bits: u64, signed: i64) -> Decoded {
 pub fn encode(value: f64, data_type: DataType, order: ByteOrder) -> Vec<u16> {
     let be: Vec<u8> = match data_type {
         DataType::Int16 => (value as i16).to_be_bytes().to_vec(),
-        DataType::Uint16 | DataType::Bit | DataType::Bool | DataType::String => (value as u16).to_be_bytes().to_vec(),
+        DataType::Uint16 | DataType::Bit | DataType::Bool | DataType::String => {
+            (value as u16).to_be_bytes().to_vec()
+        }
         DataType::Int32 => (value as i32).to_be_bytes().to_vec(),
         DataType::Uint32 => (value as u32).to_be_bytes().to_vec(),
         DataType::Int64 => (value as i64).to_be_bytes().to_vec(),
@@ -261,7 +289,13 @@ pub fn encode(value: f64, data_type: DataType, order: ByteOrder) -> Vec<u16> {
 pub fn encode_bytes(be: &[u8], order: ByteOrder) -> Vec<u16> {
     let mut words: Vec<u16> = be
         .chunks(2)
-        .map(|c| if order.swaps_bytes() { u16::from_be_bytes([c[1], c[0]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+        .map(|c| {
+            if order.swaps_bytes() {
+                u16::from_be_bytes([c[1], c[0]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        })
         .collect();
     if order.swaps_words() {
         words.reverse();
@@ -303,7 +337,15 @@ mod tests {
             let words = encode_bytes(&v.to_be_bytes(), order);
             assert_eq!(words.len(), 4);
             let back = decode_words(&words, DataType::Int64, order, None, None).unwrap();
-            assert_eq!(back, Decoded::Number { value: v as f64, bits: Some(v as u64), signed: Some(v) }, "{order}");
+            assert_eq!(
+                back,
+                Decoded::Number {
+                    value: v as f64,
+                    bits: Some(v as u64),
+                    signed: Some(v)
+                },
+                "{order}"
+            );
         }
         // CDAB on 64 bits: least significant word first.
         assert_eq!(encode(1.0, DataType::Uint64, ByteOrder::Cdab), [1, 0, 0, 0]);
@@ -311,22 +353,61 @@ mod tests {
 
     #[test]
     fn sixteen_bit_types_only_swap_bytes() {
-        assert_eq!(num(decode_words(&[0xFF38], DataType::Int16, ByteOrder::Abcd, None, None).unwrap()), -200.0);
-        assert_eq!(num(decode_words(&[0xFF38], DataType::Int16, ByteOrder::Cdab, None, None).unwrap()), -200.0);
-        assert_eq!(num(decode_words(&[0x38FF], DataType::Int16, ByteOrder::Badc, None, None).unwrap()), -200.0);
+        assert_eq!(
+            num(decode_words(&[0xFF38], DataType::Int16, ByteOrder::Abcd, None, None).unwrap()),
+            -200.0
+        );
+        assert_eq!(
+            num(decode_words(&[0xFF38], DataType::Int16, ByteOrder::Cdab, None, None).unwrap()),
+            -200.0
+        );
+        assert_eq!(
+            num(decode_words(&[0x38FF], DataType::Int16, ByteOrder::Badc, None, None).unwrap()),
+            -200.0
+        );
         let raw = decode_words(&[0x8000], DataType::Int16, ByteOrder::Abcd, None, None).unwrap();
-        assert_eq!(raw, Decoded::Number { value: -32768.0, bits: Some(0x8000), signed: Some(-32768) });
+        assert_eq!(
+            raw,
+            Decoded::Number {
+                value: -32768.0,
+                bits: Some(0x8000),
+                signed: Some(-32768)
+            }
+        );
     }
 
     #[test]
     fn bits_strings_and_short_input() {
-        assert_eq!(num(decode_words(&[0b1010], DataType::Uint16, ByteOrder::Abcd, Some(1), None).unwrap()), 1.0);
-        assert_eq!(num(decode_words(&[0b1010], DataType::Uint16, ByteOrder::Abcd, Some(2), None).unwrap()), 0.0);
+        assert_eq!(
+            num(decode_words(&[0b1010], DataType::Uint16, ByteOrder::Abcd, Some(1), None).unwrap()),
+            1.0
+        );
+        assert_eq!(
+            num(decode_words(&[0b1010], DataType::Uint16, ByteOrder::Abcd, Some(2), None).unwrap()),
+            0.0
+        );
         assert!(decode_words(&[1], DataType::Uint16, ByteOrder::Abcd, Some(16), None).is_err());
-        let text = decode_words(&[0x5344, 0x4D36, 0x3330, 0], DataType::String, ByteOrder::Abcd, None, Some(4)).unwrap();
+        let text = decode_words(
+            &[0x5344, 0x4D36, 0x3330, 0],
+            DataType::String,
+            ByteOrder::Abcd,
+            None,
+            Some(4),
+        )
+        .unwrap();
         assert_eq!(text, Decoded::Text("SDM630".into()));
-        let swapped = decode_words(&[0x4453, 0x364D], DataType::String, ByteOrder::Badc, None, Some(2)).unwrap();
+        let swapped = decode_words(
+            &[0x4453, 0x364D],
+            DataType::String,
+            ByteOrder::Badc,
+            None,
+            Some(2),
+        )
+        .unwrap();
         assert_eq!(swapped, Decoded::Text("SDM6".into()));
-        assert!(matches!(decode_words(&[1], DataType::Float32, ByteOrder::Abcd, None, None), Err(DecodeError::Short { .. })));
+        assert!(matches!(
+            decode_words(&[1], DataType::Float32, ByteOrder::Abcd, None, None),
+            Err(DecodeError::Short { .. })
+        ));
     }
 }

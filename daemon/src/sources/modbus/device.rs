@@ -41,6 +41,7 @@ struct Unit {
 pub struct SimDevices {
     units: Arc<Mutex<HashMap<u8, Unit>>>,
     requests: Arc<AtomicU64>,
+    illegal_address: Arc<AtomicU64>,
 }
 
 impl SimDevices {
@@ -116,13 +117,23 @@ impl SimDevices {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn answer(&self, req: &SlaveRequest<'_>) -> (Duration, Option<Result<Response, ExceptionCode>>) {
+    /// "Illegal data address" (02) answers given so far.
+    pub fn illegal_address_answers(&self) -> u64 {
+        self.illegal_address.load(Ordering::Relaxed)
+    }
+
+    fn answer(
+        &self,
+        req: &SlaveRequest<'_>,
+    ) -> (Duration, Option<Result<Response, ExceptionCode>>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut units = match self.units.lock() {
             Ok(u) => u,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let Some(unit) = units.get_mut(&req.slave) else { return (Duration::ZERO, None) };
+        let Some(unit) = units.get_mut(&req.slave) else {
+            return (Duration::ZERO, None);
+        };
         if unit.mute {
             return (Duration::ZERO, None);
         }
@@ -131,16 +142,34 @@ impl SimDevices {
             return (unit.delay, Some(Err(ExceptionCode::ServerDeviceBusy)));
         }
         let words = |t: &BTreeMap<u16, u16>, a: u16, n: u16| -> Result<Vec<u16>, ExceptionCode> {
-            (0..n).map(|i| t.get(&a.wrapping_add(i)).copied().ok_or(ExceptionCode::IllegalDataAddress)).collect()
+            (0..n)
+                .map(|i| {
+                    t.get(&a.wrapping_add(i))
+                        .copied()
+                        .ok_or(ExceptionCode::IllegalDataAddress)
+                })
+                .collect()
         };
         let bits = |t: &BTreeMap<u16, bool>, a: u16, n: u16| -> Result<Vec<bool>, ExceptionCode> {
-            (0..n).map(|i| t.get(&a.wrapping_add(i)).copied().ok_or(ExceptionCode::IllegalDataAddress)).collect()
+            (0..n)
+                .map(|i| {
+                    t.get(&a.wrapping_add(i))
+                        .copied()
+                        .ok_or(ExceptionCode::IllegalDataAddress)
+                })
+                .collect()
         };
         let r = match &req.request {
-            Request::ReadHoldingRegisters(a, n) => words(&unit.regs.holding, *a, *n).map(Response::ReadHoldingRegisters),
-            Request::ReadInputRegisters(a, n) => words(&unit.regs.input, *a, *n).map(Response::ReadInputRegisters),
+            Request::ReadHoldingRegisters(a, n) => {
+                words(&unit.regs.holding, *a, *n).map(Response::ReadHoldingRegisters)
+            }
+            Request::ReadInputRegisters(a, n) => {
+                words(&unit.regs.input, *a, *n).map(Response::ReadInputRegisters)
+            }
             Request::ReadCoils(a, n) => bits(&unit.regs.coils, *a, *n).map(Response::ReadCoils),
-            Request::ReadDiscreteInputs(a, n) => bits(&unit.regs.discrete, *a, *n).map(Response::ReadDiscreteInputs),
+            Request::ReadDiscreteInputs(a, n) => {
+                bits(&unit.regs.discrete, *a, *n).map(Response::ReadDiscreteInputs)
+            }
             Request::WriteSingleRegister(a, w) => {
                 if unit.regs.holding.contains_key(a) {
                     unit.regs.holding.insert(*a, *w);
@@ -151,6 +180,9 @@ impl SimDevices {
             }
             _ => Err(ExceptionCode::IllegalFunction),
         };
+        if r == Err(ExceptionCode::IllegalDataAddress) {
+            self.illegal_address.fetch_add(1, Ordering::Relaxed);
+        }
         (unit.delay, Some(r))
     }
 }
@@ -199,7 +231,9 @@ impl SimServer {
         let server = Server::new(listener);
         let task = tokio::spawn(async move {
             let on_connected = |stream, _peer| {
-                let svc = SimService { devices: devices.clone() };
+                let svc = SimService {
+                    devices: devices.clone(),
+                };
                 async move { Ok(Some((svc, stream))) }
             };
             let on_error = |err: std::io::Error| tracing::debug!(error = %err, "simulated Modbus connection ended");

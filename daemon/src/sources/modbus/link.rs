@@ -94,7 +94,14 @@ impl Link {
     /// A link that opens on first use.
     pub fn new(conn: Arc<Connection>) -> Self {
         let backoff = Backoff::new(Duration::from_secs(1), conn.reconnect_max);
-        Self { conn, ctx: None, backoff, next_attempt: None, last_request: None, requests: 0 }
+        Self {
+            conn,
+            ctx: None,
+            backoff,
+            next_attempt: None,
+            last_request: None,
+            requests: 0,
+        }
     }
 
     /// Whether the link is open.
@@ -117,10 +124,18 @@ impl Link {
         if let Some(at) = self.next_attempt {
             let now = Instant::now();
             if at > now {
-                return Err(LinkError::Waiting { target, retry_in: at - now });
+                return Err(LinkError::Waiting {
+                    target,
+                    retry_in: at - now,
+                });
             }
         }
-        match tokio::time::timeout(self.conn.timeout.max(Duration::from_secs(1)), open(&self.conn)).await {
+        match tokio::time::timeout(
+            self.conn.timeout.max(Duration::from_secs(1)),
+            open(&self.conn),
+        )
+        .await
+        {
             Ok(Ok(ctx)) => {
                 if self.backoff.failures() > 0 {
                     info!(connection = %self.conn.name, target, "Modbus connection restored.");
@@ -156,7 +171,13 @@ impl Link {
     ///
     /// # Errors
     /// [`LinkError`] when there is no answer; `Ok(Err(code))` is the device's exception.
-    pub async fn read(&mut self, slave: u8, kind: RegisterKind, start: u16, count: u16) -> Result<Result<ReadData, ExceptionCode>, LinkError> {
+    pub async fn read(
+        &mut self,
+        slave: u8,
+        kind: RegisterKind,
+        start: u16,
+        count: u16,
+    ) -> Result<Result<ReadData, ExceptionCode>, LinkError> {
         let mut busy = 0;
         loop {
             let answer = self.read_once(slave, kind, start, count).await?;
@@ -171,7 +192,13 @@ impl Link {
         }
     }
 
-    async fn read_once(&mut self, slave: u8, kind: RegisterKind, start: u16, count: u16) -> Result<Result<ReadData, ExceptionCode>, LinkError> {
+    async fn read_once(
+        &mut self,
+        slave: u8,
+        kind: RegisterKind,
+        start: u16,
+        count: u16,
+    ) -> Result<Result<ReadData, ExceptionCode>, LinkError> {
         self.ensure_open().await?;
         if let Some(last) = self.last_request {
             let ready = last + self.conn.pause_between_requests;
@@ -182,16 +209,32 @@ impl Link {
         let timeout = self.conn.timeout;
         let target = self.conn.target.to_string();
         let Some(ctx) = self.ctx.as_mut() else {
-            return Err(LinkError::Transport { target, unit: slave, detail: "link closed".into() });
+            return Err(LinkError::Transport {
+                target,
+                unit: slave,
+                detail: "link closed".into(),
+            });
         };
         ctx.set_slave(Slave(slave));
         self.requests += 1;
         let result = tokio::time::timeout(timeout, async {
             match kind {
-                RegisterKind::Holding => ctx.read_holding_registers(start, count).await.map(|r| r.map(ReadData::Words)),
-                RegisterKind::Input => ctx.read_input_registers(start, count).await.map(|r| r.map(ReadData::Words)),
-                RegisterKind::Coil => ctx.read_coils(start, count).await.map(|r| r.map(ReadData::Bits)),
-                RegisterKind::Discrete => ctx.read_discrete_inputs(start, count).await.map(|r| r.map(ReadData::Bits)),
+                RegisterKind::Holding => ctx
+                    .read_holding_registers(start, count)
+                    .await
+                    .map(|r| r.map(ReadData::Words)),
+                RegisterKind::Input => ctx
+                    .read_input_registers(start, count)
+                    .await
+                    .map(|r| r.map(ReadData::Words)),
+                RegisterKind::Coil => ctx
+                    .read_coils(start, count)
+                    .await
+                    .map(|r| r.map(ReadData::Bits)),
+                RegisterKind::Discrete => ctx
+                    .read_discrete_inputs(start, count)
+                    .await
+                    .map(|r| r.map(ReadData::Bits)),
             }
         })
         .await;
@@ -199,11 +242,19 @@ impl Link {
         match result {
             Err(_elapsed) => {
                 self.reset();
-                Err(LinkError::Timeout { target, unit: slave, after: timeout })
+                Err(LinkError::Timeout {
+                    target,
+                    unit: slave,
+                    after: timeout,
+                })
             }
             Ok(Err(e)) => {
                 self.reset();
-                Err(LinkError::Transport { target, unit: slave, detail: e.to_string() })
+                Err(LinkError::Transport {
+                    target,
+                    unit: slave,
+                    detail: e.to_string(),
+                })
             }
             Ok(Ok(answer)) => Ok(answer),
         }
@@ -217,7 +268,9 @@ async fn open(conn: &Connection) -> std::io::Result<Context> {
             let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
             stream.set_nodelay(true)?;
             Ok(match mode {
-                TransmissionMode::RtuOverTcp => tokio_modbus::client::rtu::attach_slave(stream, Slave(1)),
+                TransmissionMode::RtuOverTcp => {
+                    tokio_modbus::client::rtu::attach_slave(stream, Slave(1))
+                }
                 _ => tokio_modbus::client::tcp::attach_slave(stream, Slave(1)),
             })
         }
@@ -236,7 +289,11 @@ async fn open(conn: &Connection) -> std::io::Result<Context> {
                     Parity::Even => tokio_serial::Parity::Even,
                     Parity::Odd => tokio_serial::Parity::Odd,
                 })
-                .stop_bits(if s.stop_bits == 2 { tokio_serial::StopBits::Two } else { tokio_serial::StopBits::One });
+                .stop_bits(if s.stop_bits == 2 {
+                    tokio_serial::StopBits::Two
+                } else {
+                    tokio_serial::StopBits::One
+                });
             let port = builder.open_native_async().map_err(std::io::Error::other)?;
             Ok(tokio_modbus::client::rtu::attach_slave(port, Slave(1)))
         }

@@ -23,7 +23,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::{Connections, DeviceConfig, Parity, PointConfig, ProfileConfig, Profiles, RegisterKind, TransmissionMode};
+use config::{
+    Connections, DeviceConfig, Parity, PointConfig, ProfileConfig, Profiles, RegisterKind,
+    TransmissionMode,
+};
 use decode::{ByteOrder, DataType};
 use planner::{Limits, PlanPoint};
 
@@ -32,15 +35,25 @@ use crate::model::{SensorId, SensorKind, SensorMeta};
 
 /// Built-in device profiles (name, TOML).
 const BUILTIN_PROFILES: &[(&str, &str)] = &[
-    ("eastron_sdm120", include_str!("profiles/eastron_sdm120.toml")),
-    ("eastron_sdm630", include_str!("profiles/eastron_sdm630.toml")),
+    (
+        "eastron_sdm120",
+        include_str!("profiles/eastron_sdm120.toml"),
+    ),
+    (
+        "eastron_sdm630",
+        include_str!("profiles/eastron_sdm630.toml"),
+    ),
 ];
 
 /// The built-in profiles, parsed.
 pub fn builtin_profiles() -> Profiles {
     BUILTIN_PROFILES
         .iter()
-        .filter_map(|(name, text)| toml::from_str::<ProfileConfig>(text).ok().map(|p| ((*name).to_owned(), p)))
+        .filter_map(|(name, text)| {
+            toml::from_str::<ProfileConfig>(text)
+                .ok()
+                .map(|p| ((*name).to_owned(), p))
+        })
         .collect()
 }
 
@@ -79,9 +92,11 @@ impl Target {
         if let Some(rest) = controller.strip_prefix("tcp://") {
             let rest = rest.trim_end_matches('/');
             let (host, port) = match rest.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                    (h.trim_matches(['[', ']']).to_owned(), p.parse::<u16>().map_err(|_| format!("invalid port in {controller:?}"))?)
-                }
+                Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+                    h.trim_matches(['[', ']']).to_owned(),
+                    p.parse::<u16>()
+                        .map_err(|_| format!("invalid port in {controller:?}"))?,
+                ),
                 _ => (rest.to_owned(), 502),
             };
             if host.is_empty() {
@@ -91,11 +106,17 @@ impl Target {
         }
         if let Some(path) = controller.strip_prefix("file://") {
             if !path.starts_with('/') {
-                return Err(format!("serial controller needs an absolute path: \"file:///dev/ttyUSB0\", got {controller:?}"));
+                return Err(format!(
+                    "serial controller needs an absolute path: \"file:///dev/ttyUSB0\", got {controller:?}"
+                ));
             }
-            return Ok(Self::Serial { path: PathBuf::from(path) });
+            return Ok(Self::Serial {
+                path: PathBuf::from(path),
+            });
         }
-        Err(format!("controller {controller:?} must start with tcp:// or file://"))
+        Err(format!(
+            "controller {controller:?} must start with tcp:// or file://"
+        ))
     }
 }
 
@@ -168,7 +189,12 @@ impl Device {
         self.points
             .iter()
             .enumerate()
-            .map(|(index, p)| PlanPoint { index, kind: p.kind, address: p.address, words: p.words() })
+            .map(|(index, p)| PlanPoint {
+                index,
+                kind: p.kind,
+                address: p.address,
+                words: p.words(),
+            })
             .collect()
     }
 
@@ -222,7 +248,11 @@ pub struct Point {
 impl Point {
     /// Registers or bits it spans.
     pub fn words(&self) -> u16 {
-        if self.kind.is_bits() { 1 } else { self.data_type.words(self.length) }
+        if self.kind.is_bits() {
+            1
+        } else {
+            self.data_type.words(self.length)
+        }
     }
 }
 
@@ -259,7 +289,10 @@ pub fn sensor_metas(conn: &Connection) -> Vec<SensorMeta> {
 ///
 /// # Errors
 /// The problems found.
-pub fn resolve(conns: &Connections, user_profiles: &Profiles) -> Result<Vec<Connection>, Vec<ConfigError>> {
+pub fn resolve(
+    conns: &Connections,
+    user_profiles: &Profiles,
+) -> Result<Vec<Connection>, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut profiles = builtin_profiles();
     profiles.extend(user_profiles.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -269,9 +302,21 @@ pub fn resolve(conns: &Connections, user_profiles: &Profiles) -> Result<Vec<Conn
         for (j, p) in profile.points.iter().enumerate() {
             let path = format!("{base}.points.{j}");
             if !seen.insert(p.name.clone()) {
-                err(&mut errors, &format!("{path}.name"), format!("duplicate point name {:?}", p.name), None);
+                err(
+                    &mut errors,
+                    &format!("{path}.name"),
+                    format!("duplicate point name {:?}", p.name),
+                    None,
+                );
             }
-            let _resolved = resolve_point(p, "profile", profile.address_base, profile.byte_order, &path, &mut errors);
+            let _resolved = resolve_point(
+                p,
+                "profile",
+                profile.address_base,
+                profile.byte_order,
+                &path,
+                &mut errors,
+            );
         }
     }
     let mut device_names = HashSet::new();
@@ -284,40 +329,85 @@ pub fn resolve(conns: &Connections, user_profiles: &Profiles) -> Result<Vec<Conn
         let target = match Target::parse(&c.controller) {
             Ok(t) => Some(t),
             Err(m) => {
-                err(&mut errors, &format!("{base}.controller"), m, Some("e.g. \"tcp://192.168.1.20:502\" or \"file:///dev/ttyUSB0\""));
+                err(
+                    &mut errors,
+                    &format!("{base}.controller"),
+                    m,
+                    Some("e.g. \"tcp://192.168.1.20:502\" or \"file:///dev/ttyUSB0\""),
+                );
                 None
             }
         };
         let mode = match (&target, c.transmission_mode) {
-            (Some(Target::Serial { .. }), None | Some(TransmissionMode::Rtu)) => TransmissionMode::Rtu,
+            (Some(Target::Serial { .. }), None | Some(TransmissionMode::Rtu)) => {
+                TransmissionMode::Rtu
+            }
             (Some(Target::Serial { .. }), Some(m)) => {
-                err(&mut errors, &format!("{base}.transmission_mode"), format!("{m:?} needs a tcp:// controller"), Some("serial ports use RTU"));
+                err(
+                    &mut errors,
+                    &format!("{base}.transmission_mode"),
+                    format!("{m:?} needs a tcp:// controller"),
+                    Some("serial ports use RTU"),
+                );
                 m
             }
             (_, Some(TransmissionMode::Rtu)) => {
-                err(&mut errors, &format!("{base}.transmission_mode"), "RTU needs a file:// serial controller".to_owned(), Some("use RTUoverTCP for RTU frames through a TCP serial server"));
+                err(
+                    &mut errors,
+                    &format!("{base}.transmission_mode"),
+                    "RTU needs a file:// serial controller".to_owned(),
+                    Some("use RTUoverTCP for RTU frames through a TCP serial server"),
+                );
                 TransmissionMode::Rtu
             }
             (_, m) => m.unwrap_or(TransmissionMode::Tcp),
         };
         if !(5..=8).contains(&c.data_bits) {
-            err(&mut errors, &format!("{base}.data_bits"), "must be 5, 6, 7 or 8".to_owned(), None);
+            err(
+                &mut errors,
+                &format!("{base}.data_bits"),
+                "must be 5, 6, 7 or 8".to_owned(),
+                None,
+            );
         }
         if !(1..=2).contains(&c.stop_bits) {
-            err(&mut errors, &format!("{base}.stop_bits"), "must be 1 or 2".to_owned(), None);
+            err(
+                &mut errors,
+                &format!("{base}.stop_bits"),
+                "must be 1 or 2".to_owned(),
+                None,
+            );
         }
         if c.timeout.is_zero() {
-            err(&mut errors, &format!("{base}.timeout"), "must be longer than zero".to_owned(), None);
+            err(
+                &mut errors,
+                &format!("{base}.timeout"),
+                "must be longer than zero".to_owned(),
+                None,
+            );
         }
         let mut slaves = HashSet::new();
         let mut devices = Vec::new();
         for (i, d) in c.devices.iter().enumerate() {
             let path = format!("{base}.devices.{i}");
             if !device_names.insert(d.name.clone()) {
-                err(&mut errors, &format!("{path}.name"), format!("device name {:?} is used twice; sensor ids would collide", d.name), None);
+                err(
+                    &mut errors,
+                    &format!("{path}.name"),
+                    format!(
+                        "device name {:?} is used twice; sensor ids would collide",
+                        d.name
+                    ),
+                    None,
+                );
             }
             if !slaves.insert(d.slave_id) {
-                err(&mut errors, &format!("{path}.slave_id"), format!("two devices on {cname} use slave id {}", d.slave_id), None);
+                err(
+                    &mut errors,
+                    &format!("{path}.slave_id"),
+                    format!("two devices on {cname} use slave id {}", d.slave_id),
+                    None,
+                );
             }
             if let Some(dev) = resolve_device(d, &profiles, &path, &mut errors) {
                 devices.push(dev);
@@ -328,7 +418,12 @@ pub fn resolve(conns: &Connections, user_profiles: &Profiles) -> Result<Vec<Conn
                 name: cname.clone(),
                 target,
                 mode,
-                serial: SerialParams { baud_rate: c.baud_rate, data_bits: c.data_bits, parity: c.parity, stop_bits: c.stop_bits },
+                serial: SerialParams {
+                    baud_rate: c.baud_rate,
+                    data_bits: c.data_bits,
+                    parity: c.parity,
+                    stop_bits: c.stop_bits,
+                },
                 timeout: c.timeout,
                 pause_between_requests: c.pause_between_requests,
                 pause_after_connect: c.pause_after_connect,
@@ -339,72 +434,167 @@ pub fn resolve(conns: &Connections, user_profiles: &Profiles) -> Result<Vec<Conn
             });
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
-fn resolve_device(d: &DeviceConfig, profiles: &Profiles, path: &str, errors: &mut Vec<ConfigError>) -> Option<Device> {
+fn resolve_device(
+    d: &DeviceConfig,
+    profiles: &Profiles,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Device> {
     let before = errors.len();
-    if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
-        err(errors, &format!("{path}.name"), "device names use ASCII letters, digits, '_' and '-'".to_owned(), None);
+    if d.name.is_empty()
+        || !d
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        err(
+            errors,
+            &format!("{path}.name"),
+            "device names use ASCII letters, digits, '_' and '-'".to_owned(),
+            None,
+        );
     }
     if d.slave_id > 247 && d.slave_id != 255 {
-        err(errors, &format!("{path}.slave_id"), "must be 0-247, or 255 for TCP devices that ignore it".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.slave_id"),
+            "must be 0-247, or 255 for TCP devices that ignore it".to_owned(),
+            None,
+        );
     }
     if d.address_base > 1 {
-        err(errors, &format!("{path}.address_base"), "must be 0 or 1".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.address_base"),
+            "must be 0 or 1".to_owned(),
+            None,
+        );
     }
     if !(1..=125).contains(&d.max_registers_per_request) {
-        err(errors, &format!("{path}.max_registers_per_request"), "must be 1-125 (the protocol limit)".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.max_registers_per_request"),
+            "must be 1-125 (the protocol limit)".to_owned(),
+            None,
+        );
     }
     if !(1..=2000).contains(&d.max_bits_per_request) {
-        err(errors, &format!("{path}.max_bits_per_request"), "must be 1-2000 (the protocol limit)".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.max_bits_per_request"),
+            "must be 1-2000 (the protocol limit)".to_owned(),
+            None,
+        );
     }
     if d.interval < Duration::from_millis(10) {
-        err(errors, &format!("{path}.interval"), "must be at least 10ms".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.interval"),
+            "must be at least 10ms".to_owned(),
+            None,
+        );
     }
     if d.down_after == 0 {
-        err(errors, &format!("{path}.down_after"), "must be at least 1".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.down_after"),
+            "must be at least 1".to_owned(),
+            None,
+        );
     }
-    let mut merged: BTreeMap<String, (PointConfig, u8, Option<ByteOrder>, String)> = BTreeMap::new();
+    let mut merged: BTreeMap<String, (PointConfig, u8, Option<ByteOrder>, String)> =
+        BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     if let Some(pname) = &d.profile {
         match profiles.get(pname) {
             Some(p) => {
                 for (j, pt) in p.points.iter().enumerate() {
                     order.push(pt.name.clone());
-                    merged.insert(pt.name.clone(), (pt.clone(), p.address_base, p.byte_order, format!("{path}.profile[{j}]")));
+                    merged.insert(
+                        pt.name.clone(),
+                        (
+                            pt.clone(),
+                            p.address_base,
+                            p.byte_order,
+                            format!("{path}.profile[{j}]"),
+                        ),
+                    );
                 }
             }
             None => {
                 let known: Vec<String> = profiles.keys().cloned().collect();
-                err(errors, &format!("{path}.profile"), format!("unknown profile {pname:?}"), Some(&format!("known profiles: {}", known.join(", "))));
+                err(
+                    errors,
+                    &format!("{path}.profile"),
+                    format!("unknown profile {pname:?}"),
+                    Some(&format!("known profiles: {}", known.join(", "))),
+                );
             }
         }
     }
     let mut own = HashSet::new();
     for (j, pt) in d.points.iter().enumerate() {
         if !own.insert(pt.name.clone()) {
-            err(errors, &format!("{path}.points.{j}.name"), format!("duplicate point name {:?}", pt.name), None);
+            err(
+                errors,
+                &format!("{path}.points.{j}.name"),
+                format!("duplicate point name {:?}", pt.name),
+                None,
+            );
         }
         if !merged.contains_key(&pt.name) {
             order.push(pt.name.clone());
         }
-        merged.insert(pt.name.clone(), (pt.clone(), d.address_base, None, format!("{path}.points.{j}")));
+        merged.insert(
+            pt.name.clone(),
+            (
+                pt.clone(),
+                d.address_base,
+                None,
+                format!("{path}.points.{j}"),
+            ),
+        );
     }
     let mut points = Vec::new();
     for name in order {
-        let Some((pc, base, profile_order, ppath)) = merged.get(&name) else { continue };
+        let Some((pc, base, profile_order, ppath)) = merged.get(&name) else {
+            continue;
+        };
         let default_order = d.byte_order.or(*profile_order);
         if let Some(p) = resolve_point(pc, &d.name, *base, default_order, ppath, errors) {
-            let max = if p.kind.is_bits() { d.max_bits_per_request } else { d.max_registers_per_request };
+            let max = if p.kind.is_bits() {
+                d.max_bits_per_request
+            } else {
+                d.max_registers_per_request
+            };
             if p.words() > max {
-                err(errors, &format!("{ppath}.length"), format!("spans {} registers, more than one read allows ({max})", p.words()), None);
+                err(
+                    errors,
+                    &format!("{ppath}.length"),
+                    format!(
+                        "spans {} registers, more than one read allows ({max})",
+                        p.words()
+                    ),
+                    None,
+                );
             }
             points.push(p);
         }
     }
     if points.is_empty() && errors.len() == before {
-        err(errors, &format!("{path}.points"), "the device has no points".to_owned(), Some("add points or a profile"));
+        err(
+            errors,
+            &format!("{path}.points"),
+            "the device has no points".to_owned(),
+            Some("add points or a profile"),
+        );
     }
     (errors.len() == before).then(|| Device {
         name: d.name.clone(),
@@ -433,47 +623,113 @@ fn resolve_point(
     errors: &mut Vec<ConfigError>,
 ) -> Option<Point> {
     let before = errors.len();
-    if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
-        err(errors, &format!("{path}.name"), "point names use ASCII letters, digits, '_' and '-'".to_owned(), None);
+    if p.name.is_empty()
+        || !p
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        err(
+            errors,
+            &format!("{path}.name"),
+            "point names use ASCII letters, digits, '_' and '-'".to_owned(),
+            None,
+        );
     }
     let (kind, address) = match p.address.resolve(p.register, address_base) {
         Ok(v) => v,
         Err(m) => {
-            err(errors, &format!("{path}.address"), m, Some("write register = \"holding\" and a number, or \"40001\"-style"));
+            err(
+                errors,
+                &format!("{path}.address"),
+                m,
+                Some("write register = \"holding\" and a number, or \"40001\"-style"),
+            );
             return None;
         }
     };
     let dt = p.data_type;
     if kind.is_bits() && !dt.is_bit() && dt != DataType::Uint16 {
-        err(errors, &format!("{path}.type"), format!("{} is a bit table; use type = \"BIT\"", kind.as_str()), None);
+        err(
+            errors,
+            &format!("{path}.type"),
+            format!("{} is a bit table; use type = \"BIT\"", kind.as_str()),
+            None,
+        );
     }
     if kind.is_bits() && p.bit.is_some() {
-        err(errors, &format!("{path}.bit"), "'bit' selects a bit of a register; coils and discrete inputs are bits already".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.bit"),
+            "'bit' selects a bit of a register; coils and discrete inputs are bits already"
+                .to_owned(),
+            None,
+        );
     }
     if !kind.is_bits() && dt.is_bit() && p.bit.is_none() {
-        err(errors, &format!("{path}.bit"), format!("{} on a {} register needs bit = 0..15", dt.as_str(), kind.as_str()), None);
+        err(
+            errors,
+            &format!("{path}.bit"),
+            format!(
+                "{} on a {} register needs bit = 0..15",
+                dt.as_str(),
+                kind.as_str()
+            ),
+            None,
+        );
     }
     if p.bit.is_some_and(|b| b > 15) {
-        err(errors, &format!("{path}.bit"), "must be 0-15".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.bit"),
+            "must be 0-15".to_owned(),
+            None,
+        );
     }
     if dt == DataType::String && p.length.is_none_or(|l| l == 0) {
-        err(errors, &format!("{path}.length"), "STRING needs length = <registers> (2 characters each)".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.length"),
+            "STRING needs length = <registers> (2 characters each)".to_owned(),
+            None,
+        );
     }
     if !p.scale.is_finite() || p.scale == 0.0 || !p.offset.is_finite() {
-        err(errors, &format!("{path}.scale"), "scale must be a non-zero number and offset a number".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.scale"),
+            "scale must be a non-zero number and offset a number".to_owned(),
+            None,
+        );
     }
-    if let (Some(lo), Some(hi)) = (p.min_value, p.max_value) {
-        if lo > hi {
-            err(errors, &format!("{path}.min_value"), "min_value is above max_value".to_owned(), None);
-        }
+    if let (Some(lo), Some(hi)) = (p.min_value, p.max_value)
+        && lo > hi
+    {
+        err(
+            errors,
+            &format!("{path}.min_value"),
+            "min_value is above max_value".to_owned(),
+            None,
+        );
     }
     if p.deadband.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
-        err(errors, &format!("{path}.deadband"), "must be zero or positive".to_owned(), None);
+        err(
+            errors,
+            &format!("{path}.deadband"),
+            "must be zero or positive".to_owned(),
+            None,
+        );
     }
     if errors.len() > before {
         return None;
     }
-    let sensor_kind = p.kind.unwrap_or_else(|| if dt.is_bit() || p.bit.is_some() { SensorKind::State } else { kind_of_unit(&p.unit) });
+    let sensor_kind = p.kind.unwrap_or_else(|| {
+        if dt.is_bit() || p.bit.is_some() {
+            SensorKind::State
+        } else {
+            kind_of_unit(&p.unit)
+        }
+    });
     Some(Point {
         name: p.name.clone(),
         sensor: SensorId::new(format!("{device}.{}", p.name)),
@@ -492,7 +748,10 @@ fn resolve_point(
         max_value: p.max_value,
         deadband: p.deadband,
         max_silence: p.max_silence,
-        description: p.description.clone().unwrap_or_else(|| format!("{device} {}", p.name)),
+        description: p
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("{device} {}", p.name)),
     })
 }
 
@@ -503,14 +762,21 @@ pub fn kind_of_unit(unit: &str) -> SensorKind {
         "%RH" | "%rh" => SensorKind::Humidity,
         "ppm" => SensorKind::Co2,
         "bar" | "mbar" | "Pa" | "kPa" | "hPa" | "psi" => SensorKind::Pressure,
-        "W" | "kW" | "Wh" | "kWh" | "MWh" | "V" | "A" | "VA" | "var" | "kvar" | "Hz" => SensorKind::Energy,
+        "W" | "kW" | "Wh" | "kWh" | "MWh" | "V" | "A" | "VA" | "var" | "kvar" | "Hz" => {
+            SensorKind::Energy
+        }
         "m3/h" | "m³/h" | "l/s" | "l/min" | "l/h" => SensorKind::Flow,
         _ => SensorKind::Other,
     }
 }
 
 fn err(errors: &mut Vec<ConfigError>, path: &str, message: String, hint: Option<&str>) {
-    errors.push(ConfigError { path: path.to_owned(), position: None, message, hint: hint.map(str::to_owned) });
+    errors.push(ConfigError {
+        path: path.to_owned(),
+        position: None,
+        message,
+        hint: hint.map(str::to_owned),
+    });
 }
 
 #[cfg(test)]
@@ -524,16 +790,44 @@ mod tests {
         for (name, p) in &profiles {
             let mut errors = Vec::new();
             for (j, pt) in p.points.iter().enumerate() {
-                assert!(resolve_point(pt, "m", p.address_base, p.byte_order, &format!("{name}.{j}"), &mut errors).is_some(), "{name}: {errors:?}");
+                assert!(
+                    resolve_point(
+                        pt,
+                        "m",
+                        p.address_base,
+                        p.byte_order,
+                        &format!("{name}.{j}"),
+                        &mut errors
+                    )
+                    .is_some(),
+                    "{name}: {errors:?}"
+                );
             }
         }
     }
 
     #[test]
     fn controllers_parse() {
-        assert_eq!(Target::parse("tcp://10.0.0.5").unwrap(), Target::Tcp { host: "10.0.0.5".into(), port: 502 });
-        assert_eq!(Target::parse("tcp://plc.local:1502").unwrap(), Target::Tcp { host: "plc.local".into(), port: 1502 });
-        assert_eq!(Target::parse("file:///dev/ttyUSB0").unwrap(), Target::Serial { path: "/dev/ttyUSB0".into() });
+        assert_eq!(
+            Target::parse("tcp://10.0.0.5").unwrap(),
+            Target::Tcp {
+                host: "10.0.0.5".into(),
+                port: 502
+            }
+        );
+        assert_eq!(
+            Target::parse("tcp://plc.local:1502").unwrap(),
+            Target::Tcp {
+                host: "plc.local".into(),
+                port: 1502
+            }
+        );
+        assert_eq!(
+            Target::parse("file:///dev/ttyUSB0").unwrap(),
+            Target::Serial {
+                path: "/dev/ttyUSB0".into()
+            }
+        );
         assert!(Target::parse("udp://x").is_err());
         assert!(Target::parse("file://dev/ttyUSB0").is_err());
     }

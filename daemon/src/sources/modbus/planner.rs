@@ -97,12 +97,18 @@ pub fn plan(points: &[PlanPoint], limits: &Limits, holes: &[Hole]) -> Vec<Block>
     let mut blocks: Vec<Block> = Vec::new();
     let mut current: Option<(Block, bool)> = None; // (block, touches a hole -> must stay alone)
     for p in sorted {
-        let alone = holes.iter().any(|h| h.blocks(p.kind, u32::from(p.address), p.end()) || {
-            let hs = u32::from(h.start);
-            h.kind == p.kind && hs != h.end && hs < p.end() && u32::from(p.address) < h.end
+        let alone = holes.iter().any(|h| {
+            h.blocks(p.kind, u32::from(p.address), p.end()) || {
+                let hs = u32::from(h.start);
+                h.kind == p.kind && hs != h.end && hs < p.end() && u32::from(p.address) < h.end
+            }
         });
         if let Some((b, b_alone)) = current.as_mut() {
-            let max_len = if b.kind.is_bits() { limits.max_bits } else { limits.max_registers };
+            let max_len = if b.kind.is_bits() {
+                limits.max_bits
+            } else {
+                limits.max_registers
+            };
             let new_end = b.end().max(p.end());
             let gap = i64::from(p.address) - i64::from(b.end());
             let allowed_gap = match limits.optimization {
@@ -115,7 +121,9 @@ pub fn plan(points: &[PlanPoint], limits: &Limits, holes: &[Hole]) -> Vec<Block>
                 && !alone
                 && gap <= allowed_gap
                 && new_end - u32::from(b.start) <= u32::from(max_len)
-                && !holes.iter().any(|h| h.blocks(p.kind, u32::from(b.start), new_end));
+                && !holes
+                    .iter()
+                    .any(|h| h.blocks(p.kind, u32::from(b.start), new_end));
             if fits {
                 b.count = u16::try_from(new_end - u32::from(b.start)).unwrap_or(u16::MAX);
                 b.points.push(p.index);
@@ -125,7 +133,15 @@ pub fn plan(points: &[PlanPoint], limits: &Limits, holes: &[Hole]) -> Vec<Block>
         if let Some((b, _)) = current.take() {
             blocks.push(b);
         }
-        current = Some((Block { kind: p.kind, start: p.address, count: p.words, points: vec![p.index] }, alone));
+        current = Some((
+            Block {
+                kind: p.kind,
+                start: p.address,
+                count: p.words,
+                points: vec![p.index],
+            },
+            alone,
+        ));
     }
     if let Some((b, _)) = current {
         blocks.push(b);
@@ -141,7 +157,10 @@ pub fn split(block: &Block, points: &[PlanPoint]) -> Option<(Block, Block)> {
     }
     let mid = block.points.len() / 2;
     let make = |ids: &[usize]| {
-        let ps: Vec<&PlanPoint> = ids.iter().filter_map(|i| points.iter().find(|p| p.index == *i)).collect();
+        let ps: Vec<&PlanPoint> = ids
+            .iter()
+            .filter_map(|i| points.iter().find(|p| p.index == *i))
+            .collect();
         let start = ps.iter().map(|p| p.address).min().unwrap_or(block.start);
         let end = ps.iter().map(|p| p.end()).max().unwrap_or(u32::from(start));
         Block {
@@ -158,12 +177,20 @@ pub fn split(block: &Block, points: &[PlanPoint]) -> Option<(Block, Block)> {
 /// or the boundary where they meet.
 pub fn hole_between(left: &Block, right: &Block) -> Hole {
     let start = u16::try_from(left.end().min(u32::from(right.start))).unwrap_or(right.start);
-    Hole { kind: left.kind, start, end: u32::from(right.start) }
+    Hole {
+        kind: left.kind,
+        start,
+        end: u32::from(right.start),
+    }
 }
 
 /// A point the device rejects on its own: it becomes a hole too, so it is never merged again.
 pub fn hole_of_point(p: &PlanPoint) -> Hole {
-    Hole { kind: p.kind, start: p.address, end: p.end().max(u32::from(p.address) + 1) }
+    Hole {
+        kind: p.kind,
+        start: p.address,
+        end: p.end().max(u32::from(p.address) + 1),
+    }
 }
 
 #[cfg(test)]
@@ -173,22 +200,51 @@ mod tests {
     fn pts(spec: &[(RegisterKind, u16, u16)]) -> Vec<PlanPoint> {
         spec.iter()
             .enumerate()
-            .map(|(index, &(kind, address, words))| PlanPoint { index, kind, address, words })
+            .map(|(index, &(kind, address, words))| PlanPoint {
+                index,
+                kind,
+                address,
+                words,
+            })
             .collect()
     }
 
     fn limits(optimization: Optimization) -> Limits {
-        Limits { optimization, max_gap: 10, max_registers: 125, max_bits: 2000 }
+        Limits {
+            optimization,
+            max_gap: 10,
+            max_registers: 125,
+            max_bits: 2000,
+        }
     }
 
     use RegisterKind::{Coil, Holding, Input};
 
     #[test]
     fn merges_with_gap_fill_and_splits_tables() {
-        let p = pts(&[(Holding, 0, 1), (Holding, 1, 2), (Holding, 10, 2), (Holding, 40, 1), (Input, 0, 2), (Coil, 5, 1), (Coil, 7, 1)]);
+        let p = pts(&[
+            (Holding, 0, 1),
+            (Holding, 1, 2),
+            (Holding, 10, 2),
+            (Holding, 40, 1),
+            (Input, 0, 2),
+            (Coil, 5, 1),
+            (Coil, 7, 1),
+        ]);
         let b = plan(&p, &limits(Optimization::MaxInsert), &[]);
-        let shape: Vec<(RegisterKind, u16, u16, usize)> = b.iter().map(|b| (b.kind, b.start, b.count, b.points.len())).collect();
-        assert_eq!(shape, [(Holding, 0, 12, 3), (Holding, 40, 1, 1), (Input, 0, 2, 1), (Coil, 5, 3, 2)]);
+        let shape: Vec<(RegisterKind, u16, u16, usize)> = b
+            .iter()
+            .map(|b| (b.kind, b.start, b.count, b.points.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (Holding, 0, 12, 3),
+                (Holding, 40, 1, 1),
+                (Input, 0, 2, 1),
+                (Coil, 5, 3, 2)
+            ]
+        );
     }
 
     #[test]
@@ -201,7 +257,14 @@ mod tests {
 
     #[test]
     fn respects_the_read_limit() {
-        let p: Vec<PlanPoint> = (0..200).map(|i| PlanPoint { index: i, kind: Holding, address: i as u16 * 2, words: 2 }).collect();
+        let p: Vec<PlanPoint> = (0..200)
+            .map(|i| PlanPoint {
+                index: i,
+                kind: Holding,
+                address: i as u16 * 2,
+                words: 2,
+            })
+            .collect();
         let b = plan(&p, &limits(Optimization::MaxInsert), &[]);
         assert!(b.iter().all(|b| b.count <= 125));
         assert_eq!(b.iter().map(|b| b.points.len()).sum::<usize>(), 200);
@@ -211,31 +274,69 @@ mod tests {
     #[test]
     fn never_reads_across_a_learned_hole_or_boundary() {
         let p = pts(&[(Holding, 0, 2), (Holding, 4, 2), (Holding, 8, 2)]);
-        let hole = Hole { kind: Holding, start: 2, end: 4 };
+        let hole = Hole {
+            kind: Holding,
+            start: 2,
+            end: 4,
+        };
         let b = plan(&p, &limits(Optimization::MaxInsert), &[hole]);
-        assert_eq!(b.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(), [(0, 2), (4, 6)]);
-        let boundary = Hole { kind: Holding, start: 8, end: 8 };
+        assert_eq!(
+            b.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(),
+            [(0, 2), (4, 6)]
+        );
+        let boundary = Hole {
+            kind: Holding,
+            start: 8,
+            end: 8,
+        };
         let b = plan(&p, &limits(Optimization::MaxInsert), &[boundary]);
-        assert_eq!(b.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(), [(0, 6), (8, 2)]);
+        assert_eq!(
+            b.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(),
+            [(0, 6), (8, 2)]
+        );
     }
 
     #[test]
     fn a_rejected_point_is_read_alone() {
         let p = pts(&[(Holding, 0, 1), (Holding, 1, 1), (Holding, 2, 1)]);
-        let b = plan(&p, &limits(Optimization::MaxInsert), &[hole_of_point(&p[1])]);
-        assert_eq!(b.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(), [(0, 1), (1, 1), (2, 1)]);
+        let b = plan(
+            &p,
+            &limits(Optimization::MaxInsert),
+            &[hole_of_point(&p[1])],
+        );
+        assert_eq!(
+            b.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(),
+            [(0, 1), (1, 1), (2, 1)]
+        );
     }
 
     #[test]
     fn bisection_isolates_the_gap() {
-        let p = pts(&[(Holding, 0, 2), (Holding, 2, 2), (Holding, 8, 2), (Holding, 10, 2)]);
+        let p = pts(&[
+            (Holding, 0, 2),
+            (Holding, 2, 2),
+            (Holding, 8, 2),
+            (Holding, 10, 2),
+        ]);
         let b = plan(&p, &limits(Optimization::MaxInsert), &[]);
         assert_eq!(b.len(), 1);
         let (l, r) = split(&b[0], &p).unwrap();
         assert_eq!((l.start, l.count, r.start, r.count), (0, 4, 8, 4));
-        assert_eq!(hole_between(&l, &r), Hole { kind: Holding, start: 4, end: 8 });
+        assert_eq!(
+            hole_between(&l, &r),
+            Hole {
+                kind: Holding,
+                start: 4,
+                end: 8
+            }
+        );
         assert!(split(&l, &p).is_some());
-        let single = Block { kind: Holding, start: 0, count: 2, points: vec![0] };
+        let single = Block {
+            kind: Holding,
+            start: 0,
+            count: 2,
+            points: vec![0],
+        };
         assert!(split(&single, &p).is_none());
     }
 }

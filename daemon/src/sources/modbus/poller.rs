@@ -65,7 +65,11 @@ pub fn holes_key(conn: &Connection, dev: &Device) -> String {
 ///
 /// # Errors
 /// The buffer stopped accepting readings.
-pub async fn run(conn: Arc<Connection>, ctx: SourceContext, token: CancellationToken) -> Result<(), TaskError> {
+pub async fn run(
+    conn: Arc<Connection>,
+    ctx: SourceContext,
+    token: CancellationToken,
+) -> Result<(), TaskError> {
     let source = format!("modbus:{}", conn.name);
     tokio::select! {
         () = token.cancelled() => return Ok(()),
@@ -96,7 +100,12 @@ pub async fn run(conn: Arc<Connection>, ctx: SourceContext, token: CancellationT
     info!(connection = %conn.name, target = %conn.target, devices = conn.devices.len(), "Modbus connection started.");
     let mut link = Link::new(conn.clone());
     loop {
-        let Some((i, due)) = states.iter().enumerate().map(|(i, s)| (i, s.next_due)).min_by_key(|(_, d)| *d) else {
+        let Some((i, due)) = states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.next_due))
+            .min_by_key(|(_, d)| *d)
+        else {
             token.cancelled().await;
             return Ok(());
         };
@@ -106,13 +115,18 @@ pub async fn run(conn: Arc<Connection>, ctx: SourceContext, token: CancellationT
         }
         let dev = &conn.devices[i];
         let state = &mut states[i];
-        let (readings, texts, learned) = poll_device(&mut link, &conn, dev, state, &ctx, &source).await;
+        let (readings, texts, learned) =
+            poll_device(&mut link, &conn, dev, state, &ctx, &source).await;
         let now = Instant::now();
         state.next_due = if state.down {
             now + dev.reprobe_interval
         } else {
             let next = due + dev.interval;
-            if next <= now { now + dev.interval } else { next }
+            if next <= now {
+                now + dev.interval
+            } else {
+                next
+            }
         };
         if learned {
             state.blocks = planner::plan(&state.plan_points, &dev.limits, &state.holes);
@@ -125,7 +139,10 @@ pub async fn run(conn: Arc<Connection>, ctx: SourceContext, token: CancellationT
             info!(device = %dev.name, holes = ?state.holes, requests = state.blocks.len(), "Learned address holes; plan updated.");
         }
         for (sensor, text) in texts {
-            ctx.ingest.set_attribute(&sensor, &text, Timestamp::now()).await.map_err(|e| TaskError::new("buffer closed", e))?;
+            ctx.ingest
+                .set_attribute(&sensor, &text, Timestamp::now())
+                .await
+                .map_err(|e| TaskError::new("buffer closed", e))?;
         }
         if !readings.is_empty() {
             tokio::select! {
@@ -151,7 +168,17 @@ async fn poll_device(
     let holes_before = state.holes.len();
     let blocks = state.blocks.clone();
     for block in &blocks {
-        match read_block(link, dev.slave, block, &state.plan_points, &mut state.holes, &dev.points, &mut outcomes).await {
+        match read_block(
+            link,
+            dev.slave,
+            block,
+            &state.plan_points,
+            &mut state.holes,
+            &dev.points,
+            &mut outcomes,
+        )
+        .await
+        {
             Ok(_) => answered = true,
             Err(e) => {
                 failure = Some(e);
@@ -171,17 +198,22 @@ async fn poll_device(
     let mut texts = Vec::new();
     for (i, point) in dev.points.iter().enumerate() {
         let outcome = outcomes[i].take().unwrap_or(Outcome::NoAnswer);
-        if let Outcome::Rejected(code) = &outcome {
-            if state.reports[i].quality != Some(Quality::Bad) {
-                warn!(device = %dev.name, point = %point.name, code = ?code, "Device rejected the read of this point.");
-                ctx.metrics.count_source_error(source);
-            }
+        if let Outcome::Rejected(code) = &outcome
+            && state.reports[i].quality != Some(Quality::Bad)
+        {
+            warn!(device = %dev.name, point = %point.name, code = ?code, "Device rejected the read of this point.");
+            ctx.metrics.count_source_error(source);
         }
         match convert(point, outcome) {
             Converted::Text(t) => texts.push((point.sensor.to_string(), t)),
             Converted::Value(value, quality) => {
                 if should_store(&mut state.reports[i], point, value, quality, now) {
-                    readings.push(Reading { sensor: point.sensor.clone(), ts, value, quality });
+                    readings.push(Reading {
+                        sensor: point.sensor.clone(),
+                        ts,
+                        value,
+                        quality,
+                    });
                 }
             }
         }
@@ -202,7 +234,11 @@ async fn poll_device(
     let online = !state.down;
     if state.online != Some(online) && (answered || state.down) {
         state.online = Some(online);
-        readings.push(Reading::good(dev.online_sensor(), ts, f64::from(u8::from(online))));
+        readings.push(Reading::good(
+            dev.online_sensor(),
+            ts,
+            f64::from(u8::from(online)),
+        ));
     }
     (readings, texts, state.holes.len() != holes_before)
 }
@@ -218,7 +254,10 @@ async fn read_block(
     points: &[Point],
     out: &mut [Option<Outcome>],
 ) -> Result<bool, LinkError> {
-    match link.read(slave, block.kind, block.start, block.count).await? {
+    match link
+        .read(slave, block.kind, block.start, block.count)
+        .await?
+    {
         Ok(data) => {
             for &idx in &block.points {
                 out[idx] = Some(extract(&points[idx], block, &data));
@@ -260,7 +299,13 @@ fn extract(point: &Point, block: &Block, data: &ReadData) -> Outcome {
     let offset = usize::from(point.address - block.start);
     match data {
         ReadData::Words(words) => match words.get(offset..) {
-            Some(ws) => match decode_words(ws, point.data_type, point.byte_order, point.bit, point.length) {
+            Some(ws) => match decode_words(
+                ws,
+                point.data_type,
+                point.byte_order,
+                point.bit,
+                point.length,
+            ) {
                 Ok(d) => Outcome::Data(d),
                 Err(_) => Outcome::Rejected(ExceptionCode::IllegalDataValue),
             },
@@ -269,7 +314,11 @@ fn extract(point: &Point, block: &Block, data: &ReadData) -> Outcome {
         ReadData::Bits(bits) => match bits.get(offset) {
             Some(b) => {
                 let v = u8::from(*b);
-                Outcome::Data(Decoded::Number { value: f64::from(v), bits: Some(u64::from(v)), signed: Some(i64::from(v)) })
+                Outcome::Data(Decoded::Number {
+                    value: f64::from(v),
+                    bits: Some(u64::from(v)),
+                    signed: Some(i64::from(v)),
+                })
             }
             None => Outcome::Rejected(ExceptionCode::IllegalDataValue),
         },
@@ -287,7 +336,11 @@ fn convert(point: &Point, outcome: Outcome) -> Converted {
         Outcome::NoAnswer => Converted::Value(None, Quality::CommError),
         Outcome::Rejected(_) => Converted::Value(None, Quality::Bad),
         Outcome::Data(Decoded::Text(t)) => Converted::Text(t),
-        Outcome::Data(Decoded::Number { value, bits, signed }) => {
+        Outcome::Data(Decoded::Number {
+            value,
+            bits,
+            signed,
+        }) => {
             if point.data_type == DataType::String {
                 return Converted::Value(None, Quality::Bad);
             }
@@ -297,7 +350,8 @@ fn convert(point: &Point, outcome: Outcome) -> Converted {
                     2 => 0xFFFF_FFFF,
                     _ => u64::MAX,
                 };
-                let hit = signed == Some(nan) || bits.is_some_and(|b| b == (nan as u64) & width_mask);
+                let hit =
+                    signed == Some(nan) || bits.is_some_and(|b| b == (nan as u64) & width_mask);
                 if hit {
                     return Converted::Value(None, Quality::Bad);
                 }
@@ -306,7 +360,8 @@ fn convert(point: &Point, outcome: Outcome) -> Converted {
                 return Converted::Value(None, Quality::Bad);
             }
             let v = precise(point, value * point.scale + point.offset);
-            let out_of_range = point.min_value.is_some_and(|lo| v < lo) || point.max_value.is_some_and(|hi| v > hi);
+            let out_of_range = point.min_value.is_some_and(|lo| v < lo)
+                || point.max_value.is_some_and(|hi| v > hi);
             if out_of_range {
                 Converted::Value(None, Quality::Bad)
             } else {
@@ -341,8 +396,16 @@ fn precise(point: &Point, v: f64) -> f64 {
 
 /// Report by exception: store on quality change, on a move beyond the deadband, or after
 /// `max_silence`; a repeated failure is stored again only after `max_silence`.
-fn should_store(r: &mut Report, point: &Point, value: Option<f64>, quality: Quality, now: Instant) -> bool {
-    let silent_too_long = r.stored_at.is_none_or(|t| now.duration_since(t) >= point.max_silence);
+fn should_store(
+    r: &mut Report,
+    point: &Point,
+    value: Option<f64>,
+    quality: Quality,
+    now: Instant,
+) -> bool {
+    let silent_too_long = r
+        .stored_at
+        .is_none_or(|t| now.duration_since(t) >= point.max_silence);
     let store = if r.quality != Some(quality) || silent_too_long {
         true
     } else if quality != Quality::Good {
@@ -394,7 +457,11 @@ mod tests {
     }
 
     fn num(v: i64) -> Outcome {
-        Outcome::Data(Decoded::Number { value: v as f64, bits: Some((v as u64) & 0xFFFF), signed: Some(v) })
+        Outcome::Data(Decoded::Number {
+            value: v as f64,
+            bits: Some((v as u64) & 0xFFFF),
+            signed: Some(v),
+        })
     }
 
     fn value(c: Converted) -> (Option<f64>, Quality) {
@@ -408,11 +475,32 @@ mod tests {
     fn sentinels_failures_and_range_never_become_numbers() {
         let p = point(None);
         assert_eq!(value(convert(&p, num(215))), (Some(21.5), Quality::Good));
-        assert_eq!(value(convert(&p, num(726))), (Some(72.6), Quality::Good), "no binary noise from the scale");
-        assert_eq!(value(convert(&p, num(-32768))), (None, Quality::Bad), "0x8000 sentinel");
-        assert_eq!(value(convert(&p, num(2000))), (None, Quality::Bad), "200 °C is implausible");
-        assert_eq!(value(convert(&p, Outcome::NoAnswer)), (None, Quality::CommError));
-        assert_eq!(value(convert(&p, Outcome::Rejected(ExceptionCode::ServerDeviceBusy))), (None, Quality::Bad));
+        assert_eq!(
+            value(convert(&p, num(726))),
+            (Some(72.6), Quality::Good),
+            "no binary noise from the scale"
+        );
+        assert_eq!(
+            value(convert(&p, num(-32768))),
+            (None, Quality::Bad),
+            "0x8000 sentinel"
+        );
+        assert_eq!(
+            value(convert(&p, num(2000))),
+            (None, Quality::Bad),
+            "200 °C is implausible"
+        );
+        assert_eq!(
+            value(convert(&p, Outcome::NoAnswer)),
+            (None, Quality::CommError)
+        );
+        assert_eq!(
+            value(convert(
+                &p,
+                Outcome::Rejected(ExceptionCode::ServerDeviceBusy)
+            )),
+            (None, Quality::Bad)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -421,11 +509,56 @@ mod tests {
         let mut r = Report::default();
         let t0 = Instant::now();
         assert!(should_store(&mut r, &p, Some(21.0), Quality::Good, t0));
-        assert!(!should_store(&mut r, &p, Some(21.3), Quality::Good, t0 + Duration::from_secs(1)));
-        assert!(should_store(&mut r, &p, Some(21.6), Quality::Good, t0 + Duration::from_secs(2)));
-        assert!(!should_store(&mut r, &p, Some(21.6), Quality::Good, t0 + Duration::from_secs(30)));
-        assert!(should_store(&mut r, &p, Some(21.6), Quality::Good, t0 + Duration::from_secs(63)), "max silence");
-        assert!(should_store(&mut r, &p, None, Quality::CommError, t0 + Duration::from_secs(64)), "quality change");
-        assert!(!should_store(&mut r, &p, None, Quality::CommError, t0 + Duration::from_secs(70)), "repeated failure");
+        assert!(!should_store(
+            &mut r,
+            &p,
+            Some(21.3),
+            Quality::Good,
+            t0 + Duration::from_secs(1)
+        ));
+        assert!(should_store(
+            &mut r,
+            &p,
+            Some(21.6),
+            Quality::Good,
+            t0 + Duration::from_secs(2)
+        ));
+        assert!(!should_store(
+            &mut r,
+            &p,
+            Some(21.6),
+            Quality::Good,
+            t0 + Duration::from_secs(30)
+        ));
+        assert!(
+            should_store(
+                &mut r,
+                &p,
+                Some(21.6),
+                Quality::Good,
+                t0 + Duration::from_secs(63)
+            ),
+            "max silence"
+        );
+        assert!(
+            should_store(
+                &mut r,
+                &p,
+                None,
+                Quality::CommError,
+                t0 + Duration::from_secs(64)
+            ),
+            "quality change"
+        );
+        assert!(
+            !should_store(
+                &mut r,
+                &p,
+                None,
+                Quality::CommError,
+                t0 + Duration::from_secs(70)
+            ),
+            "repeated failure"
+        );
     }
 }
