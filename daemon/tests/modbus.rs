@@ -1,6 +1,8 @@
 //! Modbus acquisition against a real Modbus TCP server (tokio-modbus, in process): the poller,
 //! planner, decoder and buffer together.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! Component tests of the durable buffer against real SQLite files.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::time::Duration;
 
