@@ -7,13 +7,26 @@
 //!   out or not) is one the code accepts. The list of accepted keys is taken from the loader's
 //!   own "unknown field" report, so a new option in the code fails this test until it is
 //!   documented.
-//! - Uncommenting every commented-out option still gives a valid file.
+//! - Uncommenting every commented-out option still gives a valid file, and each of them is an
+//!   option whose default is "not set" (uncommenting it changes the configuration).
 //! - `config/demo.toml` (built into `markoff demo`) is valid.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use markoff::config::{self, HttpConfig, LogConfig, ServiceConfig, SimulatorConfig, StoreConfig};
+
+/// Tables of the code with a fixed set of keys ("" is the top level).
+const STRUCT_TABLES: [&str; 8] = [
+    "",
+    "gateway",
+    "log",
+    "store",
+    "service",
+    "http",
+    "sources",
+    "sources.simulator",
+];
 
 fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
@@ -89,21 +102,26 @@ fn reference_values_are_the_code_defaults() {
 #[test]
 fn every_accepted_key_is_documented_and_every_documented_key_is_accepted() {
     let documented = documented_keys(&reference_text());
-    for section in [
-        "",
-        "gateway",
-        "log",
-        "store",
-        "service",
-        "http",
-        "sources",
-        "sources.simulator",
-    ] {
-        let accepted = accepted_keys(section);
+    // Every table the reference writes (and the top level) is checked; the top level's own
+    // check makes sure no table of the code is left out.
+    let sections: Vec<&String> = documented.keys().collect();
+    for known in STRUCT_TABLES {
         assert!(
-            !accepted.is_empty(),
-            "no keys found for [{section}]; did the loader's message change?"
+            documented.contains_key(known),
+            "config/markoff.toml has no [{known}] table"
         );
+    }
+    for section in sections {
+        let section = section.as_str();
+        let Some(accepted) = accepted_keys(section) else {
+            // A table keyed by names the user chooses (e.g. one entry per device) accepts any
+            // key; its entries are checked as tables of their own.
+            assert!(
+                !STRUCT_TABLES.contains(&section),
+                "no 'unknown field' report for [{section}]; did the loader's message change?"
+            );
+            continue;
+        };
         let written = documented.get(section).cloned().unwrap_or_default();
         let missing: Vec<_> = accepted.difference(&written).collect();
         assert!(
@@ -121,18 +139,43 @@ fn every_accepted_key_is_documented_and_every_documented_key_is_accepted() {
 }
 
 #[test]
-fn commented_out_options_are_valid_when_uncommented() {
-    let text: String = reference_text()
-        .lines()
-        .map(|line| match commented_option(line) {
-            Some(_) => line.trim_start_matches("# ").to_owned() + "\n",
-            None => line.to_owned() + "\n",
-        })
-        .collect();
-    let cfg = config::parse_str(&text, Path::new("config/markoff.toml (uncommented)"))
+fn commented_out_options_are_valid_and_have_no_default() {
+    let text = reference_text();
+    let uncomment = |only: Option<usize>| -> String {
+        text.lines()
+            .enumerate()
+            .map(|(i, line)| {
+                let selected = only.is_none_or(|o| o == i);
+                if selected && commented_option(line).is_some() {
+                    line.trim_start_matches("# ").to_owned() + "\n"
+                } else {
+                    line.to_owned() + "\n"
+                }
+            })
+            .collect()
+    };
+    let all = uncomment(None);
+    let cfg = config::parse_str(&all, Path::new("config/markoff.toml (uncommented)"))
         .unwrap_or_else(|e| panic!("uncommented reference does not load:\n{e}"));
     assert!(cfg.store.path.is_some());
     assert!(cfg.sources.simulator.and_then(|s| s.seed).is_some());
+
+    // A commented-out option is one whose default is "not set": uncommenting it must change
+    // the configuration. One that does not is a default value hidden from the test above.
+    let base = config::load_file(&reference_path()).expect("valid reference");
+    for (i, line) in text.lines().enumerate() {
+        if commented_option(line).is_none() {
+            continue;
+        }
+        let one = config::parse_str(&uncomment(Some(i)), Path::new("config/markoff.toml"))
+            .unwrap_or_else(|e| panic!("line {}: {line:?} does not load:\n{e}", i + 1));
+        assert_ne!(
+            one,
+            base,
+            "line {}: {line:?} is commented out but equals the default: write it uncommented",
+            i + 1
+        );
+    }
 }
 
 #[test]
@@ -146,8 +189,9 @@ fn demo_config_is_valid() {
 }
 
 /// Keys the code accepts in `section` (dotted; "" is the top level), read from the loader's
-/// report of an unknown key: "unknown field '…', expected one of 'a', 'b', …".
-fn accepted_keys(section: &str) -> BTreeSet<String> {
+/// report of an unknown key: "unknown field '…', expected one of 'a', 'b', …". `None` when the
+/// table accepts the probe key (or reports it otherwise), i.e. it is not a fixed set of keys.
+fn accepted_keys(section: &str) -> Option<BTreeSet<String>> {
     let probe = "zz_not_an_option_zz";
     let text = match section {
         "" => format!("{probe} = 1\n[gateway]\nid = \"gw\"\n"),
@@ -155,22 +199,19 @@ fn accepted_keys(section: &str) -> BTreeSet<String> {
         other => format!("[gateway]\nid = \"gw\"\n[{other}]\n{probe} = 1\n"),
     };
     let errors = config::parse_str(&text, Path::new("probe.toml"))
-        .expect_err("an unknown key is an error")
+        .err()?
         .errors;
     let report = errors
         .iter()
-        .find(|e| e.message.contains(probe))
-        .unwrap_or_else(|| panic!("no report of the unknown key in [{section}]: {errors:?}"));
-    let expected = report
-        .message
-        .split_once("expected")
-        .map_or("", |(_, rest)| rest);
-    expected
+        .find(|e| e.message.starts_with(&format!("unknown field '{probe}'")))?;
+    let (_, expected) = report.message.split_once("expected")?;
+    let keys: BTreeSet<String> = expected
         .split('\'')
         .skip(1)
         .step_by(2)
         .map(str::to_owned)
-        .collect()
+        .collect();
+    (!keys.is_empty()).then_some(keys)
 }
 
 /// Keys written in the reference, per section: `key = …` and `# key = …` (a documented option
@@ -182,6 +223,7 @@ fn documented_keys(text: &str) -> BTreeMap<String, BTreeSet<String>> {
         let trimmed = line.trim();
         if let Some(header) = trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
             section = header.trim().to_owned();
+            keys.entry(section.clone()).or_default();
             // A header also documents each of its parents' sub-table names.
             let parts: Vec<&str> = section.split('.').collect();
             for i in 0..parts.len() {

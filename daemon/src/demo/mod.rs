@@ -98,6 +98,7 @@ pub async fn run(
         data_dir: dir.clone(),
         api,
         log_file: full_screen.then_some(log_file),
+        plant: format!("tcp://{}", plant.addr()),
     };
     let viewer = start_view(state, info, stop.clone(), full_screen);
     let exit = gw.run(stop.clone()).await;

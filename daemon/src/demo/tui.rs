@@ -54,7 +54,7 @@ pub(crate) fn run(
 
 fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<String, SensorRow>) {
     let [header, plant, table, footer] = Layout::vertical([
-        Constraint::Length(4),
+        Constraint::Length(5),
         Constraint::Length(HIGHLIGHTS.len() as u16 + 2),
         Constraint::Min(5),
         Constraint::Length(1),
@@ -75,6 +75,7 @@ fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<Stri
             info.data_dir.join("markoff.db").display(),
             info.api
         )),
+        Line::from(format!("Modbus plant {}", info.plant)),
     ])
     .block(Block::default().borders(Borders::ALL).title(title));
     f.render_widget(head, header);

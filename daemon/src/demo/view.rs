@@ -17,6 +17,7 @@ pub(crate) struct Info {
     pub(crate) data_dir: PathBuf,
     pub(crate) api: String,
     pub(crate) log_file: Option<PathBuf>,
+    pub(crate) plant: String,
 }
 
 /// The sensors the view highlights, in order.
@@ -70,6 +71,10 @@ pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, stop: Cancellati
     println!(
         "local API: {}  (try: markoff status --api {})",
         info.api, info.api
+    );
+    println!(
+        "Modbus plant: {}  (try: markoff modbus read --controller {} --slave 2 --register input --address 0)",
+        info.plant, info.plant
     );
     let mut units: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));

@@ -120,13 +120,18 @@ pub async fn read(
 
 fn number(d: Result<Decoded, super::decode::DecodeError>) -> String {
     match d {
-        Ok(Decoded::Number { value, .. }) => {
-            if value.fract() == 0.0 && value.abs() < 1e15 {
-                format!("{value:.0}")
+        Ok(Decoded::Number {
+            value,
+            bits: Some(bits),
+            signed: Some(signed),
+        }) => {
+            if value < 0.0 {
+                signed.to_string()
             } else {
-                format!("{value:.6e}").replace("e0", "")
+                bits.to_string()
             }
         }
+        Ok(Decoded::Number { value, .. }) => format!("{value}"),
         Ok(Decoded::Text(t)) => format!("{t:?}"),
         Err(_) => "-".into(),
     }
@@ -134,12 +139,12 @@ fn number(d: Result<Decoded, super::decode::DecodeError>) -> String {
 
 fn float(d: Result<Decoded, super::decode::DecodeError>) -> String {
     match d {
-        Ok(Decoded::Number { value, .. })
-            if value.is_finite() && (value == 0.0 || (1e-6..1e9).contains(&value.abs())) =>
-        {
-            format!("{value:.6}")
+        Ok(Decoded::Number { value, .. }) if value == 0.0 || (1e-4..1e7).contains(&value.abs()) => {
+            let s = format!("{value:.6}");
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
         }
-        Ok(Decoded::Number { value, .. }) => format!("{value:e}"),
+        Ok(Decoded::Number { value, .. }) if value.is_finite() => format!("{value:.3e}"),
+        Ok(Decoded::Number { value, .. }) => format!("{value}"),
         _ => "-".into(),
     }
 }
@@ -385,7 +390,12 @@ mod tests {
         let words = encode(239.5, DataType::Float32, ByteOrder::Cdab);
         let text = render_words(RegisterKind::Input, 0, &words);
         let line = text.lines().find(|l| l.contains("FLOAT32")).unwrap();
-        assert!(line.contains("239.500000"), "{text}");
+        assert!(line.contains("239.5"), "{text}");
+        let ints = render_words(RegisterKind::Holding, 0, &[0x0102, 0x0304, 0x0506, 0x0708]);
+        assert!(
+            ints.contains("72623859790382856"),
+            "64-bit integers print exactly: {ints}"
+        );
         assert!(text.contains("0x"), "{text}");
     }
 }
