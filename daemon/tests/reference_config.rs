@@ -7,8 +7,9 @@
 //!   out or not) is one the code accepts. The list of accepted keys is taken from the loader's
 //!   own "unknown field" report, so a new option in the code fails this test until it is
 //!   documented.
-//! - Uncommenting every commented-out option still gives a valid file, and each of them is an
-//!   option whose default is "not set" (uncommenting it changes the configuration).
+//! - Uncommenting every commented-out option and example table still gives a valid file, and
+//!   each commented-out option of a live table is one whose default is "not set" (uncommenting
+//!   it changes the configuration).
 //! - `config/demo.toml` (built into `markoff demo`) is valid.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,7 +129,8 @@ fn every_accepted_key_is_documented_and_every_documented_key_is_accepted() {
             missing.is_empty(),
             "config/markoff.toml does not document {missing:?} in [{section}]: add each option \
              there with its default value and a comment (commented out as `# key = example` when \
-             its default is 'not set')"
+             its default is 'not set'; a table as an example `# [{section}.name]` block of \
+             `# key = value` lines when it has no default)"
         );
         let unknown: Vec<_> = written.difference(&accepted).collect();
         assert!(
@@ -141,15 +143,19 @@ fn every_accepted_key_is_documented_and_every_documented_key_is_accepted() {
 #[test]
 fn commented_out_options_are_valid_and_have_no_default() {
     let text = reference_text();
+    let lines: Vec<&str> = text.lines().collect();
     let uncomment = |only: Option<usize>| -> String {
-        text.lines()
+        lines
+            .iter()
             .enumerate()
             .map(|(i, line)| {
                 let selected = only.is_none_or(|o| o == i);
-                if selected && commented_option(line).is_some() {
+                let commented =
+                    commented_option(line).is_some() || commented_header(line).is_some();
+                if selected && commented {
                     line.trim_start_matches("# ").to_owned() + "\n"
                 } else {
-                    line.to_owned() + "\n"
+                    (*line).to_owned() + "\n"
                 }
             })
             .collect()
@@ -160,11 +166,19 @@ fn commented_out_options_are_valid_and_have_no_default() {
     assert!(cfg.store.path.is_some());
     assert!(cfg.sources.simulator.and_then(|s| s.seed).is_some());
 
-    // A commented-out option is one whose default is "not set": uncommenting it must change
-    // the configuration. One that does not is a default value hidden from the test above.
+    // A commented-out option of a table that is not commented out is one whose default is
+    // "not set": uncommenting it must change the configuration. One that does not is a default
+    // value hidden from `reference_values_are_the_code_defaults`. (Options of a commented-out
+    // example table only make sense together, and are checked by the load above.)
     let base = config::load_file(&reference_path()).expect("valid reference");
-    for (i, line) in text.lines().enumerate() {
-        if commented_option(line).is_none() {
+    let mut in_commented_table = false;
+    for (i, line) in lines.iter().enumerate() {
+        if commented_header(line).is_some() {
+            in_commented_table = true;
+        } else if line.trim_start().starts_with('[') {
+            in_commented_table = false;
+        }
+        if in_commented_table || commented_option(line).is_none() {
             continue;
         }
         let one = config::parse_str(&uncomment(Some(i)), Path::new("config/markoff.toml"))
@@ -215,13 +229,16 @@ fn accepted_keys(section: &str) -> Option<BTreeSet<String>> {
 }
 
 /// Keys written in the reference, per section: `key = …` and `# key = …` (a documented option
-/// that is not set by default), plus the names of sub-tables that have a header.
+/// that is not set by default), plus the names of sub-tables that have a header, `[a.b]` or,
+/// for an example table that is commented out as a whole, `# [a.b]`.
 fn documented_keys(text: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut section = String::new();
     for line in text.lines() {
         let trimmed = line.trim();
-        if let Some(header) = trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let header = commented_header(line)
+            .or_else(|| trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')));
+        if let Some(header) = header {
             section = header.trim().to_owned();
             keys.entry(section.clone()).or_default();
             // A header also documents each of its parents' sub-table names.
@@ -240,6 +257,16 @@ fn documented_keys(text: &str) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     keys
+}
+
+/// `# [table.name]`: an example table, commented out as a whole.
+fn commented_header(line: &str) -> Option<&str> {
+    let name = line.strip_prefix("# [")?.strip_suffix(']')?;
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+    plain.then_some(name)
 }
 
 /// `key = value` at the start of a line.

@@ -97,6 +97,7 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                 Ok(ReadData::Words(w)) => print!("{}", commission::render_words(kind, addr, &w)),
                 Ok(ReadData::Bits(b)) => print!("{}", commission::render_bits(kind, addr, &b)),
                 Err(e @ CommissionError::Exception { .. }) => return fail(1, &e.to_string()),
+                Err(e @ CommissionError::Usage(_)) => return fail(EX_USAGE, &e.to_string()),
                 Err(e) => return fail(EX_UNAVAILABLE, &e.to_string()),
             }
             ExitCode::SUCCESS
@@ -134,6 +135,7 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                     eprintln!("{} unit(s) found", hits.len());
                     ExitCode::SUCCESS
                 }
+                Err(e @ CommissionError::Usage(_)) => fail(EX_USAGE, &e.to_string()),
                 Err(e) => fail(EX_UNAVAILABLE, &e.to_string()),
             }
         }
