@@ -101,6 +101,26 @@ pub struct Gateway {
     fatal: mpsc::UnboundedReceiver<Fatal>,
     http_addr: Option<SocketAddr>,
     options: StartOptions,
+    signals: Signals,
+}
+
+/// Signal streams, installed before READY=1 so that an early SIGTERM or SIGHUP is never fatal.
+#[derive(Debug)]
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        })
+    }
 }
 
 impl Gateway {
@@ -145,6 +165,7 @@ impl Gateway {
             fatal,
             http_addr: None,
             options,
+            signals: Signals::install()?,
         };
 
         // The writer is critical: if it ends while we are not stopping, the process stops.
@@ -288,16 +309,12 @@ impl Gateway {
     /// # Errors
     /// Signal handlers cannot be installed.
     pub async fn run(mut self, stop: CancellationToken) -> anyhow::Result<Exit> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
         let fatal = loop {
             tokio::select! {
-                _ = term.recv() => { info!("SIGTERM received; stopping."); break None; }
-                _ = int.recv() => { info!("SIGINT received; stopping."); break None; }
+                _ = self.signals.term.recv() => { info!("SIGTERM received; stopping."); break None; }
+                _ = self.signals.int.recv() => { info!("SIGINT received; stopping."); break None; }
                 () = stop.cancelled() => break None,
-                _ = hup.recv() => self.reload().await,
+                _ = self.signals.hup.recv() => self.reload().await,
                 f = self.fatal.recv() => break f,
             }
         };

@@ -1,1 +1,31 @@
-//! placeholder
+//! The shared test harness of Markoff: drives the real `markoff` binary the way systemd, an
+//! operator and the future uploader do.
+//!
+//! - [`assert_eventually!`] / [`assert_always!`]: wait on conditions without fixed sleeps; the
+//!   patience stretches with `MARKOFF_TEST_PATIENCE` (a factor).
+//! - [`markoff_bin`]: the binary under test (`target/<profile>/markoff`, or `$MARKOFF_BIN`).
+//! - [`TempGateway`]: `markoff run` in its own temp dir with a generated config, port 0, a
+//!   captured log, signals, restart, and HTTP/metrics helpers.
+//! - [`FakeSystemd`]: a notify socket that records READY/STATUS/WATCHDOG/STOPPING.
+//! - [`db`]: a separate SQLite connection on a gateway's buffer.
+//! - [`services`]: PostgreSQL and Mosquitto, required under `CI=true`.
+//!
+//! The end-to-end tests themselves are in `tests/tests/e2e.rs`.
+
+pub mod binary;
+pub mod db;
+pub mod eventually;
+pub mod gateway;
+pub mod services;
+pub mod systemd;
+
+pub use binary::markoff_bin;
+pub use gateway::{
+    GatewayBuilder, SimulatorKnobs, TempGateway, describe_exit, markoff_command, metric_in,
+    run_markoff,
+};
+pub use systemd::{FakeSystemd, Notification};
+
+/// Re-exported for the macros.
+#[doc(hidden)]
+pub use tokio;

@@ -233,6 +233,9 @@ pub struct SourcesConfig {
     /// Reusable Modbus register maps by name: `[sources.modbus_profiles.<name>]`.
     #[serde(default)]
     pub modbus_profiles: crate::sources::modbus::config::Profiles,
+    /// MQTT broker connections by name: `[sources.mqtt.<name>]`.
+    #[serde(default)]
+    pub mqtt: crate::sources::mqtt::config::MqttConnections,
 }
 
 /// `[sources.simulator]`: a simulated building.
@@ -289,7 +292,7 @@ pub(crate) mod defaults {
         Duration::from_millis(50)
     }
     pub(crate) fn queue_capacity() -> usize {
-        1_024
+        256
     }
     pub(crate) fn max_size() -> ByteSize {
         ByteSize(2 * 1024 * 1024 * 1024)

@@ -94,6 +94,9 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
     {
         v.0.extend(errors);
     }
+    if let Err(errors) = crate::sources::mqtt::resolve(&config.sources.mqtt, &config.gateway.id) {
+        v.0.extend(errors);
+    }
     v.0
 }
 

@@ -16,6 +16,7 @@ use crate::model::Quality;
 pub(crate) struct Info {
     pub(crate) data_dir: PathBuf,
     pub(crate) api: String,
+    #[cfg_attr(not(feature = "tui"), allow(dead_code))]
     pub(crate) log_file: Option<PathBuf>,
     pub(crate) plant: String,
 }

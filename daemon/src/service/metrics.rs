@@ -39,6 +39,10 @@ pub struct Metrics {
     pub task_restarts: Family<Labels, Counter>,
     /// Errors reported by sources, by `source`.
     pub source_errors: Family<Labels, Counter>,
+    /// MQTT messages received, by `connection` and `subscription`.
+    pub mqtt_messages: Family<Labels, Counter>,
+    /// MQTT messages whose payload could not be decoded, by `connection` and `subscription`.
+    pub mqtt_malformed: Family<Labels, Counter>,
     /// 1 once the gateway is ready (store open, sources built).
     pub ready: Gauge,
 }
@@ -107,6 +111,18 @@ impl Metrics {
             "Errors reported by sources, by source",
             source_errors.clone(),
         );
+        let mqtt_messages = Family::<Labels, Counter>::default();
+        registry.register(
+            "mqtt_messages",
+            "MQTT messages received, by connection and subscription",
+            mqtt_messages.clone(),
+        );
+        let mqtt_malformed = Family::<Labels, Counter>::default();
+        registry.register(
+            "mqtt_malformed",
+            "MQTT messages with an undecodable payload, by connection and subscription",
+            mqtt_malformed.clone(),
+        );
         let ready = Gauge::default();
         registry.register(
             "ready",
@@ -125,6 +141,8 @@ impl Metrics {
             dropped_rows,
             task_restarts,
             source_errors,
+            mqtt_messages,
+            mqtt_malformed,
             ready,
         })
     }
@@ -157,6 +175,14 @@ impl Metrics {
             .get_or_create(&label("source", source))
             .inc();
     }
+}
+
+/// Labels for an MQTT subscription.
+pub fn subscription_labels(connection: &str, subscription: &str) -> Labels {
+    vec![
+        ("connection".to_owned(), connection.to_owned()),
+        ("subscription".to_owned(), subscription.to_owned()),
+    ]
 }
 
 fn label(name: &str, value: &str) -> Labels {

@@ -100,6 +100,11 @@ pub struct TaskInfo {
 }
 
 /// Progress signal of a critical component, read by the watchdog.
+///
+/// The component marks when it starts a unit of work ([`Heartbeat::busy`]) and when it finishes
+/// ([`Heartbeat::idle`]). It counts as stalled only while one unit of work has lasted longer than
+/// the stall timeout: an idle component is never mistaken for a hung one, and a writer stuck
+/// retrying a commit (a locked or full disk) is.
 #[derive(Clone, Debug)]
 pub struct Heartbeat {
     inner: Arc<HeartbeatInner>,
@@ -109,33 +114,46 @@ pub struct Heartbeat {
 struct HeartbeatInner {
     name: String,
     base: Instant,
-    last_ms: AtomicU64,
+    /// Milliseconds since `base` + 1 when busy started; 0 while idle.
+    busy_since: AtomicU64,
 }
 
 impl Heartbeat {
-    /// A heartbeat that counts as beaten now.
+    /// An idle heartbeat.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             inner: Arc::new(HeartbeatInner {
                 name: name.into(),
                 base: Instant::now(),
-                last_ms: AtomicU64::new(0),
+                busy_since: AtomicU64::new(0),
             }),
         }
     }
 
-    /// Records progress.
-    pub fn beat(&self) {
-        let ms = u64::try_from(self.inner.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.inner.last_ms.store(ms, Ordering::Relaxed);
+    /// A unit of work starts (no-op if one is already running).
+    pub fn busy(&self) {
+        let ms = u64::try_from(self.inner.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
+        let _was_idle =
+            self.inner
+                .busy_since
+                .compare_exchange(0, ms, Ordering::AcqRel, Ordering::Relaxed);
     }
 
-    /// Time since the last beat.
+    /// The unit of work finished.
+    pub fn idle(&self) {
+        self.inner.busy_since.store(0, Ordering::Release);
+    }
+
+    /// How long the current unit of work has been running (zero while idle).
     pub fn age(&self) -> Duration {
-        let now = self.inner.base.elapsed();
-        now.saturating_sub(Duration::from_millis(
-            self.inner.last_ms.load(Ordering::Relaxed),
-        ))
+        match self.inner.busy_since.load(Ordering::Acquire) {
+            0 => Duration::ZERO,
+            since => self
+                .inner
+                .base
+                .elapsed()
+                .saturating_sub(Duration::from_millis(since - 1)),
+        }
     }
 
     /// Name of the component.
@@ -454,22 +472,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn stale_heartbeat_fails_liveness() {
+    async fn only_a_long_unit_of_work_fails_liveness() {
         let (sup, _fatal) = Supervisor::new(cfg(2), Metrics::new());
         let hb = Heartbeat::new("writer");
-        hb.beat();
         sup.watch_critical(
             "writer",
             CancellationToken::new(),
             hb.clone(),
             std::future::pending::<bool>(),
         );
-        assert!(sup.liveness(Duration::from_secs(5)).is_ok());
-        tokio::time::advance(Duration::from_secs(6)).await;
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(
+            sup.liveness(Duration::from_secs(5)).is_ok(),
+            "idle is not stalled"
+        );
+        hb.busy();
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert!(
+            sup.liveness(Duration::from_secs(5)).is_ok(),
+            "a short commit is fine"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
         let (name, age) = sup.liveness(Duration::from_secs(5)).unwrap_err();
         assert_eq!(name, "writer");
         assert!(age >= Duration::from_secs(6));
-        hb.beat();
+        hb.idle();
         assert!(sup.liveness(Duration::from_secs(5)).is_ok());
     }
 }

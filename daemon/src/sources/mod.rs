@@ -10,6 +10,7 @@
 //! - bad input is counted (`source_errors`) and logged, never a panic.
 
 pub mod modbus;
+pub mod mqtt;
 pub mod simulator;
 
 use std::future::Future;
@@ -72,6 +73,17 @@ pub fn build(config: &Config) -> Vec<BuiltSource> {
                 name: format!("source:modbus:{}", conn.name),
                 start: Box::new(move |ctx, token| {
                     Box::pin(modbus::poller::run(conn.clone(), ctx, token))
+                }),
+            });
+        }
+    }
+    if let Ok(conns) = mqtt::resolve(&config.sources.mqtt, &config.gateway.id) {
+        for m in conns {
+            let m = Arc::new(m);
+            out.push(BuiltSource {
+                name: format!("source:mqtt:{}", m.name),
+                start: Box::new(move |ctx, token| {
+                    Box::pin(mqtt::client::run(m.clone(), ctx, token))
                 }),
             });
         }

@@ -57,12 +57,20 @@ pub(crate) fn enforce(
     let synced = synced_upto(conn)?;
     let retention_ms = i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX);
     let horizon = if options.uplink { synced } else { i64::MAX };
-    let expired = delete_expired(conn, horizon, now_ms.saturating_sub(retention_ms))?;
-    record(conn, metrics, DropReason::Retention, expired)?;
+    let cutoff = now_ms.saturating_sub(retention_ms);
+    while drop_rows(conn, metrics, DropReason::Retention, |c| {
+        delete_expired_chunk(c, horizon, cutoff)
+    })? > 0
+    {}
 
     let budget = cfg.max_size.bytes();
     let target = budget / 10 * 9;
     let mut used = used_bytes(conn)?;
+    if used > budget {
+        // A long write-ahead log counts against the budget too; fold it back first.
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        used = used_bytes(conn)?;
+    }
     let mut passes = 0;
     while used > budget && passes < MAX_PASSES {
         passes += 1;
@@ -71,17 +79,19 @@ pub(crate) fn enforce(
             break;
         }
         let per_row = (used / u64::try_from(rows).unwrap_or(1)).max(1);
-        let want = i64::try_from((used - target).div_ceil(per_row))
+        let want = i64::try_from((used.saturating_sub(target)).div_ceil(per_row))
             .unwrap_or(i64::MAX)
             .clamp(1, CHUNK);
-        let from_synced = delete_oldest(conn, synced, want)?;
-        record(conn, metrics, DropReason::SyncedOverflow, from_synced)?;
+        let from_synced = drop_rows(conn, metrics, DropReason::SyncedOverflow, |c| {
+            delete_oldest(c, synced, want)
+        })?;
         let rest = want - from_synced;
         if rest > 0 {
-            let from_unsynced = delete_oldest(conn, i64::MAX, rest)?;
-            record(conn, metrics, DropReason::UnsyncedOverflow, from_unsynced)?;
+            drop_rows(conn, metrics, DropReason::UnsyncedOverflow, |c| {
+                delete_oldest(c, i64::MAX, rest)
+            })?;
         }
-        conn.execute_batch("PRAGMA incremental_vacuum")?;
+        conn.execute_batch("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE)")?;
         used = used_bytes(conn)?;
     }
     if used > budget {
@@ -101,6 +111,30 @@ pub(crate) fn enforce(
     })
 }
 
+/// Deletes rows with `delete` and records the drop in the same transaction, so a crash never
+/// loses a count; metrics and the log follow the commit.
+fn drop_rows(
+    conn: &mut Connection,
+    metrics: &Metrics,
+    reason: DropReason,
+    delete: impl FnOnce(&Connection) -> Result<i64, rusqlite::Error>,
+) -> Result<i64, rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let rows = delete(&tx)?;
+    if rows > 0 {
+        tx.execute(
+            "INSERT INTO dropped_rows (reason, rows) VALUES (?1, ?2) \
+             ON CONFLICT (reason) DO UPDATE SET rows = rows + excluded.rows",
+            params![reason.as_str(), rows],
+        )?;
+    }
+    tx.commit()?;
+    if rows > 0 {
+        report(metrics, reason, rows);
+    }
+    Ok(rows)
+}
+
 /// Highest synced readings seq (0 when nothing has been synced).
 fn synced_upto(conn: &Connection) -> Result<i64, rusqlite::Error> {
     conn.query_row(
@@ -112,12 +146,16 @@ fn synced_upto(conn: &Connection) -> Result<i64, rusqlite::Error> {
     .map(|v| v.unwrap_or(0))
 }
 
-/// Bytes in pages that hold data (free pages are reusable and excluded).
+/// Bytes in pages that hold data (free pages are reusable and excluded), plus the write-ahead log.
 pub(crate) fn used_bytes(conn: &Connection) -> Result<u64, rusqlite::Error> {
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    Ok(u64::try_from((pages - free).max(0) * page_size).unwrap_or(0))
+    let wal = conn
+        .path()
+        .and_then(|p| std::fs::metadata(format!("{p}-wal")).ok())
+        .map_or(0, |m| m.len());
+    Ok(u64::try_from((pages - free).max(0) * page_size).unwrap_or(0) + wal)
 }
 
 fn row_count_estimate(conn: &Connection) -> Result<i64, rusqlite::Error> {
@@ -138,48 +176,31 @@ fn delete_oldest(conn: &Connection, upto: i64, limit: i64) -> Result<i64, rusqli
     Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// Deletes rows with seq <= `upto` and ts < `cutoff`, oldest first, stopping at the first row that
-/// is recent enough (rows are appended in time order, so this never scans the whole table).
-fn delete_expired(conn: &Connection, upto: i64, cutoff: i64) -> Result<i64, rusqlite::Error> {
-    let mut total = 0;
-    loop {
-        let oldest: Option<(i64, i64)> = conn
-            .query_row(
-                "SELECT seq, ts FROM readings ORDER BY seq LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((seq, ts)) = oldest else { break };
-        if ts >= cutoff || seq > upto {
-            break;
-        }
-        let n = conn.execute(
-            "DELETE FROM readings WHERE seq >= ?1 AND seq < ?1 + ?2 AND seq <= ?3 AND ts < ?4",
-            params![seq, CHUNK, upto, cutoff],
-        )?;
-        if n == 0 {
-            break;
-        }
-        total += i64::try_from(n).unwrap_or(0);
+/// Deletes one chunk of rows with seq <= `upto` and ts < `cutoff`, oldest first, stopping at
+/// the first row that is recent enough (rows are appended in time order, so this never scans the
+/// whole table). Returns how many were deleted; 0 when nothing has expired.
+fn delete_expired_chunk(conn: &Connection, upto: i64, cutoff: i64) -> Result<i64, rusqlite::Error> {
+    let oldest: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT seq, ts FROM readings ORDER BY seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((seq, ts)) = oldest else {
+        return Ok(0);
+    };
+    if ts >= cutoff || seq > upto {
+        return Ok(0);
     }
-    Ok(total)
+    let n = conn.execute(
+        "DELETE FROM readings WHERE seq >= ?1 AND seq < ?1 + ?2 AND seq <= ?3 AND ts < ?4",
+        params![seq, CHUNK, upto, cutoff],
+    )?;
+    Ok(i64::try_from(n).unwrap_or(0))
 }
 
-fn record(
-    conn: &Connection,
-    metrics: &Metrics,
-    reason: DropReason,
-    rows: i64,
-) -> Result<(), rusqlite::Error> {
-    if rows <= 0 {
-        return Ok(());
-    }
-    conn.execute(
-        "INSERT INTO dropped_rows (reason, rows) VALUES (?1, ?2) \
-         ON CONFLICT (reason) DO UPDATE SET rows = rows + excluded.rows",
-        params![reason.as_str(), rows],
-    )?;
+fn report(metrics: &Metrics, reason: DropReason, rows: i64) {
     metrics.count_dropped(reason.as_str(), u64::try_from(rows).unwrap_or(0));
     match reason {
         DropReason::Retention => info!(
@@ -201,5 +222,4 @@ fn record(
             "Buffer over its disk budget with nothing synced left; dropped the oldest UNSYNCED readings."
         ),
     }
-    Ok(())
 }

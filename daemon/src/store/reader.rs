@@ -166,6 +166,30 @@ impl Reader {
         .await
     }
 
+    /// Which of these (sensor, ts) pairs already have a stored reading. Used to store readings
+    /// that carry their own timestamp at most once, when a message is delivered again.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub async fn existing(
+        &self,
+        pairs: Vec<(String, i64)>,
+    ) -> Result<std::collections::HashSet<(String, i64)>, StoreError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT 1 FROM readings r JOIN sensors s ON s.id = r.sensor WHERE s.key = ?1 AND r.ts = ?2 LIMIT 1",
+            )?;
+            let mut found = std::collections::HashSet::new();
+            for (sensor, ts) in pairs {
+                if stmt.exists(params![sensor, ts])? {
+                    found.insert((sensor, ts));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     /// A component's durable state stored under `key`.
     ///
     /// # Errors

@@ -24,7 +24,7 @@ use super::{
 use crate::config::StoreConfig;
 use crate::model::{Quality, Reading, SensorId, SensorMeta, Seq};
 
-/// How often an idle writer wakes up to beat its heartbeat and run maintenance.
+/// How often an idle writer wakes up to run maintenance.
 const IDLE_TICK: Duration = Duration::from_millis(500);
 /// Longest pause between two commit attempts after failures.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -159,7 +159,6 @@ impl Writer {
         self.maintain();
         let mut closing = false;
         loop {
-            self.shared.heartbeat.beat();
             let next = self.next_message(closing);
             let first = match next {
                 Next::Msg(m) => m,
@@ -237,9 +236,11 @@ impl Writer {
 
     fn commit_with_retry(&mut self, batch: Vec<WriterMsg>) {
         let mut attempt: u32 = 0;
+        self.shared.heartbeat.busy();
         loop {
             match self.commit(&batch) {
                 Ok(first_seq) => {
+                    self.shared.heartbeat.idle();
                     self.publish(batch, first_seq);
                     return;
                 }
@@ -407,6 +408,7 @@ impl Writer {
 
     fn maintain(&mut self) {
         self.last_maintenance = Some(Instant::now());
+        self.shared.heartbeat.busy();
         match budget::enforce(
             &mut self.conn,
             &self.cfg,
@@ -432,6 +434,7 @@ impl Writer {
                 warn!(component = "store", error = %err, "Buffer maintenance failed; will retry.")
             }
         }
+        self.shared.heartbeat.idle();
     }
 }
 

@@ -2,8 +2,11 @@
 //! every request (tokio-modbus has none), the pause between requests, retries of "busy"
 //! (exception 06) answers, and reconnecting with capped, jittered backoff.
 //!
-//! A timeout or transport error drops the link; the next request reopens it. A Modbus exception
-//! is an answer from the device and leaves the link up.
+//! A timeout or transport error drops the link; the next request reopens it. On a serial line
+//! the reopen waits until the line has been quiet for one timeout and then discards any input, so
+//! a device's late answer is never taken for the answer to the next request. A Modbus exception is
+//! an answer from the device and leaves the link up, except the gateway exceptions 0x0A/0x0B: a
+//! gateway saying the unit behind it did not answer is treated as no answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +60,16 @@ pub enum LinkError {
         /// Timeout.
         after: Duration,
     },
+    /// A gateway answered that the unit behind it is unreachable (exception 0x0A or 0x0B).
+    #[error("the gateway at {target} got no answer from unit {unit} ({code:?})")]
+    Gateway {
+        /// Where.
+        target: String,
+        /// Unit id.
+        unit: u8,
+        /// The gateway's exception.
+        code: ExceptionCode,
+    },
     /// The transport failed or the answer did not match the request.
     #[error("transport error talking to unit {unit} on {target}: {detail}")]
     Transport {
@@ -76,6 +89,8 @@ pub struct Link {
     backoff: Backoff,
     next_attempt: Option<Instant>,
     last_request: Option<Instant>,
+    /// A serial line must stay quiet until then before it is reopened.
+    quiet_until: Option<Instant>,
     /// Requests sent (for metrics and benchmarks).
     pub requests: u64,
 }
@@ -100,6 +115,7 @@ impl Link {
             backoff,
             next_attempt: None,
             last_request: None,
+            quiet_until: None,
             requests: 0,
         }
     }
@@ -107,6 +123,16 @@ impl Link {
     /// Whether the link is open.
     pub fn is_open(&self) -> bool {
         self.ctx.is_some()
+    }
+
+    /// Drops the link after a timeout or a garbled answer. A serial line is then left quiet for
+    /// one timeout before it is reopened, so a late answer cannot be read as the next one.
+    fn drop_after_failure(&mut self) {
+        if matches!(self.conn.target, Target::Serial { .. }) {
+            self.quiet_until =
+                Some(Instant::now() + self.conn.timeout.max(Duration::from_millis(50)));
+        }
+        self.reset();
     }
 
     /// Drops the connection (after a timeout or a transport error).
@@ -119,6 +145,9 @@ impl Link {
     async fn ensure_open(&mut self) -> Result<(), LinkError> {
         if self.ctx.is_some() {
             return Ok(());
+        }
+        if let Some(quiet) = self.quiet_until.take() {
+            tokio::time::sleep_until(quiet).await;
         }
         let target = self.conn.target.to_string();
         if let Some(at) = self.next_attempt {
@@ -241,7 +270,7 @@ impl Link {
         self.last_request = Some(Instant::now());
         match result {
             Err(_elapsed) => {
-                self.reset();
+                self.drop_after_failure();
                 Err(LinkError::Timeout {
                     target,
                     unit: slave,
@@ -249,13 +278,20 @@ impl Link {
                 })
             }
             Ok(Err(e)) => {
-                self.reset();
+                self.drop_after_failure();
                 Err(LinkError::Transport {
                     target,
                     unit: slave,
                     detail: e.to_string(),
                 })
             }
+            Ok(Ok(Err(
+                code @ (ExceptionCode::GatewayPathUnavailable | ExceptionCode::GatewayTargetDevice),
+            ))) => Err(LinkError::Gateway {
+                target,
+                unit: slave,
+                code,
+            }),
             Ok(Ok(answer)) => Ok(answer),
         }
     }
@@ -295,6 +331,9 @@ async fn open(conn: &Connection) -> std::io::Result<Context> {
                     tokio_serial::StopBits::One
                 });
             let port = builder.open_native_async().map_err(std::io::Error::other)?;
+            // Whatever is already in the input buffer answers no request of ours.
+            tokio_serial::SerialPort::clear(&port, tokio_serial::ClearBuffer::Input)
+                .map_err(std::io::Error::other)?;
             Ok(tokio_modbus::client::rtu::attach_slave(port, Slave(1)))
         }
     }

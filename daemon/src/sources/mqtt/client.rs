@@ -1,0 +1,329 @@
+//! The MQTT connection task and its processor.
+//!
+//! The connection task only polls the rumqttc event loop (keep-alive, reconnects, delivery) and
+//! hands every incoming PUBLISH to the processor; it never waits on storage. The processor
+//! decodes a batch of messages, commits their readings to SQLite in one transaction, and only then
+//! acknowledges the messages to the broker, in the order they arrived. A crash before the commit
+//! therefore leaves the messages unacknowledged, and the broker delivers them again (persistent
+//! session, QoS 1/2). Readings that carry their own timestamp are stored at most once per
+//! (sensor, timestamp), so a message delivered twice (a broker redelivery, or a publisher's QoS 1
+//! retransmission) is acknowledged without storing its readings twice. Readings stamped at receipt
+//! cannot be told apart and follow plain at-least-once.
+//!
+//! Undecodable payloads are counted per subscription, logged at WARN (at most once a minute per
+//! subscription), acknowledged and dropped: one bad device never blocks the others.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::decode::{self, Decoded};
+use super::{Mqtt, Server};
+use crate::model::{Quality, Reading, SensorId, SensorKind, SensorMeta, Timestamp};
+use crate::service::backoff::Backoff;
+use crate::service::metrics::subscription_labels;
+use crate::service::supervisor::TaskError;
+use crate::sources::SourceContext;
+
+/// Messages handed from the event loop to the processor before the event loop waits.
+const QUEUE: usize = 10_000;
+/// Messages committed together.
+const BATCH: usize = 1_000;
+
+fn qos(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        2 => QoS::ExactlyOnce,
+        _ => QoS::AtLeastOnce,
+    }
+}
+
+/// Client options for one server of the connection.
+fn options(m: &Mqtt, server: &Server) -> Result<MqttOptions, TaskError> {
+    let mut o = MqttOptions::new(m.client_id.clone(), server.host.clone(), server.port);
+    o.set_keep_alive(m.keep_alive);
+    o.set_clean_session(!m.persistent_session);
+    o.set_manual_acks(true);
+    o.set_inflight(m.max_inflight);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    if let Some(user) = &m.username {
+        let password = if m.password.is_well_formed() {
+            m.password
+                .resolve()
+                .map_err(|e| TaskError::new("cannot read the MQTT password", e))?
+                .expose()
+                .to_owned()
+        } else {
+            String::new()
+        };
+        o.set_credentials(user.clone(), password);
+    }
+    if let Some(topic) = &m.status_topic {
+        o.set_last_will(LastWill::new(
+            topic.clone(),
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
+    }
+    if server.tls {
+        o.set_transport(rumqttc::Transport::tls_with_config(tls_config(m)?));
+    }
+    Ok(o)
+}
+
+fn tls_config(m: &Mqtt) -> Result<rumqttc::TlsConfiguration, TaskError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    match &m.ca_file {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| TaskError::new(format!("cannot read {}", path.display()), e))?
+            {
+                let cert = cert.map_err(|e| {
+                    TaskError::new(format!("bad certificate in {}", path.display()), e)
+                })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| TaskError::new("unusable CA certificate", e))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TaskError::new("TLS setup failed", e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(rumqttc::TlsConfiguration::Rustls(Arc::new(config)))
+}
+
+/// Runs the connection until `token` is cancelled.
+///
+/// # Errors
+/// The password or TLS files cannot be read, or the buffer stopped.
+pub async fn run(
+    m: Arc<Mqtt>,
+    ctx: SourceContext,
+    token: CancellationToken,
+) -> Result<(), TaskError> {
+    let mut server_idx = 0;
+    let (client, mut eventloop) = AsyncClient::new(options(&m, &m.servers[server_idx])?, 1024);
+    let (tx, rx) = mpsc::channel::<Publish>(QUEUE);
+    let processor = tokio::spawn(process(m.clone(), client.clone(), rx, ctx.clone()));
+    let mut backoff = Backoff::new(Duration::from_secs(1), m.reconnect_max);
+    let mut connected = false;
+    info!(connection = %m.name, server = %m.servers[0], client_id = %m.client_id, "MQTT connection starting.");
+    let result = loop {
+        let event = tokio::select! {
+            () = token.cancelled() => break Ok(()),
+            e = eventloop.poll() => e,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                connected = true;
+                backoff.reset();
+                info!(connection = %m.name, server = %m.servers[server_idx], session_present = ack.session_present, "MQTT connected.");
+                for s in &m.subscriptions {
+                    if let Err(e) = client.try_subscribe(s.rule.filter.clone(), qos(s.qos)) {
+                        warn!(connection = %m.name, error = %e, "Cannot queue a subscription.");
+                    }
+                }
+                if let Some(topic) = &m.status_topic {
+                    let _queued =
+                        client.try_publish(topic.clone(), QoS::AtLeastOnce, true, "online");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if tx.send(p).await.is_err() {
+                    break Err(TaskError::msg("the MQTT processor stopped"));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let delay = backoff.next_delay();
+                if connected || backoff.failures() == 1 {
+                    warn!(connection = %m.name, server = %m.servers[server_idx], error = %e, ?delay, "MQTT connection lost; reconnecting with backoff.");
+                } else {
+                    debug!(connection = %m.name, error = %e, ?delay, "MQTT reconnect failed.");
+                }
+                connected = false;
+                ctx.metrics.count_source_error(&format!("mqtt:{}", m.name));
+                if m.servers.len() > 1 {
+                    server_idx = (server_idx + 1) % m.servers.len();
+                    eventloop.mqtt_options = options(&m, &m.servers[server_idx])?;
+                }
+                tokio::select! {
+                    () = token.cancelled() => break Ok(()),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    };
+    drop(tx);
+    match processor.await {
+        Ok(Ok(())) => result,
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(TaskError::new("the MQTT processor panicked", e)),
+    }
+}
+
+/// Decodes, commits, then acknowledges, batch by batch.
+async fn process(
+    m: Arc<Mqtt>,
+    client: AsyncClient,
+    mut rx: mpsc::Receiver<Publish>,
+    ctx: SourceContext,
+) -> Result<(), TaskError> {
+    let mut known: HashSet<String> = HashSet::new();
+    let mut warned: HashMap<usize, (Instant, u64)> = HashMap::new();
+    let source = format!("mqtt:{}", m.name);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let received = Timestamp::now();
+        let mut readings = Vec::new();
+        let mut stamped = Vec::new();
+        let mut metas = Vec::new();
+        for p in &batch {
+            let Some((idx, sub)) = m
+                .subscriptions
+                .iter()
+                .enumerate()
+                .find(|(_, s)| decode::topic_matches(&s.rule.filter, &p.topic))
+            else {
+                continue;
+            };
+            ctx.metrics
+                .mqtt_messages
+                .get_or_create(&subscription_labels(&m.name, &sub.rule.filter))
+                .inc();
+            match decode::decode(&sub.rule, &p.topic, &p.payload) {
+                Ok(decoded) => {
+                    for d in decoded {
+                        if known.insert(d.sensor.clone()) {
+                            metas.push(meta(&d, &source, sub));
+                        }
+                        stamped.push(d.ts.is_some());
+                        readings.push(Reading {
+                            sensor: SensorId::new(d.sensor),
+                            ts: d.ts.unwrap_or(received),
+                            value: Some(d.value),
+                            quality: Quality::Good,
+                        });
+                    }
+                }
+                Err(e) => {
+                    ctx.metrics
+                        .mqtt_malformed
+                        .get_or_create(&subscription_labels(&m.name, &sub.rule.filter))
+                        .inc();
+                    ctx.metrics.count_source_error(&source);
+                    let entry = warned
+                        .entry(idx)
+                        .or_insert((Instant::now() - Duration::from_secs(3600), 0));
+                    entry.1 += 1;
+                    if entry.0.elapsed() >= Duration::from_secs(60) {
+                        warn!(connection = %m.name, subscription = %sub.rule.filter, topic = %p.topic, error = %e, dropped = entry.1, "Undecodable MQTT payload dropped.");
+                        *entry = (Instant::now(), 0);
+                    }
+                }
+            }
+        }
+        let readings = drop_already_stored(&ctx, readings, &stamped).await?;
+        if !metas.is_empty() {
+            ctx.ingest
+                .register_sensors(metas)
+                .await
+                .map_err(|e| TaskError::new("buffer closed", e))?;
+        }
+        if !readings.is_empty() {
+            // The durability boundary: nothing is acknowledged before this commit.
+            ctx.ingest
+                .write(readings)
+                .await
+                .map_err(|e| TaskError::new("buffer closed; messages left unacknowledged", e))?;
+        }
+        for p in &batch {
+            if client.ack(p).await.is_err() {
+                return Err(TaskError::msg("MQTT client closed before acknowledging"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes readings with a payload timestamp that are already stored, or repeated in the batch.
+async fn drop_already_stored(
+    ctx: &SourceContext,
+    readings: Vec<Reading>,
+    stamped: &[bool],
+) -> Result<Vec<Reading>, TaskError> {
+    let candidates: Vec<(String, i64)> = readings
+        .iter()
+        .zip(stamped)
+        .filter(|(_, s)| **s)
+        .map(|(r, _)| (r.sensor.to_string(), r.ts.as_millis()))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(readings);
+    }
+    let mut seen = ctx
+        .reader
+        .existing(candidates)
+        .await
+        .map_err(|e| TaskError::new("buffer query failed", e))?;
+    Ok(readings
+        .into_iter()
+        .zip(stamped)
+        .filter(|(r, s)| !**s || seen.insert((r.sensor.to_string(), r.ts.as_millis())))
+        .map(|(r, _)| r)
+        .collect())
+}
+
+fn meta(d: &Decoded, source: &str, sub: &super::Subscription) -> SensorMeta {
+    let unit = d.unit.clone().unwrap_or_default();
+    let kind = d.kind.unwrap_or_else(|| {
+        let by_unit = crate::sources::modbus::kind_of_unit(&unit);
+        if by_unit != SensorKind::Other {
+            return by_unit;
+        }
+        let name = d
+            .sensor
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "humidity" => SensorKind::Humidity,
+            "water_leak" | "leak" => SensorKind::Leak,
+            "contact" | "occupancy" | "state" | "output" => SensorKind::State,
+            _ => SensorKind::Other,
+        }
+    });
+    SensorMeta {
+        id: SensorId::new(d.sensor.clone()),
+        name: d.sensor.clone(),
+        kind,
+        unit,
+        floor: sub.floor.clone(),
+        room: sub.room.clone(),
+        source: source.to_owned(),
+    }
+}
+
+/// Eventloop handle type, for tests that drive a client directly.
+pub type Loop = EventLoop;

@@ -1,0 +1,31 @@
+//! End-to-end tests: the real `markoff` binary, driven the way systemd, an operator and the future
+//! uploader drive it (see `tests/src/lib.rs` for the harness). Build the binary first:
+//! `cargo build -p markoff`.
+//!
+//! Every test has its own temp dir and a free loopback port, waits with `assert_eventually!`
+//! instead of sleeping, and kills its daemon when it ends, so the tests run in parallel.
+
+mod e2e {
+    mod cli;
+    mod crash;
+    mod demo;
+    mod disk_budget;
+    mod reload;
+    mod services;
+    mod shutdown;
+    mod validate;
+    mod watchdog;
+
+    /// Wall-clock milliseconds since the epoch, the unit of `readings.ts`.
+    pub(crate) fn now_ms() -> i64 {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970");
+        i64::try_from(since.as_millis()).expect("milliseconds fit in i64")
+    }
+
+    /// A duration in milliseconds.
+    pub(crate) fn ms(n: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(n)
+    }
+}
