@@ -2,6 +2,8 @@
 //! log, restartable. When `mosquitto` is not installed the test fails under `CI=true` and is
 //! skipped with a loud warning elsewhere.
 
+#![allow(dead_code)] // each test binary uses a different part of this helper
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,6 +18,21 @@ pub(crate) async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A loopback port that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// CPU time used by this process so far (user + system), from /proc (in USER_HZ = 1/100 s).
+pub(crate) fn cpu_time() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    std::time::Duration::from_millis(ticks * 10)
 }
 
 /// A running broker.
@@ -40,6 +57,12 @@ impl Mosquitto {
     /// Starts a broker, or returns `None` (after a loud warning) when mosquitto is missing
     /// outside CI. Under `CI=true` a missing broker fails the test.
     pub(crate) async fn start() -> Option<Self> {
+        let port = free_port();
+        Self::start_on(port).await
+    }
+
+    /// Starts a broker on `port` (see [`Mosquitto::start`]).
+    pub(crate) async fn start_on(port: u16) -> Option<Self> {
         let Some(_) = binary() else {
             let msg =
                 "mosquitto is not installed: run tests/run.sh (it installs the Debian package)";
@@ -48,10 +71,6 @@ impl Mosquitto {
             }
             eprintln!("WARNING: test skipped: {msg}");
             return None;
-        };
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
         };
         let dir = tempfile::tempdir().unwrap();
         // Started as root, mosquitto drops to its own user: it must be able to write here.
