@@ -4,6 +4,8 @@
 //! store writer into SQLite in a data directory (temporary unless `--data-dir` is given), and the
 //! HTTP API listens on a free loopback port so `markoff status --api ...` works alongside.
 
+#[cfg(feature = "demo-broker")]
+mod broker;
 mod plant;
 #[cfg(feature = "tui")]
 mod tui;
@@ -28,12 +30,24 @@ pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
 ///
 /// # Errors
 /// The built-in config is invalid (a bug caught by the tests).
-pub fn demo_config(data_dir: &Path, plant: std::net::SocketAddr) -> anyhow::Result<config::Config> {
+pub fn demo_config(
+    data_dir: &Path,
+    plant: std::net::SocketAddr,
+    mqtt: Option<std::net::SocketAddr>,
+) -> anyhow::Result<config::Config> {
     let mut cfg = config::parse_str(DEMO_CONFIG, Path::new("config/demo.toml"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     cfg.store.path = Some(data_dir.join("markoff.db"));
     for conn in cfg.sources.modbus.values_mut() {
         conn.controller = format!("tcp://{plant}");
+    }
+    match mqtt {
+        Some(addr) => {
+            for conn in cfg.sources.mqtt.values_mut() {
+                conn.servers = vec![format!("tcp://{addr}")];
+            }
+        }
+        None => cfg.sources.mqtt.clear(),
     }
     Ok(cfg)
 }
@@ -65,7 +79,17 @@ pub async fn run(
     let plant = plant::start(devices_token.clone())
         .await
         .context("cannot start the simulated Modbus plant")?;
-    let cfg = demo_config(&dir, plant.addr())?;
+    #[cfg(feature = "demo-broker")]
+    let mqtt = {
+        let addr = broker::start_broker()
+            .await
+            .context("cannot start the demo MQTT broker")?;
+        broker::start_devices(addr, devices_token.clone());
+        Some(addr)
+    };
+    #[cfg(not(feature = "demo-broker"))]
+    let mqtt = None;
+    let cfg = demo_config(&dir, plant.addr(), mqtt)?;
     let full_screen = cfg!(feature = "tui") && !plain && std::io::stdout().is_terminal();
     let log_file = dir.join("markoff.log");
     let log = if full_screen {

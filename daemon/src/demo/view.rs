@@ -33,6 +33,8 @@ pub(crate) const HIGHLIGHTS: &[&str] = &[
     "meter.energy",
     "boiler.pump_current",
     "basement.leak",
+    "bathroom_leak.water_leak",
+    "office_climate.temperature",
 ];
 
 /// One line of figures.
@@ -52,7 +54,7 @@ pub(crate) fn summary(state: &AppState) -> String {
 /// Display value of a sensor from the cache, with unit when known.
 pub(crate) fn value_of(state: &AppState, sensor: &str, unit: &str) -> String {
     match state.store.latest.get(sensor) {
-        Some(v) if sensor.ends_with(".leak") && v.quality == Quality::Good => {
+        Some(v) if sensor.ends_with("leak") && v.quality == Quality::Good => {
             if v.value == Some(1.0) {
                 "LEAK".to_owned()
             } else {
