@@ -115,7 +115,10 @@ pub(crate) fn start_devices(broker: SocketAddr, token: CancellationToken) {
                 ),
                 (
                     "zigbee2mqtt/entrance_door",
-                    format!(r#"{{"contact":{},"battery":76}}"#, (n / 10) % 2 == 0),
+                    format!(
+                        r#"{{"contact":{},"battery":76}}"#,
+                        (n / 10).is_multiple_of(2)
+                    ),
                 ),
             ];
             for (topic, payload) in messages {
