@@ -97,6 +97,7 @@ pub struct GatewayBuilder {
     status_interval: Option<Duration>,
     simulator: Option<SimulatorKnobs>,
     env: Vec<(String, String)>,
+    extra: String,
 }
 
 impl Default for GatewayBuilder {
@@ -118,11 +119,19 @@ impl Default for GatewayBuilder {
                 seed: 1,
             }),
             env: Vec::new(),
+            extra: String::new(),
         }
     }
 }
 
 impl GatewayBuilder {
+    /// More config text appended as is (e.g. a `[sources.mqtt.<name>]` table).
+    pub fn extra_toml(mut self, text: &str) -> Self {
+        self.extra.push('\n');
+        self.extra.push_str(text);
+        self
+    }
+
     /// `[gateway] id`.
     pub fn id(mut self, id: &str) -> Self {
         id.clone_into(&mut self.id);
@@ -245,6 +254,7 @@ impl GatewayBuilder {
             .ok();
             duration_line(&mut t, "interval", Some(sim.interval));
         }
+        t.push_str(&self.extra);
         t
     }
 
