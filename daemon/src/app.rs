@@ -61,6 +61,8 @@ pub struct AppState {
     pub supervisor: Arc<Supervisor>,
     /// Uptime, readiness, rates.
     pub tracker: Arc<StatusTracker>,
+    /// Connection and device health reported by the sources.
+    pub health: crate::sources::health::Health,
     uplink: bool,
 }
 
@@ -76,7 +78,7 @@ impl AppState {
     /// The structured status.
     pub async fn status(&self) -> StatusReport {
         let cfg = self.config();
-        status::report(
+        let mut report = status::report(
             &cfg.gateway.id,
             cfg.store.max_size.bytes(),
             self.uplink,
@@ -85,7 +87,9 @@ impl AppState {
             &self.reader,
             &self.supervisor,
         )
-        .await
+        .await;
+        report.sources = self.health.snapshot();
+        report
     }
 }
 
@@ -152,6 +156,7 @@ impl Gateway {
             metrics: metrics.clone(),
             supervisor: supervisor.clone(),
             tracker: Arc::new(StatusTracker::default()),
+            health: crate::sources::health::Health::default(),
             uplink: store_options.uplink,
         });
 
@@ -281,6 +286,7 @@ impl Gateway {
             ingest: self.store.ingest.clone(),
             metrics: self.state.metrics.clone(),
             reader: self.store.reader.clone(),
+            health: self.state.health.clone(),
         };
         for mut source in sources::build(config) {
             let ctx = ctx.clone();

@@ -69,11 +69,7 @@ impl Rig {
     }
 
     fn ctx(&self) -> SourceContext {
-        SourceContext {
-            ingest: self.store.ingest.clone(),
-            metrics: self.store.shared.metrics.clone(),
-            reader: self.store.reader.clone(),
-        }
+        SourceContext::for_store(&self.store)
     }
 
     fn poll(&mut self, conn: Connection) {

@@ -57,11 +57,7 @@ impl Rig {
         let cfg = markoff::config::parse_str(&text, std::path::Path::new("t.toml"))
             .unwrap_or_else(|e| panic!("{e}"));
         let m = mqtt::resolve(&cfg.sources.mqtt, "t").unwrap().remove(0);
-        let ctx = SourceContext {
-            ingest: self.store.ingest.clone(),
-            metrics: self.store.shared.metrics.clone(),
-            reader: self.store.reader.clone(),
-        };
+        let ctx = SourceContext::for_store(&self.store);
         self.token = CancellationToken::new();
         let token = self.token.clone();
         self.task = Some(tokio::spawn(async move {

@@ -42,11 +42,7 @@ async fn a_missing_broker_costs_no_cpu_and_is_rejoined_within_the_backoff_cap() 
     );
     let config = markoff::config::parse_str(&text, std::path::Path::new("t.toml")).unwrap();
     let m = mqtt::resolve(&config.sources.mqtt, "t").unwrap().remove(0);
-    let ctx = SourceContext {
-        ingest: store.ingest.clone(),
-        metrics: store.shared.metrics.clone(),
-        reader: store.reader.clone(),
-    };
+    let ctx = SourceContext::for_store(&store);
     let token = CancellationToken::new();
     let task = tokio::spawn(client::run(Arc::new(m), ctx, token.clone()));
 

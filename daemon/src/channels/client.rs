@@ -174,6 +174,35 @@ pub fn render_status(s: &StatusReport) -> String {
         let parts: Vec<String> = s.dropped.iter().map(|(r, n)| format!("{r}={n}")).collect();
         writeln!(out, "dropped   {}", parts.join(", ")).ok();
     }
+    if !s.sources.is_empty() {
+        writeln!(out, "sources").ok();
+        for (name, h) in &s.sources {
+            let devices: Vec<String> = h
+                .devices
+                .iter()
+                .map(|(d, up)| format!("{d} {}", if *up { "online" } else { "OFFLINE" }))
+                .collect();
+            write!(
+                out,
+                "  {:<24} {:<12}",
+                name,
+                if h.connected {
+                    "connected"
+                } else {
+                    "disconnected"
+                }
+            )
+            .ok();
+            if !devices.is_empty() {
+                write!(out, " {}", devices.join(", ")).ok();
+            }
+            if let (Some(e), false) = (&h.last_error, h.connected && h.devices.values().all(|u| *u))
+            {
+                write!(out, "  last error: {e}").ok();
+            }
+            out.push('\n');
+        }
+    }
     writeln!(out, "tasks").ok();
     for t in &s.tasks {
         let state = serde_json::to_value(t.state)

@@ -84,6 +84,9 @@ pub struct StatusReport {
     pub dropped: Vec<(String, i64)>,
     /// Supervised tasks.
     pub tasks: Vec<TaskInfo>,
+    /// Connection and device health, by source (`modbus:<name>`, `mqtt:<name>`).
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, crate::sources::health::SourceStatus>,
 }
 
 impl StatusReport {
@@ -131,6 +134,7 @@ pub async fn report(
         sync_lag_rows: uplink.then_some((last_seq - synced_seq).max(0)),
         dropped,
         tasks: supervisor.tasks(),
+        sources: std::collections::BTreeMap::new(),
     }
 }
 

@@ -9,6 +9,7 @@
 //!   [`IngestHandle`](crate::store::IngestHandle), waiting when the buffer queue is full;
 //! - bad input is counted (`source_errors`) and logged, never a panic.
 
+pub mod health;
 pub mod modbus;
 pub mod mqtt;
 pub mod simulator;
@@ -33,6 +34,20 @@ pub struct SourceContext {
     pub metrics: Arc<Metrics>,
     /// Buffer queries (a source's learned state, e.g. Modbus address holes).
     pub reader: Reader,
+    /// Where the source reports its connection and device health.
+    pub health: health::Health,
+}
+
+impl SourceContext {
+    /// A context writing to `store`, with a fresh health registry.
+    pub fn for_store(store: &crate::store::Store) -> Self {
+        Self {
+            ingest: store.ingest.clone(),
+            metrics: store.shared.metrics.clone(),
+            reader: store.reader.clone(),
+            health: health::Health::default(),
+        }
+    }
 }
 
 /// A boxed source run.

@@ -232,6 +232,13 @@ async fn poll_device(
         }
     }
     let online = !state.down;
+    ctx.health.update(source, |h| {
+        h.connected = link.is_open();
+        h.devices.insert(dev.name.clone(), online);
+        if let Some(e) = &failure {
+            h.last_error = Some(e.to_string());
+        }
+    });
     if state.online != Some(online) && (answered || state.down) {
         state.online = Some(online);
         readings.push(Reading::good(

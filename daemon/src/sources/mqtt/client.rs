@@ -131,6 +131,8 @@ pub async fn run(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 connected = true;
                 backoff.reset();
+                ctx.health
+                    .update(&format!("mqtt:{}", m.name), |h| h.connected = true);
                 info!(connection = %m.name, server = %m.servers[server_idx], session_present = ack.session_present, "MQTT connected.");
                 for s in &m.subscriptions {
                     if let Err(e) = client.try_subscribe(s.rule.filter.clone(), qos(s.qos)) {
@@ -157,6 +159,10 @@ pub async fn run(
                 }
                 connected = false;
                 ctx.metrics.count_source_error(&format!("mqtt:{}", m.name));
+                ctx.health.update(&format!("mqtt:{}", m.name), |h| {
+                    h.connected = false;
+                    h.last_error = Some(e.to_string());
+                });
                 if m.servers.len() > 1 {
                     server_idx = (server_idx + 1) % m.servers.len();
                     eventloop.mqtt_options = options(&m, &m.servers[server_idx])?;

@@ -1,0 +1,43 @@
+//! What each source reports about its peers, for `markoff status` and the status API:
+//! whether a connection is up, which devices answer, the last error.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+/// Status of one source (a Modbus connection, an MQTT connection, the simulator).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// Whether the connection is up.
+    pub connected: bool,
+    /// Devices on it and whether each answers.
+    pub devices: BTreeMap<String, bool>,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Shared registry of source statuses. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    inner: Arc<RwLock<BTreeMap<String, SourceStatus>>>,
+}
+
+impl Health {
+    /// Updates the status of `source`.
+    pub fn update(&self, source: &str, f: impl FnOnce(&mut SourceStatus)) {
+        let mut map = match self.inner.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(map.entry(source.to_owned()).or_default());
+    }
+
+    /// Every source's status, by name.
+    pub fn snapshot(&self) -> BTreeMap<String, SourceStatus> {
+        match self.inner.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
