@@ -125,10 +125,13 @@ impl Link {
         self.ctx.is_some()
     }
 
-    /// Drops the link after a timeout or a garbled answer. A serial line is then left quiet for
-    /// one timeout before it is reopened, so a late answer cannot be read as the next one.
+    /// Drops the link after a timeout or a garbled answer. An RTU line (serial, or RTU over TCP
+    /// through a device server) is then left quiet for one timeout before it is reopened, so a
+    /// late answer cannot be read as the next one.
     fn drop_after_failure(&mut self) {
-        if matches!(self.conn.target, Target::Serial { .. }) {
+        // RTU frames carry no transaction id: a late answer, relayed by a serial device server
+        // too, would be taken for the answer to the next request.
+        if matches!(self.conn.target, Target::Serial { .. }) || self.conn.mode == TransmissionMode::RtuOverTcp {
             self.quiet_until =
                 Some(Instant::now() + self.conn.timeout.max(Duration::from_millis(50)));
         }
