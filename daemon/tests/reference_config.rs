@@ -1,16 +1,20 @@
 //! `config/markoff.toml` is the documented reference of every option: these tests keep it true.
 //!
-//! - It loads with the real loader, and every value it writes equals the code's default
-//!   (apart from the required `gateway.id`, the optional `gateway.name`, and
-//!   `sources.simulator.enabled`, which the reference turns off on purpose).
-//! - Every key the code accepts is documented in it, and every key it documents (commented
-//!   out or not) is one the code accepts. The list of accepted keys is taken from the loader's
-//!   own "unknown field" report, so a new option in the code fails this test until it is
-//!   documented.
-//! - Uncommenting every commented-out option and example table still gives a valid file, and
-//!   each commented-out option of a live table is one whose default is "not set" (uncommenting
-//!   it changes the configuration).
-//! - `config/demo.toml` (built into `markoff demo`) is valid.
+//! The file has two kinds of tables:
+//! - **live tables** (`[store]`, ...): every value written equals the code's default (apart from the
+//!   required `gateway.id`, the optional `gateway.name`, and `sources.simulator.enabled`, which the
+//!   reference turns off on purpose); an option whose default is "not set" is commented out as
+//!   `# key = example`, and uncommenting it must change the configuration;
+//! - **example tables**, commented out as a whole (`# [sources.modbus.boiler_room]`, `# [[...]]`)
+//!   because nothing of them exists by default. Uncommented, they must load. In them, an option
+//!   marked `# required` must be given, one marked `# not set` is unset by default (the value
+//!   shown is an example), and every other value must be the default: removing its line must not
+//!   change the configuration.
+//!
+//! Every key the code accepts appears in its table (as an option, or named in a comment, as the
+//! synonyms are), and every option written is one the code accepts. The accepted keys come from
+//! the loader's own "unknown field" report, so a new option in the code fails this test until it
+//! is documented. `config/demo.toml` (built into `markoff demo`) must be valid too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -102,37 +106,35 @@ fn reference_values_are_the_code_defaults() {
 
 #[test]
 fn every_accepted_key_is_documented_and_every_documented_key_is_accepted() {
-    let documented = documented_keys(&reference_text());
-    // Every table the reference writes (and the top level) is checked; the top level's own
-    // check makes sure no table of the code is left out.
-    let sections: Vec<&String> = documented.keys().collect();
+    let doc = Reference::parse(&reference_text());
     for known in STRUCT_TABLES {
         assert!(
-            documented.contains_key(known),
+            doc.tables.contains_key(known),
             "config/markoff.toml has no [{known}] table"
         );
     }
-    for section in sections {
-        let section = section.as_str();
-        let Some(accepted) = accepted_keys(section) else {
-            // A table keyed by names the user chooses (e.g. one entry per device) accepts any
-            // key; its entries are checked as tables of their own.
+    for (section, table) in &doc.tables {
+        let Some(accepted) = accepted_keys(section, &doc) else {
+            // A table keyed by names the user chooses (one entry per connection, say) accepts
+            // any key; its entries are checked as tables of their own.
             assert!(
-                !STRUCT_TABLES.contains(&section),
+                !STRUCT_TABLES.contains(&section.as_str()),
                 "no 'unknown field' report for [{section}]; did the loader's message change?"
             );
             continue;
         };
-        let written = documented.get(section).cloned().unwrap_or_default();
-        let missing: Vec<_> = accepted.difference(&written).collect();
+        let missing: Vec<_> = accepted
+            .iter()
+            .filter(|k| !table.options.contains(*k) && !table.words.contains(*k))
+            .collect();
         assert!(
             missing.is_empty(),
             "config/markoff.toml does not document {missing:?} in [{section}]: add each option \
              there with its default value and a comment (commented out as `# key = example` when \
-             its default is 'not set'; a table as an example `# [{section}.name]` block of \
-             `# key = value` lines when it has no default)"
+             its default is 'not set'; in a commented-out example table, mark it `# required` or \
+             `# not set`); name synonyms in the comment"
         );
-        let unknown: Vec<_> = written.difference(&accepted).collect();
+        let unknown: Vec<_> = table.options.difference(&accepted).collect();
         assert!(
             unknown.is_empty(),
             "config/markoff.toml documents {unknown:?} in [{section}], which the code does not accept"
@@ -141,54 +143,83 @@ fn every_accepted_key_is_documented_and_every_documented_key_is_accepted() {
 }
 
 #[test]
-fn commented_out_options_are_valid_and_have_no_default() {
+fn commented_out_options_of_live_tables_are_valid_and_have_no_default() {
     let text = reference_text();
-    let lines: Vec<&str> = text.lines().collect();
-    let uncomment = |only: Option<usize>| -> String {
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, line)| {
-                let selected = only.is_none_or(|o| o == i);
-                let commented =
-                    commented_option(line).is_some() || commented_header(line).is_some();
-                if selected && commented {
-                    line.trim_start_matches("# ").to_owned() + "\n"
-                } else {
-                    (*line).to_owned() + "\n"
-                }
-            })
-            .collect()
-    };
-    let all = uncomment(None);
+    let doc = Reference::parse(&text);
+    let all = doc.uncommented(None);
     let cfg = config::parse_str(&all, Path::new("config/markoff.toml (uncommented)"))
         .unwrap_or_else(|e| panic!("uncommented reference does not load:\n{e}"));
     assert!(cfg.store.path.is_some());
     assert!(cfg.sources.simulator.and_then(|s| s.seed).is_some());
 
-    // A commented-out option of a table that is not commented out is one whose default is
-    // "not set": uncommenting it must change the configuration. One that does not is a default
-    // value hidden from `reference_values_are_the_code_defaults`. (Options of a commented-out
-    // example table only make sense together, and are checked by the load above.)
+    // A commented-out option of a live table is one whose default is "not set": uncommenting it
+    // must change the configuration. One that does not is a default value hidden from
+    // `reference_values_are_the_code_defaults`.
     let base = config::load_file(&reference_path()).expect("valid reference");
-    let mut in_commented_table = false;
-    for (i, line) in lines.iter().enumerate() {
-        if commented_header(line).is_some() {
-            in_commented_table = true;
-        } else if line.trim_start().starts_with('[') {
-            in_commented_table = false;
-        }
-        if in_commented_table || commented_option(line).is_none() {
-            continue;
-        }
-        let one = config::parse_str(&uncomment(Some(i)), Path::new("config/markoff.toml"))
-            .unwrap_or_else(|e| panic!("line {}: {line:?} does not load:\n{e}", i + 1));
+    for line in doc
+        .lines
+        .iter()
+        .filter(|l| l.commented_option && !l.in_example)
+    {
+        let one = config::parse_str(&doc.uncommented(Some(line.index)), Path::new("reference"))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "line {}: {:?} does not load:\n{e}",
+                    line.number(),
+                    line.text
+                )
+            });
         assert_ne!(
             one,
             base,
-            "line {}: {line:?} is commented out but equals the default: write it uncommented",
-            i + 1
+            "line {}: {:?} is commented out but equals the default: write it uncommented",
+            line.number(),
+            line.text
         );
+    }
+}
+
+#[test]
+fn example_tables_show_defaults_and_mark_the_rest() {
+    let doc = Reference::parse(&reference_text());
+    let all = doc.uncommented(None);
+    let base = config::parse_str(&all, Path::new("config/markoff.toml (uncommented)"))
+        .unwrap_or_else(|e| panic!("uncommented reference does not load:\n{e}"));
+    for line in doc
+        .lines
+        .iter()
+        .filter(|l| l.commented_option && l.in_example)
+    {
+        let without: String = all
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| *i != line.index)
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        let result = config::parse_str(&without, Path::new("reference"));
+        let n = line.number();
+        let text = &line.text;
+        if text.contains("# required") {
+            assert!(
+                result.is_err(),
+                "line {n}: {text:?} is marked required, but the file loads without it"
+            );
+        } else if text.contains("# not set") {
+            assert!(
+                !result.as_ref().is_ok_and(|c| *c == base),
+                "line {n}: {text:?} is marked 'not set', but its value is the default"
+            );
+        } else {
+            match result {
+                Ok(c) => assert!(
+                    c == base,
+                    "line {n}: {text:?} is not the default; mark it `# not set` or fix the value"
+                ),
+                Err(e) => {
+                    panic!("line {n}: {text:?} cannot be left out; mark it `# required`:\n{e}")
+                }
+            }
+        }
     }
 }
 
@@ -204,14 +235,32 @@ fn demo_config_is_valid() {
 
 /// Keys the code accepts in `section` (dotted; "" is the top level), read from the loader's
 /// report of an unknown key: "unknown field '…', expected one of 'a', 'b', …". `None` when the
-/// table accepts the probe key (or reports it otherwise), i.e. it is not a fixed set of keys.
-fn accepted_keys(section: &str) -> Option<BTreeSet<String>> {
+/// table accepts the probe key (or reports it otherwise): it is not a fixed set of keys.
+fn accepted_keys(section: &str, doc: &Reference) -> Option<BTreeSet<String>> {
     let probe = "zz_not_an_option_zz";
-    let text = match section {
-        "" => format!("{probe} = 1\n[gateway]\nid = \"gw\"\n"),
-        "gateway" => format!("[gateway]\nid = \"gw\"\n{probe} = 1\n"),
-        other => format!("[gateway]\nid = \"gw\"\n[{other}]\n{probe} = 1\n"),
-    };
+    let mut text = String::new();
+    if section.is_empty() {
+        text.push_str(&format!("{probe} = 1\n"));
+    }
+    text.push_str("[gateway]\nid = \"gw\"\n");
+    if !section.is_empty() && section != "gateway" {
+        // Arrays of tables on the way down must exist as arrays, or the probe is a type error.
+        let parts: Vec<&str> = section.split('.').collect();
+        for i in 1..parts.len() {
+            let parent = parts[..i].join(".");
+            if doc.tables.get(&parent).is_some_and(|t| t.array) {
+                text.push_str(&format!("[[{parent}]]\n"));
+            }
+        }
+        if doc.tables.get(section).is_some_and(|t| t.array) {
+            text.push_str(&format!("[[{section}]]\n"));
+        } else {
+            text.push_str(&format!("[{section}]\n"));
+        }
+    }
+    if !section.is_empty() {
+        text.push_str(&format!("{probe} = 1\n"));
+    }
     let errors = config::parse_str(&text, Path::new("probe.toml"))
         .err()?
         .errors;
@@ -228,45 +277,112 @@ fn accepted_keys(section: &str) -> Option<BTreeSet<String>> {
     (!keys.is_empty()).then_some(keys)
 }
 
-/// Keys written in the reference, per section: `key = …` and `# key = …` (a documented option
-/// that is not set by default), plus the names of sub-tables that have a header, `[a.b]` or,
-/// for an example table that is commented out as a whole, `# [a.b]`.
-fn documented_keys(text: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut section = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        let header = commented_header(line)
-            .or_else(|| trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')));
-        if let Some(header) = header {
-            section = header.trim().to_owned();
-            keys.entry(section.clone()).or_default();
-            // A header also documents each of its parents' sub-table names.
-            let parts: Vec<&str> = section.split('.').collect();
-            for i in 0..parts.len() {
-                let parent = parts[..i].join(".");
-                keys.entry(parent).or_default().insert(parts[i].to_owned());
-            }
-            continue;
-        }
-        let key = commented_option(line).or_else(|| active_option(line));
-        if let Some(key) = key {
-            keys.entry(section.clone())
-                .or_default()
-                .insert(key.to_owned());
-        }
-    }
-    keys
+/// What the reference file says, line by line and table by table.
+#[derive(Debug)]
+struct Reference {
+    lines: Vec<Line>,
+    tables: BTreeMap<String, Table>,
 }
 
-/// `# [table.name]`: an example table, commented out as a whole.
-fn commented_header(line: &str) -> Option<&str> {
-    let name = line.strip_prefix("# [")?.strip_suffix(']')?;
-    let plain = !name.is_empty()
-        && name
+#[derive(Debug)]
+struct Line {
+    /// 0-based.
+    index: usize,
+    text: String,
+    /// `# key = value` or `# [table]` / `# [[table]]`.
+    commented_option: bool,
+    commented_header: bool,
+    /// Inside a table that is commented out as a whole.
+    in_example: bool,
+}
+
+impl Line {
+    fn number(&self) -> usize {
+        self.index + 1
+    }
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    /// Written as `[[name]]`.
+    array: bool,
+    /// Options written as `key = …` or `# key = …`, and sub-tables with a header.
+    options: BTreeSet<String>,
+    /// Every word of the table's lines, comments included (for synonyms named in prose).
+    words: BTreeSet<String>,
+}
+
+impl Reference {
+    fn parse(text: &str) -> Self {
+        let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+        tables.entry(String::new()).or_default();
+        let mut lines = Vec::new();
+        let mut section = String::new();
+        let mut in_example = false;
+        for (index, raw) in text.lines().enumerate() {
+            let commented_header = header(raw.strip_prefix("# ").unwrap_or("#"));
+            let live_header = header(raw.trim());
+            if let Some((name, array)) = commented_header.or(live_header) {
+                in_example = commented_header.is_some();
+                section = name.to_owned();
+                let table = tables.entry(section.clone()).or_default();
+                table.array |= array;
+                // A header documents each of its parents' sub-table names.
+                let parts: Vec<&str> = section.split('.').collect();
+                for i in 0..parts.len() {
+                    let parent = tables.entry(parts[..i].join(".")).or_default();
+                    parent.options.insert(parts[i].to_owned());
+                }
+            } else {
+                let table = tables.entry(section.clone()).or_default();
+                table.words.extend(
+                    raw.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned),
+                );
+                if let Some(key) = commented_option(raw).or_else(|| active_option(raw)) {
+                    table.options.insert(key.to_owned());
+                }
+            }
+            lines.push(Line {
+                index,
+                text: raw.to_owned(),
+                commented_option: commented_option(raw).is_some(),
+                commented_header: commented_header.is_some(),
+                in_example,
+            });
+        }
+        Self { lines, tables }
+    }
+
+    /// The text with every commented-out option and header uncommented, or only line `only`.
+    fn uncommented(&self, only: Option<usize>) -> String {
+        self.lines
+            .iter()
+            .map(|l| {
+                let selected = only.is_none_or(|o| o == l.index);
+                let example_header = only.is_none() && l.commented_header;
+                if selected && (l.commented_option || example_header) {
+                    format!("{}\n", &l.text[2..])
+                } else {
+                    format!("{}\n", l.text)
+                }
+            })
+            .collect()
+    }
+}
+
+/// `[a.b]` or `[[a.b]]` (the whole text), as (name, is an array of tables).
+fn header(text: &str) -> Option<(&str, bool)> {
+    let (inner, array) = match text.strip_prefix("[[") {
+        Some(rest) => (rest.strip_suffix("]]")?, true),
+        None => (text.strip_prefix('[')?.strip_suffix(']')?, false),
+    };
+    let plain = !inner.is_empty()
+        && inner
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
-    plain.then_some(name)
+    plain.then_some((inner, array))
 }
 
 /// `key = value` at the start of a line.

@@ -131,7 +131,9 @@ impl Link {
     fn drop_after_failure(&mut self) {
         // RTU frames carry no transaction id: a late answer, relayed by a serial device server
         // too, would be taken for the answer to the next request.
-        if matches!(self.conn.target, Target::Serial { .. }) || self.conn.mode == TransmissionMode::RtuOverTcp {
+        if matches!(self.conn.target, Target::Serial { .. })
+            || self.conn.mode == TransmissionMode::RtuOverTcp
+        {
             self.quiet_until =
                 Some(Instant::now() + self.conn.timeout.max(Duration::from_millis(50)));
         }

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# The single test command of Markoff: `tests/run.sh` (CI runs it through `.ci/run`).
+#
+# 1. Makes sure the servers the suite talks to answer on loopback, installing and starting
+#    Debian's packages when they are absent:
+#      PostgreSQL on 127.0.0.1:5432, Mosquitto on 127.0.0.1:1883.
+# 2. Makes sure the build tools are there (a C compiler: ring and the bundled SQLite need one),
+#    and the independent test peers (tests/modbus/setup.sh: a pymodbus venv and socat).
+# 3. Runs, stopping at the first failure:
+#      cargo fmt --all --check
+#      cargo clippy --workspace --all-targets -- -D warnings
+#      cargo build --workspace          (the end-to-end tests run the `markoff` binary)
+#      cargo test --workspace
+#
+# Runs from any directory, as root or as a user with sudo, and can be run again and again:
+# a server that already answers is left alone. Works on a fresh Debian 12 machine that has
+# Rust (rustup, default profile) and nothing else.
+#
+# Environment:
+#   CI                       passed through unchanged to the tests.
+#   MARKOFF_TEST_MQTT_PORT   port of the test broker (default 1883). The tests are pointed at
+#                            it through MARKOFF_TEST_MQTT_ADDR unless that is set already.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CI
+
+PG_HOST=127.0.0.1
+PG_PORT=5432
+MQTT_HOST=127.0.0.1
+MQTT_PORT="${MARKOFF_TEST_MQTT_PORT:-1883}"
+export MARKOFF_TEST_MQTT_ADDR="${MARKOFF_TEST_MQTT_ADDR:-$MQTT_HOST:$MQTT_PORT}"
+# Where the script keeps the config and log of a broker it starts itself.
+SERVICES_DIR="${TMPDIR:-/tmp}/markoff-test-services"
+
+# A rustup install puts cargo here; a login shell may not have it on PATH yet.
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
+    PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
+# Debian keeps mosquitto and the PostgreSQL tools partly in sbin.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+section() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+fail() {
+    printf 'tests/run.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        fail "need root for: $* (run as root or install sudo)"
+    fi
+}
+
+APT_UPDATED=0
+apt_install() {
+    if [[ $APT_UPDATED -eq 0 ]]; then
+        note "apt-get update"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        APT_UPDATED=1
+    fi
+    note "apt-get install $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+# Does something accept TCP connections on host:port? (bash's /dev/tcp; no netcat needed)
+port_open() {
+    timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" >/dev/null 2>&1
+}
+
+# Polls `check` (a command) up to `tries` times, `delay` seconds apart.
+wait_for() {
+    local what=$1 tries=$2 delay=$3
+    shift 3
+    local i
+    for ((i = 0; i < tries; i++)); do
+        if "$@"; then
+            return 0
+        fi
+        sleep "$delay"
+    done
+    fail "$what did not come up ($tries checks, ${delay}s apart)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------------------------
+
+pg_ready() {
+    if command -v pg_isready >/dev/null 2>&1; then
+        pg_isready -q -h "$PG_HOST" -p "$PG_PORT"
+    else
+        port_open "$PG_HOST" "$PG_PORT"
+    fi
+}
+
+pg_server_installed() {
+    compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+}
+
+# shellcheck disable=SC2012 # version directories have plain names
+pg_version() {
+    local v=""
+    if [[ -d /etc/postgresql ]]; then
+        v=$(ls /etc/postgresql | sort -V | tail -n 1)
+    fi
+    if [[ -z $v ]]; then
+        v=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+    fi
+    printf '%s' "$v"
+}
+
+# Loopback connections without a password, for the throwaway test machine only.
+pg_trust_loopback() {
+    local ver=$1 hba="/etc/postgresql/$1/main/pg_hba.conf" tmp
+    if as_root grep -qE '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
+        return 0
+    fi
+    note "trusting loopback connections in $hba (test machine)"
+    tmp=$(mktemp)
+    {
+        echo "# Added by markoff tests/run.sh: loopback connections are trusted on this test machine."
+        echo "host    all             all             127.0.0.1/32            trust"
+        echo "host    all             all             ::1/128                 trust"
+        as_root cat "$hba"
+    } >"$tmp"
+    # pg_hba.conf is read top-down and the first matching line wins: the trust lines go first.
+    as_root cp "$tmp" "$hba"
+    rm -f "$tmp"
+    as_root chown postgres:postgres "$hba"
+    as_root chmod 640 "$hba"
+    if pg_ready; then
+        as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
+    fi
+}
+
+pg_trusted_login() {
+    psql -w -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1
+}
+
+ensure_postgres() {
+    section "PostgreSQL on $PG_HOST:$PG_PORT"
+    if pg_ready; then
+        note "answering"
+        return 0
+    fi
+    local installed_here=0 ver
+    if ! pg_server_installed; then
+        apt_install postgresql
+        installed_here=1
+    fi
+    ver=$(pg_version)
+    [[ -n $ver ]] || fail "PostgreSQL is installed but no version was found under /etc/postgresql"
+    if [[ ! -d /etc/postgresql/$ver/main ]]; then
+        note "creating cluster $ver/main"
+        as_root pg_createcluster "$ver" main
+    fi
+    if [[ $installed_here -eq 1 ]]; then
+        pg_trust_loopback "$ver"
+    fi
+    if ! pg_ready; then
+        note "starting cluster $ver/main"
+        # Fails harmlessly when the cluster is already starting; the wait below decides.
+        as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+    fi
+    wait_for "PostgreSQL on $PG_HOST:$PG_PORT" 60 1 pg_ready
+    if [[ $installed_here -eq 1 ]]; then
+        wait_for "a password-less login to PostgreSQL over loopback" 20 1 pg_trusted_login
+    fi
+    note "answering"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Mosquitto
+# ---------------------------------------------------------------------------------------------
+
+mqtt_up() { port_open "$MQTT_HOST" "$MQTT_PORT"; }
+mqtt_down() { ! mqtt_up; }
+
+mosquitto_bin() {
+    command -v mosquitto 2>/dev/null || printf '/usr/sbin/mosquitto'
+}
+
+# Debian starts the packaged broker on install, with its default config (which queues only
+# 1000 messages per client and so drops part of a large QoS 1 burst). Stop it for ours.
+stop_packaged_mosquitto() {
+    if ! mqtt_up; then
+        return 0
+    fi
+    note "stopping the broker the package started (it runs Debian's default config)"
+    # Disabled too, so that after a reboot this script starts the test broker again.
+    as_root systemctl disable --now mosquitto >/dev/null 2>&1 ||
+        as_root service mosquitto stop >/dev/null 2>&1 ||
+        { [[ -f /run/mosquitto/mosquitto.pid ]] && as_root kill "$(cat /run/mosquitto/mosquitto.pid)"; } ||
+        true
+    wait_for "the packaged broker to stop" 20 0.5 mqtt_down
+}
+
+start_test_mosquitto() {
+    local conf="$SERVICES_DIR/mosquitto-$MQTT_PORT.conf" log="$SERVICES_DIR/mosquitto-$MQTT_PORT.log"
+    mkdir -p "$SERVICES_DIR"
+    cat >"$conf" <<EOF
+# Test broker started by markoff tests/run.sh.
+listener $MQTT_PORT $MQTT_HOST
+allow_anonymous true
+# "Nothing lost" tests publish large QoS 1 bursts; the default (1000) would drop part of them.
+max_queued_messages 100000
+persistence false
+log_dest file $log
+EOF
+    touch "$log"
+    # Started as root, mosquitto drops to the `mosquitto` user, which must be able to write the log.
+    if [[ $(id -u) -eq 0 ]] && id mosquitto >/dev/null 2>&1; then
+        chown mosquitto "$log"
+    else
+        chmod 666 "$log"
+    fi
+    note "starting mosquitto -d -c $conf"
+    as_root "$(mosquitto_bin)" -d -c "$conf"
+}
+
+ensure_mosquitto() {
+    section "Mosquitto on $MQTT_HOST:$MQTT_PORT"
+    if mqtt_up; then
+        note "answering"
+        return 0
+    fi
+    if ! command -v mosquitto >/dev/null 2>&1 && [[ ! -x /usr/sbin/mosquitto ]]; then
+        apt_install mosquitto mosquitto-clients
+        stop_packaged_mosquitto
+    fi
+    start_test_mosquitto
+    wait_for "Mosquitto on $MQTT_HOST:$MQTT_PORT" 40 0.5 mqtt_up
+    note "answering"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Build tools and test peers
+# ---------------------------------------------------------------------------------------------
+
+ensure_build_tools() {
+    section "Build tools"
+    command -v cargo >/dev/null 2>&1 || fail "cargo not found: install Rust with rustup first"
+    # The bundled SQLite (rusqlite) and ring (rustls) compile C code; nothing else is needed:
+    # no OpenSSL, no pkg-config, no system SQLite.
+    if ! command -v cc >/dev/null 2>&1; then
+        apt_install gcc libc6-dev
+    fi
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || fail "cargo fmt / cargo clippy missing and no rustup to add them"
+        rustup component add rustfmt clippy
+    fi
+    note "$(cargo --version), $(cc --version | head -n 1)"
+}
+
+ensure_test_peers() {
+    # --- Independent test peers ------------------------------------------------------------
+    # The Modbus interop tests talk to pymodbus (an implementation independent of ours) in a
+    # Python venv, and to socat pty pairs (serial lines with real RTU framing). Their setup
+    # script is idempotent and quick when everything is in place. Further peers go here.
+    # ----------------------------------------------------------------------------------------
+    if [[ -f tests/modbus/setup.sh ]]; then
+        section "Test peers: pymodbus venv and socat (tests/modbus/setup.sh)"
+        bash tests/modbus/setup.sh
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+
+run_step() {
+    section "$*"
+    "$@"
+}
+
+main() {
+    ensure_postgres
+    ensure_mosquitto
+    ensure_build_tools
+    ensure_test_peers
+
+    run_step cargo fmt --all --check
+    run_step cargo clippy --workspace --all-targets -- -D warnings
+    run_step cargo build --workspace
+    run_step cargo test --workspace
+
+    section "All checks passed"
+}
+
+main "$@"
