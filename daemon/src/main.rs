@@ -103,7 +103,7 @@ fn pretty(v: &serde_json::Value) -> String {
 }
 
 fn config_failure(e: &LoadError) -> ExitCode {
-    eprintln!("{e}");
+    eprintln!("{}", error_chain(e));
     if let LoadError::Invalid(errs) = e {
         eprintln!("{} error(s) in {}", errs.errors.len(), errs.file.display());
     }

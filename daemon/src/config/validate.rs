@@ -27,6 +27,14 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
         );
     }
 
+    if let Err(e) = crate::service::logging::check_filter(&config.log.filter) {
+        v.push(
+            "log.filter",
+            &format!("invalid filter: {e}"),
+            Some("e.g. \"info\" or \"info,markoff::sources=debug\""),
+        );
+    }
+
     let s = &config.store;
     if s.flush_rows == 0 {
         v.push("store.flush_rows", "must be at least 1", None);

@@ -124,9 +124,13 @@ pub async fn run(
         log_file: full_screen.then_some(log_file),
         plant: format!("tcp://{}", plant.addr()),
     };
-    let viewer = start_view(state, info, stop.clone(), full_screen);
+    // The view asks for the stop (q, Ctrl-C) through `stop`, and learns through `done` that the
+    // gateway has shut down, so its last figures are the committed ones.
+    let done = CancellationToken::new();
+    let viewer = start_view(state, info, stop.clone(), done.clone(), full_screen);
     let exit = gw.run(stop.clone()).await;
     stop.cancel();
+    done.cancel();
     let _view_done = viewer.await;
     devices_token.cancel();
     plant.stop().await;
@@ -137,13 +141,14 @@ fn start_view(
     state: Arc<AppState>,
     info: view::Info,
     stop: CancellationToken,
+    done: CancellationToken,
     full_screen: bool,
 ) -> tokio::task::JoinHandle<()> {
     #[cfg(feature = "tui")]
     if full_screen {
         let handle = tokio::runtime::Handle::current();
-        return tokio::task::spawn_blocking(move || tui::run(&handle, &state, &info, &stop));
+        return tokio::task::spawn_blocking(move || tui::run(&handle, &state, &info, &stop, &done));
     }
-    let _ = full_screen;
-    tokio::spawn(view::run_plain(state, info, stop))
+    let _ = (full_screen, stop);
+    tokio::spawn(view::run_plain(state, info, done))
 }

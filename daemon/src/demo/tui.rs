@@ -22,11 +22,12 @@ pub(crate) fn run(
     state: &AppState,
     info: &Info,
     stop: &CancellationToken,
+    done: &CancellationToken,
 ) {
     let mut terminal = ratatui::init();
     let mut sensors: HashMap<String, SensorRow> = HashMap::new();
     let mut last_refresh = None::<tokio::time::Instant>;
-    while !stop.is_cancelled() {
+    while !done.is_cancelled() {
         let unknown = state.store.latest.len() > sensors.len();
         if unknown || last_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
             if let Ok(rows) = rt.block_on(state.reader.sensors()) {

@@ -66,7 +66,7 @@ pub(crate) fn value_of(state: &AppState, sensor: &str, unit: &str) -> String {
     }
 }
 
-pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, stop: CancellationToken) {
+pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, done: CancellationToken) {
     println!(
         "markoff demo: simulated building, buffer in {}",
         info.data_dir.display()
@@ -84,7 +84,7 @@ pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, stop: Cancellati
     let started = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            () = stop.cancelled() => break,
+            () = done.cancelled() => break,
             _ = ticker.tick() => {}
         }
         if state.store.latest.len() > units.len()

@@ -356,9 +356,13 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
     conn.busy_timeout(cfg.busy_timeout).map_err(fail)?;
     // Negative cache_size is in KiB. Checkpoints every 8192 pages (32 MiB of WAL at most between
     // them) let a page dirtied by many commits be written back once.
-    let cache_kib = i64::try_from(cfg.cache_size.bytes() / 1024).unwrap_or(i64::MAX).max(2048);
-    conn.pragma_update(None, "cache_size", -cache_kib).map_err(fail)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(fail)?;
+    let cache_kib = i64::try_from(cfg.cache_size.bytes() / 1024)
+        .unwrap_or(i64::MAX)
+        .max(2048);
+    conn.pragma_update(None, "cache_size", -cache_kib)
+        .map_err(fail)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 8192)
+        .map_err(fail)?;
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(fail)?;
     conn.set_prepared_statement_cache_capacity(32);
