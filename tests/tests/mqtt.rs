@@ -232,3 +232,57 @@ async fn malformed_payloads_are_counted_acknowledged_and_never_fatal() {
     );
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_qos0_flood_never_stalls_the_connection() {
+    let Some(broker) = Mosquitto::start().await else {
+        return;
+    };
+    let root = unique("f");
+    let gw = unique("gw");
+    let mut rig = Rig::new();
+    let config = seq_subscription(broker.port, &root, &gw).replace("qos = 1", "qos = 0");
+    rig.start(&config);
+    eventually("subscribed", || broker.subscribed(&gw)).await;
+    let mut opts = MqttOptions::new(unique("flood"), "127.0.0.1", broker.port);
+    opts.set_inflight(1000);
+    let (client, mut el) = AsyncClient::new(opts, 10_000);
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    let ts = markoff::model::Timestamp::now().as_millis() - 3_600_000;
+    for i in 0..40_000i64 {
+        let payload = format!(r#"{{"seq":{i},"ts":{}}}"#, ts + i);
+        client
+            .publish(
+                format!("{root}/d{}", i % 100),
+                QoS::AtMostOnce,
+                false,
+                payload,
+            )
+            .await
+            .unwrap();
+    }
+    // However many QoS 0 messages the gateway had to shed, it keeps reading: a last one arrives.
+    let last = 1_000_000;
+    let payload = format!(r#"{{"seq":{last},"ts":{}}}"#, ts + 50_000);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while rig.count(&format!(
+        "SELECT count(*) FROM readings WHERE value = {last}"
+    )) == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection stalled after a QoS 0 flood"
+        );
+        client
+            .publish(
+                format!("{root}/last"),
+                QoS::AtMostOnce,
+                false,
+                payload.clone(),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    rig.stop().await;
+}

@@ -31,7 +31,8 @@ use crate::service::metrics::subscription_labels;
 use crate::service::supervisor::TaskError;
 use crate::sources::SourceContext;
 
-/// Messages handed from the event loop to the processor before the event loop waits.
+/// QoS 0 messages waiting for the processor beyond which new QoS 0 messages are dropped.
+/// QoS 1/2 messages are never dropped: the broker's in-flight window bounds them.
 const QUEUE: usize = 10_000;
 /// Messages committed together.
 const BATCH: usize = 1_000;
@@ -117,8 +118,17 @@ pub async fn run(
 ) -> Result<(), TaskError> {
     let mut server_idx = 0;
     let (client, mut eventloop) = AsyncClient::new(options(&m, &m.servers[server_idx])?, 1024);
-    let (tx, rx) = mpsc::channel::<Publish>(QUEUE);
-    let processor = tokio::spawn(process(m.clone(), client.clone(), rx, ctx.clone()));
+    // Unbounded so the event loop never waits on the processor: the processor's acks need the
+    // event loop to be polled, and a bounded hand-over could deadlock the two.
+    let (tx, rx) = mpsc::unbounded_channel::<Publish>();
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let processor = tokio::spawn(process(
+        m.clone(),
+        client.clone(),
+        rx,
+        ctx.clone(),
+        queued.clone(),
+    ));
     let mut backoff = Backoff::new(Duration::from_secs(1), m.reconnect_max);
     let mut connected = false;
     info!(connection = %m.name, server = %m.servers[0], client_id = %m.client_id, "MQTT connection starting.");
@@ -145,7 +155,15 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if tx.send(p).await.is_err() {
+                if p.qos == QoS::AtMostOnce
+                    && queued.load(std::sync::atomic::Ordering::Relaxed) >= QUEUE
+                {
+                    ctx.metrics.count_source_error(&format!("mqtt:{}", m.name));
+                    debug!(connection = %m.name, topic = %p.topic, "Processor behind; QoS 0 message dropped.");
+                    continue;
+                }
+                queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if tx.send(p).is_err() {
                     break Err(TaskError::msg("the MQTT processor stopped"));
                 }
             }
@@ -186,8 +204,9 @@ pub async fn run(
 async fn process(
     m: Arc<Mqtt>,
     client: AsyncClient,
-    mut rx: mpsc::Receiver<Publish>,
+    mut rx: mpsc::UnboundedReceiver<Publish>,
     ctx: SourceContext,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<(), TaskError> {
     let mut known: HashSet<String> = HashSet::new();
     let mut warned: HashMap<usize, (Instant, u64)> = HashMap::new();
@@ -200,6 +219,7 @@ async fn process(
                 Err(_) => break,
             }
         }
+        queued.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
         let received = Timestamp::now();
         let mut readings = Vec::new();
         let mut stamped = Vec::new();

@@ -431,6 +431,10 @@ fn raw_insert(
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let cache_kib =
+        i64::try_from(markoff::config::StoreConfig::default().cache_size.bytes() / 1024)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.execute_batch(&format!(
