@@ -286,3 +286,47 @@ async fn a_qos0_flood_never_stalls_the_connection() {
     }
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_dead_first_server_fails_over_to_the_next() {
+    let Some(broker) = Mosquitto::start().await else {
+        return;
+    };
+    let dead = broker::free_port();
+    let root = unique("fo");
+    let gw = unique("gw");
+    let config = seq_subscription(broker.port, &root, &gw).replace(
+        &format!("servers = [\"tcp://127.0.0.1:{}\"]", broker.port),
+        &format!(
+            "servers = [\"tcp://127.0.0.1:{dead}\", \"tcp://127.0.0.1:{}\"]",
+            broker.port
+        ),
+    );
+    assert!(config.contains(&dead.to_string()));
+    let mut rig = Rig::new();
+    rig.start(&config);
+    eventually("subscribed through the second server", || {
+        broker.subscribed(&gw)
+    })
+    .await;
+    let (client, mut el) = AsyncClient::new(
+        MqttOptions::new(unique("pub"), "127.0.0.1", broker.port),
+        10,
+    );
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    let ts = markoff::model::Timestamp::now().as_millis();
+    client
+        .publish(
+            format!("{root}/d"),
+            QoS::AtLeastOnce,
+            false,
+            format!(r#"{{"seq":7,"ts":{ts}}}"#),
+        )
+        .await
+        .unwrap();
+    eventually("stored", || {
+        rig.count("SELECT count(*) FROM readings WHERE value = 7") == 1
+    })
+    .await;
+    rig.stop().await;
+}
