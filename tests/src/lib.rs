@@ -17,6 +17,7 @@ pub mod db;
 pub mod eventually;
 pub mod gateway;
 pub mod services;
+pub mod store;
 pub mod systemd;
 
 pub use binary::markoff_bin;

@@ -29,10 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use markoff::config::StoreConfig;
 use markoff::model::Quality;
-use markoff::service::metrics::Metrics;
-use markoff::service::supervisor::Heartbeat;
 use markoff::sources::SourceContext;
 use markoff::sources::modbus::commission::{self, CommissionError, LineSpec, ScanHit};
 use markoff::sources::modbus::config::RegisterKind;
@@ -42,7 +39,7 @@ use markoff::sources::modbus::decode::{
 use markoff::sources::modbus::link::ReadData;
 use markoff::sources::modbus::planner::Hole;
 use markoff::sources::modbus::{self, Connection, poller};
-use markoff::store::{Store, StoreOptions};
+use markoff::store::Store;
 use markoff_tests::assert_eventually;
 use peer::{Listen, PtyPair, PyServer};
 use serde_json::Value;
@@ -63,18 +60,7 @@ struct Rig {
 impl Rig {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = StoreConfig {
-            flush_interval: Duration::from_millis(5),
-            ..StoreConfig::default()
-        };
-        let store = Store::open(
-            &cfg,
-            &dir.path().join("m.db"),
-            StoreOptions::default(),
-            Metrics::new(),
-            Heartbeat::new("w"),
-        )
-        .unwrap();
+        let store = markoff_tests::store::open_test_store(dir.path(), "m.db");
         Self {
             dir,
             store,

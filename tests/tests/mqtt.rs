@@ -13,12 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use broker::{Mosquitto, eventually};
-use markoff::config::StoreConfig;
-use markoff::service::metrics::Metrics;
-use markoff::service::supervisor::Heartbeat;
 use markoff::sources::SourceContext;
 use markoff::sources::mqtt::{self, client};
-use markoff::store::{Store, StoreOptions};
+use markoff::store::Store;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 
@@ -32,18 +29,7 @@ struct Rig {
 impl Rig {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = StoreConfig {
-            flush_interval: Duration::from_millis(5),
-            ..StoreConfig::default()
-        };
-        let store = Store::open(
-            &cfg,
-            &dir.path().join("q.db"),
-            StoreOptions::default(),
-            Metrics::new(),
-            Heartbeat::new("w"),
-        )
-        .unwrap();
+        let store = markoff_tests::store::open_test_store(dir.path(), "q.db");
         Self {
             dir,
             store,

@@ -10,12 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use broker::{Mosquitto, cpu_time, eventually, free_port};
-use markoff::config::StoreConfig;
-use markoff::service::metrics::Metrics;
-use markoff::service::supervisor::Heartbeat;
 use markoff::sources::SourceContext;
 use markoff::sources::mqtt::{self, client};
-use markoff::store::{Store, StoreOptions};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio_util::sync::CancellationToken;
 
@@ -23,18 +19,7 @@ use tokio_util::sync::CancellationToken;
 async fn a_missing_broker_costs_no_cpu_and_is_rejoined_within_the_backoff_cap() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = StoreConfig {
-        flush_interval: Duration::from_millis(5),
-        ..StoreConfig::default()
-    };
-    let store = Store::open(
-        &cfg,
-        &dir.path().join("o.db"),
-        StoreOptions::default(),
-        Metrics::new(),
-        Heartbeat::new("w"),
-    )
-    .unwrap();
+    let store = markoff_tests::store::open_test_store(dir.path(), "o.db");
     let gw = format!("gw-outage-{}", std::process::id());
     let text = format!(
         "[gateway]\nid = \"t\"\n[sources.mqtt.bus]\nservers = [\"tcp://127.0.0.1:{port}\"]\nclient_id = \"{gw}\"\nreconnect_max = \"2s\"\n\

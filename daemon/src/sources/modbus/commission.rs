@@ -198,77 +198,72 @@ pub fn render_words(kind: RegisterKind, address: u16, words: &[u16]) -> String {
         )
         .ok();
     }
-    if words.len() >= 2 {
-        writeln!(out, "\n32-bit values starting at each address:").ok();
-        writeln!(
-            out,
-            "{:>7}  {:<6}  {:>14}  {:>14}  {:>14}  {:>14}",
-            "address", "type", "ABCD", "CDAB", "BADC", "DCBA"
-        )
-        .ok();
-        for i in 0..words.len() - 1 {
-            let a = u32::from(address) + i as u32;
-            for t in [DataType::Int32, DataType::Uint32, DataType::Float32] {
-                let cells: Vec<String> = ByteOrder::ALL
-                    .iter()
-                    .map(|o| {
-                        let d = decode_words(&words[i..], t, *o, None, None);
-                        if t == DataType::Float32 {
-                            float(d)
-                        } else {
-                            number(d)
-                        }
-                    })
-                    .collect();
-                writeln!(
-                    out,
-                    "{a:>7}  {:<6}  {:>14}  {:>14}  {:>14}  {:>14}",
-                    t.as_str(),
-                    cells[0],
-                    cells[1],
-                    cells[2],
-                    cells[3]
-                )
-                .ok();
-            }
-        }
-    }
-    if words.len() >= 4 {
-        writeln!(out, "\n64-bit values starting at each address:").ok();
-        writeln!(
-            out,
-            "{:>7}  {:<7}  {:>22}  {:>22}  {:>22}  {:>22}",
-            "address", "type", "ABCD", "CDAB", "BADC", "DCBA"
-        )
-        .ok();
-        for i in 0..words.len() - 3 {
-            let a = u32::from(address) + i as u32;
-            for t in [DataType::Int64, DataType::Uint64, DataType::Float64] {
-                let cells: Vec<String> = ByteOrder::ALL
-                    .iter()
-                    .map(|o| {
-                        let d = decode_words(&words[i..], t, *o, None, None);
-                        if t == DataType::Float64 {
-                            float(d)
-                        } else {
-                            number(d)
-                        }
-                    })
-                    .collect();
-                writeln!(
-                    out,
-                    "{a:>7}  {:<7}  {:>22}  {:>22}  {:>22}  {:>22}",
-                    t.as_str(),
-                    cells[0],
-                    cells[1],
-                    cells[2],
-                    cells[3]
-                )
-                .ok();
-            }
-        }
-    }
+    wide_table(
+        &mut out,
+        address,
+        words,
+        "32",
+        &[DataType::Int32, DataType::Uint32, DataType::Float32],
+        14,
+    );
+    wide_table(
+        &mut out,
+        address,
+        words,
+        "64",
+        &[DataType::Int64, DataType::Uint64, DataType::Float64],
+        22,
+    );
     out
+}
+
+/// The multi-register interpretations starting at each address, one row per type, one column per
+/// byte order.
+fn wide_table(
+    out: &mut String,
+    address: u16,
+    words: &[u16],
+    bits: &str,
+    types: &[DataType],
+    width: usize,
+) {
+    let span = usize::from(types[0].words(None));
+    if words.len() < span {
+        return;
+    }
+    writeln!(out, "\n{bits}-bit values starting at each address:").ok();
+    writeln!(
+        out,
+        "{:>7}  {:<7}  {:>width$}  {:>width$}  {:>width$}  {:>width$}",
+        "address", "type", "ABCD", "CDAB", "BADC", "DCBA"
+    )
+    .ok();
+    for i in 0..=words.len() - span {
+        let a = u32::from(address) + i as u32;
+        for &t in types {
+            let cells: Vec<String> = ByteOrder::ALL
+                .iter()
+                .map(|o| {
+                    let d = decode_words(&words[i..], t, *o, None, None);
+                    if matches!(t, DataType::Float32 | DataType::Float64) {
+                        float(d)
+                    } else {
+                        number(d)
+                    }
+                })
+                .collect();
+            writeln!(
+                out,
+                "{a:>7}  {:<7}  {:>width$}  {:>width$}  {:>width$}  {:>width$}",
+                t.as_str(),
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3]
+            )
+            .ok();
+        }
+    }
 }
 
 /// Bits for people.
