@@ -219,6 +219,21 @@ pub enum SensorKind {
 }
 
 impl SensorKind {
+    /// Guesses what a value measures from its unit (`Other` when the unit says nothing).
+    pub fn from_unit(unit: &str) -> Self {
+        match unit.trim() {
+            "°C" | "C" | "degC" | "°F" | "K" => Self::Temperature,
+            "%RH" | "%rh" => Self::Humidity,
+            "ppm" => Self::Co2,
+            "bar" | "mbar" | "Pa" | "kPa" | "hPa" | "psi" => Self::Pressure,
+            "W" | "kW" | "Wh" | "kWh" | "MWh" | "V" | "A" | "VA" | "var" | "kvar" | "Hz" => {
+                Self::Energy
+            }
+            "m3/h" | "m³/h" | "l/s" | "l/min" | "l/h" => Self::Flow,
+            _ => Self::Other,
+        }
+    }
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -89,23 +89,6 @@ pub struct StatusReport {
     pub sources: std::collections::BTreeMap<String, crate::sources::health::SourceStatus>,
 }
 
-impl StatusReport {
-    /// One line for `systemctl status` and the log.
-    pub fn line(&self) -> String {
-        let lag = self
-            .sync_lag_rows
-            .map_or_else(|| "sync off".to_owned(), |l| format!("sync lag {l} rows"));
-        format!(
-            "{} points, {:.0} readings/s, buffer {} rows / {}, {}",
-            self.points,
-            self.readings_per_s,
-            self.buffer_rows,
-            crate::config::ByteSize(self.buffer_bytes),
-            lag
-        )
-    }
-}
-
 /// Builds a report from the live state.
 pub async fn report(
     gateway_id: &str,

@@ -36,19 +36,18 @@ impl LatestCache {
             Err(poisoned) => poisoned.into_inner(),
         };
         for (seq, r) in (first_seq..).zip(readings) {
-            let newer = map.get(&r.sensor).is_none_or(|old| r.ts >= old.ts);
-            if newer {
-                let v = LatestValue {
-                    seq: Seq(seq),
-                    ts: r.ts,
-                    value: r.value,
-                    quality: r.quality,
-                };
-                match map.get_mut(&r.sensor) {
-                    Some(slot) => *slot = v,
-                    None => {
-                        map.insert(r.sensor.clone(), v);
-                    }
+            let v = LatestValue {
+                seq: Seq(seq),
+                ts: r.ts,
+                value: r.value,
+                quality: r.quality,
+            };
+            match map.get_mut(&r.sensor) {
+                // A late reading (older read time) never replaces a newer value.
+                Some(slot) if r.ts >= slot.ts => *slot = v,
+                Some(_) => {}
+                None => {
+                    map.insert(r.sensor.clone(), v);
                 }
             }
         }

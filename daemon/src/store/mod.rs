@@ -370,7 +370,7 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
 }
 
 /// Opens a read-only connection (used by queries and by tools that inspect a buffer).
-pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     let fail = |source| StoreError::Open {
         path: path.to_owned(),
         source,

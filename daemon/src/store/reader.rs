@@ -44,6 +44,19 @@ pub struct SensorRow {
     pub source: String,
 }
 
+/// Maps a row of `SELECT key, name, kind, unit, floor, room, source FROM sensors`.
+fn sensor_row(r: &rusqlite::Row<'_>) -> Result<SensorRow, rusqlite::Error> {
+    Ok(SensorRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        kind: r.get(2)?,
+        unit: r.get(3)?,
+        floor: r.get(4)?,
+        room: r.get(5)?,
+        source: r.get(6)?,
+    })
+}
+
 /// Query side of the buffer. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Reader {
@@ -106,17 +119,7 @@ impl Reader {
             let mut stmt = c.prepare_cached(
                 "SELECT key, name, kind, unit, floor, room, source FROM sensors ORDER BY key",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(SensorRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    kind: r.get(2)?,
-                    unit: r.get(3)?,
-                    floor: r.get(4)?,
-                    room: r.get(5)?,
-                    source: r.get(6)?,
-                })
-            })?;
+            let rows = stmt.query_map([], sensor_row)?;
             rows.collect()
         })
         .await
@@ -132,17 +135,7 @@ impl Reader {
             c.query_row(
                 "SELECT key, name, kind, unit, floor, room, source FROM sensors WHERE key = ?1",
                 [id],
-                |r| {
-                    Ok(SensorRow {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        kind: r.get(2)?,
-                        unit: r.get(3)?,
-                        floor: r.get(4)?,
-                        room: r.get(5)?,
-                        source: r.get(6)?,
-                    })
-                },
+                sensor_row,
             )
             .optional()
         })

@@ -264,7 +264,8 @@ impl Writer {
         let started = Instant::now();
         let first_seq = self.state.next_seq;
         let mut seq = first_seq;
-        let mut new_sensors: Vec<(SensorId, i64)> = Vec::new();
+        // Sensors first seen in this batch; merged into the map only once the batch commits.
+        let mut new_sensors: HashMap<SensorId, i64> = HashMap::new();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -278,11 +279,11 @@ impl Writer {
                         for r in readings {
                             let sensor = match self.state.sensor_ids.get(&r.sensor) {
                                 Some(id) => *id,
-                                None => match new_sensors.iter().find(|(s, _)| *s == r.sensor) {
-                                    Some((_, id)) => *id,
+                                None => match new_sensors.get(&r.sensor) {
+                                    Some(id) => *id,
                                     None => {
                                         let id = ensure_sensor(&tx, &r.sensor)?;
-                                        new_sensors.push((r.sensor.clone(), id));
+                                        new_sensors.insert(r.sensor.clone(), id);
                                         id
                                     }
                                 },
@@ -301,7 +302,7 @@ impl Writer {
                     WriterMsg::Sensors { sensors, .. } => {
                         for meta in sensors {
                             let id = upsert_sensor(&tx, meta)?;
-                            new_sensors.push((meta.id.clone(), id));
+                            new_sensors.insert(meta.id.clone(), id);
                         }
                     }
                     WriterMsg::Attribute { sensor, value, ts } => {

@@ -152,20 +152,26 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                 return fail(EX_CONFIG, "invalid Modbus configuration");
             };
             let db = cfg.store.resolved_path();
-            let learned = crate::store::open_read_only(&db).ok();
+            // Holes learned by a running (or earlier) gateway, when its buffer exists.
+            let mut learned = std::collections::HashMap::new();
+            if let Ok(reader) = crate::store::Reader::open(&db) {
+                for c in &conns {
+                    for d in &c.devices {
+                        let key = poller::holes_key(c, d);
+                        if let Ok(Some(json)) = reader.state(&key).await {
+                            learned.insert(
+                                key,
+                                serde_json::from_str::<Vec<planner::Hole>>(&json)
+                                    .unwrap_or_default(),
+                            );
+                        }
+                    }
+                }
+            }
             let out = commission::render_plan(&conns, |c, d| {
-                let key = poller::holes_key(c, d);
                 learned
-                    .as_ref()
-                    .and_then(|conn| {
-                        conn.query_row(
-                            "SELECT value FROM component_state WHERE key = ?1",
-                            [key],
-                            |r| r.get::<_, String>(0),
-                        )
-                        .ok()
-                    })
-                    .and_then(|json| serde_json::from_str::<Vec<planner::Hole>>(&json).ok())
+                    .get(&poller::holes_key(c, d))
+                    .cloned()
                     .unwrap_or_default()
             });
             print!("{out}");

@@ -91,8 +91,6 @@ pub struct Link {
     last_request: Option<Instant>,
     /// A serial line must stay quiet until then before it is reopened.
     quiet_until: Option<Instant>,
-    /// Requests sent (for metrics and benchmarks).
-    pub requests: u64,
 }
 
 impl std::fmt::Debug for Link {
@@ -100,7 +98,6 @@ impl std::fmt::Debug for Link {
         f.debug_struct("Link")
             .field("connection", &self.conn.name)
             .field("open", &self.ctx.is_some())
-            .field("requests", &self.requests)
             .finish_non_exhaustive()
     }
 }
@@ -116,7 +113,6 @@ impl Link {
             next_attempt: None,
             last_request: None,
             quiet_until: None,
-            requests: 0,
         }
     }
 
@@ -250,7 +246,6 @@ impl Link {
             });
         };
         ctx.set_slave(Slave(slave));
-        self.requests += 1;
         let result = tokio::time::timeout(timeout, async {
             match kind {
                 RegisterKind::Holding => ctx

@@ -727,7 +727,7 @@ fn resolve_point(
         if dt.is_bit() || p.bit.is_some() {
             SensorKind::State
         } else {
-            kind_of_unit(&p.unit)
+            SensorKind::from_unit(&p.unit)
         }
     });
     Some(Point {
@@ -753,21 +753,6 @@ fn resolve_point(
             .clone()
             .unwrap_or_else(|| format!("{device} {}", p.name)),
     })
-}
-
-/// Guesses what a value measures from its unit.
-pub fn kind_of_unit(unit: &str) -> SensorKind {
-    match unit.trim() {
-        "°C" | "C" | "degC" | "°F" | "K" => SensorKind::Temperature,
-        "%RH" | "%rh" => SensorKind::Humidity,
-        "ppm" => SensorKind::Co2,
-        "bar" | "mbar" | "Pa" | "kPa" | "hPa" | "psi" => SensorKind::Pressure,
-        "W" | "kW" | "Wh" | "kWh" | "MWh" | "V" | "A" | "VA" | "var" | "kvar" | "Hz" => {
-            SensorKind::Energy
-        }
-        "m3/h" | "m³/h" | "l/s" | "l/min" | "l/h" => SensorKind::Flow,
-        _ => SensorKind::Other,
-    }
 }
 
 fn err(errors: &mut Vec<ConfigError>, path: &str, message: String, hint: Option<&str>) {

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,8 @@ use crate::sources::SourceContext;
 /// QoS 0 messages waiting for the processor beyond which new QoS 0 messages are dropped.
 /// QoS 1/2 messages are never dropped: the broker's in-flight window bounds them.
 const QUEUE: usize = 10_000;
+/// Longest wait for the last acknowledgements to go out when the connection stops.
+const FLUSH: Duration = Duration::from_secs(2);
 /// Messages committed together.
 const BATCH: usize = 1_000;
 
@@ -193,10 +195,42 @@ pub async fn run(
         }
     };
     drop(tx);
-    match processor.await {
-        Ok(Ok(())) => result,
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(TaskError::new("the MQTT processor panicked", e)),
+    // The processor finishes the messages it holds and queues their acknowledgements; they only
+    // reach the broker while the event loop is polled, so flush them (then say goodbye) before
+    // returning. Otherwise the broker would deliver those messages again after a restart.
+    let mut processor = std::pin::pin!(processor);
+    let processed = tokio::time::timeout(FLUSH, async {
+        loop {
+            tokio::select! {
+                r = &mut processor => return Some(r),
+                e = eventloop.poll() => if e.is_err() { return None },
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    if connected {
+        if let Some(topic) = &m.status_topic {
+            let _queued = client.try_publish(topic.clone(), QoS::AtLeastOnce, true, "offline");
+        }
+        // DISCONNECT goes out after everything queued before it; the session is kept.
+        if client.try_disconnect().is_ok() {
+            let _flushed = tokio::time::timeout(FLUSH, async {
+                // The broker closes the connection once it has read DISCONNECT, and so every
+                // acknowledgement written before it.
+                while eventloop.poll().await.is_ok() {}
+            })
+            .await;
+        }
+    }
+    match processed {
+        Some(Ok(Ok(()))) => result,
+        Some(Ok(Err(e))) => Err(e),
+        Some(Err(e)) => Err(TaskError::new("the MQTT processor panicked", e)),
+        // The broker went away or the flush took too long: unacknowledged messages will come
+        // again, which the persistent session is for.
+        None => result,
     }
 }
 
@@ -323,7 +357,7 @@ async fn drop_already_stored(
 fn meta(d: &Decoded, source: &str, sub: &super::Subscription) -> SensorMeta {
     let unit = d.unit.clone().unwrap_or_default();
     let kind = d.kind.unwrap_or_else(|| {
-        let by_unit = crate::sources::modbus::kind_of_unit(&unit);
+        let by_unit = SensorKind::from_unit(&unit);
         if by_unit != SensorKind::Other {
             return by_unit;
         }
@@ -350,6 +384,3 @@ fn meta(d: &Decoded, source: &str, sub: &super::Subscription) -> SensorMeta {
         source: source.to_owned(),
     }
 }
-
-/// Eventloop handle type, for tests that drive a client directly.
-pub type Loop = EventLoop;
