@@ -359,3 +359,44 @@ async fn retention_removes_only_synced_rows_when_there_is_an_uplink() {
     close(store).await;
     assert_eq!(count(&path, "SELECT count(*) FROM readings"), 10);
 }
+
+#[tokio::test]
+async fn jobs_commit_with_the_writer_and_a_failing_job_rolls_back_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = open(&path, BIG, StoreOptions::default());
+    let ingest = store.ingest.clone();
+    // Readings queued alongside jobs keep their own fate.
+    ingest.submit(readings(10, 0)).await.unwrap();
+    let seq: i64 = ingest
+        .transact(|tx| {
+            tx.execute(
+                "INSERT INTO audit_log (ts, actor, channel, action, outcome) VALUES (1, 'a', 'cli', 'ack', 'ok')",
+                [],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seq, 1);
+    let failed = ingest
+        .transact(|tx| {
+            tx.execute(
+                "INSERT INTO audit_log (ts, actor, channel, action, outcome) VALUES (2, 'b', 'cli', 'ack', 'ok')",
+                [],
+            )?;
+            tx.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        })
+        .await;
+    assert!(failed.is_err(), "the job's error reaches its sender");
+    ingest.write(readings(5, 100)).await.unwrap();
+    close(store).await;
+    assert_eq!(count(&path, "SELECT count(*) FROM audit_log"), 1);
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM audit_log WHERE actor = 'b'"),
+        0,
+        "the failed job left nothing behind"
+    );
+    assert_eq!(count(&path, "SELECT count(*) FROM readings"), 15);
+}

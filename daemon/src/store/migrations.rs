@@ -15,6 +15,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_attributes_state",
         include_str!("../../../migrations/gateway/0002_attributes_state.sql"),
     ),
+    (
+        "0003_alarms",
+        include_str!("../../../migrations/gateway/0003_alarms.sql"),
+    ),
 ];
 
 /// Why the schema could not be brought up to date.

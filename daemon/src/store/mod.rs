@@ -110,6 +110,23 @@ pub(crate) enum WriterMsg {
         value: String,
         reply: Option<oneshot::Sender<()>>,
     },
+    Job {
+        job: Job,
+        reply: oneshot::Sender<Result<(), rusqlite::Error>>,
+    },
+}
+
+/// Work run by the writer inside its transaction, under a savepoint of its own. It may run more
+/// than once (a failed commit is retried with the whole batch), so it must not have side effects
+/// outside the transaction except recording its result.
+pub(crate) struct Job(
+    pub(crate) Box<dyn FnMut(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> + Send>,
+);
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
 }
 
 impl WriterMsg {
@@ -117,7 +134,7 @@ impl WriterMsg {
         match self {
             Self::Readings { readings, .. } => readings.len(),
             Self::Sensors { sensors, .. } => sensors.len(),
-            Self::Attribute { .. } | Self::State { .. } => 1,
+            Self::Attribute { .. } | Self::State { .. } | Self::Job { .. } => 1,
         }
     }
 }
@@ -256,6 +273,41 @@ impl IngestHandle {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+impl IngestHandle {
+    /// Runs `f` in the writer's next transaction (under a savepoint of its own) and returns its
+    /// result once that transaction has committed. This is how components other than the
+    /// sources write to the buffer (alarm state and events, the outbox, sync cursors) without a
+    /// second writer. An error from `f` rolls back only `f`'s own changes.
+    ///
+    /// `f` may run more than once: a failed commit is retried with the whole batch.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] with `f`'s error; [`StoreError::Closed`] if the writer has stopped.
+    pub async fn transact<T, F>(&self, mut f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&rusqlite::Transaction<'_>) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let out = slot.clone();
+        let job = Job(Box::new(move |tx| {
+            let value = f(tx)?;
+            if let Ok(mut guard) = out.lock() {
+                *guard = Some(value);
+            }
+            Ok(())
+        }));
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriterMsg::Job { job, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)??;
+        let value = slot.lock().ok().and_then(|mut g| g.take());
+        value.ok_or(StoreError::Closed)
     }
 }
 

@@ -200,11 +200,13 @@ impl Writer {
     }
 
     /// Gathers messages until the batch is full or its first message waited `flush_interval`.
+    /// A job (alarm state, cursors) closes the batch at once: whoever sent it is waiting.
     fn collect(&mut self, first: WriterMsg, closing: bool) -> Vec<WriterMsg> {
         let mut rows = first.rows();
+        let mut urgent = matches!(first, WriterMsg::Job { .. });
         let mut batch = vec![first];
         let deadline = Instant::now() + self.cfg.flush_interval;
-        while rows < self.cfg.flush_rows {
+        while rows < self.cfg.flush_rows && !urgent {
             let msg = match self.rx.try_recv() {
                 Ok(m) => Some(m),
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
@@ -226,6 +228,7 @@ impl Writer {
             match msg {
                 Some(m) => {
                     rows += m.rows();
+                    urgent = matches!(m, WriterMsg::Job { .. });
                     batch.push(m);
                 }
                 None => break,
@@ -234,14 +237,14 @@ impl Writer {
         batch
     }
 
-    fn commit_with_retry(&mut self, batch: Vec<WriterMsg>) {
+    fn commit_with_retry(&mut self, mut batch: Vec<WriterMsg>) {
         let mut attempt: u32 = 0;
         self.shared.heartbeat.busy();
         loop {
-            match self.commit(&batch) {
-                Ok(first_seq) => {
+            match self.commit(&mut batch) {
+                Ok((first_seq, outcomes)) => {
                     self.shared.heartbeat.idle();
-                    self.publish(batch, first_seq);
+                    self.publish(batch, first_seq, outcomes);
                     return;
                 }
                 Err(err) => {
@@ -259,8 +262,13 @@ impl Writer {
         }
     }
 
-    /// Writes the batch in one transaction; returns the first seq it used.
-    fn commit(&mut self, batch: &[WriterMsg]) -> Result<i64, rusqlite::Error> {
+    /// Writes the batch in one transaction; returns the first seq it used and the outcome of
+    /// each job, in batch order.
+    fn commit(
+        &mut self,
+        batch: &mut [WriterMsg],
+    ) -> Result<(i64, Vec<Result<(), rusqlite::Error>>), rusqlite::Error> {
+        let mut outcomes = Vec::new();
         let started = Instant::now();
         let first_seq = self.state.next_seq;
         let mut seq = first_seq;
@@ -310,15 +318,16 @@ impl Writer {
                             "INSERT INTO attributes (sensor, value, ts) VALUES (?1, ?2, ?3) \
                              ON CONFLICT (sensor) DO UPDATE SET value = excluded.value, ts = excluded.ts",
                         )?
-                        .execute(params![sensor, value, ts])?;
+                        .execute(params![&*sensor, &*value, *ts])?;
                     }
                     WriterMsg::State { key, value, .. } => {
                         tx.prepare_cached(
                             "INSERT INTO component_state (key, value, updated_ms) VALUES (?1, ?2, ?3) \
                              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
                         )?
-                        .execute(params![key, value, now_ms()])?;
+                        .execute(params![&*key, &*value, now_ms()])?;
                     }
+                    WriterMsg::Job { job, .. } => outcomes.push(run_job(&tx, job)?),
                 }
             }
             if seq != first_seq {
@@ -336,11 +345,17 @@ impl Writer {
             .observe(started.elapsed().as_secs_f64());
         self.state.sensor_ids.extend(new_sensors);
         self.state.next_seq = seq;
-        Ok(first_seq)
+        Ok((first_seq, outcomes))
     }
 
     /// After COMMIT: counters, cache, receipts, announcement.
-    fn publish(&mut self, batch: Vec<WriterMsg>, first_seq: i64) {
+    fn publish(
+        &mut self,
+        batch: Vec<WriterMsg>,
+        first_seq: i64,
+        outcomes: Vec<Result<(), rusqlite::Error>>,
+    ) {
+        let mut outcomes = outcomes.into_iter();
         let shared = &self.shared;
         let committed = self.state.next_seq - first_seq;
         shared.metrics.commits.inc();
@@ -380,6 +395,10 @@ impl Writer {
                     if let Some(reply) = reply {
                         let _receiver_may_be_gone = reply.send(());
                     }
+                }
+                WriterMsg::Job { reply, .. } => {
+                    let outcome = outcomes.next().unwrap_or(Ok(()));
+                    let _receiver_may_be_gone = reply.send(outcome);
                 }
                 WriterMsg::Attribute { .. } => {}
             }
@@ -436,6 +455,25 @@ impl Writer {
             }
         }
         self.shared.heartbeat.idle();
+    }
+}
+
+/// Runs one job under a savepoint. The outer error aborts the batch (the savepoint machinery
+/// itself failed); the inner one is the job's own failure, rolled back and reported to its sender.
+fn run_job(
+    tx: &rusqlite::Transaction<'_>,
+    job: &mut super::Job,
+) -> Result<Result<(), rusqlite::Error>, rusqlite::Error> {
+    tx.execute_batch("SAVEPOINT job")?;
+    match (job.0)(tx) {
+        Ok(()) => {
+            tx.execute_batch("RELEASE job")?;
+            Ok(Ok(()))
+        }
+        Err(err) => {
+            tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Ok(Err(err))
+        }
     }
 }
 
