@@ -1,10 +1,37 @@
 //! The contract between Markoff gateways and the central PostgreSQL.
 //!
-//! Owns: the names of the synced streams and the idempotency key `(gateway_id, stream, seq)`.
-//! The central schema, the uploader protocol and `markoff-central`'s database commands build on
-//! these names.
+//! Owns: the names of the synced streams, the idempotency key `(gateway_id, stream, seq)`, the
+//! upload protocol the daemon's uploader calls, and the administration `markoff-central` runs.
+//! The schema itself is `migrations/central/` (embedded), described in `docs/central-schema.md`.
+//!
+//! # Layout
+//! - `upload`: readings and alarm events, exactly once (cursor row lock, binary COPY into a
+//!   staging table, `INSERT ... ON CONFLICT DO NOTHING`); the central cursor; contact and backlog.
+//! - `metadata`: site metadata (building, floors, rooms, tenants, sensors) upserted on change.
+//! - `error`: [`SyncError`], classified for the uploader's retry policy.
+//! - `copy`: the PostgreSQL binary COPY encoder.
+//! - `admin`: migrations, partition maintenance, gateway roles and the gateway list.
+//! - `scram`: SCRAM-SHA-256 verifiers, so passwords never reach the server in clear text.
 
 use std::fmt;
+
+pub mod admin;
+mod copy;
+mod error;
+mod metadata;
+mod scram;
+mod upload;
+
+pub use admin::{
+    AdminError, GatewayCredentials, GatewayStatus, MigrateReport, NewGateway, Password, Removed,
+    add_gateway, ensure_partitions, list_gateways, migrate, remove_gateway,
+};
+pub use error::SyncError;
+pub use metadata::{FloorRow, RoomRow, SensorMetaRow, SiteMetadata, TenantRow, upsert_metadata};
+pub use upload::{
+    AlarmEventRow, BatchOutcome, ReadingRow, central_cursor, raw_copy_readings, report_head,
+    touch_gateway, upload_alarm_events, upload_readings,
+};
 
 /// A stream of rows a gateway uploads; part of the idempotency key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

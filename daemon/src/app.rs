@@ -63,6 +63,10 @@ pub struct AppState {
     pub tracker: Arc<StatusTracker>,
     /// Connection and device health reported by the sources.
     pub health: crate::sources::health::Health,
+    /// Local alarms: list, act, follow.
+    pub alarms: crate::alarms::Alarms,
+    /// Sync to the centre: per-stream state for `/api/v1/sync`.
+    pub sync: Arc<crate::sync::SyncState>,
     uplink: bool,
 }
 
@@ -100,6 +104,8 @@ pub struct Gateway {
     store: Store,
     sources_token: CancellationToken,
     sources: Vec<JoinHandle<()>>,
+    alarms_token: CancellationToken,
+    alarm_tasks: Vec<JoinHandle<()>>,
     downstream: CancellationToken,
     stopping: CancellationToken,
     fatal: mpsc::UnboundedReceiver<Fatal>,
@@ -137,7 +143,10 @@ impl Gateway {
         let (supervisor, fatal) = Supervisor::new(config.service.clone(), metrics.clone());
         let heartbeat = Heartbeat::new("store:writer");
         let path = config.store.resolved_path();
-        let store_options = StoreOptions { uplink: false };
+        // With a [sync] section (even disabled), retention waits for rows to reach the centre.
+        let store_options = StoreOptions {
+            uplink: config.sync.is_some(),
+        };
         let store = Store::open(
             &config.store,
             &path,
@@ -157,14 +166,26 @@ impl Gateway {
             supervisor: supervisor.clone(),
             tracker: Arc::new(StatusTracker::default()),
             health: crate::sources::health::Health::default(),
+            alarms: crate::alarms::Alarms::new(metrics.alarms.clone()),
+            sync: crate::sync::SyncState::new(
+                &config.gateway.id,
+                config.sync.as_ref(),
+                metrics.clone(),
+            ),
             uplink: store_options.uplink,
         });
+        state
+            .alarms
+            .channels()
+            .register("log", Arc::new(crate::alarms::outbox::LogChannel));
 
         let mut gw = Self {
             state: state.clone(),
             store,
             sources_token: CancellationToken::new(),
             sources: Vec::new(),
+            alarms_token: CancellationToken::new(),
+            alarm_tasks: Vec::new(),
             downstream: downstream.clone(),
             stopping: CancellationToken::new(),
             fatal,
@@ -261,6 +282,8 @@ impl Gateway {
             );
         }
 
+        gw.start_sync(&config);
+        gw.start_alarms(&config);
         gw.start_sources(&config);
         state.tracker.set_ready();
         metrics.ready.set(1);
@@ -298,6 +321,110 @@ impl Gateway {
             );
             self.sources.push(handle);
         }
+    }
+
+    /// Starts the uploaders to the centre (when `[sync]` is enabled). They stop with the other
+    /// downstream tasks, after the writer has drained; an abandoned batch is safe either way.
+    fn start_sync(&self, config: &Config) {
+        let Some(cfg) = config.sync.as_ref().filter(|c| c.enabled) else {
+            return;
+        };
+        let st = self.state.clone();
+        let site: crate::sync::SiteSource = Arc::new(move || {
+            let c = st.config();
+            (c.gateway.name.clone(), c.site.clone())
+        });
+        crate::sync::start(
+            &self.state.supervisor,
+            &self.downstream,
+            cfg,
+            &config.gateway.id,
+            &self.store,
+            self.state.sync.clone(),
+            site,
+        );
+        info!(target = %cfg.display_url(), sslmode = cfg.sslmode.as_str(), "Sync to the centre started.");
+    }
+
+    /// Starts the alarm engine and the outbox dispatcher (when `[alarms]` is enabled).
+    fn start_alarms(&mut self, config: &Config) {
+        self.alarms_token = CancellationToken::new();
+        if !config.alarms.enabled {
+            return;
+        }
+        let rules = match crate::alarms::rules::compile(&config.alarms, &config.users) {
+            Ok(r) => r,
+            Err(errors) => {
+                // Validation ran before; this only happens if the two disagree.
+                for e in errors {
+                    error!(key = %e.path, error = %e.message, "Alarm rule rejected.");
+                }
+                return;
+            }
+        };
+        let ctx = crate::alarms::service::AlarmContext {
+            ingest: self.store.ingest.clone(),
+            reader: self.store.reader.clone(),
+            store: self.state.store.clone(),
+            alarms: self.state.alarms.clone(),
+        };
+        let (cfg, users) = (config.alarms.clone(), config.users.clone());
+        let engine_ctx = ctx.clone();
+        let handle = self.state.supervisor.spawn(
+            "alarms",
+            Restart::OnFailure,
+            self.alarms_token.clone(),
+            move |tok| {
+                crate::alarms::service::run(
+                    cfg.clone(),
+                    rules.clone(),
+                    users.clone(),
+                    engine_ctx.clone(),
+                    tok,
+                )
+            },
+        );
+        self.alarm_tasks.push(handle);
+        let dispatch = crate::alarms::outbox::DispatchConfig {
+            flood_threshold: config.alarms.flood_threshold,
+            retry_min: config.alarms.retry_min,
+            retry_max: config.alarms.retry_max,
+            langs: crate::alarms::outbox::subscribers(&config.alarms, &config.users)
+                .into_iter()
+                .map(|s| (s.key, s.lang))
+                .collect(),
+        };
+        let handle = self.state.supervisor.spawn(
+            "alarms:outbox",
+            Restart::OnFailure,
+            self.alarms_token.clone(),
+            move |tok| {
+                let fut = crate::alarms::outbox::run_dispatcher(
+                    dispatch.clone(),
+                    ctx.ingest.clone(),
+                    ctx.reader.clone(),
+                    ctx.alarms.channels().clone(),
+                    ctx.alarms.metrics().clone(),
+                    ctx.alarms.outbox_wake(),
+                    tok,
+                );
+                async move {
+                    fut.await.map_err(|e| {
+                        crate::service::supervisor::TaskError::new("outbox delivery stopped", e)
+                    })
+                }
+            },
+        );
+        self.alarm_tasks.push(handle);
+    }
+
+    async fn stop_alarms(&mut self, deadline: Instant) -> bool {
+        self.alarms_token.cancel();
+        let mut all = true;
+        for h in self.alarm_tasks.drain(..) {
+            all &= tokio::time::timeout_at(deadline, h).await.is_ok();
+        }
+        all
     }
 
     async fn stop_sources(&mut self, deadline: Instant) -> bool {
@@ -338,6 +465,9 @@ impl Gateway {
         let cfg = self.state.config();
         let deadline = Instant::now() + cfg.service.shutdown_timeout;
         let sources_stopped = self.stop_sources(deadline).await;
+        // Alarms commit their last step through the writer, so they stop before it drains;
+        // readings committed after that are evaluated at the next start (by seq).
+        let sources_stopped = self.stop_alarms(deadline).await && sources_stopped;
         self.store.writer.drain();
         let drained = tokio::time::timeout_at(deadline, self.store.writer.finished())
             .await
@@ -390,6 +520,7 @@ impl Gateway {
                 "http",
                 format!("{:?}", old.http) != format!("{:?}", new.http),
             ),
+            ("sync", old.sync != new.sync),
         ] {
             if changed {
                 warn!(
@@ -414,6 +545,11 @@ impl Gateway {
         applied.gateway = old.gateway.clone();
         applied.store = old.store.clone();
         applied.http = old.http.clone();
+        applied.sync = old.sync.clone();
+        if !self.stop_alarms(deadline).await {
+            warn!("The alarm engine did not stop in time during reload.");
+        }
+        self.start_alarms(&applied);
         self.start_sources(&applied);
         match self.state.config.write() {
             Ok(mut c) => *c = Arc::new(applied),
@@ -429,11 +565,16 @@ pub fn api_file(db_path: &std::path::Path) -> PathBuf {
     db_path.with_file_name("markoff.api")
 }
 
-/// The one-line status without database queries (sync lag is not configured in this build).
+/// The one-line status without database queries.
 fn quick_line(state: &AppState) -> String {
     let store = &state.store;
+    let sync = if state.sync.enabled() {
+        format!("sync lag {} rows", state.sync.total_lag_rows())
+    } else {
+        "sync off".to_owned()
+    };
     format!(
-        "{} points, {:.0} readings/s, buffer {} rows / {}, sync off",
+        "{} points, {:.0} readings/s, buffer {} rows / {}, {sync}",
         store.latest.len(),
         state.tracker.readings_per_second(),
         store.rows(),

@@ -64,6 +64,52 @@ pub enum Command {
         #[command(subcommand)]
         command: ModbusCommand,
     },
+    /// Show open alarms (active or awaiting acknowledgement), or every alarm with --all.
+    Alarms {
+        /// Every alarm, including those in normal state.
+        #[arg(long)]
+        all: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Acknowledge an alarm (operator role in [[users]] required).
+    Ack {
+        /// Alarm number, as listed by `markoff alarms`.
+        id: i64,
+        #[command(flatten)]
+        who: UserArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Shelve an alarm: no notifications for a while (operator role required).
+    Shelve {
+        /// Alarm number.
+        id: i64,
+        /// How long ("30m", "2h"; 1 minute to 7 days).
+        duration: String,
+        #[command(flatten)]
+        who: UserArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Lift an alarm's shelving (operator role required).
+    Unshelve {
+        /// Alarm number.
+        id: i64,
+        #[command(flatten)]
+        who: UserArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Sync to the central PostgreSQL.
+    Sync {
+        /// What to do.
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
     /// Show the latest reading of every sensor, or one sensor's recent history.
     Readings {
         /// Sensor id, e.g. f3.r301.temperature.
@@ -71,6 +117,39 @@ pub enum Command {
         /// History rows to show for one sensor.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// Who acts, for commands that change something.
+#[derive(Debug, clap::Args)]
+pub struct UserArgs {
+    /// Login from [[users]] to act as. Default: $SUDO_USER, else $USER.
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+impl UserArgs {
+    /// The login to act as.
+    pub fn login(&self) -> String {
+        self.user
+            .clone()
+            .or_else(|| std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()))
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+}
+
+/// `markoff sync ...`
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Per stream (readings, alarm events, metadata): local and central cursor, rows and age of
+    /// what waits for the centre, last success, last error, state.
+    Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

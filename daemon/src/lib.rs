@@ -5,16 +5,19 @@
 //! sees it; the service layer supervises tasks and speaks the systemd protocol.
 //!
 //! # Layout
+//! - [`alarms`]: local alarm rules, the ISA-18.2 lifecycle, the notification outbox.
 //! - [`app`]: composition root: start, staged shutdown, reload.
 //! - [`cli`]: the command line.
 //! - [`config`]: typed config: parse, validate (every error with line:col), defaults, secrets.
 //! - [`model`]: readings, sensors, qualities, sequence numbers.
 //! - [`store`]: the durable SQLite buffer: migrations, batched writer, disk budget, queries.
+//! - [`sync`]: the uploader to the central PostgreSQL.
 //! - [`sources`]: data sources (the building simulator so far).
 //! - [`service`]: supervisor, backoff, systemd notify/watchdog, logging, metrics, status.
 //! - [`channels`]: the local HTTP API and the CLI client of a running daemon.
 //! - [`demo`]: `markoff demo`, the whole pipeline on a simulated building with a live view.
 
+pub mod alarms;
 pub mod app;
 pub mod channels;
 pub mod cli;
@@ -24,3 +27,4 @@ pub mod model;
 pub mod service;
 pub mod sources;
 pub mod store;
+pub mod sync;

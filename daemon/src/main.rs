@@ -73,6 +73,54 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             print_or_fail(out)
         }
+        Command::Alarms { all, json, api } => {
+            let client = Client::new(&api.base_url());
+            let path = if all {
+                "/api/v1/alarms?all=true"
+            } else {
+                "/api/v1/alarms"
+            };
+            let out = if json {
+                client.raw(path).await.map(|v| pretty(&v))
+            } else {
+                client
+                    .alarms(all)
+                    .await
+                    .map(|a| markoff::channels::alarms_cli::render_alarms(&a, all))
+            };
+            print_or_fail(out)
+        }
+        Command::Ack { id, who, api } => {
+            let client = Client::new(&api.base_url());
+            print_or_fail(client.alarm_action(id, "ack", &who.login(), None).await)
+        }
+        Command::Shelve {
+            id,
+            duration,
+            who,
+            api,
+        } => {
+            let client = Client::new(&api.base_url());
+            print_or_fail(
+                client
+                    .alarm_action(id, "shelve", &who.login(), Some(&duration))
+                    .await,
+            )
+        }
+        Command::Unshelve { id, who, api } => {
+            let client = Client::new(&api.base_url());
+            print_or_fail(
+                client
+                    .alarm_action(id, "unshelve", &who.login(), None)
+                    .await,
+            )
+        }
+        Command::Sync {
+            command: markoff::cli::SyncCommand::Status { json, api },
+        } => {
+            let client = Client::new(&api.base_url());
+            print_or_fail(markoff::channels::sync_cli::status(&client, json).await)
+        }
         Command::Modbus { command } => markoff::sources::modbus::cli::run(command).await,
         Command::Readings {
             sensor,

@@ -54,6 +54,31 @@ impl Client {
         }
     }
 
+    /// `POST` of a JSON body; the JSON answer.
+    pub(crate) async fn post_json<B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let body = resp.text().await.unwrap_or_default().trim().to_owned();
+            return Err(ClientError::Status { status, body });
+        }
+        resp.json().await.map_err(ClientError::Decode)
+    }
+
     async fn get(&self, path: &str) -> Result<reqwest::Response, ClientError> {
         let url = format!("{}{path}", self.base);
         let resp = self

@@ -6,6 +6,8 @@
 //! - `GET /api/v1/status`: the structured status (`markoff status`).
 //! - `GET /api/v1/readings`: latest value of every sensor (`markoff readings`).
 //! - `GET /api/v1/readings/{sensor}?limit=N`: one sensor's metadata, latest value and recent history.
+//! - `GET /api/v1/sync`: per-stream sync to the centre (`markoff sync status`).
+//! - `/api/v1/alarms...`: alarms and operator actions (see `super::alarms_api`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +73,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/readings", get(readings))
         .route("/api/v1/readings/{sensor}", get(sensor))
+        .route("/api/v1/sync", get(sync_status))
+        .route("/api/v1/alarms", get(super::alarms_api::list))
+        .route(
+            "/api/v1/alarms/{id}/{action}",
+            axum::routing::post(super::alarms_api::act),
+        )
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -115,6 +123,10 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
 
 async fn status(State(st): State<Arc<AppState>>) -> Response {
     axum::Json(st.status().await).into_response()
+}
+
+async fn sync_status(State(st): State<Arc<AppState>>) -> Response {
+    axum::Json(st.sync.report()).into_response()
 }
 
 async fn readings(State(st): State<Arc<AppState>>) -> Response {

@@ -3,5 +3,8 @@
 //!
 //! Owns: request handling and presentation. Does not own: the data (see `crate::store`).
 
+pub mod alarms_api;
+pub mod alarms_cli;
 pub mod client;
 pub mod http;
+pub mod sync_cli;

@@ -189,6 +189,15 @@ const SECTIONS: &[(&str, Probe)] = &[
     ("sources", |t, p, l, e| {
         collect::<super::SourcesConfig>(t, p, Vec::new(), l, e).is_some()
     }),
+    ("site", |t, p, l, e| {
+        collect::<super::SiteConfig>(t, p, Vec::new(), l, e).is_some()
+    }),
+    ("sync", |t, p, l, e| {
+        collect::<crate::sync::SyncConfig>(t, p, Vec::new(), l, e).is_some()
+    }),
+    ("alarms", |t, p, l, e| {
+        collect::<crate::alarms::AlarmsConfig>(t, p, Vec::new(), l, e).is_some()
+    }),
 ];
 
 /// Deserializes `tree` as `T`, recording each error and pruning the offending entry until it

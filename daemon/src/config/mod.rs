@@ -6,6 +6,7 @@
 
 mod load;
 mod secret;
+mod site;
 mod units;
 mod validate;
 
@@ -17,6 +18,7 @@ use serde::Deserialize;
 
 pub use load::{ConfigError, ConfigErrors, LoadError, load_file, parse_str};
 pub use secret::{Secret, SecretError, SecretRef};
+pub use site::{FloorConfig, RoomConfig, SiteConfig, TenantConfig};
 pub use units::ByteSize;
 
 /// The whole configuration file.
@@ -40,6 +42,18 @@ pub struct Config {
     /// Data sources.
     #[serde(default)]
     pub sources: SourcesConfig,
+    /// The building: name, address, floors, rooms, tenants (site metadata for the centre).
+    #[serde(default)]
+    pub site: SiteConfig,
+    /// Upload to the central PostgreSQL; no uploads without the section.
+    #[serde(default)]
+    pub sync: Option<crate::sync::SyncConfig>,
+    /// Local alarm rules and notification targets.
+    #[serde(default)]
+    pub alarms: crate::alarms::AlarmsConfig,
+    /// People who may use the gateway's channels, with their roles.
+    #[serde(default)]
+    pub users: Vec<crate::alarms::UserConfig>,
 }
 
 /// `[gateway]`: the identity of this gateway.

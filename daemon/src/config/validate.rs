@@ -105,6 +105,13 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
     if let Err(errors) = crate::sources::mqtt::resolve(&config.sources.mqtt, &config.gateway.id) {
         v.0.extend(errors);
     }
+    if let Err(errors) = crate::alarms::rules::compile(&config.alarms, &config.users) {
+        v.0.extend(errors);
+    }
+    v.0.extend(super::site::validate(&config.site));
+    if let Some(sync) = &config.sync {
+        v.0.extend(crate::sync::config::validate(sync));
+    }
     v.0
 }
 

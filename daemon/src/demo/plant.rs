@@ -48,7 +48,16 @@ pub(crate) async fn start(token: CancellationToken) -> std::io::Result<SimServer
 
 fn update(d: &SimDevices, t: f64) {
     let burner = (t / 40.0).fract() < 0.6;
-    let supply = if burner { 72.0 } else { 66.0 } + (t / 7.0).sin();
+    // Every two minutes the boiler overheats for half a minute (a sticking mixing valve), and
+    // trips its fault bit near the peak.
+    let phase = (t / 120.0).fract();
+    let overheat = if (0.5..0.75).contains(&phase) {
+        26.0 * ((phase - 0.5) / 0.25 * std::f64::consts::PI).sin()
+    } else {
+        0.0
+    };
+    let fault = overheat > 22.0;
+    let supply = if burner { 72.0 } else { 66.0 } + (t / 7.0).sin() + overheat;
     let words16 = |v: f64| encode(v, DataType::Int16, ByteOrder::Abcd)[0];
     d.set_holding(
         1,
@@ -58,7 +67,7 @@ fn update(d: &SimDevices, t: f64) {
             words16((supply - 17.0) * 10.0),
             words16((-3.0 + 2.0 * (t / 300.0).sin()) * 10.0),
             (160.0 + 3.0 * (t / 11.0).sin()) as u16,
-            u16::from(burner) | 0b10,
+            u16::from(burner) | 0b10 | (u16::from(fault) << 2),
             0x8000,
         ],
     );

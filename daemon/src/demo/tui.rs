@@ -54,9 +54,11 @@ pub(crate) fn run(
 }
 
 fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<String, SensorRow>) {
-    let [header, plant, table, footer] = Layout::vertical([
+    let alarm_lines = view::alarm_lines(state);
+    let [header, plant, alarms, table, footer] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Length(HIGHLIGHTS.len() as u16 + 2),
+        Constraint::Length(alarm_lines.len().clamp(1, 8) as u16 + 2),
         Constraint::Min(5),
         Constraint::Length(1),
     ])
@@ -102,6 +104,30 @@ fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<Stri
         )
         .block(Block::default().borders(Borders::ALL).title(" plant ")),
         plant,
+    );
+
+    let alarm_text: Vec<Line<'_>> = if alarm_lines.is_empty() {
+        vec![Line::from("no open alarms")]
+    } else {
+        alarm_lines
+            .into_iter()
+            .map(|(active, l)| {
+                let style = if active {
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default().fg(Color::Yellow)
+                };
+                Line::from(Span::styled(l, style))
+            })
+            .collect()
+    };
+    f.render_widget(
+        Paragraph::new(alarm_text).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" alarms (markoff alarms, markoff ack ID) "),
+        ),
+        alarms,
     );
 
     let now = Timestamp::now();

@@ -27,7 +27,7 @@ pub(crate) const HIGHLIGHTS: &[&str] = &[
     "plant.return_temp",
     "plant.pressure",
     "plant.burner_on",
-    "plant.dhw_temp",
+    "plant.fault",
     "plant.online",
     "meter.active_power",
     "meter.energy",
@@ -49,6 +49,28 @@ pub(crate) fn summary(state: &AppState) -> String {
         s.last_seq(),
         state.supervisor.running().len(),
     )
+}
+
+/// Open alarms, most urgent first: (active, one line each).
+pub(crate) fn alarm_lines(state: &AppState) -> Vec<(bool, String)> {
+    state
+        .alarms
+        .list(true)
+        .into_iter()
+        .map(|a| {
+            (
+                a.state.is_active(),
+                format!(
+                    "#{} {} [{}] {}: {}",
+                    a.id,
+                    a.alert,
+                    a.severity.as_str(),
+                    crate::alarms::text::state_word(crate::alarms::Lang::En, a.state),
+                    a.message
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Display value of a sensor from the cache, with unit when known.
@@ -98,6 +120,9 @@ pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, done: Cancellati
             write!(line, " | {id} {}", value_of(&state, id, unit)).ok();
         }
         println!("{line}");
+        for (_, alarm) in alarm_lines(&state) {
+            println!("         alarm {alarm}");
+        }
     }
     println!(
         "markoff demo: stopped; {} readings committed (last seq {}).",

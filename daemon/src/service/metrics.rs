@@ -3,6 +3,7 @@
 //! Owns: the registry and the metric handles every component updates. Handles are cheap clones.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -45,6 +46,86 @@ pub struct Metrics {
     pub mqtt_malformed: Family<Labels, Counter>,
     /// 1 once the gateway is ready (store open, sources built).
     pub ready: Gauge,
+    /// The alarm engine and its outbox.
+    pub alarms: Arc<crate::alarms::outbox::AlarmMetrics>,
+    /// Sync to the centre, by `stream`.
+    pub sync: SyncMetrics,
+}
+
+/// Metrics of the uploader to the central PostgreSQL, each by `stream`
+/// (`readings`, `alarm_events`, `metadata`).
+#[derive(Debug)]
+pub struct SyncMetrics {
+    /// Rows committed locally and not yet confirmed by the centre.
+    pub lag_rows: Family<Labels, Gauge>,
+    /// Age of the oldest row not yet confirmed by the centre (0 when caught up).
+    pub lag_seconds: Family<Labels, Gauge<f64, AtomicU64>>,
+    /// Batches committed centrally.
+    pub batches: Family<Labels, Counter>,
+    /// Rows sent in committed batches (including rows the centre already had).
+    pub rows: Family<Labels, Counter>,
+    /// Failed attempts (connect, upload, cursor update).
+    pub failures: Family<Labels, Counter>,
+    /// 1 while connected to the centre.
+    pub connected: Family<Labels, Gauge>,
+    /// Time from the start of a batch's upload to its central commit.
+    pub batch_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+impl SyncMetrics {
+    fn batch_histogram() -> Histogram {
+        Histogram::new(exponential_buckets(0.001, 2.0, 16))
+    }
+
+    fn new() -> Self {
+        Self {
+            lag_rows: Family::default(),
+            lag_seconds: Family::default(),
+            batches: Family::default(),
+            rows: Family::default(),
+            failures: Family::default(),
+            connected: Family::default(),
+            batch_seconds: Family::new_with_constructor(Self::batch_histogram),
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "sync_lag_rows",
+            "Rows committed locally and not yet confirmed by the centre, by stream",
+            self.lag_rows.clone(),
+        );
+        registry.register(
+            "sync_lag_seconds",
+            "Age of the oldest row not yet confirmed by the centre, by stream",
+            self.lag_seconds.clone(),
+        );
+        registry.register(
+            "sync_batches",
+            "Batches committed by the central PostgreSQL, by stream",
+            self.batches.clone(),
+        );
+        registry.register(
+            "sync_rows",
+            "Rows sent in batches committed by the centre, by stream",
+            self.rows.clone(),
+        );
+        registry.register(
+            "sync_failures",
+            "Failed sync attempts (connect, upload), by stream",
+            self.failures.clone(),
+        );
+        registry.register(
+            "sync_connected",
+            "1 while the stream's uploader is connected to the centre",
+            self.connected.clone(),
+        );
+        registry.register(
+            "sync_batch_seconds",
+            "Time from the start of a batch's upload to its central commit, by stream",
+            self.batch_seconds.clone(),
+        );
+    }
 }
 
 impl Metrics {
@@ -123,12 +204,15 @@ impl Metrics {
             "MQTT messages with an undecodable payload, by connection and subscription",
             mqtt_malformed.clone(),
         );
+        let alarms = Arc::new(crate::alarms::outbox::AlarmMetrics::register(&mut registry));
         let ready = Gauge::default();
         registry.register(
             "ready",
             "1 once the store is open and the sources are built",
             ready.clone(),
         );
+        let sync = SyncMetrics::new();
+        sync.register(&mut registry);
         Arc::new(Self {
             registry,
             readings_ingested,
@@ -144,6 +228,8 @@ impl Metrics {
             mqtt_messages,
             mqtt_malformed,
             ready,
+            alarms,
+            sync,
         })
     }
 
@@ -183,6 +269,11 @@ pub fn subscription_labels(connection: &str, subscription: &str) -> Labels {
         ("connection".to_owned(), connection.to_owned()),
         ("subscription".to_owned(), subscription.to_owned()),
     ]
+}
+
+/// The label set of a sync stream.
+pub fn stream_labels(stream: &str) -> Labels {
+    label("stream", stream)
 }
 
 fn label(name: &str, value: &str) -> Labels {

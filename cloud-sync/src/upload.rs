@@ -1,0 +1,704 @@
+//! The upload protocol: how a gateway writes its readings and alarm events into the central
+//! database exactly once.
+//!
+//! Owns: the row types a gateway uploads, the upload transaction (cursor row lock, binary COPY into
+//! a staging table, `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, cursor update), the cursor
+//! read, the contact stamp and the backlog report. Does not own: reading the gateway's buffer or
+//! the retry policy (the daemon's uploader), site metadata (`crate::metadata`), the schema
+//! (`migrations/central/`).
+//!
+//! # Exactly once
+//! Each call is one transaction that first locks the gateway's cursor row for the stream
+//! (`SELECT ... FOR UPDATE`). Rows at or below the cursor are skipped before anything is sent;
+//! the rest are inserted with `ON CONFLICT DO NOTHING` on the idempotency key, and the cursor
+//! moves to the batch's highest seq in the same transaction. A crash or a lost connection at any
+//! point rolls everything back, so the same batch can be sent again; two connections sending the
+//! same batch at once are serialized by the row lock, and the second inserts nothing.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Connection, PgConnection, Row};
+
+use crate::Stream;
+use crate::copy::{self, CopyEncoder};
+use crate::error::SyncError;
+
+/// One reading as the gateway stored it (`readings` in the gateway's SQLite buffer).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadingRow {
+    /// The gateway's reading seq: strictly increasing, never reused.
+    pub seq: i64,
+    /// The gateway-local sensor id (`sensors.id` on the gateway); must fit in an i32.
+    pub sensor_id: i64,
+    /// Read time, milliseconds since the Unix epoch (UTC).
+    pub ts_ms: i64,
+    /// The value, `None` unless a trustworthy number exists.
+    pub value: Option<f64>,
+    /// 0 good, 1 bad, 2 stale, 3 comm_error.
+    pub quality: i16,
+}
+
+/// One alarm lifecycle event as the gateway stored it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlarmEventRow {
+    /// The gateway's alarm event seq: strictly increasing, never reused.
+    pub seq: i64,
+    /// When the transition happened, milliseconds since the Unix epoch (UTC).
+    pub ts_ms: i64,
+    /// The gateway-local id of the alarm (one alarm = one rule on one sensor).
+    pub alarm_id: i64,
+    /// The alarm's name.
+    pub alarm: String,
+    /// The rule that raised it (e.g. `high`, `stale`).
+    pub rule: String,
+    /// The sensor key, when the alarm is about one sensor.
+    pub sensor: Option<String>,
+    /// What happened (e.g. `raised`, `acked`, `cleared`).
+    pub event: String,
+    /// The alarm's state after the event; `normal` means it is over.
+    pub state: String,
+    /// Severity name.
+    pub severity: String,
+    /// The value that caused the event, if any.
+    pub value: Option<f64>,
+    /// Human-readable text.
+    pub message: String,
+    /// Who acted (for acks and shelving), if anyone.
+    pub actor: Option<String>,
+    /// Through which channel they acted, if anyone did.
+    pub channel: Option<String>,
+}
+
+/// What one upload call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    /// Rows written to the central table by this call.
+    pub inserted: u64,
+    /// Rows of the batch that were already there (at or below the cursor, or a conflict).
+    pub skipped: u64,
+    /// The central cursor after the call: every row up to this seq has arrived. The gateway may
+    /// advance its local cursor to it.
+    pub central_cursor: i64,
+}
+
+const READINGS_STAGE: &str = "CREATE TEMP TABLE IF NOT EXISTS markoff_stage_readings \
+     (seq bigint, sensor_id integer, ts timestamptz, value double precision, quality smallint) \
+     ON COMMIT DELETE ROWS";
+const READINGS_STAGE_COPY: &str = "COPY pg_temp.markoff_stage_readings \
+     (seq, sensor_id, ts, value, quality) FROM STDIN (FORMAT binary)";
+const READINGS_INSERT: &str = "INSERT INTO markoff.readings \
+     (gateway_id, seq, sensor_id, ts, value, quality) \
+     SELECT $1, seq, sensor_id, ts, value, quality FROM pg_temp.markoff_stage_readings \
+     WHERE seq > $2";
+const READINGS_INSERT_IDEMPOTENT: &str = "INSERT INTO markoff.readings \
+     (gateway_id, seq, sensor_id, ts, value, quality) \
+     SELECT $1, seq, sensor_id, ts, value, quality FROM pg_temp.markoff_stage_readings \
+     WHERE seq > $2 \
+     ON CONFLICT (gateway_id, seq, ts) DO NOTHING";
+const LATEST_UPSERT: &str = "INSERT INTO markoff.sensor_latest AS l \
+     (gateway_id, sensor_id, seq, ts, value, quality) \
+     SELECT $1, u.sensor_id, u.seq, to_timestamp(0) + u.ts_ms * interval '1 millisecond', \
+            u.value, u.quality \
+     FROM unnest($2::int4[], $3::int8[], $4::int8[], $5::float8[], $6::int2[]) \
+          AS u(sensor_id, seq, ts_ms, value, quality) \
+     ON CONFLICT (gateway_id, sensor_id) DO UPDATE \
+     SET seq = excluded.seq, ts = excluded.ts, value = excluded.value, quality = excluded.quality \
+     WHERE (excluded.ts, excluded.seq) > (l.ts, l.seq)";
+const READINGS_RAW_COPY: &str = "COPY markoff.readings \
+     (gateway_id, seq, sensor_id, ts, value, quality) FROM STDIN (FORMAT binary)";
+
+const ALARMS_STAGE: &str = "CREATE TEMP TABLE IF NOT EXISTS markoff_stage_alarm_events \
+     (seq bigint, ts timestamptz, alarm_id bigint, alarm text, rule text, sensor text, \
+      event text, state text, severity text, value double precision, message text, actor text, \
+      channel text) \
+     ON COMMIT DELETE ROWS";
+const ALARMS_STAGE_COPY: &str = "COPY pg_temp.markoff_stage_alarm_events \
+     (seq, ts, alarm_id, alarm, rule, sensor, event, state, severity, value, message, actor, \
+      channel) FROM STDIN (FORMAT binary)";
+const ALARMS_INSERT: &str = "INSERT INTO markoff.alarm_events \
+     (gateway_id, seq, ts, alarm_id, alarm, rule, sensor, event, state, severity, value, message, \
+      actor, channel) \
+     SELECT $1, seq, ts, alarm_id, alarm, rule, sensor, event, state, severity, value, message, \
+      actor, channel FROM pg_temp.markoff_stage_alarm_events \
+     WHERE seq > $2 \
+     ON CONFLICT (gateway_id, seq) DO NOTHING";
+
+/// The central cursor of `gateway_id`'s `stream`: the highest seq that has arrived (for
+/// [`Stream::Metadata`], the version of the last snapshot), 0 when nothing has.
+///
+/// # Errors
+/// [`SyncError::Database`] when the query fails (no connection, no privilege, no schema).
+pub async fn central_cursor(
+    conn: &mut PgConnection,
+    gateway_id: &str,
+    stream: Stream,
+) -> Result<i64, SyncError> {
+    let row = sqlx::query(
+        "SELECT last_seq FROM markoff.sync_cursors WHERE gateway_id = $1 AND stream = $2",
+    )
+    .bind(gateway_id)
+    .bind(stream.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err("reading the central cursor", gateway_id))?;
+    match row {
+        Some(row) => row
+            .try_get::<i64, _>(0)
+            .map_err(db_err("reading the central cursor", gateway_id)),
+        None => Ok(0),
+    }
+}
+
+/// Uploads readings exactly once, in one transaction (see the module docs). `rows` must be in
+/// strictly increasing seq order; rows at or below the central cursor are skipped without being
+/// sent. An empty slice changes nothing and returns the cursor. Also keeps
+/// `markoff.sensor_latest` (the newest reading per sensor) up to date.
+///
+/// # Errors
+/// [`SyncError::Unordered`] or [`SyncError::InvalidRow`] before anything is sent;
+/// [`SyncError::Database`] when a statement fails (the transaction is rolled back).
+pub async fn upload_readings(
+    conn: &mut PgConnection,
+    gateway_id: &str,
+    rows: &[ReadingRow],
+) -> Result<BatchOutcome, SyncError> {
+    check_order(Stream::Readings, gateway_id, rows.iter().map(|r| r.seq))?;
+    let newest_ms = validate_readings(gateway_id, rows)?;
+    upload(conn, gateway_id, rows, newest_ms).await
+}
+
+/// Uploads alarm events exactly once, like [`upload_readings`].
+///
+/// # Errors
+/// As [`upload_readings`].
+pub async fn upload_alarm_events(
+    conn: &mut PgConnection,
+    gateway_id: &str,
+    rows: &[AlarmEventRow],
+) -> Result<BatchOutcome, SyncError> {
+    check_order(Stream::AlarmEvents, gateway_id, rows.iter().map(|r| r.seq))?;
+    let newest_ms = validate_alarm_events(gateway_id, rows)?;
+    upload(conn, gateway_id, rows, newest_ms).await
+}
+
+/// Copies readings straight into `markoff.readings` with binary COPY: no staging table, no
+/// cursor, no conflict handling (a duplicate fails the whole copy). The baseline the upload
+/// path is measured against; needs a role that bypasses row-level security (COPY FROM refuses
+/// tables with row-level security otherwise), such as the schema owner when it is a superuser.
+///
+/// # Errors
+/// As [`upload_readings`].
+pub async fn raw_copy_readings(
+    conn: &mut PgConnection,
+    gateway_id: &str,
+    rows: &[ReadingRow],
+) -> Result<u64, SyncError> {
+    validate_readings(gateway_id, rows)?;
+    if !copy::text_fits(gateway_id) {
+        return Err(invalid(Stream::Readings, gateway_id, 0, "gateway id too long"));
+    }
+    copy::copy_rows(conn, READINGS_RAW_COPY, rows, |e, r| {
+        e.tuple(6);
+        e.text(gateway_id);
+        encode_reading_fields(e, r);
+    })
+    .await
+    .map_err(db_err("copying readings", gateway_id))
+}
+
+/// Records that the gateway is in contact (`markoff.gateways.last_contact = now()`).
+///
+/// # Errors
+/// [`SyncError::Database`]; SQLSTATE 42501 when the connected role is not `gateway_id`'s.
+pub async fn touch_gateway(conn: &mut PgConnection, gateway_id: &str) -> Result<(), SyncError> {
+    sqlx::query("SELECT markoff.touch_gateway($1)")
+        .bind(gateway_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err("recording contact", gateway_id))?;
+    Ok(())
+}
+
+/// Reports the newest seq the gateway holds for `stream`, so the centre can show the backlog
+/// (`lag_rows` in `markoff.gateway_health`). Optional; cheap; call it once per upload round.
+///
+/// # Errors
+/// [`SyncError::Database`].
+pub async fn report_head(
+    conn: &mut PgConnection,
+    gateway_id: &str,
+    stream: Stream,
+    head_seq: i64,
+) -> Result<(), SyncError> {
+    sqlx::query(
+        "INSERT INTO markoff.sync_cursors (gateway_id, stream, head_seq) VALUES ($1, $2, $3) \
+         ON CONFLICT (gateway_id, stream) DO UPDATE SET head_seq = excluded.head_seq",
+    )
+    .bind(gateway_id)
+    .bind(stream.as_str())
+    .bind(head_seq)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err("reporting the backlog", gateway_id))?;
+    Ok(())
+}
+
+// === the upload transaction ===
+
+/// A row type uploaded through a staging table.
+trait Staged: Sized {
+    const STREAM: Stream;
+    /// Creates the session's staging table if absent (`ON COMMIT DELETE ROWS`).
+    const STAGE: &'static str;
+    /// `COPY ... FROM STDIN (FORMAT binary)` into the staging table.
+    const COPY: &'static str;
+    /// Staging table -> central table; `$1` gateway id, `$2` the cursor. May omit
+    /// `ON CONFLICT` (faster) when [`Self::INSERT_IDEMPOTENT`] has it.
+    const INSERT: &'static str;
+    /// The same with `ON CONFLICT DO NOTHING`, used when `INSERT` hits a row already there.
+    const INSERT_IDEMPOTENT: &'static str;
+
+    fn seq(&self) -> i64;
+    fn encode(&self, e: &mut CopyEncoder);
+
+    /// Work in the same transaction after the insert, on the rows above the cursor.
+    async fn after_insert(
+        _conn: &mut PgConnection,
+        _gateway_id: &str,
+        _fresh: &[Self],
+    ) -> Result<(), SyncError> {
+        Ok(())
+    }
+}
+
+impl Staged for ReadingRow {
+    const STREAM: Stream = Stream::Readings;
+    const STAGE: &'static str = READINGS_STAGE;
+    const COPY: &'static str = READINGS_STAGE_COPY;
+    const INSERT: &'static str = READINGS_INSERT;
+    const INSERT_IDEMPOTENT: &'static str = READINGS_INSERT_IDEMPOTENT;
+
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    fn encode(&self, e: &mut CopyEncoder) {
+        e.tuple(5);
+        encode_reading_fields(e, self);
+    }
+
+    async fn after_insert(
+        conn: &mut PgConnection,
+        gateway_id: &str,
+        fresh: &[Self],
+    ) -> Result<(), SyncError> {
+        upsert_latest(conn, gateway_id, fresh).await
+    }
+}
+
+impl Staged for AlarmEventRow {
+    const STREAM: Stream = Stream::AlarmEvents;
+    const STAGE: &'static str = ALARMS_STAGE;
+    const COPY: &'static str = ALARMS_STAGE_COPY;
+    // Alarm events are few: always the idempotent form.
+    const INSERT: &'static str = ALARMS_INSERT;
+    const INSERT_IDEMPOTENT: &'static str = ALARMS_INSERT;
+
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    fn encode(&self, e: &mut CopyEncoder) {
+        encode_stage_alarm_event(e, self);
+    }
+}
+
+/// One upload call: the transaction, retried once with the idempotent insert when the fast one
+/// finds a row already there (a cursor behind the data, e.g. after a manual reset).
+async fn upload<T: Staged>(
+    conn: &mut PgConnection,
+    gw: &str,
+    rows: &[T],
+    newest_ms: Option<i64>,
+) -> Result<BatchOutcome, SyncError> {
+    if rows.is_empty() {
+        let cursor = central_cursor(conn, gw, T::STREAM).await?;
+        return Ok(BatchOutcome {
+            inserted: 0,
+            skipped: 0,
+            central_cursor: cursor,
+        });
+    }
+    match transaction(conn, gw, rows, newest_ms, T::INSERT).await {
+        Err(e) if T::INSERT != T::INSERT_IDEMPOTENT && e.sqlstate().as_deref() == Some("23505") => {
+            tracing::warn!(
+                gateway = gw,
+                stream = %T::STREAM,
+                "Rows above the central cursor are already there; uploading with ON CONFLICT."
+            );
+            transaction(conn, gw, rows, newest_ms, T::INSERT_IDEMPOTENT).await
+        }
+        other => other,
+    }
+}
+
+async fn transaction<T: Staged>(
+    conn: &mut PgConnection,
+    gw: &str,
+    rows: &[T],
+    newest_ms: Option<i64>,
+    insert: &'static str,
+) -> Result<BatchOutcome, SyncError> {
+    let t0 = tokio::time::Instant::now();
+    let mut tx = conn
+        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await
+        .map_err(db_err("starting the upload transaction", gw))?;
+    let cursor = lock_cursor(&mut tx, gw, T::STREAM).await?;
+    let t1 = t0.elapsed();
+    let fresh = &rows[rows.partition_point(|r| r.seq() <= cursor)..];
+    let total = rows.len() as u64;
+    let Some(last) = fresh.last() else {
+        tx.commit()
+            .await
+            .map_err(db_err("committing the upload", gw))?;
+        return Ok(BatchOutcome {
+            inserted: 0,
+            skipped: total,
+            central_cursor: cursor,
+        });
+    };
+    let new_cursor = last.seq().max(cursor);
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET LOCAL client_min_messages TO warning; {}",
+        T::STAGE
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err("creating the staging table", gw))?;
+    let t2 = t0.elapsed();
+    copy::copy_rows(&mut tx, T::COPY, fresh, |e, r| r.encode(e))
+        .await
+        .map_err(db_err("copying into the staging table", gw))?;
+    let t3 = t0.elapsed();
+    let inserted = sqlx::query(insert)
+        .bind(gw)
+        .bind(cursor)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("inserting from the staging table", gw))?
+        .rows_affected();
+    let t4 = t0.elapsed();
+    T::after_insert(&mut tx, gw, fresh).await?;
+    let t5 = t0.elapsed();
+    sqlx::query(
+        "UPDATE markoff.sync_cursors \
+         SET last_seq = greatest(last_seq, $3), \
+             newest_ts = greatest(newest_ts, to_timestamp(0) + $4 * interval '1 millisecond'), \
+             updated_at = now() \
+         WHERE gateway_id = $1 AND stream = $2",
+    )
+    .bind(gw)
+    .bind(T::STREAM.as_str())
+    .bind(new_cursor)
+    .bind(newest_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err("advancing the central cursor", gw))?;
+    let t6 = t0.elapsed();
+    tx.commit()
+        .await
+        .map_err(db_err("committing the upload", gw))?;
+    let t7 = t0.elapsed();
+    eprintln!("lock {t1:?} stage {t2:?} copy {t3:?} insert {t4:?} latest {t5:?} cursor {t6:?} commit {t7:?}");
+    tracing::debug!(
+        gateway = gw,
+        stream = %T::STREAM,
+        batch_len = rows.len(),
+        inserted,
+        seq = new_cursor,
+        "Batch uploaded."
+    );
+    Ok(BatchOutcome {
+        inserted,
+        skipped: total - inserted,
+        central_cursor: new_cursor,
+    })
+}
+
+/// Moves `markoff.sensor_latest` forward to the newest of `fresh` per sensor.
+async fn upsert_latest(
+    conn: &mut PgConnection,
+    gw: &str,
+    fresh: &[ReadingRow],
+) -> Result<(), SyncError> {
+    let mut newest: HashMap<i64, &ReadingRow> = HashMap::new();
+    for r in fresh {
+        newest
+            .entry(r.sensor_id)
+            .and_modify(|n| {
+                if (r.ts_ms, r.seq) > (n.ts_ms, n.seq) {
+                    *n = r;
+                }
+            })
+            .or_insert(r);
+    }
+    let mut latest: Vec<&ReadingRow> = newest.into_values().collect();
+    latest.sort_unstable_by_key(|r| r.sensor_id);
+    // Validated: sensor ids fit in an i32.
+    let ids: Vec<i32> = latest
+        .iter()
+        .map(|r| i32::try_from(r.sensor_id).unwrap_or(i32::MAX))
+        .collect();
+    let seqs: Vec<i64> = latest.iter().map(|r| r.seq).collect();
+    let ts: Vec<i64> = latest.iter().map(|r| r.ts_ms).collect();
+    let values: Vec<Option<f64>> = latest.iter().map(|r| r.value).collect();
+    let qualities: Vec<i16> = latest.iter().map(|r| r.quality).collect();
+    let tq = tokio::time::Instant::now();
+    let r = sqlx::query(LATEST_UPSERT)
+        .bind(gw)
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(&ts)
+        .bind(&values)
+        .bind(&qualities)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err("updating the latest values", gw))?;
+    eprintln!("latest query {:?} rows {}", tq.elapsed(), r.rows_affected());
+    Ok(())
+}
+
+/// Locks the cursor row of `gateway_id`'s `stream` for the rest of the transaction, creating it
+/// at 0 if absent, and returns its `last_seq`.
+pub(crate) async fn lock_cursor(
+    conn: &mut PgConnection,
+    gateway_id: &str,
+    stream: Stream,
+) -> Result<i64, SyncError> {
+    const LOCK: &str = "SELECT last_seq FROM markoff.sync_cursors \
+                        WHERE gateway_id = $1 AND stream = $2 FOR UPDATE";
+    let op = "locking the central cursor";
+    let found = sqlx::query(LOCK)
+        .bind(gateway_id)
+        .bind(stream.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err(op, gateway_id))?;
+    let row = match found {
+        Some(row) => row,
+        None => {
+            sqlx::query(
+                "INSERT INTO markoff.sync_cursors (gateway_id, stream) VALUES ($1, $2) \
+                 ON CONFLICT (gateway_id, stream) DO NOTHING",
+            )
+            .bind(gateway_id)
+            .bind(stream.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err("creating the central cursor", gateway_id))?;
+            sqlx::query(LOCK)
+                .bind(gateway_id)
+                .bind(stream.as_str())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err(op, gateway_id))?
+        }
+    };
+    row.try_get::<i64, _>(0).map_err(db_err(op, gateway_id))
+}
+
+// === validation and encoding ===
+
+fn check_order(
+    stream: Stream,
+    gateway_id: &str,
+    seqs: impl Iterator<Item = i64>,
+) -> Result<(), SyncError> {
+    let mut previous: Option<i64> = None;
+    for (index, seq) in seqs.enumerate() {
+        if let Some(p) = previous
+            && seq <= p
+        {
+            return Err(SyncError::Unordered {
+                stream,
+                gateway_id: gateway_id.to_owned(),
+                index,
+                previous: p,
+                seq,
+            });
+        }
+        previous = Some(seq);
+    }
+    Ok(())
+}
+
+/// Checks every reading can be stored; returns the newest ts.
+fn validate_readings(gateway_id: &str, rows: &[ReadingRow]) -> Result<Option<i64>, SyncError> {
+    let mut newest = None;
+    for r in rows {
+        if i32::try_from(r.sensor_id).is_err() {
+            return Err(invalid(
+                Stream::Readings,
+                gateway_id,
+                r.seq,
+                &format!("sensor id {} does not fit in an int4", r.sensor_id),
+            ));
+        }
+        if !(0..=3).contains(&r.quality) {
+            return Err(invalid(
+                Stream::Readings,
+                gateway_id,
+                r.seq,
+                &format!("quality {} is not 0..=3", r.quality),
+            ));
+        }
+        check_ts(Stream::Readings, gateway_id, r.seq, r.ts_ms)?;
+        newest = newest.max(Some(r.ts_ms));
+    }
+    Ok(newest)
+}
+
+fn validate_alarm_events(
+    gateway_id: &str,
+    rows: &[AlarmEventRow],
+) -> Result<Option<i64>, SyncError> {
+    let mut newest = None;
+    for r in rows {
+        check_ts(Stream::AlarmEvents, gateway_id, r.seq, r.ts_ms)?;
+        let texts = [
+            Some(r.alarm.as_str()),
+            Some(r.rule.as_str()),
+            r.sensor.as_deref(),
+            Some(r.event.as_str()),
+            Some(r.state.as_str()),
+            Some(r.severity.as_str()),
+            Some(r.message.as_str()),
+            r.actor.as_deref(),
+            r.channel.as_deref(),
+        ];
+        if texts.into_iter().flatten().any(|t| !copy::text_fits(t)) {
+            return Err(invalid(
+                Stream::AlarmEvents,
+                gateway_id,
+                r.seq,
+                "a text field is 2 GiB or longer",
+            ));
+        }
+        newest = newest.max(Some(r.ts_ms));
+    }
+    Ok(newest)
+}
+
+/// PostgreSQL's timestamptz range is 4713 BC to 294276 AD; this accepts years 1..=9999 of the
+/// proleptic Gregorian calendar, which every real read time is in.
+fn check_ts(stream: Stream, gateway_id: &str, seq: i64, ts_ms: i64) -> Result<(), SyncError> {
+    const MIN_MS: i64 = -62_135_596_800_000; // 0001-01-01T00:00:00Z
+    const MAX_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    if (MIN_MS..=MAX_MS).contains(&ts_ms) && copy::pg_micros(ts_ms).is_some() {
+        Ok(())
+    } else {
+        Err(invalid(
+            stream,
+            gateway_id,
+            seq,
+            &format!("timestamp {ts_ms} ms is outside years 1..=9999"),
+        ))
+    }
+}
+
+fn encode_reading_fields(e: &mut CopyEncoder, r: &ReadingRow) {
+    e.i64(r.seq);
+    // Validated: fits in an i32.
+    e.i32(i32::try_from(r.sensor_id).unwrap_or(i32::MAX));
+    e.timestamptz(copy::pg_micros(r.ts_ms).unwrap_or(0));
+    e.opt_f64(r.value);
+    e.i16(r.quality);
+}
+
+fn encode_stage_alarm_event(e: &mut CopyEncoder, r: &AlarmEventRow) {
+    e.tuple(13);
+    e.i64(r.seq);
+    e.timestamptz(copy::pg_micros(r.ts_ms).unwrap_or(0));
+    e.i64(r.alarm_id);
+    e.text(&r.alarm);
+    e.text(&r.rule);
+    e.opt_text(r.sensor.as_deref());
+    e.text(&r.event);
+    e.text(&r.state);
+    e.text(&r.severity);
+    e.opt_f64(r.value);
+    e.text(&r.message);
+    e.opt_text(r.actor.as_deref());
+    e.opt_text(r.channel.as_deref());
+}
+
+fn invalid(stream: Stream, gateway_id: &str, seq: i64, reason: &str) -> SyncError {
+    SyncError::InvalidRow {
+        stream,
+        gateway_id: gateway_id.to_owned(),
+        seq,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Wraps a driver error with what was being done and for which gateway.
+pub(crate) fn db_err(op: &'static str, gateway_id: &str) -> impl FnOnce(sqlx::Error) -> SyncError {
+    let gateway_id = gateway_id.to_owned();
+    move |source| SyncError::Database {
+        op,
+        gateway_id,
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(seq: i64) -> ReadingRow {
+        ReadingRow {
+            seq,
+            sensor_id: 1,
+            ts_ms: 1_700_000_000_000,
+            value: Some(1.0),
+            quality: 0,
+        }
+    }
+
+    #[test]
+    fn order_is_checked() {
+        assert!(check_order(Stream::Readings, "gw", [1, 2, 5].into_iter()).is_ok());
+        let e = check_order(Stream::Readings, "gw", [1, 3, 3].into_iter()).unwrap_err();
+        assert!(matches!(
+            e,
+            SyncError::Unordered {
+                index: 2,
+                previous: 3,
+                seq: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_before_sending() {
+        let mut r = reading(1);
+        r.sensor_id = i64::from(i32::MAX) + 1;
+        assert!(validate_readings("gw", &[r]).is_err());
+        let mut r = reading(1);
+        r.quality = 4;
+        assert!(validate_readings("gw", &[r]).is_err());
+        let mut r = reading(1);
+        r.ts_ms = i64::MAX;
+        assert!(validate_readings("gw", &[r]).is_err());
+        let mut late = reading(2);
+        late.ts_ms += 5;
+        assert_eq!(
+            validate_readings("gw", &[reading(1), late]).unwrap(),
+            Some(1_700_000_000_005)
+        );
+    }
+}

@@ -1,0 +1,701 @@
+//! The alarm state machine, free of I/O and clocks: readings and the current time go in,
+//! events and reminders come out. The service persists what changed.
+//!
+//! One *instance* per (rule, matching sensor). Per instance the engine keeps the condition (with
+//! deadband), the on-delay and off-delay timers, the ISA-18.2 state, shelving and
+//! out-of-service. Hot path: one hash lookup per reading, then one comparison per rule that
+//! applies to the sensor.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::RuleKind;
+use super::rules::{RuleSet, SensorInfo};
+use super::{Actor, AlarmState, Role, Severity, text};
+use crate::model::{Quality, Reading};
+
+/// A lifecycle transition (or an operator action), stored in `alarm_events`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The condition held past the on-delay: the alarm is active.
+    Raised,
+    /// The condition ended; the alarm still needs acknowledgement.
+    Cleared,
+    /// The alarm returned to normal.
+    Normal,
+    /// Someone acknowledged it.
+    Acked,
+    /// Someone shelved it (notifications suppressed until a time).
+    Shelved,
+    /// Shelving ended (expired or lifted).
+    Unshelved,
+    /// Taken out of service (not evaluated).
+    OutOfService,
+    /// Returned to service.
+    InService,
+}
+
+impl EventKind {
+    /// The snake_case name (as stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Raised => "raised",
+            Self::Cleared => "cleared",
+            Self::Normal => "normal",
+            Self::Acked => "acked",
+            Self::Shelved => "shelved",
+            Self::Unshelved => "unshelved",
+            Self::OutOfService => "out_of_service",
+            Self::InService => "in_service",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Raised,
+            Self::Cleared,
+            Self::Normal,
+            Self::Acked,
+            Self::Shelved,
+            Self::Unshelved,
+            Self::OutOfService,
+            Self::InService,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// What the engine produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// A transition, to store (and to notify when `notify`).
+    Event(Event),
+    /// A reminder for an alarm still active and unacknowledged.
+    Reminder {
+        /// Instance index.
+        instance: usize,
+        /// When it became due.
+        ts: i64,
+    },
+}
+
+/// One transition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Instance index (see [`Engine::instance`]).
+    pub instance: usize,
+    /// What happened.
+    pub kind: EventKind,
+    /// When (ms).
+    pub ts: i64,
+    /// State after the event.
+    pub state: AlarmState,
+    /// The value that caused it, if any.
+    pub value: Option<f64>,
+    /// The alarm message.
+    pub message: String,
+    /// Who asked, for operator actions.
+    pub actor: Option<Actor>,
+    /// Whether subscribers are told (not while shelved or out of service).
+    pub notify: bool,
+}
+
+/// One alarm: a rule applied to one sensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instance {
+    /// Short id (stable, persisted).
+    pub id: i64,
+    /// `<alert>/<sensor>`.
+    pub key: String,
+    /// Index of the rule.
+    pub rule: usize,
+    /// Sensor id.
+    pub sensor: String,
+    /// ISA-18.2 state.
+    pub state: AlarmState,
+    /// The condition, after deadband.
+    pub condition: bool,
+    /// When the condition started to hold while not active (on-delay running).
+    pub pending_since: Option<i64>,
+    /// When the condition ended while active (off-delay running).
+    pub clearing_since: Option<i64>,
+    /// Last value seen.
+    pub value: Option<f64>,
+    /// When it was last raised.
+    pub raised_ms: Option<i64>,
+    /// When it was acknowledged.
+    pub acked_ms: Option<i64>,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// When it last cleared.
+    pub cleared_ms: Option<i64>,
+    /// Shelved until (ms).
+    pub shelved_until: Option<i64>,
+    /// Who shelved it.
+    pub shelved_by: Option<String>,
+    /// Not evaluated.
+    pub out_of_service: bool,
+    /// When subscribers were last told (for reminders).
+    pub last_notified_ms: Option<i64>,
+    /// Last good reading (stale rules); not persisted.
+    pub last_good_ms: Option<i64>,
+    /// Previous good (ts, value) for rate rules; not persisted.
+    pub prev: Option<(i64, f64)>,
+}
+
+impl Instance {
+    fn new(id: i64, rule: usize, alert: &str, sensor: &str) -> Self {
+        Self {
+            id,
+            key: format!("{alert}/{sensor}"),
+            rule,
+            sensor: sensor.to_owned(),
+            state: AlarmState::Normal,
+            condition: false,
+            pending_since: None,
+            clearing_since: None,
+            value: None,
+            raised_ms: None,
+            acked_ms: None,
+            acked_by: None,
+            cleared_ms: None,
+            shelved_until: None,
+            shelved_by: None,
+            out_of_service: false,
+            last_notified_ms: None,
+            last_good_ms: None,
+            prev: None,
+        }
+    }
+
+    /// Whether notifications are suppressed at `now`.
+    pub fn suppressed(&self, now: i64) -> bool {
+        self.out_of_service || self.shelved_until.is_some_and(|t| t > now)
+    }
+}
+
+/// An operator action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Acknowledge.
+    Ack,
+    /// Shelve until a time (ms).
+    Shelve {
+        /// Until.
+        until: i64,
+    },
+    /// Lift shelving.
+    Unshelve,
+    /// Take out of service (`true`) or back (`false`).
+    OutOfService(bool),
+}
+
+impl Command {
+    /// Name in the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ack => "ack",
+            Self::Shelve { .. } => "shelve",
+            Self::Unshelve => "unshelve",
+            Self::OutOfService(true) => "out_of_service",
+            Self::OutOfService(false) => "in_service",
+        }
+    }
+}
+
+/// Why an operator action was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No such alarm.
+    #[error("no alarm #{0}")]
+    Unknown(i64),
+    /// The actor lacks the operator role.
+    #[error("{user} may not {action} alarms: the operator role is required")]
+    Forbidden {
+        /// Who.
+        user: String,
+        /// What.
+        action: &'static str,
+    },
+    /// Nothing to do in the alarm's current state.
+    #[error("alarm #{id} is {state}: nothing to {action}")]
+    NotApplicable {
+        /// Alarm id.
+        id: i64,
+        /// Its state.
+        state: &'static str,
+        /// What was asked.
+        action: &'static str,
+    },
+}
+
+/// The engine.
+#[derive(Debug)]
+pub struct Engine {
+    rules: RuleSet,
+    sensors: HashMap<String, SensorInfo>,
+    /// Instance indexes per sensor; an empty entry means "known, no rule applies".
+    by_sensor: HashMap<String, Vec<usize>>,
+    instances: Vec<Instance>,
+    by_key: HashMap<String, usize>,
+    by_id: HashMap<i64, usize>,
+    next_id: i64,
+    dirty: Vec<bool>,
+    started_ms: i64,
+}
+
+impl Engine {
+    /// An engine for `rules`, resuming `persisted` instances (those whose rule no longer exists
+    /// are dropped from evaluation), started at `now`.
+    pub fn new(rules: RuleSet, persisted: Vec<Instance>, now: i64) -> Self {
+        let mut e = Self {
+            rules,
+            sensors: HashMap::new(),
+            by_sensor: HashMap::new(),
+            instances: Vec::new(),
+            by_key: HashMap::new(),
+            by_id: HashMap::new(),
+            next_id: persisted.iter().map(|i| i.id).max().unwrap_or(0) + 1,
+            dirty: Vec::new(),
+            started_ms: now,
+        };
+        for mut inst in persisted {
+            let Some(rule) = e.rules.rules.iter().position(|r| {
+                inst.key
+                    .strip_prefix(r.alert.as_str())
+                    .is_some_and(|rest| rest.strip_prefix('/') == Some(inst.sensor.as_str()))
+            }) else {
+                continue;
+            };
+            inst.rule = rule;
+            let idx = e.instances.len();
+            e.by_key.insert(inst.key.clone(), idx);
+            e.by_id.insert(inst.id, idx);
+            e.instances.push(inst);
+            e.dirty.push(false);
+        }
+        e
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Whether the engine has seen this sensor's metadata.
+    pub fn knows(&self, sensor: &str) -> bool {
+        self.by_sensor.contains_key(sensor)
+    }
+
+    /// Adds (or updates) a sensor: creates an instance for every rule that applies.
+    pub fn add_sensor(&mut self, info: SensorInfo) {
+        let matching = self.rules.matching(&info);
+        let mut idxs = Vec::with_capacity(matching.len());
+        for rule in matching {
+            let key = format!("{}/{}", self.rules.rules[rule].alert, info.id);
+            let idx = match self.by_key.get(&key) {
+                Some(i) => *i,
+                None => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let inst = Instance::new(id, rule, &self.rules.rules[rule].alert, &info.id);
+                    let i = self.instances.len();
+                    self.by_key.insert(key, i);
+                    self.by_id.insert(id, i);
+                    self.instances.push(inst);
+                    self.dirty.push(true);
+                    i
+                }
+            };
+            idxs.push(idx);
+        }
+        self.by_sensor.insert(info.id.clone(), idxs);
+        self.sensors.insert(info.id.clone(), info);
+    }
+
+    /// Every instance.
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// One instance by index.
+    pub fn instance(&self, idx: usize) -> &Instance {
+        &self.instances[idx]
+    }
+
+    /// Instance index by short id.
+    pub fn index_of(&self, id: i64) -> Option<usize> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// Sensor metadata the engine knows.
+    pub fn sensor_info(&self, id: &str) -> Option<&SensorInfo> {
+        self.sensors.get(id)
+    }
+
+    /// Records a good reading time for stale rules without evaluating anything (used at start,
+    /// from the latest committed values).
+    pub fn note_good(&mut self, idx: usize, ts: i64) {
+        let inst = &mut self.instances[idx];
+        inst.last_good_ms = Some(inst.last_good_ms.map_or(ts, |t| t.max(ts)));
+    }
+
+    /// Whether some instance changed since the last [`Engine::take_dirty`].
+    pub fn has_dirty(&self) -> bool {
+        self.dirty.iter().any(|d| *d)
+    }
+
+    /// Indexes of instances changed since the last call, clearing the marks.
+    pub fn take_dirty(&mut self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, d) in self.dirty.iter_mut().enumerate() {
+            if *d {
+                out.push(i);
+                *d = false;
+            }
+        }
+        out
+    }
+
+    /// Evaluates one committed reading. Sensors the engine does not know are added with only
+    /// their id (rules that select by floor, room or kind then do not match them).
+    pub fn on_reading(&mut self, r: &Reading, out: &mut Vec<Output>) {
+        let idxs = match self.by_sensor.get(r.sensor.as_str()) {
+            Some(v) if v.is_empty() => return,
+            Some(v) => v.clone(),
+            None => {
+                self.add_sensor(SensorInfo {
+                    id: r.sensor.as_str().to_owned(),
+                    ..SensorInfo::default()
+                });
+                match self.by_sensor.get(r.sensor.as_str()) {
+                    Some(v) if !v.is_empty() => v.clone(),
+                    _ => return,
+                }
+            }
+        };
+        let ts = r.ts.as_millis();
+        for idx in idxs {
+            self.evaluate(idx, r, ts, out);
+        }
+    }
+
+    fn evaluate(&mut self, idx: usize, r: &Reading, ts: i64, out: &mut Vec<Output>) {
+        let rule = &self.rules.rules[self.instances[idx].rule];
+        let inst = &mut self.instances[idx];
+        let good = r.quality == Quality::Good && r.value.is_some();
+        let cond = match rule.kind {
+            RuleKind::CommLoss => {
+                if inst.sensor.ends_with(".online") {
+                    if !good {
+                        return;
+                    }
+                    r.value == Some(0.0)
+                } else {
+                    r.quality == Quality::CommError
+                }
+            }
+            RuleKind::Stale => {
+                if !good {
+                    return;
+                }
+                inst.last_good_ms = Some(inst.last_good_ms.map_or(ts, |t| t.max(ts)));
+                false
+            }
+            _ => {
+                let Some(v) = r.value.filter(|_| good) else {
+                    return;
+                };
+                let rate = match inst.prev {
+                    Some((pt, pv)) if ts > pt => Some((v - pv) / (ts - pt) as f64 * rule.per_ms),
+                    _ => None,
+                };
+                if rule.kind == RuleKind::Rate {
+                    // Readings older than the reference do not move it back.
+                    if inst.prev.is_none_or(|(pt, _)| ts > pt) {
+                        inst.prev = Some((ts, v));
+                    }
+                }
+                match rule.value_condition(v, rate, inst.condition) {
+                    Some(c) => c,
+                    None => return,
+                }
+            }
+        };
+        if r.value.is_some() {
+            inst.value = r.value;
+        }
+        self.apply(idx, cond, ts, r.value, out);
+    }
+
+    /// Moves an instance given its condition at `ts`.
+    fn apply(
+        &mut self,
+        idx: usize,
+        cond: bool,
+        ts: i64,
+        value: Option<f64>,
+        out: &mut Vec<Output>,
+    ) {
+        let rule = &self.rules.rules[self.instances[idx].rule];
+        let (on_delay, off_delay) = (rule.on_delay_ms, rule.off_delay_ms);
+        let inst = &mut self.instances[idx];
+        if inst.condition != cond {
+            self.dirty[idx] = true;
+        }
+        inst.condition = cond;
+        if inst.out_of_service {
+            inst.pending_since = None;
+            inst.clearing_since = None;
+            return;
+        }
+        if cond {
+            if inst.clearing_since.take().is_some() {
+                self.dirty[idx] = true;
+            }
+            if !inst.state.is_active() {
+                let since = *inst.pending_since.get_or_insert(ts);
+                self.dirty[idx] = true;
+                if ts - since >= on_delay {
+                    self.raise(idx, ts, value, out);
+                }
+            }
+        } else {
+            if inst.pending_since.take().is_some() {
+                self.dirty[idx] = true;
+            }
+            if inst.state.is_active() {
+                let since = *inst.clearing_since.get_or_insert(ts);
+                self.dirty[idx] = true;
+                if ts - since >= off_delay {
+                    self.clear(idx, ts, value, out);
+                }
+            }
+        }
+    }
+
+    fn raise(&mut self, idx: usize, ts: i64, value: Option<f64>, out: &mut Vec<Output>) {
+        let inst = &mut self.instances[idx];
+        inst.state = AlarmState::ActiveUnacked;
+        inst.pending_since = None;
+        inst.clearing_since = None;
+        inst.raised_ms = Some(ts);
+        inst.acked_ms = None;
+        inst.acked_by = None;
+        inst.cleared_ms = None;
+        self.emit(idx, EventKind::Raised, ts, value, None, out);
+    }
+
+    fn clear(&mut self, idx: usize, ts: i64, value: Option<f64>, out: &mut Vec<Output>) {
+        let ack_required = self.rules.rules[self.instances[idx].rule].ack_required;
+        let inst = &mut self.instances[idx];
+        inst.clearing_since = None;
+        inst.cleared_ms = Some(ts);
+        let kind = if inst.state == AlarmState::ActiveUnacked && ack_required {
+            inst.state = AlarmState::ClearedUnacked;
+            EventKind::Cleared
+        } else {
+            inst.state = AlarmState::Normal;
+            EventKind::Normal
+        };
+        self.emit(idx, kind, ts, value, None, out);
+    }
+
+    fn emit(
+        &mut self,
+        idx: usize,
+        kind: EventKind,
+        ts: i64,
+        value: Option<f64>,
+        actor: Option<Actor>,
+        out: &mut Vec<Output>,
+    ) {
+        self.dirty[idx] = true;
+        let inst = &self.instances[idx];
+        let rule = &self.rules.rules[inst.rule];
+        let fallback;
+        let info = match self.sensors.get(&inst.sensor) {
+            Some(i) => i,
+            None => {
+                fallback = SensorInfo {
+                    id: inst.sensor.clone(),
+                    ..SensorInfo::default()
+                };
+                &fallback
+            }
+        };
+        let value = value.or(inst.value);
+        let message = text::message(rule, info, value);
+        // Shelving and out-of-service events themselves are always told.
+        let notify = matches!(
+            kind,
+            EventKind::Shelved
+                | EventKind::Unshelved
+                | EventKind::OutOfService
+                | EventKind::InService
+        ) || !inst.suppressed(ts);
+        let state = inst.state;
+        if notify {
+            self.instances[idx].last_notified_ms = Some(ts);
+        }
+        out.push(Output::Event(Event {
+            instance: idx,
+            kind,
+            ts,
+            state,
+            value,
+            message,
+            actor,
+            notify,
+        }));
+    }
+
+    /// Timer-driven work at `now`: on/off delays of sensors that went quiet, stale data,
+    /// shelving expiry and reminders.
+    pub fn tick(&mut self, now: i64, out: &mut Vec<Output>) {
+        for idx in 0..self.instances.len() {
+            let rule = &self.rules.rules[self.instances[idx].rule];
+            let (kind, after, on_delay, off_delay, renotify) = (
+                rule.kind,
+                rule.after_ms,
+                rule.on_delay_ms,
+                rule.off_delay_ms,
+                rule.renotify_ms,
+            );
+            let inst = &self.instances[idx];
+            if let Some(until) = inst.shelved_until
+                && until <= now
+            {
+                let inst = &mut self.instances[idx];
+                inst.shelved_until = None;
+                inst.shelved_by = None;
+                self.emit(idx, EventKind::Unshelved, now, None, None, out);
+            }
+            let inst = &self.instances[idx];
+            if inst.out_of_service {
+                continue;
+            }
+            if kind == RuleKind::Stale && self.by_sensor.contains_key(&inst.sensor) {
+                let last = inst.last_good_ms.unwrap_or(self.started_ms);
+                let stale = now - last > after;
+                if stale != inst.condition || (stale && !inst.state.is_active()) {
+                    self.apply(idx, stale, now, None, out);
+                    continue;
+                }
+            }
+            let inst = &self.instances[idx];
+            if inst.condition
+                && !inst.state.is_active()
+                && inst.pending_since.is_some_and(|t| now - t >= on_delay)
+            {
+                self.raise(idx, now, None, out);
+            } else if !inst.condition
+                && inst.state.is_active()
+                && inst.clearing_since.is_some_and(|t| now - t >= off_delay)
+            {
+                self.clear(idx, now, None, out);
+            }
+            let inst = &self.instances[idx];
+            if let Some(every) = renotify
+                && inst.state == AlarmState::ActiveUnacked
+                && !inst.suppressed(now)
+                && inst.last_notified_ms.is_some_and(|t| now - t >= every)
+            {
+                self.instances[idx].last_notified_ms = Some(now);
+                self.dirty[idx] = true;
+                out.push(Output::Reminder {
+                    instance: idx,
+                    ts: now,
+                });
+            }
+        }
+    }
+
+    /// Applies an operator action by `actor` to alarm `id` at `now`.
+    ///
+    /// # Errors
+    /// The alarm is unknown, the actor is not an operator, or the action makes no sense in the
+    /// alarm's state.
+    pub fn command(
+        &mut self,
+        id: i64,
+        cmd: &Command,
+        actor: &Actor,
+        now: i64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Refusal> {
+        let idx = self.index_of(id).ok_or(Refusal::Unknown(id))?;
+        if actor.role != Some(Role::Operator) {
+            return Err(Refusal::Forbidden {
+                user: actor.user.clone(),
+                action: cmd.name(),
+            });
+        }
+        let inst = &mut self.instances[idx];
+        let not_applicable = |inst: &Instance| Refusal::NotApplicable {
+            id,
+            state: inst.state.as_str(),
+            action: cmd.name(),
+        };
+        let kind = match cmd {
+            Command::Ack => {
+                match inst.state {
+                    AlarmState::ActiveUnacked => inst.state = AlarmState::ActiveAcked,
+                    AlarmState::ClearedUnacked => inst.state = AlarmState::Normal,
+                    _ => return Err(not_applicable(inst)),
+                }
+                inst.acked_ms = Some(now);
+                inst.acked_by = Some(actor.user.clone());
+                EventKind::Acked
+            }
+            Command::Shelve { until } => {
+                if *until <= now {
+                    return Err(not_applicable(inst));
+                }
+                inst.shelved_until = Some(*until);
+                inst.shelved_by = Some(actor.user.clone());
+                EventKind::Shelved
+            }
+            Command::Unshelve => {
+                if inst.shelved_until.is_none() {
+                    return Err(not_applicable(inst));
+                }
+                inst.shelved_until = None;
+                inst.shelved_by = None;
+                EventKind::Unshelved
+            }
+            Command::OutOfService(true) => {
+                if inst.out_of_service {
+                    return Err(not_applicable(inst));
+                }
+                inst.out_of_service = true;
+                inst.state = AlarmState::Normal;
+                inst.pending_since = None;
+                inst.clearing_since = None;
+                EventKind::OutOfService
+            }
+            Command::OutOfService(false) => {
+                if !inst.out_of_service {
+                    return Err(not_applicable(inst));
+                }
+                inst.out_of_service = false;
+                EventKind::InService
+            }
+        };
+        self.emit(idx, kind, now, None, Some(actor.clone()), out);
+        // Back in service (or unshelved) with the condition present: evaluate it again now.
+        if matches!(cmd, Command::OutOfService(false)) && self.instances[idx].condition {
+            self.apply(idx, true, now, None, out);
+        }
+        Ok(())
+    }
+
+    /// Severity of an instance's rule.
+    pub fn severity(&self, idx: usize) -> Severity {
+        self.rules.rules[self.instances[idx].rule].severity
+    }
+}

@@ -1,0 +1,461 @@
+//! Delivery of the notification outbox: every pending row is offered to its channel, marked
+//! sent only once the channel accepted it, and retried with capped exponential backoff otherwise.
+//! Rows survive restarts (they are in the buffer); a row is delivered at least once, and exactly
+//! once unless the process dies between the channel's acceptance and the commit that marks it.
+//!
+//! Flood control: when more than `flood_threshold` rows wait for one subscriber at once, they are
+//! folded into one summary row (in the same transaction that marks them as folded), which is then
+//! delivered like any other.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rusqlite::params;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::config::{AlarmsConfig, Lang, UserConfig};
+use super::{Severity, text};
+use crate::service::metrics::Labels;
+use crate::store::{IngestHandle, Reader, StoreError};
+
+/// Why a channel did not accept a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeliveryError(pub String);
+
+/// The future a channel returns.
+pub type DeliveryFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
+
+/// A way to reach people: Telegram, the service log, ...
+pub trait Channel: Send + Sync + fmt::Debug {
+    /// Sends `text` to `address`. `Ok` means the channel accepted the message.
+    fn deliver<'a>(&'a self, address: &'a str, text: &'a str) -> DeliveryFuture<'a>;
+}
+
+/// Writes notifications to the service log (journald under systemd).
+#[derive(Debug, Default)]
+pub struct LogChannel;
+
+impl Channel for LogChannel {
+    fn deliver<'a>(&'a self, _address: &'a str, text: &'a str) -> DeliveryFuture<'a> {
+        Box::pin(async move {
+            warn!(component = "alarms", channel = "log", "{text}");
+            Ok(())
+        })
+    }
+}
+
+/// The channels that can deliver now, by name. Channels register when they start (Telegram
+/// after its first successful contact); rows for a channel not registered wait.
+#[derive(Clone, Debug, Default)]
+pub struct Channels {
+    inner: Arc<RwLock<HashMap<String, Arc<dyn Channel>>>>,
+}
+
+impl Channels {
+    /// Registers (or replaces) a channel.
+    pub fn register(&self, name: &str, channel: Arc<dyn Channel>) {
+        let mut map = match self.inner.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.insert(name.to_owned(), channel);
+    }
+
+    /// Removes a channel.
+    pub fn unregister(&self, name: &str) {
+        let mut map = match self.inner.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.remove(name);
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {
+        let map = match self.inner.read() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.get(name).cloned()
+    }
+
+    fn names(&self) -> Vec<String> {
+        let map = match self.inner.read() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.keys().cloned().collect()
+    }
+}
+
+/// A notification target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscriber {
+    /// `<channel>:<address>`; part of the outbox dedup key.
+    pub key: String,
+    /// Channel name.
+    pub channel: String,
+    /// Address on the channel.
+    pub address: String,
+    /// Language.
+    pub lang: Lang,
+    /// Least severity.
+    pub min_severity: Severity,
+}
+
+/// Everyone who receives alarm notifications: users with `notify` and `[[alarms.notify]]`.
+pub fn subscribers(cfg: &AlarmsConfig, users: &[UserConfig]) -> Vec<Subscriber> {
+    let mut out: Vec<Subscriber> = Vec::new();
+    for u in users {
+        if let (true, Some(id)) = (u.notify, u.telegram_id) {
+            out.push(Subscriber {
+                key: format!("telegram:{id}"),
+                channel: "telegram".into(),
+                address: id.to_string(),
+                lang: u.lang,
+                min_severity: u.min_severity,
+            });
+        }
+    }
+    for n in &cfg.notify {
+        let key = format!("{}:{}", n.channel, n.to.trim());
+        if out.iter().any(|s| s.key == key) {
+            continue;
+        }
+        out.push(Subscriber {
+            key,
+            channel: n.channel.clone(),
+            address: n.to.trim().to_owned(),
+            lang: n.lang,
+            min_severity: n.min_severity,
+        });
+    }
+    out
+}
+
+/// Metrics of the alarm engine and the outbox.
+#[derive(Debug, Default)]
+pub struct AlarmMetrics {
+    /// Readings evaluated.
+    pub evaluated: Counter,
+    /// Alarm events recorded, by `event`.
+    pub events: Family<Labels, Counter>,
+    /// Alarms currently active.
+    pub active: Gauge,
+    /// Alarms awaiting acknowledgement.
+    pub unacked: Gauge,
+    /// Outbox rows not yet accepted by their channel.
+    pub outbox_pending: Gauge,
+    /// Notifications accepted by a channel, by `channel`.
+    pub delivered: Family<Labels, Counter>,
+    /// Delivery attempts a channel refused, by `channel`.
+    pub delivery_failures: Family<Labels, Counter>,
+    /// Summary messages made by flood control.
+    pub summaries: Counter,
+    /// Operator actions refused (role, unknown alarm, wrong state).
+    pub refused: Counter,
+}
+
+impl AlarmMetrics {
+    /// Registers the metrics under `markoff_alarm_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "alarm_readings_evaluated",
+            "Readings evaluated by the alarm engine",
+            m.evaluated.clone(),
+        );
+        registry.register(
+            "alarm_events",
+            "Alarm lifecycle events recorded, by event",
+            m.events.clone(),
+        );
+        registry.register("alarms_active", "Alarms active now", m.active.clone());
+        registry.register(
+            "alarms_unacked",
+            "Alarms awaiting acknowledgement",
+            m.unacked.clone(),
+        );
+        registry.register(
+            "alarm_outbox_pending",
+            "Notifications not yet accepted by their channel",
+            m.outbox_pending.clone(),
+        );
+        registry.register(
+            "alarm_notifications_delivered",
+            "Notifications accepted by a channel, by channel",
+            m.delivered.clone(),
+        );
+        registry.register(
+            "alarm_delivery_failures",
+            "Notification attempts a channel refused, by channel",
+            m.delivery_failures.clone(),
+        );
+        registry.register(
+            "alarm_flood_summaries",
+            "Summary messages sent instead of a burst of notifications",
+            m.summaries.clone(),
+        );
+        registry.register(
+            "alarm_actions_refused",
+            "Operator actions refused (role, unknown alarm, wrong state)",
+            m.refused.clone(),
+        );
+        m
+    }
+}
+
+/// A pending outbox row.
+#[derive(Clone, Debug)]
+struct Pending {
+    id: i64,
+    subscriber: String,
+    channel: String,
+    address: String,
+    kind: String,
+    text: String,
+    attempts: i64,
+}
+
+/// Settings of the dispatcher.
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    /// More than this many rows for one subscriber at once become one summary.
+    pub flood_threshold: usize,
+    /// First retry delay.
+    pub retry_min: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Language per subscriber key (for summaries).
+    pub langs: HashMap<String, Lang>,
+}
+
+/// Delivers the outbox until `token` is cancelled. `wake` is notified when rows are added.
+///
+/// # Errors
+/// The buffer stopped.
+pub async fn run_dispatcher(
+    cfg: DispatchConfig,
+    ingest: IngestHandle,
+    reader: Reader,
+    channels: Channels,
+    metrics: Arc<super::outbox::AlarmMetrics>,
+    wake: Arc<Notify>,
+    token: CancellationToken,
+) -> Result<(), StoreError> {
+    loop {
+        let now = crate::model::Timestamp::now().as_millis();
+        let names = channels.names();
+        let (due, pending, next_due) = reader.with(move |c| pending_rows(c, &names, now)).await?;
+        metrics.outbox_pending.set(pending);
+        let mut progressed = false;
+        if !due.is_empty() {
+            let mut by_sub: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+            for row in due {
+                by_sub.entry(row.subscriber.clone()).or_default().push(row);
+            }
+            for (sub, rows) in by_sub {
+                if token.is_cancelled() {
+                    return Ok(());
+                }
+                let foldable: Vec<&Pending> = rows.iter().filter(|r| r.kind != "summary").collect();
+                if foldable.len() > cfg.flood_threshold {
+                    let lang = cfg.langs.get(&sub).copied().unwrap_or_default();
+                    fold(&ingest, &metrics, &sub, &foldable, lang, now).await?;
+                    progressed = true;
+                    continue;
+                }
+                for row in rows {
+                    let Some(channel) = channels.get(&row.channel) else {
+                        continue;
+                    };
+                    let result = tokio::select! {
+                        () = token.cancelled() => return Ok(()),
+                        r = channel.deliver(&row.address, &row.text) => r,
+                    };
+                    record(&ingest, &metrics, &cfg, &row, result, now).await?;
+                    progressed = true;
+                }
+            }
+        }
+        if progressed {
+            continue;
+        }
+        let wait = next_due.map_or(Duration::from_secs(5), |t| {
+            Duration::from_millis(u64::try_from(t - now).unwrap_or(0).clamp(10, 5000))
+        });
+        tokio::select! {
+            () = token.cancelled() => return Ok(()),
+            () = wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Rows due now on registered channels (oldest first, at most 500), the number pending in all,
+/// and when the next not-yet-due row becomes due.
+fn pending_rows(
+    c: &rusqlite::Connection,
+    channels: &[String],
+    now: i64,
+) -> Result<(Vec<Pending>, i64, Option<i64>), rusqlite::Error> {
+    let pending: i64 = c.query_row(
+        "SELECT count(*) FROM outbox WHERE sent_ms IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut due = Vec::new();
+    let mut next: Option<i64> = None;
+    if pending == 0 || channels.is_empty() {
+        return Ok((due, pending, next));
+    }
+    let mut stmt = c.prepare_cached(
+        "SELECT id, subscriber, channel, address, kind, text, attempts, next_attempt_ms FROM outbox \
+         WHERE sent_ms IS NULL ORDER BY id LIMIT 2000",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let channel: String = r.get(2)?;
+        if !channels.contains(&channel) {
+            continue;
+        }
+        let at: i64 = r.get(7)?;
+        if at > now {
+            next = Some(next.map_or(at, |n| n.min(at)));
+            continue;
+        }
+        if due.len() < 500 {
+            due.push(Pending {
+                id: r.get(0)?,
+                subscriber: r.get(1)?,
+                channel,
+                address: r.get(3)?,
+                kind: r.get(4)?,
+                text: r.get(5)?,
+                attempts: r.get(6)?,
+            });
+        }
+    }
+    Ok((due, pending, next))
+}
+
+async fn record(
+    ingest: &IngestHandle,
+    metrics: &AlarmMetrics,
+    cfg: &DispatchConfig,
+    row: &Pending,
+    result: Result<(), DeliveryError>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let labels = vec![("channel".to_owned(), row.channel.clone())];
+    let id = row.id;
+    match result {
+        Ok(()) => {
+            metrics.delivered.get_or_create(&labels).inc();
+            debug!(component = "alarms", id, channel = %row.channel, "Notification delivered.");
+            ingest
+                .transact(move |tx| {
+                    tx.execute(
+                        "UPDATE outbox SET sent_ms = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                        params![id, now],
+                    )
+                })
+                .await?;
+        }
+        Err(e) => {
+            metrics.delivery_failures.get_or_create(&labels).inc();
+            let delay = retry_delay(cfg, row.attempts + 1);
+            if row.attempts == 0 {
+                warn!(component = "alarms", id, channel = %row.channel, error = %e, ?delay, "A channel did not accept a notification; it is kept and retried.");
+            } else {
+                debug!(component = "alarms", id, channel = %row.channel, error = %e, attempts = row.attempts + 1, ?delay, "Notification still not accepted.");
+            }
+            let next = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            let msg = e.0;
+            ingest
+                .transact(move |tx| {
+                    tx.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3 WHERE id = ?1",
+                        params![id, next, msg],
+                    )
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Exponential from `retry_min`, capped at `retry_max`, with up to 20 % jitter.
+fn retry_delay(cfg: &DispatchConfig, attempt: i64) -> Duration {
+    let exp = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
+    let base = cfg
+        .retry_min
+        .saturating_mul(1u32 << exp.min(16))
+        .min(cfg.retry_max);
+    let jitter = rand::random::<f64>() * 0.2;
+    base.mul_f64(1.0 - jitter)
+}
+
+async fn fold(
+    ingest: &IngestHandle,
+    metrics: &AlarmMetrics,
+    subscriber: &str,
+    rows: &[&Pending],
+    lang: Lang,
+    now: i64,
+) -> Result<(), StoreError> {
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| r.text.lines().next().unwrap_or("").to_owned())
+        .collect();
+    let text = text::summary(lang, &lines, rows.len());
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let (first, last) = (ids[0], ids[ids.len() - 1]);
+    let head = rows[0];
+    let (sub, channel, address) = (
+        subscriber.to_owned(),
+        head.channel.clone(),
+        head.address.clone(),
+    );
+    let dedup = format!("summary:{first}:{last}:{subscriber}");
+    info!(
+        component = "alarms",
+        subscriber,
+        folded = ids.len(),
+        "Flood control: a burst of notifications goes out as one summary."
+    );
+    metrics.summaries.inc();
+    ingest
+        .transact(move |tx| {
+            tx.execute(
+                "INSERT INTO outbox (dedup_key, subscriber, channel, address, kind, severity, text, \
+                 created_ms, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, 'summary', 'high', ?5, ?6, ?6) \
+                 ON CONFLICT (dedup_key) DO NOTHING",
+                params![dedup, sub, channel, address, text, now],
+            )?;
+            let summary: i64 = tx.query_row(
+                "SELECT id FROM outbox WHERE dedup_key = ?1",
+                [&dedup],
+                |r| r.get(0),
+            )?;
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET sent_ms = ?2, summary_id = ?3 WHERE id = ?1 AND sent_ms IS NULL",
+            )?;
+            for id in &ids {
+                stmt.execute(params![id, now, summary])?;
+            }
+            Ok(())
+        })
+        .await
+        .inspect_err(|e| error!(component = "alarms", error = %e, "Cannot fold notifications."))
+}

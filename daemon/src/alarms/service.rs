@@ -1,0 +1,743 @@
+//! The alarm task: feeds the engine every committed reading (catching up from SQLite by seq
+//! after a restart or when it falls behind), runs its timers, applies operator actions, and
+//! commits each step's state, events, notifications and evaluated seq in one transaction.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::config::{AlarmsConfig, UserConfig};
+use super::engine::{Command, Engine, EventKind, Output, Refusal};
+use super::outbox::{AlarmMetrics, Channels, Subscriber};
+use super::persist::{self, AuditRow, EventRow, InstanceRow, Notification, Step};
+use super::rules::{RuleSet, SensorInfo};
+use super::{Actor, AlarmState, Severity, text};
+use crate::model::{Quality, Reading, SensorId, Timestamp};
+use crate::service::supervisor::TaskError;
+use crate::store::{IngestHandle, Reader, StoreError, StoreShared};
+
+/// How many readings one catch-up query reads.
+const CATCH_UP_CHUNK: i64 = 20_000;
+
+/// One alarm as channels show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlarmView {
+    /// Short id.
+    pub id: i64,
+    /// Rule name.
+    pub alert: String,
+    /// Sensor id.
+    pub sensor: String,
+    /// Sensor name.
+    pub name: String,
+    /// Floor / room.
+    pub location: String,
+    /// State.
+    pub state: AlarmState,
+    /// Severity.
+    pub severity: Severity,
+    /// Last value seen.
+    pub value: Option<f64>,
+    /// Unit.
+    pub unit: String,
+    /// Current message.
+    pub message: String,
+    /// When it was raised (ms).
+    pub raised_ms: Option<i64>,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// Shelved until (ms).
+    pub shelved_until: Option<i64>,
+    /// Out of service.
+    pub out_of_service: bool,
+    /// Whether acknowledgement is required by its rule.
+    pub ack_required: bool,
+}
+
+impl AlarmView {
+    /// Whether it belongs on the list of alarms staff must see (active or unacknowledged).
+    pub fn is_open(&self) -> bool {
+        self.state != AlarmState::Normal
+    }
+}
+
+/// The result of an operator action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    /// The alarm after the action.
+    pub alarm: AlarmView,
+    /// The event recorded.
+    pub event: EventKind,
+}
+
+/// Why an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlarmError {
+    /// Refused (and audited).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Alarms are not running (disabled or stopping).
+    #[error("the alarm engine is not running")]
+    NotRunning,
+    /// The buffer failed.
+    #[error("cannot record the action")]
+    Store(#[from] StoreError),
+}
+
+struct Request {
+    id: i64,
+    cmd: Command,
+    actor: Actor,
+    reply: oneshot::Sender<Result<CommandOutcome, AlarmError>>,
+}
+
+/// Handle for channels: list alarms, act on them, follow events. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Alarms {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: RwLock<Option<mpsc::Sender<Request>>>,
+    views: RwLock<HashMap<i64, AlarmView>>,
+    events: broadcast::Sender<(EventKind, AlarmView)>,
+    wake: Arc<Notify>,
+    channels: Channels,
+    metrics: Arc<AlarmMetrics>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request").field("id", &self.id).finish()
+    }
+}
+
+impl Alarms {
+    /// A handle with no engine attached yet.
+    pub fn new(metrics: Arc<AlarmMetrics>) -> Self {
+        let (events, _) = broadcast::channel(256);
+        Self {
+            inner: Arc::new(Inner {
+                tx: RwLock::new(None),
+                views: RwLock::new(HashMap::new()),
+                events,
+                wake: Arc::new(Notify::new()),
+                channels: Channels::default(),
+                metrics,
+            }),
+        }
+    }
+
+    /// Delivery channels (Telegram registers itself here).
+    pub fn channels(&self) -> &Channels {
+        &self.inner.channels
+    }
+
+    /// Notified whenever outbox rows are added.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.inner.wake.clone()
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Arc<AlarmMetrics> {
+        &self.inner.metrics
+    }
+
+    /// Every committed event, with the alarm after it.
+    pub fn subscribe(&self) -> broadcast::Receiver<(EventKind, AlarmView)> {
+        self.inner.events.subscribe()
+    }
+
+    /// Every alarm, or only open ones (active or unacknowledged); most severe and newest first.
+    pub fn list(&self, open_only: bool) -> Vec<AlarmView> {
+        let views = match self.inner.views.read() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        };
+        let mut out: Vec<AlarmView> = views
+            .values()
+            .filter(|v| !open_only || v.is_open())
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            b.state
+                .is_active()
+                .cmp(&a.state.is_active())
+                .then(b.severity.cmp(&a.severity))
+                .then(b.raised_ms.cmp(&a.raised_ms))
+                .then(a.id.cmp(&b.id))
+        });
+        out
+    }
+
+    /// One alarm.
+    pub fn get(&self, id: i64) -> Option<AlarmView> {
+        let views = match self.inner.views.read() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        };
+        views.get(&id).cloned()
+    }
+
+    /// Acknowledges alarm `id` as `actor`.
+    ///
+    /// # Errors
+    /// See [`AlarmError`]; refusals are recorded in the audit log.
+    pub async fn ack(&self, id: i64, actor: Actor) -> Result<CommandOutcome, AlarmError> {
+        self.send(id, Command::Ack, actor).await
+    }
+
+    /// Shelves alarm `id` for `duration`.
+    ///
+    /// # Errors
+    /// See [`AlarmError`].
+    pub async fn shelve(
+        &self,
+        id: i64,
+        duration: Duration,
+        actor: Actor,
+    ) -> Result<CommandOutcome, AlarmError> {
+        let until = Timestamp::now().as_millis()
+            + i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4);
+        self.send(id, Command::Shelve { until }, actor).await
+    }
+
+    /// Lifts the shelving of alarm `id`.
+    ///
+    /// # Errors
+    /// See [`AlarmError`].
+    pub async fn unshelve(&self, id: i64, actor: Actor) -> Result<CommandOutcome, AlarmError> {
+        self.send(id, Command::Unshelve, actor).await
+    }
+
+    /// Takes alarm `id` out of service (`true`) or back in (`false`).
+    ///
+    /// # Errors
+    /// See [`AlarmError`].
+    pub async fn set_out_of_service(
+        &self,
+        id: i64,
+        out: bool,
+        actor: Actor,
+    ) -> Result<CommandOutcome, AlarmError> {
+        self.send(id, Command::OutOfService(out), actor).await
+    }
+
+    async fn send(
+        &self,
+        id: i64,
+        cmd: Command,
+        actor: Actor,
+    ) -> Result<CommandOutcome, AlarmError> {
+        let tx = {
+            let guard = match self.inner.tx.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            guard.clone().ok_or(AlarmError::NotRunning)?
+        };
+        let (reply, rx) = oneshot::channel();
+        tx.send(Request {
+            id,
+            cmd,
+            actor,
+            reply,
+        })
+        .await
+        .map_err(|_| AlarmError::NotRunning)?;
+        rx.await.map_err(|_| AlarmError::NotRunning)?
+    }
+
+    fn set_views(&self, views: impl IntoIterator<Item = AlarmView>, replace: bool) {
+        let mut map = match self.inner.views.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if replace {
+            map.clear();
+        }
+        for v in views {
+            map.insert(v.id, v);
+        }
+        let active = map.values().filter(|v| v.state.is_active()).count();
+        let unacked = map.values().filter(|v| v.state.is_unacked()).count();
+        self.inner
+            .metrics
+            .active
+            .set(i64::try_from(active).unwrap_or(i64::MAX));
+        self.inner
+            .metrics
+            .unacked
+            .set(i64::try_from(unacked).unwrap_or(i64::MAX));
+    }
+}
+
+/// What the alarm task needs.
+#[derive(Clone, Debug)]
+pub struct AlarmContext {
+    /// Writes.
+    pub ingest: IngestHandle,
+    /// Reads.
+    pub reader: Reader,
+    /// Commit notifications and the last seq.
+    pub store: Arc<StoreShared>,
+    /// The handle to serve.
+    pub alarms: Alarms,
+}
+
+/// The running evaluation: engine plus what is needed to word and route its outputs.
+struct Runner {
+    engine: Engine,
+    subscribers: Vec<Subscriber>,
+    ctx: AlarmContext,
+    evaluated: i64,
+    ack_required: Vec<bool>,
+}
+
+/// Runs the alarm engine until `token` is cancelled.
+///
+/// # Errors
+/// The buffer failed or stopped.
+pub async fn run(
+    cfg: AlarmsConfig,
+    rules: RuleSet,
+    users: Vec<UserConfig>,
+    ctx: AlarmContext,
+    token: CancellationToken,
+) -> Result<(), TaskError> {
+    let fail = |what: &'static str| move |e: StoreError| TaskError::new(what, e);
+    // Subscribe before reading the evaluated seq, so nothing committed in between is missed.
+    let mut committed = ctx.store.subscribe();
+    let (instances, evaluated) = ctx
+        .reader
+        .with(persist::load)
+        .await
+        .map_err(fail("cannot load alarm state"))?;
+    let now = Timestamp::now().as_millis();
+    let evaluated = evaluated.unwrap_or_else(|| ctx.store.last_seq());
+    let ack_required = rules.rules.iter().map(|r| r.ack_required).collect();
+    let mut runner = Runner {
+        engine: Engine::new(rules, instances, now),
+        subscribers: super::outbox::subscribers(&cfg, &users),
+        ctx: ctx.clone(),
+        evaluated,
+        ack_required,
+    };
+    let sensors = ctx
+        .reader
+        .sensors()
+        .await
+        .map_err(fail("cannot read sensors"))?;
+    for s in sensors {
+        runner.engine.add_sensor(info_of(s));
+    }
+    // Stale rules start from the latest committed value of each sensor.
+    let mut out = Vec::new();
+    for idx in 0..runner.engine.instances().len() {
+        let sensor = runner.engine.instance(idx).sensor.clone();
+        if let Some(v) = ctx.store.latest.get(&sensor)
+            && v.quality == Quality::Good
+        {
+            runner.engine.note_good(idx, v.ts.as_millis());
+        }
+    }
+    let (tx, mut requests) = mpsc::channel::<Request>(64);
+    {
+        let mut slot = match ctx.alarms.inner.tx.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *slot = Some(tx);
+    }
+    runner.publish_all();
+    info!(
+        component = "alarms",
+        rules = runner.engine.rules().rules.len(),
+        alarms = runner.engine.instances().len(),
+        evaluated_seq = runner.evaluated,
+        "Alarm engine started."
+    );
+    runner
+        .catch_up(&mut out)
+        .await
+        .map_err(fail("catch-up failed"))?;
+    let mut ticker = tokio::time::interval(cfg.tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = token.cancelled() => break,
+            batch = committed.recv() => match batch {
+                Ok(batch) => {
+                    let first = batch.first_seq.0;
+                    if first > runner.evaluated + 1 {
+                        runner.catch_up_to(first - 1, &mut out).await.map_err(fail("catch-up failed"))?;
+                    }
+                    runner.learn_sensors(&batch.readings).await;
+                    let mut last = runner.evaluated;
+                    for (seq, r) in (first..).zip(batch.readings.iter()) {
+                        if seq <= runner.evaluated {
+                            continue;
+                        }
+                        runner.engine.on_reading(r, &mut out);
+                        last = seq;
+                    }
+                    let n = u64::try_from(last - runner.evaluated).unwrap_or(0);
+                    ctx.alarms.inner.metrics.evaluated.inc_by(n);
+                    runner.commit(&mut out, Some(last), Vec::new()).await.map_err(fail("cannot store alarm state"))?;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    runner.catch_up(&mut out).await.map_err(fail("catch-up failed"))?;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = ticker.tick() => {
+                runner.engine.tick(Timestamp::now().as_millis(), &mut out);
+                if !out.is_empty() || runner.engine.has_dirty() {
+                    runner.commit(&mut out, None, Vec::new()).await.map_err(fail("cannot store alarm state"))?;
+                }
+            }
+            Some(req) = requests.recv() => {
+                runner.handle(req, &mut out).await.map_err(fail("cannot store an operator action"))?;
+            }
+        }
+    }
+    let mut slot = match ctx.alarms.inner.tx.write() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    *slot = None;
+    Ok(())
+}
+
+fn info_of(s: crate::store::SensorRow) -> SensorInfo {
+    SensorInfo {
+        id: s.id,
+        name: s.name,
+        kind: s.kind,
+        unit: s.unit,
+        floor: s.floor,
+        room: s.room,
+    }
+}
+
+impl Runner {
+    /// Evaluates readings committed after `evaluated`, from SQLite, up to the last seq.
+    async fn catch_up(&mut self, out: &mut Vec<Output>) -> Result<(), StoreError> {
+        let last = self.ctx.store.last_seq();
+        self.catch_up_to(last, out).await
+    }
+
+    async fn catch_up_to(&mut self, upto: i64, out: &mut Vec<Output>) -> Result<(), StoreError> {
+        while self.evaluated < upto {
+            let after = self.evaluated;
+            let limit = CATCH_UP_CHUNK.min(upto - after);
+            let rows = self
+                .ctx
+                .reader
+                .with(move |c| {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT r.seq, s.key, r.ts, r.value, r.quality FROM readings r \
+                         JOIN sensors s ON s.id = r.sensor WHERE r.seq > ?1 ORDER BY r.seq LIMIT ?2",
+                    )?;
+                    let rows = stmt.query_map(params![after, limit], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            Reading {
+                                sensor: SensorId::new(r.get::<_, String>(1)?),
+                                ts: Timestamp(r.get(2)?),
+                                value: r.get(3)?,
+                                quality: Quality::from_code(r.get(4)?),
+                            },
+                        ))
+                    })?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                })
+                .await?;
+            let Some(&(last_seq, _)) = rows.last() else {
+                // Rows dropped by the disk budget: nothing left to evaluate below `upto`.
+                self.commit(out, Some(upto), Vec::new()).await?;
+                return Ok(());
+            };
+            let readings: Vec<Reading> = rows.into_iter().map(|(_, r)| r).collect();
+            self.learn_sensors(&readings).await;
+            for r in &readings {
+                self.engine.on_reading(r, out);
+            }
+            self.ctx
+                .alarms
+                .inner
+                .metrics
+                .evaluated
+                .inc_by(readings.len() as u64);
+            self.commit(out, Some(last_seq.min(upto)), Vec::new())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches metadata of sensors the engine has not seen, so selectors by floor, room and
+    /// kind apply to them.
+    async fn learn_sensors(&mut self, readings: &[Reading]) {
+        let mut unknown: Vec<String> = Vec::new();
+        for r in readings {
+            if !self.engine.knows(r.sensor.as_str())
+                && !unknown.iter().any(|u| u == r.sensor.as_str())
+            {
+                unknown.push(r.sensor.as_str().to_owned());
+            }
+        }
+        for id in unknown {
+            match self.ctx.reader.sensor(&id).await {
+                Ok(Some(row)) => self.engine.add_sensor(info_of(row)),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(component = "alarms", sensor = %id, error = %e, "Cannot read sensor metadata.")
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, req: Request, out: &mut Vec<Output>) -> Result<(), StoreError> {
+        let now = Timestamp::now().as_millis();
+        let result = self.engine.command(req.id, &req.cmd, &req.actor, now, out);
+        let audit = AuditRow {
+            ts: now,
+            actor: req.actor.user.clone(),
+            role: req.actor.role.map(|r| r.as_str().to_owned()),
+            channel: req.actor.channel.clone(),
+            action: req.cmd.name().to_owned(),
+            target: Some(req.id.to_string()),
+            outcome: if result.is_ok() { "done" } else { "refused" }.to_owned(),
+            detail: result.as_ref().err().map(ToString::to_string),
+        };
+        if let Err(e) = &result {
+            self.ctx.alarms.inner.metrics.refused.inc();
+            warn!(component = "alarms", user = %req.actor.user, channel = %req.actor.channel, action = req.cmd.name(), alarm = req.id, reason = %e, "Alarm action refused.");
+        } else {
+            info!(component = "alarms", user = %req.actor.user, channel = %req.actor.channel, action = req.cmd.name(), alarm = req.id, "Alarm action done.");
+        }
+        let kinds: Vec<EventKind> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(e) => Some(e.kind),
+                Output::Reminder { .. } => None,
+            })
+            .collect();
+        self.commit(out, None, vec![audit]).await?;
+        let reply = match result {
+            Ok(()) => {
+                let idx = self.engine.index_of(req.id);
+                match idx {
+                    Some(idx) => Ok(CommandOutcome {
+                        alarm: self.view(idx),
+                        event: kinds.first().copied().unwrap_or(EventKind::Acked),
+                    }),
+                    None => Err(AlarmError::Refused(Refusal::Unknown(req.id))),
+                }
+            }
+            Err(e) => Err(AlarmError::Refused(e)),
+        };
+        let _caller_may_be_gone = req.reply.send(reply);
+        Ok(())
+    }
+
+    /// Stores the engine's outputs and changed instances (and `evaluated`), in one transaction.
+    async fn commit(
+        &mut self,
+        out: &mut Vec<Output>,
+        evaluated: Option<i64>,
+        audit: Vec<AuditRow>,
+    ) -> Result<(), StoreError> {
+        let dirty = self.engine.take_dirty();
+        if out.is_empty() && dirty.is_empty() && audit.is_empty() {
+            if let Some(seq) = evaluated {
+                // Nothing changed: the seq is written with the next real step (a restart then
+                // re-evaluates those readings, which changes nothing either).
+                self.evaluated = self.evaluated.max(seq);
+            }
+            return Ok(());
+        }
+        let mut step = Step {
+            evaluated_seq: evaluated,
+            audit,
+            ..Step::default()
+        };
+        for &idx in &dirty {
+            step.instances.push(InstanceRow {
+                inst: self.engine.instance(idx).clone(),
+                rule: self.engine.rules().rules[self.engine.instance(idx).rule]
+                    .alert
+                    .clone(),
+                severity: self.engine.severity(idx),
+            });
+        }
+        let mut event_views = Vec::new();
+        for o in out.drain(..) {
+            match o {
+                Output::Event(e) => {
+                    let inst = self.engine.instance(e.instance);
+                    let rule = &self.engine.rules().rules[inst.rule];
+                    let severity = rule.severity;
+                    let notify = if e.notify {
+                        self.notifications(e.instance, e.kind, severity, &e.message)
+                    } else {
+                        Vec::new()
+                    };
+                    step.events.push(EventRow {
+                        ts: e.ts,
+                        alarm_id: inst.id,
+                        alarm: inst.key.clone(),
+                        rule: rule.alert.clone(),
+                        sensor: inst.sensor.clone(),
+                        event: e.kind.as_str(),
+                        state: e.state.as_str(),
+                        severity,
+                        value: e.value,
+                        message: e.message.clone(),
+                        actor: e.actor.as_ref().map(|a| a.user.clone()),
+                        channel: e.actor.as_ref().map(|a| a.channel.clone()),
+                        notify,
+                    });
+                    event_views.push((e.kind, e.instance));
+                }
+                Output::Reminder { instance, ts } => {
+                    let inst = self.engine.instance(instance);
+                    let severity = self.engine.severity(instance);
+                    let alert = self.engine.rules().rules[inst.rule].alert.clone();
+                    let message = self.view(instance).message;
+                    for s in &self.subscribers {
+                        if severity < s.min_severity {
+                            continue;
+                        }
+                        let text = format!(
+                            "{}\n{}\n{}",
+                            text::reminder_header(s.lang, severity, inst.id, &alert),
+                            message,
+                            text::ack_hint(s.lang, inst.id)
+                        );
+                        step.reminders.push(Notification {
+                            subscriber: s.key.clone(),
+                            channel: s.channel.clone(),
+                            address: s.address.clone(),
+                            kind: "reminder",
+                            severity,
+                            text,
+                            alarm_id: inst.id,
+                            dedup: Some(format!("reminder:{}:{ts}", inst.id)),
+                        });
+                    }
+                }
+            }
+        }
+        let notified =
+            step.events.iter().any(|e| !e.notify.is_empty()) || !step.reminders.is_empty();
+        let now = Timestamp::now().as_millis();
+        let step = Arc::new(step);
+        let job_step = step.clone();
+        self.ctx
+            .ingest
+            .transact(move |tx| persist::write_step(tx, &job_step, now))
+            .await?;
+        if let Some(seq) = evaluated {
+            self.evaluated = self.evaluated.max(seq);
+        }
+        for e in &step.events {
+            self.ctx
+                .alarms
+                .inner
+                .metrics
+                .events
+                .get_or_create(&vec![("event".to_owned(), e.event.to_owned())])
+                .inc();
+            info!(component = "alarms", alarm = e.alarm_id, event = e.event, severity = e.severity.as_str(), message = %e.message, "Alarm event.");
+        }
+        let views: Vec<AlarmView> = dirty.iter().map(|&i| self.view(i)).collect();
+        self.ctx.alarms.set_views(views, false);
+        for (kind, idx) in event_views {
+            let _no_listener_is_fine = self.ctx.alarms.inner.events.send((kind, self.view(idx)));
+        }
+        if notified {
+            self.ctx.alarms.inner.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// One notification per subscriber that wants this severity.
+    fn notifications(
+        &self,
+        idx: usize,
+        kind: EventKind,
+        severity: Severity,
+        message: &str,
+    ) -> Vec<Notification> {
+        let inst = self.engine.instance(idx);
+        let alert = &self.engine.rules().rules[inst.rule].alert;
+        let needs_ack = inst.state.is_unacked() && self.ack_required[inst.rule];
+        self.subscribers
+            .iter()
+            .filter(|s| severity >= s.min_severity)
+            .map(|s| {
+                let mut text = format!(
+                    "{}\n{}",
+                    text::header(s.lang, kind, severity, inst.id, alert),
+                    message
+                );
+                if needs_ack && kind == EventKind::Raised {
+                    text.push('\n');
+                    text.push_str(&text::ack_hint(s.lang, inst.id));
+                }
+                Notification {
+                    subscriber: s.key.clone(),
+                    channel: s.channel.clone(),
+                    address: s.address.clone(),
+                    kind: kind.as_str(),
+                    severity,
+                    text,
+                    alarm_id: inst.id,
+                    dedup: None,
+                }
+            })
+            .collect()
+    }
+
+    fn view(&self, idx: usize) -> AlarmView {
+        let inst = self.engine.instance(idx);
+        let rule = &self.engine.rules().rules[inst.rule];
+        let fallback = SensorInfo {
+            id: inst.sensor.clone(),
+            ..SensorInfo::default()
+        };
+        let info = self.engine.sensor_info(&inst.sensor).unwrap_or(&fallback);
+        AlarmView {
+            id: inst.id,
+            alert: rule.alert.clone(),
+            sensor: inst.sensor.clone(),
+            name: info.name.clone(),
+            location: text::location(info),
+            state: inst.state,
+            severity: rule.severity,
+            value: inst.value,
+            unit: info.unit.clone(),
+            message: text::message(rule, info, inst.value),
+            raised_ms: inst.raised_ms,
+            acked_by: inst.acked_by.clone(),
+            shelved_until: inst.shelved_until,
+            out_of_service: inst.out_of_service,
+            ack_required: rule.ack_required,
+        }
+    }
+
+    fn publish_all(&self) {
+        let views: Vec<AlarmView> = (0..self.engine.instances().len())
+            .map(|i| self.view(i))
+            .collect();
+        self.ctx.alarms.set_views(views, true);
+    }
+}

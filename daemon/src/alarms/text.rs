@@ -1,0 +1,243 @@
+//! Wording of alarm messages: the rule's template (or a default one built from symbols and the
+//! sensor's own name, readable in any language) and the headers of notifications in English and
+//! Russian.
+
+use std::fmt::Write as _;
+
+use super::config::{Lang, RuleKind};
+use super::engine::EventKind;
+use super::rules::{Rule, SensorInfo};
+use super::{AlarmState, Severity};
+
+const PLACEHOLDERS: &[&str] = &[
+    "alert", "sensor", "name", "value", "unit", "limit", "floor", "room", "location", "severity",
+];
+
+/// Checks that a template only uses known placeholders and closes its braces.
+///
+/// # Errors
+/// A description of the first problem.
+pub fn check_template(t: &str) -> Result<(), String> {
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err("has a '{' without its '}'".into());
+        };
+        let name = &after[..close];
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}}; known: {}",
+                PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// A number as people read it: no trailing zeros, at most 3 decimals.
+pub fn number(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
+/// "floor B, boiler room" style location (labels as configured, no words added).
+pub fn location(s: &SensorInfo) -> String {
+    match (&s.floor, &s.room) {
+        (Some(f), Some(r)) => format!("{f} / {r}"),
+        (Some(f), None) => f.clone(),
+        (None, Some(r)) => r.clone(),
+        (None, None) => String::new(),
+    }
+}
+
+/// The event message: the rule's template, or a default one.
+pub fn message(rule: &Rule, s: &SensorInfo, value: Option<f64>) -> String {
+    let name = if s.name.is_empty() { &s.id } else { &s.name };
+    let value_text = value.map_or_else(|| "—".to_owned(), number);
+    let unit = if s.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", s.unit)
+    };
+    let loc = location(s);
+    if let Some(t) = &rule.message {
+        let mut out = t.clone();
+        for (k, v) in [
+            ("alert", rule.alert.as_str()),
+            ("sensor", s.id.as_str()),
+            ("name", name.as_str()),
+            ("value", value_text.as_str()),
+            ("unit", s.unit.as_str()),
+            ("limit", number(rule.limit).as_str()),
+            ("floor", s.floor.as_deref().unwrap_or("")),
+            ("room", s.room.as_deref().unwrap_or("")),
+            ("location", loc.as_str()),
+            ("severity", rule.severity.as_str()),
+        ] {
+            out = out.replace(&format!("{{{k}}}"), v);
+        }
+        return out;
+    }
+    let mut out = match rule.kind {
+        RuleKind::HighHigh | RuleKind::High => {
+            format!("{name}: {value_text}{unit} > {}{unit}", number(rule.limit))
+        }
+        RuleKind::Low | RuleKind::LowLow => {
+            format!("{name}: {value_text}{unit} < {}{unit}", number(rule.limit))
+        }
+        RuleKind::Rate => format!(
+            "{name}: {value_text}{unit}, Δ > {}{unit}/{}",
+            number(rule.limit),
+            humantime::format_duration(std::time::Duration::from_millis(
+                rule.per_ms as u64 / 1000 * 1000
+            ))
+        ),
+        RuleKind::State => format!("{name}: {value_text}"),
+        RuleKind::Stale => format!(
+            "{name}: — {}",
+            humantime::format_duration(std::time::Duration::from_millis(
+                u64::try_from(rule.after_ms).unwrap_or(0)
+            ))
+        ),
+        RuleKind::CommLoss => format!("{name}: ✕"),
+    };
+    if !loc.is_empty() {
+        let _ = write!(out, " ({loc})");
+    }
+    out
+}
+
+/// Header of a notification for `event`, in `lang`.
+pub fn header(lang: Lang, event: EventKind, severity: Severity, id: i64, alert: &str) -> String {
+    let mark = match (event, severity) {
+        (EventKind::Raised, Severity::Critical | Severity::High) => "🔴",
+        (EventKind::Raised, _) => "🟠",
+        (EventKind::Cleared | EventKind::Normal, _) => "🟢",
+        (EventKind::Acked, _) => "✅",
+        _ => "ℹ️",
+    };
+    let what = match (lang, event) {
+        (Lang::En, EventKind::Raised) => "ALARM",
+        (Lang::Ru, EventKind::Raised) => "ТРЕВОГА",
+        (Lang::En, EventKind::Cleared) => "Cleared, needs acknowledgement",
+        (Lang::Ru, EventKind::Cleared) => "Норма, требуется квитирование",
+        (Lang::En, EventKind::Normal) => "Back to normal",
+        (Lang::Ru, EventKind::Normal) => "Вернулось в норму",
+        (Lang::En, EventKind::Acked) => "Acknowledged",
+        (Lang::Ru, EventKind::Acked) => "Квитировано",
+        (Lang::En, EventKind::Shelved) => "Shelved",
+        (Lang::Ru, EventKind::Shelved) => "Отложено",
+        (Lang::En, EventKind::Unshelved) => "Unshelved",
+        (Lang::Ru, EventKind::Unshelved) => "Снова активно",
+        (Lang::En, EventKind::OutOfService) => "Out of service",
+        (Lang::Ru, EventKind::OutOfService) => "Выведено из работы",
+        (Lang::En, EventKind::InService) => "Back in service",
+        (Lang::Ru, EventKind::InService) => "Введено в работу",
+    };
+    let sev = severity_word(lang, severity);
+    format!("{mark} {what} #{id} {alert} [{sev}]")
+}
+
+/// A reminder's header.
+pub fn reminder_header(lang: Lang, severity: Severity, id: i64, alert: &str) -> String {
+    let what = match lang {
+        Lang::En => "Still active, not acknowledged",
+        Lang::Ru => "Всё ещё активно, не квитировано",
+    };
+    format!(
+        "🔔 {what} #{id} {alert} [{}]",
+        severity_word(lang, severity)
+    )
+}
+
+/// Severity in `lang`.
+pub fn severity_word(lang: Lang, s: Severity) -> &'static str {
+    match (lang, s) {
+        (Lang::En, _) => s.as_str(),
+        (Lang::Ru, Severity::Low) => "низкая",
+        (Lang::Ru, Severity::Medium) => "средняя",
+        (Lang::Ru, Severity::High) => "высокая",
+        (Lang::Ru, Severity::Critical) => "критическая",
+    }
+}
+
+/// State in `lang`.
+pub fn state_word(lang: Lang, s: AlarmState) -> &'static str {
+    match (lang, s) {
+        (Lang::En, AlarmState::Normal) => "normal",
+        (Lang::En, AlarmState::ActiveUnacked) => "active, unacknowledged",
+        (Lang::En, AlarmState::ActiveAcked) => "active, acknowledged",
+        (Lang::En, AlarmState::ClearedUnacked) => "cleared, unacknowledged",
+        (Lang::Ru, AlarmState::Normal) => "норма",
+        (Lang::Ru, AlarmState::ActiveUnacked) => "активна, не квитирована",
+        (Lang::Ru, AlarmState::ActiveAcked) => "активна, квитирована",
+        (Lang::Ru, AlarmState::ClearedUnacked) => "норма, не квитирована",
+    }
+}
+
+/// The ack hint appended to notifications that need one.
+pub fn ack_hint(lang: Lang, id: i64) -> String {
+    match lang {
+        Lang::En => format!("Acknowledge: /ack {id}"),
+        Lang::Ru => format!("Квитировать: /ack {id}"),
+    }
+}
+
+/// One message standing for many (flood control).
+pub fn summary(lang: Lang, lines: &[String], total: usize) -> String {
+    let mut out = match lang {
+        Lang::En => format!("⚠️ {total} alarm notifications at once:"),
+        Lang::Ru => format!("⚠️ {total} уведомлений о тревогах сразу:"),
+    };
+    for l in lines.iter().take(10) {
+        out.push('\n');
+        out.push_str(l);
+    }
+    if total > 10 {
+        out.push('\n');
+        match lang {
+            Lang::En => {
+                let _ = write!(out, "… and {} more. /alarms lists them all.", total - 10);
+            }
+            Lang::Ru => {
+                let _ = write!(out, "… и ещё {}. Полный список: /alarms", total - 10);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_checked() {
+        assert!(check_template("{name} is {value}{unit} at {location}").is_ok());
+        assert!(check_template("{nme}").is_err());
+        assert!(check_template("{name").is_err());
+    }
+
+    #[test]
+    fn numbers_read_naturally() {
+        assert_eq!(number(85.0), "85");
+        assert_eq!(number(85.25), "85.25");
+        assert_eq!(number(-0.0001), "0");
+        assert_eq!(number(1.0 / 3.0), "0.333");
+    }
+
+    #[test]
+    fn headers_in_both_languages() {
+        let en = header(Lang::En, EventKind::Raised, Severity::Critical, 7, "Leak");
+        let ru = header(Lang::Ru, EventKind::Raised, Severity::Critical, 7, "Leak");
+        assert!(en.contains("ALARM #7 Leak [critical]"), "{en}");
+        assert!(ru.contains("ТРЕВОГА #7 Leak [критическая]"), "{ru}");
+    }
+}

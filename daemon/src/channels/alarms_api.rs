@@ -1,0 +1,104 @@
+//! Alarm endpoints of the local HTTP API, used by `markoff alarms`, `markoff ack` and the LAN page.
+//!
+//! - `GET /api/v1/alarms[?all=true]`: open alarms (active or unacknowledged), or every alarm.
+//! - `POST /api/v1/alarms/{id}/ack`, `.../shelve`, `.../unshelve`, `.../out-of-service`:
+//!   body `{"user": "ivan", "channel": "cli", ...}`. The user is looked up in `[[users]]`; only
+//!   operators may act. Every attempt, allowed or refused, is in the audit log.
+//!
+//! The API listens on loopback by default: whoever can reach it is trusted to name themselves
+//! (a local login). Exposing it on the LAN needs the LAN page's own authentication.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::alarms::engine::Refusal;
+use crate::alarms::{Actor, AlarmError};
+use crate::app::AppState;
+
+/// Query of `GET /api/v1/alarms`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    all: Option<bool>,
+}
+
+/// Body of the action endpoints.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ActionRequest {
+    /// Login of the person acting.
+    pub user: String,
+    /// Channel the request came through (`cli`, `lan`); default `api`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Shelve: how long ("30m", "2h").
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// Out-of-service: take out (`true`) or put back (`false`).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+pub(crate) async fn list(State(st): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> Response {
+    Json(st.alarms.list(!q.all.unwrap_or(false))).into_response()
+}
+
+pub(crate) async fn act(
+    State(st): State<Arc<AppState>>,
+    Path((id, action)): Path<(i64, String)>,
+    Json(req): Json<ActionRequest>,
+) -> Response {
+    let cfg = st.config();
+    let channel = req.channel.clone().unwrap_or_else(|| "api".to_owned());
+    let actor = Actor::by_login(&cfg.users, req.user.trim(), &channel);
+    let result = match action.as_str() {
+        "ack" => st.alarms.ack(id, actor).await,
+        "unshelve" => st.alarms.unshelve(id, actor).await,
+        "shelve" => {
+            let Some(d) = req.duration.as_deref().and_then(parse_duration) else {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "shelve needs \"duration\", e.g. \"30m\" (at most 7 days)\n",
+                )
+                    .into_response();
+            };
+            st.alarms.shelve(id, d, actor).await
+        }
+        "out-of-service" => {
+            st.alarms
+                .set_out_of_service(id, req.enabled.unwrap_or(true), actor)
+                .await
+        }
+        other => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("unknown action {other:?}; one of ack, shelve, unshelve, out-of-service\n"),
+            )
+                .into_response();
+        }
+    };
+    match result {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => {
+            let code = match &e {
+                AlarmError::Refused(Refusal::Unknown(_)) => StatusCode::NOT_FOUND,
+                AlarmError::Refused(Refusal::Forbidden { .. }) => StatusCode::FORBIDDEN,
+                AlarmError::Refused(Refusal::NotApplicable { .. }) => StatusCode::CONFLICT,
+                AlarmError::NotRunning => StatusCode::SERVICE_UNAVAILABLE,
+                AlarmError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (code, format!("{e}\n")).into_response()
+        }
+    }
+}
+
+/// A shelving duration: 1 minute to 7 days.
+fn parse_duration(s: &str) -> Option<Duration> {
+    humantime::parse_duration(s.trim())
+        .ok()
+        .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(7 * 86_400))
+}

@@ -1,0 +1,304 @@
+//! The gateway side of sync: reading unsynced rows from the buffer, making them durable before
+//! they leave, and moving the local cursors.
+//!
+//! Owns: the read-only connection of one uploader, the SQL that reads each stream after a cursor,
+//! and the cursor write (a job in the buffer writer's transaction; never a second writer).
+//! Does not own: the buffer's schema (`migrations/gateway/`) or its writer (`crate::store`).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use markoff_cloud_sync::{AlarmEventRow, ReadingRow, SensorMetaRow, Stream};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::store::{IngestHandle, StoreError};
+
+/// A read-only connection on the buffer, owned by one uploader.
+#[derive(Debug)]
+pub(crate) struct LocalDb {
+    conn: Connection,
+    db: PathBuf,
+    wal: PathBuf,
+    dir_synced: bool,
+}
+
+/// Rows read after a cursor, with what the buffer holds beyond them.
+#[derive(Debug)]
+pub(crate) struct Chunk<R> {
+    /// Rows in seq order, at most the limit asked for.
+    pub(crate) rows: Vec<R>,
+    /// Highest seq of the stream in the buffer when the rows were read.
+    pub(crate) local_max: i64,
+}
+
+/// Backlog of a stream after a cursor.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Backlog {
+    /// Rows after the cursor.
+    pub(crate) rows: i64,
+    /// Read time of the oldest of them, ms since the epoch.
+    pub(crate) oldest_ts: Option<i64>,
+}
+
+impl LocalDb {
+    /// Opens the buffer at `path` read-only.
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = crate::store::open_read_only(path)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Self {
+            conn,
+            db: path.to_owned(),
+            wal: PathBuf::from(wal),
+            dir_synced: false,
+        })
+    }
+
+    /// The stream's local cursor: the highest seq the gateway knows the centre has committed.
+    pub(crate) fn cursor(&self, stream: Stream) -> Result<i64, rusqlite::Error> {
+        self.conn
+            .prepare_cached("SELECT last_seq FROM sync_cursor WHERE stream = ?1")?
+            .query_row([stream.as_str()], |r| r.get(0))
+            .optional()
+            .map(|v| v.unwrap_or(0))
+    }
+
+    /// The highest seq the stream has ever used in this buffer, including rows since dropped
+    /// (readings) or deleted (alarm events): a seq at or below it is never used again.
+    pub(crate) fn max_seq(&self, stream: Stream) -> Result<i64, rusqlite::Error> {
+        let sql = match stream {
+            Stream::Readings => {
+                "SELECT max(coalesce((SELECT value - 1 FROM meta WHERE key = 'readings_next_seq'), 0), \
+                            coalesce((SELECT max(seq) FROM readings), 0))"
+            }
+            Stream::AlarmEvents => {
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'alarm_events'), 0), \
+                            coalesce((SELECT max(seq) FROM alarm_events), 0))"
+            }
+            Stream::Metadata => return self.cursor(Stream::Metadata),
+        };
+        self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))
+    }
+
+    /// How many rows wait after `cursor`, and how old the oldest is.
+    pub(crate) fn backlog(&self, stream: Stream, cursor: i64) -> Result<Backlog, rusqlite::Error> {
+        let sql = match stream {
+            // Unsynced readings are dense between the oldest and the newest: the disk budget only
+            // ever drops the oldest rows, so max - min + 1 counts them without a scan.
+            Stream::Readings => {
+                "SELECT (SELECT max(seq) FROM readings) - r.seq + 1, r.ts \
+                 FROM readings r WHERE r.seq > ?1 ORDER BY r.seq LIMIT 1"
+            }
+            Stream::AlarmEvents => {
+                "SELECT (SELECT count(*) FROM alarm_events WHERE seq > ?1), \
+                        (SELECT ts FROM alarm_events WHERE seq > ?1 ORDER BY seq LIMIT 1)"
+            }
+            Stream::Metadata => return Ok(Backlog::default()),
+        };
+        let found = self
+            .conn
+            .prepare_cached(sql)?
+            .query_row([cursor], |r| {
+                Ok(Backlog {
+                    rows: r.get::<_, Option<i64>>(0)?.unwrap_or(0),
+                    oldest_ts: r.get(1)?,
+                })
+            })
+            .optional()?;
+        Ok(found.unwrap_or_default())
+    }
+
+    /// Up to `limit` readings after `after`, in seq order.
+    pub(crate) fn readings(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Chunk<ReadingRow>, rusqlite::Error> {
+        let mut rows = Vec::with_capacity(limit.min(1 << 20));
+        // One statement reads the batch and the newest seq from the same snapshot.
+        let local_max: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM readings")?
+            .query_row([], |r| r.get(0))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, sensor, ts, value, quality FROM readings \
+             WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let mut q = stmt.query(params![
+            after,
+            local_max,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ])?;
+        while let Some(r) = q.next()? {
+            rows.push(ReadingRow {
+                seq: r.get(0)?,
+                sensor_id: r.get(1)?,
+                ts_ms: r.get(2)?,
+                value: r.get(3)?,
+                quality: r.get(4)?,
+            });
+        }
+        Ok(Chunk { rows, local_max })
+    }
+
+    /// Up to `limit` alarm events after `after`, in seq order.
+    pub(crate) fn alarm_events(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Chunk<AlarmEventRow>, rusqlite::Error> {
+        let local_max: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM alarm_events")?
+            .query_row([], |r| r.get(0))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, ts, alarm_id, alarm, rule, sensor, event, state, severity, value, \
+             message, actor, channel FROM alarm_events \
+             WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![after, local_max, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok(AlarmEventRow {
+                        seq: r.get(0)?,
+                        ts_ms: r.get(1)?,
+                        alarm_id: r.get(2)?,
+                        alarm: r.get(3)?,
+                        rule: r.get(4)?,
+                        sensor: r.get(5)?,
+                        event: r.get(6)?,
+                        state: r.get(7)?,
+                        severity: r.get(8)?,
+                        value: r.get(9)?,
+                        message: r.get(10)?,
+                        actor: r.get(11)?,
+                        channel: r.get(12)?,
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Chunk { rows, local_max })
+    }
+
+    /// Every sensor of the buffer, by id.
+    pub(crate) fn sensors(&self) -> Result<Vec<SensorMetaRow>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, key, name, kind, unit, floor, room, source FROM sensors ORDER BY id",
+        )?;
+        stmt.query_map([], |r| {
+            Ok(SensorMetaRow {
+                sensor_id: r.get(0)?,
+                key: r.get(1)?,
+                name: r.get(2)?,
+                kind: r.get(3)?,
+                unit: r.get(4)?,
+                floor: r.get(5)?,
+                room: r.get(6)?,
+                source: r.get(7)?,
+            })
+        })?
+        .collect()
+    }
+
+    /// A cheap fingerprint of the sensors table: changes whenever a sensor is added or updated.
+    pub(crate) fn sensors_fingerprint(&self) -> Result<(i64, i64, i64), rusqlite::Error> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(max(id), 0), coalesce(max(updated_ms), 0) FROM sensors",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    }
+
+    /// A component's durable state.
+    pub(crate) fn state(&self, key: &str) -> Result<Option<String>, rusqlite::Error> {
+        self.conn
+            .prepare_cached("SELECT value FROM component_state WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()
+    }
+
+    /// Makes every commit visible to this connection durable on disk before its rows leave the
+    /// gateway.
+    ///
+    /// With `synchronous = normal` SQLite syncs the write-ahead log only at checkpoints, so a
+    /// power cut can take back the newest commits, and their seqs would then be used again for
+    /// other rows. A row the centre already holds must never be taken back: syncing the log
+    /// (and the database file, which holds what earlier checkpoints moved there) after reading a
+    /// batch and before uploading it makes every row of the batch survive a power cut. With
+    /// `synchronous = full` each commit is already durable and this costs one cheap `fdatasync`.
+    pub(crate) fn make_durable(&mut self) -> std::io::Result<()> {
+        sync_file(&self.wal)?;
+        sync_file(&self.db)?;
+        if !self.dir_synced {
+            // The directory entries of the database and its log, once per connection.
+            if let Some(dir) = self.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+            self.dir_synced = true;
+        }
+        Ok(())
+    }
+}
+
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    match File::open(path) {
+        Ok(f) => f.sync_data(),
+        // No log right now: everything is in the database file.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Moves the local cursor of `stream` forward to `seq` (never backward), in the buffer writer's
+/// next transaction, and returns once that has committed.
+///
+/// # Errors
+/// [`StoreError::Closed`] when the writer has stopped (shutdown).
+pub(crate) async fn advance_cursor(
+    ingest: &IngestHandle,
+    stream: Stream,
+    seq: i64,
+) -> Result<(), StoreError> {
+    ingest
+        .transact(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO sync_cursor (stream, last_seq, updated_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (stream) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq), \
+                 updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![
+                stream.as_str(),
+                seq,
+                crate::model::Timestamp::now().as_millis()
+            ])?;
+            Ok(())
+        })
+        .await
+}
+
+/// Records the metadata version the centre has committed and the hash of its content.
+pub(crate) async fn record_metadata(
+    ingest: &IngestHandle,
+    key: &'static str,
+    value: String,
+    version: i64,
+) -> Result<(), StoreError> {
+    let now = crate::model::Timestamp::now().as_millis();
+    ingest
+        .transact(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO component_state (key, value, updated_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![key, value, now])?;
+            tx.prepare_cached(
+                "INSERT INTO sync_cursor (stream, last_seq, updated_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![Stream::Metadata.as_str(), version, now])?;
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,80 @@
+//! Sync to the central PostgreSQL: readings, alarm events and site metadata, each with no loss
+//! and no duplicate, however the gateway or the database fails.
+//!
+//! Owns: `[sync]`, one supervised uploader per stream (`sync:readings`, `sync:alarm_events`,
+//! `sync:metadata`), the local cursors' movement, the sync status and metrics.
+//! Does not own: the central schema and SQL (`markoff_cloud_sync`), the buffer (`crate::store`).
+//!
+//! The protocol, per batch: read the rows after the local cursor; make them durable on disk;
+//! in ONE central transaction copy them into a temporary table, insert them with
+//! `ON CONFLICT (gateway_id, stream, seq) DO NOTHING`, and move the central cursor; commit; then
+//! move the local cursor (in the buffer writer's transaction). A crash or a lost connection at
+//! any point either leaves the batch uncommitted centrally (it is sent again) or committed with
+//! the local cursor behind (the next start reads the central cursor and moves the local one
+//! forward, and anything sent again is skipped by the key). `docs/sync.md` has the whole argument.
+
+pub mod config;
+mod connect;
+mod local;
+mod metadata;
+mod status;
+mod uploader;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::service::supervisor::{Restart, Supervisor};
+use crate::store::Store;
+
+pub use config::{SslMode, SyncConfig};
+pub use connect::{SyncFailure, connect};
+pub use metadata::SiteSource;
+pub use status::{StreamState, StreamStatus, SyncReport, SyncState};
+pub use uploader::{DrainStats, drain_readings};
+
+/// Starts the three uploaders under `supervisor`, stopped by `token`. Does nothing when `cfg` is
+/// disabled.
+pub fn start(
+    supervisor: &Supervisor,
+    token: &CancellationToken,
+    cfg: &SyncConfig,
+    gateway_id: &str,
+    store: &Store,
+    status: Arc<SyncState>,
+    site: SiteSource,
+) {
+    if !cfg.enabled {
+        return;
+    }
+    let ctx = Arc::new(uploader::StreamCtx {
+        gateway_id: gateway_id.to_owned(),
+        db_path: store.path().to_owned(),
+        ingest: store.ingest.clone(),
+        target: connect::Target::new(cfg, gateway_id),
+        batch_rows: cfg.batch_rows,
+        interval: cfg.interval,
+        max_backoff: cfg.max_backoff,
+        status,
+    });
+    let c = ctx.clone();
+    supervisor.spawn(
+        "sync:readings",
+        Restart::OnFailure,
+        token.clone(),
+        move |tok| uploader::run::<uploader::Readings>(c.clone(), tok),
+    );
+    let c = ctx.clone();
+    supervisor.spawn(
+        "sync:alarm_events",
+        Restart::OnFailure,
+        token.clone(),
+        move |tok| uploader::run::<uploader::AlarmEvents>(c.clone(), tok),
+    );
+    supervisor.spawn(
+        "sync:metadata",
+        Restart::OnFailure,
+        token.clone(),
+        move |tok| metadata::run(ctx.clone(), site.clone(), tok),
+    );
+}

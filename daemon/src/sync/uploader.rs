@@ -1,0 +1,527 @@
+//! The uploader of the row streams (readings, alarm events).
+//!
+//! Owns: the loop of one stream: connect, reconcile the local and central cursors, then read a
+//! batch after the local cursor, upload it in one central transaction (which also moves the
+//! central cursor), and only after that commit move the local cursor; the retry policy and its
+//! logging. Does not own: the central SQL (`markoff_cloud_sync`) or the buffer (`crate::store`).
+//!
+//! Throughput: the next batch is read from SQLite (and made durable) while the current one is
+//! uploading, and the local cursor of a batch is written while the next one uploads, so a backlog
+//! drains at the speed of the central inserts with two batches in memory at most.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use markoff_cloud_sync::{AlarmEventRow, BatchOutcome, ReadingRow, Stream, SyncError};
+use sqlx::PgConnection;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::config::SyncConfig;
+use super::connect::{SyncFailure, Target};
+use super::local::{self, Chunk, LocalDb};
+use super::status::{StreamState, SyncState};
+use crate::model::Timestamp;
+use crate::service::backoff::Backoff;
+use crate::service::supervisor::TaskError;
+use crate::store::{IngestHandle, Store, StoreError};
+
+/// First delay after a transient failure.
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// A failure that lasts this long is logged again, at ERROR.
+const ESCALATE_AFTER: Duration = Duration::from_secs(300);
+/// While an outage lasts, it is logged again this often.
+const REMIND_EVERY: Duration = Duration::from_secs(3600);
+
+/// What one stream's uploader works with.
+#[derive(Debug)]
+pub(crate) struct StreamCtx {
+    pub(crate) gateway_id: String,
+    pub(crate) db_path: PathBuf,
+    pub(crate) ingest: IngestHandle,
+    pub(crate) target: Target,
+    pub(crate) batch_rows: usize,
+    pub(crate) interval: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) status: Arc<SyncState>,
+}
+
+/// A stream of rows with a seq: how to read it locally and upload it centrally.
+pub(crate) trait RowStream: Send + Sync + 'static {
+    type Row: Send + Sync + 'static;
+    const STREAM: Stream;
+    fn read(db: &LocalDb, after: i64, limit: usize) -> Result<Chunk<Self::Row>, rusqlite::Error>;
+    fn seq(row: &Self::Row) -> i64;
+    fn ts_ms(row: &Self::Row) -> i64;
+    fn upload<'a>(
+        conn: &'a mut PgConnection,
+        gateway_id: &'a str,
+        rows: &'a [Self::Row],
+    ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a;
+}
+
+/// The `readings` stream.
+#[derive(Debug)]
+pub(crate) struct Readings;
+
+impl RowStream for Readings {
+    type Row = ReadingRow;
+    const STREAM: Stream = Stream::Readings;
+    fn read(db: &LocalDb, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, rusqlite::Error> {
+        db.readings(after, limit)
+    }
+    fn seq(row: &ReadingRow) -> i64 {
+        row.seq
+    }
+    fn ts_ms(row: &ReadingRow) -> i64 {
+        row.ts_ms
+    }
+    fn upload<'a>(
+        conn: &'a mut PgConnection,
+        gateway_id: &'a str,
+        rows: &'a [ReadingRow],
+    ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a {
+        markoff_cloud_sync::upload_readings(conn, gateway_id, rows)
+    }
+}
+
+/// The `alarm_events` stream.
+#[derive(Debug)]
+pub(crate) struct AlarmEvents;
+
+impl RowStream for AlarmEvents {
+    type Row = AlarmEventRow;
+    const STREAM: Stream = Stream::AlarmEvents;
+    fn read(
+        db: &LocalDb,
+        after: i64,
+        limit: usize,
+    ) -> Result<Chunk<AlarmEventRow>, rusqlite::Error> {
+        db.alarm_events(after, limit)
+    }
+    fn seq(row: &AlarmEventRow) -> i64 {
+        row.seq
+    }
+    fn ts_ms(row: &AlarmEventRow) -> i64 {
+        row.ts_ms
+    }
+    fn upload<'a>(
+        conn: &'a mut PgConnection,
+        gateway_id: &'a str,
+        rows: &'a [AlarmEventRow],
+    ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a {
+        markoff_cloud_sync::upload_alarm_events(conn, gateway_id, rows)
+    }
+}
+
+/// Runs one stream's uploader until `token` is cancelled or the buffer closes. Failures are
+/// retried here with capped, jittered backoff; the task itself never fails.
+pub(crate) async fn run<S: RowStream>(
+    ctx: Arc<StreamCtx>,
+    token: CancellationToken,
+) -> Result<(), TaskError> {
+    let mut retry = Retry::new(S::STREAM, ctx.max_backoff);
+    'outer: loop {
+        let outcome = tokio::select! {
+            () = token.cancelled() => break,
+            r = session::<S>(&ctx, &mut retry) => r,
+        };
+        let failure = match outcome {
+            Ok(()) => break,
+            Err(SyncFailure::Local(StoreError::Closed)) => break,
+            Err(f) => f,
+        };
+        let delay = retry.failed(&failure);
+        let next = Timestamp::now().as_millis() + i64::try_from(delay.as_millis()).unwrap_or(0);
+        ctx.status.failed(S::STREAM, &failure.chain(), next);
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            refresh_lag(&ctx, S::STREAM).await;
+            let tick = (Instant::now() + ctx.interval.max(Duration::from_secs(1))).min(until);
+            tokio::select! {
+                () = token.cancelled() => break 'outer,
+                () = tokio::time::sleep_until(tick) => {}
+            }
+        }
+    }
+    ctx.status.set_state(S::STREAM, StreamState::Stopped);
+    Ok(())
+}
+
+/// One connection's worth of work: connect, reconcile cursors, then upload for as long as the
+/// connection works.
+async fn session<S: RowStream>(ctx: &StreamCtx, retry: &mut Retry) -> Result<(), SyncFailure> {
+    ctx.status.set_state(S::STREAM, StreamState::Connecting);
+    let mut conn = ctx.target.connect().await?;
+    let gw = ctx.gateway_id.as_str();
+    ctx.target
+        .call(
+            "recording contact",
+            markoff_cloud_sync::touch_gateway(&mut conn, gw),
+        )
+        .await?;
+    let central = ctx
+        .target
+        .call(
+            "reading the central cursor",
+            markoff_cloud_sync::central_cursor(&mut conn, gw, S::STREAM),
+        )
+        .await?;
+    let (db, (local, local_max)) = blocking(&ctx.db_path, |db| {
+        Ok((db.cursor(S::STREAM)?, db.max_seq(S::STREAM)?))
+    })
+    .await?;
+    let cursor = reconcile(ctx, S::STREAM, central, local, local_max).await?;
+    ctx.status.set_state(S::STREAM, StreamState::Connected);
+    ctx.status.set_cursors(S::STREAM, cursor, Some(central));
+    info!(
+        stream = %S::STREAM,
+        target = ctx.target.display(),
+        local_cursor = cursor,
+        central_cursor = central,
+        backlog = (local_max - cursor).max(0),
+        "Connected to the centre."
+    );
+    pump::<S>(ctx, &mut conn, db, cursor, true, retry)
+        .await
+        .map(|_| ())
+}
+
+/// Applies the rules for cursors that disagree; returns where to continue.
+async fn reconcile(
+    ctx: &StreamCtx,
+    stream: Stream,
+    central: i64,
+    local: i64,
+    local_max: i64,
+) -> Result<i64, SyncFailure> {
+    if central > local {
+        if central > local_max {
+            return Err(SyncFailure::BehindCentre {
+                stream,
+                central,
+                local: local_max,
+            });
+        }
+        info!(
+            stream = %stream,
+            local_cursor = local,
+            central_cursor = central,
+            "The centre already committed rows up to the central cursor (the gateway stopped \
+             before recording it); moving the local cursor forward."
+        );
+        local::advance_cursor(&ctx.ingest, stream, central).await?;
+        Ok(central)
+    } else {
+        if central < local {
+            warn!(
+                stream = %stream,
+                local_cursor = local,
+                central_cursor = central,
+                "The centre's cursor is behind this gateway's (was the central database restored \
+                 from a backup?). Rows up to the local cursor are not sent again; uploading \
+                 continues after it."
+            );
+        }
+        Ok(local)
+    }
+}
+
+/// Figures of a [`pump`] that ran until the backlog was gone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainStats {
+    /// Rows sent.
+    pub rows: u64,
+    /// Rows the centre inserted (the rest it already had).
+    pub inserted: u64,
+    /// Batches (central transactions).
+    pub batches: u64,
+    /// The local cursor at the end.
+    pub cursor: i64,
+}
+
+type ReadJob<R> = JoinHandle<(LocalDb, Result<Chunk<R>, SyncFailure>)>;
+
+/// Reads the batch after `after` on the blocking pool and syncs it to disk before returning it.
+fn spawn_read<S: RowStream>(mut db: LocalDb, after: i64, limit: usize) -> ReadJob<S::Row> {
+    tokio::task::spawn_blocking(move || {
+        let chunk = S::read(&db, after, limit)
+            .map_err(|e| SyncFailure::Local(StoreError::Query(e)))
+            .and_then(|chunk| {
+                if !chunk.rows.is_empty() {
+                    db.make_durable().map_err(SyncFailure::Durability)?;
+                }
+                Ok(chunk)
+            });
+        (db, chunk)
+    })
+}
+
+/// Uploads batches after `cursor` until the backlog is gone (`follow = false`) or for as long as
+/// the connection works (`follow = true`: then it only returns with an error).
+async fn pump<S: RowStream>(
+    ctx: &StreamCtx,
+    conn: &mut PgConnection,
+    db: LocalDb,
+    mut cursor: i64,
+    follow: bool,
+    retry: &mut Retry,
+) -> Result<DrainStats, SyncFailure> {
+    let limit = ctx.batch_rows;
+    let mut stats = DrainStats {
+        cursor,
+        ..DrainStats::default()
+    };
+    let mut next = spawn_read::<S>(db, cursor, limit);
+    // The last batch committed centrally whose local cursor is not written yet.
+    let mut unadvanced: Option<i64> = None;
+    loop {
+        let (db, chunk) = next
+            .await
+            .map_err(|e| SyncFailure::Local(StoreError::Task(e.to_string())))?;
+        let chunk = chunk?;
+        let Some((first, last)) = chunk.rows.first().zip(chunk.rows.last()) else {
+            if let Some(seq) = unadvanced.take() {
+                local::advance_cursor(&ctx.ingest, S::STREAM, seq).await?;
+                ctx.status.set_cursors(S::STREAM, seq, None);
+                stats.cursor = seq;
+            }
+            ctx.status.set_lag(S::STREAM, 0, 0.0);
+            retry.recovered();
+            if !follow {
+                return Ok(stats);
+            }
+            tokio::time::sleep(ctx.interval).await;
+            next = spawn_read::<S>(db, cursor, limit);
+            continue;
+        };
+        let (first_seq, last_seq) = (S::seq(first), S::seq(last));
+        ctx.status.set_lag(
+            S::STREAM,
+            (chunk.local_max - first_seq + 1).max(0),
+            age_seconds(S::ts_ms(first)),
+        );
+        // Read the next batch while this one uploads.
+        next = spawn_read::<S>(db, last_seq, limit);
+
+        let started = Instant::now();
+        let upload = ctx.target.call(
+            "uploading a batch",
+            S::upload(conn, &ctx.gateway_id, &chunk.rows),
+        );
+        let pending = unadvanced.take();
+        let advance = async {
+            match pending {
+                Some(seq) => local::advance_cursor(&ctx.ingest, S::STREAM, seq)
+                    .await
+                    .map(|()| Some(seq)),
+                None => Ok(None),
+            }
+        };
+        let (uploaded, advanced) = tokio::join!(upload, advance);
+        if let Some(seq) = advanced? {
+            ctx.status.set_cursors(S::STREAM, seq, None);
+        }
+        let outcome = uploaded?;
+        let rows = u64::try_from(chunk.rows.len()).unwrap_or(u64::MAX);
+        ctx.status
+            .batch_committed(S::STREAM, rows, started.elapsed().as_secs_f64());
+        ctx.status
+            .set_cursors(S::STREAM, cursor, Some(outcome.central_cursor));
+        stats.rows += rows;
+        stats.inserted += outcome.inserted;
+        stats.batches += 1;
+        unadvanced = Some(last_seq);
+        cursor = last_seq;
+        ctx.status.set_lag(
+            S::STREAM,
+            (chunk.local_max - last_seq).max(0),
+            if chunk.local_max > last_seq {
+                age_seconds(S::ts_ms(last))
+            } else {
+                0.0
+            },
+        );
+        retry.recovered();
+    }
+}
+
+/// Seconds since `ts_ms` (0 for times in the future).
+fn age_seconds(ts_ms: i64) -> f64 {
+    let ms = Timestamp::now().as_millis().saturating_sub(ts_ms).max(0);
+    ms as f64 / 1000.0
+}
+
+/// Opens a read-only connection on the blocking pool and runs `f` on it.
+async fn blocking<T: Send + 'static>(
+    path: &std::path::Path,
+    f: impl FnOnce(&LocalDb) -> Result<T, rusqlite::Error> + Send + 'static,
+) -> Result<(LocalDb, T), SyncFailure> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let db = LocalDb::open(&path)?;
+        let v = f(&db).map_err(StoreError::Query)?;
+        Ok::<_, StoreError>((db, v))
+    })
+    .await
+    .map_err(|e| SyncFailure::Local(StoreError::Task(e.to_string())))?
+    .map_err(SyncFailure::Local)
+}
+
+/// Recomputes the lag of `stream` from the buffer (used while no upload runs).
+pub(crate) async fn refresh_lag(ctx: &StreamCtx, stream: Stream) {
+    let result = blocking(&ctx.db_path, move |db| {
+        let cursor = db.cursor(stream)?;
+        Ok((cursor, db.backlog(stream, cursor)?))
+    })
+    .await;
+    if let Ok((_, (cursor, backlog))) = result {
+        ctx.status.set_cursors(stream, cursor, None);
+        ctx.status.set_lag(
+            stream,
+            backlog.rows,
+            backlog.oldest_ts.map_or(0.0, age_seconds),
+        );
+    }
+}
+
+/// The retry policy of one stream, and its logging: an outage is logged once at WARN when it
+/// starts (no data is lost: rows wait in the buffer), again at ERROR if it lasts
+/// [`ESCALATE_AFTER`], then every [`REMIND_EVERY`]; its end at INFO. A failure that needs an
+/// operator (refused login, missing privileges, a certificate that does not verify) is an ERROR
+/// at once and is retried at the longest backoff.
+#[derive(Debug)]
+pub(crate) struct Retry {
+    stream: Stream,
+    backoff: Backoff,
+    max: Duration,
+    since: Option<Instant>,
+    failures: u32,
+    escalated: bool,
+    last_logged: Option<(String, Instant)>,
+}
+
+impl Retry {
+    pub(crate) fn new(stream: Stream, max: Duration) -> Self {
+        Self {
+            stream,
+            backoff: Backoff::new(MIN_BACKOFF.min(max), max),
+            max,
+            since: None,
+            failures: 0,
+            escalated: false,
+            last_logged: None,
+        }
+    }
+
+    /// Records a failure, logs it as the policy says, and returns the delay before the next try.
+    pub(crate) fn failed(&mut self, failure: &SyncFailure) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let transient = failure.is_transient();
+        let delay = if transient {
+            self.backoff.next_delay()
+        } else {
+            Backoff::new(self.max, self.max).next_delay()
+        };
+        let message = failure.chain();
+        let now = Instant::now();
+        let since = *self.since.get_or_insert(now);
+        let stream = self.stream;
+        let changed = self.last_logged.as_ref().is_none_or(|(m, _)| *m != message);
+        let reminder_due = self
+            .last_logged
+            .as_ref()
+            .is_none_or(|(_, at)| now.duration_since(*at) >= REMIND_EVERY);
+        let lasting = now.duration_since(since);
+        if self.failures == 1 && transient {
+            warn!(stream = %stream, error = %message, ?delay, "Sync to the centre failed; retrying. Rows wait in the buffer; nothing is lost.");
+        } else if !transient && (changed || reminder_due) {
+            self.escalated = true;
+            error!(stream = %stream, error = %message, ?delay, "Sync to the centre refused; an operator must act. Retrying at the longest backoff; rows wait in the buffer.");
+        } else if !self.escalated && lasting >= ESCALATE_AFTER {
+            self.escalated = true;
+            error!(stream = %stream, error = %message, failures = self.failures, lasting = ?Duration::from_secs(lasting.as_secs()), "Sync to the centre still failing; rows are piling up in the buffer.");
+        } else if reminder_due && self.escalated {
+            error!(stream = %stream, error = %message, failures = self.failures, lasting = ?Duration::from_secs(lasting.as_secs()), "Sync to the centre still failing.");
+        } else {
+            return delay;
+        }
+        self.last_logged = Some((message, now));
+        delay
+    }
+
+    /// Records a success; logs the end of an outage.
+    pub(crate) fn recovered(&mut self) {
+        if let Some(since) = self.since.take() {
+            info!(
+                stream = %self.stream,
+                failures = self.failures,
+                after = ?Duration::from_secs(since.elapsed().as_secs()),
+                "Sync to the centre recovered."
+            );
+        }
+        self.failures = 0;
+        self.escalated = false;
+        self.last_logged = None;
+        self.backoff.reset();
+    }
+}
+
+/// Uploads every reading after the local cursor of `store` to the centre over `conn`, in
+/// batches of `cfg.batch_rows`, exactly as the running uploader does, and returns when none is
+/// left. For tools (the benchmark); the daemon runs the same code under its supervisor.
+///
+/// # Errors
+/// The first failure; rows up to the returned local cursor are committed centrally.
+pub async fn drain_readings(
+    cfg: &SyncConfig,
+    gateway_id: &str,
+    store: &Store,
+    conn: &mut PgConnection,
+) -> Result<DrainStats, SyncFailure> {
+    let ctx = StreamCtx {
+        gateway_id: gateway_id.to_owned(),
+        db_path: store.path().to_owned(),
+        ingest: store.ingest.clone(),
+        target: Target::new(cfg, gateway_id),
+        batch_rows: cfg.batch_rows,
+        interval: cfg.interval,
+        max_backoff: cfg.max_backoff,
+        status: SyncState::new(gateway_id, Some(cfg), store.shared.metrics.clone()),
+    };
+    let (db, cursor) = blocking(&ctx.db_path, |db| db.cursor(Stream::Readings)).await?;
+    let mut retry = Retry::new(Stream::Readings, ctx.max_backoff);
+    pump::<Readings>(&ctx, conn, db, cursor, false, &mut retry).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_backs_off_and_recovery_resets() {
+        let mut r = Retry::new(Stream::Readings, Duration::from_secs(60));
+        let transient = SyncFailure::ConnectTimeout {
+            target: "x".into(),
+            after: Duration::from_secs(1),
+        };
+        let d1 = r.failed(&transient);
+        assert!(d1 <= Duration::from_secs(1), "{d1:?}");
+        for _ in 0..10 {
+            r.failed(&transient);
+        }
+        assert!(r.backoff.ceiling() == Duration::from_secs(60));
+        r.recovered();
+        assert_eq!(r.backoff.ceiling(), Duration::from_secs(1));
+        let refused = SyncFailure::BehindCentre {
+            stream: Stream::Readings,
+            central: 10,
+            local: 5,
+        };
+        let d = r.failed(&refused);
+        assert!(d >= Duration::from_secs(30), "{d:?}");
+    }
+}
