@@ -364,23 +364,23 @@ impl Engine {
     /// Evaluates one committed reading. Sensors the engine does not know are added with only
     /// their id (rules that select by floor, room or kind then do not match them).
     pub fn on_reading(&mut self, r: &Reading, out: &mut Vec<Output>) {
-        let idxs = match self.by_sensor.get(r.sensor.as_str()) {
-            Some(v) if v.is_empty() => return,
-            Some(v) => v.clone(),
-            None => {
-                self.add_sensor(SensorInfo {
-                    id: r.sensor.as_str().to_owned(),
-                    ..SensorInfo::default()
-                });
-                match self.by_sensor.get(r.sensor.as_str()) {
-                    Some(v) if !v.is_empty() => v.clone(),
-                    _ => return,
-                }
-            }
+        if !self.by_sensor.contains_key(r.sensor.as_str()) {
+            self.add_sensor(SensorInfo {
+                id: r.sensor.as_str().to_owned(),
+                ..SensorInfo::default()
+            });
+        }
+        // Taken out and put back, so evaluation can borrow the engine mutably without a copy.
+        let idxs = match self.by_sensor.get_mut(r.sensor.as_str()) {
+            Some(v) if !v.is_empty() => std::mem::take(v),
+            _ => return,
         };
         let ts = r.ts.as_millis();
-        for idx in idxs {
+        for &idx in &idxs {
             self.evaluate(idx, r, ts, out);
+        }
+        if let Some(slot) = self.by_sensor.get_mut(r.sensor.as_str()) {
+            *slot = idxs;
         }
     }
 

@@ -215,6 +215,11 @@ impl AlarmMetrics {
     }
 }
 
+/// Delivered notifications are kept this long (for `markoff alarms` history and audits).
+const KEEP_SENT_MS: i64 = 30 * 86_400_000;
+/// How often old delivered rows are removed.
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
 /// A pending outbox row.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -253,8 +258,24 @@ pub async fn run_dispatcher(
     wake: Arc<Notify>,
     token: CancellationToken,
 ) -> Result<(), StoreError> {
+    let mut last_cleanup: Option<tokio::time::Instant> = None;
     loop {
         let now = crate::model::Timestamp::now().as_millis();
+        if last_cleanup.is_none_or(|t| t.elapsed() >= CLEANUP_EVERY) {
+            last_cleanup = Some(tokio::time::Instant::now());
+            let before = now - KEEP_SENT_MS;
+            let removed = ingest
+                .transact(move |tx| {
+                    tx.execute(
+                        "DELETE FROM outbox WHERE sent_ms IS NOT NULL AND sent_ms < ?1",
+                        [before],
+                    )
+                })
+                .await?;
+            if removed > 0 {
+                debug!(component = "alarms", removed, "Old delivered notifications removed.");
+            }
+        }
         let names = channels.names();
         let (due, pending, next_due) = reader.with(move |c| pending_rows(c, &names, now)).await?;
         metrics.outbox_pending.set(pending);

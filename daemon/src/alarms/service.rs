@@ -564,8 +564,10 @@ impl Runner {
             }
             return Ok(());
         }
+        // Every step records how far evaluation got, so a restart never replays readings
+        // against a state that already reflects later ones.
         let mut step = Step {
-            evaluated_seq: evaluated,
+            evaluated_seq: Some(evaluated.map_or(self.evaluated, |e| e.max(self.evaluated))),
             audit,
             ..Step::default()
         };
