@@ -12,6 +12,11 @@ use markoff::model::{Quality, Reading, SensorId, Timestamp};
 
 const T0: i64 = 1_700_000_000_000;
 
+/// (seconds after T0, value) of one sensor.
+type Points = &'static [(i64, f64)];
+/// (seconds after T0, event) expected.
+type Expected = &'static [(i64, EventKind)];
+
 fn engine(rules: &str) -> Engine {
     let cfg: AlarmsConfig = toml::from_str(rules).unwrap();
     let set = compile(&cfg, &[]).unwrap();
@@ -83,7 +88,7 @@ fn operator() -> Actor {
 fn thresholds_raise_and_clear_in_every_direction() {
     use EventKind::{Cleared, Raised};
     // (kind, limit, values, expected events)
-    let cases: &[(&str, f64, &[(i64, f64)], &[(i64, EventKind)])] = &[
+    let cases: &[(&str, f64, Points, Expected)] = &[
         (
             "high",
             85.0,
@@ -299,7 +304,7 @@ fn comm_loss_follows_online_sensors_and_comm_errors() {
 #[test]
 fn rate_of_change_in_each_direction() {
     // limit 2 per minute: 1 unit in 10 s is 6 per minute.
-    let cases: &[(&str, &[(i64, f64)], &[(i64, EventKind)])] = &[
+    let cases: &[(&str, Points, Expected)] = &[
         (
             "rise",
             &[(0, 20.0), (10, 21.0), (20, 21.1), (30, 21.2)],

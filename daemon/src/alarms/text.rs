@@ -109,7 +109,7 @@ pub fn message(rule: &Rule, s: &SensorInfo, value: Option<f64>) -> String {
         RuleKind::CommLoss => format!("{name}: ✕"),
     };
     if !loc.is_empty() {
-        let _ = write!(out, " ({loc})");
+        write!(out, " ({loc})").ok();
     }
     out
 }
@@ -204,10 +204,10 @@ pub fn summary(lang: Lang, lines: &[String], total: usize) -> String {
         out.push('\n');
         match lang {
             Lang::En => {
-                let _ = write!(out, "… and {} more. /alarms lists them all.", total - 10);
+                write!(out, "… and {} more. /alarms lists them all.", total - 10).ok();
             }
             Lang::Ru => {
-                let _ = write!(out, "… и ещё {}. Полный список: /alarms", total - 10);
+                write!(out, "… и ещё {}. Полный список: /alarms", total - 10).ok();
             }
         }
     }

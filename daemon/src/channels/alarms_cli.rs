@@ -73,11 +73,12 @@ pub fn render_alarms(alarms: &[AlarmView], all: bool) -> String {
     }
     let now = Timestamp::now();
     let mut out = String::new();
-    let _ = writeln!(
+    writeln!(
         out,
         "{:>4}  {:<8}  {:<24}  {:<28}  {:<18}  SINCE",
         "ID", "SEVERITY", "STATE", "ALERT", "SENSOR"
-    );
+    )
+    .ok();
     for a in alarms {
         let mut state = text::state_word(crate::alarms::Lang::En, a.state).to_owned();
         if a.out_of_service {
@@ -89,7 +90,7 @@ pub fn render_alarms(alarms: &[AlarmView], all: bool) -> String {
             (AlarmState::Normal, _) | (_, None) => String::new(),
             (_, Some(t)) => format_ts(Timestamp(t), now),
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "{:>4}  {:<8}  {:<24}  {:<28}  {:<18}  {since}",
             a.id,
@@ -97,12 +98,13 @@ pub fn render_alarms(alarms: &[AlarmView], all: bool) -> String {
             state,
             a.alert,
             a.sensor
-        );
-        let _ = writeln!(out, "      {}", a.message);
+        )
+        .ok();
+        writeln!(out, "      {}", a.message).ok();
         if let Some(by) = &a.acked_by
             && a.state == AlarmState::ActiveAcked
         {
-            let _ = writeln!(out, "      acknowledged by {by}");
+            writeln!(out, "      acknowledged by {by}").ok();
         }
     }
     out

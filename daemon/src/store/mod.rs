@@ -119,9 +119,10 @@ pub(crate) enum WriterMsg {
 /// Work run by the writer inside its transaction, under a savepoint of its own. It may run more
 /// than once (a failed commit is retried with the whole batch), so it must not have side effects
 /// outside the transaction except recording its result.
-pub(crate) struct Job(
-    pub(crate) Box<dyn FnMut(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> + Send>,
-);
+pub(crate) struct Job(pub(crate) Box<JobFn>);
+
+/// The work of a [`Job`].
+pub(crate) type JobFn = dyn FnMut(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> + Send;
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

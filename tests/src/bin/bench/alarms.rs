@@ -43,10 +43,11 @@ fn rules_toml(n: u64) -> String {
     let mut t = String::with_capacity(usize::try_from(n).unwrap_or(0) * 120);
     for i in 0..n {
         let kind = KINDS[usize::try_from(i % 5).unwrap_or(0)];
-        let _ = write!(
+        write!(
             t,
             "[[rule]]\nalert = \"R{i}\"\nkind = \"{kind}\"\nsensor = \"s{i}\"\n"
-        );
+        )
+        .ok();
         match kind {
             "high" => t.push_str("limit = 80.0\ndeadband = 1.0\n"),
             "low" => t.push_str("limit = 5.0\ndeadband = 1.0\n"),
@@ -95,7 +96,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
 
     // Pre-built readings: mostly normal values, with each `high` sensor crossing its limit once
     // (and back) so that the transitions are exercised and can be checked.
-    let sensors: Vec<SensorId> = (0..args.rules).map(|i| SensorId::new(format!("s{i}"))).collect();
+    let sensors: Vec<SensorId> = (0..args.rules)
+        .map(|i| SensorId::new(format!("s{i}")))
+        .collect();
     let n = usize::try_from(args.readings)?;
     let count = sensors.len();
     let mut readings = Vec::with_capacity(n);
@@ -142,7 +145,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
         sys::thousands(args.readings),
         eval.as_secs_f64() * 1e3,
         sys::thousands((n as f64 / eval.as_secs_f64()) as u64),
-        if per_reading_ns < TARGET_NS { "met" } else { "MISSED" }
+        if per_reading_ns < TARGET_NS {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     println!(
         "  check: {raised} alarms raised by readings, {immediate} expected: {}",
@@ -238,7 +245,11 @@ async fn round_trips(n: u64) -> anyhow::Result<(Vec<Duration>, i64, i64)> {
     // Wait for the engine to be up: its first step evaluates a neutral reading.
     store
         .ingest
-        .write(vec![Reading::good(SensorId::new("boiler"), Timestamp::now(), 20.0)])
+        .write(vec![Reading::good(
+            SensorId::new("boiler"),
+            Timestamp::now(),
+            20.0,
+        )])
         .await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while metrics.alarms.evaluated.get() == 0 {
@@ -250,14 +261,19 @@ async fn round_trips(n: u64) -> anyhow::Result<(Vec<Duration>, i64, i64)> {
         let value = if i % 2 == 0 { 90.0 } else { 80.0 };
         store
             .ingest
-            .write(vec![Reading::good(SensorId::new("boiler"), Timestamp::now(), value)])
+            .write(vec![Reading::good(
+                SensorId::new("boiler"),
+                Timestamp::now(),
+                value,
+            )])
             .await?;
         let committed = Instant::now();
         tokio::time::timeout(Duration::from_secs(10), events.recv()).await??;
         out.push(committed.elapsed());
     }
     token.cancel();
-    task.await?.map_err(|e| anyhow::anyhow!("alarm task: {e}"))?;
+    task.await?
+        .map_err(|e| anyhow::anyhow!("alarm task: {e}"))?;
     store.writer.drain();
     store.writer.finished().await;
     let c = rusqlite::Connection::open(&path)?;
