@@ -255,6 +255,12 @@ pub struct GatewayCredentials {
     pub password: Password,
 }
 
+/// The SCRAM-SHA-256 verifier of `password` with `salt`, as `add_gateway` stores it (with a
+/// random 16-byte salt) and as PostgreSQL keeps it in `pg_authid.rolpassword`.
+pub fn password_verifier(password: &Password, salt: &[u8]) -> String {
+    scram::verifier(password.expose(), salt, scram::ITERATIONS)
+}
+
 /// The default role of a gateway.
 pub fn default_role(gateway_id: &str) -> String {
     format!("markoff_gw_{gateway_id}")
@@ -281,15 +287,18 @@ pub async fn add_gateway(
     let password = new.password.clone().unwrap_or_else(Password::generate);
     check_password(&password)?;
     let salt: [u8; 16] = rand::rng().random();
-    let verifier = scram::verifier(password.expose(), &salt, scram::ITERATIONS);
+    let verifier = password_verifier(&password, &salt);
 
-    let mut tx = Connection::begin(&mut *conn).await.map_err(db("starting a transaction"))?;
-    let existing: Option<Option<String>> =
-        sqlx::query_scalar("SELECT role_name::text FROM markoff.gateways WHERE gateway_id = $1 FOR UPDATE")
-            .bind(&new.gateway_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("looking up the gateway"))?;
+    let mut tx = Connection::begin(&mut *conn)
+        .await
+        .map_err(db("starting a transaction"))?;
+    let existing: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT role_name::text FROM markoff.gateways WHERE gateway_id = $1 FOR UPDATE",
+    )
+    .bind(&new.gateway_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db("looking up the gateway"))?;
     if let Some(Some(role)) = existing {
         return Err(AdminError::GatewayExists {
             gateway_id: new.gateway_id.clone(),
@@ -376,7 +385,7 @@ pub struct Removed {
 
 /// Drops the gateway's role (ending its sessions first) so it can no longer connect. Its data
 /// stays, attributed to it, unless `purge`, which deletes its readings, alarm events, sensors,
-/// cursors and registration.
+/// latest values, cursors and registration.
 ///
 /// # Errors
 /// [`AdminError::UnknownGateway`] or [`AdminError::Database`].
@@ -410,7 +419,9 @@ pub async fn remove_gateway(
             tracing::warn!(role = %role, error = %e, "Cannot end the gateway's sessions.");
         }
     }
-    let mut tx = Connection::begin(&mut *conn).await.map_err(db("starting a transaction"))?;
+    let mut tx = Connection::begin(&mut *conn)
+        .await
+        .map_err(db("starting a transaction"))?;
     let mut dropped = None;
     if let Some(role) = role {
         let exists: bool =
@@ -439,12 +450,31 @@ pub async fn remove_gateway(
     }
     let mut purged = Vec::new();
     if purge {
-        const PURGE: [(&str, &str); 5] = [
-            ("readings", "DELETE FROM markoff.readings WHERE gateway_id = $1"),
-            ("alarm_events", "DELETE FROM markoff.alarm_events WHERE gateway_id = $1"),
-            ("sensors", "DELETE FROM markoff.sensors WHERE gateway_id = $1"),
-            ("sync_cursors", "DELETE FROM markoff.sync_cursors WHERE gateway_id = $1"),
-            ("gateways", "DELETE FROM markoff.gateways WHERE gateway_id = $1"),
+        const PURGE: [(&str, &str); 6] = [
+            (
+                "readings",
+                "DELETE FROM markoff.readings WHERE gateway_id = $1",
+            ),
+            (
+                "alarm_events",
+                "DELETE FROM markoff.alarm_events WHERE gateway_id = $1",
+            ),
+            (
+                "sensors",
+                "DELETE FROM markoff.sensors WHERE gateway_id = $1",
+            ),
+            (
+                "sensor_latest",
+                "DELETE FROM markoff.sensor_latest WHERE gateway_id = $1",
+            ),
+            (
+                "sync_cursors",
+                "DELETE FROM markoff.sync_cursors WHERE gateway_id = $1",
+            ),
+            (
+                "gateways",
+                "DELETE FROM markoff.gateways WHERE gateway_id = $1",
+            ),
         ];
         for (table, sql) in PURGE {
             let n = sqlx::query(sql)
@@ -513,18 +543,19 @@ pub async fn list_gateways(conn: &mut PgConnection) -> Result<Vec<GatewayStatus>
         .map_err(db("listing gateways"))
 }
 
-/// `database_url` with its user name replaced by `role` and its password removed: the URL a
-/// gateway connects with (its password comes from a credentials file). `None` when the URL is
-/// not a `postgres://` or `postgresql://` URL.
+/// `database_url` with its user name replaced by `role`, and without its password and its
+/// parameters: the URL a gateway's `[sync] url` takes (its password comes from a credentials
+/// file, TLS from its own settings). `None` when the URL is not a `postgres://` or
+/// `postgresql://` URL.
 pub fn gateway_url(database_url: &str, role: &str) -> Option<String> {
     let (scheme, rest) = database_url.split_once("://")?;
     if scheme != "postgres" && scheme != "postgresql" {
         return None;
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    Some(format!("{scheme}://{}@{host}{tail}", percent_encode(role)))
+    Some(format!("{scheme}://{}@{host}{path}", percent_encode(role)))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -656,7 +687,10 @@ mod tests {
         assert!(check_password(&Password::generate()).is_ok());
         assert!(check_password(&Password::new("short")).is_err());
         assert!(check_password(&Password::new("with space and long")).is_err());
-        assert_eq!(format!("{:?}", Password::new("secret")), "Password(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Password::new("secret")),
+            "Password(<redacted>)"
+        );
     }
 
     #[test]
@@ -664,15 +698,15 @@ mod tests {
         let u = |s| gateway_url(s, "markoff_gw_a-1");
         assert_eq!(
             u("postgres://admin:s3cr%40t@db.example:5432/markoff?sslmode=verify-full").unwrap(),
-            "postgres://markoff_gw_a-1@db.example:5432/markoff?sslmode=verify-full"
+            "postgres://markoff_gw_a-1@db.example:5432/markoff"
         );
         assert_eq!(
             u("postgresql://db/markoff").unwrap(),
             "postgresql://markoff_gw_a-1@db/markoff"
         );
         assert_eq!(
-            u("postgres:///markoff?host=/run/postgresql").unwrap(),
-            "postgres://markoff_gw_a-1@/markoff?host=/run/postgresql"
+            u("postgres://h?connect_timeout=3").unwrap(),
+            "postgres://markoff_gw_a-1@h"
         );
         assert_eq!(
             gateway_url("postgres://h/d", "a b").unwrap(),

@@ -42,7 +42,7 @@ enum Command {
         months_ahead: i32,
     },
     /// Provision a gateway: a login role that can write only its own rows and read only its
-    /// building; prints its `[sync]` settings and, once, its password.
+    /// building; prints its `[gateway]` and `[sync]` settings and, once, its password.
     AddGateway {
         /// The gateway's id (`[gateway] id` in its markoff.toml).
         id: String,
@@ -56,7 +56,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         role_password_file: Option<PathBuf>,
         /// The URL gateways reach the database by (default: the database URL without its
-        /// credentials).
+        /// credentials and parameters).
         #[arg(long, value_name = "URL")]
         gateway_url: Option<String>,
     },
@@ -288,10 +288,12 @@ async fn add_gateway(
         "Gateway {} added: building {}, role {}.",
         creds.gateway_id, creds.building_id, creds.role
     );
-    println!("# /etc/markoff/markoff.toml on the gateway");
+    println!("# /etc/markoff/markoff.toml on the gateway (sslmode defaults to verify-full)");
+    println!("[gateway]");
+    println!("id = {}", toml_string(&creds.gateway_id));
+    println!();
     println!("[sync]");
     println!("url = {}", toml_string(&url));
-    println!("gateway_id = {}", toml_string(&creds.gateway_id));
     println!("password_file = \"/etc/markoff/credentials/central-password\"");
     println!();
     match password_file {

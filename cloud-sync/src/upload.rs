@@ -2,18 +2,21 @@
 //! database exactly once.
 //!
 //! Owns: the row types a gateway uploads, the upload transaction (cursor row lock, binary COPY into
-//! a staging table, `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, cursor update), the cursor
-//! read, the contact stamp and the backlog report. Does not own: reading the gateway's buffer or
-//! the retry policy (the daemon's uploader), site metadata (`crate::metadata`), the schema
-//! (`migrations/central/`).
+//! a staging table, `INSERT ... SELECT`, latest values, cursor update), the cursor read, the
+//! contact stamp and the backlog report. Does not own: reading the gateway's buffer or the retry
+//! policy (the daemon's uploader), site metadata (`crate::metadata`), the schema
+//! (`migrations/central/`). `docs/central-schema.md` describes the protocol.
 //!
 //! # Exactly once
 //! Each call is one transaction that first locks the gateway's cursor row for the stream
 //! (`SELECT ... FOR UPDATE`). Rows at or below the cursor are skipped before anything is sent;
-//! the rest are inserted with `ON CONFLICT DO NOTHING` on the idempotency key, and the cursor
-//! moves to the batch's highest seq in the same transaction. A crash or a lost connection at any
-//! point rolls everything back, so the same batch can be sent again; two connections sending the
-//! same batch at once are serialized by the row lock, and the second inserts nothing.
+//! the rest are inserted, and the cursor moves to the batch's highest seq in the same
+//! transaction. A crash or a lost connection at any point rolls everything back, so the same batch
+//! can be sent again; two connections sending the same batch at once are serialized by the row
+//! lock, and the second inserts nothing. Readings are inserted without `ON CONFLICT` (1.8 times
+//! faster); should a row above the cursor already be there (a cursor reset by hand), the
+//! transaction is redone with `ON CONFLICT DO NOTHING` on the idempotency key. Alarm events always
+//! use `ON CONFLICT DO NOTHING`.
 
 use std::collections::HashMap;
 
@@ -196,7 +199,12 @@ pub async fn raw_copy_readings(
 ) -> Result<u64, SyncError> {
     validate_readings(gateway_id, rows)?;
     if !copy::text_fits(gateway_id) {
-        return Err(invalid(Stream::Readings, gateway_id, 0, "gateway id too long"));
+        return Err(invalid(
+            Stream::Readings,
+            gateway_id,
+            0,
+            "gateway id too long",
+        ));
     }
     copy::copy_rows(conn, READINGS_RAW_COPY, rows, |e, r| {
         e.tuple(6);
@@ -350,13 +358,11 @@ async fn transaction<T: Staged>(
     newest_ms: Option<i64>,
     insert: &'static str,
 ) -> Result<BatchOutcome, SyncError> {
-    let t0 = tokio::time::Instant::now();
     let mut tx = conn
         .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await
         .map_err(db_err("starting the upload transaction", gw))?;
     let cursor = lock_cursor(&mut tx, gw, T::STREAM).await?;
-    let t1 = t0.elapsed();
     let fresh = &rows[rows.partition_point(|r| r.seq() <= cursor)..];
     let total = rows.len() as u64;
     let Some(last) = fresh.last() else {
@@ -378,11 +384,9 @@ async fn transaction<T: Staged>(
     .execute(&mut *tx)
     .await
     .map_err(db_err("creating the staging table", gw))?;
-    let t2 = t0.elapsed();
     copy::copy_rows(&mut tx, T::COPY, fresh, |e, r| r.encode(e))
         .await
         .map_err(db_err("copying into the staging table", gw))?;
-    let t3 = t0.elapsed();
     let inserted = sqlx::query(insert)
         .bind(gw)
         .bind(cursor)
@@ -390,9 +394,7 @@ async fn transaction<T: Staged>(
         .await
         .map_err(db_err("inserting from the staging table", gw))?
         .rows_affected();
-    let t4 = t0.elapsed();
     T::after_insert(&mut tx, gw, fresh).await?;
-    let t5 = t0.elapsed();
     sqlx::query(
         "UPDATE markoff.sync_cursors \
          SET last_seq = greatest(last_seq, $3), \
@@ -407,12 +409,9 @@ async fn transaction<T: Staged>(
     .execute(&mut *tx)
     .await
     .map_err(db_err("advancing the central cursor", gw))?;
-    let t6 = t0.elapsed();
     tx.commit()
         .await
         .map_err(db_err("committing the upload", gw))?;
-    let t7 = t0.elapsed();
-    eprintln!("lock {t1:?} stage {t2:?} copy {t3:?} insert {t4:?} latest {t5:?} cursor {t6:?} commit {t7:?}");
     tracing::debug!(
         gateway = gw,
         stream = %T::STREAM,
@@ -456,8 +455,7 @@ async fn upsert_latest(
     let ts: Vec<i64> = latest.iter().map(|r| r.ts_ms).collect();
     let values: Vec<Option<f64>> = latest.iter().map(|r| r.value).collect();
     let qualities: Vec<i16> = latest.iter().map(|r| r.quality).collect();
-    let tq = tokio::time::Instant::now();
-    let r = sqlx::query(LATEST_UPSERT)
+    sqlx::query(LATEST_UPSERT)
         .bind(gw)
         .bind(&ids)
         .bind(&seqs)
@@ -467,7 +465,6 @@ async fn upsert_latest(
         .execute(&mut *conn)
         .await
         .map_err(db_err("updating the latest values", gw))?;
-    eprintln!("latest query {:?} rows {}", tq.elapsed(), r.rows_affected());
     Ok(())
 }
 

@@ -5,19 +5,22 @@
 -- gateways (the owner, the office's readers) are limited only by their grants.
 -- docs/central-schema.md has the full picture.
 
--- The gateway the current role logs in for, or NULL for every other role. SECURITY DEFINER so a
+-- The gateway the session logged in for, or NULL for every other role. SECURITY DEFINER so a
 -- gateway needs no privilege on markoff.gateways; policies call it as
 -- `(SELECT markoff.current_gateway())`, which PostgreSQL evaluates once per statement.
+-- These functions look at session_user, the role that logged in: inside a SECURITY DEFINER
+-- function current_user is the function's owner, and a gateway role cannot change its session
+-- user.
 CREATE FUNCTION markoff.current_gateway() RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT gateway_id FROM markoff.gateways WHERE role_name = current_user $$;
+AS $$ SELECT gateway_id FROM markoff.gateways WHERE role_name = session_user $$;
 
 -- The building of the current gateway role, or NULL.
 CREATE FUNCTION markoff.current_building() RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT building_id FROM markoff.gateways WHERE role_name = current_user $$;
+AS $$ SELECT building_id FROM markoff.gateways WHERE role_name = session_user $$;
 
 -- Every gateway of the current gateway role's building (empty for other roles): what it may read.
 CREATE FUNCTION markoff.building_gateways() RETURNS text[]
@@ -26,14 +29,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(array_agg(o.gateway_id), '{}')
     FROM markoff.gateways g JOIN markoff.gateways o USING (building_id)
-    WHERE g.role_name = current_user
+    WHERE g.role_name = session_user
 $$;
 
 -- Whether the current role is not a gateway (and so sees every row its grants allow).
 CREATE FUNCTION markoff.is_central() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT NOT EXISTS (SELECT 1 FROM markoff.gateways WHERE role_name = current_user) $$;
+AS $$ SELECT NOT EXISTS (SELECT 1 FROM markoff.gateways WHERE role_name = session_user) $$;
 
 -- The building of `p_gateway_id`, for the gateway itself or a central role; NULL otherwise.
 CREATE FUNCTION markoff.gateway_building(p_gateway_id text) RETURNS text
@@ -41,7 +44,7 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT building_id FROM markoff.gateways
-    WHERE gateway_id = p_gateway_id AND (role_name = current_user OR markoff.is_central())
+    WHERE gateway_id = p_gateway_id AND (role_name = session_user OR markoff.is_central())
 $$;
 
 -- Records that the current gateway role is in contact. Raises when called for another gateway.
@@ -52,9 +55,9 @@ AS $$
 BEGIN
     UPDATE markoff.gateways SET last_contact = now()
     WHERE gateway_id = p_gateway_id
-      AND (role_name = current_user OR markoff.is_central());
+      AND (role_name = session_user OR markoff.is_central());
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'gateway % is not registered for role %', p_gateway_id, current_user
+        RAISE EXCEPTION 'gateway % is not registered for role %', p_gateway_id, session_user
             USING ERRCODE = 'insufficient_privilege';
     END IF;
 END;
@@ -71,7 +74,10 @@ BEGIN
         RAISE EXCEPTION 'gateway % still has its role %; drop the role first (markoff-central remove-gateway)',
             OLD.gateway_id, OLD.role_name;
     END IF;
-    RETURN OLD;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
 END;
 $$;
 CREATE TRIGGER gateways_keep_role BEFORE DELETE ON markoff.gateways

@@ -49,10 +49,12 @@ SELECT g.gateway_id,
        rc.head_seq AS readings_head_seq,
        rc.newest_ts AS newest_reading,
        rc.updated_at AS readings_synced_at,
-       greatest(rc.head_seq - rc.last_seq, 0) AS lag_rows,
+       CASE WHEN rc.head_seq IS NOT NULL THEN greatest(rc.head_seq - coalesce(rc.last_seq, 0), 0) END
+           AS lag_rows,
        extract(epoch FROM now() - rc.newest_ts)::double precision AS lag_seconds,
        ac.last_seq AS alarm_events_seq,
-       greatest(ac.head_seq - ac.last_seq, 0) AS alarm_events_lag_rows,
+       CASE WHEN ac.head_seq IS NOT NULL THEN greatest(ac.head_seq - coalesce(ac.last_seq, 0), 0) END
+           AS alarm_events_lag_rows,
        mc.last_seq AS metadata_version,
        mc.updated_at AS metadata_synced_at
 FROM markoff.gateways g
