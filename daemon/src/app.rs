@@ -350,6 +350,7 @@ impl Gateway {
     fn start_alarms(&mut self, config: &Config) {
         self.alarms_token = CancellationToken::new();
         if !config.alarms.enabled {
+            self.state.alarms.clear();
             return;
         }
         let rules = match crate::alarms::rules::compile(&config.alarms, &config.users) {
@@ -367,6 +368,7 @@ impl Gateway {
             reader: self.store.reader.clone(),
             store: self.state.store.clone(),
             alarms: self.state.alarms.clone(),
+            start_seq: self.state.store.last_seq(),
         };
         let (cfg, users) = (config.alarms.clone(), config.users.clone());
         let engine_ctx = ctx.clone();

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use markoff::alarms::AlarmsConfig;
 use markoff::config::{self, HttpConfig, LogConfig, ServiceConfig, SimulatorConfig, StoreConfig};
 
 /// Tables of the code with a fixed set of keys ("" is the top level).
@@ -101,6 +102,15 @@ fn reference_values_are_the_code_defaults() {
         },
         SimulatorConfig::default(),
         "[sources.simulator] differs from the code defaults (apart from enabled)"
+    );
+    assert_eq!(
+        cfg.alarms,
+        AlarmsConfig::default(),
+        "[alarms] differs from the code defaults (or a rule or recipient is not commented out)"
+    );
+    assert!(
+        cfg.users.is_empty(),
+        "the reference has no users: [[users]] is an example, commented out"
     );
 }
 

@@ -6,6 +6,7 @@
 //! instead of sleeping, and kills its daemon when it ends, so the tests run in parallel.
 
 mod e2e {
+    mod alarms;
     mod cli;
     mod crash;
     mod demo;

@@ -245,6 +245,8 @@ pub struct Engine {
     by_id: HashMap<i64, usize>,
     next_id: i64,
     dirty: Vec<bool>,
+    /// Instances whose last value changed (for views; not persisted).
+    touched: Vec<usize>,
     started_ms: i64,
 }
 
@@ -261,6 +263,7 @@ impl Engine {
             by_id: HashMap::new(),
             next_id: persisted.iter().map(|i| i.id).max().unwrap_or(0) + 1,
             dirty: Vec::new(),
+            touched: Vec::new(),
             started_ms: now,
         };
         for mut inst in persisted {
@@ -342,6 +345,11 @@ impl Engine {
     pub fn note_good(&mut self, idx: usize, ts: i64) {
         let inst = &mut self.instances[idx];
         inst.last_good_ms = Some(inst.last_good_ms.map_or(ts, |t| t.max(ts)));
+    }
+
+    /// Instances whose value changed since the last call (may repeat an index).
+    pub fn take_touched(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.touched)
     }
 
     /// Whether some instance changed since the last [`Engine::take_dirty`].
@@ -426,8 +434,9 @@ impl Engine {
                 }
             }
         };
-        if r.value.is_some() {
+        if r.value.is_some() && inst.value != r.value {
             inst.value = r.value;
+            self.touched.push(idx);
         }
         self.apply(idx, cond, ts, r.value, out);
     }
@@ -529,7 +538,7 @@ impl Engine {
             }
         };
         let value = value.or(inst.value);
-        let message = text::message(rule, info, value);
+        let message = text::message(rule, info, value, inst.state.is_active());
         // Shelving and out-of-service events themselves are always told.
         let notify = matches!(
             kind,

@@ -273,7 +273,10 @@ pub async fn run_dispatcher(
                 })
                 .await?;
             if removed > 0 {
-                debug!(component = "alarms", removed, "Old delivered notifications removed.");
+                debug!(
+                    component = "alarms",
+                    removed, "Old delivered notifications removed."
+                );
             }
         }
         let names = channels.names();
@@ -304,8 +307,13 @@ pub async fn run_dispatcher(
                         () = token.cancelled() => return Ok(()),
                         r = channel.deliver(&row.address, &row.text) => r,
                     };
+                    let refused = result.is_err();
                     record(&ingest, &metrics, &cfg, &row, result, now).await?;
                     progressed = true;
+                    if refused {
+                        // The rest of this subscriber's rows wait behind the refused one.
+                        break;
+                    }
                 }
             }
         }
@@ -324,7 +332,8 @@ pub async fn run_dispatcher(
 }
 
 /// Rows due now on registered channels (oldest first, at most 500), the number pending in all,
-/// and when the next not-yet-due row becomes due.
+/// and when the next not-yet-due row becomes due. A subscriber's rows go out in order: while
+/// its oldest pending row waits for a retry, the rows after it wait too.
 fn pending_rows(
     c: &rusqlite::Connection,
     channels: &[String],
@@ -340,26 +349,31 @@ fn pending_rows(
     if pending == 0 || channels.is_empty() {
         return Ok((due, pending, next));
     }
-    let mut stmt = c.prepare_cached(
+    // Only registered channels: rows for a channel that is not running never crowd out the
+    // others.
+    let placeholders = vec!["?"; channels.len()].join(", ");
+    let mut stmt = c.prepare(&format!(
         "SELECT id, subscriber, channel, address, kind, text, attempts, next_attempt_ms FROM outbox \
-         WHERE sent_ms IS NULL ORDER BY id LIMIT 2000",
-    )?;
-    let mut rows = stmt.query([])?;
+         WHERE sent_ms IS NULL AND channel IN ({placeholders}) ORDER BY id LIMIT 2000"
+    ))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(channels.iter()))?;
+    let mut waiting: std::collections::HashSet<String> = std::collections::HashSet::new();
     while let Some(r) = rows.next()? {
-        let channel: String = r.get(2)?;
-        if !channels.contains(&channel) {
+        let subscriber: String = r.get(1)?;
+        if waiting.contains(&subscriber) {
             continue;
         }
         let at: i64 = r.get(7)?;
         if at > now {
             next = Some(next.map_or(at, |n| n.min(at)));
+            waiting.insert(subscriber);
             continue;
         }
         if due.len() < 500 {
             due.push(Pending {
                 id: r.get(0)?,
-                subscriber: r.get(1)?,
-                channel,
+                subscriber,
+                channel: r.get(2)?,
                 address: r.get(3)?,
                 kind: r.get(4)?,
                 text: r.get(5)?,

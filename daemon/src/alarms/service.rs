@@ -255,6 +255,11 @@ impl Alarms {
         rx.await.map_err(|_| AlarmError::NotRunning)?
     }
 
+    /// Forgets every alarm (alarms disabled).
+    pub fn clear(&self) {
+        self.set_views(Vec::new(), true);
+    }
+
     fn set_views(&self, views: impl IntoIterator<Item = AlarmView>, replace: bool) {
         let mut map = match self.inner.views.write() {
             Ok(m) => m,
@@ -290,6 +295,9 @@ pub struct AlarmContext {
     pub store: Arc<StoreShared>,
     /// The handle to serve.
     pub alarms: Alarms,
+    /// Where evaluation starts on a buffer alarms never ran on (history is not evaluated):
+    /// the last seq when the gateway started, taken before any source could commit.
+    pub start_seq: i64,
 }
 
 /// The running evaluation: engine plus what is needed to word and route its outputs.
@@ -321,7 +329,7 @@ pub async fn run(
         .await
         .map_err(fail("cannot load alarm state"))?;
     let now = Timestamp::now().as_millis();
-    let evaluated = evaluated.unwrap_or_else(|| ctx.store.last_seq());
+    let evaluated = evaluated.unwrap_or(ctx.start_seq);
     let ack_required = rules.rules.iter().map(|r| r.ack_required).collect();
     let mut runner = Runner {
         engine: Engine::new(rules, instances, now),
@@ -562,6 +570,7 @@ impl Runner {
                 // re-evaluates those readings, which changes nothing either).
                 self.evaluated = self.evaluated.max(seq);
             }
+            self.refresh_touched();
             return Ok(());
         }
         // Every step records how far evaluation got, so a restart never replays readings
@@ -662,6 +671,7 @@ impl Runner {
         }
         let views: Vec<AlarmView> = dirty.iter().map(|&i| self.view(i)).collect();
         self.ctx.alarms.set_views(views, false);
+        self.refresh_touched();
         for (kind, idx) in event_views {
             let _no_listener_is_fine = self.ctx.alarms.inner.events.send((kind, self.view(idx)));
         }
@@ -727,13 +737,25 @@ impl Runner {
             severity: rule.severity,
             value: inst.value,
             unit: info.unit.clone(),
-            message: text::message(rule, info, inst.value),
+            message: text::message(rule, info, inst.value, inst.state.is_active()),
             raised_ms: inst.raised_ms,
             acked_by: inst.acked_by.clone(),
             shelved_until: inst.shelved_until,
             out_of_service: inst.out_of_service,
             ack_required: rule.ack_required,
         }
+    }
+
+    /// Updates the listed value of alarms whose sensor reported a new value.
+    fn refresh_touched(&mut self) {
+        let mut touched = self.engine.take_touched();
+        if touched.is_empty() {
+            return;
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        let views: Vec<AlarmView> = touched.iter().map(|&i| self.view(i)).collect();
+        self.ctx.alarms.set_views(views, false);
     }
 
     fn publish_all(&self) {

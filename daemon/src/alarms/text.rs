@@ -57,8 +57,10 @@ pub fn location(s: &SensorInfo) -> String {
     }
 }
 
-/// The event message: the rule's template, or a default one.
-pub fn message(rule: &Rule, s: &SensorInfo, value: Option<f64>) -> String {
+/// The event message: the rule's template, or a default one. The default one states the
+/// condition (`92 °C > 90 °C`) while the alarm is `active`, and only the value and the limit
+/// (`84.5 °C, limit 90 °C`) once it is not.
+pub fn message(rule: &Rule, s: &SensorInfo, value: Option<f64>, active: bool) -> String {
     let name = if s.name.is_empty() { &s.id } else { &s.name };
     let value_text = value.map_or_else(|| "—".to_owned(), number);
     let unit = if s.unit.is_empty() {
@@ -86,6 +88,12 @@ pub fn message(rule: &Rule, s: &SensorInfo, value: Option<f64>) -> String {
         return out;
     }
     let mut out = match rule.kind {
+        RuleKind::HighHigh | RuleKind::High | RuleKind::Low | RuleKind::LowLow if !active => {
+            format!(
+                "{name}: {value_text}{unit}, limit {}{unit}",
+                number(rule.limit)
+            )
+        }
         RuleKind::HighHigh | RuleKind::High => {
             format!("{name}: {value_text}{unit} > {}{unit}", number(rule.limit))
         }
@@ -95,9 +103,7 @@ pub fn message(rule: &Rule, s: &SensorInfo, value: Option<f64>) -> String {
         RuleKind::Rate => format!(
             "{name}: {value_text}{unit}, Δ > {}{unit}/{}",
             number(rule.limit),
-            humantime::format_duration(std::time::Duration::from_millis(
-                rule.per_ms as u64 / 1000 * 1000
-            ))
+            humantime::format_duration(std::time::Duration::from_millis(rule.per_ms as u64))
         ),
         RuleKind::State => format!("{name}: {value_text}"),
         RuleKind::Stale => format!(
@@ -135,7 +141,7 @@ pub fn header(lang: Lang, event: EventKind, severity: Severity, id: i64, alert: 
         (Lang::En, EventKind::Shelved) => "Shelved",
         (Lang::Ru, EventKind::Shelved) => "Отложено",
         (Lang::En, EventKind::Unshelved) => "Unshelved",
-        (Lang::Ru, EventKind::Unshelved) => "Снова активно",
+        (Lang::Ru, EventKind::Unshelved) => "Откладывание снято",
         (Lang::En, EventKind::OutOfService) => "Out of service",
         (Lang::Ru, EventKind::OutOfService) => "Выведено из работы",
         (Lang::En, EventKind::InService) => "Back in service",

@@ -125,7 +125,7 @@ fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<Stri
         Paragraph::new(alarm_text).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(" alarms (markoff alarms, markoff ack ID) "),
+                .title(" alarms (markoff alarms, markoff ack ID --user demo) "),
         ),
         alarms,
     );

@@ -101,6 +101,10 @@ pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, done: Cancellati
         "Modbus plant: {}  (try: markoff modbus read --controller {} --slave 2 --register input --address 0)",
         info.plant, info.plant
     );
+    println!(
+        "alarms: markoff alarms --api {}  (acknowledge: markoff ack ID --user demo --api {})",
+        info.api, info.api
+    );
     let mut units: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let started = tokio::time::Instant::now();

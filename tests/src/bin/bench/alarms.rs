@@ -238,6 +238,7 @@ async fn round_trips(n: u64) -> anyhow::Result<(Vec<Duration>, i64, i64)> {
         reader: store.reader.clone(),
         store: store.shared.clone(),
         alarms: alarms.clone(),
+        start_seq: store.shared.last_seq(),
     };
     let token = CancellationToken::new();
     let mut events = alarms.subscribe();
