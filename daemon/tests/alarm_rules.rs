@@ -541,3 +541,45 @@ fn messages_carry_value_unit_and_location() {
     assert_eq!(msgs[0], "s name: 90.5 °C > 85 °C (B / boiler room)");
     assert_eq!(msgs[1], "t name at B / boiler room: 12°C over 10");
 }
+
+#[test]
+fn alarms_of_a_rule_that_no_longer_selects_their_sensor_are_retired() {
+    let mut before = engine(
+        "[[rule]]\nalert = \"Hot\"\nkind = \"high\"\nmatch = { sensor = \"room.*\" }\nlimit = 30.0\n",
+    );
+    sensor(&mut before, "room.1", "temperature");
+    feed(&mut before, "room.1", &good(&[(0, 35.0)]));
+    let stored: Vec<_> = before.instances().to_vec();
+    assert_eq!(stored[0].state, AlarmState::ActiveUnacked);
+    // Same name, narrower selector: room.1 is no longer covered.
+    let cfg: AlarmsConfig = toml::from_str(
+        "[[rule]]\nalert = \"Hot\"\nkind = \"high\"\nmatch = { sensor = \"room.2\" }\nlimit = 30.0\n",
+    )
+    .unwrap();
+    let mut after = Engine::new(compile(&cfg, &[]).unwrap(), stored, T0);
+    sensor(&mut after, "room.1", "temperature");
+    sensor(&mut after, "room.2", "temperature");
+    let old = after
+        .instances()
+        .iter()
+        .find(|i| i.sensor == "room.1")
+        .unwrap();
+    assert!(old.retired, "no longer evaluated nor listed");
+    let id = old.id;
+    let mut out = Vec::new();
+    assert!(
+        after
+            .command(id, &Command::Ack, &operator(), T0, &mut out)
+            .is_err()
+    );
+    after.tick(T0 + 1000, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert!(
+        !after
+            .instances()
+            .iter()
+            .find(|i| i.sensor == "room.2")
+            .unwrap()
+            .retired
+    );
+}

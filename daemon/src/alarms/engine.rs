@@ -145,6 +145,9 @@ pub struct Instance {
     pub last_good_ms: Option<i64>,
     /// Previous good (ts, value) for rate rules; not persisted.
     pub prev: Option<(i64, f64)>,
+    /// Its rule no longer applies to its sensor (the rule's selector changed): kept in the
+    /// buffer, neither evaluated nor listed. Not persisted: decided again at every start.
+    pub retired: bool,
 }
 
 impl Instance {
@@ -169,6 +172,7 @@ impl Instance {
             last_notified_ms: None,
             last_good_ms: None,
             prev: None,
+            retired: false,
         }
     }
 
@@ -243,6 +247,8 @@ pub struct Engine {
     instances: Vec<Instance>,
     by_key: HashMap<String, usize>,
     by_id: HashMap<i64, usize>,
+    /// Every instance of a sensor, matching or not.
+    all_by_sensor: HashMap<String, Vec<usize>>,
     next_id: i64,
     dirty: Vec<bool>,
     /// Instances whose last value changed (for views; not persisted).
@@ -261,6 +267,7 @@ impl Engine {
             instances: Vec::new(),
             by_key: HashMap::new(),
             by_id: HashMap::new(),
+            all_by_sensor: HashMap::new(),
             next_id: persisted.iter().map(|i| i.id).max().unwrap_or(0) + 1,
             dirty: Vec::new(),
             touched: Vec::new(),
@@ -278,6 +285,10 @@ impl Engine {
             let idx = e.instances.len();
             e.by_key.insert(inst.key.clone(), idx);
             e.by_id.insert(inst.id, idx);
+            e.all_by_sensor
+                .entry(inst.sensor.clone())
+                .or_default()
+                .push(idx);
             e.instances.push(inst);
             e.dirty.push(false);
         }
@@ -309,12 +320,21 @@ impl Engine {
                     let i = self.instances.len();
                     self.by_key.insert(key, i);
                     self.by_id.insert(id, i);
+                    self.all_by_sensor
+                        .entry(info.id.clone())
+                        .or_default()
+                        .push(i);
                     self.instances.push(inst);
                     self.dirty.push(true);
                     i
                 }
             };
             idxs.push(idx);
+        }
+        if let Some(all) = self.all_by_sensor.get(&info.id) {
+            for &i in all {
+                self.instances[i].retired = !idxs.contains(&i);
+            }
         }
         self.by_sensor.insert(info.id.clone(), idxs);
         self.sensors.insert(info.id.clone(), info);
@@ -567,6 +587,9 @@ impl Engine {
     /// shelving expiry and reminders.
     pub fn tick(&mut self, now: i64, out: &mut Vec<Output>) {
         for idx in 0..self.instances.len() {
+            if self.instances[idx].retired {
+                continue;
+            }
             let rule = &self.rules.rules[self.instances[idx].rule];
             let (kind, after, on_delay, off_delay, renotify) = (
                 rule.kind,
@@ -585,7 +608,7 @@ impl Engine {
                 self.emit(idx, EventKind::Unshelved, now, None, None, out);
             }
             let inst = &self.instances[idx];
-            if inst.out_of_service {
+            if inst.out_of_service || inst.retired {
                 continue;
             }
             if kind == RuleKind::Stale && self.by_sensor.contains_key(&inst.sensor) {
@@ -637,7 +660,10 @@ impl Engine {
         now: i64,
         out: &mut Vec<Output>,
     ) -> Result<(), Refusal> {
-        let idx = self.index_of(id).ok_or(Refusal::Unknown(id))?;
+        let idx = self
+            .index_of(id)
+            .filter(|&i| !self.instances[i].retired)
+            .ok_or(Refusal::Unknown(id))?;
         if actor.role != Some(Role::Operator) {
             return Err(Refusal::Forbidden {
                 user: actor.user.clone(),

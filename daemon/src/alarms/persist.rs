@@ -233,6 +233,7 @@ pub(crate) fn load(conn: &Connection) -> Result<(Vec<Instance>, Option<i64>), ru
             last_notified_ms: r.get(15)?,
             last_good_ms: None,
             prev: None,
+            retired: false,
         })
     })?;
     let instances = rows.collect::<Result<Vec<_>, _>>()?;

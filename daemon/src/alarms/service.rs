@@ -760,6 +760,7 @@ impl Runner {
 
     fn publish_all(&self) {
         let views: Vec<AlarmView> = (0..self.engine.instances().len())
+            .filter(|&i| !self.engine.instance(i).retired)
             .map(|i| self.view(i))
             .collect();
         self.ctx.alarms.set_views(views, true);
