@@ -9,6 +9,8 @@
 //! - [`FakeSystemd`]: a notify socket that records READY/STATUS/WATCHDOG/STOPPING.
 //! - [`db`]: a separate SQLite connection on a gateway's buffer.
 //! - [`services`]: PostgreSQL and Mosquitto, required under `CI=true`.
+//! - [`pg`]: a migrated central database of the test's own, gateway roles, what the centre holds.
+//! - [`proxy`]: a TCP proxy that takes a server down for one client (cut, refuse, back up).
 //!
 //! The end-to-end tests themselves are in `tests/tests/e2e.rs`.
 
@@ -16,6 +18,8 @@ pub mod binary;
 pub mod db;
 pub mod eventually;
 pub mod gateway;
+pub mod pg;
+pub mod proxy;
 pub mod services;
 pub mod store;
 pub mod systemd;

@@ -70,8 +70,14 @@ pub fn render(r: &SyncReport, now: Timestamp) -> String {
             let when = s.last_error_ms.map(|t| ago(t, now)).unwrap_or_default();
             write!(out, "  last error ({when}): {e}").ok();
             if let Some(next) = s.next_attempt_ms {
-                let wait = Duration::from_millis(u64::try_from(next - now.as_millis()).unwrap_or(0));
-                write!(out, "; next attempt in {}", short_duration(wait.as_secs_f64())).ok();
+                let wait =
+                    Duration::from_millis(u64::try_from(next - now.as_millis()).unwrap_or(0));
+                write!(
+                    out,
+                    "; next attempt in {}",
+                    short_duration(wait.as_secs_f64())
+                )
+                .ok();
             }
             out.push('\n');
         }
@@ -135,7 +141,10 @@ mod tests {
         assert!(text.contains("backing off"), "{text}");
         assert!(text.contains("1m 35s"), "{text}");
         assert!(text.contains("1m 40s ago"), "{text}");
-        assert!(text.contains("last error (5s ago): cannot connect; next attempt in 10s"), "{text}");
+        assert!(
+            text.contains("last error (5s ago): cannot connect; next attempt in 10s"),
+            "{text}"
+        );
         let off = SyncReport {
             enabled: false,
             target: None,

@@ -87,7 +87,10 @@ pub(crate) fn validate(site: &SiteConfig) -> Vec<ConfigError> {
         let mut seen = BTreeSet::new();
         for (i, id) in list.into_iter().enumerate() {
             if id.trim().is_empty() {
-                push(format!("site.{kind}.{i}.id"), "must not be empty".to_owned());
+                push(
+                    format!("site.{kind}.{i}.id"),
+                    "must not be empty".to_owned(),
+                );
             } else if !seen.insert(id) {
                 push(
                     format!("site.{kind}.{i}.id"),

@@ -140,17 +140,21 @@ pub(crate) fn parse_url(url: &str) -> Result<PgUrl, String> {
         .ok_or("must start with postgres:// (postgres://ROLE@HOST:PORT/DATABASE)")?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     if path.contains('?') || authority.contains('?') {
-        return Err("must not have query parameters: use the sslmode and root_cert keys, and \
+        return Err(
+            "must not have query parameters: use the sslmode and root_cert keys, and \
                     password_env, password_file or password_credential for the password"
-            .to_owned());
+                .to_owned(),
+        );
     }
     let (userinfo, hostport) = authority
         .rsplit_once('@')
         .ok_or("must name the gateway's role: postgres://ROLE@HOST:PORT/DATABASE")?;
     if userinfo.contains(':') {
-        return Err("must not contain a password: use password_env, password_file or \
+        return Err(
+            "must not contain a password: use password_env, password_file or \
                     password_credential"
-            .to_owned());
+                .to_owned(),
+        );
     }
     let user = decode(userinfo)?;
     if user.is_empty() {
@@ -251,8 +255,16 @@ pub(crate) fn validate(cfg: &SyncConfig) -> Vec<ConfigError> {
     for (path, d, min) in [
         ("interval", cfg.interval, Duration::from_millis(10)),
         ("max_backoff", cfg.max_backoff, Duration::from_secs(1)),
-        ("connect_timeout", cfg.connect_timeout, Duration::from_millis(100)),
-        ("statement_timeout", cfg.statement_timeout, Duration::from_secs(1)),
+        (
+            "connect_timeout",
+            cfg.connect_timeout,
+            Duration::from_millis(100),
+        ),
+        (
+            "statement_timeout",
+            cfg.statement_timeout,
+            Duration::from_secs(1),
+        ),
     ] {
         if d < min {
             errors.push(err(
@@ -283,7 +295,7 @@ pub(crate) mod defaults {
         super::SslMode::VerifyFull
     }
     pub(crate) fn batch_rows() -> usize {
-        50_000
+        100_000
     }
     pub(crate) fn interval() -> Duration {
         Duration::from_secs(1)
@@ -315,6 +327,32 @@ mod tests {
         assert_eq!(u.display(), "postgres://gw@[::1]:5432/db");
         let u = parse_url("postgres://gw%2Da@127.0.0.1/my%20db").unwrap();
         assert_eq!((u.user.as_str(), u.database.as_str()), ("gw-a", "my db"));
+    }
+
+    #[test]
+    fn a_sync_section_loads_with_defaults_and_its_mistakes_have_lines() {
+        let ok = "[gateway]\nid = \"gw\"\n[sync]\nurl = \"postgres://gw@central/markoff\"\n\
+                  password_credential = \"central-password\"\n";
+        let cfg = crate::config::parse_str(ok, std::path::Path::new("t.toml")).unwrap();
+        let sync = cfg.sync.unwrap();
+        assert_eq!(sync.sslmode, SslMode::VerifyFull);
+        assert_eq!(sync.batch_rows, 100_000);
+        assert_eq!(sync.display_url(), "postgres://gw@central:5432/markoff");
+
+        let bad = "[gateway]\nid = \"gw\"\n[sync]\nurl = \"postgres://gw:hunter2@central/markoff\"\n\
+                   sslmode = \"verify-fully\"\npassword = \"hunter2\"\n";
+        let e = crate::config::parse_str(bad, std::path::Path::new("t.toml")).unwrap_err();
+        let shown = e.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("t.toml:5:"), "sslmode on its line: {shown}");
+        assert!(shown.contains("password_env"), "{shown}");
+        let url_only =
+            "[gateway]\nid = \"gw\"\n[sync]\nurl = \"postgres://gw:hunter2@central/markoff\"\n";
+        let e = crate::config::parse_str(url_only, std::path::Path::new("t.toml")).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains("t.toml:4:1: sync.url"), "{shown}");
+        assert!(shown.contains("password_file"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -224,13 +224,17 @@ impl LocalDb {
     ///
     /// With `synchronous = normal` SQLite syncs the write-ahead log only at checkpoints, so a
     /// power cut can take back the newest commits, and their seqs would then be used again for
-    /// other rows. A row the centre already holds must never be taken back: syncing the log
-    /// (and the database file, which holds what earlier checkpoints moved there) after reading a
-    /// batch and before uploading it makes every row of the batch survive a power cut. With
-    /// `synchronous = full` each commit is already durable and this costs one cheap `fdatasync`.
+    /// other rows. A row the centre already holds must never be taken back: syncing the log after
+    /// reading a batch and before uploading it makes every row of the batch survive a power cut.
+    /// Rows no longer in the log were moved to the database file by a checkpoint, which SQLite
+    /// syncs before the log is reused. With `synchronous = full` each commit is already durable
+    /// and this costs one cheap `fdatasync`.
+    ///
+    /// Only the log and the directory are opened here, never the database file itself: closing
+    /// a second descriptor of the database file would drop the POSIX locks SQLite holds on it for
+    /// this process. SQLite takes no such locks on the log (they live in the `-shm` file).
     pub(crate) fn make_durable(&mut self) -> std::io::Result<()> {
         sync_file(&self.wal)?;
-        sync_file(&self.db)?;
         if !self.dir_synced {
             // The directory entries of the database and its log, once per connection.
             if let Some(dir) = self.db.parent().filter(|d| !d.as_os_str().is_empty()) {

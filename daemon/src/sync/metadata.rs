@@ -19,8 +19,9 @@ use tracing::info;
 
 use super::connect::SyncFailure;
 use super::local::{self, LocalDb};
+use super::retry::Retry;
 use super::status::StreamState;
-use super::uploader::{Retry, StreamCtx};
+use super::uploader::StreamCtx;
 use crate::config::SiteConfig;
 use crate::model::Timestamp;
 use crate::service::supervisor::TaskError;
@@ -60,8 +61,7 @@ pub(crate) async fn run(
         };
         let delay = retry.failed(&failure);
         let next = Timestamp::now().as_millis() + i64::try_from(delay.as_millis()).unwrap_or(0);
-        ctx.status
-            .failed(Stream::Metadata, &failure.chain(), next);
+        ctx.status.failed(Stream::Metadata, &failure.chain(), next);
         tokio::select! {
             () = token.cancelled() => break,
             () = tokio::time::sleep(delay) => {}
@@ -79,11 +79,7 @@ struct Seen {
     site: SiteConfig,
 }
 
-async fn session(
-    ctx: &StreamCtx,
-    site: &SiteSource,
-    retry: &mut Retry,
-) -> Result<(), SyncFailure> {
+async fn session(ctx: &StreamCtx, site: &SiteSource, retry: &mut Retry) -> Result<(), SyncFailure> {
     ctx.status
         .set_state(Stream::Metadata, StreamState::Connecting);
     let mut conn = ctx.target.connect().await?;
@@ -168,11 +164,7 @@ async fn upload_if_changed(
         u64::try_from(rows).unwrap_or(u64::MAX),
         started.elapsed().as_secs_f64(),
     );
-    let value = serde_json::to_string(&Recorded {
-        hash,
-        version,
-    })
-    .unwrap_or_default();
+    let value = serde_json::to_string(&Recorded { hash, version }).unwrap_or_default();
     local::record_metadata(&ctx.ingest, STATE_KEY, value, version).await?;
     ctx.status
         .set_cursors(Stream::Metadata, version, Some(version));
@@ -209,7 +201,10 @@ fn snapshot(
     sensors: Vec<SensorMetaRow>,
 ) -> SiteMetadata {
     SiteMetadata {
-        building_name: site.name.clone().or_else(|| gateway_name.map(str::to_owned)),
+        building_name: site
+            .name
+            .clone()
+            .or_else(|| gateway_name.map(str::to_owned)),
         address: site.address.clone(),
         floors: site
             .floor
@@ -344,10 +339,16 @@ mod tests {
         assert_eq!(m.building_name.as_deref(), Some("Lenina 17"));
         assert_eq!(m.floors[0].name, "1");
         let h = content_hash(&m);
-        assert_eq!(h, content_hash(&snapshot(Some("Lenina 17"), &site(), Vec::new())));
+        assert_eq!(
+            h,
+            content_hash(&snapshot(Some("Lenina 17"), &site(), Vec::new()))
+        );
         let mut changed = site();
         changed.room[0].name = Some("Office 2".into());
-        assert_ne!(h, content_hash(&snapshot(Some("Lenina 17"), &changed, Vec::new())));
+        assert_ne!(
+            h,
+            content_hash(&snapshot(Some("Lenina 17"), &changed, Vec::new()))
+        );
         // Moving text between adjacent fields changes the hash too.
         let mut a = site();
         a.address = Some("ab".into());

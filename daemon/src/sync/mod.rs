@@ -17,6 +17,7 @@ pub mod config;
 mod connect;
 mod local;
 mod metadata;
+mod retry;
 mod status;
 mod uploader;
 

@@ -2,8 +2,9 @@
 //!
 //! Owns: the loop of one stream: connect, reconcile the local and central cursors, then read a
 //! batch after the local cursor, upload it in one central transaction (which also moves the
-//! central cursor), and only after that commit move the local cursor; the retry policy and its
-//! logging. Does not own: the central SQL (`markoff_cloud_sync`) or the buffer (`crate::store`).
+//! central cursor), and only after that commit move the local cursor. Does not own: the retry
+//! policy (`super::retry`), the central SQL (`markoff_cloud_sync`) or the buffer
+//! (`crate::store`).
 //!
 //! Throughput: the next batch is read from SQLite (and made durable) while the current one is
 //! uploading, and the local cursor of a batch is written while the next one uploads, so a backlog
@@ -18,23 +19,19 @@ use sqlx::PgConnection;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::config::SyncConfig;
 use super::connect::{SyncFailure, Target};
 use super::local::{self, Chunk, LocalDb};
+use super::retry::Retry;
 use super::status::{StreamState, SyncState};
 use crate::model::Timestamp;
-use crate::service::backoff::Backoff;
 use crate::service::supervisor::TaskError;
 use crate::store::{IngestHandle, Store, StoreError};
 
-/// First delay after a transient failure.
-const MIN_BACKOFF: Duration = Duration::from_secs(1);
-/// A failure that lasts this long is logged again, at ERROR.
-const ESCALATE_AFTER: Duration = Duration::from_secs(300);
-/// While an outage lasts, it is logged again this often.
-const REMIND_EVERY: Duration = Duration::from_secs(3600);
+/// How often the newest local seq is reported to the centre (for its view of the backlog).
+const HEAD_EVERY: Duration = Duration::from_secs(5);
 
 /// What one stream's uploader works with.
 #[derive(Debug)]
@@ -278,6 +275,7 @@ async fn pump<S: RowStream>(
     let mut next = spawn_read::<S>(db, cursor, limit);
     // The last batch committed centrally whose local cursor is not written yet.
     let mut unadvanced: Option<i64> = None;
+    let mut head: Option<(Instant, i64)> = None;
     loop {
         let (db, chunk) = next
             .await
@@ -290,6 +288,7 @@ async fn pump<S: RowStream>(
                 stats.cursor = seq;
             }
             ctx.status.set_lag(S::STREAM, 0, 0.0);
+            report_head(ctx, conn, S::STREAM, &mut head, chunk.local_max).await?;
             retry.recovered();
             if !follow {
                 return Ok(stats);
@@ -336,6 +335,7 @@ async fn pump<S: RowStream>(
         stats.batches += 1;
         unadvanced = Some(last_seq);
         cursor = last_seq;
+        report_head(ctx, conn, S::STREAM, &mut head, chunk.local_max).await?;
         ctx.status.set_lag(
             S::STREAM,
             (chunk.local_max - last_seq).max(0),
@@ -347,6 +347,28 @@ async fn pump<S: RowStream>(
         );
         retry.recovered();
     }
+}
+
+/// Tells the centre the newest seq of the stream here (what `markoff-central gateways` shows as
+/// the backlog), when it changed, at most every [`HEAD_EVERY`].
+async fn report_head(
+    ctx: &StreamCtx,
+    conn: &mut PgConnection,
+    stream: Stream,
+    last: &mut Option<(Instant, i64)>,
+    head: i64,
+) -> Result<(), SyncFailure> {
+    let due = last.is_none_or(|(at, seq)| seq != head && at.elapsed() >= HEAD_EVERY);
+    if due {
+        ctx.target
+            .call(
+                "reporting the backlog",
+                markoff_cloud_sync::report_head(conn, &ctx.gateway_id, stream, head),
+            )
+            .await?;
+        *last = Some((Instant::now(), head));
+    }
+    Ok(())
 }
 
 /// Seconds since `ts_ms` (0 for times in the future).
@@ -388,88 +410,6 @@ pub(crate) async fn refresh_lag(ctx: &StreamCtx, stream: Stream) {
     }
 }
 
-/// The retry policy of one stream, and its logging: an outage is logged once at WARN when it
-/// starts (no data is lost: rows wait in the buffer), again at ERROR if it lasts
-/// [`ESCALATE_AFTER`], then every [`REMIND_EVERY`]; its end at INFO. A failure that needs an
-/// operator (refused login, missing privileges, a certificate that does not verify) is an ERROR
-/// at once and is retried at the longest backoff.
-#[derive(Debug)]
-pub(crate) struct Retry {
-    stream: Stream,
-    backoff: Backoff,
-    max: Duration,
-    since: Option<Instant>,
-    failures: u32,
-    escalated: bool,
-    last_logged: Option<(String, Instant)>,
-}
-
-impl Retry {
-    pub(crate) fn new(stream: Stream, max: Duration) -> Self {
-        Self {
-            stream,
-            backoff: Backoff::new(MIN_BACKOFF.min(max), max),
-            max,
-            since: None,
-            failures: 0,
-            escalated: false,
-            last_logged: None,
-        }
-    }
-
-    /// Records a failure, logs it as the policy says, and returns the delay before the next try.
-    pub(crate) fn failed(&mut self, failure: &SyncFailure) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        let transient = failure.is_transient();
-        let delay = if transient {
-            self.backoff.next_delay()
-        } else {
-            Backoff::new(self.max, self.max).next_delay()
-        };
-        let message = failure.chain();
-        let now = Instant::now();
-        let since = *self.since.get_or_insert(now);
-        let stream = self.stream;
-        let changed = self.last_logged.as_ref().is_none_or(|(m, _)| *m != message);
-        let reminder_due = self
-            .last_logged
-            .as_ref()
-            .is_none_or(|(_, at)| now.duration_since(*at) >= REMIND_EVERY);
-        let lasting = now.duration_since(since);
-        if self.failures == 1 && transient {
-            warn!(stream = %stream, error = %message, ?delay, "Sync to the centre failed; retrying. Rows wait in the buffer; nothing is lost.");
-        } else if !transient && (changed || reminder_due) {
-            self.escalated = true;
-            error!(stream = %stream, error = %message, ?delay, "Sync to the centre refused; an operator must act. Retrying at the longest backoff; rows wait in the buffer.");
-        } else if !self.escalated && lasting >= ESCALATE_AFTER {
-            self.escalated = true;
-            error!(stream = %stream, error = %message, failures = self.failures, lasting = ?Duration::from_secs(lasting.as_secs()), "Sync to the centre still failing; rows are piling up in the buffer.");
-        } else if reminder_due && self.escalated {
-            error!(stream = %stream, error = %message, failures = self.failures, lasting = ?Duration::from_secs(lasting.as_secs()), "Sync to the centre still failing.");
-        } else {
-            return delay;
-        }
-        self.last_logged = Some((message, now));
-        delay
-    }
-
-    /// Records a success; logs the end of an outage.
-    pub(crate) fn recovered(&mut self) {
-        if let Some(since) = self.since.take() {
-            info!(
-                stream = %self.stream,
-                failures = self.failures,
-                after = ?Duration::from_secs(since.elapsed().as_secs()),
-                "Sync to the centre recovered."
-            );
-        }
-        self.failures = 0;
-        self.escalated = false;
-        self.last_logged = None;
-        self.backoff.reset();
-    }
-}
-
 /// Uploads every reading after the local cursor of `store` to the centre over `conn`, in
 /// batches of `cfg.batch_rows`, exactly as the running uploader does, and returns when none is
 /// left. For tools (the benchmark); the daemon runs the same code under its supervisor.
@@ -495,33 +435,4 @@ pub async fn drain_readings(
     let (db, cursor) = blocking(&ctx.db_path, |db| db.cursor(Stream::Readings)).await?;
     let mut retry = Retry::new(Stream::Readings, ctx.max_backoff);
     pump::<Readings>(&ctx, conn, db, cursor, false, &mut retry).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn an_outage_backs_off_and_recovery_resets() {
-        let mut r = Retry::new(Stream::Readings, Duration::from_secs(60));
-        let transient = SyncFailure::ConnectTimeout {
-            target: "x".into(),
-            after: Duration::from_secs(1),
-        };
-        let d1 = r.failed(&transient);
-        assert!(d1 <= Duration::from_secs(1), "{d1:?}");
-        for _ in 0..10 {
-            r.failed(&transient);
-        }
-        assert!(r.backoff.ceiling() == Duration::from_secs(60));
-        r.recovered();
-        assert_eq!(r.backoff.ceiling(), Duration::from_secs(1));
-        let refused = SyncFailure::BehindCentre {
-            stream: Stream::Readings,
-            central: 10,
-            local: 5,
-        };
-        let d = r.failed(&refused);
-        assert!(d >= Duration::from_secs(30), "{d:?}");
-    }
 }

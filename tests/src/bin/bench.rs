@@ -14,6 +14,8 @@ mod ingest;
 mod modbus;
 #[path = "bench/mqtt.rs"]
 mod mqtt;
+#[path = "bench/sync.rs"]
+mod sync;
 #[path = "bench/sys.rs"]
 mod sys;
 #[path = "bench/workload.rs"]
@@ -44,6 +46,9 @@ enum Command {
     /// Alarm evaluation cost per reading with 10,000 rules, and latency from a reading's commit
     /// to its alarm event and outbox rows being committed.
     Alarms(alarms::Args),
+    /// Rows/s of a backlog drained from the SQLite buffer into the central PostgreSQL by the
+    /// daemon's uploader, against a raw binary COPY of the same rows into the same table.
+    Sync(sync::Args),
 }
 
 /// What a benchmark concluded, beyond its printed figures.
@@ -62,6 +67,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Modbus(args) => modbus::run(&args)?,
         Command::Mqtt(args) => mqtt::run(&args)?,
         Command::Alarms(args) => alarms::run(&args)?,
+        Command::Sync(args) => sync::run(&args)?,
     };
     Ok(match verdict {
         Verdict::Checked => ExitCode::SUCCESS,

@@ -1,0 +1,537 @@
+//! `bench sync`: how fast a backlog of readings drains from the SQLite buffer into the central
+//! PostgreSQL through the daemon's uploader, against a raw binary COPY of the same rows into the
+//! same table.
+//!
+//! Setup (untimed): a buffer created by `Store::open` is filled directly with `--readings` rows
+//! of `--sensors` sensors (the realistic workload of `bench ingest`) and checkpointed; a fresh
+//! central database gets the central schema and a gateway role (`markoff_cloud_sync`).
+//!
+//! Phase 1 (drain): the buffer is opened as the daemon opens it and `markoff::sync::drain_readings`
+//! (the code the `sync:readings` task runs: read after the local cursor, make durable, one central
+//! transaction per batch with the staging COPY, `INSERT ... ON CONFLICT DO NOTHING` and the
+//! central cursor, then the local cursor) uploads everything, logged in as the gateway's role
+//! (row-level security on), over the connection `[sync]` describes. Peak RSS is measured over this
+//! phase alone.
+//!
+//! Phase 2 (raw): the table is truncated and the same rows, already in memory, are sent with one
+//! binary `COPY markoff.readings FROM STDIN` (`markoff_cloud_sync::raw_copy_readings`) as the
+//! superuser: no staging, no conflict handling, no cursor, no row-level security.
+//!
+//! Both phases are checked: row count, cursors, and sums over every column must equal the buffer's.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use markoff::config::StoreConfig;
+use markoff::service::metrics::Metrics;
+use markoff::service::supervisor::Heartbeat;
+use markoff::store::{Store, StoreOptions};
+use markoff_cloud_sync::{NewGateway, Password, ReadingRow, Stream};
+use rusqlite::{Connection, OpenFlags, params};
+use sqlx::{Connection as _, PgConnection, Row as _};
+use tokio::time::Instant;
+
+use crate::Verdict;
+use crate::sys::{self, thousands};
+use crate::workload::Workload;
+
+/// Target: drain rate.
+const TARGET_RATE: f64 = 300_000.0;
+/// Target: drain rate as a share of the raw COPY rate.
+const TARGET_RATIO: f64 = 0.30;
+/// Rows per fill transaction.
+const FILL_CHUNK: u64 = 500_000;
+
+/// Options of `bench sync`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Readings in the backlog (`_` or `,` separators allowed).
+    #[arg(long, default_value = "5000000", value_parser = sys::parse_positive)]
+    readings: u64,
+    /// Distinct sensors the readings cycle over.
+    #[arg(long, default_value = "1000", value_parser = sys::parse_positive)]
+    sensors: u64,
+    /// Rows per upload transaction [default: the `[sync]` default, `batch_rows`].
+    #[arg(long, value_parser = sys::parse_positive)]
+    batch_rows: Option<u64>,
+    /// PostgreSQL as a superuser; a database `markoff_bench_sync_<pid>` is created there and
+    /// dropped afterwards.
+    #[arg(
+        long,
+        env = "MARKOFF_BENCH_PG",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Directory for the buffer [default: a temporary directory in the cargo target directory].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Keep the buffer and the central database afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// Sums over every column, equal in the buffer and the centre when the rows are the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sums {
+    rows: i64,
+    seq: i64,
+    sensor: i64,
+    /// Sum of (ts - the smallest ts), ms.
+    ts: i64,
+    quality: i64,
+    with_value: i64,
+    /// Sum of round(value * 1000).
+    value_milli: i64,
+}
+
+/// Runs the benchmark and prints its report.
+pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
+    let sensors = usize::try_from(args.sensors).context("--sensors is too large")?;
+    let workload = Workload::new(args.readings, sensors, 100);
+    let (dir, _temp) = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            (dir.clone(), None)
+        }
+        None => {
+            let base = sys::default_base_dir();
+            let temp = tempfile::Builder::new()
+                .prefix("markoff-bench-sync-")
+                .tempdir_in(&base)
+                .with_context(|| {
+                    format!("cannot create a temporary directory in {}", base.display())
+                })?;
+            if args.keep {
+                (temp.keep(), None)
+            } else {
+                (temp.path().to_owned(), Some(temp))
+            }
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-runtime")
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let db_name = format!("markoff_bench_sync_{}", std::process::id());
+    let result = runtime.block_on(bench(args, &workload, &dir, &db_name));
+    if !args.keep {
+        let dropped = runtime.block_on(async {
+            let mut admin = PgConnection::connect(&args.database_url).await?;
+            drop_database(&mut admin, &db_name).await
+        });
+        if let Err(e) = dropped {
+            eprintln!("warning: cannot drop the bench database {db_name}: {e}");
+        }
+    } else {
+        println!("  kept       {} and database {db_name}", dir.display());
+    }
+    result
+}
+
+async fn bench(
+    args: &Args,
+    workload: &Workload,
+    dir: &Path,
+    db_name: &str,
+) -> anyhow::Result<Verdict> {
+    let path = dir.join("buffer.db");
+    sys::remove_database(&path)?;
+    let store_cfg = StoreConfig::default();
+
+    println!("markoff bench sync");
+    println!(
+        "  workload   {} readings of {} sensors in the buffer, not yet synced",
+        thousands(workload.total),
+        thousands(workload.sensors() as u64)
+    );
+    println!(
+        "  machine    {}, load average {} at start",
+        sys::machine(),
+        sys::load_average().unwrap_or_else(|| "unknown".to_owned())
+    );
+    println!("  disk       {} ({})", dir.display(), sys::filesystem(dir));
+
+    // Setup: the buffer.
+    let started = Instant::now();
+    {
+        let store = open_store(&store_cfg, &path)?;
+        store.writer.drain();
+        if !store.writer.finished().await {
+            bail!("the buffer writer did not stop cleanly after creating the schema");
+        }
+    }
+    let local = tokio::task::block_in_place(|| fill(&path, workload))?;
+    println!(
+        "  setup      buffer filled in {:.1} s ({} on disk)",
+        started.elapsed().as_secs_f64(),
+        sys::bytes(sys::database_len(&path))
+    );
+
+    // Setup: the centre.
+    let admin_url = with_database(&args.database_url, db_name)?;
+    {
+        let mut server = PgConnection::connect(&args.database_url)
+            .await
+            .with_context(|| format!("cannot connect to {}", args.database_url))?;
+        drop_database(&mut server, db_name).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
+            .execute(&mut server)
+            .await
+            .context("cannot create the bench database")?;
+    }
+    let mut admin = PgConnection::connect(&admin_url).await?;
+    markoff_cloud_sync::migrate(&mut admin).await?;
+    let gateway_id = "bench-gw";
+    let creds = markoff_cloud_sync::add_gateway(
+        &mut admin,
+        &NewGateway {
+            gateway_id: gateway_id.to_owned(),
+            building_id: "bench-building".to_owned(),
+            role: Some(format!("{db_name}_gw")),
+            password: Some(Password::generate()),
+        },
+    )
+    .await?;
+    let password_file = dir.join("central-password");
+    std::fs::write(&password_file, creds.password.expose())?;
+    let (host, port) = host_port(&args.database_url)?;
+    let mut config_text = format!(
+        "[gateway]\nid = \"{gateway_id}\"\n[sync]\nurl = \"postgres://{role}@{host}:{port}/{db_name}\"\n\
+         password_file = \"{pw}\"\nsslmode = \"disable\"\n",
+        role = creds.role,
+        pw = password_file.display(),
+    );
+    if let Some(rows) = args.batch_rows {
+        config_text.push_str(&format!("batch_rows = {rows}\n"));
+    }
+    let config = markoff::config::parse_str(&config_text, Path::new("bench-sync.toml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sync_cfg = config.sync.context("the [sync] section")?;
+    let server_version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut admin)
+        .await?;
+    println!(
+        "  centre     PostgreSQL {server_version}, {} (gateway role, row-level security on), sslmode {}",
+        sync_cfg.display_url(),
+        sync_cfg.sslmode.as_str()
+    );
+    println!("  [sync]     batch_rows {}", sync_cfg.batch_rows);
+    println!();
+
+    // Phase 1: drain through the uploader.
+    let store = open_store(&store_cfg, &path)?;
+    let mut conn = markoff::sync::connect(&sync_cfg, gateway_id).await?;
+    let rss_before = sys::current_rss();
+    let reset = sys::reset_peak_rss();
+    let started = Instant::now();
+    let stats = markoff::sync::drain_readings(&sync_cfg, gateway_id, &store, &mut conn).await?;
+    let drain_elapsed = started.elapsed();
+    let drain_peak = sys::peak_rss();
+    drop(conn);
+    store.writer.drain();
+    let writer_ok = store.writer.finished().await;
+    drop(store);
+
+    let mut failures = Vec::new();
+    if !writer_ok {
+        failures.push("the buffer writer did not stop cleanly".to_owned());
+    }
+    let n = i64::try_from(workload.total)?;
+    let central_cursor =
+        markoff_cloud_sync::central_cursor(&mut admin, gateway_id, Stream::Readings).await?;
+    let local_cursor = tokio::task::block_in_place(|| local_cursor(&path))?;
+    for (what, got) in [
+        ("central cursor", central_cursor),
+        ("local cursor", local_cursor),
+        ("rows sent", i64::try_from(stats.rows)?),
+        ("rows inserted", i64::try_from(stats.inserted)?),
+    ] {
+        if got != n {
+            failures.push(format!("drain: {what} is {got}, expected {n}"));
+        }
+    }
+    let central = central_sums(&mut admin, gateway_id, local.ts_min).await?;
+    if central != local.sums {
+        failures.push(format!(
+            "drain: central rows differ: {central:?} vs buffer {:?}",
+            local.sums
+        ));
+    }
+    let drain_rate = workload.total as f64 / drain_elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "[1/2] drain: markoff::sync::drain_readings, buffer -> PostgreSQL as the gateway role"
+    );
+    println!(
+        "  rate       {} rows/s ({} rows in {:.3} s, {} transactions of up to {} rows)",
+        thousands(drain_rate as u64),
+        thousands(stats.rows),
+        drain_elapsed.as_secs_f64(),
+        thousands(stats.batches),
+        thousands(sync_cfg.batch_rows as u64),
+    );
+    let growth = drain_peak.zip(rss_before).map_or_else(
+        || "unknown".to_owned(),
+        |(p, b)| sys::bytes(p.saturating_sub(b)),
+    );
+    println!(
+        "  memory     peak RSS {} during the drain: {growth} above the RSS before it ({}){}",
+        rss(drain_peak),
+        rss(rss_before),
+        if reset {
+            ""
+        } else {
+            " (the peak could not be reset: it includes the setup)"
+        }
+    );
+    println!();
+
+    // Phase 2: raw COPY of the same rows into the same, emptied table.
+    let rows = tokio::task::block_in_place(|| all_rows(&path, workload.total))?;
+    sqlx::raw_sql("TRUNCATE markoff.readings; CHECKPOINT")
+        .execute(&mut admin)
+        .await?;
+    let started = Instant::now();
+    let copied = markoff_cloud_sync::raw_copy_readings(&mut admin, gateway_id, &rows).await?;
+    let raw_elapsed = started.elapsed();
+    drop(rows);
+    if copied != workload.total {
+        failures.push(format!("raw: COPY reported {copied} rows, expected {n}"));
+    }
+    let central = central_sums(&mut admin, gateway_id, local.ts_min).await?;
+    if central != local.sums {
+        failures.push(format!(
+            "raw: central rows differ: {central:?} vs buffer {:?}",
+            local.sums
+        ));
+    }
+    let raw_rate = workload.total as f64 / raw_elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "[2/2] raw: one binary COPY into markoff.readings as the superuser, same rows, same table"
+    );
+    println!(
+        "  rate       {} rows/s ({} rows in {:.3} s)",
+        thousands(raw_rate as u64),
+        thousands(copied),
+        raw_elapsed.as_secs_f64()
+    );
+    println!();
+
+    let ratio = drain_rate / raw_rate.max(1e-9);
+    let day = 86_400.0 * 1_000.0 / drain_rate;
+    println!("summary");
+    println!(
+        "  drain      {:>12} rows/s   target >= {}            {}",
+        thousands(drain_rate as u64),
+        thousands(TARGET_RATE as u64),
+        met(drain_rate >= TARGET_RATE)
+    );
+    println!("  raw COPY   {:>12} rows/s", thousands(raw_rate as u64));
+    println!(
+        "  ratio      {:>12.1} %        target >= {:.0} %                {}",
+        ratio * 100.0,
+        TARGET_RATIO * 100.0,
+        met(ratio >= TARGET_RATIO)
+    );
+    println!(
+        "  one day    1,000 points at 1 Hz (86.4 M readings) drains in {:.1} min",
+        day / 60.0
+    );
+    println!(
+        "  peak RSS   {} during the drain ({growth} above the RSS before it)",
+        rss(drain_peak)
+    );
+    if failures.is_empty() {
+        println!("  check      OK (row counts, cursors and sums over every column verified)");
+        Ok(Verdict::Checked)
+    } else {
+        println!("  check      FAILED: the figures above are not valid");
+        for f in failures {
+            println!("    - {f}");
+        }
+        Ok(Verdict::CheckFailed)
+    }
+}
+
+/// Drops the bench database and its gateway role (each statement on its own: neither may run in
+/// a transaction block).
+async fn drop_database(server: &mut PgConnection, db_name: &str) -> Result<(), sqlx::Error> {
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"),
+        format!("DROP ROLE IF EXISTS {db_name}_gw"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *server)
+            .await?;
+    }
+    Ok(())
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn rss(v: Option<u64>) -> String {
+    v.map_or_else(|| "unknown".to_owned(), sys::bytes)
+}
+
+fn open_store(cfg: &StoreConfig, path: &Path) -> anyhow::Result<Store> {
+    Store::open(
+        cfg,
+        path,
+        StoreOptions { uplink: true },
+        Metrics::new(),
+        Heartbeat::new("bench"),
+    )
+    .context("cannot open the buffer")
+}
+
+/// What the buffer holds after the fill.
+struct Local {
+    sums: Sums,
+    ts_min: i64,
+}
+
+/// Fills the buffer (schema already applied) with the workload's rows and checkpoints it.
+fn fill(path: &Path, workload: &Workload) -> anyhow::Result<Local> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -256 * 1024)?;
+    conn.execute_batch("BEGIN")?;
+    {
+        let mut stmt = conn.prepare(
+            "INSERT INTO sensors (id, key, name, kind, unit) VALUES (?1, ?2, ?2, 'other', '')",
+        )?;
+        for (i, id) in workload.sensor_ids.iter().enumerate() {
+            stmt.execute(params![i64::try_from(i + 1)?, id.as_str()])?;
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    let mut insert = conn.prepare(
+        "INSERT INTO readings (seq, sensor, ts, value, quality) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut k = 0;
+    while k < workload.total {
+        let end = (k + FILL_CHUNK).min(workload.total);
+        conn.execute_batch("BEGIN")?;
+        for i in k..end {
+            let s = workload.sample(i);
+            insert.execute(params![
+                i64::try_from(i + 1)?,
+                i64::try_from(s.sensor + 1)?,
+                s.ts,
+                s.value,
+                s.quality.code()
+            ])?;
+        }
+        conn.execute_batch("COMMIT")?;
+        k = end;
+    }
+    drop(insert);
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('readings_next_seq', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [i64::try_from(workload.total + 1)?],
+    )?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    let ts_min: i64 = conn.query_row("SELECT min(ts) FROM readings", [], |r| r.get(0))?;
+    let sums = conn.query_row(
+        "SELECT count(*), sum(seq), sum(sensor), sum(ts - ?1), sum(quality), count(value), \
+         coalesce(sum(CAST(round(value * 1000) AS INTEGER)), 0) FROM readings",
+        [ts_min],
+        |r| {
+            Ok(Sums {
+                rows: r.get(0)?,
+                seq: r.get(1)?,
+                sensor: r.get(2)?,
+                ts: r.get(3)?,
+                quality: r.get(4)?,
+                with_value: r.get(5)?,
+                value_milli: r.get(6)?,
+            })
+        },
+    )?;
+    Ok(Local { sums, ts_min })
+}
+
+fn local_cursor(path: &Path) -> anyhow::Result<i64> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(conn.query_row(
+        "SELECT coalesce((SELECT last_seq FROM sync_cursor WHERE stream = 'readings'), 0)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Every row of the buffer, in memory, for the raw COPY.
+fn all_rows(path: &Path, total: u64) -> anyhow::Result<Vec<ReadingRow>> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt =
+        conn.prepare("SELECT seq, sensor, ts, value, quality FROM readings ORDER BY seq")?;
+    let mut rows = Vec::with_capacity(usize::try_from(total)?);
+    let mut q = stmt.query([])?;
+    while let Some(r) = q.next()? {
+        rows.push(ReadingRow {
+            seq: r.get(0)?,
+            sensor_id: r.get(1)?,
+            ts_ms: r.get(2)?,
+            value: r.get(3)?,
+            quality: r.get(4)?,
+        });
+    }
+    Ok(rows)
+}
+
+async fn central_sums(
+    admin: &mut PgConnection,
+    gateway_id: &str,
+    ts_min: i64,
+) -> anyhow::Result<Sums> {
+    let r = sqlx::query(
+        "SELECT count(*), coalesce(sum(seq), 0)::int8, coalesce(sum(sensor_id), 0)::int8, \
+         coalesce(sum((extract(epoch FROM ts) * 1000)::int8 - $2), 0)::int8, \
+         coalesce(sum(quality), 0)::int8, count(value), \
+         coalesce(sum(round(value * 1000)::int8), 0)::int8 \
+         FROM markoff.readings WHERE gateway_id = $1",
+    )
+    .bind(gateway_id)
+    .bind(ts_min)
+    .fetch_one(&mut *admin)
+    .await?;
+    Ok(Sums {
+        rows: r.try_get(0)?,
+        seq: r.try_get(1)?,
+        sensor: r.try_get(2)?,
+        ts: r.try_get(3)?,
+        quality: r.try_get(4)?,
+        with_value: r.try_get(5)?,
+        value_milli: r.try_get(6)?,
+    })
+}
+
+/// `url` with its database replaced by `db`.
+fn with_database(url: &str, db: &str) -> anyhow::Result<String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .context("--database-url is not a URL")?;
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    Ok(format!("{scheme}://{authority}/{db}"))
+}
+
+/// Host and port of `url`.
+fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .context("--database-url is not a URL")?;
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match hostport.rsplit_once(':') {
+        Some((h, p)) => Ok((h.to_owned(), p.parse().context("port")?)),
+        None => Ok((hostport.to_owned(), 5432)),
+    }
+}
