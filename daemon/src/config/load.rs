@@ -247,24 +247,59 @@ fn collect<T: serde::de::DeserializeOwned>(
     None
 }
 
-/// For "missing field" errors: the deepest table on `path` that lacks `field`.
+/// For "missing field" errors: the deepest table on `path` that lacks `field`. Tables inside
+/// arrays of tables (`[[alarms.rule]]`) are entered by their index on `path`.
 fn table_missing(tree: &Spanned<DeTable<'_>>, path: &[String], field: &str) -> Vec<String> {
     let mut best = Vec::new();
     let mut table = tree.get_ref();
     let mut cur = Vec::new();
-    for part in path {
-        match table.get(part.as_str()).map(Spanned::get_ref) {
+    let mut parts = path.iter();
+    while let Some(part) = parts.next() {
+        let inner = match table.get(part.as_str()).map(Spanned::get_ref) {
             Some(DeValue::Table(t)) => {
                 cur.push(part.clone());
-                table = t;
-                if !t.contains_key(field) {
-                    best = cur.clone();
+                t
+            }
+            Some(DeValue::Array(items)) => {
+                let Some(index) = parts.next() else { break };
+                match index
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get(i))
+                    .map(Spanned::get_ref)
+                {
+                    Some(DeValue::Table(t)) => {
+                        cur.push(part.clone());
+                        cur.push(index.clone());
+                        t
+                    }
+                    _ => break,
                 }
             }
             _ => break,
+        };
+        table = inner;
+        if !inner.contains_key(field) {
+            best = cur.clone();
         }
     }
     best
+}
+
+/// How people name a table: `[alarms]`, or `the [[alarms.rule]] entry #2` inside an array.
+fn table_name(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').collect();
+    match parts.iter().rposition(|p| p.parse::<usize>().is_ok()) {
+        Some(i) => {
+            let n = parts[i].parse::<usize>().unwrap_or(0) + 1;
+            let mut name = format!("the [[{}]] entry #{n}", parts[..i].join("."));
+            if i + 1 < parts.len() {
+                name.push_str(&format!(", table {}", parts[i + 1..].join(".")));
+            }
+            name
+        }
+        None => format!("[{path}]"),
+    }
 }
 
 fn first_line(msg: &str) -> &str {
@@ -317,9 +352,11 @@ fn hint_for(message: &str, path: &str) -> Option<String> {
         };
     }
     if let Some(field) = missing_field(message) {
-        let table = path.rsplit_once('.').map_or("the top level", |(t, _)| t);
+        let table = path
+            .rsplit_once('.')
+            .map_or_else(|| "the top level".to_owned(), |(t, _)| table_name(t));
         return Some(format!(
-            "add '{field} = ...' to [{table}]; see config/markoff.toml for its meaning"
+            "add '{field} = ...' to {table}; see config/markoff.toml for its meaning"
         ));
     }
     let lower = message.to_ascii_lowercase();
@@ -602,6 +639,24 @@ listen = \"nowhere\"
         assert!(
             !e.to_string().contains("hunter2"),
             "the value is never echoed: {e}"
+        );
+    }
+
+    #[test]
+    fn a_key_missing_in_an_array_of_tables_is_reported_on_its_entry() {
+        let e = errors(
+            "[gateway]\nid = \"gw\"\n\n[[alarms.rule]]\nalert = \"A\"\nkind = \"state\"\nsensor = \"x\"\n\n[[alarms.rule]]\nkind = \"state\"\nsensor = \"y\"\n",
+        );
+        assert_eq!(e.errors.len(), 1, "{e}");
+        let err = &e.errors[0];
+        assert_eq!(err.path, "alarms.rule.1.alert", "{e}");
+        assert_eq!(err.position.map(|p| p.0), Some(9), "{e}");
+        assert!(
+            err.hint
+                .as_deref()
+                .unwrap()
+                .contains("the [[alarms.rule]] entry #2"),
+            "{e}"
         );
     }
 
