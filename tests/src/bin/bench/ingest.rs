@@ -117,27 +117,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
     let workload = Arc::new(Workload::new(args.readings, sensors, args.batch));
     let expected = workload.expected();
 
-    let (dir, _temp) = match &args.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            (dir.clone(), None)
-        }
-        None => {
-            let base = sys::default_base_dir();
-            let temp = tempfile::Builder::new()
-                .prefix("markoff-bench-")
-                .tempdir_in(&base)
-                .with_context(|| {
-                    format!("cannot create a temporary directory in {}", base.display())
-                })?;
-            if args.keep {
-                (temp.keep(), None)
-            } else {
-                (temp.path().to_owned(), Some(temp))
-            }
-        }
-    };
+    let (dir, _temp) = sys::work_dir(args.dir.as_deref(), "markoff-bench-", args.keep)?;
 
     println!("markoff bench ingest");
     println!(

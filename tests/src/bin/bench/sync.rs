@@ -88,27 +88,7 @@ struct Sums {
 pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
     let sensors = usize::try_from(args.sensors).context("--sensors is too large")?;
     let workload = Workload::new(args.readings, sensors, 100);
-    let (dir, _temp) = match &args.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            (dir.clone(), None)
-        }
-        None => {
-            let base = sys::default_base_dir();
-            let temp = tempfile::Builder::new()
-                .prefix("markoff-bench-sync-")
-                .tempdir_in(&base)
-                .with_context(|| {
-                    format!("cannot create a temporary directory in {}", base.display())
-                })?;
-            if args.keep {
-                (temp.keep(), None)
-            } else {
-                (temp.path().to_owned(), Some(temp))
-            }
-        }
-    };
+    let (dir, _temp) = sys::work_dir(args.dir.as_deref(), "markoff-bench-sync-", args.keep)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bench-runtime")

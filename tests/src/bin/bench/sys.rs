@@ -115,6 +115,30 @@ pub(crate) fn filesystem(dir: &Path) -> String {
         )
 }
 
+/// The directory a benchmark works in: `dir` (created if needed), or a new temporary directory
+/// named `prefix...` under [`default_base_dir`], removed when the returned guard drops unless
+/// `keep`.
+pub(crate) fn work_dir(
+    dir: Option<&Path>,
+    prefix: &str,
+    keep: bool,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        return Ok((dir.to_owned(), None));
+    }
+    let base = default_base_dir();
+    let temp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&base)
+        .with_context(|| format!("cannot create a temporary directory in {}", base.display()))?;
+    Ok(if keep {
+        (temp.keep(), None)
+    } else {
+        (temp.path().to_owned(), Some(temp))
+    })
+}
+
 /// Where to put benchmark databases by default: the cargo target directory (same disk as the build),
 /// found from `CARGO_TARGET_DIR` or as the ancestor of this executable that holds `CACHEDIR.TAG`;
 /// `/var/tmp` otherwise.
