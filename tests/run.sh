@@ -5,7 +5,9 @@
 #    Debian's packages when they are absent:
 #      PostgreSQL on 127.0.0.1:5432, Mosquitto on 127.0.0.1:1883.
 # 2. Makes sure the build tools are there (a C compiler: ring and the bundled SQLite need one),
-#    and the independent test peers (tests/modbus/setup.sh: a pymodbus venv and socat).
+#    the independent test peers (tests/modbus/setup.sh: a pymodbus venv and socat), and
+#    opus-tools (opusenc/opusdec: the Telegram bot's voice notes and their tests), and
+#    headless Chromium with chromedriver (the central web application's browser test).
 # 3. Runs, stopping at the first failure:
 #      cargo fmt --all --check
 #      cargo clippy --workspace --all-targets -- -D warnings
@@ -273,6 +275,32 @@ ensure_test_peers() {
     fi
 }
 
+ensure_voice_tools() {
+    # The Telegram bot decodes and encodes voice notes with opusdec/opusenc (the Debian package
+    # declares opus-tools); the voice tests also make their OGG/Opus notes with opusenc.
+    section "Voice tools: opus-tools"
+    if command -v opusenc >/dev/null 2>&1 && command -v opusdec >/dev/null 2>&1; then
+        note "present"
+        return 0
+    fi
+    apt_install opus-tools
+    note "installed"
+}
+
+ensure_browser() {
+    # The central web application's end-to-end test drives Debian's Chromium through its
+    # chromedriver (tests/src/browser.rs); under CI=true a missing browser fails that test.
+    section "Headless Chromium for the browser tests (chromium, chromium-driver)"
+    if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+        note "present"
+        return 0
+    fi
+    apt_install chromium chromium-driver
+    [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] ||
+        fail "chromium or chromedriver is still missing after installing chromium chromium-driver"
+    note "installed"
+}
+
 # ---------------------------------------------------------------------------------------------
 
 run_step() {
@@ -285,6 +313,8 @@ main() {
     ensure_mosquitto
     ensure_build_tools
     ensure_test_peers
+    ensure_voice_tools
+    ensure_browser
 
     run_step cargo fmt --all --check
     run_step cargo clippy --workspace --all-targets -- -D warnings

@@ -5,6 +5,9 @@
 //!     postgres://postgres@127.0.0.1/postgres [BATCHES] [BATCH_ROWS]
 //! ```
 //!
+//! With `MARKOFF_WITHOUT_SENSOR_INDEX=1` the index `readings_sensor` (history by sensor, added
+//! for the office web application) is dropped first, to measure what it costs the upload.
+//!
 //! Creates a scratch database (dropped at the end), migrates it, provisions a gateway role, then
 //! times `raw_copy_readings` (as the administrator) and `upload_readings` (as the gateway, with
 //! row-level security) on the same number of rows, each into its own gateway's rows of
@@ -70,6 +73,12 @@ async fn main() -> anyhow::Result<()> {
 async fn measure(db_url: &str, db: &str, batches: usize, rows: usize) -> anyhow::Result<()> {
     let mut owner = PgConnection::connect(db_url).await?;
     admin::migrate(&mut owner).await?;
+    if std::env::var_os("MARKOFF_WITHOUT_SENSOR_INDEX").is_some() {
+        sqlx::raw_sql("DROP INDEX markoff.readings_sensor")
+            .execute(&mut owner)
+            .await?;
+        println!("without the index readings_sensor");
+    }
     let creds = admin::add_gateway(
         &mut owner,
         &NewGateway {

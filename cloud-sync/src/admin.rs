@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "views",
         include_str!("../../migrations/central/0003_views.sql"),
     ),
+    (
+        4,
+        "web",
+        include_str!("../../migrations/central/0004_web.sql"),
+    ),
 ];
 
 /// Why an administrative operation failed.
@@ -102,7 +107,7 @@ impl AdminError {
     }
 }
 
-fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> AdminError {
+pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> AdminError {
     move |source| AdminError::Database { op, source }
 }
 
@@ -602,7 +607,7 @@ fn check_gateway_id(id: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn check_text(what: &'static str, v: &str) -> Result<(), AdminError> {
+pub(crate) fn check_text(what: &'static str, v: &str) -> Result<(), AdminError> {
     if v.trim().is_empty() {
         return Err(invalid(what, v, "must not be empty"));
     }
@@ -612,7 +617,7 @@ fn check_text(what: &'static str, v: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn check_role(role: &str) -> Result<(), AdminError> {
+pub(crate) fn check_role(role: &str) -> Result<(), AdminError> {
     check_text("role name", role)?;
     if role.len() > 63 {
         return Err(invalid(
@@ -627,7 +632,7 @@ fn check_role(role: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn check_password(p: &Password) -> Result<(), AdminError> {
+pub(crate) fn check_password(p: &Password) -> Result<(), AdminError> {
     let v = p.expose();
     if v.len() < 12 {
         return Err(invalid(
@@ -652,7 +657,7 @@ pub(crate) fn quote_ident(s: &str) -> String {
 }
 
 /// A single-quoted SQL literal (standard_conforming_strings, on since PostgreSQL 9.1).
-fn quote_literal(s: &str) -> String {
+pub(crate) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

@@ -12,6 +12,9 @@
 //! - `copy`: the PostgreSQL binary COPY encoder.
 //! - `admin`: migrations, partition maintenance, gateway roles and the gateway list.
 //! - `scram`: SCRAM-SHA-256 verifiers, so passwords never reach the server in clear text.
+//! - `office`: the office's roles (the web application's and read-only readers' such as Grafana).
+//! - `web`: `markoff-central serve`, the office web application (pages, JSON API, users,
+//!   sessions, floor plans and charts as SVG).
 
 use std::fmt;
 
@@ -19,8 +22,10 @@ pub mod admin;
 mod copy;
 mod error;
 mod metadata;
+pub mod office;
 mod scram;
 mod upload;
+pub mod web;
 
 pub use admin::{
     AdminError, GatewayCredentials, GatewayStatus, MigrateReport, NewGateway, Password, Removed,
@@ -28,6 +33,7 @@ pub use admin::{
 };
 pub use error::SyncError;
 pub use metadata::{FloorRow, RoomRow, SensorMetaRow, SiteMetadata, TenantRow, upsert_metadata};
+pub use office::{OfficeRole, OfficeRoleKind, add_office_role};
 pub use upload::{
     AlarmEventRow, BatchOutcome, ReadingRow, central_cursor, raw_copy_readings, report_head,
     touch_gateway, upload_alarm_events, upload_readings,

@@ -1,8 +1,11 @@
 //! `markoff-central`: running the central PostgreSQL of Markoff: migrations, partition
-//! maintenance, and provisioning gateways.
+//! maintenance, provisioning gateways and office roles, the office web application (`serve`)
+//! and its users.
 //!
 //! Exit codes: 0 ok, 1 failure, 64 usage, 69 database unreachable.
 
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +13,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use markoff_cloud_sync::admin::{self, GatewayStatus};
-use markoff_cloud_sync::{AdminError, NewGateway, Password, Stream};
+use markoff_cloud_sync::web::{self, ServeConfig, UserError, WebError};
+use markoff_cloud_sync::{AdminError, NewGateway, OfficeRoleKind, Password, Stream};
 use sqlx::{Connection as _, PgConnection};
 
 const EXIT_FAILURE: u8 = 1;
@@ -70,6 +74,59 @@ enum Command {
     },
     /// List the gateways: building, last contact and how far behind the centre is.
     Gateways,
+    /// Create a login role for the office: `web` (for `serve`) or `reader` (Grafana, read-only),
+    /// with only the privileges it needs; prints its password once.
+    AddRole {
+        /// The role's name.
+        role: String,
+        /// What it is for: `web` or `reader`.
+        #[arg(long)]
+        kind: OfficeRoleKind,
+        /// Read the role's password from this file (first line) instead of generating one.
+        #[arg(long, value_name = "FILE")]
+        role_password_file: Option<PathBuf>,
+        /// The role exists already: only (re)grant its privileges (e.g. after a migration).
+        #[arg(long)]
+        existing: bool,
+    },
+    /// Run the office web application (pages and JSON API) until SIGTERM or Ctrl-C.
+    Serve {
+        /// Settings file (TOML; docs/central-web.md). `--database-url` / `DATABASE_URL` and
+        /// the flags below override it.
+        #[arg(long, env = "MARKOFF_CENTRAL_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Environment variable holding the database password.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+        /// Send cookies without `Secure`, for plain HTTP on loopback only (tests).
+        #[arg(long)]
+        insecure_cookies: bool,
+    },
+    /// Create a user of the web application. The password is read from standard input (first
+    /// line) or from the environment variable given with --password-env, never from an argument.
+    AddUser {
+        /// The login name (stored in lower case).
+        login: String,
+        /// The name shown on pages and comments.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from this environment variable instead of standard input.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+        /// The user exists: set a new password (and name) and end their sessions.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Delete a user of the web application and their sessions.
+    RemoveUser {
+        /// The login name.
+        login: String,
+    },
+    /// List the users of the web application.
+    Users,
     /// List the streams a gateway uploads, one per line.
     Streams,
 }
@@ -85,6 +142,8 @@ impl From<anyhow::Error> for Failure {
         let unreachable = error.chain().any(|e| {
             e.downcast_ref::<AdminError>()
                 .is_some_and(AdminError::is_unreachable)
+                || e.downcast_ref::<WebError>()
+                    .is_some_and(WebError::is_unreachable)
         });
         Self {
             code: if unreachable {
@@ -108,11 +167,18 @@ fn main() -> ExitCode {
             return ExitCode::from(if usage { EXIT_USAGE } else { 0 });
         }
     };
-    init_logging();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    init_logging(matches!(cli.command, Command::Serve { .. }));
+    // The web application serves many requests at once; everything else is one connection.
+    let runtime = if matches!(cli.command, Command::Serve { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -143,9 +209,10 @@ fn describe(error: &anyhow::Error) -> String {
     out
 }
 
-fn init_logging() {
+fn init_logging(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -158,6 +225,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             println!("{s}");
         }
         return Ok(());
+    }
+    if let Command::Serve {
+        config,
+        listen,
+        password_env,
+        insecure_cookies,
+    } = cli.command
+    {
+        let mut cfg = match &config {
+            Some(path) => ServeConfig::load(path).map_err(usage)?,
+            None => ServeConfig::default(),
+        };
+        if let Some(url) = cli.database_url {
+            cfg.database_url = url;
+        }
+        if let Some(l) = listen {
+            cfg.listen = l;
+        }
+        if let Some(var) = password_env {
+            cfg.password_env = Some(var);
+            cfg.password_file = None;
+            cfg.password_credential = None;
+        }
+        if insecure_cookies {
+            cfg.cookie_secure = false;
+        }
+        return serve(cfg).await;
     }
     let Some(url) = cli.database_url else {
         return Err(Failure {
@@ -226,6 +320,76 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Gateways => {
             let list = admin::list_gateways(&mut conn).await.context("gateways")?;
             print!("{}", gateways_table(&list));
+        }
+        Command::Serve { .. } => {}
+        Command::AddRole {
+            role,
+            kind,
+            role_password_file,
+            existing,
+        } => {
+            let password = role_password_file
+                .as_ref()
+                .map(|p| first_line(p).map(Password::new))
+                .transpose()?;
+            let r = markoff_cloud_sync::add_office_role(&mut conn, &role, kind, password, existing)
+                .await
+                .with_context(|| format!("add-role {role}"))?;
+            eprintln!("Role {} ready for {kind}.", r.role);
+            println!("# database URL: postgres://{}@HOST:5432/DATABASE", r.role);
+            match (r.password, role_password_file) {
+                (Some(_), Some(path)) => {
+                    println!("# the password is the one in {}", path.display());
+                }
+                (Some(p), None) => {
+                    println!("# its password (mode 0600 file or credential); shown only once:");
+                    println!("{}", p.expose());
+                }
+                (None, _) => println!("# grants refreshed; password unchanged"),
+            }
+        }
+        Command::AddUser {
+            login,
+            name,
+            password_env,
+            update,
+        } => {
+            let password = match &password_env {
+                Some(var) => std::env::var(var)
+                    .map_err(|_| usage(anyhow::anyhow!("environment variable {var} is not set")))?,
+                None => read_password_from_stdin()?,
+            };
+            let r = web::add_user(&mut conn, &login, name.as_deref(), &password, update)
+                .await
+                .map_err(user_failure)?;
+            if r.created {
+                println!("user {} added", r.login);
+            } else {
+                println!(
+                    "user {}: password replaced, {} session(s) ended",
+                    r.login, r.sessions_ended
+                );
+            }
+        }
+        Command::RemoveUser { login } => {
+            web::remove_user(&mut conn, &login)
+                .await
+                .map_err(user_failure)?;
+            println!("user {login} removed");
+        }
+        Command::Users => {
+            let users = web::list_users(&mut conn).await.map_err(user_failure)?;
+            println!("LOGIN\tNAME\tCREATED\tLAST LOGIN\tSESSIONS");
+            for u in users {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.login,
+                    u.display_name.as_deref().unwrap_or("-"),
+                    u.created_at,
+                    u.last_login_at.as_deref().unwrap_or("-"),
+                    u.sessions
+                );
+            }
         }
     }
     if let Err(e) = conn.close().await {
@@ -367,4 +531,91 @@ fn gateways_table(list: &[GatewayStatus]) -> String {
         out.push('\n');
     }
     out
+}
+
+fn usage(e: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: EXIT_USAGE,
+        error: e.into(),
+    }
+}
+
+fn user_failure(e: UserError) -> Failure {
+    match e {
+        UserError::Invalid { .. } => usage(e),
+        other => Failure::from(anyhow::Error::new(other)),
+    }
+}
+
+fn first_line(path: &std::path::Path) -> Result<String, Failure> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// The first line of standard input, without its line end.
+fn read_password_from_stdin() -> Result<String, Failure> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!(
+            "Password (it shows as you type; pipe it in or use --password-env to avoid that): "
+        );
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err(usage(anyhow::anyhow!(
+            "no password on standard input (give it on the first line, or use --password-env)"
+        )));
+    }
+    Ok(password)
+}
+
+/// `serve`: validates the settings, connects, binds, prints the address, serves until SIGTERM
+/// or SIGINT.
+async fn serve(cfg: ServeConfig) -> Result<(), Failure> {
+    let problems = cfg.validate();
+    if !problems.is_empty() {
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(usage(anyhow::anyhow!(
+            "invalid settings: {}",
+            text.join("; ")
+        )));
+    }
+    let pool = web::connect(&cfg)
+        .await
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, "Office web application listening.");
+    println!("markoff-central serve: listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    web::serve(cfg, pool, listener, shutdown_signal())
+        .await
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+    tracing::info!("Office web application stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot watch SIGTERM; stopping on Ctrl-C only.");
+            tokio::signal::ctrl_c().await.ok();
+        }
+    }
 }

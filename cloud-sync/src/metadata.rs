@@ -18,7 +18,7 @@ use crate::error::SyncError;
 use crate::upload::{db_err, lock_cursor};
 
 /// A floor of the building.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FloorRow {
     /// Id, unique within the building.
     pub id: String,
@@ -26,10 +26,17 @@ pub struct FloorRow {
     pub name: String,
     /// Level (0 ground, negative below), when known.
     pub level: Option<i32>,
+    /// Width of the floor's plan in plan units (with `height`: the plan is the rectangle
+    /// `[0, width] x [0, height]`, y downwards), when the site gives its geometry.
+    #[serde(default)]
+    pub width: Option<f64>,
+    /// Height of the floor's plan in plan units.
+    #[serde(default)]
+    pub height: Option<f64>,
 }
 
 /// A room or unit of the building.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoomRow {
     /// Id, unique within the building.
     pub id: String,
@@ -39,6 +46,10 @@ pub struct RoomRow {
     pub name: String,
     /// The tenant id occupying it, if any.
     pub tenant: Option<String>,
+    /// Its outline on its floor's plan, `[x, y]` corners in the floor's units (not closed),
+    /// when the site gives it.
+    #[serde(default)]
+    pub polygon: Option<Vec<[f64; 2]>>,
 }
 
 /// A tenant of the building.
@@ -176,17 +187,23 @@ async fn write_floors(
     let ids: Vec<&str> = rows.iter().map(|f| f.id.as_str()).collect();
     let names: Vec<&str> = rows.iter().map(|f| f.name.as_str()).collect();
     let levels: Vec<Option<i32>> = rows.iter().map(|f| f.level).collect();
+    let widths: Vec<Option<f64>> = rows.iter().map(|f| f.width).collect();
+    let heights: Vec<Option<f64>> = rows.iter().map(|f| f.height).collect();
     sqlx::query(
-        "INSERT INTO markoff.floors AS t (building_id, floor_id, name, level) \
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int4[]) \
+        "INSERT INTO markoff.floors AS t (building_id, floor_id, name, level, width, height) \
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int4[], $5::float8[], $6::float8[]) \
          ON CONFLICT (building_id, floor_id) DO UPDATE \
-         SET name = excluded.name, level = excluded.level, updated_at = now() \
-         WHERE (t.name, t.level) IS DISTINCT FROM (excluded.name, excluded.level)",
+         SET name = excluded.name, level = excluded.level, width = excluded.width, \
+             height = excluded.height, updated_at = now() \
+         WHERE (t.name, t.level, t.width, t.height) \
+               IS DISTINCT FROM (excluded.name, excluded.level, excluded.width, excluded.height)",
     )
     .bind(building)
     .bind(&ids)
     .bind(&names)
     .bind(&levels)
+    .bind(&widths)
+    .bind(&heights)
     .execute(&mut *conn)
     .await
     .map_err(db_err("writing floors", gw))?;
@@ -241,20 +258,31 @@ async fn write_rooms(
     let floors: Vec<Option<&str>> = rows.iter().map(|r| r.floor.as_deref()).collect();
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     let tenants: Vec<Option<&str>> = rows.iter().map(|r| r.tenant.as_deref()).collect();
+    // JSON text, cast to jsonb by the server: `[[x, y], ...]`.
+    let polygons: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| {
+            r.polygon
+                .as_ref()
+                .and_then(|p| serde_json::to_string(p).ok())
+        })
+        .collect();
     sqlx::query(
-        "INSERT INTO markoff.rooms AS t (building_id, room_id, floor_id, name, tenant_id) \
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) \
+        "INSERT INTO markoff.rooms AS t (building_id, room_id, floor_id, name, tenant_id, polygon) \
+         SELECT $1, r, f, n, tn, p::jsonb \
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(r, f, n, tn, p) \
          ON CONFLICT (building_id, room_id) DO UPDATE \
          SET floor_id = excluded.floor_id, name = excluded.name, tenant_id = excluded.tenant_id, \
-             updated_at = now() \
-         WHERE (t.floor_id, t.name, t.tenant_id) \
-               IS DISTINCT FROM (excluded.floor_id, excluded.name, excluded.tenant_id)",
+             polygon = excluded.polygon, updated_at = now() \
+         WHERE (t.floor_id, t.name, t.tenant_id, t.polygon) \
+               IS DISTINCT FROM (excluded.floor_id, excluded.name, excluded.tenant_id, excluded.polygon)",
     )
     .bind(building)
     .bind(&ids)
     .bind(&floors)
     .bind(&names)
     .bind(&tenants)
+    .bind(&polygons)
     .execute(&mut *conn)
     .await
     .map_err(db_err("writing rooms", gw))?;

@@ -67,6 +67,10 @@ pub struct AppState {
     pub alarms: crate::alarms::Alarms,
     /// Sync to the centre: per-stream state for `/api/v1/sync`.
     pub sync: Arc<crate::sync::SyncState>,
+    /// The on-site assistant shared by every channel.
+    pub agent: crate::agent::Agent,
+    /// Writes through the buffer's single writer (conversations).
+    pub ingest: crate::store::IngestHandle,
     uplink: bool,
 }
 
@@ -106,6 +110,8 @@ pub struct Gateway {
     sources: Vec<JoinHandle<()>>,
     alarms_token: CancellationToken,
     alarm_tasks: Vec<JoinHandle<()>>,
+    telegram_token: CancellationToken,
+    telegram_task: Option<JoinHandle<()>>,
     downstream: CancellationToken,
     stopping: CancellationToken,
     fatal: mpsc::UnboundedReceiver<Fatal>,
@@ -172,8 +178,11 @@ impl Gateway {
                 config.sync.as_ref(),
                 metrics.clone(),
             ),
+            agent: crate::agent::Agent::new(metrics.agent.clone(), metrics.llm.clone()),
+            ingest: store.ingest.clone(),
             uplink: store_options.uplink,
         });
+        state.agent.configure(&config.agent);
         state
             .alarms
             .channels()
@@ -186,6 +195,8 @@ impl Gateway {
             sources: Vec::new(),
             alarms_token: CancellationToken::new(),
             alarm_tasks: Vec::new(),
+            telegram_token: CancellationToken::new(),
+            telegram_task: None,
             downstream: downstream.clone(),
             stopping: CancellationToken::new(),
             fatal,
@@ -238,6 +249,9 @@ impl Gateway {
             );
             info!(addr = ?gw.http_addr, "HTTP API listening.");
         }
+        if config.lan.enabled {
+            crate::channels::lan::start(&state, &supervisor, downstream.clone(), &path).await;
+        }
 
         {
             let tracker = state.tracker.clone();
@@ -284,6 +298,7 @@ impl Gateway {
 
         gw.start_sync(&config);
         gw.start_alarms(&config);
+        gw.start_telegram();
         gw.start_sources(&config);
         state.tracker.set_ready();
         metrics.ready.set(1);
@@ -420,6 +435,25 @@ impl Gateway {
         self.alarm_tasks.push(handle);
     }
 
+    /// Starts the Telegram bot (when `[telegram]` is enabled) with the config in force. It
+    /// stops with the other downstream tasks, or alone when a reload changes `[telegram]`.
+    fn start_telegram(&mut self) {
+        self.telegram_token = self.downstream.child_token();
+        self.telegram_task = crate::channels::telegram::start(
+            &self.state,
+            &self.state.supervisor,
+            self.telegram_token.clone(),
+        );
+    }
+
+    async fn stop_telegram(&mut self, deadline: Instant) -> bool {
+        self.telegram_token.cancel();
+        match self.telegram_task.take() {
+            Some(h) => tokio::time::timeout_at(deadline, h).await.is_ok(),
+            None => true,
+        }
+    }
+
     async fn stop_alarms(&mut self, deadline: Instant) -> bool {
         self.alarms_token.cancel();
         let mut all = true;
@@ -523,6 +557,10 @@ impl Gateway {
                 format!("{:?}", old.http) != format!("{:?}", new.http),
             ),
             ("sync", old.sync != new.sync),
+            (
+                "lan",
+                old.lan.enabled != new.lan.enabled || old.lan.listen != new.lan.listen,
+            ),
         ] {
             if changed {
                 warn!(
@@ -548,14 +586,26 @@ impl Gateway {
         applied.store = old.store.clone();
         applied.http = old.http.clone();
         applied.sync = old.sync.clone();
+        applied.lan.enabled = old.lan.enabled;
+        applied.lan.listen = old.lan.listen;
         if !self.stop_alarms(deadline).await {
             warn!("The alarm engine did not stop in time during reload.");
         }
         self.start_alarms(&applied);
         self.start_sources(&applied);
+        self.state.agent.configure(&applied.agent);
+        let telegram_changed = old.telegram != applied.telegram;
         match self.state.config.write() {
             Ok(mut c) => *c = Arc::new(applied),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(applied),
+        }
+        // The bot reads people and chats from the config in force; only its own section
+        // needs a restart (a new token, API address or proxy).
+        if telegram_changed {
+            if !self.stop_telegram(deadline).await {
+                warn!("The Telegram bot did not stop in time during reload.");
+            }
+            self.start_telegram();
         }
         systemd::ready();
         info!(path = %path.display(), "Config reloaded.");

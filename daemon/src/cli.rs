@@ -75,6 +75,24 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Ask the on-site assistant a question (or run one of its slash commands, e.g. "/status")
+    /// through the running daemon. Works without the LLM too: the answer then comes from local
+    /// data and says so.
+    Ask {
+        /// The question, e.g. "what is the temperature in 301?" or "что с котлом?".
+        #[arg(required = true, num_args = 1..)]
+        question: Vec<String>,
+        /// Conversation to continue; default: one per user ("cli:<login>").
+        #[arg(long)]
+        session: Option<String>,
+        /// Machine-readable output (the whole reply: source, tools used, attachments).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        who: UserArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Acknowledge an alarm (operator role in [[users]] required).
     Ack {
         /// Alarm number, as listed by `markoff alarms`.
@@ -122,6 +140,13 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         api: ApiArgs,
+    },
+    /// Draw a floor plan or a sensor's history chart as a PNG picture, through the running
+    /// daemon, or from the buffer when the daemon does not answer (or with --db / --data-dir).
+    Render {
+        /// What to draw.
+        #[command(subcommand)]
+        command: crate::render::cli::RenderCommand,
     },
 }
 

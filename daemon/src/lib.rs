@@ -5,11 +5,14 @@
 //! sees it; the service layer supervises tasks and speaks the systemd protocol.
 //!
 //! # Layout
+//! - [`agent`]: the on-site assistant: LLM tool loop, tools over local data, slash commands and
+//!   answers without the LLM.
 //! - [`alarms`]: local alarm rules, the ISA-18.2 lifecycle, the notification outbox.
 //! - [`app`]: composition root: start, staged shutdown, reload.
 //! - [`cli`]: the command line.
 //! - [`config`]: typed config: parse, validate (every error with line:col), defaults, secrets.
 //! - [`model`]: readings, sensors, qualities, sequence numbers.
+//! - [`render`]: floor plans and history charts as PNG pictures.
 //! - [`store`]: the durable SQLite buffer: migrations, batched writer, disk budget, queries.
 //! - [`sync`]: the uploader to the central PostgreSQL.
 //! - [`sources`]: data sources (the building simulator so far).
@@ -17,6 +20,7 @@
 //! - [`channels`]: the local HTTP API and the CLI client of a running daemon.
 //! - [`demo`]: `markoff demo`, the whole pipeline on a simulated building with a live view.
 
+pub mod agent;
 pub mod alarms;
 pub mod app;
 pub mod channels;
@@ -24,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod model;
+pub mod render;
 pub mod service;
 pub mod sources;
 pub mod store;

@@ -90,6 +90,30 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             print_or_fail(out)
         }
+        Command::Ask {
+            question,
+            session,
+            json,
+            who,
+            api,
+        } => {
+            let client = Client::new(&api.base_url());
+            let req = markoff::channels::agent_api::AskRequest {
+                text: question.join(" "),
+                user: who.login(),
+                session,
+                channel: Some("cli".to_owned()),
+                lang: None,
+            };
+            let out = client.ask(&req).await.map(|r| {
+                if json {
+                    serde_json::to_value(&r).map(|v| pretty(&v)).unwrap_or_default()
+                } else {
+                    markoff::channels::agent_cli::render_reply(&r)
+                }
+            });
+            print_or_fail(out)
+        }
         Command::Ack { id, who, api } => {
             let client = Client::new(&api.base_url());
             print_or_fail(client.alarm_action(id, "ack", &who.login(), None).await)
@@ -122,6 +146,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             print_or_fail(markoff::channels::sync_cli::status(&client, json).await)
         }
         Command::Modbus { command } => markoff::sources::modbus::cli::run(command).await,
+        Command::Render { command } => markoff::render::cli::run(command).await,
         Command::Readings {
             sensor,
             limit,

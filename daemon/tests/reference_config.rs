@@ -108,6 +108,16 @@ fn reference_values_are_the_code_defaults() {
         AlarmsConfig::default(),
         "[alarms] differs from the code defaults (or a rule or recipient is not commented out)"
     );
+    assert_eq!(
+        cfg.agent,
+        markoff::agent::AgentConfig::default(),
+        "[agent] or [agent.llm] differs from the code defaults"
+    );
+    assert_eq!(
+        cfg.telegram,
+        markoff::channels::telegram::TelegramConfig::default(),
+        "[telegram] differs from the code defaults"
+    );
     assert!(
         cfg.users.is_empty(),
         "the reference has no users: [[users]] is an example, commented out"

@@ -11,18 +11,29 @@
 //! - [`services`]: PostgreSQL and Mosquitto, required under `CI=true`.
 //! - [`pg`]: a migrated central database of the test's own, gateway roles, what the centre holds.
 //! - [`proxy`]: a TCP proxy that takes a server down for one client (cut, refuse, back up).
+//! - [`central_web`]: `markoff-central serve` against a test database, and a cookie-keeping
+//!   HTTP client; [`browser`]: headless Chromium through chromedriver (required under `CI=true`).
+//! - [`kobold`]: a fake Koboldcpp server speaking its real wire format, with scripted answers.
+//! - [`telegram`]: a fake Telegram Bot API server: people's messages, voice notes and button
+//!   presses in, every call of the bot recorded, faults and outages on demand.
+//! - [`agent_eval`]: the assistant's evaluation (questions, matching rule, runner, report).
 //!
 //! The end-to-end tests themselves are in `tests/tests/e2e.rs`.
 
+pub mod agent_eval;
 pub mod binary;
+pub mod browser;
+pub mod central_web;
 pub mod db;
 pub mod eventually;
 pub mod gateway;
+pub mod kobold;
 pub mod pg;
 pub mod proxy;
 pub mod services;
 pub mod store;
 pub mod systemd;
+pub mod telegram;
 
 pub use binary::markoff_bin;
 pub use gateway::{

@@ -110,6 +110,25 @@ impl PgTestDb {
         creds
     }
 
+    /// Creates an office login role (`web` for `markoff-central serve`, `reader` for Grafana)
+    /// unique to this database, as `markoff-central add-role` does, and writes its password to
+    /// [`Self::password_file`]; returns the role's name.
+    ///
+    /// # Panics
+    /// Creating the role fails.
+    pub async fn add_office_role(&mut self, kind: markoff_cloud_sync::OfficeRoleKind) -> String {
+        let role = format!("mkt_{}_{}_{kind}", self.tag, self.roles.len());
+        let mut conn = self.admin().await;
+        let created = markoff_cloud_sync::add_office_role(&mut conn, &role, kind, None, false)
+            .await
+            .unwrap_or_else(|e| panic!("cannot add office role {role}: {e}"));
+        self.roles.push(role.clone());
+        let password = created.password.expect("a new role has a password");
+        std::fs::write(self.password_file(&role), password.expose())
+            .expect("write the password file");
+        role
+    }
+
     /// Where the password of `role` is written.
     pub fn password_file(&self, role: &str) -> PathBuf {
         self.dir.path().join(format!("{role}.password"))

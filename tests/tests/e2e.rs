@@ -6,14 +6,17 @@
 //! instead of sleeping, and kills its daemon when it ends, so the tests run in parallel.
 
 mod e2e {
+    mod agent;
     mod alarms;
     mod cli;
     mod crash;
     mod demo;
     mod disk_budget;
+    mod lan;
     mod reload;
     mod services;
     mod shutdown;
+    mod telegram;
     mod validate;
     mod watchdog;
 

@@ -114,7 +114,10 @@ impl Severity {
 pub enum Role {
     /// May ask questions and look.
     Viewer,
-    /// May also acknowledge, shelve and take alarms out of service.
+    /// May also acknowledge, shelve and take alarms out of service. `admin` in the config is
+    /// accepted as a synonym: no channel has actions beyond an operator's (who may use the bot
+    /// at all is the config file itself).
+    #[serde(alias = "admin")]
     Operator,
 }
 

@@ -36,10 +36,31 @@ pub struct DeliveryError(pub String);
 /// The future a channel returns.
 pub type DeliveryFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
 
+/// One notification as the outbox offers it to a channel.
+#[derive(Clone, Copy, Debug)]
+pub struct Notice<'a> {
+    /// The outbox row.
+    pub id: i64,
+    /// Address on the channel.
+    pub address: &'a str,
+    /// The text.
+    pub text: &'a str,
+    /// The alarm it is about (`None` for flood-control summaries).
+    pub alarm_id: Option<i64>,
+    /// `raised`, `cleared`, `normal`, `reminder`, `summary`, ...
+    pub kind: &'a str,
+}
+
 /// A way to reach people: Telegram, the service log, ...
 pub trait Channel: Send + Sync + fmt::Debug {
     /// Sends `text` to `address`. `Ok` means the channel accepted the message.
     fn deliver<'a>(&'a self, address: &'a str, text: &'a str) -> DeliveryFuture<'a>;
+
+    /// Sends a notification. The default sends its text with [`Channel::deliver`]; a channel
+    /// that can do more with it (Telegram: Ack and Shelve buttons, edited later) overrides it.
+    fn deliver_notice<'a>(&'a self, notice: Notice<'a>) -> DeliveryFuture<'a> {
+        self.deliver(notice.address, notice.text)
+    }
 }
 
 /// Writes notifications to the service log (journald under systemd).
@@ -79,6 +100,18 @@ impl Channels {
             Err(p) => p.into_inner(),
         };
         map.remove(name);
+    }
+
+    /// Removes channel `name` if it is still `channel` (one registered since, by a restarted
+    /// component, stays).
+    pub fn unregister_if(&self, name: &str, channel: &Arc<dyn Channel>) {
+        let mut map = match self.inner.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if map.get(name).is_some_and(|c| Arc::ptr_eq(c, channel)) {
+            map.remove(name);
+        }
     }
 
     fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {
@@ -230,6 +263,7 @@ struct Pending {
     kind: String,
     text: String,
     attempts: i64,
+    alarm_id: Option<i64>,
 }
 
 /// Settings of the dispatcher.
@@ -305,7 +339,13 @@ pub async fn run_dispatcher(
                     };
                     let result = tokio::select! {
                         () = token.cancelled() => return Ok(()),
-                        r = channel.deliver(&row.address, &row.text) => r,
+                        r = channel.deliver_notice(Notice {
+                            id: row.id,
+                            address: &row.address,
+                            text: &row.text,
+                            alarm_id: row.alarm_id,
+                            kind: &row.kind,
+                        }) => r,
                     };
                     let refused = result.is_err();
                     record(&ingest, &metrics, &cfg, &row, result, now).await?;
@@ -353,7 +393,7 @@ fn pending_rows(
     // others.
     let placeholders = vec!["?"; channels.len()].join(", ");
     let mut stmt = c.prepare(&format!(
-        "SELECT id, subscriber, channel, address, kind, text, attempts, next_attempt_ms FROM outbox \
+        "SELECT id, subscriber, channel, address, kind, text, attempts, next_attempt_ms, alarm_id FROM outbox \
          WHERE sent_ms IS NULL AND channel IN ({placeholders}) ORDER BY id LIMIT 2000"
     ))?;
     let mut rows = stmt.query(rusqlite::params_from_iter(channels.iter()))?;
@@ -378,6 +418,7 @@ fn pending_rows(
                 kind: r.get(4)?,
                 text: r.get(5)?,
                 attempts: r.get(6)?,
+                alarm_id: r.get(8)?,
             });
         }
     }

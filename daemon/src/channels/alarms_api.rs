@@ -83,17 +83,20 @@ pub(crate) async fn act(
     };
     match result {
         Ok(outcome) => Json(outcome).into_response(),
-        Err(e) => {
-            let code = match &e {
-                AlarmError::Refused(Refusal::Unknown(_)) => StatusCode::NOT_FOUND,
-                AlarmError::Refused(Refusal::Forbidden { .. }) => StatusCode::FORBIDDEN,
-                AlarmError::Refused(Refusal::NotApplicable { .. }) => StatusCode::CONFLICT,
-                AlarmError::NotRunning => StatusCode::SERVICE_UNAVAILABLE,
-                AlarmError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            (code, format!("{e}\n")).into_response()
-        }
+        Err(e) => refusal(&e),
     }
+}
+
+/// The HTTP answer to a refused or failed alarm action.
+pub(crate) fn refusal(e: &AlarmError) -> Response {
+    let code = match e {
+        AlarmError::Refused(Refusal::Unknown(_)) => StatusCode::NOT_FOUND,
+        AlarmError::Refused(Refusal::Forbidden { .. }) => StatusCode::FORBIDDEN,
+        AlarmError::Refused(Refusal::NotApplicable { .. }) => StatusCode::CONFLICT,
+        AlarmError::NotRunning => StatusCode::SERVICE_UNAVAILABLE,
+        AlarmError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (code, format!("{e}\n")).into_response()
 }
 
 /// A shelving duration: 1 minute to 7 days.

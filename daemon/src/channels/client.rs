@@ -44,6 +44,7 @@ impl Client {
     /// A client for the API at `base` (e.g. `http://127.0.0.1:9780`).
     pub fn new(base: &str) -> Self {
         let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .no_proxy()
             .build()
@@ -60,10 +61,22 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<serde_json::Value, ClientError> {
+        self.post_json_within(path, body, Duration::from_secs(10))
+            .await
+    }
+
+    /// `POST` of a JSON body, waiting up to `timeout` for the answer.
+    pub(crate) async fn post_json_within<B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ClientError> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .http
             .post(&url)
+            .timeout(timeout)
             .json(body)
             .send()
             .await

@@ -8,6 +8,8 @@
 //! - `GET /api/v1/readings/{sensor}?limit=N`: one sensor's metadata, latest value and recent history.
 //! - `GET /api/v1/sync`: per-stream sync to the centre (`markoff sync status`).
 //! - `/api/v1/alarms...`: alarms and operator actions (see `super::alarms_api`).
+//! - `GET /api/v1/render/plan`, `GET /api/v1/render/chart`: PNG pictures (see `crate::render::api`).
+//! - `POST /api/v1/ask`, `/api/v1/ask/confirm`: the assistant (see `super::agent_api`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +68,20 @@ struct HistoryQuery {
 
 /// Builds the router (exposed for tests).
 pub fn router(state: Arc<AppState>) -> Router {
+    // A question may take the assistant's whole turn (at most 10 minutes by config); the
+    // assistant bounds it itself.
+    let agent = Router::new()
+        .route("/api/v1/ask", axum::routing::post(super::agent_api::ask))
+        .route(
+            "/api/v1/ask/confirm",
+            axum::routing::post(super::agent_api::confirm),
+        )
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(660),
+        ))
+        .with_state(state.clone());
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
@@ -75,6 +91,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/readings/{sensor}", get(sensor))
         .route("/api/v1/sync", get(sync_status))
         .route("/api/v1/alarms", get(super::alarms_api::list))
+        .route("/api/v1/render/plan", get(crate::render::api::plan))
+        .route("/api/v1/render/chart", get(crate::render::api::chart))
         .route(
             "/api/v1/alarms/{id}/{action}",
             axum::routing::post(super::alarms_api::act),
@@ -85,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             Duration::from_secs(10),
         ))
         .with_state(state)
+        .merge(agent)
 }
 
 /// Serves the API on `listener` until `token` is cancelled.

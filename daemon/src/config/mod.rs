@@ -18,7 +18,9 @@ use serde::Deserialize;
 
 pub use load::{ConfigError, ConfigErrors, LoadError, load_file, parse_str};
 pub use secret::{Secret, SecretError, SecretRef};
-pub use site::{FloorConfig, RoomConfig, SiteConfig, TenantConfig};
+pub use site::{
+    FloorConfig, RoomConfig, SensorPlacementConfig, SiteConfig, TenantConfig, UtcOffset,
+};
 pub use units::ByteSize;
 
 /// The whole configuration file.
@@ -54,6 +56,15 @@ pub struct Config {
     /// People who may use the gateway's channels, with their roles.
     #[serde(default)]
     pub users: Vec<crate::alarms::UserConfig>,
+    /// The on-site assistant and its LLM server.
+    #[serde(default)]
+    pub agent: crate::agent::AgentConfig,
+    /// The LAN page for on-site staff (opt-in).
+    #[serde(default)]
+    pub lan: crate::channels::lan::LanConfig,
+    /// The Telegram bot (opt-in).
+    #[serde(default)]
+    pub telegram: crate::channels::telegram::TelegramConfig,
 }
 
 /// `[gateway]`: the identity of this gateway.

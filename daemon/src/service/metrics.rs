@@ -48,6 +48,14 @@ pub struct Metrics {
     pub ready: Gauge,
     /// The alarm engine and its outbox.
     pub alarms: Arc<crate::alarms::outbox::AlarmMetrics>,
+    /// The on-site assistant.
+    pub agent: Arc<crate::agent::AgentMetrics>,
+    /// The assistant's LLM client (requests, busy retries, circuit breaker, tokens).
+    pub llm: Arc<crate::agent::llm::LlmMetrics>,
+    /// The LAN page (logins).
+    pub lan: crate::channels::lan::LanMetrics,
+    /// The Telegram bot.
+    pub telegram: Arc<crate::channels::telegram::TelegramMetrics>,
     /// Sync to the centre, by `stream`.
     pub sync: SyncMetrics,
 }
@@ -205,6 +213,12 @@ impl Metrics {
             mqtt_malformed.clone(),
         );
         let alarms = Arc::new(crate::alarms::outbox::AlarmMetrics::register(&mut registry));
+        let agent = Arc::new(crate::agent::AgentMetrics::register(&mut registry));
+        let llm = Arc::new(crate::agent::llm::LlmMetrics::register(&mut registry));
+        let lan = crate::channels::lan::LanMetrics::register(&mut registry);
+        let telegram = Arc::new(crate::channels::telegram::TelegramMetrics::register(
+            &mut registry,
+        ));
         let ready = Gauge::default();
         registry.register(
             "ready",
@@ -229,6 +243,10 @@ impl Metrics {
             mqtt_malformed,
             ready,
             alarms,
+            agent,
+            llm,
+            lan,
+            telegram,
             sync,
         })
     }

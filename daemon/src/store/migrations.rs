@@ -19,6 +19,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_alarms",
         include_str!("../../../migrations/gateway/0003_alarms.sql"),
     ),
+    (
+        "0004_agent",
+        include_str!("../../../migrations/gateway/0004_agent.sql"),
+    ),
+    (
+        "0005_telegram",
+        include_str!("../../../migrations/gateway/0005_telegram.sql"),
+    ),
 ];
 
 /// Why the schema could not be brought up to date.

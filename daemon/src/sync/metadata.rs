@@ -213,6 +213,8 @@ fn snapshot(
                 id: f.id.clone(),
                 name: f.name.clone().unwrap_or_else(|| f.id.clone()),
                 level: f.level,
+                width: f.size().map(|(w, _)| w),
+                height: f.size().map(|(_, h)| h),
             })
             .collect(),
         rooms: site
@@ -223,6 +225,7 @@ fn snapshot(
                 floor: r.floor.clone(),
                 name: r.name.clone().unwrap_or_else(|| r.id.clone()),
                 tenant: r.tenant.clone(),
+                polygon: r.polygon.clone(),
             })
             .collect(),
         tenants: site
@@ -248,6 +251,11 @@ fn content_hash(m: &SiteMetadata) -> u64 {
         h.str(&f.id);
         h.str(&f.name);
         h.opt(f.level.map(|l| l.to_string()).as_deref());
+        // Geometry only when present, so a site without it hashes as before this field existed
+        // (no re-upload after an upgrade).
+        if let (Some(w), Some(hh)) = (f.width, f.height) {
+            h.str(&format!("size {w} {hh}"));
+        }
     }
     h.num(m.rooms.len());
     for r in &m.rooms {
@@ -255,6 +263,9 @@ fn content_hash(m: &SiteMetadata) -> u64 {
         h.opt(r.floor.as_deref());
         h.str(&r.name);
         h.opt(r.tenant.as_deref());
+        if let Some(p) = &r.polygon {
+            h.str(&format!("polygon {p:?}"));
+        }
     }
     h.num(m.tenants.len());
     for t in &m.tenants {
@@ -322,14 +333,17 @@ mod tests {
                 id: "1".into(),
                 name: None,
                 level: Some(1),
+                ..FloorConfig::default()
             }],
             room: vec![RoomConfig {
                 id: "101".into(),
                 floor: Some("1".into()),
                 name: Some("Office".into()),
                 tenant: None,
+                ..RoomConfig::default()
             }],
             tenant: Vec::new(),
+            ..SiteConfig::default()
         }
     }
 
@@ -360,5 +374,24 @@ mod tests {
             content_hash(&snapshot(None, &a, Vec::new())),
             content_hash(&snapshot(None, &b, Vec::new()))
         );
+    }
+
+    #[test]
+    fn floor_sizes_and_room_polygons_are_sent_and_hashed() {
+        let plain = site();
+        let mut geo = site();
+        geo.floor[0].width = Some(20.0);
+        geo.floor[0].height = Some(10.0);
+        geo.room[0].polygon = Some(vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]);
+        let m = snapshot(None, &geo, Vec::new());
+        assert_eq!(
+            (m.floors[0].width, m.floors[0].height),
+            (Some(20.0), Some(10.0))
+        );
+        assert_eq!(m.rooms[0].polygon.as_ref().map(Vec::len), Some(3));
+        let h = content_hash(&m);
+        assert_ne!(h, content_hash(&snapshot(None, &plain, Vec::new())));
+        geo.room[0].polygon = Some(vec![[0.0, 0.0], [10.0, 0.0], [10.0, 9.0]]);
+        assert_ne!(h, content_hash(&snapshot(None, &geo, Vec::new())));
     }
 }

@@ -1,11 +1,13 @@
 //! Benchmarks of Markoff: `cargo run --release -p markoff-tests --bin bench -- <benchmark>`.
 //!
-//! One subcommand per benchmark (`ingest`, `modbus`, `mqtt`, `alarms`, `sync`). Every benchmark
-//! checks its result, because a fast wrong answer is worthless: a failed
-//! check exits non-zero. Missed performance targets are printed as MISSED and do not change the
-//! exit code. The figures and how to read them are recorded in `docs/performance.md`.
+//! One subcommand per benchmark (`ingest`, `modbus`, `mqtt`, `alarms`, `sync`, `render`,
+//! `agent-eval`). Every benchmark checks its result, because a fast wrong answer is worthless: a
+//! failed check exits non-zero. Missed performance targets are printed as MISSED and do not change
+//! the exit code. The figures and how to read them are recorded in `docs/performance.md`.
 
 // The crate root lives in `src/bin/`, so its modules are named by path to keep them in `bench/`.
+#[path = "bench/agent_eval.rs"]
+mod agent_eval;
 #[path = "bench/alarms.rs"]
 mod alarms;
 #[path = "bench/ingest.rs"]
@@ -14,6 +16,8 @@ mod ingest;
 mod modbus;
 #[path = "bench/mqtt.rs"]
 mod mqtt;
+#[path = "bench/render.rs"]
+mod render;
 #[path = "bench/sync.rs"]
 mod sync;
 #[path = "bench/sys.rs"]
@@ -49,6 +53,13 @@ enum Command {
     /// Rows/s of a backlog drained from the SQLite buffer into the central PostgreSQL by the
     /// daemon's uploader, against a raw binary COPY of the same rows into the same table.
     Sync(sync::Args),
+    /// Floor plan (200 sensors) and 7-day chart (10,080 points) drawing and PNG encoding times,
+    /// and charts read from a real buffer; docs/performance.md.
+    Render(render::Args),
+    /// The assistant's tool-selection accuracy and latency on 30 staff questions (English and
+    /// Russian) against an OpenAI-compatible server (Koboldcpp, llama.cpp server, vLLM);
+    /// docs/agent-eval.md.
+    AgentEval(agent_eval::Args),
 }
 
 /// What a benchmark concluded, beyond its printed figures.
@@ -68,6 +79,8 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Mqtt(args) => mqtt::run(&args)?,
         Command::Alarms(args) => alarms::run(&args)?,
         Command::Sync(args) => sync::run(&args)?,
+        Command::Render(args) => render::run(&args)?,
+        Command::AgentEval(args) => agent_eval::run(&args)?,
     };
     Ok(match verdict {
         Verdict::Checked => ExitCode::SUCCESS,

@@ -1,0 +1,839 @@
+//! What the pages and the JSON API show, read from the central database: the buildings with
+//! their gateways' health, one building's latest values, alarms and tenants, a sensor's history
+//! in buckets, an alarm with its events and comments.
+//!
+//! Owns: every SQL statement of the web application and the types its answers are (the JSON API
+//! serialises them as they are). Each view is a fixed number of statements whatever the number
+//! of sensors, each served by an index (docs/central-web.md, "Queries"). Does not own: how they
+//! are shown (`pages`, `plan`, `chart`) or assembling a building (`building`).
+
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row as _};
+
+use super::time::{Time, now_ms};
+
+/// Why a view could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A statement failed.
+    #[error("{op} failed: {source}")]
+    Database {
+        /// What was being read.
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> DataError {
+    move |source| DataError::Database { op, source }
+}
+
+/// `ts` as ms since the epoch, in SQL.
+macro_rules! ms {
+    ($col:literal) => {
+        concat!("(extract(epoch FROM ", $col, ") * 1000)::int8")
+    };
+}
+
+/// Contact older than this means a gateway is offline (its metadata uploader records contact
+/// every minute).
+pub const OFFLINE_AFTER_SECONDS: f64 = 180.0;
+/// Newest reading older than this, or this many rows not yet uploaded, means "lagging".
+pub const LAGGING_SECONDS: f64 = 300.0;
+/// See [`LAGGING_SECONDS`].
+pub const LAGGING_ROWS: i64 = 100_000;
+
+/// A gateway's health.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GatewayHealth {
+    /// The gateway.
+    pub gateway_id: String,
+    /// Its building.
+    pub building_id: String,
+    /// `ok`, `lagging`, `offline`, `never` (no contact yet) or `removed`.
+    pub status: &'static str,
+    /// Whether it is still provisioned.
+    pub active: bool,
+    /// Last contact.
+    pub last_contact: Option<Time>,
+    /// Seconds since the last contact.
+    pub contact_age_seconds: Option<f64>,
+    /// Highest reading seq that arrived.
+    pub readings_seq: Option<i64>,
+    /// Readings the gateway reported having and has not uploaded.
+    pub lag_rows: Option<i64>,
+    /// Age of the newest reading that arrived, seconds.
+    pub lag_seconds: Option<f64>,
+    /// Alarm events not uploaded yet.
+    pub alarm_events_lag_rows: Option<i64>,
+    /// Time of the newest reading that arrived.
+    pub newest_reading: Option<Time>,
+}
+
+impl GatewayHealth {
+    fn from_row(r: &PgRow) -> Result<Self, sqlx::Error> {
+        let mut g = Self {
+            gateway_id: r.try_get("gateway_id")?,
+            building_id: r.try_get("building_id")?,
+            status: "ok",
+            active: r.try_get("active")?,
+            last_contact: r.try_get::<Option<i64>, _>("last_contact")?.map(Time),
+            contact_age_seconds: r.try_get("contact_age")?,
+            readings_seq: r.try_get("readings_seq")?,
+            lag_rows: r.try_get("lag_rows")?,
+            lag_seconds: r.try_get("lag_seconds")?,
+            alarm_events_lag_rows: r.try_get("alarm_events_lag_rows")?,
+            newest_reading: r.try_get::<Option<i64>, _>("newest_reading")?.map(Time),
+        };
+        g.status = g.classify();
+        Ok(g)
+    }
+
+    fn classify(&self) -> &'static str {
+        if !self.active {
+            "removed"
+        } else if self.contact_age_seconds.is_none() {
+            "never"
+        } else if self
+            .contact_age_seconds
+            .is_some_and(|a| a > OFFLINE_AFTER_SECONDS)
+        {
+            "offline"
+        } else if self.lag_seconds.is_some_and(|s| s > LAGGING_SECONDS)
+            || self.lag_rows.is_some_and(|n| n > LAGGING_ROWS)
+        {
+            "lagging"
+        } else {
+            "ok"
+        }
+    }
+}
+
+/// How bad a status is, for the worst of several.
+pub(crate) fn status_rank(status: &str) -> u8 {
+    match status {
+        "ok" => 0,
+        "lagging" => 1,
+        "never" => 2,
+        "offline" => 3,
+        _ => 4,
+    }
+}
+
+const HEALTH: &str = concat!(
+    "SELECT gateway_id, building_id, active, ",
+    ms!("last_contact"),
+    " AS last_contact, extract(epoch FROM now() - last_contact)::float8 AS contact_age, \
+     readings_seq, lag_rows, lag_seconds, alarm_events_lag_rows, ",
+    ms!("newest_reading"),
+    " AS newest_reading FROM markoff.gateway_health"
+);
+
+/// A building in the list.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BuildingSummary {
+    /// Id.
+    pub building_id: String,
+    /// Name from the site metadata, if any.
+    pub name: Option<String>,
+    /// Address, if any.
+    pub address: Option<String>,
+    /// The worst status of its active gateways (`removed` when none is active).
+    pub status: &'static str,
+    /// Alarms not back to normal.
+    pub active_alarms: i64,
+    /// Of those, alarms waiting for acknowledgement.
+    pub unacked_alarms: i64,
+    /// Its gateways.
+    pub gateways: Vec<GatewayHealth>,
+}
+
+/// Every building with its gateways' health and alarm counts: two statements.
+///
+/// # Errors
+/// [`DataError::Database`].
+pub async fn buildings(pool: &PgPool) -> Result<Vec<BuildingSummary>, DataError> {
+    let list = sqlx::query(
+        "SELECT b.building_id, b.name, b.address, coalesce(a.active, 0), coalesce(a.unacked, 0) \
+         FROM markoff.buildings b \
+         LEFT JOIN (SELECT g.building_id, count(*) AS active, \
+                           count(*) FILTER (WHERE l.state LIKE '%unacked') AS unacked \
+                    FROM markoff.alarm_latest l JOIN markoff.gateways g USING (gateway_id) \
+                    WHERE l.state <> 'normal' GROUP BY g.building_id) a USING (building_id) \
+         ORDER BY lower(coalesce(b.name, b.building_id)), b.building_id",
+    )
+    .fetch_all(pool);
+    let health = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{HEALTH} ORDER BY building_id, gateway_id"
+    )))
+    .fetch_all(pool);
+    let (list, health) = tokio::try_join!(list, health).map_err(db("listing buildings"))?;
+    let mut gateways: Vec<GatewayHealth> = health
+        .iter()
+        .map(GatewayHealth::from_row)
+        .collect::<Result<_, _>>()
+        .map_err(db("listing buildings"))?;
+    list.iter()
+        .map(|r| {
+            let building_id: String = r.try_get(0)?;
+            let mine: Vec<GatewayHealth> = gateways
+                .extract_if(.., |g| g.building_id == building_id)
+                .collect();
+            Ok(BuildingSummary {
+                status: worst(&mine),
+                building_id,
+                name: r.try_get(1)?,
+                address: r.try_get(2)?,
+                active_alarms: r.try_get(3)?,
+                unacked_alarms: r.try_get(4)?,
+                gateways: mine,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db("listing buildings"))
+}
+
+/// The worst status of the active gateways.
+pub(crate) fn worst(gateways: &[GatewayHealth]) -> &'static str {
+    gateways
+        .iter()
+        .filter(|g| g.active)
+        .map(|g| g.status)
+        .max_by_key(|s| status_rank(s))
+        .unwrap_or("removed")
+}
+
+/// A sensor with its newest reading.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SensorValue {
+    /// The gateway that reads it.
+    pub gateway_id: String,
+    /// Its id on that gateway.
+    pub sensor_id: i32,
+    /// Its key (`f1.r101.temperature`); `None` when its metadata has not arrived.
+    pub key: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Kind (`temperature`, ...).
+    pub kind: Option<String>,
+    /// Unit.
+    pub unit: Option<String>,
+    /// Floor id.
+    pub floor: Option<String>,
+    /// Room id.
+    pub room: Option<String>,
+    /// Time of the newest reading.
+    pub ts: Option<Time>,
+    /// Its value (`None` unless trustworthy).
+    pub value: Option<f64>,
+    /// `good`, `bad`, `stale` or `comm_error`.
+    pub quality: Option<&'static str>,
+    /// Older than the configured `stale_after`, or never reported.
+    pub stale: bool,
+    /// The state of its most urgent open alarm, if any.
+    pub alarm: Option<String>,
+}
+
+impl SensorValue {
+    /// What the pages call it.
+    pub fn label(&self) -> String {
+        self.name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .or_else(|| self.key.clone())
+            .unwrap_or_else(|| format!("sensor {}", self.sensor_id))
+    }
+
+    /// A value fit for colouring: present, good and fresh.
+    pub fn fresh_value(&self) -> Option<f64> {
+        (!self.stale && self.quality == Some("good"))
+            .then_some(self.value)
+            .flatten()
+    }
+}
+
+pub(crate) fn quality_name(q: Option<i16>) -> Option<&'static str> {
+    q.map(|q| match q {
+        0 => "good",
+        1 => "bad",
+        2 => "stale",
+        _ => "comm_error",
+    })
+}
+
+fn sensor_from_row(r: &PgRow, stale_after_ms: i64, now: i64) -> Result<SensorValue, sqlx::Error> {
+    let ts: Option<i64> = r.try_get("ts")?;
+    Ok(SensorValue {
+        gateway_id: r.try_get("gateway_id")?,
+        sensor_id: r.try_get("sensor_id")?,
+        key: r.try_get("key")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        unit: r.try_get("unit")?,
+        floor: r.try_get("floor")?,
+        room: r.try_get("room")?,
+        ts: ts.map(Time),
+        value: r.try_get("value")?,
+        quality: quality_name(r.try_get("quality")?),
+        stale: ts.is_none_or(|t| now - t > stale_after_ms),
+        alarm: None,
+    })
+}
+
+/// The sensors of a building's gateways with their newest readings, plus readings of sensors
+/// whose metadata has not arrived: one statement over the primary keys of `sensors` and
+/// `sensor_latest` (by gateway).
+const LATEST: &str = concat!(
+    "SELECT s.gateway_id, s.sensor_id, s.key, s.name, s.kind, s.unit, s.floor, s.room, ",
+    ms!("l.ts"),
+    " AS ts, l.value, l.quality \
+     FROM markoff.gateways g \
+     JOIN markoff.sensors s ON s.gateway_id = g.gateway_id \
+     LEFT JOIN markoff.sensor_latest l ON l.gateway_id = s.gateway_id AND l.sensor_id = s.sensor_id \
+     WHERE g.building_id = $1 \
+     UNION ALL \
+     SELECT l.gateway_id, l.sensor_id, NULL, NULL, NULL, NULL, NULL, NULL, ",
+    ms!("l.ts"),
+    ", l.value, l.quality \
+     FROM markoff.gateways g JOIN markoff.sensor_latest l ON l.gateway_id = g.gateway_id \
+     WHERE g.building_id = $1 AND NOT EXISTS (SELECT 1 FROM markoff.sensors s \
+         WHERE s.gateway_id = l.gateway_id AND s.sensor_id = l.sensor_id)"
+);
+
+/// An alarm: its newest event and its acknowledgement.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlarmView {
+    /// The gateway that raised it.
+    pub gateway_id: String,
+    /// Its id on that gateway.
+    pub alarm_id: i64,
+    /// Its name (`high/f1.r101.temperature`).
+    pub alarm: String,
+    /// Its rule kind.
+    pub rule: String,
+    /// The sensor key, if any.
+    pub sensor: Option<String>,
+    /// The newest event (`raised`, `acked`, `cleared`, ...).
+    pub event: String,
+    /// ISA-18.2 state: `active_unacked`, `active_acked`, `cleared_unacked` or `normal`.
+    pub state: String,
+    /// Severity.
+    pub severity: String,
+    /// The value at the newest event.
+    pub value: Option<f64>,
+    /// The newest event's message.
+    pub message: String,
+    /// Time of the newest event.
+    pub ts: Time,
+    /// When it was last raised.
+    pub raised_at: Option<Time>,
+    /// When it was acknowledged since it was last raised.
+    pub acked_at: Option<Time>,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// Comments from the office.
+    pub comments: i64,
+}
+
+const ALARM_COLUMNS: &str = concat!(
+    "a.gateway_id, a.alarm_id, a.alarm, a.rule, a.sensor, a.event, a.state, a.severity, a.value, \
+     a.message, ",
+    ms!("a.ts"),
+    " AS ts, ",
+    ms!("a.raised_at"),
+    " AS raised_at, ",
+    ms!("a.acked_at"),
+    " AS acked_at, a.acked_by, \
+     (SELECT count(*) FROM markoff.alarm_comments c \
+      WHERE c.gateway_id = a.gateway_id AND c.alarm_id = a.alarm_id) AS comments"
+);
+
+fn alarm_from_row(r: &PgRow) -> Result<AlarmView, sqlx::Error> {
+    Ok(AlarmView {
+        gateway_id: r.try_get("gateway_id")?,
+        alarm_id: r.try_get("alarm_id")?,
+        alarm: r.try_get("alarm")?,
+        rule: r.try_get("rule")?,
+        sensor: r.try_get("sensor")?,
+        event: r.try_get("event")?,
+        state: r.try_get("state")?,
+        severity: r.try_get("severity")?,
+        value: r.try_get("value")?,
+        message: r.try_get("message")?,
+        ts: Time(r.try_get("ts")?),
+        raised_at: r.try_get::<Option<i64>, _>("raised_at")?.map(Time),
+        acked_at: r.try_get::<Option<i64>, _>("acked_at")?.map(Time),
+        acked_by: r.try_get("acked_by")?,
+        comments: r.try_get("comments")?,
+    })
+}
+
+/// A floor row: (floor_id, name, level, width, height).
+pub(crate) type FloorRowTuple = (String, String, Option<i32>, Option<f64>, Option<f64>);
+/// A room row: (room_id, floor_id, name, tenant_id, polygon as JSON text).
+pub(crate) type RoomRowTuple = (
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// Everything read for one building, before it is laid out by floor and room.
+#[derive(Debug)]
+pub(crate) struct BuildingRows {
+    pub(crate) name: Option<String>,
+    pub(crate) address: Option<String>,
+    pub(crate) gateways: Vec<GatewayHealth>,
+    pub(crate) floors: Vec<FloorRowTuple>,
+    pub(crate) rooms: Vec<RoomRowTuple>,
+    /// (tenant_id, name)
+    pub(crate) tenants: Vec<(String, String)>,
+    pub(crate) sensors: Vec<SensorValue>,
+    /// Open alarms, then alarms back to normal within the last 7 days (at most 50).
+    pub(crate) alarms: Vec<AlarmView>,
+}
+
+/// Reads one building: seven statements run side by side on the pool, none per sensor;
+/// `None` when no such building exists.
+///
+/// # Errors
+/// [`DataError::Database`].
+pub(crate) async fn building_rows(
+    pool: &PgPool,
+    building_id: &str,
+    stale_after_ms: i64,
+) -> Result<Option<BuildingRows>, DataError> {
+    let op = "reading the building";
+    let head = sqlx::query("SELECT name, address FROM markoff.buildings WHERE building_id = $1")
+        .bind(building_id)
+        .fetch_optional(pool);
+    let health_sql = format!("{HEALTH} WHERE building_id = $1 ORDER BY gateway_id");
+    let health = sqlx::query(sqlx::AssertSqlSafe(health_sql))
+        .bind(building_id)
+        .fetch_all(pool);
+    let floors = sqlx::query(
+        "SELECT floor_id, name, level, width, height FROM markoff.floors WHERE building_id = $1",
+    )
+    .bind(building_id)
+    .fetch_all(pool);
+    let rooms = sqlx::query(
+        "SELECT room_id, floor_id, name, tenant_id, polygon::text FROM markoff.rooms \
+         WHERE building_id = $1 ORDER BY room_id",
+    )
+    .bind(building_id)
+    .fetch_all(pool);
+    let tenants = sqlx::query(
+        "SELECT tenant_id, name FROM markoff.tenants WHERE building_id = $1 ORDER BY name",
+    )
+    .bind(building_id)
+    .fetch_all(pool);
+    let sensors = sqlx::query(LATEST).bind(building_id).fetch_all(pool);
+    let alarms_sql = format!(
+        "SELECT {ALARM_COLUMNS} FROM markoff.gateways g \
+         JOIN markoff.alarm_latest a ON a.gateway_id = g.gateway_id \
+         WHERE g.building_id = $1 AND (a.state <> 'normal' OR a.ts > now() - interval '7 days') \
+         ORDER BY a.state = 'normal', a.ts DESC LIMIT 500"
+    );
+    let alarms = sqlx::query(sqlx::AssertSqlSafe(alarms_sql))
+        .bind(building_id)
+        .fetch_all(pool);
+    let (head, health, floors, rooms, tenants, sensors, alarms) =
+        tokio::try_join!(head, health, floors, rooms, tenants, sensors, alarms).map_err(db(op))?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    let read = || -> Result<BuildingRows, sqlx::Error> {
+        let mut alarms: Vec<AlarmView> = alarms
+            .iter()
+            .map(alarm_from_row)
+            .collect::<Result<_, _>>()?;
+        let recent = alarms.iter().filter(|a| a.state == "normal").count();
+        if recent > 50 {
+            let open = alarms.len() - recent;
+            alarms.truncate(open + 50);
+        }
+        Ok(BuildingRows {
+            name: head.try_get(0)?,
+            address: head.try_get(1)?,
+            gateways: health
+                .iter()
+                .map(GatewayHealth::from_row)
+                .collect::<Result<_, _>>()?,
+            floors: floors
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        r.try_get(1)?,
+                        r.try_get(2)?,
+                        r.try_get(3)?,
+                        r.try_get(4)?,
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()?,
+            rooms: rooms
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        r.try_get(1)?,
+                        r.try_get(2)?,
+                        r.try_get(3)?,
+                        r.try_get(4)?,
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()?,
+            tenants: tenants
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?,
+            sensors: sensors
+                .iter()
+                .map(|r| sensor_from_row(r, stale_after_ms, now))
+                .collect::<Result<_, _>>()?,
+            alarms,
+        })
+    };
+    read().map(Some).map_err(db(op))
+}
+
+/// One bucket of a sensor's history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    /// Start of the bucket.
+    pub ts: Time,
+    /// Mean of the good values (`None`: no good value in the bucket, a gap).
+    pub avg: Option<f64>,
+    /// Smallest good value.
+    pub min: Option<f64>,
+    /// Largest good value.
+    pub max: Option<f64>,
+    /// Good values.
+    pub count: i64,
+    /// Readings without a trustworthy value (bad, stale, comm error).
+    pub bad: i64,
+}
+
+/// A sensor's page: its latest value, its history in buckets and its alarms.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SensorHistory {
+    /// The building.
+    pub building_id: String,
+    /// Its name.
+    pub building_name: Option<String>,
+    /// The sensor and its newest reading.
+    pub sensor: SensorValue,
+    /// Start of the range (inclusive).
+    pub from: Time,
+    /// End of the range (exclusive).
+    pub to: Time,
+    /// Width of a bucket.
+    pub bucket_seconds: i64,
+    /// Buckets that hold readings, oldest first (missing buckets are gaps).
+    pub points: Vec<HistoryPoint>,
+    /// Its alarms, newest first.
+    pub alarms: Vec<AlarmView>,
+}
+
+/// Bucket widths a chart may use, seconds.
+const BUCKETS: [i64; 16] = [
+    1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+];
+
+/// The narrowest bucket that keeps `range_ms` within `max_points` buckets.
+pub fn bucket_for(range_ms: i64, max_points: i64) -> i64 {
+    let want = range_ms / 1000 / max_points.max(1);
+    BUCKETS
+        .iter()
+        .copied()
+        .find(|b| *b >= want)
+        .unwrap_or(86_400)
+}
+
+/// A sensor's history between `from` and `to` (ms) in at most about `max_points` buckets,
+/// aggregated by the server over the index `readings_sensor` (partition pruning keeps it to the
+/// months asked for); `None` when the sensor is unknown.
+///
+/// # Errors
+/// [`DataError::Database`].
+pub async fn sensor_history(
+    pool: &PgPool,
+    gateway_id: &str,
+    sensor_id: i32,
+    from: i64,
+    to: i64,
+    max_points: i64,
+    stale_after_ms: i64,
+) -> Result<Option<SensorHistory>, DataError> {
+    let op = "reading the sensor's history";
+    let bucket = bucket_for(to - from, max_points);
+    let head = sqlx::query(concat!(
+        "SELECT g.building_id, b.name AS building_name, g.gateway_id, $2::int4 AS sensor_id, \
+                s.key, s.name, s.kind, s.unit, s.floor, s.room, ",
+        ms!("l.ts"),
+        " AS ts, l.value, l.quality \
+         FROM markoff.gateways g JOIN markoff.buildings b USING (building_id) \
+         LEFT JOIN markoff.sensors s ON s.gateway_id = g.gateway_id AND s.sensor_id = $2 \
+         LEFT JOIN markoff.sensor_latest l ON l.gateway_id = g.gateway_id AND l.sensor_id = $2 \
+         WHERE g.gateway_id = $1 AND (s.sensor_id IS NOT NULL OR l.sensor_id IS NOT NULL)"
+    ))
+    .bind(gateway_id)
+    .bind(sensor_id)
+    .fetch_optional(pool);
+    let points = sqlx::query(
+        "SELECT (extract(epoch FROM date_bin($3 * interval '1 second', ts, \
+                 to_timestamp($4::float8 / 1000))) * 1000)::int8 AS bucket, \
+                avg(value), min(value), max(value), count(value), count(*) - count(value) \
+         FROM markoff.readings \
+         WHERE gateway_id = $1 AND sensor_id = $2 \
+           AND ts >= to_timestamp($4::float8 / 1000) AND ts < to_timestamp($5::float8 / 1000) \
+         GROUP BY 1 ORDER BY 1",
+    )
+    .bind(gateway_id)
+    .bind(sensor_id)
+    .bind(bucket as f64)
+    .bind(from as f64)
+    .bind(to as f64)
+    .fetch_all(pool);
+    let alarms_sql = format!(
+        "SELECT {ALARM_COLUMNS} FROM markoff.alarm_latest a \
+         JOIN markoff.sensors s ON s.gateway_id = a.gateway_id AND s.key = a.sensor \
+         WHERE a.gateway_id = $1 AND s.sensor_id = $2 ORDER BY a.ts DESC LIMIT 50"
+    );
+    let alarms = sqlx::query(sqlx::AssertSqlSafe(alarms_sql))
+        .bind(gateway_id)
+        .bind(sensor_id)
+        .fetch_all(pool);
+    let (head, points, alarms) = tokio::try_join!(head, points, alarms).map_err(db(op))?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let read = || -> Result<SensorHistory, sqlx::Error> {
+        Ok(SensorHistory {
+            building_id: head.try_get("building_id")?,
+            building_name: head.try_get("building_name")?,
+            sensor: sensor_from_row(&head, stale_after_ms, now_ms())?,
+            from: Time(from),
+            to: Time(to),
+            bucket_seconds: bucket,
+            points: points
+                .iter()
+                .map(|r| {
+                    Ok(HistoryPoint {
+                        ts: Time(r.try_get(0)?),
+                        avg: r.try_get(1)?,
+                        min: r.try_get(2)?,
+                        max: r.try_get(3)?,
+                        count: r.try_get(4)?,
+                        bad: r.try_get(5)?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()?,
+            alarms: alarms
+                .iter()
+                .map(alarm_from_row)
+                .collect::<Result<_, _>>()?,
+        })
+    };
+    read().map(Some).map_err(db(op))
+}
+
+/// One event of an alarm.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlarmEvent {
+    /// The gateway's event seq.
+    pub seq: i64,
+    /// When.
+    pub ts: Time,
+    /// `raised`, `acked`, ...
+    pub event: String,
+    /// State after it.
+    pub state: String,
+    /// Value at the time.
+    pub value: Option<f64>,
+    /// Message.
+    pub message: String,
+    /// Who acted (acknowledgement, shelving).
+    pub actor: Option<String>,
+    /// Through which channel.
+    pub channel: Option<String>,
+}
+
+/// A comment from the office on an alarm.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comment {
+    /// Id.
+    pub comment_id: i64,
+    /// Who wrote it (name at the time).
+    pub author: String,
+    /// Text.
+    pub body: String,
+    /// When.
+    pub created_at: Time,
+}
+
+/// An alarm's page.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlarmDetail {
+    /// The building.
+    pub building_id: String,
+    /// Its name.
+    pub building_name: Option<String>,
+    /// The alarm now.
+    pub alarm: AlarmView,
+    /// The sensor's id on its gateway, when known.
+    pub sensor_id: Option<i32>,
+    /// Its newest 200 events, newest first.
+    pub events: Vec<AlarmEvent>,
+    /// Comments, oldest first.
+    pub comments: Vec<Comment>,
+}
+
+/// An alarm with its events and comments; `None` when unknown.
+///
+/// # Errors
+/// [`DataError::Database`].
+pub async fn alarm(
+    pool: &PgPool,
+    gateway_id: &str,
+    alarm_id: i64,
+) -> Result<Option<AlarmDetail>, DataError> {
+    let op = "reading the alarm";
+    let head_sql = format!(
+        "SELECT {ALARM_COLUMNS}, g.building_id, b.name AS building_name, \
+                (SELECT s.sensor_id FROM markoff.sensors s \
+                 WHERE s.gateway_id = a.gateway_id AND s.key = a.sensor LIMIT 1) AS sensor_id \
+         FROM markoff.alarm_latest a JOIN markoff.gateways g USING (gateway_id) \
+         JOIN markoff.buildings b ON b.building_id = g.building_id \
+         WHERE a.gateway_id = $1 AND a.alarm_id = $2"
+    );
+    let head = sqlx::query(sqlx::AssertSqlSafe(head_sql))
+        .bind(gateway_id)
+        .bind(alarm_id)
+        .fetch_optional(pool);
+    let events = sqlx::query(concat!(
+        "SELECT seq, ",
+        ms!("ts"),
+        ", event, state, value, message, actor, channel FROM markoff.alarm_events \
+         WHERE gateway_id = $1 AND alarm_id = $2 ORDER BY seq DESC LIMIT 200"
+    ))
+    .bind(gateway_id)
+    .bind(alarm_id)
+    .fetch_all(pool);
+    let comments = comments(pool, gateway_id, alarm_id);
+    let (head, events, comments) = tokio::try_join!(head, events, comments).map_err(db(op))?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let read = || -> Result<AlarmDetail, sqlx::Error> {
+        Ok(AlarmDetail {
+            building_id: head.try_get("building_id")?,
+            building_name: head.try_get("building_name")?,
+            alarm: alarm_from_row(&head)?,
+            sensor_id: head.try_get("sensor_id")?,
+            events: events
+                .iter()
+                .map(|r| {
+                    Ok(AlarmEvent {
+                        seq: r.try_get(0)?,
+                        ts: Time(r.try_get(1)?),
+                        event: r.try_get(2)?,
+                        state: r.try_get(3)?,
+                        value: r.try_get(4)?,
+                        message: r.try_get(5)?,
+                        actor: r.try_get(6)?,
+                        channel: r.try_get(7)?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()?,
+            comments,
+        })
+    };
+    read().map(Some).map_err(db(op))
+}
+
+async fn comments(
+    pool: &PgPool,
+    gateway_id: &str,
+    alarm_id: i64,
+) -> Result<Vec<Comment>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT comment_id, author, body, ",
+        ms!("created_at"),
+        " FROM markoff.alarm_comments WHERE gateway_id = $1 AND alarm_id = $2 \
+         ORDER BY created_at, comment_id"
+    ))
+    .bind(gateway_id)
+    .bind(alarm_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(Comment {
+            comment_id: r.try_get(0)?,
+            author: r.try_get(1)?,
+            body: r.try_get(2)?,
+            created_at: Time(r.try_get(3)?),
+        })
+    })
+    .collect()
+}
+
+/// Adds a comment to an alarm that exists; `None` when it does not.
+///
+/// # Errors
+/// [`DataError::Database`].
+pub(crate) async fn add_comment(
+    pool: &PgPool,
+    gateway_id: &str,
+    alarm_id: i64,
+    user_id: i64,
+    author: &str,
+    body: &str,
+) -> Result<Option<Comment>, DataError> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO markoff.alarm_comments (gateway_id, alarm_id, user_id, author, body) \
+         SELECT gateway_id, alarm_id, $3, $4, $5 FROM markoff.alarm_latest \
+         WHERE gateway_id = $1 AND alarm_id = $2 \
+         RETURNING comment_id, author, body, ",
+        ms!("created_at")
+    ))
+    .bind(gateway_id)
+    .bind(alarm_id)
+    .bind(user_id)
+    .bind(author)
+    .bind(body)
+    .fetch_optional(pool)
+    .await
+    .map_err(db("adding the comment"))?;
+    row.map(|r| {
+        Ok(Comment {
+            comment_id: r.try_get(0)?,
+            author: r.try_get(1)?,
+            body: r.try_get(2)?,
+            created_at: Time(r.try_get(3)?),
+        })
+    })
+    .transpose()
+    .map_err(db("adding the comment"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_keep_charts_small() {
+        let day = 86_400_000;
+        assert_eq!(bucket_for(3_600_000, 400), 10);
+        assert_eq!(bucket_for(day, 400), 300);
+        assert_eq!(bucket_for(7 * day, 400), 1800);
+        assert_eq!(bucket_for(365 * day, 400), 86_400);
+        assert_eq!(bucket_for(0, 400), 1);
+    }
+}
