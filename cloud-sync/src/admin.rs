@@ -339,7 +339,7 @@ pub async fn add_gateway(
         format!("GRANT SELECT, INSERT ON markoff.readings, markoff.alarm_events TO {r}"),
         format!(
             "GRANT SELECT, INSERT, UPDATE ON markoff.sensors, markoff.sensor_latest, \
-             markoff.sync_cursors TO {r}"
+             markoff.readings_10m, markoff.sync_cursors TO {r}"
         ),
         format!(
             "GRANT SELECT, INSERT, UPDATE, DELETE ON markoff.floors, markoff.rooms, \
@@ -455,7 +455,7 @@ pub async fn remove_gateway(
     }
     let mut purged = Vec::new();
     if purge {
-        const PURGE: [(&str, &str); 6] = [
+        const PURGE: [(&str, &str); 7] = [
             (
                 "readings",
                 "DELETE FROM markoff.readings WHERE gateway_id = $1",
@@ -471,6 +471,10 @@ pub async fn remove_gateway(
             (
                 "sensor_latest",
                 "DELETE FROM markoff.sensor_latest WHERE gateway_id = $1",
+            ),
+            (
+                "readings_10m",
+                "DELETE FROM markoff.readings_10m WHERE gateway_id = $1",
             ),
             (
                 "sync_cursors",

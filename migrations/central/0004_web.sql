@@ -4,7 +4,8 @@
 --
 -- Adds: floor plan geometry in the site metadata; the newest event of every alarm
 -- (`alarm_latest`, kept by a trigger so that "active alarms" is an index scan, not a scan of the
--- whole event history); an index on readings by sensor for history charts; the web application's
+-- whole event history); a 10-minute rollup of readings per sensor for history charts
+-- (`readings_10m`, kept by the upload); the web application's
 -- users, sessions and alarm comments; and the grants of the two office roles (functions the
 -- `markoff-central add-role` command calls).
 
@@ -16,12 +17,59 @@ ALTER TABLE markoff.floors ADD COLUMN width double precision, ADD COLUMN height 
 -- A room's outline on its floor's plan: a JSON array of [x, y] corners, not closed.
 ALTER TABLE markoff.rooms ADD COLUMN polygon jsonb;
 
--- === History by sensor ===
+-- === History by sensor: a rollup per sensor and 10 minutes ===
 
--- A sensor's history is otherwise a scan of every reading of its gateway in the time range.
--- INCLUDE makes the history query an index-only scan (no heap page per reading). It costs
--- ingest rate: docs/performance.md, "Central web".
-CREATE INDEX readings_sensor ON markoff.readings (gateway_id, sensor_id, ts) INCLUDE (value, quality);
+-- A sensor's history is otherwise a scan of every reading of its gateway in the time range
+-- (readings has no index by sensor: a second index on it makes the upload 2.4 times slower,
+-- docs/performance.md section 7). The upload transaction keeps this rollup with the readings it
+-- inserts (cloud-sync/src/upload.rs), one row per sensor and 10-minute bucket (UTC, aligned to
+-- the epoch): n good values, their sum (0 when none), min and max, and the readings without a
+-- value. Long ranges read it; short ones
+-- read readings. Same row-level security as sensor_latest.
+CREATE TABLE markoff.readings_10m (
+    gateway_id text NOT NULL,
+    sensor_id  integer NOT NULL,
+    bucket     timestamptz NOT NULL,
+    n          integer NOT NULL,
+    sum        double precision NOT NULL,
+    min        double precision,
+    max        double precision,
+    bad        integer NOT NULL,
+    PRIMARY KEY (gateway_id, sensor_id, bucket)
+) WITH (fillfactor = 70);
+
+-- The readings that arrived before this migration (one scan of readings).
+INSERT INTO markoff.readings_10m
+SELECT gateway_id, sensor_id,
+       date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00'),
+       count(value), coalesce(sum(value), 0), min(value), max(value), count(*) - count(value)
+FROM markoff.readings
+GROUP BY 1, 2, 3;
+
+ALTER TABLE markoff.readings_10m ENABLE ROW LEVEL SECURITY;
+ALTER TABLE markoff.readings_10m FORCE ROW LEVEL SECURITY;
+CREATE POLICY central ON markoff.readings_10m USING ((SELECT markoff.is_central()));
+CREATE POLICY gateway_read ON markoff.readings_10m FOR SELECT
+    USING (gateway_id = ANY (CAST((SELECT markoff.building_gateways()) AS text[])));
+CREATE POLICY gateway_insert ON markoff.readings_10m FOR INSERT
+    WITH CHECK (gateway_id = (SELECT markoff.current_gateway()));
+CREATE POLICY gateway_update ON markoff.readings_10m FOR UPDATE
+    USING (gateway_id = (SELECT markoff.current_gateway()))
+    WITH CHECK (gateway_id = (SELECT markoff.current_gateway()));
+REVOKE ALL ON markoff.readings_10m FROM PUBLIC;
+
+-- Gateways provisioned before this migration upload into it too (add-gateway grants it since).
+DO $$
+DECLARE
+    r name;
+BEGIN
+    FOR r IN SELECT role_name FROM markoff.gateways
+             WHERE role_name IS NOT NULL
+               AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON markoff.readings_10m TO %I', r);
+    END LOOP;
+END;
+$$;
 
 -- === The newest event of every alarm ===
 
@@ -210,9 +258,9 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA markoff TO %I', p_role);
     EXECUTE format('GRANT SELECT ON markoff.buildings, markoff.gateways, markoff.floors, '
                    'markoff.rooms, markoff.tenants, markoff.sensors, markoff.sensor_latest, '
-                   'markoff.readings, markoff.alarm_events, markoff.alarm_latest, '
-                   'markoff.sync_cursors, markoff.gateway_health, markoff.latest_readings, '
-                   'markoff.active_alarms TO %I', p_role);
+                   'markoff.readings, markoff.readings_10m, markoff.alarm_events, '
+                   'markoff.alarm_latest, markoff.sync_cursors, markoff.gateway_health, '
+                   'markoff.latest_readings, markoff.active_alarms TO %I', p_role);
     EXECUTE format('GRANT SELECT (user_id, login, display_name, password_hash, last_login_at), '
                    'UPDATE (last_login_at) ON markoff.web_users TO %I', p_role);
     EXECUTE format('GRANT SELECT, INSERT, DELETE ON markoff.web_sessions TO %I', p_role);
@@ -231,9 +279,10 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA markoff TO %I', p_role);
     EXECUTE format('GRANT SELECT ON markoff.buildings, markoff.gateways, markoff.floors, '
                    'markoff.rooms, markoff.tenants, markoff.sensors, markoff.sensor_latest, '
-                   'markoff.readings, markoff.alarm_events, markoff.alarm_latest, '
-                   'markoff.alarm_comments, markoff.sync_cursors, markoff.gateway_health, '
-                   'markoff.latest_readings, markoff.active_alarms TO %I', p_role);
+                   'markoff.readings, markoff.readings_10m, markoff.alarm_events, '
+                   'markoff.alarm_latest, markoff.alarm_comments, markoff.sync_cursors, '
+                   'markoff.gateway_health, markoff.latest_readings, markoff.active_alarms TO %I',
+                   p_role);
     EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', p_role);
 END;
 $$;

@@ -273,6 +273,7 @@ async fn migrations_apply_to_an_empty_database_and_again() {
             "gateways",
             "latest_readings",
             "readings",
+            "readings_10m",
             "rooms",
             "sensor_latest",
             "sensors",
@@ -543,6 +544,83 @@ async fn a_cursor_behind_the_data_falls_back_to_on_conflict() {
         (50, 100, 150)
     );
     assert_eq!(reading_stats(&mut adm, &a.id).await, (150, 1, 150));
+}
+
+/// `markoff.readings_10m` of a gateway next to the same aggregates computed from its readings:
+/// rows that differ (none when the rollup counts every reading once).
+async fn rollup_differences(c: &mut PgConnection, gw: &str) -> (i64, i64) {
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM markoff.readings_10m WHERE gateway_id = $1")
+            .bind(gw)
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    let differ: i64 = sqlx::query_scalar(
+        "WITH truth AS ( \
+             SELECT sensor_id, date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00') AS bucket, \
+                    count(value)::int AS n, coalesce(sum(value), 0) AS sum, min(value) AS min, \
+                    max(value) AS max, (count(*) - count(value))::int AS bad \
+             FROM markoff.readings WHERE gateway_id = $1 GROUP BY 1, 2), \
+         roll AS (SELECT sensor_id, bucket, n, sum, min, max, bad FROM markoff.readings_10m \
+                  WHERE gateway_id = $1) \
+         SELECT count(*) FROM ((TABLE truth EXCEPT TABLE roll) UNION ALL (TABLE roll EXCEPT TABLE truth)) d",
+    )
+    .bind(gw)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    (rows, differ)
+}
+
+#[tokio::test]
+async fn the_readings_rollup_counts_every_reading_once() {
+    let Some(db) = TestDb::migrated().await else {
+        return;
+    };
+    let a = db.gateway("gw-roll", "house-1").await;
+    let mut gw = db.connect_as(&a).await;
+    let mut adm = db.admin().await;
+    // Overlapping resends (skipped by the cursor), then a cursor behind the data (the fallback
+    // insert, which rolls up only what it really inserted).
+    for range in [1..=400, 300..=700, 1..=700, 701..=900] {
+        upload_readings(&mut gw, &a.id, &readings(range))
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE markoff.sync_cursors SET last_seq = 500 WHERE gateway_id = $1")
+        .bind(&a.id)
+        .execute(&mut adm)
+        .await
+        .unwrap();
+    let out = upload_readings(&mut gw, &a.id, &readings(450..=1000))
+        .await
+        .unwrap();
+    assert_eq!(out.inserted, 100);
+    let (rows, differ) = rollup_differences(&mut adm, &a.id).await;
+    assert!(rows > 1, "{rows} buckets");
+    assert_eq!(differ, 0, "the rollup and the readings disagree");
+    let total: i64 = sqlx::query_scalar(
+        "SELECT sum(n + bad)::int8 FROM markoff.readings_10m WHERE gateway_id = $1",
+    )
+    .bind(&a.id)
+    .fetch_one(&mut adm)
+    .await
+    .unwrap();
+    assert_eq!(total, 1000);
+    // Another building's gateway can neither see nor change it.
+    let b = db.gateway("gw-other", "house-2").await;
+    let mut other = db.connect_as(&b).await;
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM markoff.readings_10m")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(seen, 0);
+    let err =
+        sqlx::query("INSERT INTO markoff.readings_10m VALUES ('gw-roll', 1, now(), 1, 1, 1, 1, 0)")
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), "42501");
 }
 
 #[tokio::test]

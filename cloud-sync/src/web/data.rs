@@ -534,20 +534,32 @@ pub struct SensorHistory {
     pub to: Time,
     /// Width of a bucket.
     pub bucket_seconds: i64,
+    /// Where the buckets come from: `readings` (ranges up to 3 hours) or `readings_10m`.
+    pub source: &'static str,
     /// Buckets that hold readings, oldest first (missing buckets are gaps).
     pub points: Vec<HistoryPoint>,
     /// Its alarms, newest first.
     pub alarms: Vec<AlarmView>,
 }
 
-/// Bucket widths a chart may use, seconds.
-const BUCKETS: [i64; 16] = [
-    1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+/// Bucket widths a chart may use, seconds. From 600 on, multiples of the rollup's 10 minutes.
+const BUCKETS: [i64; 15] = [
+    1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
 ];
 
-/// The narrowest bucket that keeps `range_ms` within `max_points` buckets.
+/// Longest range read from `readings` itself (a scan of the gateway's readings in the range);
+/// longer ones read the 10-minute rollup `readings_10m`.
+pub const RAW_RANGE_MAX_MS: i64 = 3 * 3_600_000;
+
+/// The narrowest bucket that keeps `range_ms` within `max_points` buckets; at least the
+/// rollup's 10 minutes for ranges longer than [`RAW_RANGE_MAX_MS`].
 pub fn bucket_for(range_ms: i64, max_points: i64) -> i64 {
     let want = range_ms / 1000 / max_points.max(1);
+    let want = if range_ms > RAW_RANGE_MAX_MS {
+        want.max(600)
+    } else {
+        want
+    };
     BUCKETS
         .iter()
         .copied()
@@ -555,9 +567,31 @@ pub fn bucket_for(range_ms: i64, max_points: i64) -> i64 {
         .unwrap_or(86_400)
 }
 
+/// A sensor's readings in buckets of `$3` seconds from `$4` to `$5` (ms): `$1` gateway, `$2`
+/// sensor; over the gateway's readings in the range (`readings_key`, partition pruning).
+const HISTORY_RAW: &str = "SELECT (extract(epoch FROM date_bin($3 * interval '1 second', ts, \
+             to_timestamp($4::float8 / 1000))) * 1000)::int8 AS bucket, \
+            avg(value), min(value), max(value), count(value), count(*) - count(value) \
+     FROM markoff.readings \
+     WHERE gateway_id = $1 AND sensor_id = $2 \
+       AND ts >= to_timestamp($4::float8 / 1000) AND ts < to_timestamp($5::float8 / 1000) \
+     GROUP BY 1 ORDER BY 1";
+
+/// The same from the 10-minute rollup (its primary key), buckets aligned to the epoch: the first
+/// and last may reach up to 10 minutes past the range.
+const HISTORY_ROLLUP: &str = "SELECT (extract(epoch FROM date_bin($3 * interval '1 second', bucket, \
+             timestamptz '2000-01-01 00:00:00+00')) * 1000)::int8 AS b, \
+            sum(sum) / nullif(sum(n), 0), min(min), max(max), sum(n)::int8, sum(bad)::int8 \
+     FROM markoff.readings_10m \
+     WHERE gateway_id = $1 AND sensor_id = $2 \
+       AND bucket >= date_bin(interval '10 minutes', to_timestamp($4::float8 / 1000), \
+                              timestamptz '2000-01-01 00:00:00+00') \
+       AND bucket < to_timestamp($5::float8 / 1000) \
+     GROUP BY 1 ORDER BY 1";
+
 /// A sensor's history between `from` and `to` (ms) in at most about `max_points` buckets,
-/// aggregated by the server over the index `readings_sensor` (partition pruning keeps it to the
-/// months asked for); `None` when the sensor is unknown.
+/// aggregated by the server: from the readings for ranges up to [`RAW_RANGE_MAX_MS`], else from
+/// the 10-minute rollup; `None` when the sensor is unknown.
 ///
 /// # Errors
 /// [`DataError::Database`].
@@ -585,21 +619,14 @@ pub async fn sensor_history(
     .bind(gateway_id)
     .bind(sensor_id)
     .fetch_optional(pool);
-    let points = sqlx::query(
-        "SELECT (extract(epoch FROM date_bin($3 * interval '1 second', ts, \
-                 to_timestamp($4::float8 / 1000))) * 1000)::int8 AS bucket, \
-                avg(value), min(value), max(value), count(value), count(*) - count(value) \
-         FROM markoff.readings \
-         WHERE gateway_id = $1 AND sensor_id = $2 \
-           AND ts >= to_timestamp($4::float8 / 1000) AND ts < to_timestamp($5::float8 / 1000) \
-         GROUP BY 1 ORDER BY 1",
-    )
-    .bind(gateway_id)
-    .bind(sensor_id)
-    .bind(bucket as f64)
-    .bind(from as f64)
-    .bind(to as f64)
-    .fetch_all(pool);
+    let raw = to - from <= RAW_RANGE_MAX_MS;
+    let points = sqlx::query(if raw { HISTORY_RAW } else { HISTORY_ROLLUP })
+        .bind(gateway_id)
+        .bind(sensor_id)
+        .bind(bucket as f64)
+        .bind(from as f64)
+        .bind(to as f64)
+        .fetch_all(pool);
     let alarms_sql = format!(
         "SELECT {ALARM_COLUMNS} FROM markoff.alarm_latest a \
          JOIN markoff.sensors s ON s.gateway_id = a.gateway_id AND s.key = a.sensor \
@@ -621,6 +648,7 @@ pub async fn sensor_history(
             from: Time(from),
             to: Time(to),
             bucket_seconds: bucket,
+            source: if raw { "readings" } else { "readings_10m" },
             points: points
                 .iter()
                 .map(|r| {
@@ -831,7 +859,12 @@ mod tests {
     fn buckets_keep_charts_small() {
         let day = 86_400_000;
         assert_eq!(bucket_for(3_600_000, 400), 10);
-        assert_eq!(bucket_for(day, 400), 300);
+        assert_eq!(bucket_for(3 * 3_600_000, 400), 30);
+        assert_eq!(
+            bucket_for(day, 400),
+            600,
+            "the rollup's 10 minutes past 3 hours"
+        );
         assert_eq!(bucket_for(7 * day, 400), 1800);
         assert_eq!(bucket_for(365 * day, 400), 86_400);
         assert_eq!(bucket_for(0, 400), 1);

@@ -1150,7 +1150,7 @@ pub fn alarms(
 /// # Errors
 /// Not an operator, unknown alarm, nothing to acknowledge.
 pub fn propose_ack(ctx: &ToolContext<'_>, id: i64) -> Result<Confirmation, ToolError> {
-    if ctx.actor.role != Some(Role::Operator) {
+    if !ctx.actor.role.is_some_and(Role::may_act) {
         return Err(ToolError(format!(
             "{} may not acknowledge alarms (role: {}); an operator must do it",
             ctx.actor.user,

@@ -664,7 +664,7 @@ impl Engine {
             .index_of(id)
             .filter(|&i| !self.instances[i].retired)
             .ok_or(Refusal::Unknown(id))?;
-        if actor.role != Some(Role::Operator) {
+        if !actor.role.is_some_and(Role::may_act) {
             return Err(Refusal::Forbidden {
                 user: actor.user.clone(),
                 action: cmd.name(),

@@ -114,11 +114,11 @@ impl Severity {
 pub enum Role {
     /// May ask questions and look.
     Viewer,
-    /// May also acknowledge, shelve and take alarms out of service. `admin` in the config is
-    /// accepted as a synonym: no channel has actions beyond an operator's (who may use the bot
-    /// at all is the config file itself).
-    #[serde(alias = "admin")]
+    /// May also acknowledge, shelve and take alarms out of service.
     Operator,
+    /// Everything an operator may, recorded as `admin` in the audit log: the person responsible
+    /// for the gateway (who may use it at all is the config file itself).
+    Admin,
 }
 
 impl Role {
@@ -127,7 +127,13 @@ impl Role {
         match self {
             Self::Viewer => "viewer",
             Self::Operator => "operator",
+            Self::Admin => "admin",
         }
+    }
+
+    /// May this role act on alarms (acknowledge, shelve, out of service)?
+    pub fn may_act(self) -> bool {
+        self >= Self::Operator
     }
 }
 
@@ -168,5 +174,27 @@ impl Actor {
                 role: None,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_and_admins_may_act_viewers_may_not() {
+        assert!(!Role::Viewer.may_act());
+        assert!(Role::Operator.may_act());
+        assert!(Role::Admin.may_act());
+        let users: Vec<UserConfig> = toml::from_str::<toml::Table>(
+            "[[users]]\nlogin = \"anna\"\nrole = \"admin\"\ntelegram_id = 7\n",
+        )
+        .ok()
+        .and_then(|t| t.get("users").cloned())
+        .and_then(|u| u.try_into().ok())
+        .expect("users parse");
+        let actor = Actor::by_telegram_id(&users, 7);
+        assert_eq!(actor.role, Some(Role::Admin));
+        assert_eq!(Role::Admin.as_str(), "admin");
     }
 }

@@ -229,7 +229,7 @@ impl Who {
     }
 
     fn operator(&self) -> bool {
-        self.actor().role == Some(Role::Operator)
+        self.actor().role.is_some_and(Role::may_act)
     }
 }
 

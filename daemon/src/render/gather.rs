@@ -1,6 +1,6 @@
 //! Turning the gateway's data into plain picture inputs: which floors exist, which rooms and
 //! sensors are on a floor (with `[[site.sensor]]` placements applied), their latest values and
-//! open alarms, a sensor's history (thinned in SQL for long windows), its alarm periods from
+//! open alarms, a sensor's history (thinned as it is read for long windows), its alarm periods from
 //! `alarm_events` and the limits of its alarm rules.
 //!
 //! Owns: the read-only SQL of rendering (run by the daemon through `Reader::with`, or by the CLI
@@ -24,8 +24,8 @@ use crate::config::{Config, FloorConfig, SiteConfig};
 use crate::model::{Quality, Timestamp};
 use crate::store::{LatestValue, SensorRow};
 
-/// Readings fetched one by one up to this many in a chart's window; above it, SQL returns the
-/// minimum and maximum of each of [`BUCKETS`] time buckets instead (same picture, bounded cost).
+/// Readings returned one by one up to this many in a chart's window; above it, only the lowest
+/// and highest good value of each of [`BUCKETS`] time buckets (same picture, bounded memory).
 pub const MAX_RAW_POINTS: i64 = 20_000;
 /// Time buckets of a thinned history.
 pub const BUCKETS: i64 = 4_000;
@@ -495,41 +495,87 @@ pub(crate) fn history(
         }
         return Ok(Some(out));
     }
+    // Thinned while streaming in index order (no GROUP BY: SQLite would sort every row):
+    // per bucket, the lowest and the highest good value at their own times.
     let bucket = ((to - from) / BUCKETS).max(1);
     let mut stmt = c.prepare_cached(
-        "SELECT min(ts), max(ts), \
-                min(value) FILTER (WHERE quality = 0), max(value) FILTER (WHERE quality = 0), \
-                min(ts) FILTER (WHERE quality = 0), max(ts) FILTER (WHERE quality = 0) \
-         FROM readings WHERE sensor = ?1 AND ts BETWEEN ?2 AND ?3 \
-         GROUP BY (ts - ?2) / ?4 ORDER BY 1",
+        "SELECT ts, value, quality FROM readings WHERE sensor = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts, seq",
     )?;
-    let rows = stmt.query_map(params![id, from, to, bucket], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, Option<f64>>(2)?,
-            r.get::<_, Option<f64>>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-            r.get::<_, Option<i64>>(5)?,
-        ))
-    })?;
-    for row in rows {
-        match row? {
-            (_, Some(lo), Some(hi), Some(first), Some(last)) => {
+    let mut rows = stmt.query(params![id, from, to])?;
+    let mut current: Option<Bucket> = None;
+    while let Some(r) = rows.next()? {
+        let ts: i64 = r.get(0)?;
+        let value: Option<f64> = r.get(1)?;
+        let quality = Quality::from_code(r.get(2)?);
+        let good = value.filter(|_| quality == Quality::Good);
+        let b = (ts - from) / bucket;
+        if current.as_ref().is_some_and(|c| c.index != b)
+            && let Some(done) = current.take()
+        {
+            done.emit(&mut out);
+        }
+        current
+            .get_or_insert_with(|| Bucket::new(b, ts))
+            .add(ts, good);
+    }
+    if let Some(done) = current {
+        done.emit(&mut out);
+    }
+    Ok(Some(out))
+}
+
+/// One time bucket of a thinned history.
+#[derive(Debug)]
+struct Bucket {
+    index: i64,
+    first_ts: i64,
+    low: Option<(i64, f64)>,
+    high: Option<(i64, f64)>,
+}
+
+impl Bucket {
+    fn new(index: i64, first_ts: i64) -> Self {
+        Self {
+            index,
+            first_ts,
+            low: None,
+            high: None,
+        }
+    }
+
+    fn add(&mut self, ts: i64, value: Option<f64>) {
+        let Some(v) = value else { return };
+        if self.low.is_none_or(|(_, l)| v < l) {
+            self.low = Some((ts, v));
+        }
+        if self.high.is_none_or(|(_, h)| v > h) {
+            self.high = Some((ts, v));
+        }
+    }
+
+    /// The bucket's lowest and highest good values in time order, or a point without a value
+    /// when it has none.
+    fn emit(self, out: &mut Vec<ChartPoint>) {
+        match (self.low, self.high) {
+            (Some(a), Some(b)) => {
+                let (first, second) = if a.0 <= b.0 { (a, b) } else { (b, a) };
                 out.push(ChartPoint {
-                    ts: first,
-                    value: Some(lo),
+                    ts: first.0,
+                    value: Some(first.1),
                 });
-                if last > first {
+                if second.0 != first.0 {
                     out.push(ChartPoint {
-                        ts: last,
-                        value: Some(hi),
+                        ts: second.0,
+                        value: Some(second.1),
                     });
                 }
             }
-            (ts, ..) => out.push(ChartPoint { ts, value: None }),
+            _ => out.push(ChartPoint {
+                ts: self.first_ts,
+                value: None,
+            }),
         }
     }
-    Ok(Some(out))
 }
 
 /// When the sensor's alarms were active within `from..=to` (ms), from `alarm_events`: the state

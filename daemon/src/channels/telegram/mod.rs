@@ -19,8 +19,9 @@
 //!
 //! Handlers run as tasks of a `JoinSet` owned by this task, so they stop with it.
 //!
-//! Layout: [`config`] (`[telegram]`), [`api`] (the Bot API client), [`access`] (who is
-//! served), [`conversation`] (questions, answers, buttons), [`voice`] (voice notes),
+//! Layout: [`config`] (`[telegram]`), [`api`] (the Bot API client), [`poll`] (the long poll
+//! and the handlers), [`access`] (who is served), [`conversation`] (questions, answers,
+//! buttons), [`voice`] (voice notes),
 //! [`notify`] (alarm notifications), [`format`] (splitting, HTML, button data), [`text`] (the
 //! bot's own words), [`persist`] (its tables).
 //!

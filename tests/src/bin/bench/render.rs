@@ -2,7 +2,7 @@
 //! with polygons, and the same floor without geometry, as a grid), a 7-day chart of a sensor read
 //! once a minute (10,080 points), each drawn and encoded as PNG; then the same chart read from a
 //! real buffer (SQLite query included), and a 7-day chart of a sensor read every second (604,800
-//! readings, thinned in SQL).
+//! readings, thinned as they are read).
 //!
 //! Every figure is the median (and p95) of `--runs` repetitions after one warm-up. The pictures
 //! are checked: the markers and alarm rings where they must be, the gap in the chart, a PNG of the
@@ -345,7 +345,7 @@ async fn from_buffer(args: &Args, now: Timestamp) -> anyhow::Result<bool> {
     let conn =
         rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut ok = true;
-    for (id, what) in [("minutely", "1/min"), ("secondly", "1/s, thinned in SQL")] {
+    for (id, what) in [("minutely", "1/min"), ("secondly", "1/s, thinned as read")] {
         let opts = ChartOptions {
             since: Duration::from_millis(u64::try_from(span)?),
             now,
