@@ -107,7 +107,9 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             let out = client.ask(&req).await.map(|r| {
                 if json {
-                    serde_json::to_value(&r).map(|v| pretty(&v)).unwrap_or_default()
+                    serde_json::to_value(&r)
+                        .map(|v| pretty(&v))
+                        .unwrap_or_default()
                 } else {
                     markoff::channels::agent_cli::render_reply(&r)
                 }

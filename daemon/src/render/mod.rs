@@ -40,6 +40,7 @@ pub mod gather;
 pub(crate) mod geometry;
 mod palette;
 mod plan;
+mod query;
 #[cfg(test)]
 mod tests;
 mod time;
@@ -321,8 +322,8 @@ pub async fn chart_png_sized(
     let (points, periods) = state
         .reader
         .with(move |c| {
-            let points = gather::history(c, &key, from.as_millis(), to.as_millis())?;
-            let periods = gather::alarm_periods(c, &key, from.as_millis(), to.as_millis())?;
+            let points = query::history(c, &key, from.as_millis(), to.as_millis())?;
+            let periods = query::alarm_periods(c, &key, from.as_millis(), to.as_millis())?;
             Ok((points.unwrap_or_default(), periods))
         })
         .await?;
@@ -358,9 +359,9 @@ pub fn plan_png_from_buffer(
     floor: &str,
     opts: PlanOptions,
 ) -> Result<Vec<u8>, RenderError> {
-    let sensors = gather::sensor_rows(conn).map_err(StoreError::from)?;
-    let latest = gather::latest_values(conn).map_err(StoreError::from)?;
-    let alarms = gather::open_alarms(conn, config).map_err(StoreError::from)?;
+    let sensors = query::sensor_rows(conn).map_err(StoreError::from)?;
+    let latest = query::latest_values(conn).map_err(StoreError::from)?;
+    let alarms = query::open_alarms(conn, config).map_err(StoreError::from)?;
     let src = PlanSources {
         config,
         sensors: &sensors,
@@ -381,14 +382,14 @@ pub fn chart_png_from_buffer(
     opts: ChartOptions,
 ) -> Result<Vec<u8>, RenderError> {
     check_since(opts.since)?;
-    let sensors = gather::sensor_rows(conn).map_err(StoreError::from)?;
+    let sensors = query::sensor_rows(conn).map_err(StoreError::from)?;
     let Some(meta) = sensors.into_iter().find(|s| s.id == sensor) else {
         return Err(RenderError::UnknownSensor {
             sensor: sensor.to_owned(),
         });
     };
     let (from, to) = gather::window(opts.now, opts.since);
-    let points = gather::history(conn, sensor, from.as_millis(), to.as_millis())
+    let points = query::history(conn, sensor, from.as_millis(), to.as_millis())
         .map_err(StoreError::from)?
         .unwrap_or_default();
     if points.is_empty() {
@@ -397,7 +398,7 @@ pub fn chart_png_from_buffer(
             since: opts.since,
         });
     }
-    let periods = gather::alarm_periods(conn, sensor, from.as_millis(), to.as_millis())
+    let periods = query::alarm_periods(conn, sensor, from.as_millis(), to.as_millis())
         .map_err(StoreError::from)?;
     chart_to_png(&gather::chart_input(
         config,
