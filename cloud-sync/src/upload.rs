@@ -116,19 +116,20 @@ const READINGS_INSERT_IDEMPOTENT: &str = "WITH ins AS ( \
              max = greatest(t.max, excluded.max), bad = t.bad + excluded.bad \
          RETURNING 1) \
      SELECT count(*) FROM ins";
-/// Adds a batch's readings to `markoff.readings_10m`, aggregated per sensor and bucket by the
-/// uploader (the fast path, where every row above the cursor is inserted).
+/// Adds the staged batch (every row of it newly inserted: the plain insert's path) to
+/// `markoff.readings_10m`, per sensor and 10-minute bucket, in key order (one order for every
+/// uploader, so concurrent upserts cannot deadlock).
 const ROLLUP_UPSERT: &str = "INSERT INTO markoff.readings_10m AS t \
      (gateway_id, sensor_id, bucket, n, sum, min, max, bad) \
-     SELECT $1, u.sensor_id, to_timestamp(0) + u.bucket_ms * interval '1 millisecond', \
-            u.n, u.sum, u.min, u.max, u.bad \
-     FROM unnest($2::int4[], $3::int8[], $4::int4[], $5::float8[], $6::float8[], $7::float8[], \
-                 $8::int4[]) AS u(sensor_id, bucket_ms, n, sum, min, max, bad) \
+     SELECT $1, sensor_id, \
+            date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00'), \
+            count(value), coalesce(sum(value), 0), min(value), max(value), \
+            count(*) - count(value) \
+     FROM pg_temp.markoff_stage_readings \
+     GROUP BY 2, 3 ORDER BY 2, 3 \
      ON CONFLICT (gateway_id, sensor_id, bucket) DO UPDATE \
      SET n = t.n + excluded.n, sum = t.sum + excluded.sum, min = least(t.min, excluded.min), \
          max = greatest(t.max, excluded.max), bad = t.bad + excluded.bad";
-/// Width of a `markoff.readings_10m` bucket.
-pub(crate) const ROLLUP_BUCKET_MS: i64 = 600_000;
 const LATEST_UPSERT: &str = "INSERT INTO markoff.sensor_latest AS l \
      (gateway_id, sensor_id, seq, ts, value, quality) \
      SELECT $1, u.sensor_id, u.seq, to_timestamp(0) + u.ts_ms * interval '1 millisecond', \
@@ -341,7 +342,7 @@ impl Staged for ReadingRow {
         upsert_latest(conn, gateway_id, fresh).await?;
         // The fallback insert rolled up what it inserted itself.
         if all_new {
-            upsert_rollup(conn, gateway_id, fresh).await?;
+            upsert_rollup(conn, gateway_id).await?;
         }
         Ok(())
     }
@@ -480,81 +481,14 @@ async fn transaction<T: Staged>(
     })
 }
 
-/// One sensor's bucket of the rollup, as the batch adds to it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Bucket {
-    n: i32,
-    sum: f64,
-    min: Option<f64>,
-    max: Option<f64>,
-    bad: i32,
-}
-
-/// Adds `fresh` (all newly inserted) to `markoff.readings_10m`, per sensor and 10-minute bucket.
-async fn upsert_rollup(
-    conn: &mut PgConnection,
-    gw: &str,
-    fresh: &[ReadingRow],
-) -> Result<(), SyncError> {
-    let buckets = rollup(fresh);
-    let mut ids = Vec::with_capacity(buckets.len());
-    let mut starts = Vec::with_capacity(buckets.len());
-    let mut ns = Vec::with_capacity(buckets.len());
-    let mut sums = Vec::with_capacity(buckets.len());
-    let mut mins = Vec::with_capacity(buckets.len());
-    let mut maxs = Vec::with_capacity(buckets.len());
-    let mut bads = Vec::with_capacity(buckets.len());
-    for ((sensor, start), b) in buckets {
-        // Validated: sensor ids fit in an i32.
-        ids.push(i32::try_from(sensor).unwrap_or(i32::MAX));
-        starts.push(start);
-        ns.push(b.n);
-        sums.push(b.sum);
-        mins.push(b.min);
-        maxs.push(b.max);
-        bads.push(b.bad);
-    }
+/// Adds the staged batch to `markoff.readings_10m` (see [`ROLLUP_UPSERT`]).
+async fn upsert_rollup(conn: &mut PgConnection, gw: &str) -> Result<(), SyncError> {
     sqlx::query(ROLLUP_UPSERT)
         .bind(gw)
-        .bind(&ids)
-        .bind(&starts)
-        .bind(&ns)
-        .bind(&sums)
-        .bind(&mins)
-        .bind(&maxs)
-        .bind(&bads)
         .execute(&mut *conn)
         .await
         .map_err(db_err("updating the readings rollup", gw))?;
     Ok(())
-}
-
-/// `rows` aggregated per (sensor, start of its 10-minute bucket in ms), in that order.
-fn rollup(rows: &[ReadingRow]) -> Vec<((i64, i64), Bucket)> {
-    let mut buckets: HashMap<(i64, i64), Bucket> = HashMap::new();
-    for r in rows {
-        let start = r.ts_ms - r.ts_ms.rem_euclid(ROLLUP_BUCKET_MS);
-        let b = buckets.entry((r.sensor_id, start)).or_insert(Bucket {
-            n: 0,
-            sum: 0.0,
-            min: None,
-            max: None,
-            bad: 0,
-        });
-        match r.value {
-            Some(v) => {
-                b.n += 1;
-                b.sum += v;
-                b.min = Some(b.min.map_or(v, |m| m.min(v)));
-                b.max = Some(b.max.map_or(v, |m| m.max(v)));
-            }
-            None => b.bad += 1,
-        }
-    }
-    let mut out: Vec<((i64, i64), Bucket)> = buckets.into_iter().collect();
-    // One order for every uploader of a gateway, so concurrent upserts cannot deadlock.
-    out.sort_unstable_by_key(|(k, _)| *k);
-    out
 }
 
 /// Moves `markoff.sensor_latest` forward to the newest of `fresh` per sensor.
@@ -784,34 +718,6 @@ pub(crate) fn db_err(op: &'static str, gateway_id: &str) -> impl FnOnce(sqlx::Er
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_rollup_aggregates_per_sensor_and_ten_minutes() {
-        let r = |seq, sensor_id, ts_ms, value| ReadingRow {
-            seq,
-            sensor_id,
-            ts_ms,
-            value,
-            quality: if value.is_some() { 0 } else { 3 },
-        };
-        let rows = [
-            r(1, 2, 600_000, Some(1.0)),
-            r(2, 1, 599_999, Some(5.0)),
-            r(3, 2, 1_199_999, Some(3.0)),
-            r(4, 2, 1_200_000, None),
-            r(5, 2, 700_000, None),
-        ];
-        let out = rollup(&rows);
-        let keys: Vec<(i64, i64)> = out.iter().map(|(k, _)| *k).collect();
-        assert_eq!(keys, [(1, 0), (2, 600_000), (2, 1_200_000)]);
-        let b = out[1].1;
-        assert_eq!(
-            (b.n, b.sum, b.min, b.max, b.bad),
-            (2, 4.0, Some(1.0), Some(3.0), 1)
-        );
-        let empty = out[2].1;
-        assert_eq!((empty.n, empty.min, empty.bad), (0, None, 1));
-    }
 
     fn reading(seq: i64) -> ReadingRow {
         ReadingRow {

@@ -40,7 +40,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -52,10 +51,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+
+use crate::fake_server::FakeListener;
 
 /// One scripted answer to one chat completion request.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,20 +144,13 @@ struct Shared {
 /// The fake server. Stops listening when dropped.
 pub struct FakeKobold {
     shared: Arc<Shared>,
-    port: u16,
-    running: Mutex<Option<Running>>,
-}
-
-struct Running {
-    token: CancellationToken,
-    accept: JoinHandle<()>,
-    connections: TaskTracker,
+    server: FakeListener,
 }
 
 impl fmt::Debug for FakeKobold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FakeKobold")
-            .field("port", &self.port)
+            .field("port", &self.server.port())
             .field("opts", &self.shared.opts)
             .finish_non_exhaustive()
     }
@@ -190,10 +181,6 @@ impl FakeKobold {
     /// # Panics
     /// No loopback port can be bound.
     pub async fn start_with(opts: FakeOptions) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake Koboldcpp");
-        let port = listener.local_addr().expect("its address").port();
         let shared = Arc::new(Shared {
             opts,
             script: Mutex::new(VecDeque::new()),
@@ -205,22 +192,29 @@ impl FakeKobold {
             tts_requests: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
         });
-        let running = spawn_server(listener, shared.clone());
-        Self {
-            shared,
-            port,
-            running: Mutex::new(Some(running)),
-        }
+        let app = {
+            let shared = shared.clone();
+            Arc::new(move |conn: CancellationToken| {
+                Router::new()
+                    .fallback(handle)
+                    .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
+                    .with_state(shared.clone())
+                    .layer(Extension(Connection(conn)))
+            })
+        };
+        let server = FakeListener::new(app).await;
+        server.restart().await;
+        Self { shared, server }
     }
 
     /// `http://127.0.0.1:<port>`, the value for `[agent.llm] url`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// The port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Appends one step to the script (each chat request takes the next step).
@@ -288,16 +282,7 @@ impl FakeKobold {
     /// Stops listening and drops every open connection: clients get "connection refused"
     /// until [`FakeKobold::restart`]. The script and the record are kept.
     pub async fn stop(&self) {
-        let running = lock(&self.running).take();
-        if let Some(r) = running {
-            r.token.cancel();
-            // The accept loop ends when cancelled; an error would only say it was aborted.
-            if let Err(e) = r.accept.await {
-                assert!(e.is_cancelled(), "the fake's accept loop panicked: {e}");
-            }
-            r.connections.close();
-            r.connections.wait().await;
-        }
+        self.server.stop().await;
     }
 
     /// Listens again on the same port.
@@ -305,70 +290,7 @@ impl FakeKobold {
     /// # Panics
     /// The port cannot be bound again within the patience (taken by another process).
     pub async fn restart(&self) {
-        self.stop().await;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let started = tokio::time::Instant::now();
-        let listener = loop {
-            match TcpListener::bind(addr).await {
-                Ok(l) => break l,
-                Err(e) => {
-                    assert!(
-                        started.elapsed() < crate::eventually::patience(),
-                        "cannot listen on {addr} again: {e}"
-                    );
-                    tokio::time::sleep(crate::eventually::POLL_INTERVAL).await;
-                }
-            }
-        };
-        *lock(&self.running) = Some(spawn_server(listener, self.shared.clone()));
-    }
-}
-
-impl Drop for FakeKobold {
-    fn drop(&mut self) {
-        if let Some(r) = lock(&self.running).take() {
-            r.token.cancel();
-            r.accept.abort();
-        }
-    }
-}
-
-fn spawn_server(listener: TcpListener, shared: Arc<Shared>) -> Running {
-    let token = CancellationToken::new();
-    let router = Router::new()
-        .fallback(handle)
-        .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
-        .with_state(shared);
-    let t = token.clone();
-    let connections = TaskTracker::new();
-    let tracker = connections.clone();
-    let accept = tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                () = t.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(_) => continue,
-                },
-            };
-            let conn = t.child_token();
-            let service = hyper_util::service::TowerToHyperService::new(
-                router.clone().layer(Extension(Connection(conn.clone()))),
-            );
-            tracker.spawn(async move {
-                let serve = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                tokio::select! {
-                    _ = serve => {}
-                    () = conn.cancelled() => {}
-                }
-            });
-        }
-    });
-    Running {
-        token,
-        accept,
-        connections,
+        self.server.restart().await;
     }
 }
 

@@ -26,6 +26,7 @@ pub mod browser;
 pub mod central_web;
 pub mod db;
 pub mod eventually;
+pub mod fake_server;
 pub mod gateway;
 pub mod kobold;
 pub mod pg;

@@ -29,7 +29,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,11 +38,10 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+
+use crate::fake_server::FakeListener;
 
 /// The token the fake accepts; the bot's id is its number part.
 pub const TOKEN: &str = "123456789:AAFakeTestToken_for-markoff-tests";
@@ -167,20 +165,13 @@ struct Shared {
 /// The fake server. Stops listening when dropped.
 pub struct FakeTelegram {
     shared: Arc<Shared>,
-    port: u16,
-    running: Mutex<Option<Running>>,
-}
-
-struct Running {
-    token: CancellationToken,
-    accept: JoinHandle<()>,
-    connections: TaskTracker,
+    server: FakeListener,
 }
 
 impl fmt::Debug for FakeTelegram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FakeTelegram")
-            .field("port", &self.port)
+            .field("port", &self.server.port())
             .finish_non_exhaustive()
     }
 }
@@ -235,28 +226,27 @@ impl FakeTelegram {
     /// # Panics
     /// No loopback port can be bound.
     pub async fn start_stopped() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake Telegram");
-        let port = listener.local_addr().expect("its address").port();
-        drop(listener);
-        Self {
-            shared: Arc::new(Shared {
-                books: Mutex::new(Books {
-                    next_update: 1000,
-                    next_message: 1,
-                    ..Books::default()
-                }),
-                news: Notify::new(),
+        let shared = Arc::new(Shared {
+            books: Mutex::new(Books {
+                next_update: 1000,
+                next_message: 1,
+                ..Books::default()
             }),
-            port,
-            running: Mutex::new(None),
-        }
+            news: Notify::new(),
+        });
+        let app = {
+            let shared = shared.clone();
+            Arc::new(move |_conn: CancellationToken| {
+                Router::new().fallback(handle).with_state(shared.clone())
+            })
+        };
+        let server = FakeListener::new(app).await;
+        Self { shared, server }
     }
 
     /// `http://127.0.0.1:<port>`, the value for `[telegram] api_url`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// The token the fake accepts (give it to the gateway through `token_env`).
@@ -266,18 +256,7 @@ impl FakeTelegram {
 
     /// Stops listening and drops every open connection; the state is kept.
     pub async fn stop(&self) {
-        let running = match self.running.lock() {
-            Ok(mut g) => g.take(),
-            Err(p) => p.into_inner().take(),
-        };
-        if let Some(r) = running {
-            r.token.cancel();
-            if let Err(e) = r.accept.await {
-                assert!(e.is_cancelled(), "the fake's accept loop panicked: {e}");
-            }
-            r.connections.close();
-            r.connections.wait().await;
-        }
+        self.server.stop().await;
     }
 
     /// Listens (again) on the same port.
@@ -285,26 +264,7 @@ impl FakeTelegram {
     /// # Panics
     /// The port cannot be bound within the patience (taken by another process).
     pub async fn restart(&self) {
-        self.stop().await;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let started = tokio::time::Instant::now();
-        let listener = loop {
-            match TcpListener::bind(addr).await {
-                Ok(l) => break l,
-                Err(e) => {
-                    assert!(
-                        started.elapsed() < crate::eventually::patience(),
-                        "cannot listen on {addr} again: {e}"
-                    );
-                    tokio::time::sleep(crate::eventually::POLL_INTERVAL).await;
-                }
-            }
-        };
-        let running = spawn_server(listener, self.shared.clone());
-        match self.running.lock() {
-            Ok(mut g) => *g = Some(running),
-            Err(p) => *p.into_inner() = Some(running),
-        }
+        self.server.restart().await;
     }
 
     fn push_update(&self, body: Value) -> i64 {
@@ -462,53 +422,6 @@ impl FakeTelegram {
     /// with a higher offset).
     pub fn pending_updates(&self) -> usize {
         lock(&self.shared).updates.len()
-    }
-}
-
-impl Drop for FakeTelegram {
-    fn drop(&mut self) {
-        let running = match self.running.lock() {
-            Ok(mut g) => g.take(),
-            Err(p) => p.into_inner().take(),
-        };
-        if let Some(r) = running {
-            r.token.cancel();
-            r.accept.abort();
-        }
-    }
-}
-
-fn spawn_server(listener: TcpListener, shared: Arc<Shared>) -> Running {
-    let token = CancellationToken::new();
-    let router = Router::new().fallback(handle).with_state(shared);
-    let t = token.clone();
-    let connections = TaskTracker::new();
-    let tracker = connections.clone();
-    let accept = tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                () = t.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(_) => continue,
-                },
-            };
-            let conn = t.child_token();
-            let service = hyper_util::service::TowerToHyperService::new(router.clone());
-            tracker.spawn(async move {
-                let serve = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                tokio::select! {
-                    _ = serve => {}
-                    () = conn.cancelled() => {}
-                }
-            });
-        }
-    });
-    Running {
-        token,
-        accept,
-        connections,
     }
 }
 

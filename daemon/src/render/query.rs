@@ -13,7 +13,7 @@ use super::chart::{AlarmPeriod, ChartPoint};
 use super::gather::OpenAlarm;
 use crate::alarms::{AlarmState, Severity};
 use crate::config::Config;
-use crate::model::{Quality, Seq, Timestamp};
+use crate::model::Quality;
 use crate::store::{LatestValue, SensorRow};
 
 /// Readings returned one by one up to this many in a chart's window; above it, only the lowest
@@ -45,22 +45,7 @@ pub(crate) fn sensor_rows(c: &Connection) -> Result<Vec<SensorRow>, rusqlite::Er
 pub(crate) fn latest_values(
     c: &Connection,
 ) -> Result<HashMap<String, LatestValue>, rusqlite::Error> {
-    let mut stmt = c.prepare_cached(
-        "SELECT s.key, r.seq, r.ts, r.value, r.quality FROM sensors s \
-         JOIN readings r ON r.seq = (SELECT seq FROM readings WHERE sensor = s.id ORDER BY ts DESC, seq DESC LIMIT 1)",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            LatestValue {
-                seq: Seq(r.get(1)?),
-                ts: Timestamp(r.get(2)?),
-                value: r.get(3)?,
-                quality: Quality::from_code(r.get(4)?),
-            },
-        ))
-    })?;
-    rows.collect()
+    Ok(crate::store::cache::read_latest(c)?.into_iter().collect())
 }
 
 /// Open alarms recorded in the buffer (not normal, not out of service), of the rules in `config`.

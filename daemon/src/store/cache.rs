@@ -90,9 +90,11 @@ impl std::borrow::Borrow<str> for SensorId {
     }
 }
 
-/// Fills the cache from the database at start, so the latest values survive a restart.
-pub(crate) fn warm(conn: &Connection, cache: &LatestCache) -> Result<(), rusqlite::Error> {
-    let mut stmt = conn.prepare(
+/// The newest reading of every sensor, read from the database (what the cache holds).
+pub(crate) fn read_latest(
+    conn: &Connection,
+) -> Result<Vec<(String, LatestValue)>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
         "SELECT s.key, r.seq, r.ts, r.value, r.quality FROM sensors s \
          JOIN readings r ON r.seq = (SELECT seq FROM readings WHERE sensor = s.id ORDER BY ts DESC, seq DESC LIMIT 1)",
     )?;
@@ -107,12 +109,17 @@ pub(crate) fn warm(conn: &Connection, cache: &LatestCache) -> Result<(), rusqlit
             },
         ))
     })?;
+    rows.collect()
+}
+
+/// Fills the cache from the database at start, so the latest values survive a restart.
+pub(crate) fn warm(conn: &Connection, cache: &LatestCache) -> Result<(), rusqlite::Error> {
+    let rows = read_latest(conn)?;
     let mut map = match cache.map.write() {
         Ok(m) => m,
         Err(poisoned) => poisoned.into_inner(),
     };
-    for row in rows {
-        let (key, v) = row?;
+    for (key, v) in rows {
         map.insert(SensorId::new(key), v);
     }
     Ok(())

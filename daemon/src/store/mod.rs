@@ -9,7 +9,7 @@
 //! broadcast channel, and any consumer that must not miss rows reads by `seq` cursor from SQLite.
 
 mod budget;
-mod cache;
+pub(crate) mod cache;
 mod migrations;
 mod reader;
 mod writer;
