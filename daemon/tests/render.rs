@@ -105,14 +105,17 @@ async fn pictures_from_the_daemon_its_api_and_its_buffer() {
 
     // Wait for every sensor to report twice and for the alarms on floor 1 to be raised.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while state.store.latest.len() < 2 * 3 * 3 + 6 || state.alarms.list(true).len() < 3 {
+    let sensors = 2 * 3 * 3 + 6;
+    while state.store.latest.len() < sensors
+        || state.store.rows() < 2 * i64::try_from(sensors).unwrap()
+        || state.alarms.list(true).len() < 3
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no readings or alarms"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // The async API.
     let plan = render::plan_png(&state, "Ground floor", Measure::Temperature, Lang::Ru)

@@ -32,4 +32,26 @@ mod e2e {
     pub(crate) fn ms(n: u64) -> std::time::Duration {
         std::time::Duration::from_millis(n)
     }
+
+    /// An alarm rule that fires at the first reading of room 101 (a room is always above 0 °C).
+    pub(crate) const ROOM_TOO_WARM: &str = r#"
+[alarms]
+tick = "100ms"
+
+[[alarms.rule]]
+alert = "RoomTooWarm"
+kind = "high"
+sensor = "f1.r101.temperature"
+limit = 0.0
+severity = "high"
+"#;
+
+    /// The number of the open alarm of rule `alert`, once the daemon lists it.
+    pub(crate) async fn open_alarm_id(gw: &markoff_tests::TempGateway, alert: &str) -> Option<i64> {
+        gw.get_json("/api/v1/alarms")
+            .await
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["alert"] == alert).cloned())
+            .and_then(|x| x["id"].as_i64())
+    }
 }

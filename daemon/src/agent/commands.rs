@@ -142,7 +142,14 @@ pub async fn run(
     let c = ctx(agent, state, q, lang);
     let mut r = reply(String::new(), lang, Source::Command);
     r.text = match cmd {
-        Command::Help | Command::Reset => text::help(lang),
+        Command::Help => text::help(lang),
+        Command::Reset => match super::session::reset(state, &q.session).await {
+            Ok(()) => text::reset_done(lang),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot reset the conversation.");
+                text::error(lang, &e.to_string())
+            }
+        },
         Command::Unknown(name) => text::unknown_command(lang, &name),
         Command::Status => match tools::overview(&c).await {
             Ok(o) => {

@@ -343,16 +343,7 @@ impl Agent {
         let mut reply = if !cfg.agent.enabled {
             Reply::plain(text::disabled(lang), lang, Source::Command)
         } else if let Some(cmd) = commands::parse(&q.text) {
-            match cmd {
-                commands::Command::Reset => {
-                    let cleared = session::reset(state, &q.session).await;
-                    if let Err(e) = cleared {
-                        warn!(error = %e, "Cannot reset the conversation.");
-                    }
-                    Reply::plain(text::reset_done(lang), lang, Source::Command)
-                }
-                other => commands::run(self, state, &q, other, lang).await,
-            }
+            commands::run(self, state, &q, cmd, lang).await
         } else {
             turn::answer(self, state, &q, lang).await
         };

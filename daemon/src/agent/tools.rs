@@ -542,7 +542,8 @@ async fn all_sensors(state: &AppState) -> Result<Vec<SensorInfo>, ToolError> {
 }
 
 /// Words staff use for kinds and equipment, in Russian and English, mapped to the English
-/// words sensor ids, names and kinds use.
+/// words sensor ids, names and kinds use. Matched as prefixes of words normalised by `norm`
+/// (lower case, `ё` as `е`), so one stem covers every ending.
 const GLOSSARY: &[(&str, &str)] = &[
     ("температур", "temperature"),
     ("темп", "temperature"),
@@ -570,9 +571,7 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("water", "leak"),
     ("flood", "leak"),
     ("котел", "boiler"),
-    ("котёл", "boiler"),
     ("котл", "boiler"),
-    ("котел", "boiler"),
     ("горелк", "burner"),
     ("насос", "pump"),
     ("ток", "current"),
@@ -584,7 +583,6 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("электр", "energy"),
     ("мощност", "energy"),
     ("счетчик", "energy"),
-    ("счётчик", "energy"),
     ("расход", "flow"),
     ("комнат", "room"),
     ("квартир", "room"),

@@ -66,7 +66,8 @@ pub(super) async fn answer(
     // Token budget: the context minus the answer, the system prompt and the tools.
     let context = llm.context_tokens();
     let system_tokens = llm.count_tokens(&system).await;
-    let tools_tokens = estimate(&serde_json::to_string(&specs).unwrap_or_default()) + 40;
+    let tools_tokens =
+        super::llm::estimate_tokens(&serde_json::to_string(&specs).unwrap_or_default()) + 40;
     let question_tokens = llm.count_tokens(&q.text).await;
     let fixed = system_tokens + tools_tokens + question_tokens + cfg.agent.llm.max_answer_tokens;
     let room = context.saturating_sub(fixed);
@@ -111,9 +112,9 @@ pub(super) async fn answer(
             tools: if with_tools { &specs } else { &no_tools },
             max_tokens: Some(cfg.agent.llm.max_answer_tokens),
         };
-        let resp = match tokio::time::timeout_at(deadline, llm.chat(&req, deadline)).await {
-            Err(_) => return run.fallback("timeout").await,
-            Ok(Err(e)) if e.is_unreachable() => {
+        // `chat` keeps to the deadline itself (LlmError::Cancelled past it).
+        let resp = match llm.chat(&req, deadline).await {
+            Err(e) if e.is_unreachable() => {
                 let reason = match e {
                     LlmError::Timeout | LlmError::Cancelled => "timeout",
                     LlmError::Busy => "busy",
@@ -123,7 +124,7 @@ pub(super) async fn answer(
                 debug!(error = %e, "LLM unavailable; answering from local data.");
                 return run.fallback(reason).await;
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 agent.metrics().malformed.inc();
                 warn!(error = %e, "Unusable answer from the LLM.");
                 if corrected {
@@ -132,7 +133,7 @@ pub(super) async fn answer(
                 corrected = true;
                 continue;
             }
-            Ok(Ok(r)) => r,
+            Ok(r) => r,
         };
         let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
         let mut calls = resp.tool_calls.clone();
@@ -186,11 +187,6 @@ pub(super) async fn answer(
         }
         return run.finish(answer, question_tokens, &llm).await;
     }
-}
-
-/// Rough token count for text not sent to the counter (tool schemas): 3 characters a token.
-fn estimate(text: &str) -> u32 {
-    u32::try_from(text.chars().count().div_ceil(3)).unwrap_or(u32::MAX)
 }
 
 /// Strips reasoning blocks and wrappers some models add around the answer.

@@ -392,7 +392,7 @@ fn pending_rows(
     // Only registered channels: rows for a channel that is not running never crowd out the
     // others.
     let placeholders = vec!["?"; channels.len()].join(", ");
-    let mut stmt = c.prepare(&format!(
+    let mut stmt = c.prepare_cached(&format!(
         "SELECT id, subscriber, channel, address, kind, text, attempts, next_attempt_ms, alarm_id FROM outbox \
          WHERE sent_ms IS NULL AND channel IN ({placeholders}) ORDER BY id LIMIT 2000"
     ))?;

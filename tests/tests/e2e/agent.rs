@@ -12,18 +12,10 @@ use markoff_tests::kobold::{FakeKobold, Step};
 use markoff_tests::{TempGateway, assert_eventually, run_markoff};
 use serde_json::{Value, json};
 
-/// A rule that fires at once on a room, an operator and a viewer.
-const USERS_AND_ALARM: &str = r#"
-[alarms]
-tick = "100ms"
+use super::{ROOM_TOO_WARM, open_alarm_id};
 
-[[alarms.rule]]
-alert = "RoomTooWarm"
-kind = "high"
-sensor = "f1.r101.temperature"
-limit = 0.0
-severity = "high"
-
+/// An operator and a viewer (with the alarm rule of `ROOM_TOO_WARM`).
+const USERS: &str = r#"
 [[users]]
 login = "ivan"
 role = "operator"
@@ -37,7 +29,7 @@ lang = "ru"
 /// A gateway whose assistant talks to `fake`.
 async fn gateway(fake: &FakeKobold, agent_extra: &str) -> TempGateway {
     let toml = format!(
-        "{USERS_AND_ALARM}\n[agent]\nturn_timeout = \"20s\"\n{agent_extra}\n\n[agent.llm]\nurl = \"{}\"\nrequest_timeout = \"2s\"\nbreaker_cooldown = \"1h\"\n",
+        "{ROOM_TOO_WARM}\n{USERS}\n[agent]\nturn_timeout = \"20s\"\n{agent_extra}\n\n[agent.llm]\nurl = \"{}\"\nrequest_timeout = \"2s\"\nbreaker_cooldown = \"1h\"\n",
         fake.url()
     );
     let gw = TempGateway::builder().extra_toml(&toml).start().await;
@@ -456,19 +448,12 @@ async fn russian_questions_get_russian_prompts_and_answers() {
 async fn acknowledgement_needs_a_confirmation_outside_the_llm() {
     let fake = FakeKobold::start().await;
     let gw = gateway(&fake, "").await;
-    let raised = || async {
-        gw.get_json("/api/v1/alarms")
-            .await
-            .as_array()
-            .and_then(|a| a.iter().find(|x| x["alert"] == "RoomTooWarm").cloned())
-            .and_then(|x| x["id"].as_i64())
-    };
     assert_eventually!(
-        raised().await.is_some(),
+        open_alarm_id(&gw, "RoomTooWarm").await.is_some(),
         "alarm never raised:\n{}",
         gw.log()
     );
-    let alarm_id = raised().await.expect("alarm id");
+    let alarm_id = open_alarm_id(&gw, "RoomTooWarm").await.expect("alarm id");
     // A viewer: the tool refuses and the model is told why.
     fake.push_all([
         Step::ToolCall {
@@ -541,7 +526,7 @@ async fn answers_on_stale_data_say_so() {
     let mut gw = gateway(&fake, "stale_after = \"1s\"").await;
     // Stop the simulator: the readings age past stale_after.
     let agent = format!(
-        "{USERS_AND_ALARM}\n[agent]\nturn_timeout = \"20s\"\nstale_after = \"1s\"\n\n[agent.llm]\nurl = \"{}\"\nrequest_timeout = \"2s\"\n",
+        "{ROOM_TOO_WARM}\n{USERS}\n[agent]\nturn_timeout = \"20s\"\nstale_after = \"1s\"\n\n[agent.llm]\nurl = \"{}\"\nrequest_timeout = \"2s\"\n",
         fake.url()
     );
     let quiet = TempGateway::builder().no_simulator().extra_toml(&agent);

@@ -12,23 +12,12 @@ use markoff_tests::telegram::{Call, FakeTelegram, Fault, button_data};
 use markoff_tests::{TempGateway, assert_always, assert_eventually, db, metric_in};
 use serde_json::{Value, json};
 
+use super::{ROOM_TOO_WARM, open_alarm_id};
+
 /// Ivan (operator) and Olga (viewer, Russian) use the bot.
 const IVAN: i64 = 1001;
 const OLGA: i64 = 1002;
 const STRANGER: i64 = 666;
-
-/// A rule that fires at the first reading (a room is always above 0 °C).
-const ALARM_RULE: &str = r#"
-[alarms]
-tick = "100ms"
-
-[[alarms.rule]]
-alert = "RoomTooWarm"
-kind = "high"
-sensor = "f1.r101.temperature"
-limit = 0.0
-severity = "high"
-"#;
 
 /// The people: `notify` says who gets alarm notifications.
 fn users(ivan_notified: bool, olga_notified: bool) -> String {
@@ -226,7 +215,7 @@ async fn an_operator_acks_an_alarm_with_its_button_and_the_message_is_edited() {
     let gw = gateway(
         &tg,
         Setup {
-            more: format!("{ALARM_RULE}\n{}", users(true, false)),
+            more: format!("{ROOM_TOO_WARM}\n{}", users(true, false)),
             ..Setup::default()
         },
     )
@@ -294,7 +283,7 @@ async fn a_viewer_pressing_ack_is_refused_and_audited() {
     let gw = gateway(
         &tg,
         Setup {
-            more: format!("{ALARM_RULE}\n{}", users(false, true)),
+            more: format!("{ROOM_TOO_WARM}\n{}", users(false, true)),
             ..Setup::default()
         },
     )
@@ -506,7 +495,7 @@ async fn telegram_unreachable_at_boot_then_the_bot_connects_and_delivers() {
     let gw = gateway(
         &tg,
         Setup {
-            more: format!("{ALARM_RULE}\n{}", users(true, false)),
+            more: format!("{ROOM_TOO_WARM}\n{}", users(true, false)),
             ..Setup::default()
         },
     )
@@ -663,25 +652,18 @@ async fn an_acknowledgement_proposed_by_the_assistant_is_confirmed_with_a_button
         &tg,
         Setup {
             kobold: Some(&kobold),
-            more: format!("{ALARM_RULE}\n{}", users(false, false)),
+            more: format!("{ROOM_TOO_WARM}\n{}", users(false, false)),
             ..Setup::default()
         },
     )
     .await;
     connected(&tg, &gw).await;
-    let raised = || async {
-        gw.get_json("/api/v1/alarms")
-            .await
-            .as_array()
-            .and_then(|a| a.iter().find(|x| x["alert"] == "RoomTooWarm").cloned())
-            .and_then(|x| x["id"].as_i64())
-    };
     assert_eventually!(
-        raised().await.is_some(),
+        open_alarm_id(&gw, "RoomTooWarm").await.is_some(),
         "alarm never raised:\n{}",
         gw.log()
     );
-    let alarm = raised().await.expect("alarm id");
+    let alarm = open_alarm_id(&gw, "RoomTooWarm").await.expect("alarm id");
     kobold.push_all([
         Step::ToolCall {
             name: "acknowledge_alarm".into(),
