@@ -13,13 +13,21 @@
 #      cargo clippy --workspace --all-targets -- -D warnings
 #      cargo build --workspace          (the end-to-end tests run the `markoff` binary)
 #      cargo test --workspace
+#      tests/package/install-test.sh   (the Debian packages, built and installed into a
+#                                       debootstrapped Debian root, which is then booted with
+#                                       systemd-nspawn to run the unit; under CI=true always, with
+#                                       its tools installed first; otherwise when its tools are
+#                                       present, and said loudly when they are not)
 #
 # Runs from any directory, as root or as a user with sudo, and can be run again and again:
 # a server that already answers is left alone. Works on a fresh Debian 12 machine that has
 # Rust (rustup, default profile) and nothing else.
 #
 # Environment:
-#   CI                       passed through unchanged to the tests.
+#   CI                       passed through unchanged to the tests; under CI=true the package
+#                            install test always runs.
+#   MARKOFF_SKIP_PACKAGE_TEST=1  skip the package install test on a developer machine (never
+#                            under CI=true).
 #   MARKOFF_TEST_MQTT_PORT   port of the test broker (default 1883). The tests are pointed at
 #                            it through MARKOFF_TEST_MQTT_ADDR unless that is set already.
 
@@ -302,6 +310,36 @@ ensure_browser() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The Debian packages
+# ---------------------------------------------------------------------------------------------
+
+package_tools_present() {
+    [[ $(id -u) -eq 0 ]] && command -v debootstrap >/dev/null 2>&1 &&
+        command -v lintian >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2>&1 &&
+        command -v systemd-nspawn >/dev/null 2>&1 && cargo deb --version >/dev/null 2>&1
+}
+
+package_test() {
+    if [[ ${CI:-} == true ]]; then
+        section "Package tools: debootstrap, lintian, systemd-nspawn, cargo-deb"
+        [[ $(id -u) -eq 0 ]] || fail "the package install test needs root (debootstrap, chroot)"
+        if ! command -v debootstrap >/dev/null 2>&1 || ! command -v lintian >/dev/null 2>&1 ||
+            ! command -v systemd-nspawn >/dev/null 2>&1; then
+            apt_install debootstrap lintian systemd-container
+        fi
+        packaging/build-deb.sh --setup-only "$(dpkg --print-architecture)"
+    elif [[ ${MARKOFF_SKIP_PACKAGE_TEST:-0} == 1 ]]; then
+        section "Package install test: SKIPPED (MARKOFF_SKIP_PACKAGE_TEST=1)"
+        return 0
+    elif ! package_tools_present; then
+        section "Package install test: SKIPPED: it needs root, debootstrap, lintian, systemd-nspawn, dpkg-dev and cargo-deb"
+        note "(apt-get install debootstrap lintian systemd-container; packaging/build-deb.sh --setup); CI=true runs it always"
+        return 0
+    fi
+    run_step tests/package/install-test.sh
+}
+
+# ---------------------------------------------------------------------------------------------
 
 run_step() {
     section "$*"
@@ -320,6 +358,7 @@ main() {
     run_step cargo clippy --workspace --all-targets -- -D warnings
     run_step cargo build --workspace
     run_step cargo test --workspace
+    package_test
 
     section "All checks passed"
 }

@@ -10,6 +10,9 @@
 //! - `metadata`: site metadata (building, floors, rooms, tenants, sensors) upserted on change.
 //! - `error`: [`SyncError`], classified for the uploader's retry policy.
 //! - `copy`: the PostgreSQL binary COPY encoder.
+//! - `credentials`: where a systemd credential is found (by name or from the packaged
+//!   units' credentials directory).
+//! - `cli`: the command line of `markoff-central`.
 //! - `admin`: migrations, partition maintenance, gateway roles and the gateway list.
 //! - `scram`: SCRAM-SHA-256 verifiers, so passwords never reach the server in clear text.
 //! - `office`: the office's roles (the web application's and read-only readers' such as Grafana).
@@ -19,7 +22,9 @@
 use std::fmt;
 
 pub mod admin;
+pub mod cli;
 mod copy;
+pub mod credentials;
 mod error;
 mod metadata;
 pub mod office;

@@ -5,131 +5,22 @@
 //! Exit codes: 0 ok, 1 failure, 64 usage, 69 database unreachable.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 use markoff_cloud_sync::admin::{self, GatewayStatus};
+use markoff_cloud_sync::cli::{Cli, Command};
 use markoff_cloud_sync::web::{self, ServeConfig, UserError, WebError};
-use markoff_cloud_sync::{AdminError, NewGateway, OfficeRoleKind, Password, Stream};
+use markoff_cloud_sync::{AdminError, NewGateway, Password, Stream};
 use sqlx::{Connection as _, PgConnection};
 
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 64;
 const EXIT_UNAVAILABLE: u8 = 69;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Central side of Markoff: the schema gateways upload into, and their provisioning.
-#[derive(Debug, Parser)]
-#[command(name = "markoff-central", version)]
-struct Cli {
-    /// PostgreSQL URL of the central database, as an administrator (owner of schema `markoff`,
-    /// allowed to create roles).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
-    database_url: Option<String>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Create or update the central schema (idempotent), then make sure the readings partitions
-    /// exist.
-    Migrate,
-    /// Create the readings partitions for the coming months (run it monthly, e.g. from a timer).
-    Maintain {
-        /// How many months ahead of the current one to prepare.
-        #[arg(long, default_value_t = admin::DEFAULT_MONTHS_AHEAD)]
-        months_ahead: i32,
-    },
-    /// Provision a gateway: a login role that can write only its own rows and read only its
-    /// building; prints its `[gateway]` and `[sync]` settings and, once, its password.
-    AddGateway {
-        /// The gateway's id (`[gateway] id` in its markoff.toml).
-        id: String,
-        /// The building it serves.
-        #[arg(long)]
-        building: String,
-        /// The role name (default `markoff_gw_<ID>`).
-        #[arg(long)]
-        role: Option<String>,
-        /// Read the role's password from this file (first line) instead of generating one.
-        #[arg(long, value_name = "FILE")]
-        role_password_file: Option<PathBuf>,
-        /// The URL gateways reach the database by (default: the database URL without its
-        /// credentials and parameters).
-        #[arg(long, value_name = "URL")]
-        gateway_url: Option<String>,
-    },
-    /// Drop a gateway's role so it can no longer connect; its data stays unless --purge.
-    RemoveGateway {
-        /// The gateway's id.
-        id: String,
-        /// Also delete its readings, alarm events, sensors, cursors and registration.
-        #[arg(long)]
-        purge: bool,
-    },
-    /// List the gateways: building, last contact and how far behind the centre is.
-    Gateways,
-    /// Create a login role for the office: `web` (for `serve`) or `reader` (Grafana, read-only),
-    /// with only the privileges it needs; prints its password once.
-    AddRole {
-        /// The role's name.
-        role: String,
-        /// What it is for: `web` or `reader`.
-        #[arg(long)]
-        kind: OfficeRoleKind,
-        /// Read the role's password from this file (first line) instead of generating one.
-        #[arg(long, value_name = "FILE")]
-        role_password_file: Option<PathBuf>,
-        /// The role exists already: only (re)grant its privileges (e.g. after a migration).
-        #[arg(long)]
-        existing: bool,
-    },
-    /// Run the office web application (pages and JSON API) until SIGTERM or Ctrl-C.
-    Serve {
-        /// Settings file (TOML; docs/central-web.md). `--database-url` / `DATABASE_URL` and
-        /// the flags below override it.
-        #[arg(long, env = "MARKOFF_CENTRAL_CONFIG", value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<SocketAddr>,
-        /// Environment variable holding the database password.
-        #[arg(long, value_name = "VAR")]
-        password_env: Option<String>,
-        /// Send cookies without `Secure`, for plain HTTP on loopback only (tests).
-        #[arg(long)]
-        insecure_cookies: bool,
-    },
-    /// Create a user of the web application. The password is read from standard input (first
-    /// line) or from the environment variable given with --password-env, never from an argument.
-    AddUser {
-        /// The login name (stored in lower case).
-        login: String,
-        /// The name shown on pages and comments.
-        #[arg(long)]
-        name: Option<String>,
-        /// Read the password from this environment variable instead of standard input.
-        #[arg(long, value_name = "VAR")]
-        password_env: Option<String>,
-        /// The user exists: set a new password (and name) and end their sessions.
-        #[arg(long)]
-        update: bool,
-    },
-    /// Delete a user of the web application and their sessions.
-    RemoveUser {
-        /// The login name.
-        login: String,
-    },
-    /// List the users of the web application.
-    Users,
-    /// List the streams a gateway uploads, one per line.
-    Streams,
-}
 
 /// A failure with the exit code it maps to.
 struct Failure {
@@ -458,7 +349,7 @@ async fn add_gateway(
     println!();
     println!("[sync]");
     println!("url = {}", toml_string(&url));
-    println!("password_file = \"/etc/markoff/credentials/central-password\"");
+    println!("password_credential = \"central-password\"");
     println!();
     match password_file {
         Some(path) => println!(
@@ -467,7 +358,7 @@ async fn add_gateway(
         ),
         None => {
             println!(
-                "# /etc/markoff/credentials/central-password (mode 0600): this line; it is shown only once"
+                "# /etc/markoff/credentials/central-password (mode 0600, root; restart markoff): this line; it is shown only once"
             );
             println!("{}", creds.password.expose());
         }

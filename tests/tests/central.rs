@@ -1267,7 +1267,10 @@ async fn markoff_central_migrates_provisions_lists_and_removes() {
     let gw_url = toml_value(&out, "url");
     assert_eq!(toml_value(&out, "id"), "gw-cli");
     assert!(out.contains("[gateway]") && out.contains("[sync]"), "{out}");
-    assert!(out.contains("password_file = "), "{out}");
+    assert!(
+        out.contains("password_credential = \"central-password\""),
+        "{out}"
+    );
     assert!(
         gw_url.starts_with(&format!("postgres://{role}@")),
         "{gw_url}"

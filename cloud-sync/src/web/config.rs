@@ -244,7 +244,15 @@ impl ServeConfig {
                      (is LoadCredential= in the unit?)"
                 ))
             })?;
-            from_file(&Path::new(&dir).join(name))?
+            let path = crate::credentials::credential_path(Path::new(&dir), name).ok_or_else(|| {
+                ConfigError::Password(format!(
+                    "credential {name} is not in $CREDENTIALS_DIRECTORY ({}): with the packaged \
+                     unit, put it in /etc/markoff/central-credentials/{name} (mode 0600) and \
+                     restart the service",
+                    Path::new(&dir).display()
+                ))
+            })?;
+            from_file(&path)?
         } else {
             return Ok(None);
         };

@@ -2,8 +2,9 @@
 //!
 //! A config section names where a secret comes from with exactly one of three keys:
 //! `<name>_env` (an environment variable), `<name>_file` (a file readable only by the service,
-//! e.g. `/etc/markoff/credentials/db-password`), or `<name>_credential` (a systemd
-//! `LoadCredential=` name, read from `$CREDENTIALS_DIRECTORY`). The section keeps the three
+//! e.g. `/etc/markoff/db-password`), or `<name>_credential` (a systemd
+//! `LoadCredential=` name, read from `$CREDENTIALS_DIRECTORY`; the packaged unit loads every
+//! file of `/etc/markoff/credentials/`, see [`markoff_cloud_sync::credentials`]). The section keeps the three
 //! optional keys and builds a [`SecretRef`] with [`SecretRef::from_keys`]; validation calls
 //! [`SecretRef::check`]. A plain `<name> = "..."` key does not exist, so `deny_unknown_fields`
 //! rejects a secret written inline, and the loader's hint says which keys to use.
@@ -76,6 +77,16 @@ pub enum SecretError {
     NoCredentialsDirectory {
         /// The credential.
         name: String,
+    },
+    /// No such credential among those systemd passed.
+    #[error(
+        "credential {name} is not in $CREDENTIALS_DIRECTORY ({dir}): with the packaged unit, put it in /etc/markoff/credentials/{name} (mode 0600) and restart the service"
+    )]
+    MissingCredential {
+        /// The credential.
+        name: String,
+        /// `$CREDENTIALS_DIRECTORY`.
+        dir: String,
     },
     /// The file could not be read.
     #[error("cannot read secret file {path}")]
@@ -170,7 +181,14 @@ impl SecretRef {
         } else if let Some(name) = &self.credential {
             let dir = env("CREDENTIALS_DIRECTORY")
                 .ok_or_else(|| SecretError::NoCredentialsDirectory { name: name.clone() })?;
-            let path = Path::new(&dir).join(name);
+            let Some(path) =
+                markoff_cloud_sync::credentials::credential_path(Path::new(&dir), name)
+            else {
+                return Err(SecretError::MissingCredential {
+                    name: name.clone(),
+                    dir,
+                });
+            };
             (read_file(&path)?, format!("credential {name}"))
         } else {
             return Err(SecretError::Ambiguous);
@@ -228,6 +246,19 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(by_cred.resolve_with(env).unwrap().expose(), "from-cred");
+        // The packaged unit passes a directory: systemd names its files markoff_<file name>.
+        std::fs::write(dir.path().join("markoff_lan-ivan"), "from-dir\n").unwrap();
+        let by_dir_cred = SecretRef {
+            credential: Some("lan-ivan".into()),
+            ..Default::default()
+        };
+        assert_eq!(by_dir_cred.resolve_with(env).unwrap().expose(), "from-dir");
+        let missing = SecretRef {
+            credential: Some("telegram-token".into()),
+            ..Default::default()
+        };
+        let e = missing.resolve_with(env).unwrap_err().to_string();
+        assert!(e.contains("/etc/markoff/credentials/telegram-token"), "{e}");
     }
 
     #[test]

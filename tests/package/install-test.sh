@@ -1,0 +1,629 @@
+#!/usr/bin/env bash
+# Install test of the Debian packages: builds markoff and markoff-central for this machine's
+# architecture (packaging/build-deb.sh), checks them with lintian, installs them with apt into
+# a freshly debootstrapped Debian root, and checks there:
+#   - files, owners and modes; the conffiles; the markoff system user in group dialout;
+#   - the unit: enabled, `systemd-analyze verify` clean, its exposure score;
+#   - `markoff validate` of the shipped config (every source disabled);
+#   - the daemon, run as the markoff user the way the unit runs it (state directory, umask,
+#     notify socket, watchdog, a credential from the credentials directory) on the simulator:
+#     it reports READY, stores readings, reloads on SIGHUP and stops cleanly on SIGTERM;
+#   - the unit under systemd, in the root booted with systemd-nspawn: active (READY), the user
+#     and sandbox in force, the credentials directory passed, readings stored, watchdog pings,
+#     reload (and an invalid config refused by reload), restart after SIGKILL, clean stop;
+#   - a local change to the conffile survives reinstalling; remove keeps the buffer and the
+#     config; purge deletes them.
+#
+# Needs root (debootstrap, chroot, mounts), debootstrap, lintian, systemd-nspawn (Debian's
+# systemd-container), cargo-deb and access to a Debian mirror. tests/run.sh runs it under CI=true and whenever those tools are present.
+#
+# Environment:
+#   MARKOFF_DEB_MIRROR     Debian mirror (default http://deb.debian.org/debian)
+#   MARKOFF_DEB_SUITE      suite of the root (default: this machine's, e.g. bookworm)
+#   MARKOFF_DEB_CACHE      where the pristine debootstrapped root is kept as a tarball between
+#                          runs (default /var/cache/markoff-test)
+#   MARKOFF_DEB_NO_BUILD=1 use the packages already in target/debian/ instead of building
+#   MARKOFF_DEB_KEEP=1     keep the work directory (the root) for inspection
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+MIRROR="${MARKOFF_DEB_MIRROR:-http://deb.debian.org/debian}"
+# shellcheck disable=SC1091 # the host's os-release
+SUITE="${MARKOFF_DEB_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}"
+CACHE="${MARKOFF_DEB_CACHE:-/var/cache/markoff-test}"
+ARCH=$(dpkg --print-architecture)
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
+    PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
+
+WORK=""
+CHROOT=""
+NOTIFY_PID=""
+DAEMON_PID=""
+CHECKS=0
+
+section() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+fail() {
+    printf 'tests/package/install-test.sh: FAILED: %s\n' "$*" >&2
+    if [[ -n $CHROOT && -f $CHROOT/tmp/markoff-run.log ]]; then
+        printf '\n--- daemon log (last 40 lines) ---\n' >&2
+        tail -n 40 "$CHROOT/tmp/markoff-run.log" >&2
+    fi
+    exit 1
+}
+ok() {
+    CHECKS=$((CHECKS + 1))
+    note "ok: $*"
+}
+
+# Runs a command inside the root, as root.
+in_root() { chroot "$CHROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+# Runs a command inside the root as the markoff user, in its groups.
+as_markoff() {
+    chroot --userspec=markoff:markoff --groups=dialout "$CHROOT" \
+        /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "$@"
+}
+
+# Polls `check` (a command) up to `tries` times, `delay` seconds apart.
+eventually() {
+    local what=$1 tries=$2 delay=$3 i
+    shift 3
+    for ((i = 0; i < tries; i++)); do
+        if "$@"; then
+            return 0
+        fi
+        sleep "$delay"
+    done
+    fail "$what (not true after $tries checks, ${delay}s apart)"
+}
+
+cleanup() {
+    local rc=$?
+    [[ -n $DAEMON_PID ]] && kill -KILL "$DAEMON_PID" 2>/dev/null
+    [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null
+    [[ -z $CHROOT ]] || detach_root
+    if [[ -n $WORK ]]; then
+        if [[ ${MARKOFF_DEB_KEEP:-0} == 1 ]]; then
+            printf 'kept %s\n' "$WORK" >&2
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# Mounts what apt and the daemon need inside the root, and keeps services from starting there
+# (the daemon is started by hand, or by the root's own systemd in boot_test).
+attach_root() {
+    mount -t proc proc "$CHROOT/proc"
+    mount -t sysfs sysfs "$CHROOT/sys"
+    mount --bind /dev "$CHROOT/dev"
+    mount --bind /dev/pts "$CHROOT/dev/pts"
+    printf '#!/bin/sh\nexit 101\n' >"$CHROOT/usr/sbin/policy-rc.d"
+    chmod 755 "$CHROOT/usr/sbin/policy-rc.d"
+}
+
+# The reverse of attach_root: the root as it would boot.
+detach_root() {
+    local m
+    for m in dev/pts dev proc sys; do
+        if mountpoint -q "$CHROOT/$m"; then
+            umount -l "$CHROOT/$m"
+        fi
+    done
+    rm -f "$CHROOT/usr/sbin/policy-rc.d"
+}
+
+# expect_stat PATH OWNER:GROUP MODE (inside the root)
+expect_stat() {
+    [[ -e $CHROOT$1 ]] || fail "$1 is missing"
+    # Names as the root sees them (its /etc/passwd), not the host's.
+    local uid gid mode user group
+    read -r uid gid mode < <(stat -c '%u %g %a' "$CHROOT$1")
+    user=$(in_root getent passwd "$uid" | cut -d: -f1)
+    group=$(in_root getent group "$gid" | cut -d: -f1)
+    [[ "$user:$group $mode" == "$2 $3" ]] || fail "$1 is $user:$group $mode, expected $2 $3"
+    ok "$1 $2 $3"
+}
+
+# --------------------------------------------------------------------------------------------
+
+preflight() {
+    section "Tools"
+    [[ $(id -u) -eq 0 ]] || fail "must run as root (debootstrap, chroot and mounts)"
+    local t
+    for t in debootstrap lintian dpkg-deb chroot python3 systemd-nspawn; do
+        command -v "$t" >/dev/null 2>&1 || fail "$t is missing (tests/run.sh installs it under CI=true)"
+    done
+    cargo deb --version >/dev/null 2>&1 || fail "cargo-deb is missing (packaging/build-deb.sh --setup)"
+    note "$(cargo deb --version), lintian $(lintian --version | awk '{print $2}'), suite $SUITE, $ARCH"
+}
+
+build_packages() {
+    if [[ ${MARKOFF_DEB_NO_BUILD:-0} == 1 ]]; then
+        section "Packages (already built)"
+    else
+        section "Building the packages (packaging/build-deb.sh $ARCH)"
+        packaging/build-deb.sh "$ARCH"
+    fi
+    local version
+    version=$(cargo metadata --no-deps --format-version 1 --locked |
+        python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "markoff"))')
+    DEB_GATEWAY="target/debian/markoff_${version}-1_${ARCH}.deb"
+    DEB_CENTRAL="target/debian/markoff-central_${version}-1_${ARCH}.deb"
+    [[ -f $DEB_GATEWAY ]] || fail "$DEB_GATEWAY was not built"
+    [[ -f $DEB_CENTRAL ]] || fail "$DEB_CENTRAL was not built"
+    note "$DEB_GATEWAY"
+    note "$DEB_CENTRAL"
+}
+
+check_control() {
+    section "Package metadata"
+    local depends
+    depends=$(dpkg-deb --field "$DEB_GATEWAY" Depends)
+    note "markoff Depends: $depends"
+    local need
+    for need in libc6 systemd procps opus-tools; do
+        [[ $depends == *"$need"* ]] || fail "markoff does not depend on $need"
+    done
+    ok "markoff depends on libc6, systemd, procps and opus-tools"
+    dpkg-deb --ctrl-tarfile "$DEB_GATEWAY" | tar -xO ./conffiles >"$WORK/conffiles"
+    grep -qx /etc/markoff/markoff.toml "$WORK/conffiles" || fail "/etc/markoff/markoff.toml is not a conffile"
+    grep -qx /etc/default/markoff "$WORK/conffiles" || fail "/etc/default/markoff is not a conffile"
+    ok "conffiles: $(tr '\n' ' ' <"$WORK/conffiles")"
+}
+
+run_lintian() {
+    section "lintian"
+    local deb out
+    for deb in "$DEB_GATEWAY" "$DEB_CENTRAL"; do
+        # Errors fail the test; warnings are printed for the record.
+        if ! out=$(lintian --fail-on error --display-info "$deb" 2>&1); then
+            printf '%s\n' "$out" >&2
+            fail "lintian reports errors in $deb"
+        fi
+        [[ -z $out ]] || printf '%s\n' "$out" | sed 's/^/    /'
+        ok "lintian: no errors in $(basename "$deb")"
+    done
+}
+
+make_root() {
+    section "Debian root ($SUITE, $ARCH)"
+    local tarball="$CACHE/$SUITE-$ARCH-minbase.tar"
+    if [[ ! -f $tarball ]]; then
+        note "debootstrap --variant=minbase $SUITE from $MIRROR (cached in $tarball)"
+        mkdir -p "$CACHE"
+        local fresh="$WORK/fresh"
+        debootstrap --variant=minbase "$SUITE" "$fresh" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+            { tail -n 30 "$WORK/debootstrap.log" >&2; fail "debootstrap failed"; }
+        tar -C "$fresh" -cf "$tarball.tmp" .
+        mv "$tarball.tmp" "$tarball"
+        rm -rf "$fresh"
+    fi
+    CHROOT="$WORK/root"
+    mkdir -p "$CHROOT"
+    tar -C "$CHROOT" -xf "$tarball"
+    cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
+    attach_root
+    ok "root ready in $CHROOT"
+}
+
+install_packages() {
+    section "apt-get install ./markoff.deb ./markoff-central.deb"
+    cp "$DEB_GATEWAY" "$DEB_CENTRAL" "$CHROOT/tmp/"
+    in_root apt-get update -q >"$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log" >&2; fail "apt-get update failed"; }
+    # apt resolves the declared dependencies (systemd, procps, opus-tools, ...) from the mirror.
+    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "/tmp/$(basename "$DEB_GATEWAY")" "/tmp/$(basename "$DEB_CENTRAL")" >>"$WORK/apt.log" 2>&1 ||
+        { tail -n 40 "$WORK/apt.log" >&2; fail "installing the packages failed"; }
+    in_root dpkg-query -W -f '${Status}\n' markoff | grep -q 'install ok installed' || fail "markoff is not installed"
+    in_root dpkg-query -W -f '${Status}\n' markoff-central | grep -q 'install ok installed' ||
+        fail "markoff-central is not installed"
+    ok "both packages installed with their dependencies"
+}
+
+check_files() {
+    section "Files, owners and modes"
+    expect_stat /usr/bin/markoff root:root 755
+    expect_stat /usr/bin/markoff-central root:root 755
+    expect_stat /etc/markoff/markoff.toml root:root 644
+    expect_stat /etc/default/markoff root:root 600
+    expect_stat /etc/markoff/credentials root:root 700
+    expect_stat /etc/markoff/central.toml root:root 644
+    expect_stat /etc/default/markoff-central root:root 600
+    expect_stat /etc/markoff/central-credentials root:root 700
+    expect_stat /usr/lib/systemd/system/markoff.service root:root 644
+    expect_stat /usr/lib/systemd/system/markoff-central.service root:root 644
+    expect_stat /usr/lib/sysusers.d/markoff.conf root:root 644
+    expect_stat /var/lib/markoff markoff:markoff 750
+    cmp -s "$CHROOT/etc/markoff/markoff.toml" config/markoff.toml || fail "the shipped config is not config/markoff.toml"
+    ok "/etc/markoff/markoff.toml is the reference config/markoff.toml"
+    [[ -f $CHROOT/usr/share/doc/markoff/operations.md && -f $CHROOT/usr/share/doc/markoff/copyright ]] ||
+        fail "docs or copyright missing in /usr/share/doc/markoff"
+    ok "docs and copyright in /usr/share/doc/markoff"
+    [[ -f $CHROOT/usr/share/man/man1/markoff.1.gz && -f $CHROOT/usr/share/man/man1/markoff-validate.1.gz &&
+        -f $CHROOT/usr/share/man/man1/markoff-central-serve.1.gz ]] || fail "manual pages missing in /usr/share/man/man1"
+    ok "manual pages in /usr/share/man/man1"
+    local v
+    v=$(in_root markoff --version) || fail "markoff --version fails in the root"
+    ok "$v runs in the root"
+    v=$(in_root markoff-central --version) || fail "markoff-central --version fails in the root"
+    ok "$v runs in the root"
+}
+
+check_user() {
+    section "The markoff user"
+    local entry uid shell home groups
+    entry=$(in_root getent passwd markoff) || fail "no markoff user"
+    IFS=: read -r _ _ uid _ _ home shell <<<"$entry"
+    ((uid < 1000)) || fail "markoff is not a system user (uid $uid)"
+    [[ $home == /var/lib/markoff ]] || fail "markoff's home is $home"
+    [[ $shell == */nologin ]] || fail "markoff can log in (shell $shell)"
+    groups=$(in_root id -nG markoff)
+    [[ " $groups " == *" dialout "* ]] || fail "markoff is not in dialout (groups: $groups)"
+    ok "markoff: system user $uid, home $home, shell $shell, groups: $groups"
+    in_root getent passwd markoff-central >/dev/null || fail "no markoff-central user"
+    groups=$(in_root id -nG markoff-central)
+    [[ " $groups " != *" dialout "* ]] || fail "markoff-central should not be in dialout"
+    ok "markoff-central: system user, not in dialout"
+}
+
+check_units() {
+    section "systemd units"
+    [[ -L $CHROOT/etc/systemd/system/multi-user.target.wants/markoff.service ]] ||
+        fail "markoff.service is not enabled"
+    ok "markoff.service enabled (multi-user.target.wants)"
+    [[ ! -e $CHROOT/etc/systemd/system/multi-user.target.wants/markoff-central.service ]] ||
+        fail "markoff-central.service should not be enabled on installation"
+    ok "markoff-central.service installed, not enabled"
+    local unit out score
+    for unit in markoff markoff-central; do
+        out=$(in_root systemd-analyze verify "/usr/lib/systemd/system/$unit.service" 2>&1) ||
+            { printf '%s\n' "$out" >&2; fail "systemd-analyze verify $unit.service"; }
+        [[ -z $out ]] || { printf '%s\n' "$out" >&2; fail "systemd-analyze verify $unit.service warns"; }
+        ok "systemd-analyze verify $unit.service: clean"
+        score=$(in_root systemd-analyze security --offline=true "/usr/lib/systemd/system/$unit.service" 2>&1 |
+            sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+        [[ -n $score ]] || fail "no exposure score for $unit.service"
+        # docs/operations.md records the score; it must stay in the "OK" band (below 2.0).
+        python3 -c "import sys; sys.exit(0 if float('$score') < 2.0 else 1)" ||
+            fail "$unit.service exposure $score (must stay below 2.0)"
+        ok "$unit.service exposure level $score"
+    done
+}
+
+check_validate() {
+    section "markoff validate of the shipped config"
+    local out
+    out=$(as_markoff markoff validate --config /etc/markoff/markoff.toml 2>&1) ||
+        { printf '%s\n' "$out" >&2; fail "markoff validate rejects the shipped config"; }
+    ok "markoff validate --config /etc/markoff/markoff.toml: $(printf '%s' "$out" | head -n 1)"
+    # The shipped config starts no source.
+    awk '/^\[sources\.simulator\]/{s=1} s&&/^enabled *=/{print; exit}' "$CHROOT/etc/markoff/markoff.toml" |
+        grep -q 'false' || fail "the shipped config enables the simulator"
+    grep -Eq '^\[\[?sources\.(modbus|mqtt)' "$CHROOT/etc/markoff/markoff.toml" &&
+        fail "the shipped config configures a Modbus or MQTT source"
+    ok "no source enabled in the shipped config"
+    # A config with a mistake is refused with EX_CONFIG, file:line:col.
+    sed 's/^shutdown_timeout = "20s"/shutdown_timeout = "twenty"/' "$CHROOT/etc/markoff/markoff.toml" \
+        >"$CHROOT/tmp/broken.toml"
+    chmod 644 "$CHROOT/tmp/broken.toml"
+    local rc=0
+    out=$(as_markoff markoff validate --config /tmp/broken.toml 2>&1) || rc=$?
+    [[ $rc -eq 78 ]] || fail "markoff validate of a broken config exited $rc, expected 78"
+    [[ $out == *"/tmp/broken.toml:"* ]] || fail "validate did not name file:line:col: $out"
+    ok "a broken config is refused (exit 78, $(printf '%s' "$out" | grep -m1 -o '/tmp/broken.toml:[0-9]*:[0-9]*'))"
+}
+
+# The notify socket the daemon reports to, as systemd's would be: a datagram socket whose
+# messages a small listener appends to a file.
+start_notify_listener() {
+    mkdir -p "$CHROOT/run/markoff-test"
+    python3 - "$CHROOT/run/markoff-test/notify.sock" "$WORK/notify.log" <<'EOF' &
+import os, socket, sys
+path, log = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+os.chmod(path, 0o777)
+with open(log, "a", buffering=1) as f:
+    while True:
+        data = s.recv(4096).decode(errors="replace")
+        for line in data.splitlines():
+            f.write(line + "\n")
+EOF
+    NOTIFY_PID=$!
+    eventually "the notify listener is up" 50 0.1 test -S "$CHROOT/run/markoff-test/notify.sock"
+    : >>"$WORK/notify.log"
+}
+
+notified() { grep -qx "$1" "$WORK/notify.log"; }
+# At least $2 lines equal to $1.
+notified_times() { [[ $(grep -cx "$1" "$WORK/notify.log" || true) -ge $2 ]]; }
+
+daemon_alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }
+
+readings_stored() {
+    local out
+    out=$(as_markoff markoff readings --json --config /etc/markoff/sim.toml 2>/dev/null) || return 1
+    [[ $out == *'"f1.r'*'.temperature"'* ]]
+}
+
+# Logs in to the LAN page with a token; prints the status code and "cookie" when a session
+# cookie was set.
+lan_login() {
+    python3 - "$(cat "$CHROOT/var/lib/markoff/markoff.lan")" "$1" <<'EOF'
+import http.client, sys, urllib.parse
+addr = sys.argv[1].strip()
+addr = addr.split("://", 1)[-1].rstrip("/")
+conn = http.client.HTTPConnection(addr, timeout=10)
+body = urllib.parse.urlencode({"token": sys.argv[2]})
+conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+r = conn.getresponse()
+cookie = "markoff_lan=" in (r.getheader("Set-Cookie") or "")
+print(r.status, "cookie" if cookie else "")
+EOF
+}
+
+run_daemon() {
+    section "The daemon on the simulator, as the unit runs it"
+    # The shipped config with the simulator on, the API on a free port and one LAN token from
+    # the credentials directory (named the way LoadCredential=markoff:/etc/markoff/credentials
+    # names it), so that the credential lookup is exercised too.
+    awk '
+        /^\[sources\.simulator\]/ { sim = 1 }
+        sim && /^enabled = false/ { print "enabled = true"; sim = 0; next }
+        /^\[lan\]/ { lan = 1 }
+        lan && /^enabled = false/ { print "enabled = true"; next }
+        lan && /^listen = / { print "listen = \"127.0.0.1:0\""; lan = 0; next }
+        /^listen = "127\.0\.0\.1:9780"/ { print "listen = \"127.0.0.1:0\""; next }
+        { print }
+    ' "$CHROOT/etc/markoff/markoff.toml" >"$CHROOT/etc/markoff/sim.toml"
+    cat >>"$CHROOT/etc/markoff/sim.toml" <<'EOF'
+
+[[users]]
+login = "installer"
+role = "viewer"
+
+[[lan.token]]
+user = "installer"
+token_credential = "lan-test"
+EOF
+    chmod 644 "$CHROOT/etc/markoff/sim.toml"
+    mkdir -p "$CHROOT/run/credentials/markoff.service"
+    printf 'install-test-token-0123456789abcdef\n' >"$CHROOT/run/credentials/markoff.service/markoff_lan-test"
+    chown -R "$(in_root id -u markoff):$(in_root id -g markoff)" "$CHROOT/run/credentials/markoff.service"
+    chmod 500 "$CHROOT/run/credentials/markoff.service"
+    chmod 400 "$CHROOT/run/credentials/markoff.service/markoff_lan-test"
+
+    local env=(STATE_DIRECTORY=/var/lib/markoff CREDENTIALS_DIRECTORY=/run/credentials/markoff.service
+        MARKOFF_CONFIG=/etc/markoff/sim.toml)
+    as_markoff "${env[@]}" markoff validate >/dev/null 2>&1 ||
+        { as_markoff "${env[@]}" markoff validate >&2 || true; fail "markoff validate rejects the simulator config"; }
+    ok "the simulator config validates (with the credential)"
+
+    start_notify_listener
+    # UMask=0077 as in the unit; a 2 s watchdog (the unit's is 30 s) so that pings come soon.
+    chroot --userspec=markoff:markoff --groups=dialout "$CHROOT" /usr/bin/env -i \
+        PATH=/usr/bin:/bin LANG=C.UTF-8 "${env[@]}" \
+        NOTIFY_SOCKET=/run/markoff-test/notify.sock WATCHDOG_USEC=2000000 \
+        /bin/sh -c 'umask 077; exec /usr/bin/markoff run' >"$CHROOT/tmp/markoff-run.log" 2>&1 &
+    DAEMON_PID=$!
+    eventually "the daemon reports READY=1" 100 0.2 notified READY=1
+    ok "READY=1 on the notify socket"
+    eventually "the simulator's readings are stored and served" 100 0.2 readings_stored
+    ok "simulator readings stored in the buffer and served by the local API"
+    eventually "a watchdog ping" 100 0.2 notified WATCHDOG=1
+    ok "WATCHDOG=1 on the notify socket"
+    eventually "the LAN page is up" 100 0.1 test -s "$CHROOT/var/lib/markoff/markoff.lan"
+    [[ $(lan_login install-test-token-0123456789abcdef) == "303 cookie" ]] ||
+        fail "the LAN page refused the token from the credentials directory"
+    [[ $(lan_login wrong-token) == 401* ]] || fail "the LAN page accepted a wrong token"
+    ok "LAN page login with the token read from \$CREDENTIALS_DIRECTORY/markoff_lan-test"
+    grep -q '^STATUS=' "$WORK/notify.log" || fail "no STATUS= line"
+    ok "$(grep -m1 '^STATUS=' "$WORK/notify.log")"
+    expect_stat /var/lib/markoff/markoff.db markoff:markoff 600
+
+    kill -HUP "$DAEMON_PID"
+    eventually "the reload is reported" 100 0.1 notified RELOADING=1
+    eventually "READY=1 again after the reload" 100 0.1 notified_times READY=1 2
+    daemon_alive || fail "the daemon died on SIGHUP"
+    ok "SIGHUP: RELOADING=1, READY=1, still running"
+
+    kill -TERM "$DAEMON_PID"
+    local rc=0
+    wait "$DAEMON_PID" || rc=$?
+    DAEMON_PID=""
+    [[ $rc -eq 0 ]] || fail "the daemon exited $rc on SIGTERM"
+    notified STOPPING=1 || fail "no STOPPING=1 on shutdown"
+    ok "SIGTERM: STOPPING=1, exit 0"
+    grep -qi 'panick' "$CHROOT/tmp/markoff-run.log" && fail "the daemon panicked"
+    ok "no panic in the daemon's log"
+}
+
+# The probe that runs inside the booted root as a service: checks markoff.service as systemd
+# runs it, writes "ok: ..." / "FAIL: ..." lines to /markoff-probe.out, then powers off.
+write_probe() {
+    cat >"$CHROOT/usr/local/sbin/markoff-probe" <<'EOF'
+#!/bin/sh
+out=/markoff-probe.out
+ok() { echo "ok: $*" >>$out; }
+bad() { echo "FAIL: $*" >>$out; }
+finish() {
+    journalctl -u markoff --no-pager -o cat >/markoff-journal.txt 2>&1
+    echo done >>$out
+    systemctl poweroff
+    exit 0
+}
+prop() { systemctl show -P "$1" markoff.service; }
+# wait_for SECONDS COMMAND...: polls every half second.
+wait_for() {
+    n=$(($1 * 2)); shift
+    while [ $n -gt 0 ]; do
+        if "$@"; then return 0; fi
+        sleep 0.5; n=$((n - 1))
+    done
+    return 1
+}
+is_active() { [ "$(prop ActiveState)" = active ]; }
+readings() { markoff readings --json --config /etc/markoff/sim.toml 2>/dev/null | grep -q '"f1\.r.*\.temperature"'; }
+# The watchdog timestamp moves on with every ping (the first one is set at READY).
+watchdog_pinged() { [ "$(prop WatchdogTimestampMonotonic)" != "$1" ]; }
+journal_has() { journalctl -u markoff --no-pager -o cat | grep -q "$1"; }
+restarted() { [ "$(prop NRestarts)" -ge 1 ] && is_active && [ "$(prop MainPID)" != "$1" ]; }
+
+if ! wait_for 60 is_active; then
+    bad "markoff.service did not become active: $(prop ActiveState)/$(prop SubState) $(prop Result)"
+    finish
+fi
+ok "markoff.service active under systemd (Type=notify: READY received)"
+pid=$(prop MainPID)
+ok "status: $(prop StatusText)"
+ids=$(ps -o user=,group=,supgrp= -p "$pid" | tr -s ' ')
+case "$ids" in
+    "markoff markoff "*dialout*) ok "runs as markoff:markoff with dialout ($ids)" ;;
+    *) bad "runs as: $ids" ;;
+esac
+grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$pid/status && ok "NoNewPrivs" || bad "NoNewPrivs not set"
+grep -q '^Seccomp:[[:space:]]*2' /proc/$pid/status && ok "seccomp filter in force" || bad "no seccomp filter"
+grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/$pid/status && ok "no capabilities" || bad "has capabilities"
+[ -f /run/credentials/markoff.service/markoff_lan-test ] &&
+    ok "LoadCredential= passed /etc/markoff/credentials/lan-test as markoff_lan-test" ||
+    bad "credential markoff_lan-test missing: $(ls /run/credentials/markoff.service 2>&1)"
+journalctl -u markoff --no-pager -o verbose | grep -q '^ *F_TOKENS=1$' &&
+    journal_has 'LAN page listening' && ok "the LAN page read its token from the credential" ||
+    bad "the LAN page did not start with the credential's token"
+wait_for 30 readings && ok "simulator readings stored and served" || bad "no simulator readings"
+[ "$(stat -c '%U:%G %a' /var/lib/markoff/markoff.db)" = "markoff:markoff 600" ] &&
+    ok "/var/lib/markoff/markoff.db markoff:markoff 600 (UMask=0077)" ||
+    bad "buffer file is $(stat -c '%U:%G %a' /var/lib/markoff/markoff.db)"
+wait_for 25 watchdog_pinged "$(prop WatchdogTimestampMonotonic)" && ok "watchdog pings arrive (WatchdogSec=$(prop WatchdogUSec))" ||
+    bad "no watchdog ping"
+
+if systemctl reload markoff && is_active && [ "$(prop MainPID)" = "$pid" ] && wait_for 10 journal_has 'Config reloaded'; then
+    ok "systemctl reload: validated, SIGHUP, reloaded in place"
+else
+    bad "systemctl reload failed"
+fi
+cp /etc/markoff/sim.toml /root/sim.toml.good
+echo 'this is not toml' >>/etc/markoff/sim.toml
+if systemctl reload markoff 2>/dev/null; then
+    bad "reload accepted an invalid config"
+elif is_active && [ "$(prop MainPID)" = "$pid" ]; then
+    ok "reload of an invalid config refused by ExecReload's validate; the service runs on"
+else
+    bad "an invalid config stopped the service"
+fi
+cp /root/sim.toml.good /etc/markoff/sim.toml
+
+kill -KILL "$pid"
+if wait_for 30 restarted "$pid"; then
+    ok "killed with SIGKILL: restarted by systemd (NRestarts=$(prop NRestarts))"
+else
+    bad "not restarted after SIGKILL: $(prop ActiveState)/$(prop SubState)"
+fi
+wait_for 30 readings && ok "readings served again after the restart" || bad "no readings after the restart"
+
+systemctl stop markoff
+[ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] &&
+    ok "systemctl stop: clean exit" || bad "stop: $(prop ActiveState) $(prop Result)"
+journal_has 'panicked' && bad "the journal shows a panic"
+finish
+EOF
+    chmod 755 "$CHROOT/usr/local/sbin/markoff-probe"
+    cat >"$CHROOT/etc/systemd/system/markoff-probe.service" <<'EOF'
+[Unit]
+Description=Install test probe of markoff.service
+After=multi-user.target markoff.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/markoff-probe
+EOF
+    ln -sf /etc/systemd/system/markoff-probe.service \
+        "$CHROOT/etc/systemd/system/multi-user.target.wants/markoff-probe.service"
+}
+
+boot_test() {
+    section "The unit under systemd: the root booted in a container (systemd-nspawn)"
+    # The unit reads the simulator config through /etc/default/markoff and the LAN token from
+    # the credentials directory, as an operator would set them up.
+    printf 'MARKOFF_CONFIG=/etc/markoff/sim.toml\n' >>"$CHROOT/etc/default/markoff"
+    install -m 0600 /dev/stdin "$CHROOT/etc/markoff/credentials/lan-test" <<<'install-test-token-0123456789abcdef'
+    rm -rf "$CHROOT/var/lib/markoff/"*
+    rm -f "$CHROOT/markoff-probe.out"
+    write_probe
+    detach_root
+    local rc=0
+    timeout 240 systemd-nspawn --quiet --register=no --keep-unit -D "$CHROOT" -b \
+        >"$WORK/nspawn.log" 2>&1 || rc=$?
+    attach_root
+    if [[ ! -f $CHROOT/markoff-probe.out ]]; then
+        tail -n 40 "$WORK/nspawn.log" >&2
+        fail "the container did not run the probe (systemd-nspawn exit $rc)"
+    fi
+    local line
+    while IFS= read -r line; do
+        case $line in
+            ok:*) ok "${line#ok: }" ;;
+            FAIL:*)
+                printf '\n--- markoff.service journal ---\n' >&2
+                tail -n 40 "$CHROOT/markoff-journal.txt" >&2 || true
+                fail "${line#FAIL: }"
+                ;;
+        esac
+    done <"$CHROOT/markoff-probe.out"
+    grep -qx done "$CHROOT/markoff-probe.out" || fail "the probe did not finish"
+    # Back to the shipped defaults for the lifecycle checks.
+    sed -i '/^MARKOFF_CONFIG=\/etc\/markoff\/sim.toml$/d' "$CHROOT/etc/default/markoff"
+}
+
+check_lifecycle() {
+    section "Conffile, remove and purge"
+    local marker="# changed on site by the install test"
+    printf '%s\n' "$marker" >>"$CHROOT/etc/markoff/markoff.toml"
+    in_root env DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "/tmp/$(basename "$DEB_GATEWAY")" \
+        >>"$WORK/apt.log" 2>&1 || fail "reinstalling markoff failed"
+    grep -qx "$marker" "$CHROOT/etc/markoff/markoff.toml" || fail "reinstalling overwrote the changed conffile"
+    ok "a local change to /etc/markoff/markoff.toml survives reinstalling"
+
+    in_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q markoff >>"$WORK/apt.log" 2>&1 ||
+        fail "apt-get remove markoff failed"
+    [[ ! -e $CHROOT/usr/bin/markoff ]] || fail "/usr/bin/markoff is still there after remove"
+    [[ -s $CHROOT/var/lib/markoff/markoff.db ]] || fail "remove deleted the buffer"
+    grep -qx "$marker" "$CHROOT/etc/markoff/markoff.toml" || fail "remove deleted the config"
+    ok "remove: binary gone; buffer and config kept"
+
+    in_root dpkg --purge markoff >>"$WORK/apt.log" 2>&1 || fail "dpkg --purge markoff failed"
+    [[ ! -e $CHROOT/var/lib/markoff ]] || fail "purge left /var/lib/markoff"
+    [[ ! -e $CHROOT/etc/markoff/markoff.toml ]] || fail "purge left /etc/markoff/markoff.toml"
+    [[ ! -e $CHROOT/etc/markoff/credentials ]] || fail "purge left /etc/markoff/credentials"
+    [[ ! -e $CHROOT/etc/default/markoff ]] || fail "purge left /etc/default/markoff"
+    [[ -f $CHROOT/etc/markoff/central.toml ]] || fail "purging markoff removed markoff-central's config"
+    ok "purge: buffer, config, secrets and defaults gone; markoff-central untouched"
+}
+
+main() {
+    preflight
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/markoff-deb-test.XXXXXX")
+    build_packages
+    check_control
+    run_lintian
+    make_root
+    install_packages
+    check_files
+    check_user
+    check_units
+    check_validate
+    run_daemon
+    boot_test
+    check_lifecycle
+    section "Install test passed: $CHECKS checks"
+}
+
+main "$@"
