@@ -258,6 +258,10 @@ ensure_mosquitto() {
 
 ensure_build_tools() {
     section "Build tools"
+    # cargo learns the target's properties by running rustc on an empty stdin (/dev/null); a
+    # /dev/null that has become a regular file with data in it fails every build.
+    [[ -c /dev/null ]] ||
+        fail "/dev/null is not the null device but a $(stat -c %F /dev/null): this machine's /dev is damaged (as root: rm -f /dev/null && mknod -m 0666 /dev/null c 1 3)"
     command -v cargo >/dev/null 2>&1 || fail "cargo not found: install Rust with rustup first"
     # The bundled SQLite (rusqlite) and ring (rustls) compile C code; nothing else is needed:
     # no OpenSSL, no pkg-config, no system SQLite.

@@ -91,20 +91,59 @@ cleanup() {
         if [[ ${MARKOFF_DEB_KEEP:-0} == 1 ]]; then
             printf 'kept %s\n' "$WORK" >&2
         else
-            rm -rf "$WORK"
+            # Never into a file system still mounted below the work directory.
+            rm -rf --one-file-system "$WORK"
         fi
     fi
     exit "$rc"
 }
 trap cleanup EXIT
 
+WORK_PREFIX="${TMPDIR:-/tmp}/markoff-deb-test."
+
+# A run killed before its cleanup (SIGKILL, a lost session) leaves its root mounted. Those
+# mounts are detached and the work directory removed, so that nothing later (this script, a
+# tmp cleaner, an operator's rm -rf) walks into them.
+reap_stale_roots() {
+    local dir pid m
+    for dir in "$WORK_PREFIX"*; do
+        [[ -d $dir ]] || continue
+        pid=$(cat "$dir/pid" 2>/dev/null || true)
+        if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+            continue # another install test, still running
+        fi
+        while read -r m; do
+            umount -l "$m" 2>/dev/null || true
+        done < <(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r)
+        rm -rf --one-file-system "$dir"
+        note "removed the root of an earlier run that did not finish: $dir"
+    done
+}
+
 # Mounts what apt and the daemon need inside the root, and keeps services from starting there
 # (the daemon is started by hand, or by the root's own systemd in boot_test).
+#
+# The root gets a /dev of its own (a small tmpfs with the usual nodes and a private devpts
+# instance) and a read-only /sys: with the host's /dev bound in, the package scripts run by apt
+# in the root, or an rm -rf of a root left mounted, could change or delete the host's device
+# nodes.
 attach_root() {
     mount -t proc proc "$CHROOT/proc"
-    mount -t sysfs sysfs "$CHROOT/sys"
-    mount --bind /dev "$CHROOT/dev"
-    mount --bind /dev/pts "$CHROOT/dev/pts"
+    mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$CHROOT/sys"
+    mount -t tmpfs -o mode=0755,nosuid,size=1m markoff-test-dev "$CHROOT/dev"
+    local node name major minor
+    for node in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
+        IFS=: read -r name major minor <<<"$node"
+        mknod -m 0666 "$CHROOT/dev/$name" c "$major" "$minor"
+    done
+    mkdir -m 0755 "$CHROOT/dev/pts"
+    mkdir -m 1777 "$CHROOT/dev/shm"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$CHROOT/dev/pts"
+    ln -s pts/ptmx "$CHROOT/dev/ptmx"
+    ln -s /proc/self/fd "$CHROOT/dev/fd"
+    ln -s /proc/self/fd/0 "$CHROOT/dev/stdin"
+    ln -s /proc/self/fd/1 "$CHROOT/dev/stdout"
+    ln -s /proc/self/fd/2 "$CHROOT/dev/stderr"
     printf '#!/bin/sh\nexit 101\n' >"$CHROOT/usr/sbin/policy-rc.d"
     chmod 755 "$CHROOT/usr/sbin/policy-rc.d"
 }
@@ -112,9 +151,9 @@ attach_root() {
 # The reverse of attach_root: the root as it would boot.
 detach_root() {
     local m
-    for m in dev/pts dev proc sys; do
+    for m in dev/pts dev sys proc; do
         if mountpoint -q "$CHROOT/$m"; then
-            umount -l "$CHROOT/$m"
+            umount "$CHROOT/$m" 2>/dev/null || umount -l "$CHROOT/$m"
         fi
     done
     rm -f "$CHROOT/usr/sbin/policy-rc.d"
@@ -204,7 +243,7 @@ make_root() {
             { tail -n 30 "$WORK/debootstrap.log" >&2; fail "debootstrap failed"; }
         tar -C "$fresh" -cf "$tarball.tmp" .
         mv "$tarball.tmp" "$tarball"
-        rm -rf "$fresh"
+        rm -rf --one-file-system "$fresh"
     fi
     CHROOT="$WORK/root"
     mkdir -p "$CHROOT"
@@ -222,7 +261,9 @@ install_packages() {
     in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         "/tmp/$(basename "$DEB_GATEWAY")" "/tmp/$(basename "$DEB_CENTRAL")" >>"$WORK/apt.log" 2>&1 ||
         { tail -n 40 "$WORK/apt.log" >&2; fail "installing the packages failed"; }
+    # shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
     in_root dpkg-query -W -f '${Status}\n' markoff | grep -q 'install ok installed' || fail "markoff is not installed"
+    # shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
     in_root dpkg-query -W -f '${Status}\n' markoff-central | grep -q 'install ok installed' ||
         fail "markoff-central is not installed"
     ok "both packages installed with their dependencies"
@@ -578,7 +619,7 @@ boot_test() {
                 ;;
         esac
     done <"$CHROOT/markoff-probe.out"
-    grep -qx done "$CHROOT/markoff-probe.out" || fail "the probe did not finish"
+    grep -qx 'done' "$CHROOT/markoff-probe.out" || fail "the probe did not finish"
     # Back to the shipped defaults for the lifecycle checks.
     sed -i '/^MARKOFF_CONFIG=\/etc\/markoff\/sim.toml$/d' "$CHROOT/etc/default/markoff"
 }
@@ -610,7 +651,9 @@ check_lifecycle() {
 
 main() {
     preflight
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/markoff-deb-test.XXXXXX")
+    reap_stale_roots
+    WORK=$(mktemp -d "${WORK_PREFIX}XXXXXX")
+    printf '%s\n' "$$" >"$WORK/pid"
     build_packages
     check_control
     run_lintian
@@ -623,6 +666,9 @@ main() {
     run_daemon
     boot_test
     check_lifecycle
+    detach_root
+    [[ -c /dev/null ]] || fail "the host's /dev/null is no longer a character device"
+    ok "the host's /dev is untouched (/dev/null is still the null device)"
     section "Install test passed: $CHECKS checks"
 }
 
