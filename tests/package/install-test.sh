@@ -11,11 +11,15 @@
 #   - the unit under systemd, in the root booted with systemd-nspawn: active (READY), the user
 #     and sandbox in force, the credentials directory passed, readings stored, watchdog pings,
 #     reload (and an invalid config refused by reload), restart after SIGKILL, clean stop;
+#   - the central maintenance under systemd: markoff-central-maintain.timer enabled and
+#     scheduled, and its service recreating a missing partition of markoff.readings in a
+#     database migrated by the packaged markoff-central;
 #   - a local change to the conffile survives reinstalling; remove keeps the buffer and the
 #     config; purge deletes them.
 #
 # Needs root (debootstrap, chroot, mounts), debootstrap, lintian, systemd-nspawn (Debian's
-# systemd-container), cargo-deb and access to a Debian mirror. tests/run.sh runs it under CI=true and whenever those tools are present.
+# systemd-container), cargo-deb, access to a Debian mirror, and PostgreSQL (psql, and a server
+# that trusts the postgres role from 127.0.0.1, as tests/run.sh sets up). tests/run.sh runs it under CI=true and whenever those tools are present.
 #
 # Environment:
 #   MARKOFF_DEB_MIRROR     Debian mirror (default http://deb.debian.org/debian)
@@ -24,6 +28,8 @@
 #                          runs (default /var/cache/markoff-test)
 #   MARKOFF_DEB_NO_BUILD=1 use the packages already in target/debian/ instead of building
 #   MARKOFF_DEB_KEEP=1     keep the work directory (the root) for inspection
+#   MARKOFF_TEST_PG_ADDR   PostgreSQL host:port (default 127.0.0.1:5432); a database of its own
+#                          is created and dropped
 
 set -euo pipefail
 
@@ -39,6 +45,11 @@ PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
     PATH="${HOME:-/root}/.cargo/bin:$PATH"
 fi
+
+PG_ADDR="${MARKOFF_TEST_PG_ADDR:-127.0.0.1:5432}"
+PG_DB="markoff_pkgtest_$$"
+PG_URL="postgres://postgres@$PG_ADDR/$PG_DB"
+PG_CREATED=""
 
 WORK=""
 CHROOT=""
@@ -69,6 +80,13 @@ as_markoff() {
         /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "$@"
 }
 
+# Runs psql as postgres on database $1 of the test server: pg DB ARGS...
+pg() {
+    local db=$1
+    shift
+    psql -w -X -v ON_ERROR_STOP=1 -h "${PG_ADDR%:*}" -p "${PG_ADDR##*:}" -U postgres -d "$db" -Atq "$@"
+}
+
 # Polls `check` (a command) up to `tries` times, `delay` seconds apart.
 eventually() {
     local what=$1 tries=$2 delay=$3 i
@@ -87,6 +105,7 @@ cleanup() {
     [[ -n $DAEMON_PID ]] && kill -KILL "$DAEMON_PID" 2>/dev/null
     [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null
     [[ -z $CHROOT ]] || detach_root
+    [[ -z $PG_CREATED ]] || pg postgres -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1
     if [[ -n $WORK ]]; then
         if [[ ${MARKOFF_DEB_KEEP:-0} == 1 ]]; then
             printf 'kept %s\n' "$WORK" >&2
@@ -177,10 +196,12 @@ preflight() {
     section "Tools"
     [[ $(id -u) -eq 0 ]] || fail "must run as root (debootstrap, chroot and mounts)"
     local t
-    for t in debootstrap lintian dpkg-deb chroot python3 systemd-nspawn; do
+    for t in debootstrap lintian dpkg-deb chroot python3 systemd-nspawn psql; do
         command -v "$t" >/dev/null 2>&1 || fail "$t is missing (tests/run.sh installs it under CI=true)"
     done
     cargo deb --version >/dev/null 2>&1 || fail "cargo-deb is missing (packaging/build-deb.sh --setup)"
+    pg postgres -c 'SELECT 1' >/dev/null 2>&1 ||
+        fail "PostgreSQL at $PG_ADDR does not answer as postgres (tests/run.sh starts it)"
     note "$(cargo deb --version), lintian $(lintian --version | awk '{print $2}'), suite $SUITE, $ARCH"
 }
 
@@ -279,8 +300,11 @@ check_files() {
     expect_stat /etc/markoff/central.toml root:root 644
     expect_stat /etc/default/markoff-central root:root 600
     expect_stat /etc/markoff/central-credentials root:root 700
+    expect_stat /etc/default/markoff-central-maintain root:root 600
     expect_stat /usr/lib/systemd/system/markoff.service root:root 644
     expect_stat /usr/lib/systemd/system/markoff-central.service root:root 644
+    expect_stat /usr/lib/systemd/system/markoff-central-maintain.service root:root 644
+    expect_stat /usr/lib/systemd/system/markoff-central-maintain.timer root:root 644
     expect_stat /usr/lib/sysusers.d/markoff.conf root:root 644
     expect_stat /var/lib/markoff markoff:markoff 750
     cmp -s "$CHROOT/etc/markoff/markoff.toml" config/markoff.toml || fail "the shipped config is not config/markoff.toml"
@@ -323,8 +347,15 @@ check_units() {
     [[ ! -e $CHROOT/etc/systemd/system/multi-user.target.wants/markoff-central.service ]] ||
         fail "markoff-central.service should not be enabled on installation"
     ok "markoff-central.service installed, not enabled"
+    [[ ! -e $CHROOT/etc/systemd/system/timers.target.wants/markoff-central-maintain.timer ]] ||
+        fail "markoff-central-maintain.timer should not be enabled on installation"
+    ok "markoff-central-maintain.timer installed, not enabled"
     local unit out score
-    for unit in markoff markoff-central; do
+    out=$(in_root systemd-analyze verify /usr/lib/systemd/system/markoff-central-maintain.timer 2>&1) ||
+        { printf '%s\n' "$out" >&2; fail "systemd-analyze verify markoff-central-maintain.timer"; }
+    [[ -z $out ]] || { printf '%s\n' "$out" >&2; fail "systemd-analyze verify markoff-central-maintain.timer warns"; }
+    ok "systemd-analyze verify markoff-central-maintain.timer: clean"
+    for unit in markoff markoff-central markoff-central-maintain; do
         out=$(in_root systemd-analyze verify "/usr/lib/systemd/system/$unit.service" 2>&1) ||
             { printf '%s\n' "$out" >&2; fail "systemd-analyze verify $unit.service"; }
         [[ -z $out ]] || { printf '%s\n' "$out" >&2; fail "systemd-analyze verify $unit.service warns"; }
@@ -497,6 +528,7 @@ ok() { echo "ok: $*" >>$out; }
 bad() { echo "FAIL: $*" >>$out; }
 finish() {
     journalctl -u markoff --no-pager -o cat >/markoff-journal.txt 2>&1
+    journalctl -u markoff-central-maintain --no-pager -o cat >/markoff-central-journal.txt 2>&1
     echo done >>$out
     systemctl poweroff
     exit 0
@@ -574,6 +606,24 @@ systemctl stop markoff
 [ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] &&
     ok "systemctl stop: clean exit" || bad "stop: $(prop ActiveState) $(prop Result)"
 journal_has 'panicked' && bad "the journal shows a panic"
+
+# The central maintenance: the timer, and one run of its service against the test database
+# (DATABASE_URL in /etc/default/markoff-central-maintain, written by the host script).
+timer() { systemctl show -P "$1" markoff-central-maintain.timer; }
+if systemctl enable --now markoff-central-maintain.timer >/dev/null 2>&1 &&
+    [ "$(timer ActiveState)" = active ] && [ -n "$(timer NextElapseUSecRealtime)" ]; then
+    ok "markoff-central-maintain.timer enabled and scheduled (next: $(timer NextElapseUSecRealtime))"
+else
+    bad "markoff-central-maintain.timer: $(timer ActiveState), next '$(timer NextElapseUSecRealtime)'"
+fi
+if systemctl start markoff-central-maintain.service; then
+    created=$(journalctl -u markoff-central-maintain --no-pager -o cat | sed -n 's/^readings partitions created: //p' | tail -n 1)
+    [ "$created" = 1 ] &&
+        ok "markoff-central-maintain.service ran as markoff-central: 1 partition created" ||
+        bad "markoff-central-maintain.service created '$created' partitions, expected 1"
+else
+    bad "markoff-central-maintain.service failed: $(systemctl show -P Result markoff-central-maintain.service)"
+fi
 finish
 EOF
     chmod 755 "$CHROOT/usr/local/sbin/markoff-probe"
@@ -590,6 +640,25 @@ EOF
         "$CHROOT/etc/systemd/system/multi-user.target.wants/markoff-probe.service"
 }
 
+# A central database for the maintenance unit: migrated by the packaged markoff-central (run in
+# the root, which shares the host's network), then its newest partition dropped, for the unit's
+# run in the booted root to recreate.
+DROPPED_PARTITION=""
+prepare_central() {
+    pg postgres -c "CREATE DATABASE $PG_DB" >/dev/null || fail "cannot create database $PG_DB"
+    PG_CREATED=1
+    in_root markoff-central migrate --database-url "$PG_URL" >"$WORK/migrate.log" 2>&1 ||
+        { cat "$WORK/migrate.log" >&2; fail "markoff-central migrate (in the root) failed"; }
+    DROPPED_PARTITION=$(pg "$PG_DB" -c "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'markoff.readings'::regclass AND c.relname ~ '^readings_[0-9]{4}_[0-9]{2}\$'
+        ORDER BY 1 DESC LIMIT 1")
+    [[ -n $DROPPED_PARTITION ]] || fail "markoff-central migrate created no monthly partition"
+    pg "$PG_DB" -c "DROP TABLE markoff.$DROPPED_PARTITION" >/dev/null
+    ok "central database migrated in the root; markoff.$DROPPED_PARTITION dropped for the maintenance to recreate"
+    # The password would come from the pgpass credential; the test server trusts 127.0.0.1.
+    printf 'DATABASE_URL=%s\n' "$PG_URL" >>"$CHROOT/etc/default/markoff-central-maintain"
+}
+
 boot_test() {
     section "The unit under systemd: the root booted in a container (systemd-nspawn)"
     # The unit reads the simulator config through /etc/default/markoff and the LAN token from
@@ -599,6 +668,7 @@ boot_test() {
     rm -rf "$CHROOT/var/lib/markoff/"*
     rm -f "$CHROOT/markoff-probe.out"
     write_probe
+    prepare_central
     detach_root
     local rc=0
     timeout 240 systemd-nspawn --quiet --register=no --keep-unit -D "$CHROOT" -b \
@@ -615,13 +685,19 @@ boot_test() {
             FAIL:*)
                 printf '\n--- markoff.service journal ---\n' >&2
                 tail -n 40 "$CHROOT/markoff-journal.txt" >&2 || true
+                printf '\n--- markoff-central-maintain.service journal ---\n' >&2
+                tail -n 20 "$CHROOT/markoff-central-journal.txt" >&2 || true
                 fail "${line#FAIL: }"
                 ;;
         esac
     done <"$CHROOT/markoff-probe.out"
     grep -qx 'done' "$CHROOT/markoff-probe.out" || fail "the probe did not finish"
+    [[ -n $(pg "$PG_DB" -c "SELECT to_regclass('markoff.$DROPPED_PARTITION')") ]] ||
+        fail "markoff.$DROPPED_PARTITION was not recreated by the maintenance"
+    ok "markoff.$DROPPED_PARTITION is back in the central database"
     # Back to the shipped defaults for the lifecycle checks.
     sed -i '/^MARKOFF_CONFIG=\/etc\/markoff\/sim.toml$/d' "$CHROOT/etc/default/markoff"
+    sed -i '/^DATABASE_URL=/d' "$CHROOT/etc/default/markoff-central-maintain"
 }
 
 check_lifecycle() {
