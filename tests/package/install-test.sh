@@ -10,7 +10,8 @@
 #     it reports READY, stores readings, reloads on SIGHUP and stops cleanly on SIGTERM;
 #   - the unit under systemd, in the root booted with systemd-nspawn: active (READY), the user
 #     and sandbox in force, the credentials directory passed, readings stored, watchdog pings,
-#     reload (and an invalid config refused by reload), restart after SIGKILL, clean stop;
+#     reload (and an invalid config refused by reload), restart after SIGKILL, an upgrade to
+#     the next revision of the package (service restarted, buffer kept), clean stop;
 #   - the central maintenance under systemd: markoff-central-maintain.timer enabled and
 #     scheduled, and its service recreating a missing partition of markoff.readings in a
 #     database migrated by the packaged markoff-central;
@@ -221,6 +222,17 @@ build_packages() {
     [[ -f $DEB_CENTRAL ]] || fail "$DEB_CENTRAL was not built"
     note "$DEB_GATEWAY"
     note "$DEB_CENTRAL"
+    # The next revision of the same package, for the upgrade in boot_test: dpkg runs the upgrade
+    # paths of the maintainer scripts (prerm upgrade, postinst configure OLD), which restart the
+    # service. Repacked with dpkg-deb, so target/debian/ stays as built.
+    local unpacked="$WORK/upgrade/markoff" new_version
+    mkdir -p "$WORK/upgrade"
+    dpkg-deb -R "$DEB_GATEWAY" "$unpacked"
+    new_version="$(dpkg-deb -f "$DEB_GATEWAY" Version | sed 's/-[0-9]*$//')-2"
+    sed -i "s/^Version: .*/Version: $new_version/" "$unpacked/DEBIAN/control"
+    DEB_UPGRADE="$WORK/upgrade/markoff_${new_version}_${ARCH}.deb"
+    dpkg-deb --root-owner-group -b "$unpacked" "$DEB_UPGRADE" >/dev/null || fail "repacking the upgrade package failed"
+    note "$DEB_UPGRADE (the upgrade)"
 }
 
 check_control() {
@@ -602,6 +614,29 @@ else
 fi
 wait_for 30 readings && ok "readings served again after the restart" || bad "no readings after the restart"
 
+# An upgrade to the next revision of the package, with the service running.
+maxseq() {
+    markoff readings --json --config /etc/markoff/sim.toml 2>/dev/null |
+        grep -o '"seq": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -n 1
+}
+upgraded() { [ "$(dpkg-query -W -f '${Version}' markoff)" = "$1" ] && is_active && [ "$(prop MainPID)" != "$2" ]; }
+seq_past() { s=$(maxseq); [ -n "$s" ] && [ "$s" -gt "$1" ]; }
+pid=$(prop MainPID)
+seq0=$(maxseq)
+inode0=$(stat -c %i /var/lib/markoff/markoff.db)
+new=$(dpkg-deb -f /root/markoff-upgrade.deb Version)
+if DEBIAN_FRONTEND=noninteractive dpkg -i /root/markoff-upgrade.deb >/markoff-upgrade.log 2>&1 &&
+    wait_for 30 upgraded "$new" "$pid"; then
+    ok "upgrade to $new (dpkg -i): markoff.service restarted (pid $pid, then $(prop MainPID))"
+else
+    bad "upgrade to $new: $(dpkg-query -W -f '${Version} ${Status}' markoff), service $(prop ActiveState), pid $(prop MainPID) (was $pid): $(tail -n 3 /markoff-upgrade.log)"
+fi
+if [ -n "$seq0" ] && [ "$(stat -c %i /var/lib/markoff/markoff.db)" = "$inode0" ] && wait_for 30 seq_past "$seq0"; then
+    ok "the buffer survives the upgrade and readings go on in it (seq $seq0, then $(maxseq))"
+else
+    bad "after the upgrade: seq $seq0, then '$(maxseq)'; buffer inode $inode0, then $(stat -c %i /var/lib/markoff/markoff.db)"
+fi
+
 systemctl stop markoff
 [ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] &&
     ok "systemctl stop: clean exit" || bad "stop: $(prop ActiveState) $(prop Result)"
@@ -667,6 +702,8 @@ boot_test() {
     install -m 0600 /dev/stdin "$CHROOT/etc/markoff/credentials/lan-test" <<<'install-test-token-0123456789abcdef'
     rm -rf "$CHROOT/var/lib/markoff/"*
     rm -f "$CHROOT/markoff-probe.out"
+    # /tmp of the booted root is a fresh tmpfs.
+    cp "$DEB_UPGRADE" "$CHROOT/root/markoff-upgrade.deb"
     write_probe
     prepare_central
     detach_root
