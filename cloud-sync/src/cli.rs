@@ -17,6 +17,12 @@ pub struct Cli {
     /// allowed to create roles).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
+    /// Take the database password from this systemd credential (a file of
+    /// `$CREDENTIALS_DIRECTORY`, passed with `LoadCredential=`; its first line), in place of one
+    /// in the URL. The packaged maintenance unit passes `owner-password`. With `serve`, it
+    /// replaces `password_credential` of the settings.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub password_credential: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

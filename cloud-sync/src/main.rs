@@ -15,11 +15,17 @@ use markoff_cloud_sync::admin::{self, GatewayStatus};
 use markoff_cloud_sync::cli::{Cli, Command};
 use markoff_cloud_sync::web::{self, ServeConfig, UserError, WebError};
 use markoff_cloud_sync::{AdminError, NewGateway, Password, Stream};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection};
 
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 64;
 const EXIT_UNAVAILABLE: u8 = 69;
+const EXIT_CONFIG: u8 = 78;
+
+/// Where the packaged maintenance unit (`markoff-central-maintain.service`) loads its
+/// credentials from.
+const MAINTAIN_CREDENTIALS_DIR: &str = "/etc/markoff/central-maintain-credentials";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A failure with the exit code it maps to.
@@ -134,10 +140,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         if let Some(l) = listen {
             cfg.listen = l;
         }
+        if password_env.is_some() && cli.password_credential.is_some() {
+            return Err(usage(anyhow::anyhow!(
+                "give --password-env or --password-credential, not both"
+            )));
+        }
         if let Some(var) = password_env {
             cfg.password_env = Some(var);
             cfg.password_file = None;
             cfg.password_credential = None;
+        }
+        if let Some(name) = cli.password_credential {
+            cfg.password_env = None;
+            cfg.password_file = None;
+            cfg.password_credential = Some(name);
         }
         if insecure_cookies {
             cfg.cookie_secure = false;
@@ -150,7 +166,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             error: anyhow::anyhow!("no database: pass --database-url or set DATABASE_URL"),
         });
     };
-    let mut conn = connect(&url).await?;
+    let password = match &cli.password_credential {
+        Some(name) => Some(
+            markoff_cloud_sync::credentials::read_own_credential(name, MAINTAIN_CREDENTIALS_DIR)
+                .map_err(|e| Failure {
+                    code: EXIT_CONFIG,
+                    error: e.into(),
+                })?,
+        ),
+        None => None,
+    };
+    let mut conn = connect(&url, password.as_deref()).await?;
     match cli.command {
         Command::Streams => {}
         Command::Migrate => {
@@ -289,16 +315,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn connect(url: &str) -> Result<PgConnection, Failure> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url)).await {
+/// Connects to `url`, with `password` in place of any the URL holds.
+async fn connect(url: &str, password: Option<&str>) -> Result<PgConnection, Failure> {
+    let database_error =
+        |op, source| Failure::from(anyhow::Error::new(AdminError::Database { op, source }));
+    let mut options: PgConnectOptions = url
+        .parse()
+        .map_err(|source| database_error("reading the database URL", source))?;
+    if let Some(password) = password {
+        options = options.password(password);
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(source)) => {
-            let e = AdminError::Database {
-                op: "connecting to the central database",
-                source,
-            };
-            Err(Failure::from(anyhow::Error::new(e)))
-        }
+        Ok(Err(source)) => Err(database_error("connecting to the central database", source)),
         Err(_) => Err(Failure {
             code: EXIT_UNAVAILABLE,
             error: anyhow::anyhow!(

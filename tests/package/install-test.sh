@@ -103,12 +103,15 @@ eventually() {
 
 cleanup() {
     local rc=$?
+    # Every step runs, whatever the one before it did.
+    set +e
     [[ -n $DAEMON_PID ]] && kill -KILL "$DAEMON_PID" 2>/dev/null
     [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null
     [[ -z $CHROOT ]] || detach_root
-    [[ -z $PG_CREATED ]] || pg postgres -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1
+    [[ -z $PG_CREATED ]] || drop_database "$PG_DB"
     if [[ -n $WORK ]]; then
         if [[ ${MARKOFF_DEB_KEEP:-0} == 1 ]]; then
+            touch "$WORK/kept"
             printf 'kept %s\n' "$WORK" >&2
         else
             # Never into a file system still mounted below the work directory.
@@ -121,22 +124,28 @@ trap cleanup EXIT
 
 WORK_PREFIX="${TMPDIR:-/tmp}/markoff-deb-test."
 
-# A run killed before its cleanup (SIGKILL, a lost session) leaves its root mounted. Those
-# mounts are detached and the work directory removed, so that nothing later (this script, a
-# tmp cleaner, an operator's rm -rf) walks into them.
+drop_database() {
+    pg postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1 ||
+        note "could not drop the test database $1"
+}
+
+# A run killed before its cleanup (SIGKILL, a lost session) leaves its root mounted and its
+# database behind. Every run holds a lock on its work directory's `lock` file for as long as it
+# lives; a directory whose lock is free (and that was not kept with MARKOFF_DEB_KEEP=1) is such
+# a leftover: its mounts are detached, its database dropped and the directory removed, so that
+# nothing later (this script, a tmp cleaner, an operator's rm -rf) walks into them.
 reap_stale_roots() {
-    local dir pid m
-    for dir in "$WORK_PREFIX"*; do
-        [[ -d $dir ]] || continue
-        pid=$(cat "$dir/pid" 2>/dev/null || true)
-        if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-            continue # another install test, still running
-        fi
+    local dir m
+    for dir in "$WORK_PREFIX"*/; do
+        dir=${dir%/}
+        [[ -d $dir && ! -e $dir/kept ]] || continue
+        flock -n "$dir/lock" true || continue # a run that is still going
         while read -r m; do
             umount -l "$m" 2>/dev/null || true
-        done < <(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r)
+        done < <(findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r)
+        [[ ! -s $dir/database ]] || drop_database "$(cat "$dir/database")"
         rm -rf --one-file-system "$dir"
-        note "removed the root of an earlier run that did not finish: $dir"
+        note "removed what an earlier run left behind: $dir"
     done
 }
 
@@ -312,6 +321,7 @@ check_files() {
     expect_stat /etc/markoff/central.toml root:root 644
     expect_stat /etc/default/markoff-central root:root 600
     expect_stat /etc/markoff/central-credentials root:root 700
+    expect_stat /etc/markoff/central-maintain-credentials root:root 700
     expect_stat /etc/default/markoff-central-maintain root:root 600
     expect_stat /usr/lib/systemd/system/markoff.service root:root 644
     expect_stat /usr/lib/systemd/system/markoff-central.service root:root 644
@@ -614,28 +624,43 @@ else
 fi
 wait_for 30 readings && ok "readings served again after the restart" || bad "no readings after the restart"
 
-# An upgrade to the next revision of the package, with the service running.
-maxseq() {
-    markoff readings --json --config /etc/markoff/sim.toml 2>/dev/null |
-        grep -o '"seq": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -n 1
+# An upgrade to the next revision of the package, with the service running. The maintainer
+# scripts restart the service: it stops cleanly (the daemon logs "Stopped cleanly" on SIGTERM,
+# a crash would not) and starts again, on the same buffer: the latest reading of a sensor from
+# before the upgrade (its seq and time) is still in that sensor's history after it.
+sensor=$(markoff readings --json --config /etc/markoff/sim.toml 2>/dev/null | grep -o '"f1\.r[^"]*\.temperature"' | head -n 1 | tr -d '"')
+seq_and_ts() {
+    markoff readings "$sensor" --json --limit "$1" --config /etc/markoff/sim.toml 2>/dev/null | tr -d ' ' | grep -A1 '^"seq":'
 }
-upgraded() { [ "$(dpkg-query -W -f '${Version}' markoff)" = "$1" ] && is_active && [ "$(prop MainPID)" != "$2" ]; }
-seq_past() { s=$(maxseq); [ -n "$s" ] && [ "$s" -gt "$1" ]; }
+clean_stops() { journalctl -u markoff --no-pager -o cat | grep -c 'Stopped cleanly'; }
+upgraded() {
+    [ "$(dpkg-query -W -f '${Version}' markoff)" = "$1" ] && is_active && [ "$(prop MainPID)" != "$2" ] &&
+        [ "$(clean_stops)" -gt "$3" ]
+}
+in_history() { seq_and_ts 10000 | grep -A1 -Fx "$1" | grep -qFx "$2"; }
+newer_reading() { [ "$(seq_and_ts 1 | head -n 1)" != "$1" ]; }
 pid=$(prop MainPID)
-seq0=$(maxseq)
-inode0=$(stat -c %i /var/lib/markoff/markoff.db)
+stops0=$(clean_stops)
+before=$(seq_and_ts 1 | head -n 2)
+seq0=$(printf '%s\n' "$before" | sed -n 1p)
+ts0=$(printf '%s\n' "$before" | sed -n 2p)
 new=$(dpkg-deb -f /root/markoff-upgrade.deb Version)
 if DEBIAN_FRONTEND=noninteractive dpkg -i /root/markoff-upgrade.deb >/markoff-upgrade.log 2>&1 &&
-    wait_for 30 upgraded "$new" "$pid"; then
-    ok "upgrade to $new (dpkg -i): markoff.service restarted (pid $pid, then $(prop MainPID))"
+    wait_for 30 upgraded "$new" "$pid" "$stops0"; then
+    ok "upgrade to $new (dpkg -i): markoff.service stopped cleanly and started again (pid $pid, then $(prop MainPID))"
 else
-    bad "upgrade to $new: $(dpkg-query -W -f '${Version} ${Status}' markoff), service $(prop ActiveState), pid $(prop MainPID) (was $pid): $(tail -n 3 /markoff-upgrade.log)"
+    bad "upgrade to $new: $(dpkg-query -W -f '${Version} ${Status}' markoff), service $(prop ActiveState), pid $(prop MainPID) (was $pid), clean stops $(clean_stops) (were $stops0): $(tail -n 3 /markoff-upgrade.log)"
 fi
-if [ -n "$seq0" ] && [ "$(stat -c %i /var/lib/markoff/markoff.db)" = "$inode0" ] && wait_for 30 seq_past "$seq0"; then
-    ok "the buffer survives the upgrade and readings go on in it (seq $seq0, then $(maxseq))"
-else
-    bad "after the upgrade: seq $seq0, then '$(maxseq)'; buffer inode $inode0, then $(stat -c %i /var/lib/markoff/markoff.db)"
-fi
+case "$seq0/$ts0" in
+    '"seq":'*/'"ts":'*)
+        if in_history "$seq0" "$ts0" && wait_for 30 newer_reading "$seq0"; then
+            ok "the buffer survives the upgrade: $sensor keeps its reading $seq0 $ts0 and gets newer ones"
+        else
+            bad "after the upgrade $sensor lacks its reading $seq0 $ts0, or gets no newer one"
+        fi
+        ;;
+    *) bad "no reading of '$sensor' before the upgrade: '$before'" ;;
+esac
 
 systemctl stop markoff
 [ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] &&
@@ -651,11 +676,15 @@ if systemctl enable --now markoff-central-maintain.timer >/dev/null 2>&1 &&
 else
     bad "markoff-central-maintain.timer: $(timer ActiveState), next '$(timer NextElapseUSecRealtime)'"
 fi
+created() { journalctl -u markoff-central-maintain --no-pager -o cat | grep -qx 'readings partitions created: 1'; }
 if systemctl start markoff-central-maintain.service; then
-    created=$(journalctl -u markoff-central-maintain --no-pager -o cat | sed -n 's/^readings partitions created: //p' | tail -n 1)
-    [ "$created" = 1 ] &&
-        ok "markoff-central-maintain.service ran as markoff-central: 1 partition created" ||
-        bad "markoff-central-maintain.service created '$created' partitions, expected 1"
+    wait_for 10 created && ok "markoff-central-maintain.service: 1 partition created" ||
+        bad "markoff-central-maintain.service: $(journalctl -u markoff-central-maintain --no-pager -o cat | tail -n 3)"
+    uids=$(journalctl -u markoff-central-maintain 'MESSAGE=readings partitions created: 1' --no-pager -o export |
+        sed -n 's/^_UID=//p' | sort -u)
+    [ -n "$uids" ] && [ "$uids" = "$(id -u markoff-central)" ] &&
+        ok "it ran as markoff-central (uid $uids) with the owner's password credential" ||
+        bad "it ran as uid '$uids', not markoff-central ($(id -u markoff-central))"
 else
     bad "markoff-central-maintain.service failed: $(systemctl show -P Result markoff-central-maintain.service)"
 fi
@@ -682,6 +711,7 @@ DROPPED_PARTITION=""
 prepare_central() {
     pg postgres -c "CREATE DATABASE $PG_DB" >/dev/null || fail "cannot create database $PG_DB"
     PG_CREATED=1
+    printf '%s\n' "$PG_DB" >"$WORK/database"
     in_root markoff-central migrate --database-url "$PG_URL" >"$WORK/migrate.log" 2>&1 ||
         { cat "$WORK/migrate.log" >&2; fail "markoff-central migrate (in the root) failed"; }
     DROPPED_PARTITION=$(pg "$PG_DB" -c "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -690,8 +720,10 @@ prepare_central() {
     [[ -n $DROPPED_PARTITION ]] || fail "markoff-central migrate created no monthly partition"
     pg "$PG_DB" -c "DROP TABLE markoff.$DROPPED_PARTITION" >/dev/null
     ok "central database migrated in the root; markoff.$DROPPED_PARTITION dropped for the maintenance to recreate"
-    # The password would come from the pgpass credential; the test server trusts 127.0.0.1.
     printf 'DATABASE_URL=%s\n' "$PG_URL" >>"$CHROOT/etc/default/markoff-central-maintain"
+    # The unit passes the owner's password from this credential (the test server trusts
+    # 127.0.0.1, so its value is not checked there; without it the service fails).
+    install -m 0600 /dev/stdin "$CHROOT/etc/markoff/central-maintain-credentials/owner-password" <<<'install-test-owner-password'
 }
 
 boot_test() {
@@ -741,7 +773,9 @@ check_lifecycle() {
     section "Conffile, remove and purge"
     local marker="# changed on site by the install test"
     printf '%s\n' "$marker" >>"$CHROOT/etc/markoff/markoff.toml"
-    in_root env DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "/tmp/$(basename "$DEB_GATEWAY")" \
+    # The root has the upgrade installed (boot_test); reinstalling that same version.
+    cp "$DEB_UPGRADE" "$CHROOT/tmp/"
+    in_root env DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "/tmp/$(basename "$DEB_UPGRADE")" \
         >>"$WORK/apt.log" 2>&1 || fail "reinstalling markoff failed"
     grep -qx "$marker" "$CHROOT/etc/markoff/markoff.toml" || fail "reinstalling overwrote the changed conffile"
     ok "a local change to /etc/markoff/markoff.toml survives reinstalling"
@@ -764,9 +798,15 @@ check_lifecycle() {
 
 main() {
     preflight
+    # The reaping and the new directory's lock under one lock, so that no run reaps another's
+    # directory before its lock is taken.
+    exec 8>"${WORK_PREFIX}lock"
+    flock 8
     reap_stale_roots
     WORK=$(mktemp -d "${WORK_PREFIX}XXXXXX")
-    printf '%s\n' "$$" >"$WORK/pid"
+    exec 9>"$WORK/lock"
+    flock -n 9 || fail "cannot lock $WORK/lock"
+    exec 8>&-
     build_packages
     check_control
     run_lintian

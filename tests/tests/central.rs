@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -1213,12 +1213,23 @@ fn central_bin() -> PathBuf {
 
 /// Runs `markoff-central ARGS`; returns (exit code, stdout, stderr).
 async fn central(args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(central_bin())
-        .args(args)
+    central_with_credentials(args, None).await
+}
+
+/// Runs `markoff-central ARGS` with `$CREDENTIALS_DIRECTORY` set to `credentials` (as systemd
+/// sets it for a unit with `LoadCredential=`), or unset.
+async fn central_with_credentials(
+    args: &[&str],
+    credentials: Option<&Path>,
+) -> (i32, String, String) {
+    let mut cmd = tokio::process::Command::new(central_bin());
+    cmd.args(args)
         .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .unwrap();
+        .env_remove("CREDENTIALS_DIRECTORY");
+    if let Some(dir) = credentials {
+        cmd.env("CREDENTIALS_DIRECTORY", dir);
+    }
+    let out = cmd.output().await.unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -1354,4 +1365,50 @@ async fn markoff_central_migrates_provisions_lists_and_removes() {
     .await;
     assert_eq!(code, 69, "{err}");
     assert_eq!(central(&["--help"]).await.0, 0);
+}
+
+/// `--password-credential`, as the packaged maintenance unit runs `maintain`: the password comes
+/// from a file of `$CREDENTIALS_DIRECTORY`; a missing or empty one is a configuration error
+/// (exit 78) that says where the credential belongs and never connects.
+#[tokio::test]
+async fn markoff_central_takes_the_password_from_a_credential() {
+    let Some(db) = TestDb::empty().await else {
+        return;
+    };
+    let url = db.url();
+    let (code, out, err) = central(&["--database-url", &url, "migrate"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let args = [
+        "--database-url",
+        url.as_str(),
+        "--password-credential",
+        "owner-password",
+        "maintain",
+    ];
+    let creds = tempfile::tempdir().unwrap();
+
+    let (code, _, err) = central_with_credentials(&args, None).await;
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("$CREDENTIALS_DIRECTORY is not set"), "{err}");
+
+    let (code, _, err) = central_with_credentials(&args, Some(creds.path())).await;
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("/etc/markoff/central-maintain-credentials/owner-password"),
+        "{err}"
+    );
+
+    let file = creds.path().join("markoff_owner-password");
+    std::fs::write(&file, "\n").unwrap();
+    let (code, _, err) = central_with_credentials(&args, Some(creds.path())).await;
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("credential owner-password is empty"), "{err}");
+
+    // The test server trusts loopback, so this shows the credential read and the connection
+    // made with it, not the server checking the password.
+    std::fs::write(&file, "owner-secret\n").unwrap();
+    let (code, out, err) = central_with_credentials(&args, Some(creds.path())).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("readings partitions created: 0"), "{out}");
+    assert!(!err.contains("owner-secret") && !out.contains("owner-secret"));
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// Where the packaged `markoff-central.service` loads its credentials from.
+const PACKAGED_CREDENTIALS_DIR: &str = "/etc/markoff/central-credentials";
+
 /// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -238,21 +241,8 @@ impl ServeConfig {
         } else if let Some(path) = &self.password_file {
             from_file(path)?
         } else if let Some(name) = &self.password_credential {
-            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                ConfigError::Password(format!(
-                    "credential {name} requested but $CREDENTIALS_DIRECTORY is not set \
-                     (is LoadCredential= in the unit?)"
-                ))
-            })?;
-            let path = crate::credentials::credential_path(Path::new(&dir), name).ok_or_else(|| {
-                ConfigError::Password(format!(
-                    "credential {name} is not in $CREDENTIALS_DIRECTORY ({}): with the packaged \
-                     unit, put it in /etc/markoff/central-credentials/{name} (mode 0600) and \
-                     restart the service",
-                    Path::new(&dir).display()
-                ))
-            })?;
-            from_file(&path)?
+            crate::credentials::read_own_credential(name, PACKAGED_CREDENTIALS_DIR)
+                .map_err(|e| ConfigError::Password(e.to_string()))?
         } else {
             return Ok(None);
         };
