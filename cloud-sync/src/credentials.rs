@@ -63,9 +63,29 @@ pub enum CredentialError {
     },
 }
 
-/// Reads credential `name` from `dir` (`$CREDENTIALS_DIRECTORY`; `None` when it is not set): the
-/// first line of its file, which must not be empty. `packaged_dir` is where the packaged unit
-/// loads its credentials from, named in the error when the credential is missing.
+/// The file of credential `name` in `dir` (`$CREDENTIALS_DIRECTORY`; `None` when it is not
+/// set), as [`credential_path`] finds it. `packaged_dir` is where the packaged unit loads its
+/// credentials from, named in the error when the credential is missing.
+///
+/// # Errors
+/// [`CredentialError::NoDirectory`], [`CredentialError::Missing`].
+pub fn locate_credential(
+    dir: Option<&Path>,
+    name: &str,
+    packaged_dir: &'static str,
+) -> Result<PathBuf, CredentialError> {
+    let dir = dir.ok_or_else(|| CredentialError::NoDirectory {
+        name: name.to_owned(),
+    })?;
+    credential_path(dir, name).ok_or_else(|| CredentialError::Missing {
+        name: name.to_owned(),
+        dir: dir.display().to_string(),
+        packaged_dir,
+    })
+}
+
+/// Reads credential `name` from `dir` ([`locate_credential`]): the first line of its file,
+/// which must not be empty.
 ///
 /// # Errors
 /// See [`CredentialError`].
@@ -74,14 +94,7 @@ pub fn read_credential(
     name: &str,
     packaged_dir: &'static str,
 ) -> Result<String, CredentialError> {
-    let dir = dir.ok_or_else(|| CredentialError::NoDirectory {
-        name: name.to_owned(),
-    })?;
-    let path = credential_path(dir, name).ok_or_else(|| CredentialError::Missing {
-        name: name.to_owned(),
-        dir: dir.display().to_string(),
-        packaged_dir,
-    })?;
+    let path = locate_credential(dir, name, packaged_dir)?;
     let text =
         std::fs::read_to_string(&path).map_err(|source| CredentialError::Read { path, source })?;
     let first = text.lines().next().unwrap_or_default();

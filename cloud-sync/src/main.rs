@@ -2,7 +2,8 @@
 //! maintenance, provisioning gateways and office roles, the office web application (`serve`)
 //! and its users.
 //!
-//! Exit codes: 0 ok, 1 failure, 64 usage, 69 database unreachable.
+//! Exit codes: 0 ok, 1 failure, 64 usage, 69 database unreachable, 78 a password credential
+//! missing or empty.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;

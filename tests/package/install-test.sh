@@ -373,15 +373,14 @@ check_units() {
         fail "markoff-central-maintain.timer should not be enabled on installation"
     ok "markoff-central-maintain.timer installed, not enabled"
     local unit out score
-    out=$(in_root systemd-analyze verify /usr/lib/systemd/system/markoff-central-maintain.timer 2>&1) ||
-        { printf '%s\n' "$out" >&2; fail "systemd-analyze verify markoff-central-maintain.timer"; }
-    [[ -z $out ]] || { printf '%s\n' "$out" >&2; fail "systemd-analyze verify markoff-central-maintain.timer warns"; }
-    ok "systemd-analyze verify markoff-central-maintain.timer: clean"
+    for unit in markoff.service markoff-central.service markoff-central-maintain.service \
+        markoff-central-maintain.timer; do
+        out=$(in_root systemd-analyze verify "/usr/lib/systemd/system/$unit" 2>&1) ||
+            { printf '%s\n' "$out" >&2; fail "systemd-analyze verify $unit"; }
+        [[ -z $out ]] || { printf '%s\n' "$out" >&2; fail "systemd-analyze verify $unit warns"; }
+        ok "systemd-analyze verify $unit: clean"
+    done
     for unit in markoff markoff-central markoff-central-maintain; do
-        out=$(in_root systemd-analyze verify "/usr/lib/systemd/system/$unit.service" 2>&1) ||
-            { printf '%s\n' "$out" >&2; fail "systemd-analyze verify $unit.service"; }
-        [[ -z $out ]] || { printf '%s\n' "$out" >&2; fail "systemd-analyze verify $unit.service warns"; }
-        ok "systemd-analyze verify $unit.service: clean"
         score=$(in_root systemd-analyze security --offline=true "/usr/lib/systemd/system/$unit.service" 2>&1 |
             sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
         [[ -n $score ]] || fail "no exposure score for $unit.service"

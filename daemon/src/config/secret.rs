@@ -12,7 +12,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use markoff_cloud_sync::credentials::{CredentialError, locate_credential};
 use serde::Deserialize;
+
+/// Where the packaged `markoff.service` loads its credentials from.
+const PACKAGED_DIR: &str = "/etc/markoff/credentials";
 
 /// A secret value. `Debug` and `Display` print `[redacted]`; the value is only reachable
 /// through [`Secret::expose`].
@@ -70,24 +74,10 @@ pub enum SecretError {
         /// The variable.
         name: String,
     },
-    /// `$CREDENTIALS_DIRECTORY` is not set (not started by systemd with `LoadCredential=`).
-    #[error(
-        "credential {name} requested but $CREDENTIALS_DIRECTORY is not set (is LoadCredential= in the unit?)"
-    )]
-    NoCredentialsDirectory {
-        /// The credential.
-        name: String,
-    },
-    /// No such credential among those systemd passed.
-    #[error(
-        "credential {name} is not in $CREDENTIALS_DIRECTORY ({dir}): with the packaged unit, put it in /etc/markoff/credentials/{name} (mode 0600) and restart the service"
-    )]
-    MissingCredential {
-        /// The credential.
-        name: String,
-        /// `$CREDENTIALS_DIRECTORY`.
-        dir: String,
-    },
+    /// The credential cannot be found: `$CREDENTIALS_DIRECTORY` is not set (not started by
+    /// systemd with `LoadCredential=`), or it does not hold the credential.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     /// The file could not be read.
     #[error("cannot read secret file {path}")]
     Read {
@@ -179,16 +169,8 @@ impl SecretRef {
         } else if let Some(path) = &self.file {
             (read_file(path)?, path.display().to_string())
         } else if let Some(name) = &self.credential {
-            let dir = env("CREDENTIALS_DIRECTORY")
-                .ok_or_else(|| SecretError::NoCredentialsDirectory { name: name.clone() })?;
-            let Some(path) =
-                markoff_cloud_sync::credentials::credential_path(Path::new(&dir), name)
-            else {
-                return Err(SecretError::MissingCredential {
-                    name: name.clone(),
-                    dir,
-                });
-            };
+            let dir = env("CREDENTIALS_DIRECTORY");
+            let path = locate_credential(dir.as_deref().map(Path::new), name, PACKAGED_DIR)?;
             (read_file(&path)?, format!("credential {name}"))
         } else {
             return Err(SecretError::Ambiguous);
@@ -307,7 +289,7 @@ mod tests {
         };
         assert!(matches!(
             cred.resolve_with(none),
-            Err(SecretError::NoCredentialsDirectory { .. })
+            Err(SecretError::Credential(CredentialError::NoDirectory { .. }))
         ));
     }
 }
