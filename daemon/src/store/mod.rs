@@ -10,6 +10,7 @@
 
 mod budget;
 pub(crate) mod cache;
+pub(crate) mod codec;
 mod migrations;
 mod reader;
 mod writer;
