@@ -10,9 +10,13 @@
 
 mod budget;
 pub(crate) mod cache;
-pub(crate) mod codec;
+pub mod codec;
+mod fold;
+mod history;
+mod log;
 mod migrations;
 mod reader;
+mod upgrade;
 mod writer;
 
 use std::path::{Path, PathBuf};

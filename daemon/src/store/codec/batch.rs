@@ -7,7 +7,7 @@ use super::{BatchRow, CodecError, count, open, runs, seal, values};
 const VERSION: u8 = 1;
 
 /// Encodes `rows` (seq order) as a batch blob.
-pub(crate) fn encode_batch(rows: &[BatchRow]) -> Vec<u8> {
+pub fn encode_batch(rows: &[BatchRow]) -> Vec<u8> {
     let mut w = BitWriter::with_capacity(16 + rows.len() * 3);
     w.put(u64::from(VERSION), 8);
     w.residual_u(rows.len() as u64);
@@ -46,7 +46,7 @@ pub(crate) fn encode_batch(rows: &[BatchRow]) -> Vec<u8> {
 ///
 /// # Errors
 /// The blob is not a batch this build wrote, or was damaged.
-pub(crate) fn decode_batch(blob: &[u8], out: &mut Vec<BatchRow>) -> Result<(), CodecError> {
+pub fn decode_batch(blob: &[u8], out: &mut Vec<BatchRow>) -> Result<(), CodecError> {
     let body = open(blob, VERSION)?;
     let mut r = BitReader::new(body);
     // Each reading takes at least a bit for its sensor and one for its time.

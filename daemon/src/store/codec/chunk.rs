@@ -7,7 +7,7 @@ use super::{ChunkRow, CodecError, count, open, runs, seal, values};
 const VERSION: u8 = 1;
 
 /// Encodes one sensor's `rows` (seq order) as a chunk blob.
-pub(crate) fn encode_chunk(rows: &[ChunkRow]) -> Vec<u8> {
+pub fn encode_chunk(rows: &[ChunkRow]) -> Vec<u8> {
     let mut w = BitWriter::with_capacity(16 + rows.len() * 2);
     w.put(u64::from(VERSION), 8);
     w.residual_u(rows.len() as u64);
@@ -24,7 +24,7 @@ pub(crate) fn encode_chunk(rows: &[ChunkRow]) -> Vec<u8> {
 ///
 /// # Errors
 /// The blob is not a chunk this build wrote, or was damaged.
-pub(crate) fn decode_chunk(blob: &[u8], out: &mut Vec<ChunkRow>) -> Result<(), CodecError> {
+pub fn decode_chunk(blob: &[u8], out: &mut Vec<ChunkRow>) -> Result<(), CodecError> {
     let body = open(blob, VERSION)?;
     let mut r = BitReader::new(body);
     // Each reading takes at least a bit for its seq and one for its time.

@@ -20,38 +20,38 @@ mod chunk;
 mod runs;
 pub(crate) mod values;
 
-pub(crate) use batch::{decode_batch, encode_batch};
-pub(crate) use chunk::{decode_chunk, encode_chunk};
+pub use batch::{decode_batch, encode_batch};
+pub use chunk::{decode_chunk, encode_chunk};
 
 /// One reading of a commit batch; its seq is the batch's first seq plus its index.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct BatchRow {
+pub struct BatchRow {
     /// `sensors.id`.
-    pub(crate) sensor: i64,
+    pub sensor: i64,
     /// Read time, ms since the epoch.
-    pub(crate) ts: i64,
+    pub ts: i64,
     /// The value, when there is one.
-    pub(crate) value: Option<f64>,
+    pub value: Option<f64>,
     /// Quality code (0 good, 1 bad, 2 stale, 3 comm_error).
-    pub(crate) quality: u8,
+    pub quality: u8,
 }
 
 /// One reading of a sensor's chunk.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct ChunkRow {
+pub struct ChunkRow {
     /// The reading's seq.
-    pub(crate) seq: i64,
+    pub seq: i64,
     /// Read time, ms since the epoch.
-    pub(crate) ts: i64,
+    pub ts: i64,
     /// The value, when there is one.
-    pub(crate) value: Option<f64>,
+    pub value: Option<f64>,
     /// Quality code.
-    pub(crate) quality: u8,
+    pub quality: u8,
 }
 
 /// Why a blob could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum CodecError {
+pub enum CodecError {
     /// The blob ends before its columns do.
     #[error("encoded readings are truncated")]
     Truncated,
