@@ -133,6 +133,18 @@ pub(crate) fn next_seq(conn: &Connection) -> Result<i64, rusqlite::Error> {
         .map(|v| v.unwrap_or(1))
 }
 
+/// The seq the next committed reading gets: past every seq ever committed, whether its reading
+/// is still in a batch, only in a fold, or was deleted (then `meta.readings_next_seq`, written
+/// by every deletion, remembers it).
+pub(crate) fn resume_seq(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    let recorded = super::fold::meta(conn, "readings_next_seq")?;
+    let folded = super::fold::meta(conn, super::fold::FOLDED_UPTO)?;
+    let folds: i64 = conn
+        .prepare_cached("SELECT coalesce(max(last_seq), 0) FROM folds")?
+        .query_row([], |r| r.get(0))?;
+    Ok(recorded.max(next_seq(conn)?).max(folded + 1).max(folds + 1))
+}
+
 /// Deletes the batches whose readings all have seqs at or below `upto`; returns how many
 /// readings they held.
 pub(crate) fn delete_upto(conn: &Connection, upto: i64) -> Result<i64, rusqlite::Error> {

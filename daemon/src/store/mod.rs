@@ -15,6 +15,8 @@ mod fold;
 mod history;
 mod log;
 mod migrations;
+#[cfg(test)]
+mod model_tests;
 mod reader;
 mod upgrade;
 mod writer;
