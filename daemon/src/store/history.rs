@@ -79,7 +79,7 @@ pub(crate) fn newest(
             let (id, max_ts): (i64, i64) = (row.get(0)?, row.get(1)?);
             if found.len() >= limit {
                 // Nothing in this fold or older ones can be newer than the limit-th found.
-                found.sort_by(|a, b| (b.ts, b.seq).cmp(&(a.ts, a.seq)));
+                found.sort_by_key(|r| std::cmp::Reverse((r.ts, r.seq)));
                 found.truncate(limit);
                 if found.last().is_some_and(|r| r.ts > max_ts) {
                     break;
@@ -87,7 +87,7 @@ pub(crate) fn newest(
             }
             fold::read_chunk(c, id, sensor, &mut found)?;
         }
-        found.sort_by(|a, b| (b.ts, b.seq).cmp(&(a.ts, a.seq)));
+        found.sort_by_key(|r| std::cmp::Reverse((r.ts, r.seq)));
         found.truncate(limit);
         Ok(found)
     })

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use rusqlite::Connection;
 
 use super::codec::BatchRow;
-use super::{fold, history, log};
+use super::{fold, history, log, trim};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -25,6 +25,8 @@ enum Op {
     Sync(u16),
     /// Delete batches that are folded and synced.
     Trim,
+    /// The disk budget drops the oldest readings once.
+    DropOldest,
     /// The process dies: the connection is abandoned and the file opened again.
     Crash,
 }
@@ -45,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1usize..120).prop_map(Op::Fold),
         1 => (0u16..=1000).prop_map(Op::Sync),
         1 => Just(Op::Trim),
+        1 => Just(Op::DropOldest),
         1 => Just(Op::Crash),
     ]
 }
@@ -71,6 +74,8 @@ fn open(path: &Path) -> Connection {
 struct Model {
     readings: BTreeMap<i64, BatchRow>,
     synced: i64,
+    /// Highest seq ever committed, dropped or not.
+    last_committed: i64,
 }
 
 fn arm(conn: &Connection, fault: Fault) {
@@ -84,7 +89,8 @@ fn arm(conn: &Connection, fault: Fault) {
                     left = left.saturating_sub(1);
                     left == 0
                 }),
-            );
+            )
+            .unwrap();
         }
         Fault::VetoCommit => {
             let _previous = conn.commit_hook(Some(|| true));
@@ -93,7 +99,7 @@ fn arm(conn: &Connection, fault: Fault) {
 }
 
 fn disarm(conn: &Connection) {
-    conn.progress_handler(16, None::<fn() -> bool>);
+    conn.progress_handler(16, None::<fn() -> bool>).unwrap();
     let _previous = conn.commit_hook(None::<fn() -> bool>);
 }
 
@@ -120,6 +126,7 @@ fn apply(conn: &mut Connection, model: &mut Model, op: &Op, fault: Fault) {
             if let Ok(first) = committed {
                 for (seq, r) in (first..).zip(rows) {
                     model.readings.insert(seq, r);
+                    model.last_committed = seq;
                 }
             }
         }
@@ -127,7 +134,7 @@ fn apply(conn: &mut Connection, model: &mut Model, op: &Op, fault: Fault) {
             let _may_fail = fold::fold(conn, *max);
         }
         Op::Sync(per_mille) => {
-            let last = model.readings.keys().next_back().copied().unwrap_or(0);
+            let last = model.last_committed;
             let to = last * i64::from(*per_mille) / 1000;
             if to > model.synced {
                 let done = conn.execute(
@@ -141,15 +148,15 @@ fn apply(conn: &mut Connection, model: &mut Model, op: &Op, fault: Fault) {
             }
         }
         Op::Trim => {
-            let trimmed = (|| {
-                let tx = conn.transaction()?;
-                let upto = fold::meta(&tx, fold::FOLDED_UPTO)?.min(model.synced);
-                let next = log::resume_seq(&tx)?;
-                fold::set_meta(&tx, "readings_next_seq", next)?;
-                log::delete_upto(&tx, upto)?;
-                tx.commit()
-            })();
-            let _may_fail = trimmed;
+            let _may_fail = trim::release_log(conn, true, model.synced);
+        }
+        Op::DropOldest => {
+            // What the budget drops is always the oldest stored readings.
+            if let Ok(Some(d)) = trim::drop_oldest(conn, model.synced) {
+                for _ in 0..d.synced + d.unsynced {
+                    model.readings.pop_first();
+                }
+            }
         }
         Op::Crash => unreachable!("handled by the caller"),
     }
@@ -191,7 +198,8 @@ fn check(conn: &Connection, model: &Model) -> Result<(), TestCaseError> {
             }
         }
     }
-    prop_assert_eq!(prev_last, upto);
+    // The newest fold ends at `folded_upto` (or below, once the budget dropped it).
+    prop_assert!(prev_last <= upto);
     log::for_each_after(conn, upto, |b| {
         for (seq, r) in (b.first_seq..).zip(b.rows) {
             if seq > upto {

@@ -173,10 +173,10 @@ mod tests {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut out = Vec::new();
-            let _ = decode_chunk(&bytes, &mut out);
+            let _any_outcome = decode_chunk(&bytes, &mut out);
             let mut sealed = vec![VERSION];
             sealed.extend_from_slice(&bytes);
-            let _ = decode_chunk(&seal(sealed), &mut out);
+            let _any_outcome = decode_chunk(&seal(sealed), &mut out);
         }
     }
 

@@ -28,7 +28,7 @@ pub(crate) fn decimal(v: f64) -> Option<(u8, i64)> {
 pub(crate) fn at_exp(v: f64, e: u8) -> Option<i64> {
     let p = POW10[usize::from(e)];
     let scaled = (v * p).round();
-    if !(scaled.abs() <= MAX_MANTISSA as f64) {
+    if scaled.is_nan() || scaled.abs() > MAX_MANTISSA as f64 {
         return None;
     }
     let m = scaled as i64;

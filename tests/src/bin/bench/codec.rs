@@ -6,7 +6,7 @@
 //! (numeric columns, one pco blob per column) and `lz4_flex` (the columns as little-endian bytes,
 //! one LZ4 block). Every encoding is decoded again and checked bit for bit.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use anyhow::{Context as _, bail};
 use markoff::store::codec::{self, BatchRow, ChunkRow};
@@ -189,7 +189,10 @@ fn pco_columns(ids: &[i64], ts: &[i64], values: &[u64], flags: &[u32]) -> anyhow
     Ok(out)
 }
 
-fn pco_decode(blob: &[u8]) -> anyhow::Result<(Vec<i64>, Vec<i64>, Vec<u64>, Vec<u32>)> {
+/// Ids or seqs, times, value bits, flags.
+type Columns = (Vec<i64>, Vec<i64>, Vec<u64>, Vec<u32>);
+
+fn pco_decode(blob: &[u8]) -> anyhow::Result<Columns> {
     let mut parts = Vec::new();
     let mut at = 0;
     while at < blob.len() {
@@ -249,7 +252,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
         measure(
             "markoff batch",
             &batches,
-            |g| codec::encode_batch(g),
+            codec::encode_batch,
             |b, g| {
                 let mut out = Vec::new();
                 codec::decode_batch(b, &mut out)?;
@@ -303,7 +306,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
             },
             |blob, g| {
                 let raw = lz4_flex::decompress_size_prepended(blob)?;
-                let (a, b, c, d) = batch_columns(g);
+                let (a, _, c, d) = batch_columns(g);
                 if raw.len() == a.len() * 13 + c.len() * 8 && d.len() == a.len() {
                     Ok(())
                 } else {
@@ -318,7 +321,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
         measure(
             "markoff chunk",
             &chunks,
-            |g| codec::encode_chunk(g),
+            codec::encode_chunk,
             |b, g| {
                 let mut out = Vec::new();
                 codec::decode_chunk(b, &mut out)?;
@@ -372,7 +375,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
             },
             |blob, g| {
                 let raw = lz4_flex::decompress_size_prepended(blob)?;
-                let (a, b, c, d) = chunk_columns(g);
+                let (a, _, c, d) = chunk_columns(g);
                 if raw.len() == a.len() * 13 + c.len() * 8 && d.len() == a.len() {
                     Ok(())
                 } else {
