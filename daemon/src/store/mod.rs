@@ -11,6 +11,7 @@
 mod budget;
 pub(crate) mod cache;
 pub mod codec;
+pub mod layout;
 // Not used by the running store until the writer and readers move to the columnar layout
 // (docs/storage.md, section 8).
 #[allow(dead_code)]
