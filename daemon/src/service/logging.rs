@@ -81,10 +81,3 @@ pub fn init(filter: &str, target: LogTarget<'_>) -> Option<LogHandle> {
     };
     result.ok().map(|()| LogHandle { handle })
 }
-
-/// Checks a filter string without installing it (config validation of `[log] filter`).
-pub fn check_filter(filter: &str) -> Result<(), String> {
-    EnvFilter::try_new(filter)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
