@@ -9,12 +9,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use markoff::alarms::Alarms;
 use markoff::alarms::config::AlarmsConfig;
 use markoff::alarms::outbox::{self, Channel, DeliveryError, DeliveryFuture, DispatchConfig};
 use markoff::alarms::service::{AlarmContext, run};
-use markoff::alarms::{AlarmState, Alarms};
 use markoff::config::StoreConfig;
-use markoff::model::{Actor, Reading, Role, SensorId, SensorKind, SensorMeta, Timestamp};
+use markoff::model::{
+    Actor, AlarmState, Reading, Role, SensorId, SensorKind, SensorMeta, Timestamp,
+};
 use markoff::service::metrics::Metrics;
 use markoff::service::supervisor::Heartbeat;
 use markoff::store::{Store, StoreOptions};

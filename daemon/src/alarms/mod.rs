@@ -19,10 +19,8 @@ pub mod outbox;
 mod persist;
 pub mod rules;
 pub mod service;
-mod state;
 pub mod text;
 
 pub use config::{AlarmsConfig, RuleKind};
 pub use engine::{Engine, EventKind, Output};
 pub use service::{AlarmError, AlarmView, Alarms, CommandOutcome};
-pub use state::AlarmState;

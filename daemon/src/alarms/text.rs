@@ -8,8 +8,7 @@ use super::config::RuleKind;
 
 use super::engine::EventKind;
 use super::rules::{Rule, SensorInfo};
-use super::state::AlarmState;
-use crate::model::{Lang, Severity};
+use crate::model::{AlarmState, Lang, Severity};
 
 const PLACEHOLDERS: &[&str] = &[
     "alert", "sensor", "name", "value", "unit", "limit", "floor", "room", "location", "severity",

@@ -6,8 +6,8 @@ use super::alarms_api::ActionRequest;
 use super::client::{Client, ClientError};
 use super::http::format_ts;
 use crate::alarms::service::CommandOutcome;
-use crate::alarms::{AlarmState, AlarmView, text};
-use crate::model::Timestamp;
+use crate::alarms::{AlarmView, text};
+use crate::model::{AlarmState, Timestamp};
 
 impl Client {
     /// `GET /api/v1/alarms`.

@@ -58,15 +58,9 @@ pub struct ChartInput {
     pub size: (u32, u32),
 }
 
-/// One reading on a chart.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ChartPoint {
-    /// Read time, ms since the epoch.
-    pub ts: i64,
-    /// The value; `None` when there is no good value (bad, stale, communication error), which
-    /// breaks the line like missing data.
-    pub value: Option<f64>,
-}
+/// One reading on a chart: its time (ms) and its good value, `None` when there is none (bad,
+/// stale, communication error), which breaks the line like missing data.
+pub use crate::store::SeriesPoint as ChartPoint;
 
 /// Which side of a limit is the alarm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

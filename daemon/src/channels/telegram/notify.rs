@@ -28,10 +28,10 @@ use super::format::Button;
 use super::persist::{self, Notice};
 use super::text;
 use crate::alarms::outbox::{Channel, DeliveryError, DeliveryFuture};
-use crate::alarms::{AlarmState, AlarmView, EventKind};
+use crate::alarms::{AlarmView, EventKind};
 use crate::app::AppState;
 use crate::config::Config;
-use crate::model::{Lang, Timestamp};
+use crate::model::{AlarmState, Lang, Timestamp};
 
 /// How often open notices are compared with their alarms (catches missed events and
 /// failed edits).

@@ -6,8 +6,8 @@
 
 use crate::agent::ConfirmError;
 use crate::alarms::engine::Refusal;
-use crate::alarms::{AlarmError, AlarmState, AlarmView};
-use crate::model::{Lang, Timestamp};
+use crate::alarms::{AlarmError, AlarmView};
+use crate::model::{AlarmState, Lang, Timestamp};
 
 fn pick(lang: Lang, en: &str, ru: &str) -> String {
     match lang {
