@@ -13,6 +13,7 @@ mod e2e {
     mod demo;
     mod disk_budget;
     mod lan;
+    mod logs;
     mod reload;
     mod services;
     mod shutdown;
