@@ -12,6 +12,8 @@
 //! - Behind a Modbus TCP to RTU gateway: a unit the gateway reports silent (exception 0x0B) is
 //!   offline and not found by the scan.
 //! - RTU framing over TCP (serial device servers).
+//! - `markoff import`: Telegraf and ThingsBoard configs translated, validated and polled
+//!   ([`import`]).
 //!
 //! The register map the pymodbus server serves is documented in `tests/modbus/server.py`;
 //! [`expected`] mirrors it.
@@ -23,6 +25,9 @@
 
 #[path = "modbus_interop/peer.rs"]
 mod peer;
+
+#[path = "modbus_interop/import.rs"]
+mod import;
 
 use std::collections::BTreeSet;
 use std::path::Path;

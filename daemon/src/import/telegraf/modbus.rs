@@ -28,6 +28,15 @@ enum Grouping {
     Aggressive,
 }
 
+/// What one slave of a plugin gets: its fields, the groupings of its requests and its place.
+#[derive(Debug, Default)]
+struct Slave {
+    fields: Vec<Field>,
+    groupings: Vec<Grouping>,
+    floor: Option<String>,
+    room: Option<String>,
+}
+
 /// Translates one `[[inputs.modbus]]`.
 pub(super) fn translate(
     plugin: &Node<'_>,
@@ -84,11 +93,11 @@ pub(super) fn translate(
     let style = plugin
         .str("configuration_type", notes)
         .unwrap_or("register");
-    let mut by_slave: BTreeMap<u8, (Vec<Field>, Vec<Grouping>)> = BTreeMap::new();
+    let mut by_slave: BTreeMap<u8, Slave> = BTreeMap::new();
     match style {
         "register" => register_style(plugin, &mut by_slave, notes),
-        "request" => request_style(plugin, &mut by_slave, &mut floor, &mut room, notes),
-        "metric" => metric_style(plugin, &mut by_slave, &mut floor, &mut room, notes),
+        "request" => request_style(plugin, &mut by_slave, notes),
+        "metric" => metric_style(plugin, &mut by_slave, notes),
         other => notes.dropped(
             plugin.at("configuration_type"),
             "configuration_type",
@@ -112,8 +121,8 @@ pub(super) fn translate(
         }
     }
     let slaves = by_slave.len();
-    for (slave, (fields, groupings)) in by_slave {
-        if fields.is_empty() {
+    for (slave, entry) in by_slave {
+        if entry.fields.is_empty() {
             continue;
         }
         let name = if slaves == 1 {
@@ -125,14 +134,20 @@ pub(super) fn translate(
             name: unique(name, &mut names.devices),
             slave_id: slave,
             interval: Some(interval),
-            floor: floor.clone(),
-            room: room.clone(),
+            floor: entry.floor.or_else(|| floor.clone()),
+            room: entry.room.or_else(|| room.clone()),
             max_registers_per_request: limits.0,
             max_bits_per_request: limits.1,
             ..Device::default()
         };
-        grouping(&mut device, per_field, &groupings, &plugin.place, notes);
-        device.points = name_points(fields, notes);
+        grouping(
+            &mut device,
+            per_field,
+            &entry.groupings,
+            &plugin.place,
+            notes,
+        );
+        device.points = name_points(entry.fields, notes);
         conn.devices.push(device);
     }
     plugin.finish(
@@ -368,14 +383,10 @@ fn optimisation(node: &Node<'_>, notes: &mut Notes) -> Grouping {
     }
 }
 
-fn register_style(
-    plugin: &Node<'_>,
-    by_slave: &mut BTreeMap<u8, (Vec<Field>, Vec<Grouping>)>,
-    notes: &mut Notes,
-) {
+fn register_style(plugin: &Node<'_>, by_slave: &mut BTreeMap<u8, Slave>, notes: &mut Notes) {
     let slave: u8 = plugin.uint("slave_id", notes).unwrap_or(0);
     let entry = by_slave.entry(slave).or_default();
-    entry.1.push(Grouping::Contiguous);
+    entry.groupings.push(Grouping::Contiguous);
     for (key, kind) in [
         ("discrete_inputs", RegisterKind::Discrete),
         ("coils", RegisterKind::Coil),
@@ -384,19 +395,13 @@ fn register_style(
     ] {
         for f in plugin.tables(key, notes) {
             if let Some(field) = fields::register_field(&f, kind, notes) {
-                entry.0.push(field);
+                entry.fields.push(field);
             }
         }
     }
 }
 
-fn request_style(
-    plugin: &Node<'_>,
-    by_slave: &mut BTreeMap<u8, (Vec<Field>, Vec<Grouping>)>,
-    floor: &mut Option<String>,
-    room: &mut Option<String>,
-    notes: &mut Notes,
-) {
+fn request_style(plugin: &Node<'_>, by_slave: &mut BTreeMap<u8, Slave>, notes: &mut Notes) {
     for request in plugin.tables("request", notes) {
         let slave: u8 = request.uint("slave_id", notes).unwrap_or(0);
         let Some((kind, order)) = kind_and_order(&request, notes) else {
@@ -408,25 +413,19 @@ fn request_style(
             .unwrap_or("modbus")
             .to_owned();
         let grouping = optimisation(&request, notes);
-        placement(&request, floor, room, notes);
         let entry = by_slave.entry(slave).or_default();
-        entry.1.push(grouping);
+        placement(&request, &mut entry.floor, &mut entry.room, notes);
+        entry.groupings.push(grouping);
         for f in request.tables("fields", notes) {
             if let Some(field) = fields::typed_field(&f, kind, order, &measurement, notes) {
-                entry.0.push(field);
+                entry.fields.push(field);
             }
         }
         request.finish(notes, "not a key of a Telegraf request");
     }
 }
 
-fn metric_style(
-    plugin: &Node<'_>,
-    by_slave: &mut BTreeMap<u8, (Vec<Field>, Vec<Grouping>)>,
-    floor: &mut Option<String>,
-    room: &mut Option<String>,
-    notes: &mut Notes,
-) {
+fn metric_style(plugin: &Node<'_>, by_slave: &mut BTreeMap<u8, Slave>, notes: &mut Notes) {
     let grouping = optimisation(plugin, notes);
     for metric in plugin.tables("metric", notes) {
         let slave: u8 = metric.uint("slave_id", notes).unwrap_or(0);
@@ -445,9 +444,9 @@ fn metric_style(
             .str("measurement", notes)
             .unwrap_or("modbus")
             .to_owned();
-        placement(&metric, floor, room, notes);
         let entry = by_slave.entry(slave).or_default();
-        entry.1.push(grouping);
+        placement(&metric, &mut entry.floor, &mut entry.room, notes);
+        entry.groupings.push(grouping);
         for f in metric.tables("fields", notes) {
             let kind_text = f.str("register", notes).unwrap_or("holding");
             let Some(kind) = register_kind(kind_text) else {
@@ -460,7 +459,7 @@ fn metric_style(
                 continue;
             };
             if let Some(field) = fields::typed_field(&f, kind, order, &measurement, notes) {
-                entry.0.push(field);
+                entry.fields.push(field);
             }
         }
         metric.finish(notes, "not a key of a Telegraf metric");
@@ -497,13 +496,15 @@ fn kind_and_order(request: &Node<'_>, notes: &mut Notes) -> Option<(RegisterKind
 fn name_points(fields: Vec<Field>, notes: &mut Notes) -> Vec<super::super::emit::Point> {
     let mut taken: Vec<String> = Vec::new();
     let mut points = Vec::new();
-    let clashes =
-        |name: &str, fields: &[Field]| fields.iter().filter(|f| f.point.name == name).count() > 1;
-    for i in 0..fields.len() {
-        let f = &fields[i];
+    for f in &fields {
         let mut name = f.point.name.clone();
-        if clashes(&name, &fields) {
-            name = if f.measurement == "modbus" {
+        let others: Vec<&Field> = fields
+            .iter()
+            .filter(|o| o.point.name == name && o.place != f.place)
+            .collect();
+        if !others.is_empty() {
+            // Within one measurement Telegraf tells them apart by register table.
+            name = if others.iter().any(|o| o.measurement == f.measurement) {
                 format!("{}_{name}", f.point.register.as_str())
             } else {
                 format!("{}_{name}", clean_name(&f.measurement, "m"))
