@@ -12,6 +12,7 @@ mod e2e {
     mod crash;
     mod demo;
     mod disk_budget;
+    mod import;
     mod lan;
     mod logs;
     mod reload;

@@ -281,3 +281,151 @@ pub fn run(cmd: ImportCommand) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn telegraf(text: &str) -> Imported {
+        translate(Source::Telegraf, text, Path::new("t.conf"), None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn note<'a>(i: &'a Imported, place: &str) -> &'a Note {
+        i.notes
+            .items
+            .iter()
+            .find(|n| n.place == place)
+            .unwrap_or_else(|| panic!("no note at {place}: {:#?}", i.notes))
+    }
+
+    #[test]
+    fn the_report_names_place_setting_value_and_reason() {
+        let i = telegraf(
+            r#"
+[[inputs.modbus]]
+  name = "m"
+  slave_id = 2
+  controller = "tcp://10.0.0.1:502"
+  debug_connection = true
+  holding_registers = [
+    { name = "t", byte_order = "AB", data_type = "FIXED", scale = 0.1, address = [0] },
+    { name = "gap", byte_order = "ABCD", data_type = "INT32", scale = 1.0, address = [1, 3] },
+  ]
+  [inputs.modbus.workarounds]
+    read_coils_starting_at_zero = true
+    invented = 1
+[[inputs.cpu]]
+"#,
+        );
+        let n = note(
+            &i,
+            "inputs.modbus[0].workarounds.read_coils_starting_at_zero",
+        );
+        assert!(!n.carried);
+        assert_eq!(
+            (n.setting.as_str(), n.value.as_str()),
+            ("read_coils_starting_at_zero", "true")
+        );
+        assert!(n.why.starts_with("not supported"), "{n:?}");
+        let n = note(&i, "inputs.modbus[0].workarounds.invented");
+        assert_eq!(n.why, "not a Telegraf workaround");
+        let n = note(&i, "inputs.modbus[0].holding_registers[1].address");
+        assert_eq!(n.value, "[1,3]");
+        assert!(n.why.contains("consecutive"), "{n:?}");
+        assert!(note(&i, "inputs.cpu").why.contains("Modbus and MQTT"));
+        assert!(
+            note(&i, "inputs.modbus[0].debug_connection")
+                .why
+                .contains("RUST_LOG")
+        );
+        assert!(
+            i.toml.contains(
+                r#"{ name = "t", register = "holding", address = 0, type = "INT16", scale = 0.1 }"#
+            ),
+            "{}",
+            i.toml
+        );
+        assert!(
+            !i.toml.contains("gap"),
+            "a field with a broken address list is not imported"
+        );
+        // The report is at the top of the config too.
+        assert!(i.toml.contains(
+            "#   inputs.modbus[0].workarounds.invented: invented = 1: not a Telegraf workaround"
+        ));
+    }
+
+    #[test]
+    fn secrets_never_reach_the_config() {
+        let i = telegraf(
+            r#"
+[[inputs.mqtt_consumer]]
+  servers = ["tcp://broker:1883", "ws://broker:8080"]
+  topics = ["a/#"]
+  username = "u"
+  password = "hunter2"
+  data_format = "value"
+  data_type = "float"
+"#,
+        );
+        assert!(!i.toml.contains("hunter2"), "{}", i.toml);
+        assert!(!i.notes.lines().join("\n").contains("hunter2"));
+        let n = note(&i, "inputs.mqtt_consumer[0].password");
+        assert!(n.why.contains("password_file"), "{n:?}");
+        assert!(
+            note(&i, "inputs.mqtt_consumer[0].servers")
+                .value
+                .contains("ws://")
+        );
+        assert!(i.toml.contains("servers = [\"tcp://broker:1883\"]"));
+        assert!(
+            i.toml.contains("qos = 0"),
+            "Telegraf's default QoS is written out"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        for (source, text) in [
+            (Source::Telegraf, "[[inputs.modbus]\nname ="),
+            (Source::Telegraf, "[agent]\ninterval = \"1s\"\n"),
+            (Source::Telegraf, "[[inputs.modbus]]\nname = \"x\"\n"),
+            (Source::Thingsboard, "{\"master\": "),
+            (Source::Thingsboard, "[1, 2]"),
+            (
+                Source::Thingsboard,
+                "{\"master\": {\"slaves\": [{\"type\": \"udp\"}, 7]}}",
+            ),
+        ] {
+            let r = translate(source, text, Path::new("x"), None);
+            assert!(
+                matches!(
+                    r,
+                    Err(ImportError::Syntax { .. } | ImportError::Empty { .. })
+                ),
+                "{text}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn thingsboard_orders_and_defaults() {
+        let text = r#"{"master": {"slaves": [
+            {"host": "h", "port": 1502, "unitId": 4, "deviceName": "d",
+             "timeseries": [
+               {"tag": "a", "type": "32int", "functionCode": 4, "objectsCount": 2, "address": 0},
+               {"tag": "b", "type": "32int", "functionCode": 4, "objectsCount": 2, "address": 2,
+                "byteOrder": "BIG", "wordOrder": "LITTLE"},
+               {"tag": "c", "type": "16int", "functionCode": 3, "address": 5, "divider": 4}
+             ]}]}}"#;
+        let i = translate(Source::Thingsboard, text, Path::new("m.json"), Some("gw"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(i.toml.contains(r#"{ name = "a", register = "input", address = 0, type = "INT32", byte_order = "DCBA" }"#), "{}", i.toml);
+        assert!(i.toml.contains(r#"byte_order = "CDAB""#));
+        assert!(i.toml.contains(r#"{ name = "c", register = "holding", address = 5, type = "INT16", byte_order = "DCBA", scale = 0.25 }"#), "{}", i.toml);
+        assert!(i.toml.contains("controller = \"tcp://h:1502\""));
+        assert!(i.toml.contains("id = \"gw\""));
+        assert!(note(&i, "master.slaves[0].pollPeriod").why.contains("10s"));
+    }
+}
