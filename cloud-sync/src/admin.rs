@@ -7,12 +7,12 @@
 
 use std::fmt;
 
+use markoff_proto::is_unreachable;
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Acquire, Connection, PgConnection, Postgres, Row, SqlSafeStr};
 
-use crate::error::is_unreachable;
 use crate::scram;
 
 /// The schema every central object lives in.

@@ -86,7 +86,7 @@ pub enum WebError {
 impl WebError {
     /// Whether the database could not be reached (exit code 69 in `markoff-central`).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::Database { source, .. } if crate::error::is_unreachable(source))
+        matches!(self, Self::Database { source, .. } if markoff_proto::is_unreachable(source))
     }
 }
 

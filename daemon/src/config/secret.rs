@@ -4,7 +4,7 @@
 //! `<name>_env` (an environment variable), `<name>_file` (a file readable only by the service,
 //! e.g. `/etc/markoff/db-password`), or `<name>_credential` (a systemd
 //! `LoadCredential=` name, read from `$CREDENTIALS_DIRECTORY`; the packaged unit loads every
-//! file of `/etc/markoff/credentials/`, see [`markoff_cloud_sync::credentials`]). The section keeps the three
+//! file of `/etc/markoff/credentials/`, see [`markoff_proto::credentials`]). The section keeps the three
 //! optional keys and builds a [`SecretRef`] with [`SecretRef::from_keys`]; validation calls
 //! [`SecretRef::check`]. A plain `<name> = "..."` key does not exist, so `deny_unknown_fields`
 //! rejects a secret written inline, and the loader's hint says which keys to use.
@@ -12,7 +12,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use markoff_cloud_sync::credentials::{CredentialError, locate_credential};
+use markoff_proto::credentials::{CredentialError, locate_credential};
 use serde::Deserialize;
 
 /// Where the packaged `markoff.service` loads its credentials from.

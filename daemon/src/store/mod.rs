@@ -34,7 +34,7 @@ pub use reader::{HistoryRow, Reader, SensorRow};
 pub use writer::WriterHandle;
 
 /// Stream name of readings in `sync_cursor` (and in the sync idempotency key).
-pub const READINGS_STREAM: &str = markoff_cloud_sync::Stream::Readings.as_str();
+pub const READINGS_STREAM: &str = markoff_proto::Stream::Readings.as_str();
 
 /// Errors of the buffer.
 #[derive(Debug, thiserror::Error)]

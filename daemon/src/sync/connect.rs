@@ -2,11 +2,11 @@
 //!
 //! Owns: turning `[sync]` into connection options (TLS, password from its secret, server-side
 //! timeouts, no statement logging), connecting under a deadline, and classifying failures for the
-//! retry policy. Does not own: the SQL of the protocol (`markoff_cloud_sync`).
+//! retry policy. Does not own: the SQL of the protocol (`markoff_proto`).
 
 use std::time::Duration;
 
-use markoff_cloud_sync::{Stream, SyncError};
+use markoff_proto::{Stream, SyncError};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions as _, Connection as _, PgConnection};
 

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use markoff_cloud_sync::{AlarmEventRow, ReadingRow, SensorMetaRow, Stream};
+use markoff_proto::{AlarmEventRow, ReadingRow, SensorMetaRow, Stream};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::{IngestHandle, StoreError};

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use markoff_cloud_sync::{FloorRow, RoomRow, SensorMetaRow, SiteMetadata, Stream, TenantRow};
+use markoff_proto::{FloorRow, RoomRow, SensorMetaRow, SiteMetadata, Stream, TenantRow};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use tokio::time::Instant;
@@ -89,7 +89,7 @@ async fn session(ctx: &StreamCtx, site: &SiteSource, retry: &mut Retry) -> Resul
         .target
         .call(
             "reading the central cursor",
-            markoff_cloud_sync::central_cursor(&mut conn, &gw, Stream::Metadata),
+            markoff_proto::central_cursor(&mut conn, &gw, Stream::Metadata),
         )
         .await?;
     ctx.status
@@ -127,7 +127,7 @@ async fn touch(ctx: &StreamCtx, conn: &mut PgConnection) -> Result<(), SyncFailu
     ctx.target
         .call(
             "recording contact",
-            markoff_cloud_sync::touch_gateway(conn, &ctx.gateway_id),
+            markoff_proto::touch_gateway(conn, &ctx.gateway_id),
         )
         .await
 }
@@ -155,7 +155,7 @@ async fn upload_if_changed(
     ctx.target
         .call(
             "upserting the site metadata",
-            markoff_cloud_sync::upsert_metadata(conn, &ctx.gateway_id, &meta, version),
+            markoff_proto::upsert_metadata(conn, &ctx.gateway_id, &meta, version),
         )
         .await?;
     let rows = meta.sensors.len() + meta.floors.len() + meta.rooms.len() + meta.tenants.len() + 1;

@@ -3,7 +3,7 @@
 //!
 //! Owns: `[sync]`, one supervised uploader per stream (`sync:readings`, `sync:alarm_events`,
 //! `sync:metadata`), the local cursors' movement, the sync status and metrics.
-//! Does not own: the central schema and SQL (`markoff_cloud_sync`), the buffer (`crate::store`).
+//! Does not own: the central schema and SQL (`markoff_proto`), the buffer (`crate::store`).
 //!
 //! The protocol, per batch: read the rows after the local cursor; make them durable on disk;
 //! in ONE central transaction copy them into a temporary table, insert them with

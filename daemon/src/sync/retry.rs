@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use markoff_cloud_sync::Stream;
+use markoff_proto::Stream;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use markoff_cloud_sync::Stream;
+use markoff_proto::Stream;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Timestamp;

@@ -3,7 +3,7 @@
 //! Owns: the loop of one stream: connect, reconcile the local and central cursors, then read a
 //! batch after the local cursor, upload it in one central transaction (which also moves the
 //! central cursor), and only after that commit move the local cursor. Does not own: the retry
-//! policy (`super::retry`), the central SQL (`markoff_cloud_sync`) or the buffer
+//! policy (`super::retry`), the central SQL (`markoff_proto`) or the buffer
 //! (`crate::store`).
 //!
 //! Throughput: the next batch is read from SQLite (and made durable) while the current one is
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use markoff_cloud_sync::{AlarmEventRow, BatchOutcome, ReadingRow, Stream, SyncError};
+use markoff_proto::{AlarmEventRow, BatchOutcome, ReadingRow, Stream, SyncError};
 use sqlx::PgConnection;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -81,7 +81,7 @@ impl RowStream for Readings {
         gateway_id: &'a str,
         rows: &'a [ReadingRow],
     ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a {
-        markoff_cloud_sync::upload_readings(conn, gateway_id, rows)
+        markoff_proto::upload_readings(conn, gateway_id, rows)
     }
 }
 
@@ -110,7 +110,7 @@ impl RowStream for AlarmEvents {
         gateway_id: &'a str,
         rows: &'a [AlarmEventRow],
     ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a {
-        markoff_cloud_sync::upload_alarm_events(conn, gateway_id, rows)
+        markoff_proto::upload_alarm_events(conn, gateway_id, rows)
     }
 }
 
@@ -157,14 +157,14 @@ async fn session<S: RowStream>(ctx: &StreamCtx, retry: &mut Retry) -> Result<(),
     ctx.target
         .call(
             "recording contact",
-            markoff_cloud_sync::touch_gateway(&mut conn, gw),
+            markoff_proto::touch_gateway(&mut conn, gw),
         )
         .await?;
     let central = ctx
         .target
         .call(
             "reading the central cursor",
-            markoff_cloud_sync::central_cursor(&mut conn, gw, S::STREAM),
+            markoff_proto::central_cursor(&mut conn, gw, S::STREAM),
         )
         .await?;
     let (db, (local, local_max)) = blocking(&ctx.db_path, |db| {
@@ -363,7 +363,7 @@ async fn report_head(
         ctx.target
             .call(
                 "reporting the backlog",
-                markoff_cloud_sync::report_head(conn, &ctx.gateway_id, stream, head),
+                markoff_proto::report_head(conn, &ctx.gateway_id, stream, head),
             )
             .await?;
         *last = Some((Instant::now(), head));

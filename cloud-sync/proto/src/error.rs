@@ -125,7 +125,7 @@ pub(crate) fn needs_reconnect(e: &sqlx::Error) -> bool {
 }
 
 /// Whether the connection to the server could not be made or was lost (for exit code 69).
-pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(db) => db

@@ -1,7 +1,7 @@
 //! The manual pages the Debian packages install (`packaging/man/markoff/` and
 //! `packaging/man/markoff-central/`, one page per command and subcommand) are generated from the
 //! two CLIs' own definitions; this test keeps the committed pages in step with them.
-//! `MARKOFF_BLESS_MAN=1 cargo test -p markoff --test man_page` writes them anew.
+//! `MARKOFF_BLESS_MAN=1 cargo test -p markoff-tests --test man_page` writes them anew.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,7 +57,7 @@ fn check(package: &str, cmd: clap::Command, must_have: &[&str]) {
     assert!(
         committed == generated,
         "packaging/man/{package}/ is out of date with the CLI (pages {:?} against {:?}): run \
-         MARKOFF_BLESS_MAN=1 cargo test -p markoff --test man_page",
+         MARKOFF_BLESS_MAN=1 cargo test -p markoff-tests --test man_page",
         committed.keys(),
         generated.keys()
     );
