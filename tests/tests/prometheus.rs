@@ -1,7 +1,8 @@
 //! The gateway as Prometheus sees it: a real Prometheus server (Debian's `prometheus`) scrapes a
 //! running daemon and its HTTP API must hold the series; `promtool check metrics` accepts the
 //! exposition; the packaged alert rules (`packaging/prometheus/`) pass `promtool check rules` and
-//! their unit tests, and load into the server.
+//! their unit tests, and load into the server; every query of the gateways' Grafana dashboard
+//! (`packaging/grafana/provisioning/dashboards/markoff-gateways.json`) runs on that server.
 //!
 //! Needs the `prometheus` package (`tests/run.sh` installs it); missing under `CI=true` fails.
 
@@ -104,6 +105,7 @@ async fn prometheus_scrapes_the_gateway_and_loads_the_rules() {
         loaded.iter().all(|r| r["health"] != "err"),
         "a rule fails to evaluate: {rules}"
     );
+    dashboard_queries_run(&prom).await;
     // A gateway that answers and is ready raises none of its own alerts.
     assert_eventually!(
         prom.api("alerts", &[])
@@ -114,4 +116,50 @@ async fn prometheus_scrapes_the_gateway_and_loads_the_rules() {
                 .all(|x| x["labels"]["alertname"] != "MarkoffGatewayDown")),
         "MarkoffGatewayDown for a gateway that answers"
     );
+}
+
+/// Every PromQL query of the gateways' dashboard is valid on the real server, and the panels of
+/// what a gateway without Modbus, MQTT or sync has show data.
+async fn dashboard_queries_run(prom: &PrometheusServer) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/grafana/provisioning");
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("dashboards/markoff-gateways.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dash["uid"], "markoff-gateways");
+    let ds = std::fs::read_to_string(root.join("datasources/markoff-prometheus.yaml")).unwrap();
+    assert!(ds.contains("uid: markoff-prometheus") && ds.contains("type: prometheus"));
+    let with_data = [
+        "Gateways up",
+        "Ready",
+        "Readings committed per second",
+        "Commit latency p95",
+    ];
+    let mut queries = 0;
+    for p in dash["panels"].as_array().unwrap() {
+        let Some(targets) = p["targets"].as_array() else {
+            continue;
+        };
+        assert_eq!(
+            p["datasource"]["uid"], "markoff-prometheus",
+            "{}",
+            p["title"]
+        );
+        for t in targets {
+            let expr = t["expr"].as_str().unwrap().replace("$instance", ".*");
+            let title = p["title"].as_str().unwrap();
+            assert!(
+                prom.api("query", &[("query", &expr)]).await.is_some(),
+                "panel {title}: Prometheus refuses {expr}"
+            );
+            queries += 1;
+            if with_data.contains(&title) {
+                assert_eventually!(
+                    !prom.query(&expr).await.is_empty(),
+                    "panel {title} shows nothing: {expr}"
+                );
+            }
+        }
+    }
+    assert!(queries >= 20, "{queries} queries");
 }
