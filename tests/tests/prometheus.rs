@@ -6,6 +6,8 @@
 //!
 //! Needs the `prometheus` package (`tests/run.sh` installs it); missing under `CI=true` fails.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 
 use markoff_tests::prometheus::{PrometheusServer, promtool_in, require_prometheus};
