@@ -33,12 +33,10 @@ import asyncio
 import struct
 import tomllib
 
-from pymodbus import FramerType
 from pymodbus.client.mixin import ModbusClientMixin
-from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from server import exit_on_stdin_eof, trace
+from server import add_listen_arguments, exit_on_stdin_eof, run_server, trace
 
 DT = ModbusClientMixin.DATATYPE
 
@@ -99,33 +97,13 @@ def devices(entries: list[dict]) -> list[SimDevice]:
 async def serve(args: argparse.Namespace) -> None:
     with open(args.map, "rb") as f:
         entries = tomllib.load(f).get("register", [])
-    devs = devices(entries)
-    hook = trace({e["unit"] for e in entries}, drop_unknown=True)
-    if args.serial:
-        server = ModbusSerialServer(devs, framer=FramerType.RTU, port=args.serial, trace_pdu=hook)
-    else:
-        host, _, port = args.tcp.rpartition(":")
-        server = ModbusTcpServer(
-            devs,
-            framer=FramerType.RTU if args.rtu else FramerType.SOCKET,
-            address=(host, int(port)),
-            trace_pdu=hook,
-        )
-    await server.serve_forever(background=True)
-    if not args.serial:
-        print(f"PORT {server.transport.sockets[0].getsockname()[1]}")
-    print("READY", flush=True)
-    await asyncio.Event().wait()
+    await run_server(devices(entries), trace({e["unit"] for e in entries}, drop_unknown=True), args)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--map", required=True)
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--tcp", metavar="HOST:PORT")
-    where.add_argument("--serial", metavar="TTY")
-    p.add_argument("--rtu", action="store_true", help="RTU framing over TCP")
-    p.add_argument("--exit-on-stdin-eof", action="store_true")
+    add_listen_arguments(p)
     args = p.parse_args()
     if args.exit_on_stdin_eof:
         exit_on_stdin_eof()

@@ -111,6 +111,21 @@ pub(crate) enum Listen {
     Serial(PathBuf),
 }
 
+impl Listen {
+    /// The arguments of the scripts that say where to listen.
+    fn args(&self) -> Vec<OsString> {
+        match self {
+            Self::Tcp { port } => vec!["--tcp".into(), format!("127.0.0.1:{port}").into()],
+            Self::RtuOverTcp { port } => vec![
+                "--tcp".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--rtu".into(),
+            ],
+            Self::Serial(tty) => vec!["--serial".into(), tty.clone().into()],
+        }
+    }
+}
+
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// A running script of `tests/modbus/`: the pymodbus `server.py` (its register map is
@@ -147,17 +162,7 @@ impl PyServer {
             "--generation".into(),
             generation.to_string().into(),
         ];
-        match listen {
-            Listen::Tcp { port } => {
-                args.extend(["--tcp".into(), format!("127.0.0.1:{port}").into()]);
-            }
-            Listen::RtuOverTcp { port } => args.extend([
-                "--tcp".into(),
-                format!("127.0.0.1:{port}").into(),
-                "--rtu".into(),
-            ]),
-            Listen::Serial(tty) => args.extend(["--serial".into(), tty.clone().into()]),
-        }
+        args.extend(listen.args());
         args.extend(more.iter().map(Into::into));
         Self::spawn(dir, &format!("pymodbus server ({listen:?})"), &args).await
     }
@@ -170,17 +175,7 @@ impl PyServer {
             "--map".into(),
             map.into(),
         ];
-        match listen {
-            Listen::Tcp { port } => {
-                args.extend(["--tcp".into(), format!("127.0.0.1:{port}").into()]);
-            }
-            Listen::RtuOverTcp { port } => args.extend([
-                "--tcp".into(),
-                format!("127.0.0.1:{port}").into(),
-                "--rtu".into(),
-            ]),
-            Listen::Serial(tty) => args.extend(["--serial".into(), tty.clone().into()]),
-        }
+        args.extend(listen.args());
         Self::spawn(dir, &format!("pymodbus map server ({listen:?})"), &args).await
     }
 
