@@ -168,6 +168,37 @@ pub(crate) struct Subscription {
     pub(crate) fields: Vec<(String, Option<String>)>,
 }
 
+impl Connection {
+    /// Adds `device`; one with the unit id of a device already on the line joins that device
+    /// (one device per unit id on a line here), its points prefixed with its name (reported).
+    pub(crate) fn add_device(&mut self, device: Device, place: &str, notes: &mut super::Notes) {
+        let Some(existing) = self
+            .devices
+            .iter_mut()
+            .find(|d| d.slave_id == device.slave_id)
+        else {
+            self.devices.push(device);
+            return;
+        };
+        notes.changed(
+            place.to_owned(),
+            "slave_id",
+            &serde_json::Value::from(device.slave_id),
+            &format!(
+                "the same unit on the same line as device {:?}: its points join that device as \
+                 {}_<point>, read at that device's interval",
+                existing.name, device.name
+            ),
+        );
+        let mut taken: Vec<String> = existing.points.iter().map(|p| p.name.clone()).collect();
+        for mut p in device.points {
+            p.description.get_or_insert_with(|| p.name.clone());
+            p.name = unique(format!("{}_{}", device.name, p.name), &mut taken);
+            existing.points.push(p);
+        }
+    }
+}
+
 /// Makes `raw` a Markoff name (ASCII letters, digits, `_`, `-`): other characters become `_`,
 /// runs of them one, and an empty result `fallback`.
 pub(crate) fn clean_name(raw: &str, fallback: &str) -> String {

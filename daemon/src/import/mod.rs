@@ -428,4 +428,31 @@ mod tests {
         assert!(i.toml.contains("id = \"gw\""));
         assert!(note(&i, "master.slaves[0].pollPeriod").why.contains("10s"));
     }
+
+    #[test]
+    fn two_plugins_for_one_unit_become_one_device() {
+        let i = telegraf(
+            r#"
+[[inputs.modbus]]
+  name = "meter"
+  slave_id = 7
+  controller = "file:///dev/ttyUSB1"
+  holding_registers = [{ name = "v", byte_order = "AB", data_type = "UINT16", scale = 1.0, address = [0] }]
+[[inputs.modbus]]
+  name = "meter_inputs"
+  slave_id = 7
+  controller = "file:///dev/ttyUSB1"
+  input_registers = [{ name = "v", byte_order = "AB", data_type = "UINT16", scale = 1.0, address = [0] }]
+"#,
+        );
+        assert_eq!(i.toml.matches("[[sources.modbus.").count(), 1, "{}", i.toml);
+        assert!(i.toml.contains(r#"{ name = "meter_inputs_v", register = "input", address = 0, type = "UINT16", description = "v" }"#), "{}", i.toml);
+        assert!(
+            i.notes.items.iter().any(|n| n.place == "inputs.modbus[1]"
+                && n.setting == "slave_id"
+                && n.why.contains("same unit")),
+            "{:#?}",
+            i.notes
+        );
+    }
 }

@@ -37,14 +37,27 @@ pub(super) fn translate(text: &str, what: &str, notes: &mut Notes) -> Result<Doc
     if let Some(master) = root.table("master") {
         for slave in master.tables("slaves", notes) {
             if let Some((conn, device)) = slave_device(&slave, &mut devices, notes) {
-                let key = conn.controller.clone();
-                let existing = doc.modbus.iter_mut().find(|(_, c)| {
-                    c.controller == key
-                        && c.transmission_mode == conn.transmission_mode
-                        && c.serial == conn.serial
-                });
+                // One task owns a line: slaves on the same port or endpoint share it.
+                let existing = doc
+                    .modbus
+                    .iter_mut()
+                    .find(|(_, c)| c.controller == conn.controller);
                 match existing {
-                    Some((_, c)) => c.devices.push(device),
+                    Some((name, c)) => {
+                        if c.transmission_mode != conn.transmission_mode || c.serial != conn.serial
+                        {
+                            notes.changed(
+                                slave.place.clone(),
+                                "method",
+                                &Value::String(conn.controller.clone()),
+                                &format!(
+                                    "the same line as connection {name:?}, whose framing and \
+                                     serial settings apply"
+                                ),
+                            );
+                        }
+                        c.add_device(device, &slave.place, notes);
+                    }
                     None => {
                         let name = connection_name(&conn);
                         let name = unique(name, &mut connections);

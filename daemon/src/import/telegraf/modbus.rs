@@ -564,7 +564,9 @@ fn merge_connection(
                 )
             },
         );
-        existing.devices.extend(conn.devices);
+        for device in conn.devices {
+            existing.add_device(device, place, notes);
+        }
         return;
     }
     let name = unique(base_name.to_owned(), &mut names.connections);
