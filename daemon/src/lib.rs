@@ -11,7 +11,8 @@
 //! - [`app`]: composition root: start, staged shutdown, reload.
 //! - [`cli`]: the command line.
 //! - [`config`]: typed config: parse, validate (every error with line:col), defaults, secrets.
-//! - [`model`]: readings, sensors, qualities, sequence numbers.
+//! - [`model`]: readings, sensors, qualities, sequence numbers; language, severity, role and
+//!   actor; floor-plan polygons.
 //! - [`render`]: floor plans and history charts as PNG pictures.
 //! - [`store`]: the durable SQLite buffer: migrations, batched writer, disk budget, queries.
 //! - [`sync`]: the uploader to the central PostgreSQL.

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use markoff::alarms::AlarmState;
 use markoff::alarms::config::AlarmsConfig;
 use markoff::alarms::engine::{Command, Engine, EventKind, Output};
 use markoff::alarms::rules::{SensorInfo, compile};
-use markoff::alarms::{Actor, AlarmState, Role};
-use markoff::model::{Quality, Reading, SensorId, Timestamp};
+use markoff::model::{Actor, Quality, Reading, Role, SensorId, Timestamp};
 
 const T0: i64 = 1_700_000_000_000;
 

@@ -12,9 +12,8 @@ use std::time::Duration;
 use rusqlite::params;
 
 use super::llm::ChatMessage;
-use crate::alarms::Lang;
 use crate::app::AppState;
-use crate::model::Timestamp;
+use crate::model::{Lang, Timestamp};
 use crate::store::StoreError;
 
 /// Messages kept per conversation; older ones are deleted.

@@ -18,9 +18,9 @@ use serde_json::{Map, Value, json};
 
 use super::llm::ToolSpec;
 use super::{Agent, Attachment, Confirmation};
-use crate::alarms::{Actor, AlarmState, AlarmView, Lang, Role, Severity};
+use crate::alarms::{AlarmState, AlarmView};
 use crate::app::AppState;
-use crate::model::{Quality, Timestamp};
+use crate::model::{Actor, Lang, Quality, Role, Severity, Timestamp};
 use crate::store::SensorRow;
 
 /// Most sensors one search returns.

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::RuleKind;
 use super::rules::{RuleSet, SensorInfo};
-use super::{Actor, AlarmState, Role, Severity, text};
-use crate::model::{Quality, Reading};
+use super::state::AlarmState;
+use super::text;
+use crate::model::{Actor, Quality, Reading, Role, Severity};
 
 /// A lifecycle transition (or an operator action), stored in `alarm_events`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -23,8 +23,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::config::{AlarmsConfig, Lang, UserConfig};
-use super::{Severity, text};
+use super::config::AlarmsConfig;
+
+use crate::config::users::UserConfig;
+
+use super::text;
+use crate::model::{Lang, Severity};
 use crate::service::metrics::Labels;
 use crate::store::{IngestHandle, Reader, StoreError};
 

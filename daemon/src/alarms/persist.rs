@@ -5,7 +5,8 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::engine::Instance;
-use super::{AlarmState, Severity};
+use super::state::AlarmState;
+use crate::model::Severity;
 
 /// `meta` key of the last reading seq whose effects are committed.
 pub(crate) const EVALUATED_SEQ: &str = "alarms_evaluated_seq";

@@ -12,13 +12,16 @@ use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::config::{AlarmsConfig, UserConfig};
+use super::config::AlarmsConfig;
+
 use super::engine::{Command, Engine, EventKind, Output, Refusal};
 use super::outbox::{AlarmMetrics, Channels, Subscriber};
 use super::persist::{self, AuditRow, EventRow, InstanceRow, Notification, Step};
 use super::rules::{RuleSet, SensorInfo};
-use super::{Actor, AlarmState, Severity, text};
-use crate::model::{Quality, Reading, SensorId, Timestamp};
+use super::state::AlarmState;
+use super::text;
+use crate::config::users::UserConfig;
+use crate::model::{Actor, Quality, Reading, SensorId, Severity, Timestamp};
 use crate::service::supervisor::TaskError;
 use crate::store::{IngestHandle, Reader, StoreError, StoreShared};
 

@@ -14,22 +14,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::Config;
+use super::error::ConfigError;
 
 /// Upper bound on errors collected from one file (and on deserialization passes).
 const MAX_ERRORS: usize = 64;
-
-/// One problem in a config file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Dotted key path (`store.flush_interval`); empty for the document itself.
-    pub path: String,
-    /// 1-based line and column, when the problem has a place in the file.
-    pub position: Option<(usize, usize)>,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it, when there is something useful to say.
-    pub hint: Option<String>,
-}
 
 /// Every problem found in one config file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,10 +181,10 @@ const SECTIONS: &[(&str, Probe)] = &[
         collect::<super::SiteConfig>(t, p, Vec::new(), l, e).is_some()
     }),
     ("sync", |t, p, l, e| {
-        collect::<crate::sync::SyncConfig>(t, p, Vec::new(), l, e).is_some()
+        collect::<crate::sync::config::SyncConfig>(t, p, Vec::new(), l, e).is_some()
     }),
     ("alarms", |t, p, l, e| {
-        collect::<crate::alarms::AlarmsConfig>(t, p, Vec::new(), l, e).is_some()
+        collect::<crate::alarms::config::AlarmsConfig>(t, p, Vec::new(), l, e).is_some()
     }),
 ];
 

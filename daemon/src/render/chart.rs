@@ -19,9 +19,8 @@ use super::font::{FAMILY, register_with_plotters};
 use super::palette::{self, severity_colour, tint};
 use super::time::{stamp, tick_label, ticks, zone};
 use super::words::{self, words};
-use crate::alarms::{Lang, Severity};
 use crate::config::UtcOffset;
-use crate::model::Timestamp;
+use crate::model::{Lang, Severity, Timestamp};
 
 /// Default size of a chart in pixels.
 pub const DEFAULT_SIZE: (u32, u32) = (1200, 600);

@@ -64,10 +64,9 @@ pub use plan::{
     PlanPicture, RoomFill, RoomInput, RoomSpot, SensorInput, draw_plan,
 };
 
-use crate::alarms::Lang;
 use crate::app::AppState;
 use crate::config::{Config, FloorConfig};
-use crate::model::Timestamp;
+use crate::model::{Lang, Timestamp};
 use crate::store::StoreError;
 
 /// Shortest chart period.

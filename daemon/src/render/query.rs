@@ -11,9 +11,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chart::{AlarmPeriod, ChartPoint};
 use super::gather::OpenAlarm;
-use crate::alarms::{AlarmState, Severity};
+use crate::alarms::AlarmState;
 use crate::config::Config;
-use crate::model::Quality;
+use crate::model::{Quality, Severity};
 use crate::store::{LatestValue, SensorRow};
 
 /// Readings returned one by one up to this many in a chart's window; above it, only the lowest

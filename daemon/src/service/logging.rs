@@ -95,10 +95,3 @@ where
             .boxed(),
     }
 }
-
-/// Checks a filter string without installing it (config validation of `[log] filter`).
-pub fn check_filter(filter: &str) -> Result<(), String> {
-    EnvFilter::try_new(filter)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}

@@ -7,9 +7,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::alarms::Lang;
 use crate::app::AppState;
-use crate::model::Timestamp;
+use crate::model::{Lang, Timestamp};
 use crate::store::StoreError;
 
 /// A stored offset older than this is not used: Telegram keeps updates for 24 hours and may

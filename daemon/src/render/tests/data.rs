@@ -8,9 +8,9 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::NOW;
-use crate::alarms::{AlarmState, Lang, Severity};
+use crate::alarms::AlarmState;
 use crate::config::Config;
-use crate::model::{Quality, Seq, Timestamp};
+use crate::model::{Lang, Quality, Seq, Severity, Timestamp};
 use crate::render::chart::Side;
 use crate::render::gather::{self, OpenAlarm, PlanOptions, PlanSources};
 use crate::render::palette::Measure;

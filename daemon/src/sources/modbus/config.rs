@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::address::AddressSpec;
 use super::decode::{ByteOrder, DataType};
+use crate::config::error::ConfigError;
 use crate::model::SensorKind;
 
 /// `[sources.modbus.<name>]`: one physical connection (a TCP socket or a serial port) and the
@@ -302,6 +303,12 @@ impl RegisterKind {
 pub type Connections = BTreeMap<String, ConnectionConfig>;
 /// Profiles by name.
 pub type Profiles = BTreeMap<String, ProfileConfig>;
+
+/// Every problem in `[sources.modbus.*]` and `[sources.modbus_profiles.*]`, with dotted key
+/// paths (the profiles applied to the devices, the register plans checked).
+pub fn validate(conns: &Connections, profiles: &Profiles) -> Vec<ConfigError> {
+    super::resolve(conns, profiles).err().unwrap_or_default()
+}
 
 pub(crate) mod defaults {
     use std::time::Duration;

@@ -30,7 +30,7 @@ use config::{
 use decode::{ByteOrder, DataType};
 use planner::{Limits, PlanPoint};
 
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 use crate::model::{SensorId, SensorKind, SensorMeta};
 
 /// Built-in device profiles (name, TOML).

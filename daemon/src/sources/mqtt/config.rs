@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::error::ConfigError;
 use crate::model::SensorKind;
 
 /// `[sources.mqtt.<name>]`: one broker connection (with failover servers) and its subscriptions.
@@ -155,6 +156,11 @@ pub struct FieldConfig {
 
 /// MQTT connections by name.
 pub type MqttConnections = BTreeMap<String, MqttConfig>;
+
+/// Every problem in `[sources.mqtt.*]`, with dotted key paths.
+pub fn validate(conns: &MqttConnections, gateway_id: &str) -> Vec<ConfigError> {
+    super::resolve(conns, gateway_id).err().unwrap_or_default()
+}
 
 pub(crate) mod defaults {
     use std::time::Duration;

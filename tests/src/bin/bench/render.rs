@@ -10,9 +10,10 @@
 
 use std::time::Duration;
 
-use markoff::alarms::{Lang, Severity};
 use markoff::config::{StoreConfig, UtcOffset};
-use markoff::model::{Quality, Reading, SensorId, SensorKind, SensorMeta, Timestamp};
+use markoff::model::{
+    Lang, Quality, Reading, SensorId, SensorKind, SensorMeta, Severity, Timestamp,
+};
 use markoff::render::{
     self, AlarmMark, AlarmPeriod, ChartInput, ChartOptions, ChartPoint, FloorInput, Measure,
     PlanInput, RoomInput, SensorInput, Side, Threshold,
@@ -22,8 +23,7 @@ use markoff::service::supervisor::Heartbeat;
 use markoff::store::{Store, StoreOptions};
 use tokio::time::Instant;
 
-use super::Verdict;
-use super::sys;
+use super::{Verdict, sys};
 
 /// Options of `bench render`.
 #[derive(Debug, clap::Args)]
