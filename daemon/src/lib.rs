@@ -20,6 +20,7 @@
 //! - [`service`]: supervisor, backoff, systemd notify/watchdog, logging, metrics, status.
 //! - [`channels`]: the local HTTP API and the CLI client of a running daemon.
 //! - [`demo`]: `markoff demo`, the whole pipeline on a simulated building with a live view.
+//! - [`import`]: `markoff import`: Telegraf and ThingsBoard IoT Gateway configs translated.
 
 pub mod agent;
 pub mod alarms;
@@ -28,6 +29,7 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod model;
 pub mod render;
 pub mod service;

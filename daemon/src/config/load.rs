@@ -311,6 +311,27 @@ fn tidy(message: &str) -> String {
     message.replace('`', "'")
 }
 
+/// Keys of Telegraf's modbus and mqtt_consumer plugins that Markoff's sources do not take as they
+/// are (their meaning differs, or Markoff has another shape for them).
+const TELEGRAF_ONLY: &[&str] = &[
+    "measurement",
+    "tags",
+    "omit",
+    "output",
+    "configuration_type",
+    "holding_registers",
+    "input_registers",
+    "coils",
+    "discrete_inputs",
+    "request",
+    "metric",
+    "workarounds",
+    "topics",
+    "data_type",
+    "json_v2",
+    "topic_tag",
+];
+
 fn hint_for(message: &str, path: &str) -> Option<String> {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let unknown = rest.split('`').next().unwrap_or_default();
@@ -322,6 +343,12 @@ fn hint_for(message: &str, path: &str) -> Option<String> {
             return Some(format!(
                 "secrets never live in the config file: use {unknown}_env (environment variable), \
                  {unknown}_file (a file) or {unknown}_credential (systemd LoadCredential=)"
+            ));
+        }
+        if TELEGRAF_ONLY.contains(&unknown) && path.starts_with("sources.") {
+            return Some(format!(
+                "'{unknown}' is Telegraf's and has no counterpart here: `markoff import telegraf \
+                 FILE` translates a whole Telegraf config and reports what it cannot carry over"
             ));
         }
         let expected: Vec<&str> = rest

@@ -90,14 +90,30 @@ pub struct LogConfig {
     /// The `RUST_LOG` environment variable, when set, takes precedence.
     #[serde(default = "defaults::log_filter")]
     pub filter: String,
+    /// How each line is written. A change needs a restart.
+    #[serde(default)]
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             filter: defaults::log_filter(),
+            format: LogFormat::default(),
         }
     }
+}
+
+/// `[log] format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// To journald with its fields when systemd started the daemon, else text lines on stderr.
+    #[default]
+    Text,
+    /// One JSON object per line on stderr (journald stores each line as a message), for log
+    /// shippers: `timestamp`, `level`, `target`, `fields` (with `message`) and `spans`.
+    Json,
 }
 
 /// SQLite `synchronous` setting of the buffer.
