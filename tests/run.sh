@@ -7,7 +7,9 @@
 # 2. Makes sure the build tools are there (a C compiler: ring and the bundled SQLite need one),
 #    the independent test peers (tests/modbus/setup.sh: a pymodbus venv and socat), and
 #    opus-tools (opusenc/opusdec: the Telegram bot's voice notes and their tests), and
-#    headless Chromium with chromedriver (the central web application's browser test).
+#    headless Chromium with chromedriver (the central web application's browser test), and
+#    Prometheus with promtool (a real server scraping the daemon; the exposition and the packaged
+#    alert rules checked).
 # 3. Runs, stopping at the first failure:
 #      cargo fmt --all --check
 #      cargo clippy --workspace --all-targets -- -D warnings
@@ -313,6 +315,24 @@ ensure_browser() {
     note "installed"
 }
 
+ensure_prometheus() {
+    # The metrics tests (tests/tests/prometheus.rs) run Debian's Prometheus as a real server
+    # scraping the daemon, and its promtool to check the exposition and the packaged alert rules
+    # (packaging/prometheus/); under CI=true a missing Prometheus fails them.
+    section "Prometheus and promtool (prometheus)"
+    if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+        note "present ($(prometheus --version 2>&1 | head -n 1))"
+        return 0
+    fi
+    apt_install prometheus
+    # The package starts its own server on :9090; the tests start their own on a free port.
+    as_root systemctl disable --now prometheus >/dev/null 2>&1 ||
+        as_root service prometheus stop >/dev/null 2>&1 || true
+    command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 ||
+        fail "prometheus or promtool is still missing after installing prometheus"
+    note "installed"
+}
+
 # ---------------------------------------------------------------------------------------------
 # The Debian packages
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +377,7 @@ main() {
     ensure_test_peers
     ensure_voice_tools
     ensure_browser
+    ensure_prometheus
 
     run_step cargo fmt --all --check
     run_step cargo clippy --workspace --all-targets -- -D warnings

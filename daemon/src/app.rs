@@ -548,6 +548,7 @@ impl Gateway {
         let old = self.state.config();
         for (what, changed) in [
             ("gateway.id", old.gateway.id != new.gateway.id),
+            ("log.format", old.log.format != new.log.format),
             (
                 "store",
                 format!("{:?}", old.store) != format!("{:?}", new.store),

@@ -148,6 +148,27 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::render::cli::RenderCommand,
     },
+    /// Translate another tool's config into a Markoff config: a Telegraf config
+    /// ([[inputs.modbus]], [[inputs.mqtt_consumer]]) or a ThingsBoard IoT Gateway Modbus connector.
+    /// Prints the config (or writes --output) and reports on stderr every setting that could not
+    /// be carried over, and every one carried with a change.
+    Import {
+        /// Which tool the file comes from.
+        #[command(subcommand)]
+        command: crate::import::ImportCommand,
+    },
+    /// Print a shell completion script. The Debian package installs them for bash, zsh and fish;
+    /// elsewhere e.g. `markoff completions bash > ~/.local/share/bash-completion/completions/markoff`.
+    Completions {
+        /// bash, zsh, fish (or elvish, powershell).
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script of `shell` for the whole command line.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "markoff", out);
 }
 
 /// Who acts, for commands that change something.

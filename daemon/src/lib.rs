@@ -11,7 +11,8 @@
 //! - [`app`]: composition root: start, staged shutdown, reload.
 //! - [`cli`]: the command line.
 //! - [`config`]: typed config: parse, validate (every error with line:col), defaults, secrets.
-//! - [`model`]: readings, sensors, qualities, sequence numbers.
+//! - [`model`]: readings, sensors, qualities, sequence numbers; language, severity, role and
+//!   actor; floor-plan polygons.
 //! - [`render`]: floor plans and history charts as PNG pictures.
 //! - [`store`]: the durable SQLite buffer: migrations, batched writer, disk budget, queries.
 //! - [`sync`]: the uploader to the central PostgreSQL.
@@ -19,6 +20,7 @@
 //! - [`service`]: supervisor, backoff, systemd notify/watchdog, logging, metrics, status.
 //! - [`channels`]: the local HTTP API and the CLI client of a running daemon.
 //! - [`demo`]: `markoff demo`, the whole pipeline on a simulated building with a live view.
+//! - [`import`]: `markoff import`: Telegraf and ThingsBoard IoT Gateway configs translated.
 
 pub mod agent;
 pub mod alarms;
@@ -27,6 +29,7 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod model;
 pub mod render;
 pub mod service;

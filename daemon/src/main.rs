@@ -47,7 +47,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_failure(&e),
             };
-            let log = logging::init(&cfg.log.filter, LogTarget::Auto);
+            let log = logging::init(&cfg.log.filter, cfg.log.format, LogTarget::Auto);
             let options = StartOptions {
                 config_path: Some(config),
                 log,
@@ -149,6 +149,11 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Modbus { command } => markoff::sources::modbus::cli::run(command).await,
         Command::Render { command } => markoff::render::cli::run(command).await,
+        Command::Import { command } => markoff::import::run(command),
+        Command::Completions { shell } => {
+            markoff::cli::completions(shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Readings {
             sensor,
             limit,

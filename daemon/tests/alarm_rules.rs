@@ -7,8 +7,7 @@
 use markoff::alarms::config::AlarmsConfig;
 use markoff::alarms::engine::{Command, Engine, EventKind, Output};
 use markoff::alarms::rules::{SensorInfo, compile};
-use markoff::alarms::{Actor, AlarmState, Role};
-use markoff::model::{Quality, Reading, SensorId, Timestamp};
+use markoff::model::{Actor, AlarmState, Quality, Reading, Role, SensorId, Timestamp};
 
 const T0: i64 = 1_700_000_000_000;
 

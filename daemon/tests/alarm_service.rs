@@ -9,12 +9,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use markoff::alarms::Alarms;
 use markoff::alarms::config::AlarmsConfig;
 use markoff::alarms::outbox::{self, Channel, DeliveryError, DeliveryFuture, DispatchConfig};
 use markoff::alarms::service::{AlarmContext, run};
-use markoff::alarms::{Actor, AlarmState, Alarms, Role};
 use markoff::config::StoreConfig;
-use markoff::model::{Reading, SensorId, SensorKind, SensorMeta, Timestamp};
+use markoff::model::{
+    Actor, AlarmState, Reading, Role, SensorId, SensorKind, SensorMeta, Timestamp,
+};
 use markoff::service::metrics::Metrics;
 use markoff::service::supervisor::Heartbeat;
 use markoff::store::{Store, StoreOptions};
@@ -137,7 +139,7 @@ async fn start(path: &Path, channel: Arc<TestChannel>) -> Rig {
         flood_threshold: 3,
         retry_min: Duration::from_millis(20),
         retry_max: Duration::from_millis(100),
-        langs: [("test:ops".to_owned(), markoff::alarms::Lang::Ru)].into(),
+        langs: [("test:ops".to_owned(), markoff::model::Lang::Ru)].into(),
     };
     let dispatcher = tokio::spawn({
         let token = token.clone();

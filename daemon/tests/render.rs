@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use markoff::alarms::Lang;
 use markoff::app::{Gateway, StartOptions};
+use markoff::model::Lang;
 use markoff::render::{self, Measure, RenderError};
 
 const CONFIG: &str = r#"

@@ -158,6 +158,22 @@ async def serve(args: argparse.Namespace) -> None:
     hook = trace(set(units), drop_unknown=not args.gateway)
     if args.gateway:
         devices.append(absent_behind_gateway())
+    await run_server(devices, hook, args)
+
+
+def add_listen_arguments(p: argparse.ArgumentParser) -> None:
+    """--tcp HOST:PORT [--rtu] | --serial TTY [--baudrate N], and --exit-on-stdin-eof."""
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--tcp", metavar="HOST:PORT")
+    where.add_argument("--serial", metavar="TTY")
+    p.add_argument("--rtu", action="store_true", help="RTU framing over TCP")
+    p.add_argument("--baudrate", type=int, default=9600)
+    p.add_argument("--exit-on-stdin-eof", action="store_true")
+
+
+async def run_server(devices: list[SimDevice], hook, args: argparse.Namespace) -> None:
+    """Serves `devices` where `args` says (add_listen_arguments), prints `PORT <n>` (TCP) and
+    `READY`, and runs until the process ends."""
     if args.serial:
         server = ModbusSerialServer(
             devices,
@@ -183,13 +199,9 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--tcp", metavar="HOST:PORT")
-    where.add_argument("--serial", metavar="TTY")
-    p.add_argument("--rtu", action="store_true", help="RTU framing over TCP")
+    add_listen_arguments(p)
     p.add_argument("--units", default="1", help="comma-separated unit ids (default 1)")
     p.add_argument("--generation", type=int, default=1, help="value of holding register 11")
-    p.add_argument("--baudrate", type=int, default=9600)
     p.add_argument(
         "--gateway",
         action="store_true",
@@ -201,7 +213,6 @@ def main() -> None:
         metavar="UNIT:ADDRESS:SECONDS",
         help="answer the first read of holding ADDRESS of UNIT that many seconds late",
     )
-    p.add_argument("--exit-on-stdin-eof", action="store_true")
     args = p.parse_args()
     if args.exit_on_stdin_eof:
         exit_on_stdin_eof()

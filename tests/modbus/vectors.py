@@ -9,6 +9,8 @@ Prints one JSON document on stdout:
                  {"type": "INT64", "value": -1, "registers": {...}},
                  {"type": "STRING", "value": "SDM630", "text": "SDM630", "registers": {...}}, ...]}
 
+FLOAT16 comes from Python's struct "e" (pymodbus has no half-precision type).
+
 Integers are JSON integers (64-bit ones included: serde_json reads them exactly). Floats are given
 as their IEEE 754 bit pattern ("bits", big-endian hex) so the comparison is bit-exact, -0.0, the
 infinities and NaN included; "value" is only their Python repr, for messages.
@@ -94,6 +96,22 @@ VALUES: dict[str, list] = {
         math.nan,
     ],
     "STRING": ["SDM630", "A", "abc", "Markoff gateway 1", "0123456789ABCDEF", "pad  "],
+    "FLOAT16": [
+        0.0,
+        -0.0,
+        1.0,
+        -2.0,
+        0.1,  # rounds to 0.0999755859375
+        21.5,
+        65504.0,
+        -65504.0,
+        2.0**-14,
+        2.0**-24,  # the smallest subnormal
+        0.333251953125,
+        math.inf,
+        -math.inf,
+        math.nan,
+    ],
 }
 
 
@@ -103,6 +121,16 @@ def swap_bytes(registers: list[int]) -> list[int]:
 
 
 def vector(type_name: str, value) -> dict:
+    if type_name == "FLOAT16":
+        # pymodbus has no half-precision type: Python's struct "e" (IEEE 754 binary16) encodes it,
+        # one register, so word order changes nothing.
+        half = [struct.unpack(">H", struct.pack(">e", value))[0]]
+        return {
+            "type": type_name,
+            "value": repr(value),
+            "bits": "0x" + struct.pack(">e", value).hex(),
+            "registers": {"ABCD": half, "CDAB": half, "BADC": swap_bytes(half), "DCBA": swap_bytes(half)},
+        }
     data_type = DT[type_name]
     big = convert(value, data_type, word_order="big")
     if type_name == "STRING":

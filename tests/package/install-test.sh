@@ -338,6 +338,11 @@ check_files() {
         -f $CHROOT/usr/share/man/man1/markoff-central-serve.1.gz ]] || fail "manual pages missing in /usr/share/man/man1"
     ok "manual pages in /usr/share/man/man1"
     local v
+    [[ -f $CHROOT/usr/share/bash-completion/completions/markoff && -f $CHROOT/usr/share/zsh/vendor-completions/_markoff &&
+        -f $CHROOT/usr/share/fish/vendor_completions.d/markoff.fish ]] || fail "shell completions missing"
+    v=$(in_root bash -c 'source /usr/share/bash-completion/completions/markoff && complete -p markoff') ||
+        fail "the bash completion of markoff does not load in the root"
+    ok "shell completions for bash, zsh and fish installed ($v)"
     v=$(in_root markoff --version) || fail "markoff --version fails in the root"
     ok "$v runs in the root"
     v=$(in_root markoff-central --version) || fail "markoff-central --version fails in the root"

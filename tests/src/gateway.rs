@@ -88,6 +88,7 @@ impl SimulatorKnobs {
 pub struct GatewayBuilder {
     id: String,
     log_filter: String,
+    log_json: bool,
     flush_interval: Option<Duration>,
     max_size: Option<String>,
     maintenance_interval: Option<Duration>,
@@ -105,6 +106,7 @@ impl Default for GatewayBuilder {
         Self {
             id: "e2e-gateway".to_owned(),
             log_filter: "info".to_owned(),
+            log_json: false,
             flush_interval: None,
             max_size: None,
             maintenance_interval: None,
@@ -141,6 +143,12 @@ impl GatewayBuilder {
     /// `[log] filter`.
     pub fn log_filter(mut self, filter: &str) -> Self {
         filter.clone_into(&mut self.log_filter);
+        self
+    }
+
+    /// `[log] format = "json"`.
+    pub fn log_json(mut self) -> Self {
+        self.log_json = true;
         self
     }
 
@@ -227,7 +235,11 @@ impl GatewayBuilder {
     pub fn to_toml(&self, db_path: &Path) -> String {
         let mut t = String::from("# Written by markoff-tests (tests/src/gateway.rs).\n\n");
         writeln!(t, "[gateway]\nid = {}\n", toml_str(&self.id)).ok();
-        writeln!(t, "[log]\nfilter = {}\n", toml_str(&self.log_filter)).ok();
+        writeln!(t, "[log]\nfilter = {}", toml_str(&self.log_filter)).ok();
+        if self.log_json {
+            t.push_str("format = \"json\"\n");
+        }
+        t.push('\n');
         writeln!(
             t,
             "[store]\npath = {}",

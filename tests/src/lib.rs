@@ -16,6 +16,7 @@
 //! - [`kobold`]: a fake Koboldcpp server speaking its real wire format, with scripted answers.
 //! - [`telegram`]: a fake Telegram Bot API server: people's messages, voice notes and button
 //!   presses in, every call of the bot recorded, faults and outages on demand.
+//! - [`prometheus`]: Debian's Prometheus server and promtool (required under `CI=true`).
 //! - [`agent_eval`]: the assistant's evaluation (questions, matching rule, runner, report).
 //!
 //! The end-to-end tests themselves are in `tests/tests/e2e.rs`.
@@ -30,6 +31,7 @@ pub mod fake_server;
 pub mod gateway;
 pub mod kobold;
 pub mod pg;
+pub mod prometheus;
 pub mod proxy;
 pub mod services;
 pub mod store;

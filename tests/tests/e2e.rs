@@ -12,7 +12,9 @@ mod e2e {
     mod crash;
     mod demo;
     mod disk_budget;
+    mod import;
     mod lan;
+    mod logs;
     mod reload;
     mod services;
     mod shutdown;

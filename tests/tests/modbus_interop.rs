@@ -12,6 +12,8 @@
 //! - Behind a Modbus TCP to RTU gateway: a unit the gateway reports silent (exception 0x0B) is
 //!   offline and not found by the scan.
 //! - RTU framing over TCP (serial device servers).
+//! - `markoff import`: Telegraf and ThingsBoard configs translated, validated and polled
+//!   ([`import`]).
 //!
 //! The register map the pymodbus server serves is documented in `tests/modbus/server.py`;
 //! [`expected`] mirrors it.
@@ -24,6 +26,9 @@
 #[path = "modbus_interop/peer.rs"]
 mod peer;
 
+#[path = "modbus_interop/import.rs"]
+mod import;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +39,7 @@ use markoff::sources::SourceContext;
 use markoff::sources::modbus::commission::{self, CommissionError, LineSpec, ScanHit};
 use markoff::sources::modbus::config::RegisterKind;
 use markoff::sources::modbus::decode::{
-    ByteOrder, DataType, DecodeError, Decoded, decode_words, encode,
+    ByteOrder, DataType, DecodeError, Decoded, decode_words, encode, f16_to_f64,
 };
 use markoff::sources::modbus::link::ReadData;
 use markoff::sources::modbus::planner::Hole;
@@ -251,6 +256,20 @@ fn parse_bits(v: &Value) -> u64 {
 fn check_decoded(v: &Value, ty: DataType, got: Result<Decoded, DecodeError>) -> Result<(), String> {
     let got = got.map_err(|e| format!("decode error: {e}"))?;
     let want = match ty {
+        DataType::Float16 => {
+            let bits = u16::try_from(parse_bits(v)).unwrap();
+            let want = f16_to_f64(bits);
+            return match got {
+                Decoded::Number {
+                    value,
+                    bits: None,
+                    signed: None,
+                } if value.to_bits() == want.to_bits() || (value.is_nan() && want.is_nan()) => {
+                    Ok(())
+                }
+                other => Err(format!("got {other:?}, want f16 bits {bits:#06x}")),
+            };
+        }
         DataType::Float32 => {
             let bits = u32::try_from(parse_bits(v)).unwrap();
             return match got {
@@ -307,6 +326,9 @@ fn check_decoded(v: &Value, ty: DataType, got: Result<Decoded, DecodeError>) -> 
 fn encodable(v: &Value, ty: DataType) -> Option<f64> {
     match ty {
         DataType::String => None,
+        DataType::Float16 => {
+            Some(f16_to_f64(u16::try_from(parse_bits(v)).unwrap())).filter(|x| !x.is_nan())
+        }
         DataType::Float32 => Some(f64::from(f32::from_bits(
             u32::try_from(parse_bits(v)).unwrap(),
         )))
@@ -371,7 +393,8 @@ async fn decoding_matches_pymodbus_encoder_bit_for_bit() {
         failures.join("\n")
     );
     let all = [
-        "INT16", "UINT16", "INT32", "UINT32", "INT64", "UINT64", "FLOAT32", "FLOAT64", "STRING",
+        "INT16", "UINT16", "INT32", "UINT32", "INT64", "UINT64", "FLOAT16", "FLOAT32", "FLOAT64",
+        "STRING",
     ];
     assert_eq!(types, all.into_iter().collect(), "types covered");
     assert!(

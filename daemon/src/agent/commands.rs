@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use super::tools::{self, SensorQuery, ToolContext};
 use super::{Agent, Attachment, Question, Reply, Source, ToolTrace, text};
-use crate::alarms::Lang;
 use crate::app::AppState;
-use crate::model::Timestamp;
+use crate::model::{Lang, Timestamp};
 
 /// A slash command.
 #[derive(Clone, Debug, PartialEq, Eq)]

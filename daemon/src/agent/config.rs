@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::llm::LlmConfig;
-use crate::alarms::Lang;
-use crate::config::ConfigError;
+use super::llm::config::LlmConfig;
+use crate::config::error::ConfigError;
+use crate::model::Lang;
 
 /// `[agent]`
 #[derive(Clone, Debug, PartialEq, Deserialize)]

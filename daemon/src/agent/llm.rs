@@ -18,7 +18,7 @@
 //! `breaker` (the state machine), `speech` (transcribe, tts), `metrics`.
 
 mod breaker;
-mod config;
+pub mod config;
 mod metrics;
 mod speech;
 mod transport;
@@ -42,7 +42,7 @@ pub use self::types::{
     Capabilities, ChatMessage, ChatRequest, ChatResponse, LlmError, Role, ToolCall, ToolSpec,
     check_tool_spec,
 };
-use crate::config::Secret;
+use crate::config::secret::Secret;
 
 /// Time allowed for each capability request of [`Llm::probe`].
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

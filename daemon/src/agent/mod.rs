@@ -43,8 +43,8 @@ use tracing::{info, warn};
 
 pub use config::AgentConfig;
 
-use crate::alarms::{Actor, Lang};
 use crate::app::AppState;
+use crate::model::{Actor, Lang};
 use crate::service::metrics::Labels;
 
 /// How long an acknowledgement proposed by the assistant waits for the person's confirmation.

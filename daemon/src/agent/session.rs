@@ -1,37 +1,19 @@
-//! Conversations in SQLite (`chat_sessions`, `chat_messages`): the questions and answers of a
-//! chat, cut to a token budget when sent to the model.
+//! Conversations: the questions and answers of a chat, cut to a token budget when sent to the
+//! model. Only question/answer text is kept, never tool results (they go stale).
 //!
-//! Writes go through the buffer's single writer (`IngestHandle::transact`); reads through the
-//! read-only connection. Only question/answer text is kept, never tool results (they go stale).
-//!
-//! Owns: the conversation tables. Does not own: counting tokens (`super::llm`).
+//! Owns: which messages of a conversation the model sees. Does not own: storing them
+//! (`crate::store::chat`) or counting tokens (`super::llm`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::params;
-
 use super::llm::ChatMessage;
-use crate::alarms::Lang;
 use crate::app::AppState;
-use crate::model::Timestamp;
+use crate::model::{Lang, Timestamp};
 use crate::store::StoreError;
 
-/// Messages kept per conversation; older ones are deleted.
-const KEEP_MESSAGES: i64 = 200;
-/// Conversations idle this long are deleted.
-const KEEP_IDLE_MS: i64 = 30 * 86_400 * 1000;
-
-/// One stored message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stored {
-    /// `user` or `assistant`.
-    pub role: String,
-    /// Text.
-    pub content: String,
-    /// Its size in tokens.
-    pub tokens: u32,
-}
+/// One stored message of a conversation.
+pub use crate::store::ChatMessageRow as Stored;
 
 /// The newest messages of a conversation that fit in `budget` tokens, oldest first, starting
 /// with a question. Messages older than `idle` before now are not returned: a conversation idle
@@ -45,26 +27,10 @@ pub async fn load(
     budget: u32,
     idle: Duration,
 ) -> Result<Vec<Stored>, StoreError> {
-    let session = session.to_owned();
-    let since =
-        Timestamp::now().as_millis() - i64::try_from(idle.as_millis()).unwrap_or(i64::MAX / 2);
-    let rows: Vec<Stored> = state
-        .reader
-        .with(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT role, content, tokens FROM chat_messages WHERE session = ?1 AND ts >= ?2 \
-                 ORDER BY id DESC LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![session, since, KEEP_MESSAGES], |r| {
-                Ok(Stored {
-                    role: r.get(0)?,
-                    content: r.get(1)?,
-                    tokens: r.get::<_, u32>(2)?,
-                })
-            })?;
-            rows.collect()
-        })
-        .await?;
+    let since = Timestamp(
+        Timestamp::now().as_millis() - i64::try_from(idle.as_millis()).unwrap_or(i64::MAX / 2),
+    );
+    let rows = state.reader.chat_messages(session, since).await?;
     Ok(fit(rows, budget))
 }
 
@@ -114,44 +80,9 @@ pub async fn append(
     question: Stored,
     answer: Stored,
 ) -> Result<(), StoreError> {
-    let session = session.to_owned();
-    let actor = actor.to_owned();
-    let channel = channel.to_owned();
-    let lang = match lang {
-        Lang::En => "en",
-        Lang::Ru => "ru",
-    };
     state
         .ingest
-        .transact(move |tx| {
-            let now = Timestamp::now().as_millis();
-            tx.execute(
-                "INSERT INTO chat_sessions (session, channel, actor, lang, created_ms, updated_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-                 ON CONFLICT (session) DO UPDATE SET actor = ?3, lang = ?4, updated_ms = ?5",
-                params![session, channel, actor, lang, now],
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO chat_messages (session, ts, role, content, tokens) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for m in [&question, &answer] {
-                insert.execute(params![session, now, m.role, m.content, m.tokens])?;
-            }
-            tx.execute(
-                "DELETE FROM chat_messages WHERE session = ?1 AND id <= \
-                 (SELECT id FROM chat_messages WHERE session = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-                params![session, KEEP_MESSAGES],
-            )?;
-            // Forget conversations idle for a month.
-            let old = now - KEEP_IDLE_MS;
-            tx.execute(
-                "DELETE FROM chat_messages WHERE session IN \
-                 (SELECT session FROM chat_sessions WHERE updated_ms < ?1)",
-                [old],
-            )?;
-            tx.execute("DELETE FROM chat_sessions WHERE updated_ms < ?1", [old])?;
-            Ok(())
-        })
+        .append_chat(session, actor, channel, lang, question, answer)
         .await
 }
 
@@ -160,15 +91,7 @@ pub async fn append(
 /// # Errors
 /// The writer failed or has stopped.
 pub async fn reset(state: &Arc<AppState>, session: &str) -> Result<(), StoreError> {
-    let session = session.to_owned();
-    state
-        .ingest
-        .transact(move |tx| {
-            tx.execute("DELETE FROM chat_messages WHERE session = ?1", [&session])?;
-            tx.execute("DELETE FROM chat_sessions WHERE session = ?1", [&session])?;
-            Ok(())
-        })
-        .await
+    state.ingest.reset_chat(session).await
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use super::tools::{
     AlarmItem, FloorSummary, HistorySummary, Overview, ReadingItem, SensorInfo, SyncSummary,
     TenantSummary,
 };
-use crate::alarms::Lang;
 use crate::alarms::text::number;
 use crate::config::Config;
+use crate::model::Lang;
 
 /// Picks the answer language: the script of the question when it tells (Cyrillic → Russian,
 /// Latin → English), else what the channel knows, else the user's `[[users]] lang`, else

@@ -18,9 +18,9 @@ use serde_json::{Map, Value, json};
 
 use super::llm::ToolSpec;
 use super::{Agent, Attachment, Confirmation};
-use crate::alarms::{Actor, AlarmState, AlarmView, Lang, Role, Severity};
+use crate::alarms::AlarmView;
 use crate::app::AppState;
-use crate::model::{Quality, Timestamp};
+use crate::model::{Actor, AlarmState, Lang, Quality, Role, Severity, Timestamp};
 use crate::store::SensorRow;
 
 /// Most sensors one search returns.
@@ -959,60 +959,26 @@ pub async fn history(
     let span_ms = i64::try_from(secs).unwrap_or(i64::MAX / 2_000) * 1000;
     let from = ctx.now.as_millis() - span_ms;
     let bucket = (span_ms / HISTORY_BUCKETS).max(1);
-    let key = s.id.clone();
-    let agg = aggregation.to_owned();
-    let now_ms = ctx.now.as_millis();
-    // (interval, avg, min, max, count, newest value of the interval)
-    type Bucket = (i64, f64, f64, f64, i64, f64);
-    let (rows, last): (Vec<Bucket>, Option<(i64, f64)>) = ctx
+    let (rows, last) = ctx
         .state
         .reader
-        .with(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT (r.ts - ?2) / ?3 AS b, avg(r.value), min(r.value), max(r.value), count(*) \
-                 FROM readings r JOIN sensors s ON s.id = r.sensor \
-                 WHERE s.key = ?1 AND r.ts >= ?2 AND r.ts <= ?4 AND r.quality = 0 AND r.value IS NOT NULL \
-                 GROUP BY b ORDER BY b",
-            )?;
-            let mut rows = stmt
-                .query_map(rusqlite::params![key, from, bucket, now_ms], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, 0.0))
-                })?
-                .collect::<Result<Vec<Bucket>, _>>()?;
-            // With a single max() aggregate SQLite takes the bare column from the newest row.
-            let mut newest = c.prepare_cached(
-                "SELECT (r.ts - ?2) / ?3 AS b, r.value, max(r.ts) \
-                 FROM readings r JOIN sensors s ON s.id = r.sensor \
-                 WHERE s.key = ?1 AND r.ts >= ?2 AND r.ts <= ?4 AND r.quality = 0 AND r.value IS NOT NULL \
-                 GROUP BY b ORDER BY b",
-            )?;
-            let newest = newest
-                .query_map(rusqlite::params![key, from, bucket, now_ms], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, i64>(2)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (row, n) in rows.iter_mut().zip(&newest) {
-                row.5 = n.1;
-            }
-            let last = newest.last().map(|n| (n.2, n.1));
-            Ok((rows, last))
-        })
+        .history_buckets(&s.id, Timestamp(from), ctx.now, bucket)
         .await
         .map_err(|e| ToolError(format!("the local database could not be read: {e}")))?;
-    let count: i64 = rows.iter().map(|r| r.4).sum();
-    let min = rows.iter().map(|r| r.2).reduce(f64::min);
-    let max = rows.iter().map(|r| r.3).reduce(f64::max);
-    let avg =
-        (count > 0).then(|| rows.iter().map(|r| r.1 * r.4 as f64).sum::<f64>() / count as f64);
+    let count: i64 = rows.iter().map(|r| r.count).sum();
+    let min = rows.iter().map(|r| r.min).reduce(f64::min);
+    let max = rows.iter().map(|r| r.max).reduce(f64::max);
+    let avg = (count > 0)
+        .then(|| rows.iter().map(|r| r.avg * r.count as f64).sum::<f64>() / count as f64);
     let points = rows
         .iter()
         .map(|r| HistoryPoint {
-            from: Timestamp(from + r.0 * bucket).to_rfc3339(),
-            value: round3(match agg.as_str() {
-                "min" => r.2,
-                "max" => r.3,
-                "last" => r.5,
-                _ => r.1,
+            from: Timestamp(from + r.index * bucket).to_rfc3339(),
+            value: round3(match aggregation {
+                "min" => r.min,
+                "max" => r.max,
+                "last" => r.last,
+                _ => r.avg,
             }),
         })
         .collect();
@@ -1027,7 +993,7 @@ pub async fn history(
         max: max.map(round3),
         avg: avg.map(round3),
         last: last.map(|l| round3(l.1)),
-        last_time: last.map(|l| Timestamp(l.0).to_rfc3339()),
+        last_time: last.map(|l| l.0.to_rfc3339()),
         points,
     })
 }

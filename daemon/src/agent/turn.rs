@@ -20,9 +20,8 @@ use super::llm::{ChatMessage, ChatRequest, LlmError, Role, ToolCall, ToolSpec};
 use super::session::{self, Stored};
 use super::tools::{self, Tool, ToolContext, ToolOutput};
 use super::{Agent, Question, Reply, Source, ToolTrace, commands, text, toolcall};
-use crate::alarms::Lang;
 use crate::app::AppState;
-use crate::model::Timestamp;
+use crate::model::{Lang, Timestamp};
 
 /// Most characters of one tool result sent to the model.
 const MAX_RESULT_CHARS: usize = 6000;

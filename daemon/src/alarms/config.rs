@@ -1,11 +1,14 @@
-//! `[alarms]` and `[[users]]` in `markoff.toml`: rules in Prometheus shape with ISA-18.2 extras,
-//! extra notification targets, flood control and delivery retry; the people allowed to act.
+//! `[alarms]` in `markoff.toml`: rules in Prometheus shape with ISA-18.2 extras, extra
+//! notification targets, flood control and delivery retry. The people allowed to act are
+//! `[[users]]` (`crate::config::users`).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Role, Severity};
+use crate::config::error::ConfigError;
+use crate::config::users::UserConfig;
+use crate::model::{Lang, Severity};
 
 /// `[alarms]`
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -194,46 +197,16 @@ pub struct NotifyConfig {
     pub min_severity: Severity,
 }
 
-/// Language of user-facing text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Lang {
-    /// English.
-    #[default]
-    En,
-    /// Russian.
-    Ru,
-}
-
-/// `[[users]]`: a person who may talk to the gateway, and what they may do.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserConfig {
-    /// Short login name (`ivan`); also the name the CLI and LAN page act under.
-    pub login: String,
-    /// Display name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// `viewer` (may ask) or `operator` (may also acknowledge and shelve alarms).
-    pub role: Role,
-    /// Numeric Telegram user id, if the person uses the bot.
-    #[serde(default)]
-    pub telegram_id: Option<i64>,
-    /// Language of replies and notifications.
-    #[serde(default)]
-    pub lang: Lang,
-    /// Receive alarm notifications on Telegram.
-    #[serde(default)]
-    pub notify: bool,
-    /// Least severity notified.
-    #[serde(default = "defaults::min_severity")]
-    pub min_severity: Severity,
+/// Every problem in `[alarms]` and in the people it names (`[[users]]`), with dotted key paths:
+/// the rules are compiled as the engine will compile them.
+pub fn validate(cfg: &AlarmsConfig, users: &[UserConfig]) -> Vec<ConfigError> {
+    super::rules::compile(cfg, users).err().unwrap_or_default()
 }
 
 pub(crate) mod defaults {
     use std::time::Duration;
 
-    use super::Severity;
+    use crate::model::Severity;
 
     pub(crate) fn enabled() -> bool {
         true

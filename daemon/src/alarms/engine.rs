@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::RuleKind;
 use super::rules::{RuleSet, SensorInfo};
-use super::{Actor, AlarmState, Role, Severity, text};
-use crate::model::{Quality, Reading};
+use super::text;
+use crate::model::{Actor, AlarmState, Quality, Reading, Role, Severity};
 
 /// A lifecycle transition (or an operator action), stored in `alarm_events`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -18,15 +18,16 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use rusqlite::params;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::config::{AlarmsConfig, Lang, UserConfig};
-use super::{Severity, text};
+use super::config::AlarmsConfig;
+use super::text;
+use crate::config::users::UserConfig;
+use crate::model::{Lang, Severity};
 use crate::service::metrics::Labels;
-use crate::store::{IngestHandle, Reader, StoreError};
+use crate::store::{DueNotifications, IngestHandle, OutboxRow, Reader, StoreError, SummaryRow};
 
 /// Why a channel did not accept a message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -254,17 +255,7 @@ const KEEP_SENT_MS: i64 = 30 * 86_400_000;
 const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
 /// A pending outbox row.
-#[derive(Clone, Debug)]
-struct Pending {
-    id: i64,
-    subscriber: String,
-    channel: String,
-    address: String,
-    kind: String,
-    text: String,
-    attempts: i64,
-    alarm_id: Option<i64>,
-}
+type Pending = OutboxRow;
 
 /// Settings of the dispatcher.
 #[derive(Clone, Debug)]
@@ -298,14 +289,7 @@ pub async fn run_dispatcher(
         if last_cleanup.is_none_or(|t| t.elapsed() >= CLEANUP_EVERY) {
             last_cleanup = Some(tokio::time::Instant::now());
             let before = now - KEEP_SENT_MS;
-            let removed = ingest
-                .transact(move |tx| {
-                    tx.execute(
-                        "DELETE FROM outbox WHERE sent_ms IS NOT NULL AND sent_ms < ?1",
-                        [before],
-                    )
-                })
-                .await?;
+            let removed = ingest.forget_delivered(before).await?;
             if removed > 0 {
                 debug!(
                     component = "alarms",
@@ -314,7 +298,11 @@ pub async fn run_dispatcher(
             }
         }
         let names = channels.names();
-        let (due, pending, next_due) = reader.with(move |c| pending_rows(c, &names, now)).await?;
+        let DueNotifications {
+            due,
+            pending,
+            next_due,
+        } = reader.due_notifications(names, now).await?;
         metrics.outbox_pending.set(pending);
         let mut progressed = false;
         if !due.is_empty() {
@@ -371,60 +359,6 @@ pub async fn run_dispatcher(
     }
 }
 
-/// Rows due now on registered channels (oldest first, at most 500), the number pending in all,
-/// and when the next not-yet-due row becomes due. A subscriber's rows go out in order: while
-/// its oldest pending row waits for a retry, the rows after it wait too.
-fn pending_rows(
-    c: &rusqlite::Connection,
-    channels: &[String],
-    now: i64,
-) -> Result<(Vec<Pending>, i64, Option<i64>), rusqlite::Error> {
-    let pending: i64 = c.query_row(
-        "SELECT count(*) FROM outbox WHERE sent_ms IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    let mut due = Vec::new();
-    let mut next: Option<i64> = None;
-    if pending == 0 || channels.is_empty() {
-        return Ok((due, pending, next));
-    }
-    // Only registered channels: rows for a channel that is not running never crowd out the
-    // others.
-    let placeholders = vec!["?"; channels.len()].join(", ");
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT id, subscriber, channel, address, kind, text, attempts, next_attempt_ms, alarm_id FROM outbox \
-         WHERE sent_ms IS NULL AND channel IN ({placeholders}) ORDER BY id LIMIT 2000"
-    ))?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(channels.iter()))?;
-    let mut waiting: std::collections::HashSet<String> = std::collections::HashSet::new();
-    while let Some(r) = rows.next()? {
-        let subscriber: String = r.get(1)?;
-        if waiting.contains(&subscriber) {
-            continue;
-        }
-        let at: i64 = r.get(7)?;
-        if at > now {
-            next = Some(next.map_or(at, |n| n.min(at)));
-            waiting.insert(subscriber);
-            continue;
-        }
-        if due.len() < 500 {
-            due.push(Pending {
-                id: r.get(0)?,
-                subscriber,
-                channel: r.get(2)?,
-                address: r.get(3)?,
-                kind: r.get(4)?,
-                text: r.get(5)?,
-                attempts: r.get(6)?,
-                alarm_id: r.get(8)?,
-            });
-        }
-    }
-    Ok((due, pending, next))
-}
-
 async fn record(
     ingest: &IngestHandle,
     metrics: &AlarmMetrics,
@@ -439,14 +373,7 @@ async fn record(
         Ok(()) => {
             metrics.delivered.get_or_create(&labels).inc();
             debug!(component = "alarms", id, channel = %row.channel, "Notification delivered.");
-            ingest
-                .transact(move |tx| {
-                    tx.execute(
-                        "UPDATE outbox SET sent_ms = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-                        params![id, now],
-                    )
-                })
-                .await?;
+            ingest.mark_delivered(id, now).await?;
         }
         Err(e) => {
             metrics.delivery_failures.get_or_create(&labels).inc();
@@ -457,15 +384,7 @@ async fn record(
                 debug!(component = "alarms", id, channel = %row.channel, error = %e, attempts = row.attempts + 1, ?delay, "Notification still not accepted.");
             }
             let next = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-            let msg = e.0;
-            ingest
-                .transact(move |tx| {
-                    tx.execute(
-                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3 WHERE id = ?1",
-                        params![id, next, msg],
-                    )
-                })
-                .await?;
+            ingest.mark_refused(id, next, e.0).await?;
         }
     }
     Ok(())
@@ -498,12 +417,13 @@ async fn fold(
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let (first, last) = (ids[0], ids[ids.len() - 1]);
     let head = rows[0];
-    let (sub, channel, address) = (
-        subscriber.to_owned(),
-        head.channel.clone(),
-        head.address.clone(),
-    );
-    let dedup = format!("summary:{first}:{last}:{subscriber}");
+    let summary = SummaryRow {
+        subscriber: subscriber.to_owned(),
+        channel: head.channel.clone(),
+        address: head.address.clone(),
+        text,
+        dedup: format!("summary:{first}:{last}:{subscriber}"),
+    };
     info!(
         component = "alarms",
         subscriber,
@@ -512,26 +432,7 @@ async fn fold(
     );
     metrics.summaries.inc();
     ingest
-        .transact(move |tx| {
-            tx.execute(
-                "INSERT INTO outbox (dedup_key, subscriber, channel, address, kind, severity, text, \
-                 created_ms, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, 'summary', 'high', ?5, ?6, ?6) \
-                 ON CONFLICT (dedup_key) DO NOTHING",
-                params![dedup, sub, channel, address, text, now],
-            )?;
-            let summary: i64 = tx.query_row(
-                "SELECT id FROM outbox WHERE dedup_key = ?1",
-                [&dedup],
-                |r| r.get(0),
-            )?;
-            let mut stmt = tx.prepare_cached(
-                "UPDATE outbox SET sent_ms = ?2, summary_id = ?3 WHERE id = ?1 AND sent_ms IS NULL",
-            )?;
-            for id in &ids {
-                stmt.execute(params![id, now, summary])?;
-            }
-            Ok(())
-        })
+        .fold_notifications(summary, ids, now)
         .await
         .inspect_err(|e| error!(component = "alarms", error = %e, "Cannot fold notifications."))
 }

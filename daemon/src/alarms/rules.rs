@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use super::Severity;
-use super::config::{AlarmsConfig, Direction, RuleConfig, RuleKind, UserConfig};
-use crate::config::ConfigError;
+use super::config::{AlarmsConfig, Direction, RuleConfig, RuleKind};
+use crate::config::error::ConfigError;
+use crate::config::users::UserConfig;
+use crate::model::Severity;
 
 /// What a rule needs to know about a sensor to match it and to word its message.
 #[derive(Clone, Debug, Default, PartialEq)]

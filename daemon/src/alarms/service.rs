@@ -6,21 +6,25 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::config::{AlarmsConfig, UserConfig};
+use super::config::AlarmsConfig;
+
 use super::engine::{Command, Engine, EventKind, Output, Refusal};
 use super::outbox::{AlarmMetrics, Channels, Subscriber};
-use super::persist::{self, AuditRow, EventRow, InstanceRow, Notification, Step};
+use super::persist;
 use super::rules::{RuleSet, SensorInfo};
-use super::{Actor, AlarmState, Severity, text};
-use crate::model::{Quality, Reading, SensorId, Timestamp};
+use super::text;
+use crate::config::users::UserConfig;
+use crate::model::{Actor, AlarmState, Quality, Reading, Seq, Severity, Timestamp};
 use crate::service::supervisor::TaskError;
-use crate::store::{IngestHandle, Reader, StoreError, StoreShared};
+use crate::store::{
+    AlarmEventRecord, AlarmStep, AuditRecord, IngestHandle, NotificationRecord, Reader, StoreError,
+    StoreShared,
+};
 
 /// How many readings one catch-up query reads.
 const CATCH_UP_CHUNK: i64 = 20_000;
@@ -323,11 +327,12 @@ pub async fn run(
     let fail = |what: &'static str| move |e: StoreError| TaskError::new(what, e);
     // Subscribe before reading the evaluated seq, so nothing committed in between is missed.
     let mut committed = ctx.store.subscribe();
-    let (instances, evaluated) = ctx
+    let (records, evaluated) = ctx
         .reader
-        .with(persist::load)
+        .alarm_records()
         .await
         .map_err(fail("cannot load alarm state"))?;
+    let instances = records.into_iter().map(persist::instance).collect();
     let now = Timestamp::now().as_millis();
     let evaluated = evaluated.unwrap_or(ctx.start_seq);
     let ack_required = rules.rules.iter().map(|r| r.ack_required).collect();
@@ -446,34 +451,13 @@ impl Runner {
         while self.evaluated < upto {
             let after = self.evaluated;
             let limit = CATCH_UP_CHUNK.min(upto - after);
-            let rows = self
-                .ctx
-                .reader
-                .with(move |c| {
-                    let mut stmt = c.prepare_cached(
-                        "SELECT r.seq, s.key, r.ts, r.value, r.quality FROM readings r \
-                         JOIN sensors s ON s.id = r.sensor WHERE r.seq > ?1 ORDER BY r.seq LIMIT ?2",
-                    )?;
-                    let rows = stmt.query_map(params![after, limit], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            Reading {
-                                sensor: SensorId::new(r.get::<_, String>(1)?),
-                                ts: Timestamp(r.get(2)?),
-                                value: r.get(3)?,
-                                quality: Quality::from_code(r.get(4)?),
-                            },
-                        ))
-                    })?;
-                    rows.collect::<Result<Vec<_>, _>>()
-                })
-                .await?;
-            let Some(&(last_seq, _)) = rows.last() else {
+            let rows = self.ctx.reader.readings_after(Seq(after), limit).await?;
+            let Some(last_seq) = rows.last().map(|r| r.seq.0) else {
                 // Rows dropped by the disk budget: nothing left to evaluate below `upto`.
                 self.commit(out, Some(upto), Vec::new()).await?;
                 return Ok(());
             };
-            let readings: Vec<Reading> = rows.into_iter().map(|(_, r)| r).collect();
+            let readings: Vec<Reading> = rows.into_iter().map(|r| r.reading).collect();
             self.learn_sensors(&readings).await;
             for r in &readings {
                 self.engine.on_reading(r, out);
@@ -515,7 +499,7 @@ impl Runner {
     async fn handle(&mut self, req: Request, out: &mut Vec<Output>) -> Result<(), StoreError> {
         let now = Timestamp::now().as_millis();
         let result = self.engine.command(req.id, &req.cmd, &req.actor, now, out);
-        let audit = AuditRow {
+        let audit = AuditRecord {
             ts: now,
             actor: req.actor.user.clone(),
             role: req.actor.role.map(|r| r.as_str().to_owned()),
@@ -561,7 +545,7 @@ impl Runner {
         &mut self,
         out: &mut Vec<Output>,
         evaluated: Option<i64>,
-        audit: Vec<AuditRow>,
+        audit: Vec<AuditRecord>,
     ) -> Result<(), StoreError> {
         let dirty = self.engine.take_dirty();
         if out.is_empty() && dirty.is_empty() && audit.is_empty() {
@@ -575,19 +559,16 @@ impl Runner {
         }
         // Every step records how far evaluation got, so a restart never replays readings
         // against a state that already reflects later ones.
-        let mut step = Step {
+        let mut step = AlarmStep {
             evaluated_seq: Some(evaluated.map_or(self.evaluated, |e| e.max(self.evaluated))),
             audit,
-            ..Step::default()
+            ..AlarmStep::default()
         };
         for &idx in &dirty {
-            step.instances.push(InstanceRow {
-                inst: self.engine.instance(idx).clone(),
-                rule: self.engine.rules().rules[self.engine.instance(idx).rule]
-                    .alert
-                    .clone(),
-                severity: self.engine.severity(idx),
-            });
+            let inst = self.engine.instance(idx);
+            let rule = self.engine.rules().rules[inst.rule].alert.clone();
+            step.records
+                .push(persist::record(inst, rule, self.engine.severity(idx)));
         }
         let mut event_views = Vec::new();
         for o in out.drain(..) {
@@ -601,7 +582,7 @@ impl Runner {
                     } else {
                         Vec::new()
                     };
-                    step.events.push(EventRow {
+                    step.events.push(AlarmEventRecord {
                         ts: e.ts,
                         alarm_id: inst.id,
                         alarm: inst.key.clone(),
@@ -633,7 +614,7 @@ impl Runner {
                             message,
                             text::ack_hint(s.lang, inst.id)
                         );
-                        step.reminders.push(Notification {
+                        step.reminders.push(NotificationRecord {
                             subscriber: s.key.clone(),
                             channel: s.channel.clone(),
                             address: s.address.clone(),
@@ -649,13 +630,8 @@ impl Runner {
         }
         let notified =
             step.events.iter().any(|e| !e.notify.is_empty()) || !step.reminders.is_empty();
-        let now = Timestamp::now().as_millis();
         let step = Arc::new(step);
-        let job_step = step.clone();
-        self.ctx
-            .ingest
-            .transact(move |tx| persist::write_step(tx, &job_step, now))
-            .await?;
+        self.ctx.ingest.commit_alarm_step(step.clone()).await?;
         if let Some(seq) = evaluated {
             self.evaluated = self.evaluated.max(seq);
         }
@@ -688,7 +664,7 @@ impl Runner {
         kind: EventKind,
         severity: Severity,
         message: &str,
-    ) -> Vec<Notification> {
+    ) -> Vec<NotificationRecord> {
         let inst = self.engine.instance(idx);
         let alert = &self.engine.rules().rules[inst.rule].alert;
         let needs_ack = inst.state.is_unacked() && self.ack_required[inst.rule];
@@ -705,7 +681,7 @@ impl Runner {
                     text.push('\n');
                     text.push_str(&text::ack_hint(s.lang, inst.id));
                 }
-                Notification {
+                NotificationRecord {
                     subscriber: s.key.clone(),
                     channel: s.channel.clone(),
                     address: s.address.clone(),

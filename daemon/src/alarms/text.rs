@@ -4,10 +4,11 @@
 
 use std::fmt::Write as _;
 
-use super::config::{Lang, RuleKind};
+use super::config::RuleKind;
+
 use super::engine::EventKind;
 use super::rules::{Rule, SensorInfo};
-use super::{AlarmState, Severity};
+use crate::model::{AlarmState, Lang, Severity};
 
 const PLACEHOLDERS: &[&str] = &[
     "alert", "sensor", "name", "value", "unit", "limit", "floor", "room", "location", "severity",

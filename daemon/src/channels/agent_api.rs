@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{ConfirmError, Question, Reply};
-use crate::alarms::{Actor, Lang};
 use crate::app::AppState;
+use crate::model::{Actor, Lang};
 
 /// Body of `POST /api/v1/ask`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

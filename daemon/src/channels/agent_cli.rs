@@ -75,7 +75,7 @@ pub fn render_reply(r: &Reply) -> String {
 mod tests {
     use super::*;
     use crate::agent::Confirmation;
-    use crate::alarms::Lang;
+    use crate::model::Lang;
 
     #[test]
     fn pictures_and_confirmations_become_commands() {

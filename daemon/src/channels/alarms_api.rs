@@ -17,9 +17,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::alarms::AlarmError;
 use crate::alarms::engine::Refusal;
-use crate::alarms::{Actor, AlarmError};
 use crate::app::AppState;
+use crate::model::Actor;
 
 /// Query of `GET /api/v1/alarms`.
 #[derive(Debug, Deserialize)]

@@ -6,8 +6,8 @@ use super::alarms_api::ActionRequest;
 use super::client::{Client, ClientError};
 use super::http::format_ts;
 use crate::alarms::service::CommandOutcome;
-use crate::alarms::{AlarmState, AlarmView, text};
-use crate::model::Timestamp;
+use crate::alarms::{AlarmView, text};
+use crate::model::{AlarmState, Timestamp};
 
 impl Client {
     /// `GET /api/v1/alarms`.
@@ -57,7 +57,7 @@ impl Client {
             outcome.alarm.id,
             outcome.alarm.alert,
             outcome.event.as_str(),
-            text::state_word(crate::alarms::Lang::En, outcome.alarm.state)
+            text::state_word(crate::model::Lang::En, outcome.alarm.state)
         ))
     }
 }
@@ -80,7 +80,7 @@ pub fn render_alarms(alarms: &[AlarmView], all: bool) -> String {
     )
     .ok();
     for a in alarms {
-        let mut state = text::state_word(crate::alarms::Lang::En, a.state).to_owned();
+        let mut state = text::state_word(crate::model::Lang::En, a.state).to_owned();
         if a.out_of_service {
             state = "out of service".to_owned();
         } else if a.shelved_until.is_some_and(|t| t > now.as_millis()) {

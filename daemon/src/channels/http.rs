@@ -2,7 +2,8 @@
 //!
 //! - `GET /health`: 200 while the process serves requests.
 //! - `GET /ready`: 200 once the store is open and the sources are built, 503 before.
-//! - `GET /metrics`: Prometheus/OpenMetrics text.
+//! - `GET /metrics`: OpenMetrics for clients that ask for it (the Prometheus server), else the
+//!   Prometheus text format 0.0.4.
 //! - `GET /api/v1/status`: the structured status (`markoff status`).
 //! - `GET /api/v1/readings`: latest value of every sensor (`markoff readings`).
 //! - `GET /api/v1/readings/{sensor}?limit=N`: one sensor's metadata, latest value and recent history.
@@ -129,15 +130,19 @@ async fn ready(State(st): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        st.metrics.render(),
-    )
-        .into_response()
+async fn metrics(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    use crate::service::exposition;
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let text = st.metrics.render();
+    if exposition::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, exposition::OPENMETRICS)], text).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, exposition::TEXT_0_0_4)],
+            exposition::to_text_0_0_4(&text),
+        )
+            .into_response()
+    }
 }
 
 async fn status(State(st): State<Arc<AppState>>) -> Response {

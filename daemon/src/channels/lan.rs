@@ -54,10 +54,11 @@ pub use self::config::{LanConfig, LanTokenConfig};
 use self::dashboard::dashboard;
 use self::request::{accept_language, page_lang, parse_lang, same_origin, session_cookie};
 use crate::agent::text::acked;
+use crate::alarms::AlarmError;
 use crate::alarms::engine::Refusal;
-use crate::alarms::{Actor, AlarmError, Lang, Role};
 use crate::app::AppState;
 use crate::config::Config;
+use crate::model::{Actor, Lang, Role};
 use crate::service::metrics::Labels;
 use crate::service::supervisor::{Restart, Supervisor, TaskError};
 

@@ -14,22 +14,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::Config;
+use super::error::ConfigError;
 
 /// Upper bound on errors collected from one file (and on deserialization passes).
 const MAX_ERRORS: usize = 64;
-
-/// One problem in a config file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Dotted key path (`store.flush_interval`); empty for the document itself.
-    pub path: String,
-    /// 1-based line and column, when the problem has a place in the file.
-    pub position: Option<(usize, usize)>,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it, when there is something useful to say.
-    pub hint: Option<String>,
-}
 
 /// Every problem found in one config file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,10 +181,10 @@ const SECTIONS: &[(&str, Probe)] = &[
         collect::<super::SiteConfig>(t, p, Vec::new(), l, e).is_some()
     }),
     ("sync", |t, p, l, e| {
-        collect::<crate::sync::SyncConfig>(t, p, Vec::new(), l, e).is_some()
+        collect::<crate::sync::config::SyncConfig>(t, p, Vec::new(), l, e).is_some()
     }),
     ("alarms", |t, p, l, e| {
-        collect::<crate::alarms::AlarmsConfig>(t, p, Vec::new(), l, e).is_some()
+        collect::<crate::alarms::config::AlarmsConfig>(t, p, Vec::new(), l, e).is_some()
     }),
 ];
 
@@ -323,6 +311,27 @@ fn tidy(message: &str) -> String {
     message.replace('`', "'")
 }
 
+/// Keys of Telegraf's modbus and mqtt_consumer plugins that Markoff's sources do not take as they
+/// are (their meaning differs, or Markoff has another shape for them).
+const TELEGRAF_ONLY: &[&str] = &[
+    "measurement",
+    "tags",
+    "omit",
+    "output",
+    "configuration_type",
+    "holding_registers",
+    "input_registers",
+    "coils",
+    "discrete_inputs",
+    "request",
+    "metric",
+    "workarounds",
+    "topics",
+    "data_type",
+    "json_v2",
+    "topic_tag",
+];
+
 fn hint_for(message: &str, path: &str) -> Option<String> {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let unknown = rest.split('`').next().unwrap_or_default();
@@ -334,6 +343,12 @@ fn hint_for(message: &str, path: &str) -> Option<String> {
             return Some(format!(
                 "secrets never live in the config file: use {unknown}_env (environment variable), \
                  {unknown}_file (a file) or {unknown}_credential (systemd LoadCredential=)"
+            ));
+        }
+        if TELEGRAF_ONLY.contains(&unknown) && path.starts_with("sources.") {
+            return Some(format!(
+                "'{unknown}' is Telegraf's and has no counterpart here: `markoff import telegraf \
+                 FILE` translates a whole Telegraf config and reports what it cannot carry over"
             ));
         }
         let expected: Vec<&str> = rest

@@ -4,10 +4,12 @@
 //! Owns: the shape of `markoff.toml`, defaults, validation and error reporting with file:line:col.
 //! Does not own: opening anything (sockets, files, ports); that is the build step in `crate::app`.
 
+pub mod error;
 mod load;
-mod secret;
-mod site;
-mod units;
+pub mod secret;
+pub mod site;
+pub mod units;
+pub mod users;
 mod validate;
 
 use std::net::SocketAddr;
@@ -16,12 +18,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use load::{ConfigError, ConfigErrors, LoadError, load_file, parse_str};
+pub use error::ConfigError;
+pub use load::{ConfigErrors, LoadError, load_file, parse_str};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use site::{
     FloorConfig, RoomConfig, SensorPlacementConfig, SiteConfig, TenantConfig, UtcOffset,
 };
 pub use units::ByteSize;
+pub use users::UserConfig;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -49,22 +53,22 @@ pub struct Config {
     pub site: SiteConfig,
     /// Upload to the central PostgreSQL; no uploads without the section.
     #[serde(default)]
-    pub sync: Option<crate::sync::SyncConfig>,
+    pub sync: Option<crate::sync::config::SyncConfig>,
     /// Local alarm rules and notification targets.
     #[serde(default)]
-    pub alarms: crate::alarms::AlarmsConfig,
+    pub alarms: crate::alarms::config::AlarmsConfig,
     /// People who may use the gateway's channels, with their roles.
     #[serde(default)]
-    pub users: Vec<crate::alarms::UserConfig>,
+    pub users: Vec<users::UserConfig>,
     /// The on-site assistant and its LLM server.
     #[serde(default)]
-    pub agent: crate::agent::AgentConfig,
+    pub agent: crate::agent::config::AgentConfig,
     /// The LAN page for on-site staff (opt-in).
     #[serde(default)]
-    pub lan: crate::channels::lan::LanConfig,
+    pub lan: crate::channels::lan::config::LanConfig,
     /// The Telegram bot (opt-in).
     #[serde(default)]
-    pub telegram: crate::channels::telegram::TelegramConfig,
+    pub telegram: crate::channels::telegram::config::TelegramConfig,
 }
 
 /// `[gateway]`: the identity of this gateway.
@@ -86,14 +90,30 @@ pub struct LogConfig {
     /// The `RUST_LOG` environment variable, when set, takes precedence.
     #[serde(default = "defaults::log_filter")]
     pub filter: String,
+    /// How each line is written. A change needs a restart.
+    #[serde(default)]
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             filter: defaults::log_filter(),
+            format: LogFormat::default(),
         }
     }
+}
+
+/// `[log] format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// To journald with its fields when systemd started the daemon, else text lines on stderr.
+    #[default]
+    Text,
+    /// One JSON object per line on stderr (journald stores each line as a message), for log
+    /// shippers: `timestamp`, `level`, `target`, `fields` (with `message`) and `spans`.
+    Json,
 }
 
 /// SQLite `synchronous` setting of the buffer.

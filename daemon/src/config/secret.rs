@@ -107,7 +107,12 @@ impl SecretRef {
 
     /// Validation of a secret reference at config key `name` of section `section`: `None` when
     /// well formed (or absent and optional), else the problem to report.
-    pub fn check(&self, section: &str, name: &str, required: bool) -> Option<super::ConfigError> {
+    pub fn check(
+        &self,
+        section: &str,
+        name: &str,
+        required: bool,
+    ) -> Option<super::error::ConfigError> {
         let given = [
             self.env.is_some(),
             self.file.is_some(),
@@ -123,7 +128,7 @@ impl SecretRef {
             ),
             _ => format!("set only one of {name}_env, {name}_file or {name}_credential"),
         };
-        Some(super::ConfigError {
+        Some(super::error::ConfigError {
             path: format!("{section}.{name}_env"),
             position: None,
             message,

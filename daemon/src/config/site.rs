@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
-use crate::render::geometry;
+use super::error::ConfigError;
+use crate::model::plane as geometry;
 
 /// `[site]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

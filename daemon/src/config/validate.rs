@@ -1,9 +1,11 @@
 //! Semantic validation: pure checks over the typed config that serde cannot express.
-//! Collects every problem; never stops at the first.
+//! Collects every problem; never stops at the first. Each component's section is checked by
+//! the `validate` of its own `config.rs`.
 
 use std::time::Duration;
 
-use super::{Config, ConfigError};
+use super::Config;
+use super::error::ConfigError;
 
 /// Every semantic problem in `config`, with dotted key paths (positions are added by the loader).
 pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
@@ -27,7 +29,7 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
         );
     }
 
-    if let Err(e) = crate::service::logging::check_filter(&config.log.filter) {
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.filter) {
         v.push(
             "log.filter",
             &format!("invalid filter: {e}"),
@@ -97,17 +99,19 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
             );
         }
     }
-    if let Err(errors) =
-        crate::sources::modbus::resolve(&config.sources.modbus, &config.sources.modbus_profiles)
-    {
-        v.0.extend(errors);
-    }
-    if let Err(errors) = crate::sources::mqtt::resolve(&config.sources.mqtt, &config.gateway.id) {
-        v.0.extend(errors);
-    }
-    if let Err(errors) = crate::alarms::rules::compile(&config.alarms, &config.users) {
-        v.0.extend(errors);
-    }
+    let sources = &config.sources;
+    v.0.extend(crate::sources::modbus::config::validate(
+        &sources.modbus,
+        &sources.modbus_profiles,
+    ));
+    v.0.extend(crate::sources::mqtt::config::validate(
+        &sources.mqtt,
+        &config.gateway.id,
+    ));
+    v.0.extend(crate::alarms::config::validate(
+        &config.alarms,
+        &config.users,
+    ));
     v.0.extend(super::site::validate(&config.site));
     v.0.extend(config.agent.validate());
     v.0.extend(config.lan.validate(&config.users));

@@ -93,9 +93,9 @@ pub async fn run(
     let full_screen = cfg!(feature = "tui") && !plain && std::io::stdout().is_terminal();
     let log_file = dir.join("markoff.log");
     let log = if full_screen {
-        logging::init(&cfg.log.filter, LogTarget::File(&log_file))
+        logging::init(&cfg.log.filter, cfg.log.format, LogTarget::File(&log_file))
     } else {
-        logging::init(&cfg.log.filter, LogTarget::Stderr)
+        logging::init(&cfg.log.filter, cfg.log.format, LogTarget::Stderr)
     };
     let gw = Gateway::start(
         cfg,

@@ -65,7 +65,7 @@ pub(crate) fn alarm_lines(state: &AppState) -> Vec<(bool, String)> {
                     a.id,
                     a.alert,
                     a.severity.as_str(),
-                    crate::alarms::text::state_word(crate::alarms::Lang::En, a.state),
+                    crate::alarms::text::state_word(crate::model::Lang::En, a.state),
                     a.message
                 ),
             )

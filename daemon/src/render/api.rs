@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{CHART_SIZE, Measure, PLAN_WIDTH, RenderError};
-use crate::alarms::Lang;
 use crate::app::AppState;
+use crate::model::Lang;
 
 /// Query of `GET /api/v1/render/plan`.
 #[derive(Debug, Deserialize)]

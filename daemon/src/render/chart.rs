@@ -19,9 +19,8 @@ use super::font::{FAMILY, register_with_plotters};
 use super::palette::{self, severity_colour, tint};
 use super::time::{stamp, tick_label, ticks, zone};
 use super::words::{self, words};
-use crate::alarms::{Lang, Severity};
 use crate::config::UtcOffset;
-use crate::model::Timestamp;
+use crate::model::{Lang, Severity, Timestamp};
 
 /// Default size of a chart in pixels.
 pub const DEFAULT_SIZE: (u32, u32) = (1200, 600);
@@ -59,15 +58,9 @@ pub struct ChartInput {
     pub size: (u32, u32),
 }
 
-/// One reading on a chart.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ChartPoint {
-    /// Read time, ms since the epoch.
-    pub ts: i64,
-    /// The value; `None` when there is no good value (bad, stale, communication error), which
-    /// breaks the line like missing data.
-    pub value: Option<f64>,
-}
+/// One reading on a chart: its time (ms) and its good value, `None` when there is none (bad,
+/// stale, communication error), which breaks the line like missing data.
+pub use crate::store::SeriesPoint as ChartPoint;
 
 /// Which side of a limit is the alarm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,11 +12,10 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::{CHART_SIZE, ChartOptions, Measure, PLAN_WIDTH, PlanOptions, RenderError};
-use crate::alarms::Lang;
 use crate::channels::client::ClientError;
 use crate::cli::ApiArgs;
 use crate::config::{self, Config, LoadError};
-use crate::model::Timestamp;
+use crate::model::{Lang, Timestamp};
 
 const EX_UNAVAILABLE: u8 = 69;
 const EX_CONFIG: u8 = 78;

@@ -15,9 +15,9 @@ use super::chart::{AlarmPeriod, ChartInput, ChartPoint, Side, Threshold};
 use super::palette::Measure;
 use super::plan::{AlarmMark, Backdrop, FloorInput, PlanInput, RoomInput, SensorInput};
 use crate::alarms::rules::SensorInfo;
-use crate::alarms::{AlarmState, AlarmView, Lang, RuleKind, Severity};
+use crate::alarms::{AlarmView, RuleKind};
 use crate::config::{Config, FloorConfig, SiteConfig};
-use crate::model::{Quality, Timestamp};
+use crate::model::{AlarmState, Lang, Quality, Severity, Timestamp};
 use crate::store::{LatestValue, SensorRow};
 
 /// An open alarm, as a plan shows it.

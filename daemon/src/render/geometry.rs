@@ -1,14 +1,13 @@
-//! Plane geometry for floor plans: polygon area and containment (also used by `[site]`
-//! validation), the grid rooms without a polygon are laid out in, spreading sensor markers inside
-//! a room, and filling a polygon with a translucent colour.
+//! Plane geometry for floor plans: the grid rooms without a polygon are laid out in, spreading
+//! sensor markers inside a room, and filling a polygon with a translucent colour. Polygon area and
+//! containment come from [`crate::model::plane`] (shared with `[site]` validation).
 //!
 //! Owns: pure functions over points `(x, y)` with y downwards. Does not own: what is drawn where
 //! (`super::plan`).
 
 use image::{Rgb, RgbImage};
 
-/// A point `(x, y)`.
-pub(crate) type Pt = (f64, f64);
+pub(crate) use crate::model::plane::{Pt, contains};
 
 /// An axis-aligned rectangle in pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -29,39 +28,6 @@ impl Rect {
             (self.x, self.y + self.h),
         ]
     }
-}
-
-/// Area of a simple polygon (absolute value of the shoelace sum).
-pub(crate) fn area(poly: &[Pt]) -> f64 {
-    let n = poly.len();
-    if n < 3 {
-        return 0.0;
-    }
-    let twice: f64 = (0..n)
-        .map(|i| {
-            let (a, b) = (poly[i], poly[(i + 1) % n]);
-            a.0 * b.1 - b.0 * a.1
-        })
-        .sum();
-    (twice / 2.0).abs()
-}
-
-/// Whether `p` lies inside `poly` (even-odd rule; points on an edge may go either way).
-pub(crate) fn contains(poly: &[Pt], p: Pt) -> bool {
-    let n = poly.len();
-    let mut inside = false;
-    let mut j = n.wrapping_sub(1);
-    for i in 0..n {
-        let (a, b) = (poly[i], poly[j]);
-        if (a.1 > p.1) != (b.1 > p.1) {
-            let x = a.0 + (p.1 - a.1) * (b.0 - a.0) / (b.1 - a.1);
-            if p.0 < x {
-                inside = !inside;
-            }
-        }
-        j = i;
-    }
-    inside
 }
 
 /// `(min x, min y, max x, max y)` of the points (zeros for none).
@@ -329,6 +295,7 @@ pub(crate) fn blend(img: &mut RgbImage, x: u32, y: u32, colour: Rgb<u8>, alpha: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::plane::area;
 
     const L_SHAPE: [Pt; 6] = [
         (0.0, 0.0),

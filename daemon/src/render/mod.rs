@@ -51,7 +51,6 @@ use std::time::Duration;
 
 use image::RgbImage;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use rusqlite::Connection;
 
 pub use chart::{
     AlarmPeriod, ChartFrame, ChartInput, ChartPicture, ChartPoint, DEFAULT_SIZE as CHART_SIZE,
@@ -64,11 +63,10 @@ pub use plan::{
     PlanPicture, RoomFill, RoomInput, RoomSpot, SensorInput, draw_plan,
 };
 
-use crate::alarms::Lang;
 use crate::app::AppState;
 use crate::config::{Config, FloorConfig};
-use crate::model::Timestamp;
-use crate::store::StoreError;
+use crate::model::{Lang, Timestamp};
+use crate::store::{ReadConnection, StoreError};
 
 /// Shortest chart period.
 pub const MIN_SINCE: Duration = Duration::from_secs(60);
@@ -318,15 +316,15 @@ pub async fn chart_png_sized(
         });
     };
     let (from, to) = gather::window(Timestamp::now(), since);
-    let key = sensor.to_owned();
-    let (points, periods) = state
+    let points = state
         .reader
-        .with(move |c| {
-            let points = query::history(c, &key, from.as_millis(), to.as_millis())?;
-            let periods = query::alarm_periods(c, &key, from.as_millis(), to.as_millis())?;
-            Ok((points.unwrap_or_default(), periods))
-        })
-        .await?;
+        .series(sensor, from, to)
+        .await?
+        .unwrap_or_default();
+    let periods = query::periods(
+        state.reader.alarm_history(sensor, from, to).await?,
+        from.as_millis(),
+    );
     if points.is_empty() {
         return Err(RenderError::NoData {
             sensor: sensor.to_owned(),
@@ -348,20 +346,19 @@ fn check_since(since: Duration) -> Result<(), RenderError> {
     }
 }
 
-/// A plan from a buffer opened read-only (`crate::store::open_read_only`, or any read-only
-/// SQLite connection to it) and a config, without a daemon: `markoff render --db`, tools. Blocking.
+/// A plan from a buffer opened read-only (`crate::store::open_read_only`) and a config, without a daemon: `markoff render --db`, tools. Blocking.
 ///
 /// # Errors
 /// See [`plan_png`].
 pub fn plan_png_from_buffer(
     config: &Config,
-    conn: &Connection,
+    conn: &ReadConnection,
     floor: &str,
     opts: PlanOptions,
 ) -> Result<Vec<u8>, RenderError> {
-    let sensors = query::sensor_rows(conn).map_err(StoreError::from)?;
-    let latest = query::latest_values(conn).map_err(StoreError::from)?;
-    let alarms = query::open_alarms(conn, config).map_err(StoreError::from)?;
+    let sensors = query::sensor_rows(conn)?;
+    let latest = query::latest_values(conn)?;
+    let alarms = query::open_alarms(conn, config)?;
     let src = PlanSources {
         config,
         sensors: &sensors,
@@ -377,29 +374,27 @@ pub fn plan_png_from_buffer(
 /// See [`chart_png`].
 pub fn chart_png_from_buffer(
     config: &Config,
-    conn: &Connection,
+    conn: &ReadConnection,
     sensor: &str,
     opts: ChartOptions,
 ) -> Result<Vec<u8>, RenderError> {
     check_since(opts.since)?;
-    let sensors = query::sensor_rows(conn).map_err(StoreError::from)?;
+    let sensors = query::sensor_rows(conn)?;
     let Some(meta) = sensors.into_iter().find(|s| s.id == sensor) else {
         return Err(RenderError::UnknownSensor {
             sensor: sensor.to_owned(),
         });
     };
     let (from, to) = gather::window(opts.now, opts.since);
-    let points = query::history(conn, sensor, from.as_millis(), to.as_millis())
-        .map_err(StoreError::from)?
-        .unwrap_or_default();
+    let points =
+        query::history(conn, sensor, from.as_millis(), to.as_millis())?.unwrap_or_default();
     if points.is_empty() {
         return Err(RenderError::NoData {
             sensor: sensor.to_owned(),
             since: opts.since,
         });
     }
-    let periods = query::alarm_periods(conn, sensor, from.as_millis(), to.as_millis())
-        .map_err(StoreError::from)?;
+    let periods = query::alarm_periods(conn, sensor, from.as_millis(), to.as_millis())?;
     chart_to_png(&gather::chart_input(
         config,
         &meta,

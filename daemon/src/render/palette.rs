@@ -6,7 +6,7 @@
 use image::Rgb;
 use serde::{Deserialize, Serialize};
 
-use crate::alarms::Severity;
+use crate::model::Severity;
 
 /// What rooms are coloured by on a floor plan: the sensor kind whose values fill them.
 #[derive(

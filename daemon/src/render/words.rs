@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::palette::Measure;
-use crate::alarms::{Lang, Severity};
+use crate::model::{Lang, Severity};
 
 /// The fixed words of one language.
 #[derive(Debug)]

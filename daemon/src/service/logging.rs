@@ -1,13 +1,16 @@
 //! Logging: journald when started by systemd (`JOURNAL_STREAM` set), stderr otherwise, or a file
-//! (the demo's terminal view owns the screen). The filter is `RUST_LOG`-style, from `RUST_LOG`
-//! when set, else from `[log] filter`; it can be replaced at run time (SIGHUP reload).
+//! (the demo's terminal view owns the screen); with `[log] format = "json"`, one JSON object per
+//! line on stderr (or in the file) instead. The filter is `RUST_LOG`-style, from `RUST_LOG` when
+//! set, else from `[log] filter`; it can be replaced at run time (SIGHUP reload).
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry, reload};
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
+
+use crate::config::LogFormat;
 
 /// Where log lines go.
 #[derive(Clone, Copy, Debug)]
@@ -41,50 +44,54 @@ impl LogHandle {
 }
 
 /// Installs the global subscriber. Returns `None` if one was already installed (tests).
-pub fn init(filter: &str, target: LogTarget<'_>) -> Option<LogHandle> {
+pub fn init(filter: &str, format: LogFormat, target: LogTarget<'_>) -> Option<LogHandle> {
     let env_filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new("info")),
         _ => EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")),
     };
     let (filter_layer, handle) = reload::Layer::new(env_filter);
-    let registry = tracing_subscriber::registry().with(filter_layer);
-    let journald =
-        matches!(target, LogTarget::Auto) && std::env::var_os("JOURNAL_STREAM").is_some();
-    let result = match target {
+    let journald = format == LogFormat::Text
+        && matches!(target, LogTarget::Auto)
+        && std::env::var_os("JOURNAL_STREAM").is_some();
+    let output: Box<dyn Layer<_> + Send + Sync> = match target {
         LogTarget::File(path) => match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
         {
-            Ok(file) => registry
-                .with(
-                    tracing_subscriber::fmt::layer()
-                        .with_ansi(false)
-                        .with_writer(Mutex::new(file)),
-                )
-                .try_init(),
-            Err(_) => registry
-                .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-                .try_init(),
+            Ok(file) => lines(format, Mutex::new(file), false),
+            Err(_) => lines(format, std::io::stderr, true),
         },
         _ if journald => match tracing_journald::layer() {
-            Ok(layer) => registry
-                .with(layer.with_syslog_identifier("markoff".into()))
-                .try_init(),
-            Err(_) => registry
-                .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-                .try_init(),
+            Ok(layer) => layer.with_syslog_identifier("markoff".into()).boxed(),
+            Err(_) => lines(format, std::io::stderr, true),
         },
-        _ => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .try_init(),
+        _ => lines(format, std::io::stderr, true),
     };
-    result.ok().map(|()| LogHandle { handle })
+    tracing_subscriber::registry()
+        .with(filter_layer)
+        .with(output)
+        .try_init()
+        .ok()
+        .map(|()| LogHandle { handle })
 }
 
-/// Checks a filter string without installing it (config validation of `[log] filter`).
-pub fn check_filter(filter: &str) -> Result<(), String> {
-    EnvFilter::try_new(filter)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// A layer writing one line per event to `writer`: text, or a JSON object.
+fn lines<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_writer(writer)
+            .boxed(),
+    }
 }

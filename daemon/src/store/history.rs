@@ -1,228 +1,275 @@
-//! A sensor's history: its chunks (folded) and the tail of the log that is not folded yet, read
-//! in one snapshot so a fold committing meanwhile neither hides nor doubles a reading.
+//! A sensor's readings over a time range, as the assistant, the charts and the alarm engine ask
+//! for them: statistics per time bucket, a series to draw (thinned as it is read when long), and
+//! every reading after a seq cursor.
 //!
-//! Owns: the read side of `folds`, `chunks` and `latest`. Does not own: writing them (`fold`).
+//! Owns: range queries over `readings`. Does not own: what the numbers mean for a person
+//! (`crate::agent::tools`, `crate::render`).
 
-use rusqlite::{Connection, params};
+use rusqlite::{OptionalExtension, params};
 
-use super::codec::ChunkRow;
-use super::fold::{self, FOLDED_UPTO};
-use super::log;
+use super::reader::{Lane, ReadConnection};
+use super::{Reader, StoreError};
+use crate::model::{Quality, Reading, SensorId, Seq, StoredReading, Timestamp};
 
-/// Runs `f` inside a read transaction unless the connection is already in one.
-pub(crate) fn snapshot<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
-) -> Result<T, rusqlite::Error> {
-    if !conn.is_autocommit() {
-        return f(conn);
-    }
-    conn.execute_batch("BEGIN DEFERRED")?;
-    let out = f(conn);
-    // A read transaction has nothing to keep: ending it cannot lose anything.
-    let ended = conn.execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
-    let value = out?;
-    ended?;
-    Ok(value)
+/// Readings returned one by one up to this many in a series' window; above it, only the lowest
+/// and highest good value of each of [`BUCKETS`] time buckets (same picture, bounded memory).
+pub const MAX_RAW_POINTS: i64 = 20_000;
+/// Time buckets of a thinned series.
+pub const BUCKETS: i64 = 4_000;
+
+/// One point of a series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SeriesPoint {
+    /// Read time, ms since the epoch.
+    pub ts: i64,
+    /// The value; `None` when there is no good value (bad, stale, communication error), which
+    /// breaks the line like missing data.
+    pub value: Option<f64>,
 }
 
-/// Appends the readings of `sensor` (its `sensors.id`) with read times in `from..=to` to `out`,
-/// sorted by read time, then seq.
-pub(crate) fn range(
-    conn: &Connection,
-    sensor: i64,
-    from: i64,
-    to: i64,
-    out: &mut Vec<ChunkRow>,
-) -> Result<(), rusqlite::Error> {
-    snapshot(conn, |c| {
-        let start = out.len();
-        let upto = fold::meta(c, FOLDED_UPTO)?;
-        let folds: Vec<i64> = c
-            .prepare_cached("SELECT id FROM folds WHERE max_ts >= ?1 AND min_ts <= ?2 ORDER BY id")?
-            .query_map(params![from, to], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut chunk = Vec::new();
-        for f in folds {
-            chunk.clear();
-            fold::read_chunk(c, f, sensor, &mut chunk)?;
-            out.extend(chunk.iter().filter(|r| (from..=to).contains(&r.ts)));
-        }
-        log::for_each_in_time(c, upto, from, to, |batch| {
-            tail_rows(&batch, upto, sensor, |r| {
-                if (from..=to).contains(&r.ts) {
-                    out.push(r);
-                }
-            });
-        })?;
-        out[start..].sort_by_key(|r| (r.ts, r.seq));
-        Ok(())
-    })
+/// Good values of one time bucket.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketStats {
+    /// Index of the bucket, counted from the start of the range.
+    pub index: i64,
+    /// Mean.
+    pub avg: f64,
+    /// Least.
+    pub min: f64,
+    /// Greatest.
+    pub max: f64,
+    /// How many good values.
+    pub count: i64,
+    /// The newest of them.
+    pub last: f64,
 }
 
-/// The `limit` newest readings of `sensor` by read time (then seq), newest first.
-pub(crate) fn newest(
-    conn: &Connection,
-    sensor: i64,
-    limit: usize,
-) -> Result<Vec<ChunkRow>, rusqlite::Error> {
-    snapshot(conn, |c| {
-        let upto = fold::meta(c, FOLDED_UPTO)?;
-        let mut found = Vec::new();
-        log::for_each_after(c, upto, |batch| {
-            tail_rows(&batch, upto, sensor, |r| found.push(r));
-            true
-        })?;
-        let mut folds = c.prepare_cached("SELECT id, max_ts FROM folds ORDER BY id DESC")?;
-        let mut rows = folds.query([])?;
-        while let Some(row) = rows.next()? {
-            let (id, max_ts): (i64, i64) = (row.get(0)?, row.get(1)?);
-            if found.len() >= limit {
-                // Nothing in this fold or older ones can be newer than the limit-th found.
-                found.sort_by_key(|r| std::cmp::Reverse((r.ts, r.seq)));
-                found.truncate(limit);
-                if found.last().is_some_and(|r| r.ts > max_ts) {
-                    break;
-                }
-            }
-            fold::read_chunk(c, id, sensor, &mut found)?;
-        }
-        found.sort_by_key(|r| std::cmp::Reverse((r.ts, r.seq)));
-        found.truncate(limit);
-        Ok(found)
-    })
-}
-
-/// The newest reading of every sensor, by read time (the later seq on a tie), as
-/// `(sensors.id, reading)`.
-pub(crate) fn latest(conn: &Connection) -> Result<Vec<(i64, ChunkRow)>, rusqlite::Error> {
-    snapshot(conn, |c| {
-        let mut by_sensor: std::collections::HashMap<i64, ChunkRow> = c
-            .prepare_cached("SELECT sensor, seq, ts, value_bits, quality FROM latest")?
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    ChunkRow {
-                        seq: r.get(1)?,
-                        ts: r.get(2)?,
-                        value: r
-                            .get::<_, Option<i64>>(3)?
-                            .map(|b| f64::from_bits(b as u64)),
-                        quality: r.get(4)?,
-                    },
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
-        let upto = fold::meta(c, FOLDED_UPTO)?;
-        log::for_each_after(c, upto, |batch| {
-            for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
-                if seq <= upto {
-                    continue;
-                }
-                let row = ChunkRow {
-                    seq,
-                    ts: r.ts,
-                    value: r.value,
-                    quality: r.quality,
-                };
-                by_sensor
-                    .entry(r.sensor)
-                    .and_modify(|old| {
-                        if row.ts >= old.ts {
-                            *old = row;
-                        }
+impl Reader {
+    /// The good values of `sensor` in `from..=to` in buckets of `bucket_ms` counted from `from`
+    /// (buckets without a value left out), and the newest good value with its time.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub async fn history_buckets(
+        &self,
+        sensor: &str,
+        from: Timestamp,
+        to: Timestamp,
+        bucket_ms: i64,
+    ) -> Result<(Vec<BucketStats>, Option<(Timestamp, f64)>), StoreError> {
+        let key = sensor.to_owned();
+        let (from, to) = (from.as_millis(), to.as_millis());
+        self.run(Lane::Heavy, move |c| {
+            let c = &c.conn;
+            let mut stmt = c.prepare_cached(
+                "SELECT (r.ts - ?2) / ?3 AS b, avg(r.value), min(r.value), max(r.value), count(*) \
+                 FROM readings r JOIN sensors s ON s.id = r.sensor \
+                 WHERE s.key = ?1 AND r.ts >= ?2 AND r.ts <= ?4 AND r.quality = 0 AND r.value IS NOT NULL \
+                 GROUP BY b ORDER BY b",
+            )?;
+            let mut rows = stmt
+                .query_map(params![key, from, bucket_ms, to], |r| {
+                    Ok(BucketStats {
+                        index: r.get(0)?,
+                        avg: r.get(1)?,
+                        min: r.get(2)?,
+                        max: r.get(3)?,
+                        count: r.get(4)?,
+                        last: 0.0,
                     })
-                    .or_insert(row);
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            // With a single max() aggregate SQLite takes the bare column from the newest row.
+            let mut newest = c.prepare_cached(
+                "SELECT (r.ts - ?2) / ?3 AS b, r.value, max(r.ts) \
+                 FROM readings r JOIN sensors s ON s.id = r.sensor \
+                 WHERE s.key = ?1 AND r.ts >= ?2 AND r.ts <= ?4 AND r.quality = 0 AND r.value IS NOT NULL \
+                 GROUP BY b ORDER BY b",
+            )?;
+            let newest = newest
+                .query_map(params![key, from, bucket_ms, to], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, i64>(2)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (row, n) in rows.iter_mut().zip(&newest) {
+                row.last = n.1;
             }
-            true
-        })?;
-        let mut all: Vec<(i64, ChunkRow)> = by_sensor.into_iter().collect();
-        all.sort_by_key(|(s, _)| *s);
-        Ok(all)
-    })
+            let last = newest.last().map(|n| (Timestamp(n.2), n.1));
+            Ok::<_, rusqlite::Error>((rows, last))
+        })
+        .await
+    }
+
+    /// See [`ReadConnection::series`].
+    ///
+    /// # Errors
+    /// The query failed.
+    pub async fn series(
+        &self,
+        sensor: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Vec<SeriesPoint>>, StoreError> {
+        let key = sensor.to_owned();
+        self.run(Lane::Heavy, move |c| c.series(&key, from, to))
+            .await
+    }
+
+    /// Up to `limit` readings committed after seq `after`, in seq order.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub async fn readings_after(
+        &self,
+        after: Seq,
+        limit: i64,
+    ) -> Result<Vec<StoredReading>, StoreError> {
+        self.run(Lane::Heavy, move |c| {
+            let mut stmt = c.conn.prepare_cached(
+                "SELECT r.seq, s.key, r.ts, r.value, r.quality FROM readings r \
+                 JOIN sensors s ON s.id = r.sensor WHERE r.seq > ?1 ORDER BY r.seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after.0, limit], |r| {
+                Ok(StoredReading {
+                    seq: Seq(r.get(0)?),
+                    reading: Reading {
+                        sensor: SensorId::new(r.get::<_, String>(1)?),
+                        ts: Timestamp(r.get(2)?),
+                        value: r.get(3)?,
+                        quality: Quality::from_code(r.get(4)?),
+                    },
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
 }
 
-/// Per-chunk summaries of `sensor`'s good values for chunks overlapping `from..=to`:
-/// `(min_ts, max_ts, good, low, high, total)`. Only folded readings are summarised.
-pub(crate) type ChunkSummary = (i64, i64, i64, Option<f64>, Option<f64>, Option<f64>);
-
-/// See [`ChunkSummary`].
-pub(crate) fn summaries(
-    conn: &Connection,
-    sensor: i64,
-    from: i64,
-    to: i64,
-) -> Result<Vec<ChunkSummary>, rusqlite::Error> {
-    snapshot(conn, |c| {
-        let folds: Vec<i64> = c
-            .prepare_cached("SELECT id FROM folds WHERE max_ts >= ?1 AND min_ts <= ?2 ORDER BY id")?
-            .query_map(params![from, to], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut stmt = c.prepare_cached(
-            "SELECT min_ts, max_ts, good, low, high, total FROM chunks WHERE id = ?1",
+impl ReadConnection {
+    /// A sensor's readings in `from..=to`, in time order: every reading, or the minimum and
+    /// maximum good value of each of [`BUCKETS`] buckets when there are more than
+    /// [`MAX_RAW_POINTS`]. `None` when the buffer does not know the sensor.
+    pub fn series(
+        &self,
+        sensor: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Vec<SeriesPoint>>, StoreError> {
+        let c = &self.conn;
+        let (from, to) = (from.as_millis(), to.as_millis());
+        let Some(id): Option<i64> = c
+            .query_row("SELECT id FROM sensors WHERE key = ?1", [sensor], |r| {
+                r.get(0)
+            })
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let count: i64 = c.query_row(
+            "SELECT count(*) FROM readings WHERE sensor = ?1 AND ts BETWEEN ?2 AND ?3",
+            params![id, from, to],
+            |r| r.get(0),
         )?;
         let mut out = Vec::new();
-        for f in folds {
-            let mut rows = stmt.query([fold::chunk_id(f, sensor)?])?;
-            if let Some(r) = rows.next()? {
-                out.push((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ));
+        if count <= MAX_RAW_POINTS {
+            let mut stmt = c.prepare_cached(
+            "SELECT ts, value, quality FROM readings WHERE sensor = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts, seq",
+        )?;
+            let rows = stmt.query_map(params![id, from, to], |r| {
+                let quality = Quality::from_code(r.get(2)?);
+                Ok(SeriesPoint {
+                    ts: r.get(0)?,
+                    value: r
+                        .get::<_, Option<f64>>(1)?
+                        .filter(|_| quality == Quality::Good),
+                })
+            })?;
+            for row in rows {
+                out.push(row?);
             }
+            return Ok(Some(out));
         }
-        Ok(out)
-    })
-}
-
-/// The readings of `sensor` in an unfolded batch, with their seqs (those at or below `upto`
-/// are folded already and come from the chunks).
-fn tail_rows(batch: &log::Batch, upto: i64, sensor: i64, mut each: impl FnMut(ChunkRow)) {
-    for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
-        if seq > upto && r.sensor == sensor {
-            each(ChunkRow {
-                seq,
-                ts: r.ts,
-                value: r.value,
-                quality: r.quality,
-            });
+        // Thinned while streaming in index order (no GROUP BY: SQLite would sort every row):
+        // per bucket, the lowest and the highest good value at their own times.
+        let bucket = ((to - from) / BUCKETS).max(1);
+        let mut stmt = c.prepare_cached(
+        "SELECT ts, value, quality FROM readings WHERE sensor = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts, seq",
+    )?;
+        let mut rows = stmt.query(params![id, from, to])?;
+        let mut current: Option<Bucket> = None;
+        while let Some(r) = rows.next()? {
+            let ts: i64 = r.get(0)?;
+            let value: Option<f64> = r.get(1)?;
+            let quality = Quality::from_code(r.get(2)?);
+            let good = value.filter(|_| quality == Quality::Good);
+            let b = (ts - from) / bucket;
+            if current.as_ref().is_some_and(|c| c.index != b)
+                && let Some(done) = current.take()
+            {
+                done.emit(&mut out);
+            }
+            current
+                .get_or_insert_with(|| Bucket::new(b, ts))
+                .add(ts, good);
         }
+        if let Some(done) = current {
+            done.emit(&mut out);
+        }
+        Ok(Some(out))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::log::tests::{buffer, rows};
+/// One time bucket of a thinned history.
+#[derive(Debug)]
+struct Bucket {
+    index: i64,
+    first_ts: i64,
+    low: Option<(i64, f64)>,
+    high: Option<(i64, f64)>,
+}
 
-    #[test]
-    fn history_joins_chunks_and_the_unfolded_tail() {
-        let mut conn = buffer();
-        log::append(&conn, 1, &rows(30, 1, 1_000)).unwrap();
-        fold::fold(&mut conn, 1_000).unwrap();
-        log::append(&conn, 31, &rows(30, 1, 1_030)).unwrap();
-        let mut out = Vec::new();
-        range(&conn, 2, 1_020, 1_040, &mut out).unwrap();
-        let ts: Vec<i64> = out.iter().map(|r| r.ts).collect();
-        assert_eq!(ts, vec![1_022, 1_025, 1_028, 1_031, 1_034, 1_037, 1_040]);
-        let seqs: Vec<i64> = out.iter().map(|r| r.seq).collect();
-        assert_eq!(seqs, vec![23, 26, 29, 32, 35, 38, 41]);
-        let top = newest(&conn, 2, 3).unwrap();
-        let ts: Vec<i64> = top.iter().map(|r| r.ts).collect();
-        assert_eq!(ts, vec![1_058, 1_055, 1_052]);
-        let top = newest(&conn, 2, 15).unwrap();
-        assert_eq!(top.len(), 15);
-        assert_eq!(top.last().map(|r| r.ts), Some(1_016));
-        let latest = latest(&conn).unwrap();
-        assert_eq!(latest.len(), 3);
-        assert_eq!(latest[1].0, 2);
-        assert_eq!(latest[1].1.seq, 59);
-        let sums = summaries(&conn, 2, 0, 2_000).unwrap();
-        assert_eq!(sums.len(), 1);
-        assert_eq!((sums[0].0, sums[0].1), (1_001, 1_028));
+impl Bucket {
+    fn new(index: i64, first_ts: i64) -> Self {
+        Self {
+            index,
+            first_ts,
+            low: None,
+            high: None,
+        }
+    }
+
+    fn add(&mut self, ts: i64, value: Option<f64>) {
+        let Some(v) = value else { return };
+        if self.low.is_none_or(|(_, l)| v < l) {
+            self.low = Some((ts, v));
+        }
+        if self.high.is_none_or(|(_, h)| v > h) {
+            self.high = Some((ts, v));
+        }
+    }
+
+    /// The bucket's lowest and highest good values in time order, or a point without a value
+    /// when it has none.
+    fn emit(self, out: &mut Vec<SeriesPoint>) {
+        match (self.low, self.high) {
+            (Some(a), Some(b)) => {
+                let (first, second) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+                out.push(SeriesPoint {
+                    ts: first.0,
+                    value: Some(first.1),
+                });
+                if second.0 != first.0 {
+                    out.push(SeriesPoint {
+                        ts: second.0,
+                        value: Some(second.1),
+                    });
+                }
+            }
+            _ => out.push(SeriesPoint {
+                ts: self.first_ts,
+                value: None,
+            }),
+        }
     }
 }

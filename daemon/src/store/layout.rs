@@ -10,7 +10,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use super::codec::{BatchRow, ChunkRow};
-use super::{StoreError, fold, history, log, migrations, trim, upgrade};
+use super::{StoreError, fold, log, migrations, series, trim, upgrade};
 
 /// A buffer file in the columnar layout, opened for direct use.
 #[derive(Debug)]
@@ -105,7 +105,7 @@ impl Layout {
     /// The read failed.
     pub fn history(&self, sensor: i64, from: i64, to: i64) -> Result<Vec<ChunkRow>, StoreError> {
         let mut out = Vec::new();
-        history::range(&self.conn, sensor, from, to, &mut out)?;
+        series::range(&self.conn, sensor, from, to, &mut out)?;
         Ok(out)
     }
 

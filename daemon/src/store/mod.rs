@@ -1,13 +1,24 @@
 //! The durable buffer: every reading is committed to SQLite before anything downstream sees it.
 //!
 //! Owns: the database file (WAL), its schema, the single writer thread that commits batches,
-//! the disk budget and retention, the latest-value cache and read queries.
+//! the disk budget and retention, the latest-value cache, and **every SQL statement** of the
+//! gateway: components read and write through named functions on [`Reader`] (a small pool of
+//! read-only connections), [`IngestHandle`] (the writer) and [`ReadConnection`] (one connection,
+//! for tools), whose signatures say what is read (a sensor, a time range, a seq cursor), not how.
 //! Does not own: producing readings (`crate::sources`) or uploading them (`crate::sync`).
+//!
+//! Layout: `writer` (batches, commits), `budget` (retention, disk budget), `reader` (the read
+//! pool and the shared lookups), `cache` (latest values), `migrations`; and per subject:
+//! `history` (a sensor over a time range, readings after a seq), `alarms` (alarm state, events,
+//! audit), `outbox` (notifications waiting for delivery), `chat` (the assistant's
+//! conversations), `telegram` (the bot's offset and notices), `sync` (the uploaders' reads and
+//! cursors).
 //!
 //! The durability boundary is the commit: a producer that needs to know (the MQTT source acks its
 //! broker, the alarm engine) awaits a [`CommitReceipt`]; committed batches are also announced on a
 //! broadcast channel, and any consumer that must not miss rows reads by `seq` cursor from SQLite.
 
+mod alarms;
 mod budget;
 pub(crate) mod cache;
 pub mod codec;
@@ -18,20 +29,25 @@ pub mod layout;
 mod fold;
 // Not used by the running store until the writer and readers move to the columnar layout
 // (docs/storage.md, section 8).
-#[allow(dead_code)]
+mod chat;
 mod history;
-// Not used by the running store until the writer and readers move to the columnar layout
-// (docs/storage.md, section 8).
 #[allow(dead_code)]
 mod log;
 mod migrations;
 #[cfg(test)]
 mod model_tests;
+mod outbox;
 mod reader;
 // Not used by the running store until the writer and readers move to the columnar layout
 // (docs/storage.md, section 8).
 #[allow(dead_code)]
+mod series;
+// Not used by the running store until the writer and readers move to the columnar layout
+// (docs/storage.md, section 8).
+#[allow(dead_code)]
 mod space;
+mod sync;
+mod telegram;
 // Not used by the running store until the writer and readers move to the columnar layout
 // (docs/storage.md, section 8).
 #[allow(dead_code)]
@@ -45,7 +61,6 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -55,10 +70,19 @@ use crate::model::{Reading, SensorMeta, Seq};
 use crate::service::metrics::Metrics;
 use crate::service::supervisor::Heartbeat;
 
+pub use alarms::{
+    AlarmEventRecord, AlarmHistory, AlarmRecord, AlarmStep, AuditRecord, NotificationRecord,
+    OpenAlarmRow,
+};
 pub use budget::DropReason;
 pub use cache::{LatestCache, LatestValue};
+pub use chat::ChatMessageRow;
+pub use history::{BUCKETS, BucketStats, MAX_RAW_POINTS, SeriesPoint};
 pub use migrations::MigrationError;
-pub use reader::{HistoryRow, Reader, SensorRow};
+pub use outbox::{DueNotifications, OutboxRow, SummaryRow};
+pub use reader::{HistoryRow, READERS, ReadConnection, Reader, SensorRow, open_read_only};
+pub use sync::{Backlog, Chunk, SyncReader};
+pub use telegram::TelegramNotice;
 pub use writer::WriterHandle;
 
 /// Stream name of readings in `sync_cursor` (and in the sync idempotency key).
@@ -307,9 +331,10 @@ impl IngestHandle {
 
 impl IngestHandle {
     /// Runs `f` in the writer's next transaction (under a savepoint of its own) and returns its
-    /// result once that transaction has committed. This is how components other than the
-    /// sources write to the buffer (alarm state and events, the outbox, sync cursors) without a
-    /// second writer. An error from `f` rolls back only `f`'s own changes.
+    /// result once that transaction has committed. This is how the store's modules write for
+    /// components other than the sources (alarm state and events, the outbox, sync cursors,
+    /// conversations) without a second writer; components call those named writes, not this.
+    /// An error from `f` rolls back only `f`'s own changes.
     ///
     /// `f` may run more than once: a failed commit is retried with the whole batch.
     ///
@@ -447,21 +472,6 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(fail)?;
     conn.set_prepared_statement_cache_capacity(32);
-    Ok(conn)
-}
-
-/// Opens a read-only connection (used by queries and by tools that inspect a buffer).
-pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
-    let fail = |source| StoreError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(fail)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
     Ok(conn)
 }
 

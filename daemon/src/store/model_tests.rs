@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use rusqlite::Connection;
 
 use super::codec::BatchRow;
-use super::{fold, history, log, trim};
+use super::{fold, log, series, trim};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -249,7 +249,7 @@ fn check(conn: &Connection, model: &Model) -> Result<(), TestCaseError> {
     );
     // A sensor's history agrees with the model.
     let mut hist = Vec::new();
-    history::range(conn, 3, i64::MIN, i64::MAX, &mut hist).unwrap();
+    series::range(conn, 3, i64::MIN, i64::MAX, &mut hist).unwrap();
     let want = model.readings.values().filter(|r| r.sensor == 3).count();
     prop_assert_eq!(hist.len(), want);
     Ok(())

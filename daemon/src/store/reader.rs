@@ -1,16 +1,29 @@
-//! Read queries over the buffer (history, sensors, counters), on a read-only connection.
+//! Reading the buffer: a small pool of read-only connections, and the queries every component
+//! shares (sensors, a sensor's newest readings, counters, component state).
 //!
-//! Queries run on the blocking pool so they never stall the async runtime; WAL lets them run
-//! while the writer commits.
+//! Queries run on tokio's blocking pool so they never stall the async runtime; WAL lets them run
+//! while the writer commits. The pool has [`READERS`] connections; queries that scan a range of
+//! readings or alarm events (history, charts, the alarm engine's catch-up) are *heavy* and may
+//! hold at most `READERS - 1` of them at once, so one connection is always left for the quick
+//! lookups of the HTTP API, the LAN page and the bot: a slow assistant question never makes them
+//! wait behind it. Other store modules add their queries to [`ReadConnection`] (blocking) and
+//! [`Reader`] (async).
+//!
+//! Owns: the read connections. Does not own: writing (`super::writer`, `super::IngestHandle`).
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{READINGS_STREAM, StoreError, open_read_only};
+use super::{LatestValue, READINGS_STREAM, StoreError};
 use crate::model::{Quality, Timestamp};
+
+/// Read-only connections in a [`Reader`]'s pool.
+pub const READERS: usize = 3;
 
 /// One row of a sensor's history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,30 +70,149 @@ fn sensor_row(r: &rusqlite::Row<'_>) -> Result<SensorRow, rusqlite::Error> {
     })
 }
 
+/// A read-only connection to the buffer. The store's modules add their blocking queries to it;
+/// [`open_read_only`] gives one to tools that read a buffer without a daemon (`markoff render
+/// --db`, benchmarks).
+#[derive(Debug)]
+pub struct ReadConnection {
+    pub(super) conn: Connection,
+}
+
+impl From<Connection> for ReadConnection {
+    /// Wraps a connection opened elsewhere (an in-memory buffer in tests).
+    fn from(conn: Connection) -> Self {
+        Self { conn }
+    }
+}
+
+/// Opens a read-only connection (used by the pool and by tools that inspect a buffer).
+///
+/// # Errors
+/// [`StoreError::Open`] when the file cannot be opened.
+pub fn open_read_only(path: &Path) -> Result<ReadConnection, StoreError> {
+    let fail = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(fail)?;
+    Ok(ReadConnection { conn })
+}
+
+/// Which share of the pool a query may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lane {
+    /// A lookup by key or a small table: any free connection.
+    Quick,
+    /// A scan over a range of readings or events: at most `READERS - 1` at once.
+    Heavy,
+}
+
+#[derive(Debug)]
+struct Pool {
+    conns: Vec<Mutex<ReadConnection>>,
+    /// Indexes of the connections nobody holds.
+    free: Mutex<Vec<usize>>,
+    /// One permit per connection.
+    slots: Arc<Semaphore>,
+    /// `READERS - 1` permits, taken by heavy queries before a slot.
+    heavy: Arc<Semaphore>,
+}
+
+/// A connection taken from the pool; goes back when dropped.
+struct Lease {
+    pool: Arc<Pool>,
+    index: usize,
+    _slot: OwnedSemaphorePermit,
+    _heavy: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.index);
+    }
+}
+
 /// Query side of the buffer. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Reader {
-    conn: Arc<Mutex<Connection>>,
+    pool: Arc<Pool>,
 }
 
 impl Reader {
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+    /// A pool of [`READERS`] read-only connections to the buffer at `path`.
+    ///
+    /// # Errors
+    /// A connection cannot be opened.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conns = (0..READERS)
+            .map(|_| open_read_only(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(open_read_only(path)?)),
+            pool: Arc::new(Pool {
+                free: Mutex::new((0..conns.len()).collect()),
+                slots: Arc::new(Semaphore::new(conns.len())),
+                heavy: Arc::new(Semaphore::new(conns.len().saturating_sub(1).max(1))),
+                conns,
+            }),
         })
     }
 
-    pub(crate) async fn with<T: Send + 'static>(
+    /// Runs `f` on a pooled connection, on the blocking pool, waiting for one of `lane`'s share.
+    pub(super) async fn run<T: Send + 'static, E: Into<StoreError>>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+        lane: Lane,
+        f: impl FnOnce(&ReadConnection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
+        let closed = |_| StoreError::Task("the read pool is closed".to_owned());
+        let heavy = match lane {
+            Lane::Heavy => Some(
+                self.pool
+                    .heavy
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(closed)?,
+            ),
+            Lane::Quick => None,
+        };
+        let slot = self
+            .pool
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(closed)?;
+        let index = self
+            .pool
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .ok_or_else(|| StoreError::Task("no free read connection".to_owned()))?;
+        let lease = Lease {
+            pool: self.pool.clone(),
+            index,
+            _slot: slot,
+            _heavy: heavy,
+        };
         tokio::task::spawn_blocking(move || {
-            let guard = match conn.lock() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            f(&guard).map_err(StoreError::from)
+            let conn = lease.pool.conns[lease.index]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let out = f(&conn).map_err(Into::into);
+            drop(conn);
+            drop(lease);
+            out
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
@@ -92,7 +224,8 @@ impl Reader {
     /// The query failed.
     pub async fn history(&self, sensor: &str, limit: u32) -> Result<Vec<HistoryRow>, StoreError> {
         let sensor = sensor.to_owned();
-        self.with(move |c| {
+        self.run(Lane::Heavy, move |c| {
+            let c = &c.conn;
             let mut stmt = c.prepare_cached(
                 "SELECT r.seq, r.ts, r.value, r.quality FROM readings r JOIN sensors s ON s.id = r.sensor \
                  WHERE s.key = ?1 ORDER BY r.ts DESC, r.seq DESC LIMIT ?2",
@@ -115,14 +248,7 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub async fn sensors(&self) -> Result<Vec<SensorRow>, StoreError> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT key, name, kind, unit, floor, room, source FROM sensors ORDER BY key",
-            )?;
-            let rows = stmt.query_map([], sensor_row)?;
-            rows.collect()
-        })
-        .await
+        self.run(Lane::Quick, ReadConnection::sensors).await
     }
 
     /// One sensor's metadata.
@@ -131,7 +257,8 @@ impl Reader {
     /// The query failed.
     pub async fn sensor(&self, id: &str) -> Result<Option<SensorRow>, StoreError> {
         let id = id.to_owned();
-        self.with(move |c| {
+        self.run(Lane::Quick, move |c| {
+            let c = &c.conn;
             c.query_row(
                 "SELECT key, name, kind, unit, floor, room, source FROM sensors WHERE key = ?1",
                 [id],
@@ -147,7 +274,8 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub async fn synced_upto(&self) -> Result<i64, StoreError> {
-        self.with(|c| {
+        self.run(Lane::Quick, |c| {
+            let c = &c.conn;
             c.query_row(
                 "SELECT last_seq FROM sync_cursor WHERE stream = ?1",
                 [READINGS_STREAM],
@@ -168,7 +296,8 @@ impl Reader {
         &self,
         pairs: Vec<(String, i64)>,
     ) -> Result<std::collections::HashSet<(String, i64)>, StoreError> {
-        self.with(move |c| {
+        self.run(Lane::Quick, move |c| {
+            let c = &c.conn;
             let mut stmt = c.prepare_cached(
                 "SELECT 1 FROM readings r JOIN sensors s ON s.id = r.sensor WHERE s.key = ?1 AND r.ts = ?2 LIMIT 1",
             )?;
@@ -178,7 +307,7 @@ impl Reader {
                     found.insert((sensor, ts));
                 }
             }
-            Ok(found)
+            Ok::<_, rusqlite::Error>(found)
         })
         .await
     }
@@ -189,7 +318,8 @@ impl Reader {
     /// The query failed.
     pub async fn state(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
-        self.with(move |c| {
+        self.run(Lane::Quick, move |c| {
+            let c = &c.conn;
             c.query_row(
                 "SELECT value FROM component_state WHERE key = ?1",
                 [key],
@@ -205,7 +335,8 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub async fn attributes(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        self.with(|c| {
+        self.run(Lane::Quick, |c| {
+            let c = &c.conn;
             let mut stmt =
                 c.prepare_cached("SELECT sensor, value, ts FROM attributes ORDER BY sensor")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -219,12 +350,100 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub async fn dropped(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.with(|c| {
+        self.run(Lane::Quick, |c| {
+            let c = &c.conn;
             let mut stmt =
                 c.prepare_cached("SELECT reason, rows FROM dropped_rows ORDER BY reason")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })
         .await
+    }
+}
+
+impl ReadConnection {
+    /// Every known sensor, sorted by id.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn sensors(&self) -> Result<Vec<SensorRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, name, kind, unit, floor, room, source FROM sensors ORDER BY key",
+        )?;
+        let rows = stmt.query_map([], sensor_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest reading of every sensor (what the daemon's latest-value cache holds).
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn latest_values(&self) -> Result<HashMap<String, LatestValue>, StoreError> {
+        Ok(super::cache::read_latest(&self.conn)?.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn buffer(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        let path = dir.path().join("b.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        super::super::migrations::migrate(&mut conn).unwrap();
+        path
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn heavy_queries_always_leave_a_connection_for_quick_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = Reader::open(&buffer(&dir)).unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let running = Arc::new(AtomicUsize::new(0));
+        let heavy = |reader: &Reader| {
+            let (reader, gate, running) = (reader.clone(), gate.clone(), running.clone());
+            tokio::spawn(async move {
+                reader
+                    .run(Lane::Heavy, move |_| {
+                        running.fetch_add(1, Ordering::SeqCst);
+                        let _released = gate.lock().unwrap().recv();
+                        Ok::<_, rusqlite::Error>(())
+                    })
+                    .await
+            })
+        };
+        let first: Vec<_> = (0..READERS - 1).map(|_| heavy(&reader)).collect();
+        for _ in 0..500 {
+            if running.load(Ordering::SeqCst) == READERS - 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(running.load(Ordering::SeqCst), READERS - 1);
+        // One more heavy query waits for a heavy one to end ...
+        let waiting = heavy(&reader);
+        // ... while quick lookups still get the connection left for them.
+        let sensors = tokio::time::timeout(Duration::from_secs(10), reader.sensors()).await;
+        assert!(
+            matches!(sensors, Ok(Ok(ref s)) if s.is_empty()),
+            "{sensors:?}"
+        );
+        assert_eq!(
+            running.load(Ordering::SeqCst),
+            READERS - 1,
+            "a third heavy query ran"
+        );
+        for _ in 0..READERS {
+            release.send(()).unwrap();
+        }
+        for h in first.into_iter().chain([waiting]) {
+            h.await.unwrap().unwrap();
+        }
+        assert_eq!(running.load(Ordering::SeqCst), READERS);
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, SecretRef};
+use crate::config::secret::SecretRef;
+
+use crate::config::error::ConfigError;
 
 /// `[sync]`: upload readings, alarm events and site metadata to the central PostgreSQL.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

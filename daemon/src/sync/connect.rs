@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions as _, Connection as _, PgConnection};
 
 use super::config::{SslMode, SyncConfig, parse_url};
-use crate::config::SecretError;
+use crate::config::secret::SecretError;
 use crate::store::StoreError;
 
 /// Why a sync attempt failed.

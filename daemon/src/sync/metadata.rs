@@ -18,14 +18,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::connect::SyncFailure;
-use super::local::{self, LocalDb};
+
 use super::retry::Retry;
 use super::status::StreamState;
 use super::uploader::StreamCtx;
 use crate::config::SiteConfig;
 use crate::model::Timestamp;
 use crate::service::supervisor::TaskError;
-use crate::store::StoreError;
+use crate::store::{StoreError, SyncReader};
 
 /// `component_state` key of the last uploaded snapshot's hash and version.
 const STATE_KEY: &str = "sync.metadata";
@@ -165,7 +165,9 @@ async fn upload_if_changed(
         started.elapsed().as_secs_f64(),
     );
     let value = serde_json::to_string(&Recorded { hash, version }).unwrap_or_default();
-    local::record_metadata(&ctx.ingest, STATE_KEY, value, version).await?;
+    ctx.ingest
+        .record_synced_metadata(STATE_KEY, value, version)
+        .await?;
     ctx.status
         .set_cursors(Stream::Metadata, version, Some(version));
     info!(
@@ -182,12 +184,12 @@ async fn upload_if_changed(
 
 async fn blocking<T: Send + 'static>(
     ctx: &StreamCtx,
-    f: impl FnOnce(&LocalDb) -> Result<T, rusqlite::Error> + Send + 'static,
+    f: impl FnOnce(&SyncReader) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, SyncFailure> {
     let path = ctx.db_path.clone();
     tokio::task::spawn_blocking(move || {
-        let db = LocalDb::open(&path)?;
-        f(&db).map_err(StoreError::Query)
+        let db = SyncReader::open(&path)?;
+        f(&db)
     })
     .await
     .map_err(|e| SyncFailure::Local(StoreError::Task(e.to_string())))?

@@ -15,7 +15,6 @@
 
 pub mod config;
 mod connect;
-mod local;
 mod metadata;
 mod retry;
 mod status;

@@ -23,12 +23,12 @@ use tracing::{info, warn};
 
 use super::config::SyncConfig;
 use super::connect::{SyncFailure, Target};
-use super::local::{self, Chunk, LocalDb};
+
 use super::retry::Retry;
 use super::status::{StreamState, SyncState};
 use crate::model::Timestamp;
 use crate::service::supervisor::TaskError;
-use crate::store::{IngestHandle, Store, StoreError};
+use crate::store::{Chunk, IngestHandle, Store, StoreError, SyncReader};
 
 /// How often the newest local seq is reported to the centre (for its view of the backlog).
 const HEAD_EVERY: Duration = Duration::from_secs(5);
@@ -50,7 +50,7 @@ pub(crate) struct StreamCtx {
 pub(crate) trait RowStream: Send + Sync + 'static {
     type Row: Send + Sync + 'static;
     const STREAM: Stream;
-    fn read(db: &LocalDb, after: i64, limit: usize) -> Result<Chunk<Self::Row>, rusqlite::Error>;
+    fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<Self::Row>, StoreError>;
     fn seq(row: &Self::Row) -> i64;
     fn ts_ms(row: &Self::Row) -> i64;
     fn upload<'a>(
@@ -67,7 +67,7 @@ pub(crate) struct Readings;
 impl RowStream for Readings {
     type Row = ReadingRow;
     const STREAM: Stream = Stream::Readings;
-    fn read(db: &LocalDb, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, rusqlite::Error> {
+    fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, StoreError> {
         db.readings(after, limit)
     }
     fn seq(row: &ReadingRow) -> i64 {
@@ -92,11 +92,7 @@ pub(crate) struct AlarmEvents;
 impl RowStream for AlarmEvents {
     type Row = AlarmEventRow;
     const STREAM: Stream = Stream::AlarmEvents;
-    fn read(
-        db: &LocalDb,
-        after: i64,
-        limit: usize,
-    ) -> Result<Chunk<AlarmEventRow>, rusqlite::Error> {
+    fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<AlarmEventRow>, StoreError> {
         db.alarm_events(after, limit)
     }
     fn seq(row: &AlarmEventRow) -> i64 {
@@ -210,7 +206,7 @@ async fn reconcile(
             "The centre already committed rows up to the central cursor (the gateway stopped \
              before recording it); moving the local cursor forward."
         );
-        local::advance_cursor(&ctx.ingest, stream, central).await?;
+        ctx.ingest.advance_sync_cursor(stream, central).await?;
         Ok(central)
     } else {
         if central < local {
@@ -240,13 +236,13 @@ pub struct DrainStats {
     pub cursor: i64,
 }
 
-type ReadJob<R> = JoinHandle<(LocalDb, Result<Chunk<R>, SyncFailure>)>;
+type ReadJob<R> = JoinHandle<(SyncReader, Result<Chunk<R>, SyncFailure>)>;
 
 /// Reads the batch after `after` on the blocking pool and syncs it to disk before returning it.
-fn spawn_read<S: RowStream>(mut db: LocalDb, after: i64, limit: usize) -> ReadJob<S::Row> {
+fn spawn_read<S: RowStream>(mut db: SyncReader, after: i64, limit: usize) -> ReadJob<S::Row> {
     tokio::task::spawn_blocking(move || {
         let chunk = S::read(&db, after, limit)
-            .map_err(|e| SyncFailure::Local(StoreError::Query(e)))
+            .map_err(SyncFailure::Local)
             .and_then(|chunk| {
                 if !chunk.rows.is_empty() {
                     db.make_durable().map_err(SyncFailure::Durability)?;
@@ -262,7 +258,7 @@ fn spawn_read<S: RowStream>(mut db: LocalDb, after: i64, limit: usize) -> ReadJo
 async fn pump<S: RowStream>(
     ctx: &StreamCtx,
     conn: &mut PgConnection,
-    db: LocalDb,
+    db: SyncReader,
     mut cursor: i64,
     follow: bool,
     retry: &mut Retry,
@@ -283,7 +279,7 @@ async fn pump<S: RowStream>(
         let chunk = chunk?;
         let Some((first, last)) = chunk.rows.first().zip(chunk.rows.last()) else {
             if let Some(seq) = unadvanced.take() {
-                local::advance_cursor(&ctx.ingest, S::STREAM, seq).await?;
+                ctx.ingest.advance_sync_cursor(S::STREAM, seq).await?;
                 ctx.status.set_cursors(S::STREAM, seq, None);
                 stats.cursor = seq;
             }
@@ -314,7 +310,9 @@ async fn pump<S: RowStream>(
         let pending = unadvanced.take();
         let advance = async {
             match pending {
-                Some(seq) => local::advance_cursor(&ctx.ingest, S::STREAM, seq)
+                Some(seq) => ctx
+                    .ingest
+                    .advance_sync_cursor(S::STREAM, seq)
                     .await
                     .map(|()| Some(seq)),
                 None => Ok(None),
@@ -380,12 +378,12 @@ fn age_seconds(ts_ms: i64) -> f64 {
 /// Opens a read-only connection on the blocking pool and runs `f` on it.
 async fn blocking<T: Send + 'static>(
     path: &std::path::Path,
-    f: impl FnOnce(&LocalDb) -> Result<T, rusqlite::Error> + Send + 'static,
-) -> Result<(LocalDb, T), SyncFailure> {
+    f: impl FnOnce(&SyncReader) -> Result<T, StoreError> + Send + 'static,
+) -> Result<(SyncReader, T), SyncFailure> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        let db = LocalDb::open(&path)?;
-        let v = f(&db).map_err(StoreError::Query)?;
+        let db = SyncReader::open(&path)?;
+        let v = f(&db)?;
         Ok::<_, StoreError>((db, v))
     })
     .await

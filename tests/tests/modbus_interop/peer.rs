@@ -111,10 +111,25 @@ pub(crate) enum Listen {
     Serial(PathBuf),
 }
 
+impl Listen {
+    /// The arguments of the scripts that say where to listen.
+    fn args(&self) -> Vec<OsString> {
+        match self {
+            Self::Tcp { port } => vec!["--tcp".into(), format!("127.0.0.1:{port}").into()],
+            Self::RtuOverTcp { port } => vec![
+                "--tcp".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--rtu".into(),
+            ],
+            Self::Serial(tty) => vec!["--serial".into(), tty.clone().into()],
+        }
+    }
+}
+
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// A running script of `tests/modbus/`: the pymodbus `server.py` (its register map is
-/// documented there) or `device_server.py`.
+/// documented there), `map_server.py` or `device_server.py`.
 #[derive(Debug)]
 pub(crate) struct PyServer {
     child: Child,
@@ -147,19 +162,21 @@ impl PyServer {
             "--generation".into(),
             generation.to_string().into(),
         ];
-        match listen {
-            Listen::Tcp { port } => {
-                args.extend(["--tcp".into(), format!("127.0.0.1:{port}").into()]);
-            }
-            Listen::RtuOverTcp { port } => args.extend([
-                "--tcp".into(),
-                format!("127.0.0.1:{port}").into(),
-                "--rtu".into(),
-            ]),
-            Listen::Serial(tty) => args.extend(["--serial".into(), tty.clone().into()]),
-        }
+        args.extend(listen.args());
         args.extend(more.iter().map(Into::into));
         Self::spawn(dir, &format!("pymodbus server ({listen:?})"), &args).await
+    }
+
+    /// Starts `tests/modbus/map_server.py` serving the `[[register]]` map of `map` on `listen`.
+    pub(crate) async fn map_server(dir: &Path, map: &Path, listen: &Listen) -> Self {
+        let mut args: Vec<OsString> = vec![
+            modbus_dir().join("map_server.py").into(),
+            "--exit-on-stdin-eof".into(),
+            "--map".into(),
+            map.into(),
+        ];
+        args.extend(listen.args());
+        Self::spawn(dir, &format!("pymodbus map server ({listen:?})"), &args).await
     }
 
     /// Starts `tests/modbus/device_server.py`: a transparent serial device server (TCP to `tty`).

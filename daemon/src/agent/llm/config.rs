@@ -2,14 +2,16 @@
 //!
 //! Owns: the shape, defaults and validation of `[agent.llm]`, and the base URL rule (a
 //! trailing `/` or `/v1` is dropped). Does not own: the client (see [`super::Llm`]) or reading
-//! the key (see [`crate::config::SecretRef`]).
+//! the key (see [`crate::config::secret::SecretRef`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, SecretRef};
+use crate::config::secret::SecretRef;
+
+use crate::config::error::ConfigError;
 
 const SECTION: &str = "agent.llm";
 

@@ -22,8 +22,8 @@ use sha2::Sha256;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::alarms::Lang;
 use crate::config::Config;
+use crate::model::Lang;
 
 type HmacSha256 = Hmac<Sha256>;
 

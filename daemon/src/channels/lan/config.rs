@@ -2,7 +2,7 @@
 //! may log in, each with a token of their own (`[[lan.token]]`).
 //!
 //! Owns: the shape, defaults and validation of `[lan]`. Does not own: reading the tokens (see
-//! [`crate::config::SecretRef`]) or the page (see [`super`]).
+//! [`crate::config::secret::SecretRef`]) or the page (see [`super`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::alarms::UserConfig;
-use crate::config::{ConfigError, SecretRef};
+use crate::config::error::ConfigError;
+use crate::config::secret::SecretRef;
+use crate::config::users::UserConfig;
 
 const SECTION: &str = "lan";
 
@@ -151,7 +152,7 @@ mod defaults {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::Role;
+    use crate::model::Role;
 
     fn users() -> Vec<UserConfig> {
         vec![UserConfig {
@@ -159,9 +160,9 @@ mod tests {
             name: None,
             role: Role::Operator,
             telegram_id: None,
-            lang: crate::alarms::Lang::En,
+            lang: crate::model::Lang::En,
             notify: false,
-            min_severity: crate::alarms::Severity::Low,
+            min_severity: crate::model::Severity::Low,
         }]
     }
 

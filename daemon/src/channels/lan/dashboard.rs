@@ -9,8 +9,7 @@ use maud::Markup;
 use tracing::warn;
 
 use super::{Page, Who, page, pictures};
-use crate::alarms::Lang;
-use crate::model::Timestamp;
+use crate::model::{Lang, Timestamp};
 use crate::store::SensorRow;
 
 /// The dashboard of `who` in `lang`, with the one-time `flash` message.

@@ -9,9 +9,9 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::auth::Exchange;
 pub(crate) use super::words::{Words, lang_code, words};
 use crate::agent::{Attachment, Reply, Source};
+use crate::alarms::AlarmView;
 use crate::alarms::text::{number, severity_word, state_word};
-use crate::alarms::{AlarmView, Lang, Severity};
-use crate::model::Quality;
+use crate::model::{Lang, Quality, Severity};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem;\
 color:#222}header{display:flex;justify-content:space-between;align-items:baseline;flex-wrap:wrap;\

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use crate::alarms::Lang;
 use crate::app::AppState;
+use crate::model::Lang;
 use crate::render::{self, Measure, RenderError};
 
 /// Why a picture was not drawn.

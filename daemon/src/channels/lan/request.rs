@@ -6,7 +6,7 @@
 use axum::http::{HeaderMap, header};
 
 use super::auth::{self, Session};
-use crate::alarms::Lang;
+use crate::model::Lang;
 
 /// The value of the session cookie, if sent.
 pub(super) fn session_cookie(headers: &HeaderMap) -> Option<String> {

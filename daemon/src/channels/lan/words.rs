@@ -3,7 +3,7 @@
 //! Owns: every label of the page, so a page asked for in Russian has no English on it (sensor,
 //! room and alarm names are shown as configured).
 
-use crate::alarms::Lang;
+use crate::model::Lang;
 
 /// The fixed words of one language.
 #[derive(Debug)]

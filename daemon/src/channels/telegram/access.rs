@@ -15,8 +15,8 @@ use teloxide_core::types::{Chat, User};
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::alarms::{Actor, Lang};
 use crate::config::Config;
+use crate::model::{Actor, Lang};
 
 /// A stranger is logged at most this often.
 pub(crate) const LOG_EVERY: Duration = Duration::from_secs(600);
@@ -127,7 +127,8 @@ impl StrangerLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::{Role, UserConfig};
+    use crate::config::UserConfig;
+    use crate::model::Role;
 
     fn chat(json: serde_json::Value) -> Chat {
         serde_json::from_value(json).unwrap()
@@ -154,7 +155,7 @@ mod tests {
                 telegram_id: Some(11),
                 lang: Lang::Ru,
                 notify: false,
-                min_severity: crate::alarms::Severity::Low,
+                min_severity: crate::model::Severity::Low,
             },
             UserConfig {
                 login: "olga".into(),
@@ -163,7 +164,7 @@ mod tests {
                 telegram_id: None,
                 lang: Lang::En,
                 notify: false,
-                min_severity: crate::alarms::Severity::Low,
+                min_severity: crate::model::Severity::Low,
             },
         ];
         cfg

@@ -31,7 +31,7 @@ use tracing::debug;
 use super::TelegramMetrics;
 use super::config::{self, TelegramConfig};
 use super::format::{self, MESSAGE_MAX};
-use crate::config::Secret;
+use crate::config::secret::Secret;
 
 /// Time to open a connection to the Bot API.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -3,14 +3,16 @@
 //! its timings. The people it serves and their roles are `[[users]]` (`telegram_id`, `role`).
 //!
 //! Owns: the shape, defaults and validation of `[telegram]`. Does not own: reading the token
-//! (see [`crate::config::SecretRef`]) or the bot (see [`super`]).
+//! (see [`crate::config::secret::SecretRef`]) or the bot (see [`super`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, SecretRef};
+use crate::config::secret::SecretRef;
+
+use crate::config::error::ConfigError;
 
 const SECTION: &str = "telegram";
 

@@ -20,8 +20,8 @@ use super::api::Api;
 use super::format::Button;
 use super::text;
 use crate::agent::{Attachment, ConfirmError, Question, Reply};
-use crate::alarms::{Actor, Lang};
 use crate::app::AppState;
+use crate::model::{Actor, Lang};
 use crate::render::Measure;
 
 /// "typing…" lasts about 5 s on the client: it is renewed this often.

@@ -28,10 +28,10 @@ use super::format::Button;
 use super::persist::{self, Notice};
 use super::text;
 use crate::alarms::outbox::{Channel, DeliveryError, DeliveryFuture};
-use crate::alarms::{AlarmState, AlarmView, EventKind, Lang};
+use crate::alarms::{AlarmView, EventKind};
 use crate::app::AppState;
 use crate::config::Config;
-use crate::model::Timestamp;
+use crate::model::{AlarmState, Lang, Timestamp};
 
 /// How often open notices are compared with their alarms (catches missed events and
 /// failed edits).
@@ -284,7 +284,7 @@ pub(crate) async fn editor(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::Severity;
+    use crate::model::Severity;
 
     fn view(state: AlarmState) -> AlarmView {
         AlarmView {

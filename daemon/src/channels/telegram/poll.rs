@@ -22,7 +22,7 @@ use super::api::{Api, TelegramError};
 use super::config::TelegramConfig;
 use super::conversation::{self, Ctx};
 use super::{RETRY_MIN, persist, voice};
-use crate::alarms::{Actor, Lang};
+use crate::model::{Actor, Lang};
 use crate::service::backoff::Backoff;
 
 /// Messages queued for one chat; more are dropped (and counted) while it is busy.

@@ -6,8 +6,8 @@
 
 use crate::agent::ConfirmError;
 use crate::alarms::engine::Refusal;
-use crate::alarms::{AlarmError, AlarmState, AlarmView, Lang};
-use crate::model::Timestamp;
+use crate::alarms::{AlarmError, AlarmView};
+use crate::model::{AlarmState, Lang, Timestamp};
 
 fn pick(lang: Lang, en: &str, ru: &str) -> String {
     match lang {
@@ -247,7 +247,7 @@ pub(crate) fn commands(lang: Lang) -> Vec<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::Severity;
+    use crate::model::Severity;
 
     fn view(state: AlarmState) -> AlarmView {
         AlarmView {

@@ -29,7 +29,7 @@ use super::conversation::{self, Ctx, with_action};
 use super::text::{self, VoiceTrouble};
 use crate::agent::Question;
 use crate::agent::llm::LlmError;
-use crate::alarms::{Actor, Lang};
+use crate::model::{Actor, Lang};
 
 /// Time for one `opusdec` or `opusenc` run.
 const CODEC_TIMEOUT: Duration = Duration::from_secs(30);

@@ -6,7 +6,7 @@ use imageproc::drawing::{draw_filled_circle_mut, draw_line_segment_mut};
 
 use super::layout::Area;
 use super::{MarkerSpot, Metrics, Pens, PlanInput, SensorInput, is_stale};
-use crate::alarms::Severity;
+use crate::model::Severity;
 use crate::render::font::fit;
 use crate::render::geometry::{self, Pt, Rect, fill_polygon};
 use crate::render::palette::{self, severity_colour};

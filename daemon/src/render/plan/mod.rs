@@ -19,9 +19,8 @@ use super::RenderError;
 use super::font::{Pen, font};
 use super::geometry::{self, Pt, fill_polygon};
 use super::palette::{self, Measure, severity_colour};
-use crate::alarms::{Lang, Severity};
 use crate::config::UtcOffset;
-use crate::model::{Quality, Timestamp};
+use crate::model::{Lang, Quality, Severity, Timestamp};
 
 use self::draw::{draw_backdrop, draw_header, draw_legend, draw_marker, draw_room_label, outline};
 use self::layout::{Area, layout, place_markers};

@@ -8,15 +8,14 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::NOW;
-use crate::alarms::{AlarmState, Lang, Severity};
 use crate::config::Config;
-use crate::model::{Quality, Seq, Timestamp};
+use crate::model::{AlarmState, Lang, Quality, Seq, Severity, Timestamp};
 use crate::render::chart::Side;
 use crate::render::gather::{self, OpenAlarm, PlanOptions, PlanSources};
 use crate::render::palette::Measure;
 use crate::render::plan::{AlarmMark, draw_plan};
 use crate::render::{RenderError, query};
-use crate::store::{LatestValue, SensorRow};
+use crate::store::{LatestValue, ReadConnection, SensorRow};
 
 fn config(toml: &str) -> Config {
     crate::config::parse_str(toml, std::path::Path::new("test.toml")).unwrap()
@@ -241,13 +240,15 @@ fn history_is_raw_or_thinned_and_bad_readings_carry_no_value() {
             ])
             .unwrap();
     }
+    drop(insert);
+    let c = ReadConnection::from(c);
     let raw = query::history(&c, "s", 0, 10_000_000).unwrap().unwrap();
     assert_eq!(raw.len(), 10_001);
     assert_eq!(raw[5].value, None);
     assert_eq!(raw[6].value, Some(6.0));
     let thinned = query::history(&c, "s", 0, 30_000_000).unwrap().unwrap();
     assert!(
-        thinned.len() <= 2 * query::BUCKETS as usize,
+        thinned.len() <= 2 * crate::store::BUCKETS as usize,
         "{}",
         thinned.len()
     );
@@ -280,6 +281,7 @@ fn alarm_periods_come_from_alarm_events() {
     event(2_500, 1, "normal");
     event(3_000, 1, "active_unacked"); // raised again, still active
     event(1_200, 2, "active_unacked"); // another sensor's alarm
+    let c = ReadConnection::from(c);
     let p = query::alarm_periods(&c, "s", 1_000, 5_000).unwrap();
     assert_eq!(
         p.iter().map(|p| (p.from, p.to)).collect::<Vec<_>>(),

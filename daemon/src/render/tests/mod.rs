@@ -17,9 +17,8 @@ use super::chart::{AlarmPeriod, ChartInput, ChartPoint, Side, Threshold, draw_ch
 use super::encode_png;
 use super::palette::{self, Measure, severity_colour};
 use super::plan::{AlarmMark, FloorInput, PlanInput, RoomFill, RoomInput, SensorInput, draw_plan};
-use crate::alarms::{Lang, Severity};
 use crate::config::UtcOffset;
-use crate::model::{Quality, Timestamp};
+use crate::model::{Lang, Quality, Severity, Timestamp};
 
 /// A channel may differ by this much (font antialiasing, rounding) ...
 const TOLERANCE: u8 = 24;

@@ -21,13 +21,14 @@ fn parse_kind(s: &str) -> Result<RegisterKind, String> {
 fn line_spec(a: &LineArgs) -> Result<LineSpec, String> {
     let mode = match a.transmission_mode.as_deref() {
         None => None,
+        Some(m) if m.eq_ignore_ascii_case("auto") => None,
         Some(m) => Some(match m.to_ascii_lowercase().as_str() {
             "tcp" => TransmissionMode::Tcp,
             "rtu" => TransmissionMode::Rtu,
             "rtuovertcp" | "rtu_over_tcp" => TransmissionMode::RtuOverTcp,
             _ => {
                 return Err(format!(
-                    "unknown transmission mode {m:?}: use TCP, RTU or RTUoverTCP"
+                    "unknown transmission mode {m:?}: use auto, TCP, RTU or RTUoverTCP"
                 ));
             }
         }),

@@ -1,6 +1,12 @@
 //! Configuration of Modbus connections, devices and points, in Telegraf's vocabulary, with the
 //! ThingsBoard / Home Assistant synonyms accepted where the meaning is identical
 //! (`unit_id`/`slave` for `slave_id`, `poll_period`/`scan_interval` for `interval`).
+//!
+//! Telegraf's values are accepted where they mean the same here: `transmission_mode = "auto"`,
+//! the optimisation names `shrink`, `rearrange` and `aggressive`, the 8-bit and FLOAT16 types,
+//! and its byte-order spellings. What differs (Telegraf's `optimization = "none"`, the register
+//! style's `FLOAT32`, `FIXED`, `UFIXED`, `measurement`, `tags`, `omit`) is translated by
+//! `markoff import telegraf` (see [`crate::import`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,6 +15,7 @@ use serde::Deserialize;
 
 use super::address::AddressSpec;
 use super::decode::{ByteOrder, DataType};
+use crate::config::error::ConfigError;
 use crate::model::SensorKind;
 
 /// `[sources.modbus.<name>]`: one physical connection (a TCP socket or a serial port) and the
@@ -63,6 +70,9 @@ pub struct ConnectionConfig {
 /// How requests are framed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum TransmissionMode {
+    /// Chosen by the controller: TCP for `tcp://`, RTU for `file://` (Telegraf's default).
+    #[serde(rename = "auto", alias = "AUTO")]
+    Auto,
     /// Modbus TCP (MBAP header).
     #[serde(rename = "TCP", alias = "tcp")]
     Tcp,
@@ -72,6 +82,12 @@ pub enum TransmissionMode {
     /// RTU frames carried over TCP (serial device servers).
     #[serde(rename = "RTUoverTCP", alias = "rtuovertcp", alias = "RTU_OVER_TCP")]
     RtuOverTcp,
+    /// Modbus ASCII on a serial line: named so that validation can say it is not supported.
+    #[serde(rename = "ASCII", alias = "ascii")]
+    Ascii,
+    /// Modbus ASCII over TCP: not supported either.
+    #[serde(rename = "ASCIIoverTCP", alias = "asciiovertcp")]
+    AsciiOverTcp,
 }
 
 /// Serial parity.
@@ -93,12 +109,17 @@ pub enum Parity {
 #[serde(rename_all = "snake_case")]
 pub enum Optimization {
     /// One request per point (what ThingsBoard does; for devices that reject any merged read).
+    /// Telegraf's `none` is `contiguous` here.
     None,
-    /// Merge only points that touch (what Neuron does).
+    /// Merge only points that touch (what Neuron does, and Telegraf's `none`, `shrink` and
+    /// `rearrange`: none of them reads a register that no field names).
+    #[serde(alias = "shrink", alias = "rearrange")]
     Contiguous,
     /// Merge points and fill gaps up to `max_gap` registers (Telegraf's `max_insert`); blocks a
     /// device rejects with exception 02 are split automatically and the hole is remembered.
     MaxInsert,
+    /// Merge points across gaps of any size, up to the largest read (Telegraf's `aggressive`).
+    Aggressive,
 }
 
 /// `[[sources.modbus.<name>.devices]]`: one slave on the connection.
@@ -282,6 +303,12 @@ impl RegisterKind {
 pub type Connections = BTreeMap<String, ConnectionConfig>;
 /// Profiles by name.
 pub type Profiles = BTreeMap<String, ProfileConfig>;
+
+/// Every problem in `[sources.modbus.*]` and `[sources.modbus_profiles.*]`, with dotted key
+/// paths (the profiles applied to the devices, the register plans checked).
+pub fn validate(conns: &Connections, profiles: &Profiles) -> Vec<ConfigError> {
+    super::resolve(conns, profiles).err().unwrap_or_default()
+}
 
 pub(crate) mod defaults {
     use std::time::Duration;

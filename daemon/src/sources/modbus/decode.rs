@@ -5,6 +5,8 @@
 //! `ABCD` big-endian; `CDAB` big-endian words in little-endian word order ("word swap", common on
 //! energy meters); `BADC` bytes swapped inside each word; `DCBA` little-endian. For 64-bit values
 //! the same rule extends to four words. For 16-bit values only the byte swap matters (`AB`, `BA`).
+//! The 8-bit types take one byte of the 16-bit value read in that order: `L` the low byte, `H`
+//! the high byte (with `ABCD` the second and the first byte on the wire), as Telegraf reads them.
 
 use std::fmt;
 
@@ -14,6 +16,18 @@ use serde::Deserialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DataType {
+    /// Signed 8-bit: the low byte of a register.
+    #[serde(rename = "INT8L")]
+    Int8L,
+    /// Signed 8-bit: the high byte of a register.
+    #[serde(rename = "INT8H")]
+    Int8H,
+    /// Unsigned 8-bit: the low byte of a register.
+    #[serde(rename = "UINT8L")]
+    Uint8L,
+    /// Unsigned 8-bit: the high byte of a register.
+    #[serde(rename = "UINT8H")]
+    Uint8H,
     /// Signed 16-bit.
     Int16,
     /// Unsigned 16-bit.
@@ -26,6 +40,9 @@ pub enum DataType {
     Int64,
     /// Unsigned 64-bit.
     Uint64,
+    /// IEEE 754 half precision (1 register).
+    #[serde(alias = "FLOAT16-IEEE")]
+    Float16,
     /// IEEE 754 single (2 registers).
     #[serde(alias = "FLOAT32-IEEE", alias = "FLOAT")]
     Float32,
@@ -44,7 +61,15 @@ impl DataType {
     /// Registers taken by one value (STRING: `length`); bits count as one.
     pub fn words(self, length: Option<u16>) -> u16 {
         match self {
-            Self::Int16 | Self::Uint16 | Self::Bit | Self::Bool => 1,
+            Self::Int8L
+            | Self::Int8H
+            | Self::Uint8L
+            | Self::Uint8H
+            | Self::Int16
+            | Self::Uint16
+            | Self::Float16
+            | Self::Bit
+            | Self::Bool => 1,
             Self::Int32 | Self::Uint32 | Self::Float32 => 2,
             Self::Int64 | Self::Uint64 | Self::Float64 => 4,
             Self::String => length.unwrap_or(1).max(1),
@@ -56,15 +81,25 @@ impl DataType {
         matches!(self, Self::Bit | Self::Bool)
     }
 
+    /// Whether the type is IEEE 754 floating point.
+    pub fn is_float(self) -> bool {
+        matches!(self, Self::Float16 | Self::Float32 | Self::Float64)
+    }
+
     /// The upper-case name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Int8L => "INT8L",
+            Self::Int8H => "INT8H",
+            Self::Uint8L => "UINT8L",
+            Self::Uint8H => "UINT8H",
             Self::Int16 => "INT16",
             Self::Uint16 => "UINT16",
             Self::Int32 => "INT32",
             Self::Uint32 => "UINT32",
             Self::Int64 => "INT64",
             Self::Uint64 => "UINT64",
+            Self::Float16 => "FLOAT16",
             Self::Float32 => "FLOAT32",
             Self::Float64 => "FLOAT64",
             Self::Bit => "BIT",
@@ -79,16 +114,29 @@ impl DataType {
 pub enum ByteOrder {
     /// Big-endian (Modbus standard).
     #[default]
-    #[serde(rename = "ABCD", alias = "AB", alias = "ABCDEFGH", alias = "big")]
+    #[serde(
+        rename = "ABCD",
+        alias = "AB",
+        alias = "ABCDEFGH",
+        alias = "MSW-BE",
+        alias = "MSW",
+        alias = "big"
+    )]
     Abcd,
     /// Little-endian words, big-endian bytes ("word swap").
-    #[serde(rename = "CDAB", alias = "GHEFCDAB")]
+    #[serde(rename = "CDAB", alias = "GHEFCDAB", alias = "LSW-BE")]
     Cdab,
     /// Big-endian words, bytes swapped inside each word.
-    #[serde(rename = "BADC", alias = "BA", alias = "BADCFEHG")]
+    #[serde(rename = "BADC", alias = "BA", alias = "BADCFEHG", alias = "MSW-LE")]
     Badc,
     /// Little-endian.
-    #[serde(rename = "DCBA", alias = "HGFEDCBA", alias = "little")]
+    #[serde(
+        rename = "DCBA",
+        alias = "HGFEDCBA",
+        alias = "LSW-LE",
+        alias = "LSW",
+        alias = "little"
+    )]
     Dcba,
 }
 
@@ -215,6 +263,28 @@ pub fn decode_words(
     }
     let b = canonical_bytes(words, order);
     Ok(match data_type {
+        DataType::Int8L | DataType::Int8H => {
+            let byte = if data_type == DataType::Int8L {
+                b[1]
+            } else {
+                b[0]
+            };
+            let v = i8::from_be_bytes([byte]);
+            int(f64::from(v), u64::from(byte), i64::from(v))
+        }
+        DataType::Uint8L | DataType::Uint8H => {
+            let v = if data_type == DataType::Uint8L {
+                b[1]
+            } else {
+                b[0]
+            };
+            int(f64::from(v), u64::from(v), i64::from(v))
+        }
+        DataType::Float16 => Decoded::Number {
+            value: f16_to_f64(u16::from_be_bytes([b[0], b[1]])),
+            bits: None,
+            signed: None,
+        },
         DataType::Int16 => {
             let v = i16::from_be_bytes([b[0], b[1]]);
             int(f64::from(v), u64::from(v as u16), i64::from(v))
@@ -259,6 +329,55 @@ pub fn decode_words(
     })
 }
 
+/// An IEEE 754 half-precision value (exact in f64).
+pub fn f16_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 == 0 { 1.0 } else { -1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1F);
+    let fraction = f64::from(bits & 0x03FF);
+    match exponent {
+        0 => sign * fraction * 2f64.powi(-24),
+        0x1F if fraction == 0.0 => sign * f64::INFINITY,
+        0x1F => f64::NAN,
+        e => sign * (1.0 + fraction / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+/// The half-precision bits nearest to `value` (ties to even, through f32; out of range gives
+/// an infinity).
+pub fn f64_to_f16(value: f64) -> u16 {
+    let b = (value as f32).to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exponent = ((b >> 23) & 0xFF) as i32;
+    let mantissa = b & 0x007F_FFFF;
+    if exponent == 0xFF {
+        return sign | 0x7C00 | if mantissa == 0 { 0 } else { 0x0200 };
+    }
+    let e = exponent - 127 + 15;
+    if e >= 0x1F {
+        return sign | 0x7C00;
+    }
+    let round = |value: u32, shift: u32| -> u32 {
+        let half = 1u32 << (shift - 1);
+        let rest = value & ((1u32 << shift) - 1);
+        let mut r = value >> shift;
+        if rest > half || (rest == half && r & 1 == 1) {
+            r += 1;
+        }
+        r
+    };
+    if e <= 0 {
+        if e < -10 {
+            return sign;
+        }
+        // Subnormal: the implicit 1 becomes explicit and the rest shifts out.
+        let shift = u32::try_from(14 - e).unwrap_or(24);
+        return sign | u16::try_from(round(mantissa | 0x0080_0000, shift)).unwrap_or(0x0400);
+    }
+    let e = u32::try_from(e).unwrap_or(0);
+    // A carry out of the fraction moves into the exponent, up to the infinity: still right.
+    sign | u16::try_from(round((e << 23) | mantissa, 13)).unwrap_or(0x7C00)
+}
+
 fn int(value: f64, bits: u64, signed: i64) -> Decoded {
     Decoded::Number {
         value,
@@ -271,6 +390,11 @@ fn int(value: f64, bits: u64, signed: i64) -> Decoded {
 /// simulated devices and the commissioning tests.
 pub fn encode(value: f64, data_type: DataType, order: ByteOrder) -> Vec<u16> {
     let be: Vec<u8> = match data_type {
+        DataType::Int8L => vec![0, value as i8 as u8],
+        DataType::Int8H => vec![value as i8 as u8, 0],
+        DataType::Uint8L => vec![0, value as u8],
+        DataType::Uint8H => vec![value as u8, 0],
+        DataType::Float16 => f64_to_f16(value).to_be_bytes().to_vec(),
         DataType::Int16 => (value as i16).to_be_bytes().to_vec(),
         DataType::Uint16 | DataType::Bit | DataType::Bool | DataType::String => {
             (value as u16).to_be_bytes().to_vec()
@@ -409,5 +533,77 @@ mod tests {
             decode_words(&[1], DataType::Float32, ByteOrder::Abcd, None, None),
             Err(DecodeError::Short { .. })
         ));
+    }
+
+    #[test]
+    fn eight_bit_types_take_one_byte_of_the_ordered_register() {
+        let n =
+            |w: u16, t: DataType, o: ByteOrder| num(decode_words(&[w], t, o, None, None).unwrap());
+        // 0x12FE on the wire: high byte 0x12, low byte 0xFE.
+        assert_eq!(n(0x12FE, DataType::Int8H, ByteOrder::Abcd), 18.0);
+        assert_eq!(n(0x12FE, DataType::Int8L, ByteOrder::Abcd), -2.0);
+        assert_eq!(n(0x12FE, DataType::Uint8L, ByteOrder::Abcd), 254.0);
+        assert_eq!(n(0x12FE, DataType::Uint8H, ByteOrder::Cdab), 18.0);
+        // A byte swap makes the first wire byte the low one.
+        assert_eq!(n(0x12FE, DataType::Int8L, ByteOrder::Dcba), 18.0);
+        assert_eq!(n(0x12FE, DataType::Uint8H, ByteOrder::Badc), 254.0);
+        let raw = decode_words(&[0x0080], DataType::Int8L, ByteOrder::Abcd, None, None).unwrap();
+        assert_eq!(
+            raw,
+            Decoded::Number {
+                value: -128.0,
+                bits: Some(0x80),
+                signed: Some(-128)
+            }
+        );
+        for t in [
+            DataType::Int8L,
+            DataType::Int8H,
+            DataType::Uint8L,
+            DataType::Uint8H,
+        ] {
+            for order in ByteOrder::ALL {
+                let v = if matches!(t, DataType::Int8L | DataType::Int8H) {
+                    -100.0
+                } else {
+                    200.0
+                };
+                let words = encode(v, t, order);
+                assert_eq!(num(decode_words(&words, t, order, None, None).unwrap()), v);
+            }
+        }
+    }
+
+    #[test]
+    fn half_precision_both_ways() {
+        let cases: [(u16, f64); 9] = [
+            (0x3C00, 1.0),
+            (0xC000, -2.0),
+            (0x7BFF, 65504.0),
+            (0x0400, 2f64.powi(-14)),
+            (0x0001, 2f64.powi(-24)),
+            (0x3555, 0.333_251_953_125),
+            (0x0000, 0.0),
+            (0x8000, -0.0),
+            (0x7C00, f64::INFINITY),
+        ];
+        for (bits, v) in cases {
+            assert_eq!(f16_to_f64(bits), v, "{bits:#06x}");
+            assert_eq!(f64_to_f16(v), bits, "{v}");
+        }
+        assert!(f16_to_f64(0x7E00).is_nan());
+        assert_eq!(f64_to_f16(0.1), 0x2E66, "ties and rounding to nearest");
+        assert_eq!(f64_to_f16(1e6), 0x7C00, "out of range is an infinity");
+        assert_eq!(
+            f64_to_f16(1e-9),
+            0x0000,
+            "below the smallest subnormal is zero"
+        );
+        // Decoding goes through the byte order like any 16-bit value.
+        assert_eq!(
+            num(decode_words(&[0x003C], DataType::Float16, ByteOrder::Dcba, None, None).unwrap()),
+            1.0
+        );
+        assert_eq!(encode(-2.0, DataType::Float16, ByteOrder::Badc), [0x00C0]);
     }
 }

@@ -30,7 +30,7 @@ use config::{
 use decode::{ByteOrder, DataType};
 use planner::{Limits, PlanPoint};
 
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 use crate::model::{SensorId, SensorKind, SensorMeta};
 
 /// Built-in device profiles (name, TOML).
@@ -339,9 +339,26 @@ pub fn resolve(
             }
         };
         let mode = match (&target, c.transmission_mode) {
-            (Some(Target::Serial { .. }), None | Some(TransmissionMode::Rtu)) => {
-                TransmissionMode::Rtu
+            (_, Some(m @ (TransmissionMode::Ascii | TransmissionMode::AsciiOverTcp))) => {
+                err(
+                    &mut errors,
+                    &format!("{base}.transmission_mode"),
+                    format!(
+                        "{}: Modbus ASCII framing is not supported",
+                        if m == TransmissionMode::Ascii {
+                            "ASCII"
+                        } else {
+                            "ASCIIoverTCP"
+                        }
+                    ),
+                    Some("devices that speak ASCII usually speak RTU too: set RTU on the device"),
+                );
+                m
             }
+            (
+                Some(Target::Serial { .. }),
+                None | Some(TransmissionMode::Rtu | TransmissionMode::Auto),
+            ) => TransmissionMode::Rtu,
             (Some(Target::Serial { .. }), Some(m)) => {
                 err(
                     &mut errors,
@@ -360,7 +377,8 @@ pub fn resolve(
                 );
                 TransmissionMode::Rtu
             }
-            (_, m) => m.unwrap_or(TransmissionMode::Tcp),
+            (_, None | Some(TransmissionMode::Auto)) => TransmissionMode::Tcp,
+            (_, Some(m)) => m,
         };
         if !(5..=8).contains(&c.data_bits) {
             err(
@@ -815,5 +833,89 @@ mod tests {
         );
         assert!(Target::parse("udp://x").is_err());
         assert!(Target::parse("file://dev/ttyUSB0").is_err());
+    }
+
+    fn parse(sources: &str) -> Result<crate::config::Config, crate::config::ConfigErrors> {
+        crate::config::parse_str(
+            &format!("[gateway]\nid = \"t\"\n{sources}"),
+            std::path::Path::new("t.toml"),
+        )
+    }
+
+    #[test]
+    fn telegraf_values_are_taken_where_they_mean_the_same() {
+        let cfg = parse(
+            r#"
+[sources.modbus.a]
+controller = "tcp://127.0.0.1:502"
+transmission_mode = "auto"
+[[sources.modbus.a.devices]]
+name = "m"
+slave_id = 1
+optimization = "rearrange"
+fields = [
+  { name = "lo", register = "holding", address = 0, type = "INT8L", byte_order = "MSW-BE" },
+  { name = "half", register = "holding", address = 1, type = "FLOAT16-IEEE" },
+  { name = "e", register = "input", address = 2, type = "UINT32", byte_order = "LSW-BE" },
+]
+[sources.modbus.b]
+controller = "file:///dev/ttyUSB0"
+transmission_mode = "auto"
+[[sources.modbus.b.devices]]
+name = "n"
+slave_id = 2
+optimization = "aggressive"
+points = [{ name = "x", register = "coil", address = 0, type = "BIT" }]
+"#,
+        )
+        .unwrap();
+        let conns = resolve(&cfg.sources.modbus, &cfg.sources.modbus_profiles).unwrap();
+        assert_eq!(conns[0].mode, TransmissionMode::Tcp);
+        assert_eq!(conns[1].mode, TransmissionMode::Rtu);
+        let m = &conns[0].devices[0];
+        assert_eq!(m.limits.optimization, config::Optimization::Contiguous);
+        assert_eq!(m.points[0].data_type, DataType::Int8L);
+        assert_eq!(m.points[0].byte_order, ByteOrder::Abcd);
+        assert_eq!(m.points[1].data_type, DataType::Float16);
+        assert_eq!(m.points[2].byte_order, ByteOrder::Cdab);
+        assert_eq!(
+            conns[1].devices[0].limits.optimization,
+            config::Optimization::Aggressive
+        );
+    }
+
+    #[test]
+    fn what_differs_from_telegraf_is_an_error_that_names_the_importer() {
+        let ascii = parse(
+            r#"
+[sources.modbus.a]
+controller = "file:///dev/ttyUSB0"
+transmission_mode = "ASCII"
+[[sources.modbus.a.devices]]
+name = "m"
+slave_id = 1
+points = [{ name = "x", register = "coil", address = 0, type = "BIT" }]
+"#,
+        )
+        .unwrap_err();
+        assert!(
+            ascii.errors[0]
+                .message
+                .contains("ASCII: Modbus ASCII framing is not supported"),
+            "{ascii}"
+        );
+        let measurement = parse(
+            r#"
+[sources.modbus.a]
+controller = "tcp://127.0.0.1:502"
+[[sources.modbus.a.devices]]
+name = "m"
+slave_id = 1
+points = [{ name = "x", register = "coil", address = 0, type = "BIT", measurement = "motor" }]
+"#,
+        )
+        .unwrap_err();
+        let hint = measurement.errors[0].hint.clone().unwrap_or_default();
+        assert!(hint.contains("markoff import telegraf"), "{measurement}");
     }
 }

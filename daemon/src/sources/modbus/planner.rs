@@ -115,6 +115,7 @@ pub fn plan(points: &[PlanPoint], limits: &Limits, holes: &[Hole]) -> Vec<Block>
                 Optimization::None => -1,
                 Optimization::Contiguous => 0,
                 Optimization::MaxInsert => i64::from(limits.max_gap),
+                Optimization::Aggressive => i64::from(max_len),
             };
             let fits = b.kind == p.kind
                 && !*b_alone
@@ -253,6 +254,27 @@ mod tests {
         assert_eq!(plan(&p, &limits(Optimization::None), &[]).len(), 3);
         assert_eq!(plan(&p, &limits(Optimization::Contiguous), &[]).len(), 2);
         assert_eq!(plan(&p, &limits(Optimization::MaxInsert), &[]).len(), 1);
+        // Aggressive fills any gap the read limit allows; max_insert only up to max_gap.
+        let far = pts(&[(Holding, 0, 1), (Holding, 100, 1)]);
+        assert_eq!(plan(&far, &limits(Optimization::MaxInsert), &[]).len(), 2);
+        let one = plan(&far, &limits(Optimization::Aggressive), &[]);
+        assert_eq!((one.len(), one[0].count), (1, 101));
+        let too_far = pts(&[(Holding, 0, 1), (Holding, 125, 1)]);
+        assert_eq!(
+            plan(&too_far, &limits(Optimization::Aggressive), &[]).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn telegraf_optimisation_names_map_onto_the_strategies() {
+        let parse = |name: &str| -> Optimization {
+            serde_json::from_value(serde_json::Value::String(name.to_owned())).unwrap()
+        };
+        assert_eq!(parse("shrink"), Optimization::Contiguous);
+        assert_eq!(parse("rearrange"), Optimization::Contiguous);
+        assert_eq!(parse("aggressive"), Optimization::Aggressive);
+        assert_eq!(parse("max_insert"), Optimization::MaxInsert);
     }
 
     #[test]

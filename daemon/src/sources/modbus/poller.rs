@@ -385,7 +385,7 @@ fn precise(point: &Point, v: f64) -> f64 {
         DataType::Float32 if point.scale == 1.0 && point.offset == 0.0 => {
             format!("{}", v as f32).parse().unwrap_or(v)
         }
-        DataType::Float32 | DataType::Float64 => v,
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => v,
         _ => {
             let decimals = |x: f64| -> i32 {
                 let mut d = 0;

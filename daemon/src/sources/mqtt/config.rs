@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::error::ConfigError;
 use crate::model::SensorKind;
 
 /// `[sources.mqtt.<name>]`: one broker connection (with failover servers) and its subscriptions.
@@ -37,7 +38,8 @@ pub struct MqttConfig {
     #[serde(default)]
     pub password_credential: Option<String>,
     /// PEM file of the CA that signs the broker's certificate (TLS); default: the web PKI roots.
-    #[serde(default)]
+    /// Telegraf's `tls_ca` is accepted as a synonym.
+    #[serde(default, alias = "tls_ca")]
     pub ca_file: Option<PathBuf>,
     /// Keep-alive interval.
     #[serde(default = "defaults::keep_alive", with = "humantime_serde")]
@@ -94,8 +96,9 @@ pub struct SubscriptionConfig {
     /// QoS 0, 1 or 2.
     #[serde(default = "defaults::qos")]
     pub qos: u8,
-    /// Payload format.
-    #[serde(default = "defaults::format")]
+    /// Payload format. Telegraf's `data_format` is accepted as a synonym (its values `json` and
+    /// `value` mean what they mean here).
+    #[serde(default = "defaults::format", alias = "data_format")]
     pub format: Format,
     /// Names for topic segments, `_` to skip: `"_/device/_"` names the second segment `device`.
     #[serde(default)]
@@ -153,6 +156,11 @@ pub struct FieldConfig {
 
 /// MQTT connections by name.
 pub type MqttConnections = BTreeMap<String, MqttConfig>;
+
+/// Every problem in `[sources.mqtt.*]`, with dotted key paths.
+pub fn validate(conns: &MqttConnections, gateway_id: &str) -> Vec<ConfigError> {
+    super::resolve(conns, gateway_id).err().unwrap_or_default()
+}
 
 pub(crate) mod defaults {
     use std::time::Duration;

@@ -17,7 +17,9 @@ use std::time::Duration;
 use config::MqttConnections;
 use decode::Rule;
 
-use crate::config::{ConfigError, SecretRef};
+use crate::config::secret::SecretRef;
+
+use crate::config::error::ConfigError;
 
 /// A broker address.
 #[derive(Clone, Debug, PartialEq, Eq)]

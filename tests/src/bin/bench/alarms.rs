@@ -5,21 +5,20 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use markoff::alarms::Alarms;
 use markoff::alarms::config::AlarmsConfig;
 use markoff::alarms::engine::{Engine, EventKind, Output};
 use markoff::alarms::rules::{SensorInfo, compile};
 use markoff::alarms::service::{AlarmContext, run as run_alarms};
-use markoff::alarms::{Alarms, Severity};
 use markoff::config::StoreConfig;
-use markoff::model::{Reading, SensorId, Timestamp};
+use markoff::model::{Reading, SensorId, Severity, Timestamp};
 use markoff::service::metrics::Metrics;
 use markoff::service::supervisor::Heartbeat;
 use markoff::store::{Store, StoreOptions};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Verdict;
-use super::sys;
+use super::{Verdict, sys};
 
 /// Options of `bench alarms`.
 #[derive(Debug, clap::Args)]

@@ -10,9 +10,10 @@
 
 use std::time::Duration;
 
-use markoff::alarms::{Lang, Severity};
 use markoff::config::{StoreConfig, UtcOffset};
-use markoff::model::{Quality, Reading, SensorId, SensorKind, SensorMeta, Timestamp};
+use markoff::model::{
+    Lang, Quality, Reading, SensorId, SensorKind, SensorMeta, Severity, Timestamp,
+};
 use markoff::render::{
     self, AlarmMark, AlarmPeriod, ChartInput, ChartOptions, ChartPoint, FloorInput, Measure,
     PlanInput, RoomInput, SensorInput, Side, Threshold,
@@ -22,8 +23,7 @@ use markoff::service::supervisor::Heartbeat;
 use markoff::store::{Store, StoreOptions};
 use tokio::time::Instant;
 
-use super::Verdict;
-use super::sys;
+use super::{Verdict, sys};
 
 /// Options of `bench render`.
 #[derive(Debug, clap::Args)]
@@ -342,6 +342,7 @@ async fn from_buffer(args: &Args, now: Timestamp) -> anyhow::Result<bool> {
     let cfg =
         markoff::config::parse_str("[gateway]\nid = \"bench\"\n", std::path::Path::new("bench"))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let buffer = markoff::store::open_read_only(&path)?;
     let conn =
         rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut ok = true;
@@ -353,7 +354,7 @@ async fn from_buffer(args: &Args, now: Timestamp) -> anyhow::Result<bool> {
             size: render::CHART_SIZE,
         };
         let ((total, total95), png) = time(args.runs.min(10), || {
-            Ok(render::chart_png_from_buffer(&cfg, &conn, id, opts)?)
+            Ok(render::chart_png_from_buffer(&cfg, &buffer, id, opts)?)
         })?;
         let rows: i64 = conn.query_row(
             "SELECT count(*) FROM readings r JOIN sensors s ON s.id = r.sensor WHERE s.key = ?1",

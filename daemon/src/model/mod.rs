@@ -1,6 +1,11 @@
-//! The data model shared by every component: readings, sensors, qualities, sequence numbers.
+//! The data model shared by every component: readings, sensors, qualities, sequence numbers,
+//! and the words people and alarms are described with (language, severity, alarm state, role,
+//! actor).
 //!
-//! Owns: the vocabulary types. Does not own: how they are stored (see `crate::store`).
+//! Owns: the vocabulary types; imports nothing else of the crate. Does not own: how they are
+//! stored (see `crate::store`) or configured (see `crate::config`).
+
+pub mod plane;
 
 use std::fmt;
 use std::sync::Arc;
@@ -267,4 +272,138 @@ pub struct SensorMeta {
     pub room: Option<String>,
     /// Which source produces it (`simulator`, `modbus:boiler_room`, ...).
     pub source: String,
+}
+
+/// Language of user-facing text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// Russian.
+    Ru,
+}
+
+/// How urgent an alarm is. Ordered: `Low` < `Medium` < `High` < `Critical`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Informational.
+    Low,
+    /// Needs attention this shift.
+    Medium,
+    /// Needs attention now.
+    High,
+    /// Damage or danger: act immediately.
+    Critical,
+}
+
+impl Severity {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Low, Self::Medium, Self::High, Self::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// What a person may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// May ask questions and look.
+    Viewer,
+    /// May also acknowledge, shelve and take alarms out of service.
+    Operator,
+    /// Everything an operator may, recorded as `admin` in the audit log: the person responsible
+    /// for the gateway (who may use it at all is the config file itself).
+    Admin,
+}
+
+impl Role {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// May this role act on alarms (acknowledge, shelve, out of service)?
+    pub fn may_act(self) -> bool {
+        self >= Self::Operator
+    }
+}
+
+/// Who asks for an action, and through which channel. The channel has already established the
+/// identity (a Telegram user id from the allow-list, a local login for the CLI); the lookups in
+/// `[[users]]` are in `crate::config::users`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Login from `[[users]]`, or the raw identity when unknown (`telegram:123`).
+    pub user: String,
+    /// `telegram`, `cli`, `lan`, ...
+    pub channel: String,
+    /// The user's role; `None` when the identity is not in `[[users]]`.
+    pub role: Option<Role>,
+}
+
+/// ISA-18.2 state of one alarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmState {
+    /// Condition absent, nothing to acknowledge.
+    Normal,
+    /// Condition present, not yet acknowledged.
+    ActiveUnacked,
+    /// Condition present, acknowledged.
+    ActiveAcked,
+    /// Condition gone, but nobody acknowledged the alarm yet.
+    ClearedUnacked,
+}
+
+impl AlarmState {
+    /// The snake_case name (as stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::ActiveUnacked => "active_unacked",
+            Self::ActiveAcked => "active_acked",
+            Self::ClearedUnacked => "cleared_unacked",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Normal,
+            Self::ActiveUnacked,
+            Self::ActiveAcked,
+            Self::ClearedUnacked,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// Whether the condition is (still) considered present.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::ActiveUnacked | Self::ActiveAcked)
+    }
+
+    /// Whether an acknowledgement is outstanding.
+    pub fn is_unacked(self) -> bool {
+        matches!(self, Self::ActiveUnacked | Self::ClearedUnacked)
+    }
 }

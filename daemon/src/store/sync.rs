@@ -1,9 +1,10 @@
-//! The gateway side of sync: reading unsynced rows from the buffer, making them durable before
-//! they leave, and moving the local cursors.
+//! What sync reads from the buffer and writes back: the rows of each stream after a cursor,
+//! made durable before they leave, the sensors and the recorded metadata version, and the local
+//! cursors.
 //!
-//! Owns: the read-only connection of one uploader, the SQL that reads each stream after a cursor,
-//! and the cursor write (a job in the buffer writer's transaction; never a second writer).
-//! Does not own: the buffer's schema (`migrations/gateway/`) or its writer (`crate::store`).
+//! Owns: the read-only connection of one uploader ([`SyncReader`]) and the cursor writes (jobs
+//! in the buffer writer's transaction; never a second writer). Does not own: the upload itself
+//! or its retry policy (`crate::sync`).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,11 +12,11 @@ use std::path::{Path, PathBuf};
 use markoff_proto::{AlarmEventRow, ReadingRow, SensorMetaRow, Stream};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::{IngestHandle, StoreError};
+use super::{IngestHandle, StoreError};
 
 /// A read-only connection on the buffer, owned by one uploader.
 #[derive(Debug)]
-pub(crate) struct LocalDb {
+pub struct SyncReader {
     conn: Connection,
     db: PathBuf,
     wal: PathBuf,
@@ -24,26 +25,29 @@ pub(crate) struct LocalDb {
 
 /// Rows read after a cursor, with what the buffer holds beyond them.
 #[derive(Debug)]
-pub(crate) struct Chunk<R> {
+pub struct Chunk<R> {
     /// Rows in seq order, at most the limit asked for.
-    pub(crate) rows: Vec<R>,
+    pub rows: Vec<R>,
     /// Highest seq of the stream in the buffer when the rows were read.
-    pub(crate) local_max: i64,
+    pub local_max: i64,
 }
 
 /// Backlog of a stream after a cursor.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct Backlog {
+pub struct Backlog {
     /// Rows after the cursor.
-    pub(crate) rows: i64,
+    pub rows: i64,
     /// Read time of the oldest of them, ms since the epoch.
-    pub(crate) oldest_ts: Option<i64>,
+    pub oldest_ts: Option<i64>,
 }
 
-impl LocalDb {
+impl SyncReader {
     /// Opens the buffer at `path` read-only.
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = crate::store::open_read_only(path)?;
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = super::open_read_only(path)?.conn;
         conn.set_prepared_statement_cache_capacity(16);
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
@@ -56,17 +60,18 @@ impl LocalDb {
     }
 
     /// The stream's local cursor: the highest seq the gateway knows the centre has committed.
-    pub(crate) fn cursor(&self, stream: Stream) -> Result<i64, rusqlite::Error> {
+    pub fn cursor(&self, stream: Stream) -> Result<i64, StoreError> {
         self.conn
             .prepare_cached("SELECT last_seq FROM sync_cursor WHERE stream = ?1")?
             .query_row([stream.as_str()], |r| r.get(0))
             .optional()
             .map(|v| v.unwrap_or(0))
+            .map_err(StoreError::from)
     }
 
     /// The highest seq the stream has ever used in this buffer, including rows since dropped
     /// (readings) or deleted (alarm events): a seq at or below it is never used again.
-    pub(crate) fn max_seq(&self, stream: Stream) -> Result<i64, rusqlite::Error> {
+    pub fn max_seq(&self, stream: Stream) -> Result<i64, StoreError> {
         let sql = match stream {
             Stream::Readings => {
                 "SELECT max(coalesce((SELECT value - 1 FROM meta WHERE key = 'readings_next_seq'), 0), \
@@ -78,11 +83,11 @@ impl LocalDb {
             }
             Stream::Metadata => return self.cursor(Stream::Metadata),
         };
-        self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))
+        Ok(self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
     }
 
     /// How many rows wait after `cursor`, and how old the oldest is.
-    pub(crate) fn backlog(&self, stream: Stream, cursor: i64) -> Result<Backlog, rusqlite::Error> {
+    pub fn backlog(&self, stream: Stream, cursor: i64) -> Result<Backlog, StoreError> {
         let sql = match stream {
             // Unsynced readings are dense between the oldest and the newest: the disk budget only
             // ever drops the oldest rows, so max - min + 1 counts them without a scan.
@@ -110,11 +115,7 @@ impl LocalDb {
     }
 
     /// Up to `limit` readings after `after`, in seq order.
-    pub(crate) fn readings(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Chunk<ReadingRow>, rusqlite::Error> {
+    pub fn readings(&self, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, StoreError> {
         let mut rows = Vec::with_capacity(limit.min(1 << 20));
         // One statement reads the batch and the newest seq from the same snapshot.
         let local_max: i64 = self
@@ -143,11 +144,11 @@ impl LocalDb {
     }
 
     /// Up to `limit` alarm events after `after`, in seq order.
-    pub(crate) fn alarm_events(
+    pub fn alarm_events(
         &self,
         after: i64,
         limit: usize,
-    ) -> Result<Chunk<AlarmEventRow>, rusqlite::Error> {
+    ) -> Result<Chunk<AlarmEventRow>, StoreError> {
         let local_max: i64 = self
             .conn
             .prepare_cached("SELECT coalesce(max(seq), 0) FROM alarm_events")?
@@ -183,7 +184,7 @@ impl LocalDb {
     }
 
     /// Every sensor of the buffer, by id.
-    pub(crate) fn sensors(&self) -> Result<Vec<SensorMetaRow>, rusqlite::Error> {
+    pub fn sensors(&self) -> Result<Vec<SensorMetaRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, key, name, kind, unit, floor, room, source FROM sensors ORDER BY id",
         )?;
@@ -199,24 +200,27 @@ impl LocalDb {
                 source: r.get(7)?,
             })
         })?
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::from)
     }
 
     /// A cheap fingerprint of the sensors table: changes whenever a sensor is added or updated.
-    pub(crate) fn sensors_fingerprint(&self) -> Result<(i64, i64, i64), rusqlite::Error> {
+    pub fn sensors_fingerprint(&self) -> Result<(i64, i64, i64), StoreError> {
         self.conn
             .prepare_cached(
                 "SELECT count(*), coalesce(max(id), 0), coalesce(max(updated_ms), 0) FROM sensors",
             )?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(StoreError::from)
     }
 
     /// A component's durable state.
-    pub(crate) fn state(&self, key: &str) -> Result<Option<String>, rusqlite::Error> {
+    pub fn state(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
             .prepare_cached("SELECT value FROM component_state WHERE key = ?1")?
             .query_row([key], |r| r.get(0))
             .optional()
+            .map_err(StoreError::from)
     }
 
     /// Makes every commit visible to this connection durable on disk before its rows leave the
@@ -233,7 +237,7 @@ impl LocalDb {
     /// Only the log and the directory are opened here, never the database file itself: closing
     /// a second descriptor of the database file would drop the POSIX locks SQLite holds on it for
     /// this process. SQLite takes no such locks on the log (they live in the `-shm` file).
-    pub(crate) fn make_durable(&mut self) -> std::io::Result<()> {
+    pub fn make_durable(&mut self) -> std::io::Result<()> {
         sync_file(&self.wal)?;
         if !self.dir_synced {
             // The directory entries of the database and its log, once per connection.
@@ -255,18 +259,14 @@ fn sync_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Moves the local cursor of `stream` forward to `seq` (never backward), in the buffer writer's
-/// next transaction, and returns once that has committed.
-///
-/// # Errors
-/// [`StoreError::Closed`] when the writer has stopped (shutdown).
-pub(crate) async fn advance_cursor(
-    ingest: &IngestHandle,
-    stream: Stream,
-    seq: i64,
-) -> Result<(), StoreError> {
-    ingest
-        .transact(move |tx| {
+impl IngestHandle {
+    /// Moves the local cursor of `stream` forward to `seq` (never backward), in the buffer writer's
+    /// next transaction, and returns once that has committed.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] when the writer has stopped (shutdown).
+    pub async fn advance_sync_cursor(&self, stream: Stream, seq: i64) -> Result<(), StoreError> {
+        self.transact(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO sync_cursor (stream, last_seq, updated_ms) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (stream) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq), \
@@ -280,18 +280,18 @@ pub(crate) async fn advance_cursor(
             Ok(())
         })
         .await
-}
+    }
 
-/// Records the metadata version the centre has committed and the hash of its content.
-pub(crate) async fn record_metadata(
-    ingest: &IngestHandle,
-    key: &'static str,
-    value: String,
-    version: i64,
-) -> Result<(), StoreError> {
-    let now = crate::model::Timestamp::now().as_millis();
-    ingest
-        .transact(move |tx| {
+    /// Records the metadata version the centre has committed, and under `key` what was sent
+    /// (a hash of its content).
+    pub async fn record_synced_metadata(
+        &self,
+        key: &'static str,
+        value: String,
+        version: i64,
+    ) -> Result<(), StoreError> {
+        let now = crate::model::Timestamp::now().as_millis();
+        self.transact(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO component_state (key, value, updated_ms) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
@@ -305,4 +305,5 @@ pub(crate) async fn record_metadata(
             Ok(())
         })
         .await
+    }
 }

@@ -1,0 +1,86 @@
+//! `[[users]]` in `markoff.toml`: the people who may use the gateway's channels, with their
+//! roles, languages and notification wishes; finding the [`Actor`] behind a login or a Telegram id.
+
+use serde::Deserialize;
+
+use crate::model::{Actor, Lang, Role, Severity};
+
+/// `[[users]]`: a person who may talk to the gateway, and what they may do.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Short login name (`ivan`); also the name the CLI and LAN page act under.
+    pub login: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `viewer` (may ask) or `operator` (may also acknowledge and shelve alarms).
+    pub role: Role,
+    /// Numeric Telegram user id, if the person uses the bot.
+    #[serde(default)]
+    pub telegram_id: Option<i64>,
+    /// Language of replies and notifications.
+    #[serde(default)]
+    pub lang: Lang,
+    /// Receive alarm notifications on Telegram.
+    #[serde(default)]
+    pub notify: bool,
+    /// Least severity notified.
+    #[serde(default = "min_severity")]
+    pub min_severity: Severity,
+}
+
+fn min_severity() -> Severity {
+    Severity::Low
+}
+
+/// Who an identity established by a channel is, according to `[[users]]`.
+impl Actor {
+    /// Looks a login up in `[[users]]`.
+    pub fn by_login(users: &[UserConfig], login: &str, channel: &str) -> Self {
+        let role = users.iter().find(|u| u.login == login).map(|u| u.role);
+        Self {
+            user: login.to_owned(),
+            channel: channel.to_owned(),
+            role,
+        }
+    }
+
+    /// Looks a Telegram user id up in `[[users]]`.
+    pub fn by_telegram_id(users: &[UserConfig], id: i64) -> Self {
+        match users.iter().find(|u| u.telegram_id == Some(id)) {
+            Some(u) => Self {
+                user: u.login.clone(),
+                channel: "telegram".into(),
+                role: Some(u.role),
+            },
+            None => Self {
+                user: format!("telegram:{id}"),
+                channel: "telegram".into(),
+                role: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_and_admins_may_act_viewers_may_not() {
+        assert!(!Role::Viewer.may_act());
+        assert!(Role::Operator.may_act());
+        assert!(Role::Admin.may_act());
+        let users: Vec<UserConfig> = toml::from_str::<toml::Table>(
+            "[[users]]\nlogin = \"anna\"\nrole = \"admin\"\ntelegram_id = 7\n",
+        )
+        .ok()
+        .and_then(|t| t.get("users").cloned())
+        .and_then(|u| u.try_into().ok())
+        .expect("users parse");
+        let actor = Actor::by_telegram_id(&users, 7);
+        assert_eq!(actor.role, Some(Role::Admin));
+        assert_eq!(Role::Admin.as_str(), "admin");
+    }
+}
