@@ -947,9 +947,10 @@ run_e2e_emulated() {
     # e_machine of the ELF header: 0xb7 0x00 is aarch64.
     [[ $(od -An -tx1 -j18 -N2 "$bin" | tr -d ' ') == b700 ]] || fail "/usr/bin/markoff of the root is not an aarch64 program"
     local out="$WORK/e2e.log" rc=0
+    # --workspace: the features of tests/run.sh's `cargo test --workspace`, so nothing is rebuilt.
     CI=true MARKOFF_BIN="$bin" MARKOFF_BIN_RUNNER="$QEMU -L $CHROOT" \
         MARKOFF_TEST_PATIENCE="${MARKOFF_TEST_PATIENCE:-3}" \
-        cargo test -p markoff-tests --test modbus_interop --test sync -- --exact "${E2E_TESTS[@]}" \
+        cargo test --workspace --test modbus_interop --test sync -- --exact "${E2E_TESTS[@]}" \
         >"$out" 2>&1 || rc=$?
     grep -E '^(test |running |markoff under test)' "$out" | sed 's/^/    /'
     [[ $rc -eq 0 ]] || { tail -n 60 "$out" >&2; fail "the end-to-end tests against the $ARCH binary failed"; }

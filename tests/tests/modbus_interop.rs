@@ -994,8 +994,9 @@ async fn the_daemon_binary_reads_and_commits_every_value_over_tcp_and_a_serial_l
         tcp.log(),
         serial.log()
     );
-    // Committed to the buffer: a few good rows of every sensor, each with exactly its value;
-    // a row that is not good (a read into the hole before the plan learned it) has no value.
+    // Committed to the buffer: a good row of every sensor (unchanged values are not stored
+    // again at every poll), each good row with exactly its value; a row that is not good (a read
+    // into the hole before the plan learned it) has no value.
     let good_rows = |rows: &[(String, Option<f64>, i64)], sensor: &str| {
         rows.iter()
             .filter(|(s, _, q)| s == sensor && *q == i64::from(Quality::Good.code()))
@@ -1004,9 +1005,9 @@ async fn the_daemon_binary_reads_and_commits_every_value_over_tcp_and_a_serial_l
     assert_eventually!(
         {
             let rows = committed_rows(&gw.db_path(), &want);
-            want.iter().all(|(s, _)| good_rows(&rows, s) >= 3)
+            want.iter().all(|(s, _)| good_rows(&rows, s) >= 1)
         },
-        "not every sensor has three good rows in the buffer:\n{}",
+        "not every sensor has a good row in the buffer:\n{}",
         gw.log()
     );
     gw.sigterm();
