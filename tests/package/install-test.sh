@@ -110,9 +110,11 @@ pg() {
     psql -w -X -v ON_ERROR_STOP=1 -h "${PG_ADDR%:*}" -p "${PG_ADDR##*:}" -U postgres -d "$db" -Atq "$@"
 }
 
-# Polls `check` (a command) up to `tries` times, `delay` seconds apart.
+# Polls `check` (a command) up to `tries` times, `delay` seconds apart; SLOWDOWN times as often
+# in a root run by an emulator.
+SLOWDOWN=1
 eventually() {
-    local what=$1 tries=$2 delay=$3 i
+    local what=$1 tries=$(($2 * SLOWDOWN)) delay=$3 i
     shift 3
     for ((i = 0; i < tries; i++)); do
         if "$@"; then
@@ -306,6 +308,7 @@ preflight() {
         [[ $HOST_ARCH == amd64 && $ARCH == arm64 ]] ||
             fail "a root of $ARCH cannot be tested on $HOST_ARCH (only this machine's architecture, or arm64 on amd64)"
         QEMU=$(command -v qemu-aarch64) || fail "qemu-aarch64 is missing (tests/package/setup-qemu.sh)"
+        SLOWDOWN=5
         local major
         major=$("$QEMU" --version | sed -n '1s/^qemu-aarch64 version \([0-9]*\)\..*/\1/p')
         [[ -n $major && $major -ge 8 ]] ||
