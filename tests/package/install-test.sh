@@ -938,7 +938,7 @@ check_lifecycle() {
 # every byte order; the sync to PostgreSQL killed at random moments, exactly once; a backlog
 # drained after an outage. The test harness is this machine's (built by cargo as usual).
 E2E_TESTS=(
-    the_daemon_binary_reads_and_commits_every_value_over_tcp_and_a_serial_line
+    the_daemon_binary_reads_and_commits_every_value_over_tcp
     kill9_at_random_moments_during_sync_leaves_exactly_the_local_rows_centrally
     a_backlog_drains_by_itself_after_killed_sessions_and_an_outage
 )

@@ -958,41 +958,54 @@ async fn api_mismatches(gw: &markoff_tests::TempGateway, want: &[(String, f64)])
 }
 
 #[tokio::test]
+async fn the_daemon_binary_reads_and_commits_every_value_over_tcp() {
+    daemon_binary_reads_and_commits_every_value(false).await;
+}
+
+#[tokio::test]
 async fn the_daemon_binary_reads_and_commits_every_value_over_tcp_and_a_serial_line() {
-    if !peer::available(
-        "the_daemon_binary_reads_and_commits_every_value_over_tcp_and_a_serial_line",
-        true,
-    ) {
+    daemon_binary_reads_and_commits_every_value(true).await;
+}
+
+/// `markoff run` with the connection "line" (TCP, units 1 and 2) and, with `serial`, "bus" (RTU
+/// on a pty, unit 3).
+async fn daemon_binary_reads_and_commits_every_value(serial: bool) {
+    if !peer::available("the_daemon_binary_reads_and_commits_every_value", serial) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let tcp = PyServer::start(dir.path(), &Listen::Tcp { port: 0 }, &[1, 2], 1).await;
-    let pty = PtyPair::open(dir.path()).await;
-    let serial = PyServer::start(dir.path(), &Listen::Serial(pty.b.clone()), &[3], 1).await;
-    // Two connections: "line" (TCP, units 1 and 2) and "bus" (RTU on the pty, unit 3).
     let mut toml = connection(&format!("tcp://127.0.0.1:{}", tcp.port), "", &[1, 2]);
-    toml.push_str(
-        &connection(
-            &format!("file://{}", pty.a.display()),
-            "transmission_mode = \"RTU\"\npause_between_requests = \"5ms\"",
-            &[3],
-        )
-        .replace("sources.modbus.line", "sources.modbus.bus"),
-    );
+    let mut units = vec![1u8, 2];
+    let mut rtu = None;
+    if serial {
+        let pty = PtyPair::open(dir.path()).await;
+        let server = PyServer::start(dir.path(), &Listen::Serial(pty.b.clone()), &[3], 1).await;
+        toml.push_str(
+            &connection(
+                &format!("file://{}", pty.a.display()),
+                "transmission_mode = \"RTU\"\npause_between_requests = \"5ms\"",
+                &[3],
+            )
+            .replace("sources.modbus.line", "sources.modbus.bus"),
+        );
+        units.push(3);
+        rtu = Some((pty, server));
+    }
     let mut gw = markoff_tests::TempGateway::builder()
         .id("modbus-interop")
         .no_simulator()
         .extra_toml(&toml)
         .start()
         .await;
-    let want: Vec<(String, f64)> = [1, 2, 3].into_iter().flat_map(|u| expected(u, 1)).collect();
+    let want: Vec<(String, f64)> = units.iter().flat_map(|u| expected(*u, 1)).collect();
     assert_eventually!(
         api_mismatches(&gw, &want).await.is_empty(),
         "{:#?}\ndaemon log:\n{}\npymodbus TCP log:\n{}\npymodbus RTU log:\n{}",
         api_mismatches(&gw, &want).await,
         gw.log(),
         tcp.log(),
-        serial.log()
+        rtu.as_ref().map(|(_, s)| s.log()).unwrap_or_default()
     );
     // Committed to the buffer: a good row of every sensor (unchanged values are not stored
     // again at every poll), each good row with exactly its value; a row that is not good (a read
@@ -1029,7 +1042,7 @@ async fn the_daemon_binary_reads_and_commits_every_value_over_tcp_and_a_serial_l
             );
         }
     }
-    for unit in [1u8, 2, 3] {
+    for unit in units {
         let sensor = format!("u{unit}.serial");
         let text: Option<String> = markoff_tests::db::open_read_only(&gw.db_path())
             .query_row(
