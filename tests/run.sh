@@ -20,6 +20,13 @@
 #                                       systemd-nspawn to run the unit; under CI=true always, with
 #                                       its tools installed first; otherwise when its tools are
 #                                       present, and said loudly when they are not)
+#      tests/package/install-test.sh arm64
+#                                      (the same for the arm64 packages, cross-built, in an arm64
+#                                       root run under qemu-aarch64, plus the Modbus and sync
+#                                       end-to-end tests against the installed arm64 binary; on
+#                                       an amd64 host, under the same conditions, its tools being
+#                                       the arm64 cross toolchain and qemu-user 8 or newer:
+#                                       tests/package/setup-qemu.sh)
 #
 # Runs from any directory, as root or as a user with sudo, and can be run again and again:
 # a server that already answers is left alone. Works on a fresh Debian 12 machine that has
@@ -27,8 +34,8 @@
 #
 # Environment:
 #   CI                       passed through unchanged to the tests; under CI=true the package
-#                            install test always runs.
-#   MARKOFF_SKIP_PACKAGE_TEST=1  skip the package install test on a developer machine (never
+#                            install tests (amd64 and arm64) always run.
+#   MARKOFF_SKIP_PACKAGE_TEST=1  skip the package install tests on a developer machine (never
 #                            under CI=true).
 #   MARKOFF_TEST_MQTT_PORT   port of the test broker (default 1883). The tests are pointed at
 #                            it through MARKOFF_TEST_MQTT_ADDR unless that is set already.
@@ -343,6 +350,15 @@ package_tools_present() {
         command -v systemd-nspawn >/dev/null 2>&1 && cargo deb --version >/dev/null 2>&1
 }
 
+# The arm64 package test's own tools (beyond the ones above): the cross toolchain and libc6:arm64
+# (packaging/build-deb.sh --setup arm64) and qemu-aarch64 8 or newer (tests/package/setup-qemu.sh).
+arm64_tools_present() {
+    [[ $(dpkg --print-architecture) == amd64 ]] && command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 &&
+        rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu &&
+        dpkg-query -W -f '${Status}' libc6:arm64 2>/dev/null | grep -q 'ok installed' &&
+        [[ $(qemu-aarch64 --version 2>/dev/null | sed -n '1s/^qemu-aarch64 version \([0-9]*\)\..*/\1/p') -ge 8 ]] 2>/dev/null
+}
+
 package_test() {
     if [[ ${CI:-} == true ]]; then
         section "Package tools: debootstrap, lintian, systemd-nspawn, cargo-deb"
@@ -351,16 +367,24 @@ package_test() {
             ! command -v systemd-nspawn >/dev/null 2>&1; then
             apt_install debootstrap lintian systemd-container
         fi
-        packaging/build-deb.sh --setup-only "$(dpkg --print-architecture)"
+        packaging/build-deb.sh --setup-only amd64 arm64
+        section "Package tools: qemu-user for the arm64 root (tests/package/setup-qemu.sh)"
+        tests/package/setup-qemu.sh
     elif [[ ${MARKOFF_SKIP_PACKAGE_TEST:-0} == 1 ]]; then
-        section "Package install test: SKIPPED (MARKOFF_SKIP_PACKAGE_TEST=1)"
+        section "Package install tests: SKIPPED (MARKOFF_SKIP_PACKAGE_TEST=1)"
         return 0
     elif ! package_tools_present; then
-        section "Package install test: SKIPPED: it needs root, debootstrap, lintian, systemd-nspawn, dpkg-dev and cargo-deb"
-        note "(apt-get install debootstrap lintian systemd-container; packaging/build-deb.sh --setup); CI=true runs it always"
+        section "Package install tests: SKIPPED: they need root, debootstrap, lintian, systemd-nspawn, dpkg-dev and cargo-deb"
+        note "(apt-get install debootstrap lintian systemd-container; packaging/build-deb.sh --setup); CI=true runs them always"
         return 0
     fi
     run_step tests/package/install-test.sh
+    if [[ ${CI:-} == true ]] || arm64_tools_present; then
+        run_step tests/package/install-test.sh arm64
+    else
+        section "arm64 package install test: SKIPPED: it needs an amd64 host, the arm64 cross toolchain and qemu-user 8 or newer"
+        note "(packaging/build-deb.sh --setup arm64; tests/package/setup-qemu.sh); CI=true runs it always"
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -21,8 +21,9 @@ answered with exception 0x0B "gateway target device failed to respond" instead, 
 to RTU gateway does for a unit id that is silent on its serial line.
 
 The register map of unit u (protocol addresses, 0-based). Values are encoded by pymodbus's own
-`convert_to_registers` (word_order "little" is CDAB); tests/tests/modbus_interop.rs expects
-exactly these values:
+`convert_to_registers` (word_order "little" is CDAB; pymodbus has no byte swap inside a
+register, so BADC and DCBA are its ABCD and CDAB registers with the two bytes of each swapped, as
+in vectors.py); tests/tests/modbus_interop.rs expects exactly these values:
 
   holding  0       INT16          -(100*u + 23)
   holding  1..2    UINT32  CDAB   3_000_000_000 + u
@@ -33,6 +34,8 @@ exactly these values:
   input    0..1    FLOAT32 ABCD   230.25 + u
   input    2..5    INT64   ABCD   -(2**40) - u
   input    6..9    STRING         "SN%06d" % u   (8 characters, 4 registers)
+  input    10..11  FLOAT32 BADC   1013.25 + u
+  input    12..13  INT32   DCBA   -(100_000*u + 7)
   coil     0..7    i is on when (i + u) % 3 == 0
   discrete 0..7    i is on when (i % 2 == 1) != (u == 2)
 
@@ -66,6 +69,11 @@ def regs(value, data_type, word_order: str = "big") -> list[int]:
     return ModbusClientMixin.convert_to_registers(value, data_type, word_order=word_order)
 
 
+def swap_bytes(registers: list[int]) -> list[int]:
+    """The two bytes of every register swapped: ABCD -> BADC, CDAB -> DCBA."""
+    return [((r & 0xFF) << 8) | (r >> 8) for r in registers]
+
+
 def block(address: int, registers: list[int]) -> SimData:
     return SimData(address, values=registers, datatype=DataType.REGISTERS)
 
@@ -96,6 +104,8 @@ def device(unit: int, generation: int, late: tuple[int, float] | None = None) ->
         block(0, regs(230.25 + unit, DT.FLOAT32)),
         block(2, regs(-(2**40) - unit, DT.INT64)),
         block(6, regs(f"SN{unit:06d}", DT.STRING)),
+        block(10, swap_bytes(regs(1013.25 + unit, DT.FLOAT32))),
+        block(12, swap_bytes(regs(-(100_000 * unit + 7), DT.INT32, "little"))),
     ]
     coils = [SimData(0, values=[(i + unit) % 3 == 0 for i in range(8)], datatype=DataType.BITS)]
     discrete = [

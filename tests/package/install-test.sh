@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install test of the Debian packages: builds markoff and markoff-central for this machine's
-# architecture (packaging/build-deb.sh), checks them with lintian, installs them with apt into
-# a freshly debootstrapped Debian root, and checks there:
+# architecture, or for arm64 on an amd64 machine (packaging/build-deb.sh), checks them with
+# lintian, installs them with apt into a freshly debootstrapped Debian root of that
+# architecture, and checks there:
 #   - files, owners and modes; the conffiles; the markoff system user in group dialout;
 #   - the unit: enabled, `systemd-analyze verify` clean, its exposure score;
 #   - `markoff validate` of the shipped config (every source disabled);
@@ -18,15 +19,29 @@
 #   - a local change to the conffile survives reinstalling; remove keeps the buffer and the
 #     config; purge deletes them.
 #
+#   tests/package/install-test.sh          this machine's architecture
+#   tests/package/install-test.sh arm64    arm64 on an amd64 machine, under qemu-aarch64
+#
+# arm64 runs under qemu's user-mode emulation (tests/package/setup-qemu.sh installs it): for the
+# length of the run the kernel is told, through binfmt_misc, to run aarch64 programs with
+# qemu-aarch64 (a registration named markoff-test-<run>, removed at the end; one left by a killed
+# run is removed by the next). The root is made by `debootstrap --arch=arm64` every time (never
+# cached), and besides the checks above the end-to-end tests of the Modbus acquisition (pymodbus
+# over TCP) and of the sync (PostgreSQL, kills at random moments) run once
+# against the installed arm64 `markoff` (MARKOFF_BIN_RUNNER, see tests/src/binary.rs).
+#
 # Needs root (debootstrap, chroot, mounts), debootstrap, lintian, systemd-nspawn (Debian's
 # systemd-container), cargo-deb, access to a Debian mirror, and PostgreSQL (psql, and a server
-# that trusts the postgres role from 127.0.0.1, as tests/run.sh sets up). tests/run.sh runs it under CI=true and whenever those tools are present.
+# that trusts the postgres role from 127.0.0.1, as tests/run.sh sets up); for arm64 also
+# qemu-aarch64 8 or newer (tests/package/setup-qemu.sh), the arm64 build tools
+# (packaging/build-deb.sh --setup arm64) and the Modbus test peers (tests/modbus/setup.sh).
+# tests/run.sh runs it under CI=true and whenever those tools are present.
 #
 # Environment:
 #   MARKOFF_DEB_MIRROR     Debian mirror (default http://deb.debian.org/debian)
 #   MARKOFF_DEB_SUITE      suite of the root (default: this machine's, e.g. bookworm)
-#   MARKOFF_DEB_CACHE      where the pristine debootstrapped root is kept as a tarball between
-#                          runs (default /var/cache/markoff-test)
+#   MARKOFF_DEB_CACHE      where the pristine debootstrapped root of this machine's architecture
+#                          is kept as a tarball between runs (default /var/cache/markoff-test)
 #   MARKOFF_DEB_NO_BUILD=1 use the packages already in target/debian/ instead of building
 #   MARKOFF_DEB_KEEP=1     keep the work directory (the root) for inspection
 #   MARKOFF_TEST_PG_ADDR   PostgreSQL host:port (default 127.0.0.1:5432); a database of its own
@@ -41,7 +56,14 @@ MIRROR="${MARKOFF_DEB_MIRROR:-http://deb.debian.org/debian}"
 # shellcheck disable=SC1091 # the host's os-release
 SUITE="${MARKOFF_DEB_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}"
 CACHE="${MARKOFF_DEB_CACHE:-/var/cache/markoff-test}"
-ARCH=$(dpkg --print-architecture)
+HOST_ARCH=$(dpkg --print-architecture)
+ARCH="${1:-$HOST_ARCH}"
+# The emulator of a foreign architecture's root, and its binfmt_misc registration for this run.
+QEMU=""
+BINFMT_DIR=/proc/sys/fs/binfmt_misc
+BINFMT_NAME=""
+# Present while binfmt_misc is mounted because a run of this script mounted it.
+BINFMT_MOUNTED_MARK=/run/markoff-test-binfmt-mounted
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
     PATH="${HOME:-/root}/.cargo/bin:$PATH"
@@ -88,9 +110,11 @@ pg() {
     psql -w -X -v ON_ERROR_STOP=1 -h "${PG_ADDR%:*}" -p "${PG_ADDR##*:}" -U postgres -d "$db" -Atq "$@"
 }
 
-# Polls `check` (a command) up to `tries` times, `delay` seconds apart.
+# Polls `check` (a command) up to `tries` times, `delay` seconds apart; SLOWDOWN times as often
+# in a root run by an emulator.
+SLOWDOWN=1
 eventually() {
-    local what=$1 tries=$2 delay=$3 i
+    local what=$1 tries=$(($2 * SLOWDOWN)) delay=$3 i
     shift 3
     for ((i = 0; i < tries; i++)); do
         if "$@"; then
@@ -109,6 +133,13 @@ cleanup() {
     [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null
     [[ -z $CHROOT ]] || detach_root
     [[ -z $PG_CREATED ]] || drop_database "$PG_DB"
+    if [[ -n $BINFMT_NAME ]]; then
+        # Under the lock of the work directories, as registering is (see main).
+        exec 8>"${WORK_PREFIX}lock"
+        flock 8
+        unregister_binfmt "$BINFMT_NAME"
+        release_binfmt_mount
+    fi
     if [[ -n $WORK ]]; then
         if [[ ${MARKOFF_DEB_KEEP:-0} == 1 ]]; then
             touch "$WORK/kept"
@@ -147,6 +178,70 @@ reap_stale_roots() {
         rm -rf --one-file-system "$dir"
         note "removed what an earlier run left behind: $dir"
     done
+    reap_stale_binfmt
+}
+
+# --------------------------------------------------------------------------------------------
+# binfmt_misc: the kernel runs the root's aarch64 programs with qemu-aarch64, for this run only.
+# --------------------------------------------------------------------------------------------
+
+# An aarch64 ELF executable or shared object (PIE), little-endian: the header bytes the kernel
+# matches, and which of their bits count (the low bit of e_type: ET_EXEC or ET_DYN).
+AARCH64_MAGIC='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
+AARCH64_MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
+
+# Registers qemu-aarch64 as the interpreter of aarch64 programs under the name
+# markoff-test-<suffix of the work directory>. Flags: F opens the emulator now, so that it is
+# found inside the root and the container without a copy there; O and C let a setuid program in
+# the root run as it would natively. The newest registration of a format wins, so one the host
+# may have (e.g. from qemu-user-binfmt) is left alone and used again afterwards.
+register_binfmt() {
+    if ! mountpoint -q "$BINFMT_DIR"; then
+        mount -t binfmt_misc binfmt_misc "$BINFMT_DIR" || fail "cannot mount binfmt_misc on $BINFMT_DIR"
+        : >"$BINFMT_MOUNTED_MARK"
+    fi
+    [[ $(cat "$BINFMT_DIR/status") == enabled ]] || fail "binfmt_misc is disabled ($BINFMT_DIR/status)"
+    BINFMT_NAME="markoff-test-${WORK##*.}"
+    printf ':%s:M::%s:%s:%s:OCF' "$BINFMT_NAME" "$AARCH64_MAGIC" "$AARCH64_MASK" "$QEMU" \
+        >"$BINFMT_DIR/register" || fail "cannot register $QEMU with binfmt_misc"
+    ok "binfmt_misc: aarch64 programs run with $QEMU for this run ($BINFMT_DIR/$BINFMT_NAME)"
+}
+
+unregister_binfmt() {
+    if [[ -e $BINFMT_DIR/$1 ]]; then
+        printf -- '-1' >"$BINFMT_DIR/$1" || note "could not remove the binfmt_misc registration $1"
+    fi
+}
+
+# Unmounts binfmt_misc when a run of this script mounted it and no registration is left.
+release_binfmt_mount() {
+    [[ -e $BINFMT_MOUNTED_MARK ]] || return 0
+    if mountpoint -q "$BINFMT_DIR"; then
+        local entry
+        for entry in "$BINFMT_DIR"/*; do
+            case ${entry##*/} in
+                register | status) ;;
+                *) return 0 ;;
+            esac
+        done
+        umount "$BINFMT_DIR" || return 0
+    fi
+    rm -f "$BINFMT_MOUNTED_MARK"
+}
+
+# A registration whose run is over (its work directory gone, or its lock free) is removed.
+reap_stale_binfmt() {
+    mountpoint -q "$BINFMT_DIR" || return 0
+    local entry dir
+    for entry in "$BINFMT_DIR"/markoff-test-*; do
+        [[ -e $entry ]] || continue
+        dir="$WORK_PREFIX${entry##*/markoff-test-}"
+        if [[ ! -d $dir ]] || flock -n "$dir/lock" true; then
+            unregister_binfmt "${entry##*/}"
+            note "removed the binfmt_misc registration an earlier run left behind: ${entry##*/}"
+        fi
+    done
+    release_binfmt_mount
 }
 
 # Mounts what apt and the daemon need inside the root, and keeps services from starting there
@@ -209,6 +304,17 @@ preflight() {
     for t in debootstrap lintian dpkg-deb chroot python3 systemd-nspawn psql; do
         command -v "$t" >/dev/null 2>&1 || fail "$t is missing (tests/run.sh installs it under CI=true)"
     done
+    if [[ $ARCH != "$HOST_ARCH" ]]; then
+        [[ $HOST_ARCH == amd64 && $ARCH == arm64 ]] ||
+            fail "a root of $ARCH cannot be tested on $HOST_ARCH (only this machine's architecture, or arm64 on amd64)"
+        QEMU=$(command -v qemu-aarch64) || fail "qemu-aarch64 is missing (tests/package/setup-qemu.sh)"
+        SLOWDOWN=5
+        local major
+        major=$("$QEMU" --version | sed -n '1s/^qemu-aarch64 version \([0-9]*\)\..*/\1/p')
+        [[ -n $major && $major -ge 8 ]] ||
+            fail "$("$QEMU" --version | head -n 1) hangs on threaded programs; 8 or newer is needed (tests/package/setup-qemu.sh)"
+        note "$("$QEMU" --version | head -n 1)"
+    fi
     cargo deb --version >/dev/null 2>&1 || fail "cargo-deb is missing (packaging/build-deb.sh --setup)"
     pg postgres -c 'SELECT 1' >/dev/null 2>&1 ||
         fail "PostgreSQL at $PG_ADDR does not answer as postgres (tests/run.sh starts it)"
@@ -276,6 +382,19 @@ run_lintian() {
 
 make_root() {
     section "Debian root ($SUITE, $ARCH)"
+    CHROOT="$WORK/root"
+    if [[ $ARCH != "$HOST_ARCH" ]]; then
+        # Made afresh every run: debootstrap's second stage runs the root's own programs, here
+        # under qemu-aarch64.
+        note "debootstrap --arch=$ARCH --variant=minbase $SUITE from $MIRROR"
+        debootstrap --arch="$ARCH" --variant=minbase "$SUITE" "$CHROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+            { tail -n 30 "$WORK/debootstrap.log" >&2; fail "debootstrap --arch=$ARCH failed"; }
+        [[ $(in_root dpkg --print-architecture) == "$ARCH" ]] || fail "the root is not $ARCH"
+        cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
+        attach_root
+        ok "$ARCH root ready in $CHROOT ($(in_root uname -m) under $QEMU)"
+        return 0
+    fi
     local tarball="$CACHE/$SUITE-$ARCH-minbase.tar"
     if [[ ! -f $tarball ]]; then
         note "debootstrap --variant=minbase $SUITE from $MIRROR (cached in $tarball)"
@@ -287,7 +406,6 @@ make_root() {
         mv "$tarball.tmp" "$tarball"
         rm -rf --one-file-system "$fresh"
     fi
-    CHROOT="$WORK/root"
     mkdir -p "$CHROOT"
     tar -C "$CHROOT" -xf "$tarball"
     cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
@@ -730,6 +848,24 @@ prepare_central() {
     install -m 0600 /dev/stdin "$CHROOT/etc/markoff/central-maintain-credentials/owner-password" <<<'install-test-owner-password'
 }
 
+# A root of a foreign architecture is not booted (docs/operations.md says why: under qemu's
+# user-mode emulation systemd cannot set up a unit's credentials or seccomp filter, so the units
+# cannot run as shipped). The central maintenance runs in it by hand instead, as its unit would:
+# as markoff-central, against a central database migrated by the root's markoff-central.
+maintain_in_root() {
+    section "markoff-central migrate and maintain in the $ARCH root"
+    prepare_central
+    local out
+    out=$(chroot --userspec=markoff-central:markoff-central "$CHROOT" /usr/bin/env -i \
+        PATH=/usr/bin:/bin LANG=C.UTF-8 DATABASE_URL="$PG_URL" markoff-central maintain 2>&1) ||
+        { printf '%s\n' "$out" >&2; fail "markoff-central maintain failed in the root"; }
+    grep -qx 'readings partitions created: 1' <<<"$out" || fail "markoff-central maintain: $out"
+    [[ -n $(pg "$PG_DB" -c "SELECT to_regclass('markoff.$DROPPED_PARTITION')") ]] ||
+        fail "markoff.$DROPPED_PARTITION was not recreated by the maintenance"
+    ok "markoff-central maintain (as markoff-central) recreated markoff.$DROPPED_PARTITION"
+    sed -i '/^DATABASE_URL=/d' "$CHROOT/etc/default/markoff-central-maintain"
+}
+
 boot_test() {
     section "The unit under systemd: the root booted in a container (systemd-nspawn)"
     # The unit reads the simulator config through /etc/default/markoff and the LAN token from
@@ -777,7 +913,8 @@ check_lifecycle() {
     section "Conffile, remove and purge"
     local marker="# changed on site by the install test"
     printf '%s\n' "$marker" >>"$CHROOT/etc/markoff/markoff.toml"
-    # The root has the upgrade installed (boot_test); reinstalling that same version.
+    # The root has the upgrade installed (boot_test): reinstalling that same version. A root of a
+    # foreign architecture is not booted and still has the first revision: an upgrade.
     cp "$DEB_UPGRADE" "$CHROOT/tmp/"
     in_root env DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "/tmp/$(basename "$DEB_UPGRADE")" \
         >>"$WORK/apt.log" 2>&1 || fail "reinstalling markoff failed"
@@ -800,6 +937,39 @@ check_lifecycle() {
     ok "purge: buffer, config, secrets and defaults gone; markoff-central untouched"
 }
 
+# The end-to-end tests that matter most on a gateway, once more against the installed binary of
+# a foreign architecture under qemu-aarch64 (with the root's own libraries): every value and
+# committed row of the Modbus acquisition against pymodbus over TCP, in every byte order (not RTU
+# on a serial line: under the emulator the daemon cannot open the pty, docs/operations.md); the sync to PostgreSQL killed at random moments, exactly once; a backlog
+# drained after an outage. The test harness is this machine's (built by cargo as usual).
+E2E_TESTS=(
+    the_daemon_binary_reads_and_commits_every_value_over_tcp
+    kill9_at_random_moments_during_sync_leaves_exactly_the_local_rows_centrally
+    a_backlog_drains_by_itself_after_killed_sessions_and_an_outage
+)
+
+run_e2e_emulated() {
+    section "End-to-end tests against the installed $ARCH markoff (qemu-aarch64)"
+    local bin="$WORK/markoff-$ARCH"
+    cp "$CHROOT/usr/bin/markoff" "$bin"
+    # e_machine of the ELF header: 0xb7 0x00 is aarch64.
+    [[ $(od -An -tx1 -j18 -N2 "$bin" | tr -d ' ') == b700 ]] || fail "/usr/bin/markoff of the root is not an aarch64 program"
+    local out="$WORK/e2e.log" rc=0
+    # --workspace: the features of tests/run.sh's `cargo test --workspace`, so nothing is rebuilt.
+    CI=true MARKOFF_BIN="$bin" MARKOFF_BIN_RUNNER="$QEMU -L $CHROOT" \
+        MARKOFF_TEST_PATIENCE="${MARKOFF_TEST_PATIENCE:-3}" \
+        cargo test --workspace --test modbus_interop --test sync -- --exact "${E2E_TESTS[@]}" \
+        >"$out" 2>&1 || rc=$?
+    grep -E '^(test |running |markoff under test)' "$out" | sed 's/^/    /'
+    [[ $rc -eq 0 ]] || { tail -n 60 "$out" >&2; fail "the end-to-end tests against the $ARCH binary failed"; }
+    local passed
+    passed=$(grep -c '^test .* ok$' "$out" || true)
+    [[ $passed -eq ${#E2E_TESTS[@]} ]] || fail "$passed of ${#E2E_TESTS[@]} end-to-end tests ran and passed"
+    grep -q "markoff under test: $bin run by \`$QEMU -L $CHROOT\`" "$out" ||
+        fail "the tests did not run the $ARCH binary through $QEMU"
+    ok "${#E2E_TESTS[@]} end-to-end tests passed against the $ARCH binary under $QEMU"
+}
+
 main() {
     preflight
     # The reaping and the new directory's lock under one lock, so that no run reaps another's
@@ -810,6 +980,7 @@ main() {
     WORK=$(mktemp -d "${WORK_PREFIX}XXXXXX")
     exec 9>"$WORK/lock"
     flock -n 9 || fail "cannot lock $WORK/lock"
+    [[ $ARCH == "$HOST_ARCH" ]] || register_binfmt
     exec 8>&-
     build_packages
     check_control
@@ -821,7 +992,12 @@ main() {
     check_units
     check_validate
     run_daemon
-    boot_test
+    if [[ $ARCH == "$HOST_ARCH" ]]; then
+        boot_test
+    else
+        run_e2e_emulated
+        maintain_in_root
+    fi
     check_lifecycle
     detach_root
     [[ -c /dev/null ]] || fail "the host's /dev/null is no longer a character device"

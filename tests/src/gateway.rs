@@ -19,7 +19,7 @@ use anyhow::{Context as _, bail};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
-use crate::binary::markoff_bin;
+use crate::binary::{markoff_bin, markoff_bin_command};
 use crate::eventually::{POLL_INTERVAL, patience};
 
 /// Environment variables of the test process that must not leak into the daemon: they would
@@ -38,9 +38,10 @@ const SCRUBBED_ENV: &[&str] = &[
     "STATE_DIRECTORY",
 ];
 
-/// A `markoff` command with a clean environment: none of [`SCRUBBED_ENV`], no colours in logs.
+/// A `markoff` command (through `$MARKOFF_BIN_RUNNER` when set, see [`crate::binary`]) with a
+/// clean environment: none of [`SCRUBBED_ENV`], no colours in logs.
 pub fn markoff_command() -> Command {
-    let mut cmd = Command::new(markoff_bin());
+    let mut cmd = markoff_bin_command();
     for var in SCRUBBED_ENV {
         cmd.env_remove(var);
     }

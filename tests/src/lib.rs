@@ -3,7 +3,8 @@
 //!
 //! - [`assert_eventually!`] / [`assert_always!`]: wait on conditions without fixed sleeps; the
 //!   patience stretches with `MARKOFF_TEST_PATIENCE` (a factor).
-//! - [`markoff_bin`]: the binary under test (`target/<profile>/markoff`, or `$MARKOFF_BIN`).
+//! - [`markoff_bin`]: the binary under test (`target/<profile>/markoff`, or `$MARKOFF_BIN`), run
+//!   through `$MARKOFF_BIN_RUNNER` when that names an emulator (e.g. `qemu-aarch64`).
 //! - [`TempGateway`]: `markoff run` in its own temp dir with a generated config, port 0, a
 //!   captured log, signals, restart, and HTTP/metrics helpers.
 //! - [`FakeSystemd`]: a notify socket that records READY/STATUS/WATCHDOG/STOPPING.

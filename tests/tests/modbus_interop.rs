@@ -14,6 +14,9 @@
 //! - RTU framing over TCP (serial device servers).
 //! - `markoff import`: Telegraf and ThingsBoard configs translated, validated and polled
 //!   ([`import`]).
+//! - The `markoff` binary itself (`markoff run`) over Modbus TCP and RTU on a serial line: every
+//!   value served, through the daemon's API and as committed in its buffer. With
+//!   `MARKOFF_BIN`/`MARKOFF_BIN_RUNNER` this runs another architecture's build under an emulator.
 //!
 //! The register map the pymodbus server serves is documented in `tests/modbus/server.py`;
 //! [`expected`] mirrors it.
@@ -176,7 +179,8 @@ fn connection(controller: &str, extra: &str, units: &[u8]) -> String {
 fn devices(units: &[u8], extra_points: &str) -> String {
     let mut toml = String::new();
     for u in units {
-        // The device's default byte order is CDAB (word swap); the input registers are ABCD.
+        // The device's default byte order is CDAB (word swap); the input registers are ABCD,
+        // BADC and DCBA: every byte order is read.
         toml.push_str(&format!(
             r#"
 [[sources.modbus.line.devices]]
@@ -195,6 +199,8 @@ points = [
   {{ name = "voltage", address = "30001", type = "FLOAT32", byte_order = "ABCD", unit = "V" }},
   {{ name = "counter", register = "input", address = 2, type = "INT64", byte_order = "ABCD" }},
   {{ name = "serial", register = "input", address = 6, type = "STRING", length = 4 }},
+  {{ name = "pressure", register = "input", address = 10, type = "FLOAT32", byte_order = "BADC", unit = "hPa" }},
+  {{ name = "offset", register = "input", address = 12, type = "INT32", byte_order = "DCBA" }},
   {{ name = "c0", register = "coil", address = 0, type = "BIT" }},
   {{ name = "c1", register = "coil", address = 1, type = "BIT" }},
   {{ name = "c2", register = "coil", address = 2, type = "BIT" }},
@@ -221,6 +227,8 @@ fn expected(unit: u8, generation: u16) -> Vec<(String, f64)> {
         ("gen".to_owned(), f64::from(generation)),
         ("voltage".to_owned(), 230.25 + u),
         ("counter".to_owned(), -(2f64.powi(40)) - u),
+        ("pressure".to_owned(), 1013.25 + u),
+        ("offset".to_owned(), -(100_000.0 * u + 7.0)),
         ("online".to_owned(), 1.0),
     ];
     for i in 0..4u8 {
@@ -929,4 +937,150 @@ async fn rtu_over_tcp_against_pymodbus() {
         rig.holes(&key).await
     );
     rig.stop_pollers().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The `markoff` binary against pymodbus: the daemon as installed (also an arm64 build under
+//    an emulator, see `markoff_tests::binary`), over Modbus TCP and RTU on a serial line.
+// ---------------------------------------------------------------------------------------------
+
+/// Every committed row of the buffer at `db` for the sensors of `want`, as
+/// (sensor, value, quality code): what the daemon stored, read as an operator would.
+fn committed_rows(db: &Path, want: &[(String, f64)]) -> Vec<(String, Option<f64>, i64)> {
+    let conn = markoff_tests::db::open_read_only(db);
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.key, r.value, r.quality FROM readings r JOIN sensors s ON s.id = r.sensor \
+             ORDER BY r.seq",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<Vec<(String, Option<f64>, i64)>, _>>()
+        .unwrap()
+        .into_iter()
+        .filter(|(s, _, _)| want.iter().any(|(w, _)| w == s))
+        .collect()
+}
+
+/// What the daemon's `/api/v1/readings` shows that differs from `want` (each value good).
+async fn api_mismatches(gw: &markoff_tests::TempGateway, want: &[(String, f64)]) -> Vec<String> {
+    let Ok(rows) = gw.try_get_json("/api/v1/readings").await else {
+        return vec!["the API does not answer".to_owned()];
+    };
+    want.iter()
+        .filter_map(|(sensor, value)| {
+            let row = rows
+                .as_array()
+                .and_then(|a| a.iter().find(|r| r["sensor"] == sensor.as_str()));
+            let ok =
+                row.is_some_and(|r| r["value"].as_f64() == Some(*value) && r["quality"] == "good");
+            (!ok).then(|| format!("{sensor}: want {value} good, have {row:?}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_daemon_binary_reads_and_commits_every_value_over_tcp() {
+    daemon_binary_reads_and_commits_every_value(false).await;
+}
+
+#[tokio::test]
+async fn the_daemon_binary_reads_and_commits_every_value_over_tcp_and_a_serial_line() {
+    daemon_binary_reads_and_commits_every_value(true).await;
+}
+
+/// `markoff run` with the connection "line" (TCP, units 1 and 2) and, with `serial`, "bus" (RTU
+/// on a pty, unit 3).
+async fn daemon_binary_reads_and_commits_every_value(serial: bool) {
+    if !peer::available("the_daemon_binary_reads_and_commits_every_value", serial) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tcp = PyServer::start(dir.path(), &Listen::Tcp { port: 0 }, &[1, 2], 1).await;
+    let mut toml = connection(&format!("tcp://127.0.0.1:{}", tcp.port), "", &[1, 2]);
+    let mut units = vec![1u8, 2];
+    let mut rtu = None;
+    if serial {
+        let pty = PtyPair::open(dir.path()).await;
+        let server = PyServer::start(dir.path(), &Listen::Serial(pty.b.clone()), &[3], 1).await;
+        toml.push_str(
+            &connection(
+                &format!("file://{}", pty.a.display()),
+                "transmission_mode = \"RTU\"\npause_between_requests = \"5ms\"",
+                &[3],
+            )
+            .replace("sources.modbus.line", "sources.modbus.bus"),
+        );
+        units.push(3);
+        rtu = Some((pty, server));
+    }
+    let mut gw = markoff_tests::TempGateway::builder()
+        .id("modbus-interop")
+        .no_simulator()
+        .extra_toml(&toml)
+        .start()
+        .await;
+    let want: Vec<(String, f64)> = units.iter().flat_map(|u| expected(*u, 1)).collect();
+    assert_eventually!(
+        api_mismatches(&gw, &want).await.is_empty(),
+        "{:#?}\ndaemon log:\n{}\npymodbus TCP log:\n{}\npymodbus RTU log:\n{}",
+        api_mismatches(&gw, &want).await,
+        gw.log(),
+        tcp.log(),
+        rtu.as_ref().map(|(_, s)| s.log()).unwrap_or_default()
+    );
+    // Committed to the buffer: a good row of every sensor (unchanged values are not stored
+    // again at every poll), each good row with exactly its value; a row that is not good (a read
+    // into the hole before the plan learned it) has no value.
+    let good_rows = |rows: &[(String, Option<f64>, i64)], sensor: &str| {
+        rows.iter()
+            .filter(|(s, _, q)| s == sensor && *q == i64::from(Quality::Good.code()))
+            .count()
+    };
+    assert_eventually!(
+        {
+            let rows = committed_rows(&gw.db_path(), &want);
+            want.iter().all(|(s, _)| good_rows(&rows, s) >= 1)
+        },
+        "not every sensor has a good row in the buffer:\n{}",
+        gw.log()
+    );
+    gw.sigterm();
+    let status = gw.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "stopped with {status}:\n{}", gw.log());
+    let rows = committed_rows(&gw.db_path(), &want);
+    for (sensor, value, quality) in &rows {
+        let (_, expected) = want.iter().find(|(s, _)| s == sensor).unwrap();
+        if *quality == i64::from(Quality::Good.code()) {
+            assert_eq!(
+                value,
+                &Some(*expected),
+                "{sensor}: a good row with another value"
+            );
+        } else {
+            assert_eq!(
+                value, &None,
+                "{sensor}: a row of quality {quality} with a value"
+            );
+        }
+    }
+    for unit in units {
+        let sensor = format!("u{unit}.serial");
+        let text: Option<String> = markoff_tests::db::open_read_only(&gw.db_path())
+            .query_row(
+                "SELECT value FROM attributes WHERE sensor = ?1",
+                [&sensor],
+                |r| r.get(0),
+            )
+            .ok();
+        assert_eq!(text, Some(format!("SN{unit:06}")), "{sensor}");
+    }
+    assert!(!gw.log().contains("panicked"), "{}", gw.log());
+    eprintln!(
+        "{} rows of {} sensors checked, {} of them good",
+        rows.len(),
+        want.len(),
+        rows.iter().filter(|r| r.2 == 0).count()
+    );
 }
