@@ -21,13 +21,41 @@
 mod alarms;
 mod budget;
 pub(crate) mod cache;
+pub mod codec;
+pub mod layout;
+// Not used by the running store until the writer and readers move to the columnar layout
+// (docs/storage.md, section 8).
+#[allow(dead_code)]
+mod fold;
+// Not used by the running store until the writer and readers move to the columnar layout
+// (docs/storage.md, section 8).
 mod chat;
 mod history;
+#[allow(dead_code)]
+mod log;
 mod migrations;
+#[cfg(test)]
+mod model_tests;
 mod outbox;
 mod reader;
+// Not used by the running store until the writer and readers move to the columnar layout
+// (docs/storage.md, section 8).
+#[allow(dead_code)]
+mod series;
+// Not used by the running store until the writer and readers move to the columnar layout
+// (docs/storage.md, section 8).
+#[allow(dead_code)]
+mod space;
 mod sync;
 mod telegram;
+// Not used by the running store until the writer and readers move to the columnar layout
+// (docs/storage.md, section 8).
+#[allow(dead_code)]
+mod trim;
+// Not used by the running store until the writer and readers move to the columnar layout
+// (docs/storage.md, section 8).
+#[allow(dead_code)]
+mod upgrade;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Benchmarks of Markoff: `cargo run --release -p markoff-tests --bin bench -- <benchmark>`.
 //!
-//! One subcommand per benchmark (`ingest`, `modbus`, `mqtt`, `alarms`, `sync`, `render`,
+//! One subcommand per benchmark (`ingest`, `codec`, `layout`, `modbus`, `mqtt`, `alarms`, `sync`, `render`,
 //! `agent-eval`). Every benchmark checks its result, because a fast wrong answer is worthless: a
 //! failed check exits non-zero. Missed performance targets are printed as MISSED and do not change
 //! the exit code. The figures and how to read them are recorded in `docs/performance.md`.
@@ -10,8 +10,12 @@
 mod agent_eval;
 #[path = "bench/alarms.rs"]
 mod alarms;
+#[path = "bench/codec.rs"]
+mod codec;
 #[path = "bench/ingest.rs"]
 mod ingest;
+#[path = "bench/layout.rs"]
+mod layout;
 #[path = "bench/modbus.rs"]
 mod modbus;
 #[path = "bench/mqtt.rs"]
@@ -42,6 +46,13 @@ enum Command {
     /// Readings/s through the real ingest path (producers -> queue -> writer -> SQLite), compared
     /// with a raw batched rusqlite insert of the same rows into the same schema, on the same disk.
     Ingest(ingest::Args),
+    /// Bytes and CPU per reading of the buffer's batch and chunk encodings against pco and
+    /// lz4_flex over the same columns, on 1 Hz building data; docs/storage.md.
+    Codec(codec::Args),
+    /// The storage engine alone: the columnar layout, the floor (encoded batches appended to a
+    /// file with an fdatasync each) and the row-per-reading layout, readings/s and bytes written
+    /// and stored per reading as the buffer grows; docs/storage.md.
+    Layout(layout::Args),
     /// Modbus requests per cycle of the planner against one-request-per-point and contiguous-only
     /// merging, and points/s with CPU per 10,000 points/s through the real poller into SQLite.
     Modbus(modbus::Args),
@@ -75,6 +86,8 @@ fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let verdict = match cli.command {
         Command::Ingest(args) => ingest::run(&args)?,
+        Command::Codec(args) => codec::run(&args)?,
+        Command::Layout(args) => layout::run(&args)?,
         Command::Modbus(args) => modbus::run(&args)?,
         Command::Mqtt(args) => mqtt::run(&args)?,
         Command::Alarms(args) => alarms::run(&args)?,

@@ -1,0 +1,249 @@
+//! The fold: regroups the oldest unfolded commit batches by sensor into chunks, off the commit
+//! path (the writer runs it between commits, in a transaction of its own).
+//!
+//! Owns: `folds`, `chunks`, `latest` and the `folded_upto` / `next_fold` facts in `meta`. Does
+//! not own: deleting batches (that waits for the sync cursor; see `budget`).
+//!
+//! A fold takes whole batches in seq order, from the first seq after `folded_upto`, until about
+//! `max_readings` readings. In one transaction it writes one chunk per sensor (keys
+//! `fold * 2^32 + sensor`, ascending, so the chunks table only grows at its end), the `folds`
+//! row, the newest reading of each sensor into `latest`, and moves `folded_upto`. A crash before
+//! the commit leaves everything as it was, and the same batches are folded again.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::codec::{self, ChunkRow};
+use super::log;
+
+/// What one fold did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Folded {
+    /// The fold's id.
+    pub(crate) fold: i64,
+    /// First seq folded.
+    pub(crate) first_seq: i64,
+    /// Last seq folded (the new `folded_upto`).
+    pub(crate) last_seq: i64,
+    /// Readings folded.
+    pub(crate) readings: i64,
+    /// Chunks written (sensors in the fold).
+    pub(crate) chunks: i64,
+}
+
+/// Key of a chunk.
+pub(crate) fn chunk_id(fold: i64, sensor: i64) -> Result<i64, rusqlite::Error> {
+    if !(0..1 << 32).contains(&sensor) || !(0..1 << 31).contains(&fold) {
+        return Err(rusqlite::Error::IntegralValueOutOfRange(0, sensor));
+    }
+    Ok((fold << 32) | sensor)
+}
+
+/// A fact of `meta`, 0 when absent.
+pub(crate) fn meta(conn: &Connection, key: &str) -> Result<i64, rusqlite::Error> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(0))
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: i64) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+/// Highest seq already folded into chunks.
+pub(crate) const FOLDED_UPTO: &str = "folded_upto";
+const NEXT_FOLD: &str = "next_fold";
+
+/// Folds the oldest unfolded batches, about `max_readings` readings of them (whole batches).
+/// `None` when there was nothing to fold.
+pub(crate) fn fold(
+    conn: &mut Connection,
+    max_readings: usize,
+) -> Result<Option<Folded>, rusqlite::Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let upto = meta(&tx, FOLDED_UPTO)?;
+    let mut per_sensor: BTreeMap<i64, Vec<ChunkRow>> = BTreeMap::new();
+    let (mut first_seq, mut last_seq, mut readings) = (i64::MAX, upto, 0usize);
+    log::for_each_after(&tx, upto, |batch| {
+        for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
+            if seq <= upto {
+                continue;
+            }
+            first_seq = first_seq.min(seq);
+            last_seq = seq;
+            readings += 1;
+            per_sensor.entry(r.sensor).or_default().push(ChunkRow {
+                seq,
+                ts: r.ts,
+                value: r.value,
+                quality: r.quality,
+            });
+        }
+        readings < max_readings
+    })?;
+    if readings == 0 {
+        return Ok(None);
+    }
+    let fold = meta(&tx, NEXT_FOLD)?.max(1);
+    let (mut min_ts, mut max_ts) = (i64::MAX, i64::MIN);
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO chunks (id, readings, min_ts, max_ts, good, low, high, total, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut latest = tx.prepare_cached(
+            "INSERT INTO latest (sensor, seq, ts, value_bits, quality) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (sensor) DO UPDATE SET seq = excluded.seq, ts = excluded.ts, \
+             value_bits = excluded.value_bits, quality = excluded.quality WHERE excluded.ts >= latest.ts",
+        )?;
+        for (&sensor, rows) in &per_sensor {
+            let s = Summary::of(rows);
+            min_ts = min_ts.min(s.min_ts);
+            max_ts = max_ts.max(s.max_ts);
+            insert.execute(params![
+                chunk_id(fold, sensor)?,
+                rows.len() as i64,
+                s.min_ts,
+                s.max_ts,
+                s.good,
+                s.low,
+                s.high,
+                s.total,
+                codec::encode_chunk(rows),
+            ])?;
+            let newest = s.newest;
+            latest.execute(params![
+                sensor,
+                newest.seq,
+                newest.ts,
+                newest.value.map(|v| v.to_bits() as i64),
+                newest.quality
+            ])?;
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO folds (id, first_seq, last_seq, readings, min_ts, max_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![fold, first_seq, last_seq, readings as i64, min_ts, max_ts])?;
+    set_meta(&tx, FOLDED_UPTO, last_seq)?;
+    set_meta(&tx, NEXT_FOLD, fold + 1)?;
+    tx.commit()?;
+    Ok(Some(Folded {
+        fold,
+        first_seq,
+        last_seq,
+        readings: readings as i64,
+        chunks: per_sensor.len() as i64,
+    }))
+}
+
+/// What a chunk row records beside its blob.
+struct Summary {
+    min_ts: i64,
+    max_ts: i64,
+    good: i64,
+    low: Option<f64>,
+    high: Option<f64>,
+    total: Option<f64>,
+    /// The newest reading by read time (the later seq on a tie).
+    newest: ChunkRow,
+}
+
+impl Summary {
+    fn of(rows: &[ChunkRow]) -> Self {
+        let mut s = Self {
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            good: 0,
+            low: None,
+            high: None,
+            total: None,
+            newest: rows[0],
+        };
+        for r in rows {
+            s.min_ts = s.min_ts.min(r.ts);
+            s.max_ts = s.max_ts.max(r.ts);
+            if r.ts >= s.newest.ts {
+                s.newest = *r;
+            }
+            if let Some(v) = r.value.filter(|v| r.quality == 0 && v.is_finite()) {
+                s.good += 1;
+                s.low = Some(s.low.map_or(v, |l| l.min(v)));
+                s.high = Some(s.high.map_or(v, |h| h.max(v)));
+                s.total = Some(s.total.unwrap_or(0.0) + v);
+            }
+        }
+        s
+    }
+}
+
+/// Decodes the chunk of `sensor` in `fold`, appending its readings to `out`; false when the
+/// sensor has no chunk there.
+pub(crate) fn read_chunk(
+    conn: &Connection,
+    fold: i64,
+    sensor: i64,
+    out: &mut Vec<ChunkRow>,
+) -> Result<bool, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE id = ?1")?;
+    let mut rows = stmt.query([chunk_id(fold, sensor)?])?;
+    match rows.next()? {
+        Some(row) => {
+            let blob = row.get_ref(0)?.as_blob()?;
+            codec::decode_chunk(blob, out).map_err(log::corrupt)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::log::tests::{buffer, rows};
+
+    #[test]
+    fn folds_whole_batches_into_one_chunk_per_sensor() {
+        let mut conn = buffer();
+        log::append(&conn, 1, &rows(10, 1, 1_000)).unwrap();
+        log::append(&conn, 11, &rows(10, 1, 2_000)).unwrap();
+        log::append(&conn, 21, &rows(10, 1, 3_000)).unwrap();
+        let first = fold(&mut conn, 15).unwrap().unwrap();
+        assert_eq!(
+            first,
+            Folded {
+                fold: 1,
+                first_seq: 1,
+                last_seq: 20,
+                readings: 20,
+                chunks: 3
+            }
+        );
+        let second = fold(&mut conn, 15).unwrap().unwrap();
+        assert_eq!(
+            (second.fold, second.first_seq, second.last_seq),
+            (2, 21, 30)
+        );
+        assert_eq!(fold(&mut conn, 15).unwrap(), None);
+        // Sensor 2 got every third reading, starting with the second.
+        let mut out = Vec::new();
+        assert!(read_chunk(&conn, 1, 2, &mut out).unwrap());
+        let seqs: Vec<i64> = out.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![2, 5, 8, 12, 15, 18]);
+        assert!(!read_chunk(&conn, 1, 9, &mut out).unwrap());
+        let latest: (i64, i64) = conn
+            .query_row("SELECT seq, ts FROM latest WHERE sensor = 2", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(latest, (28, 3_007));
+        assert_eq!(meta(&conn, FOLDED_UPTO).unwrap(), 30);
+    }
+}

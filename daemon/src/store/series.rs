@@ -1,0 +1,228 @@
+//! A sensor's series: its chunks (folded) and the tail of the log that is not folded yet, read
+//! in one snapshot so a fold committing meanwhile neither hides nor doubles a reading.
+//!
+//! Owns: the read side of `folds`, `chunks` and `latest`. Does not own: writing them (`fold`).
+
+use rusqlite::{Connection, params};
+
+use super::codec::ChunkRow;
+use super::fold::{self, FOLDED_UPTO};
+use super::log;
+
+/// Runs `f` inside a read transaction unless the connection is already in one.
+pub(crate) fn snapshot<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    if !conn.is_autocommit() {
+        return f(conn);
+    }
+    conn.execute_batch("BEGIN DEFERRED")?;
+    let out = f(conn);
+    // A read transaction has nothing to keep: ending it cannot lose anything.
+    let ended = conn.execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    let value = out?;
+    ended?;
+    Ok(value)
+}
+
+/// Appends the readings of `sensor` (its `sensors.id`) with read times in `from..=to` to `out`,
+/// sorted by read time, then seq.
+pub(crate) fn range(
+    conn: &Connection,
+    sensor: i64,
+    from: i64,
+    to: i64,
+    out: &mut Vec<ChunkRow>,
+) -> Result<(), rusqlite::Error> {
+    snapshot(conn, |c| {
+        let start = out.len();
+        let upto = fold::meta(c, FOLDED_UPTO)?;
+        let folds: Vec<i64> = c
+            .prepare_cached("SELECT id FROM folds WHERE max_ts >= ?1 AND min_ts <= ?2 ORDER BY id")?
+            .query_map(params![from, to], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut chunk = Vec::new();
+        for f in folds {
+            chunk.clear();
+            fold::read_chunk(c, f, sensor, &mut chunk)?;
+            out.extend(chunk.iter().filter(|r| (from..=to).contains(&r.ts)));
+        }
+        log::for_each_in_time(c, upto, from, to, |batch| {
+            tail_rows(&batch, upto, sensor, |r| {
+                if (from..=to).contains(&r.ts) {
+                    out.push(r);
+                }
+            });
+        })?;
+        out[start..].sort_by_key(|r| (r.ts, r.seq));
+        Ok(())
+    })
+}
+
+/// The `limit` newest readings of `sensor` by read time (then seq), newest first.
+pub(crate) fn newest(
+    conn: &Connection,
+    sensor: i64,
+    limit: usize,
+) -> Result<Vec<ChunkRow>, rusqlite::Error> {
+    snapshot(conn, |c| {
+        let upto = fold::meta(c, FOLDED_UPTO)?;
+        let mut found = Vec::new();
+        log::for_each_after(c, upto, |batch| {
+            tail_rows(&batch, upto, sensor, |r| found.push(r));
+            true
+        })?;
+        let mut folds = c.prepare_cached("SELECT id, max_ts FROM folds ORDER BY id DESC")?;
+        let mut rows = folds.query([])?;
+        while let Some(row) = rows.next()? {
+            let (id, max_ts): (i64, i64) = (row.get(0)?, row.get(1)?);
+            if found.len() >= limit {
+                // Nothing in this fold or older ones can be newer than the limit-th found.
+                found.sort_by_key(|r| std::cmp::Reverse((r.ts, r.seq)));
+                found.truncate(limit);
+                if found.last().is_some_and(|r| r.ts > max_ts) {
+                    break;
+                }
+            }
+            fold::read_chunk(c, id, sensor, &mut found)?;
+        }
+        found.sort_by_key(|r| std::cmp::Reverse((r.ts, r.seq)));
+        found.truncate(limit);
+        Ok(found)
+    })
+}
+
+/// The newest reading of every sensor, by read time (the later seq on a tie), as
+/// `(sensors.id, reading)`.
+pub(crate) fn latest(conn: &Connection) -> Result<Vec<(i64, ChunkRow)>, rusqlite::Error> {
+    snapshot(conn, |c| {
+        let mut by_sensor: std::collections::HashMap<i64, ChunkRow> = c
+            .prepare_cached("SELECT sensor, seq, ts, value_bits, quality FROM latest")?
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    ChunkRow {
+                        seq: r.get(1)?,
+                        ts: r.get(2)?,
+                        value: r
+                            .get::<_, Option<i64>>(3)?
+                            .map(|b| f64::from_bits(b as u64)),
+                        quality: r.get(4)?,
+                    },
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let upto = fold::meta(c, FOLDED_UPTO)?;
+        log::for_each_after(c, upto, |batch| {
+            for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
+                if seq <= upto {
+                    continue;
+                }
+                let row = ChunkRow {
+                    seq,
+                    ts: r.ts,
+                    value: r.value,
+                    quality: r.quality,
+                };
+                by_sensor
+                    .entry(r.sensor)
+                    .and_modify(|old| {
+                        if row.ts >= old.ts {
+                            *old = row;
+                        }
+                    })
+                    .or_insert(row);
+            }
+            true
+        })?;
+        let mut all: Vec<(i64, ChunkRow)> = by_sensor.into_iter().collect();
+        all.sort_by_key(|(s, _)| *s);
+        Ok(all)
+    })
+}
+
+/// Per-chunk summaries of `sensor`'s good values for chunks overlapping `from..=to`:
+/// `(min_ts, max_ts, good, low, high, total)`. Only folded readings are summarised.
+pub(crate) type ChunkSummary = (i64, i64, i64, Option<f64>, Option<f64>, Option<f64>);
+
+/// See [`ChunkSummary`].
+pub(crate) fn summaries(
+    conn: &Connection,
+    sensor: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<ChunkSummary>, rusqlite::Error> {
+    snapshot(conn, |c| {
+        let folds: Vec<i64> = c
+            .prepare_cached("SELECT id FROM folds WHERE max_ts >= ?1 AND min_ts <= ?2 ORDER BY id")?
+            .query_map(params![from, to], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = c.prepare_cached(
+            "SELECT min_ts, max_ts, good, low, high, total FROM chunks WHERE id = ?1",
+        )?;
+        let mut out = Vec::new();
+        for f in folds {
+            let mut rows = stmt.query([fold::chunk_id(f, sensor)?])?;
+            if let Some(r) = rows.next()? {
+                out.push((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ));
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// The readings of `sensor` in an unfolded batch, with their seqs (those at or below `upto`
+/// are folded already and come from the chunks).
+fn tail_rows(batch: &log::Batch, upto: i64, sensor: i64, mut each: impl FnMut(ChunkRow)) {
+    for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
+        if seq > upto && r.sensor == sensor {
+            each(ChunkRow {
+                seq,
+                ts: r.ts,
+                value: r.value,
+                quality: r.quality,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::log::tests::{buffer, rows};
+
+    #[test]
+    fn history_joins_chunks_and_the_unfolded_tail() {
+        let mut conn = buffer();
+        log::append(&conn, 1, &rows(30, 1, 1_000)).unwrap();
+        fold::fold(&mut conn, 1_000).unwrap();
+        log::append(&conn, 31, &rows(30, 1, 1_030)).unwrap();
+        let mut out = Vec::new();
+        range(&conn, 2, 1_020, 1_040, &mut out).unwrap();
+        let ts: Vec<i64> = out.iter().map(|r| r.ts).collect();
+        assert_eq!(ts, vec![1_022, 1_025, 1_028, 1_031, 1_034, 1_037, 1_040]);
+        let seqs: Vec<i64> = out.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![23, 26, 29, 32, 35, 38, 41]);
+        let top = newest(&conn, 2, 3).unwrap();
+        let ts: Vec<i64> = top.iter().map(|r| r.ts).collect();
+        assert_eq!(ts, vec![1_058, 1_055, 1_052]);
+        let top = newest(&conn, 2, 15).unwrap();
+        assert_eq!(top.len(), 15);
+        assert_eq!(top.last().map(|r| r.ts), Some(1_016));
+        let latest = latest(&conn).unwrap();
+        assert_eq!(latest.len(), 3);
+        assert_eq!(latest[1].0, 2);
+        assert_eq!(latest[1].1.seq, 59);
+        let sums = summaries(&conn, 2, 0, 2_000).unwrap();
+        assert_eq!(sums.len(), 1);
+        assert_eq!((sums[0].0, sums[0].1), (1_001, 1_028));
+    }
+}
