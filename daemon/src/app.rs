@@ -8,24 +8,26 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::agent::Agent;
+use crate::alarms::outbox::Channels;
 use crate::channels::http;
 use crate::config::{self, Config};
+use crate::context::{Core, CoreParts, status};
 use crate::service::logging::LogHandle;
 use crate::service::metrics::Metrics;
-use crate::service::status::{self, StatusReport, StatusTracker};
 use crate::service::supervisor::{Fatal, Heartbeat, Restart, Supervisor};
 use crate::service::systemd;
 use crate::sources::{self, SourceContext};
-use crate::store::{Reader, Store, StoreOptions, StoreShared};
+use crate::store::{Store, StoreOptions};
 
 /// How the gateway ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,64 +49,15 @@ pub struct StartOptions {
     pub log: Option<LogHandle>,
 }
 
-/// Everything the channels (HTTP, demo view) read.
-#[derive(Debug)]
-pub struct AppState {
-    config: RwLock<Arc<Config>>,
-    /// Buffer state (cache, counters).
-    pub store: Arc<StoreShared>,
-    /// Buffer queries.
-    pub reader: Reader,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Tasks.
-    pub supervisor: Arc<Supervisor>,
-    /// Uptime, readiness, rates.
-    pub tracker: Arc<StatusTracker>,
-    /// Connection and device health reported by the sources.
-    pub health: crate::sources::health::Health,
-    /// Local alarms: list, act, follow.
-    pub alarms: crate::alarms::Alarms,
-    /// Sync to the centre: per-stream state for `/api/v1/sync`.
-    pub sync: Arc<crate::sync::SyncState>,
-    /// The on-site assistant shared by every channel.
-    pub agent: crate::agent::Agent,
-    /// Writes through the buffer's single writer (conversations).
-    pub ingest: crate::store::IngestHandle,
-    uplink: bool,
-}
-
-impl AppState {
-    /// The config in force.
-    pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// The structured status.
-    pub async fn status(&self) -> StatusReport {
-        let cfg = self.config();
-        let mut report = status::report(
-            &cfg.gateway.id,
-            cfg.store.max_size.bytes(),
-            self.uplink,
-            &self.tracker,
-            &self.store,
-            &self.reader,
-            &self.supervisor,
-        )
-        .await;
-        report.sources = self.health.snapshot();
-        report
-    }
-}
-
 /// A running gateway.
 #[derive(Debug)]
 pub struct Gateway {
-    state: Arc<AppState>,
+    core: Core,
+    agent: Agent,
+    /// Publishes the config in force to every [`Core`].
+    config: watch::Sender<Arc<Config>>,
+    /// The outbox's delivery channels (the log, and Telegram while the bot runs).
+    channels: Channels,
     store: Store,
     sources_token: CancellationToken,
     sources: Vec<JoinHandle<()>>,
@@ -164,32 +117,34 @@ impl Gateway {
         info!(path = %path.display(), last_seq = store.shared.last_seq(), rows = store.shared.rows(), "Buffer open.");
 
         let downstream = CancellationToken::new();
-        let state = Arc::new(AppState {
-            config: RwLock::new(Arc::new(config.clone())),
-            store: store.shared.clone(),
-            reader: store.reader.clone(),
-            metrics: metrics.clone(),
-            supervisor: supervisor.clone(),
-            tracker: Arc::new(StatusTracker::default()),
-            health: crate::sources::health::Health::default(),
-            alarms: crate::alarms::Alarms::new(metrics.alarms.clone()),
-            sync: crate::sync::SyncState::new(
-                &config.gateway.id,
-                config.sync.as_ref(),
-                metrics.clone(),
-            ),
-            agent: crate::agent::Agent::new(metrics.agent.clone(), metrics.llm.clone()),
-            ingest: store.ingest.clone(),
-            uplink: store_options.uplink,
-        });
-        state.agent.configure(&config.agent);
-        state
-            .alarms
-            .channels()
-            .register("log", Arc::new(crate::alarms::outbox::LogChannel));
+        let (core, config_tx) = Core::new(
+            config.clone(),
+            CoreParts {
+                store: store.shared.clone(),
+                reader: store.reader.clone(),
+                ingest: store.ingest.clone(),
+                alarms: crate::alarms::Alarms::new(metrics.alarms.clone()),
+                sync: crate::sync::SyncState::new(
+                    &config.gateway.id,
+                    config.sync.as_ref(),
+                    metrics.clone(),
+                ),
+                health: crate::sources::health::Health::default(),
+                supervisor: supervisor.clone(),
+                metrics: metrics.clone(),
+                uplink: store_options.uplink,
+            },
+        );
+        let agent = Agent::new(metrics.agent.clone(), metrics.llm.clone());
+        agent.configure(&config.agent);
+        let channels = Channels::default();
+        channels.register("log", Arc::new(crate::alarms::outbox::LogChannel));
 
         let mut gw = Self {
-            state: state.clone(),
+            core: core.clone(),
+            agent: agent.clone(),
+            config: config_tx,
+            channels,
             store,
             sources_token: CancellationToken::new(),
             sources: Vec::new(),
@@ -217,19 +172,19 @@ impl Gateway {
                 })?;
             gw.http_addr = listener.local_addr().ok();
             if let Some(addr) = gw.http_addr {
-                let file = api_file(&path);
+                let file = config::api_file(&path);
                 if let Err(e) = std::fs::write(&file, format!("http://{addr}\n")) {
                     warn!(file = %file.display(), error = %e, "Cannot record the API address.");
                 }
             }
-            let st = state.clone();
+            let (st, agent) = (core.clone(), agent.clone());
             let mut listener = Some(listener);
             supervisor.spawn(
                 "http",
                 Restart::OnFailure,
                 downstream.clone(),
                 move |child| {
-                    let st = st.clone();
+                    let (st, agent) = (st.clone(), agent.clone());
                     let listener = listener.take();
                     async move {
                         let listener = match listener {
@@ -243,28 +198,29 @@ impl Gateway {
                                     )
                                 })?,
                         };
-                        http::serve(listener, st, child).await
+                        http::serve(listener, st, agent, child).await
                     }
                 },
             );
             info!(addr = ?gw.http_addr, "HTTP API listening.");
         }
         if config.lan.enabled {
-            crate::channels::lan::start(&state, &supervisor, downstream.clone(), &path).await;
+            crate::channels::lan::start(&core, &agent, &supervisor, downstream.clone(), &path)
+                .await;
         }
 
         {
-            let tracker = state.tracker.clone();
-            let store_shared = state.store.clone();
-            let line_state = state.clone();
+            let tracker = core.tracker.clone();
+            let store_shared = core.store.clone();
+            let line_core = core.clone();
             let period = config.service.status_interval;
             supervisor.spawn(
                 "status",
                 Restart::OnFailure,
                 downstream.clone(),
                 move |tok| {
-                    let line_state = line_state.clone();
-                    let line = move || Some(quick_line(&line_state));
+                    let line_core = line_core.clone();
+                    let line = move || Some(line_core.quick_line());
                     let fut = status::run_status(
                         period,
                         tracker.clone(),
@@ -300,17 +256,22 @@ impl Gateway {
         gw.start_alarms(&config);
         gw.start_telegram();
         gw.start_sources(&config);
-        state.tracker.set_ready();
+        core.tracker.set_ready();
         metrics.ready.set(1);
         systemd::ready();
-        systemd::status(&quick_line(&state));
+        systemd::status(&core.quick_line());
         info!(gateway = %config.gateway.id, version = env!("CARGO_PKG_VERSION"), "Gateway ready.");
         Ok(gw)
     }
 
-    /// Shared state for views.
-    pub fn state(&self) -> Arc<AppState> {
-        self.state.clone()
+    /// What the components share (for views and tests).
+    pub fn core(&self) -> Core {
+        self.core.clone()
+    }
+
+    /// The on-site assistant.
+    pub fn agent(&self) -> Agent {
+        self.agent.clone()
     }
 
     /// The bound HTTP address, if the API is enabled.
@@ -322,13 +283,13 @@ impl Gateway {
         self.sources_token = CancellationToken::new();
         let ctx = SourceContext {
             ingest: self.store.ingest.clone(),
-            metrics: self.state.metrics.clone(),
+            metrics: self.core.metrics.clone(),
             reader: self.store.reader.clone(),
-            health: self.state.health.clone(),
+            health: self.core.health.clone(),
         };
         for mut source in sources::build(config) {
             let ctx = ctx.clone();
-            let handle = self.state.supervisor.spawn(
+            let handle = self.core.supervisor.spawn(
                 source.name.clone(),
                 Restart::OnFailure,
                 self.sources_token.clone(),
@@ -344,18 +305,18 @@ impl Gateway {
         let Some(cfg) = config.sync.as_ref().filter(|c| c.enabled) else {
             return;
         };
-        let st = self.state.clone();
+        let st = self.core.clone();
         let site: crate::sync::SiteSource = Arc::new(move || {
             let c = st.config();
             (c.gateway.name.clone(), c.site.clone())
         });
         crate::sync::start(
-            &self.state.supervisor,
+            &self.core.supervisor,
             &self.downstream,
             cfg,
             &config.gateway.id,
             &self.store,
-            self.state.sync.clone(),
+            self.core.sync.clone(),
             site,
         );
         info!(target = %cfg.display_url(), sslmode = cfg.sslmode.as_str(), "Sync to the centre started.");
@@ -365,7 +326,7 @@ impl Gateway {
     fn start_alarms(&mut self, config: &Config) {
         self.alarms_token = CancellationToken::new();
         if !config.alarms.enabled {
-            self.state.alarms.clear();
+            self.core.alarms.clear();
             return;
         }
         let rules = match crate::alarms::rules::compile(&config.alarms, &config.users) {
@@ -381,13 +342,13 @@ impl Gateway {
         let ctx = crate::alarms::service::AlarmContext {
             ingest: self.store.ingest.clone(),
             reader: self.store.reader.clone(),
-            store: self.state.store.clone(),
-            alarms: self.state.alarms.clone(),
-            start_seq: self.state.store.last_seq(),
+            store: self.core.store.clone(),
+            alarms: self.core.alarms.clone(),
+            start_seq: self.core.store.last_seq(),
         };
         let (cfg, users) = (config.alarms.clone(), config.users.clone());
         let engine_ctx = ctx.clone();
-        let handle = self.state.supervisor.spawn(
+        let handle = self.core.supervisor.spawn(
             "alarms",
             Restart::OnFailure,
             self.alarms_token.clone(),
@@ -411,7 +372,8 @@ impl Gateway {
                 .map(|s| (s.key, s.lang))
                 .collect(),
         };
-        let handle = self.state.supervisor.spawn(
+        let channels = self.channels.clone();
+        let handle = self.core.supervisor.spawn(
             "alarms:outbox",
             Restart::OnFailure,
             self.alarms_token.clone(),
@@ -420,7 +382,7 @@ impl Gateway {
                     dispatch.clone(),
                     ctx.ingest.clone(),
                     ctx.reader.clone(),
-                    ctx.alarms.channels().clone(),
+                    channels.clone(),
                     ctx.alarms.metrics().clone(),
                     ctx.alarms.outbox_wake(),
                     tok,
@@ -440,8 +402,10 @@ impl Gateway {
     fn start_telegram(&mut self) {
         self.telegram_token = self.downstream.child_token();
         self.telegram_task = crate::channels::telegram::start(
-            &self.state,
-            &self.state.supervisor,
+            &self.core,
+            &self.agent,
+            &self.channels,
+            &self.core.supervisor,
             self.telegram_token.clone(),
         );
     }
@@ -498,7 +462,7 @@ impl Gateway {
     pub async fn shutdown(mut self) -> Exit {
         systemd::stopping();
         self.stopping.cancel();
-        let cfg = self.state.config();
+        let cfg = self.core.config();
         let deadline = Instant::now() + cfg.service.shutdown_timeout;
         let sources_stopped = self.stop_sources(deadline).await;
         // Alarms commit their last step through the writer, so they stop before it drains;
@@ -509,10 +473,10 @@ impl Gateway {
             .await
             .unwrap_or(false);
         self.downstream.cancel();
-        let rest = self.state.supervisor.wait_all(deadline).await;
+        let rest = self.core.supervisor.wait_all(deadline).await;
         if sources_stopped && drained && rest {
             info!(
-                last_seq = self.state.store.last_seq(),
+                last_seq = self.core.store.last_seq(),
                 "Stopped cleanly; buffer flushed."
             );
             Exit::Clean
@@ -520,7 +484,7 @@ impl Gateway {
             warn!(
                 sources_stopped,
                 drained,
-                remaining = ?self.state.supervisor.running(),
+                remaining = ?self.core.supervisor.running(),
                 "Shutdown deadline exceeded; exiting anyway."
             );
             Exit::DeadlineExceeded
@@ -545,7 +509,7 @@ impl Gateway {
                 return;
             }
         };
-        let old = self.state.config();
+        let old = self.core.config();
         for (what, changed) in [
             ("gateway.id", old.gateway.id != new.gateway.id),
             ("log.format", old.log.format != new.log.format),
@@ -594,12 +558,9 @@ impl Gateway {
         }
         self.start_alarms(&applied);
         self.start_sources(&applied);
-        self.state.agent.configure(&applied.agent);
+        self.agent.configure(&applied.agent);
         let telegram_changed = old.telegram != applied.telegram;
-        match self.state.config.write() {
-            Ok(mut c) => *c = Arc::new(applied),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(applied),
-        }
+        self.config.send_replace(Arc::new(applied));
         // The bot reads people and chats from the config in force; only its own section
         // needs a restart (a new token, API address or proxy).
         if telegram_changed {
@@ -611,26 +572,4 @@ impl Gateway {
         systemd::ready();
         info!(path = %path.display(), "Config reloaded.");
     }
-}
-
-/// The file next to the buffer that records the bound API URL (useful with port 0).
-pub fn api_file(db_path: &std::path::Path) -> PathBuf {
-    db_path.with_file_name("markoff.api")
-}
-
-/// The one-line status without database queries.
-fn quick_line(state: &AppState) -> String {
-    let store = &state.store;
-    let sync = if state.sync.enabled() {
-        format!("sync lag {} rows", state.sync.total_lag_rows())
-    } else {
-        "sync off".to_owned()
-    };
-    format!(
-        "{} points, {:.0} readings/s, buffer {} rows / {}, {sync}",
-        store.latest.len(),
-        state.tracker.readings_per_second(),
-        store.rows(),
-        crate::config::ByteSize(store.bytes()),
-    )
 }

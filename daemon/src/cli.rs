@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-/// Default location of the config file (the Debian package installs it there).
-pub const DEFAULT_CONFIG: &str = "/etc/markoff/markoff.toml";
+pub use crate::channels::client::ApiArgs;
+pub use crate::config::DEFAULT_CONFIG;
 
 /// Markoff: edge gateway for buildings. Reads Modbus and MQTT sensors, buffers every reading
 /// durably in SQLite, evaluates alarms locally, syncs to the central PostgreSQL and answers
@@ -202,40 +202,6 @@ pub enum SyncCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
-}
-
-/// How the CLI finds the running daemon.
-#[derive(Debug, clap::Args)]
-pub struct ApiArgs {
-    /// Base URL of the daemon's local API. Default: from [http] listen in the config file,
-    /// else http://127.0.0.1:9780.
-    #[arg(long, env = "MARKOFF_API")]
-    pub api: Option<String>,
-    /// Config file to read [http] listen from.
-    #[arg(long, short, env = "MARKOFF_CONFIG", default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
-}
-
-impl ApiArgs {
-    /// The API base URL: `--api`, else `[http] listen` of the config (or, when that is port 0,
-    /// the address the daemon recorded in `markoff.api` beside its buffer), else the default.
-    pub fn base_url(&self) -> String {
-        if let Some(api) = &self.api {
-            return api.clone();
-        }
-        let config = crate::config::load_file(&self.config).ok();
-        if let Some(c) = config.as_ref().filter(|c| c.http.listen.port() == 0) {
-            let recorded = std::fs::read_to_string(crate::app::api_file(&c.store.resolved_path()));
-            if let Ok(url) = recorded {
-                return url.trim().to_owned();
-            }
-        }
-        let mut addr = config.map_or_else(crate::config::defaults::http_listen, |c| c.http.listen);
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        format!("http://{addr}")
-    }
 }
 
 /// `markoff modbus ...`

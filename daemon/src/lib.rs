@@ -11,6 +11,7 @@
 //! - [`app`]: composition root: start, staged shutdown, reload.
 //! - [`cli`]: the command line.
 //! - [`config`]: typed config: parse, validate (every error with line:col), defaults, secrets.
+//! - [`context`]: [`context::Core`], what the running components share; the status report.
 //! - [`model`]: readings, sensors, qualities, sequence numbers; language, severity, role and
 //!   actor; floor-plan polygons.
 //! - [`render`]: floor plans and history charts as PNG pictures.
@@ -28,6 +29,7 @@ pub mod app;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod import;
 pub mod model;

@@ -107,7 +107,8 @@ async fn start(path: &Path, channel: Arc<TestChannel>) -> Rig {
     cfg.retry_max = Duration::from_millis(100);
     cfg.notify = vec![toml::from_str("channel = \"test\"\nto = \"ops\"\nlang = \"ru\"").unwrap()];
     let alarms = Alarms::new(metrics.alarms.clone());
-    alarms.channels().register("test", channel);
+    let channels = outbox::Channels::default();
+    channels.register("test", channel);
     let ctx = AlarmContext {
         ingest: store.ingest.clone(),
         reader: store.reader.clone(),
@@ -148,7 +149,7 @@ async fn start(path: &Path, channel: Arc<TestChannel>) -> Rig {
                 dispatch,
                 ctx.ingest.clone(),
                 ctx.reader.clone(),
-                ctx.alarms.channels().clone(),
+                channels,
                 ctx.alarms.metrics().clone(),
                 ctx.alarms.outbox_wake(),
                 token,

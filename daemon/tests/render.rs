@@ -100,7 +100,7 @@ async fn pictures_from_the_daemon_its_api_and_its_buffer() {
     std::fs::write(&cfg_path, &text_cfg).unwrap();
     let cfg = markoff::config::load_file(&cfg_path).unwrap();
     let gw = Gateway::start(cfg, StartOptions::default()).await.unwrap();
-    let state = gw.state();
+    let state = gw.core();
     let base = format!("http://{}", gw.http_addr().unwrap());
 
     // Wait for every sensor to report twice and for the alarms on floor 1 to be raised.

@@ -7,11 +7,9 @@
 //!
 //! Owns: command syntax and the routing rules. Does not own: tools or wording.
 
-use std::sync::Arc;
-
 use super::tools::{self, SensorQuery, ToolContext};
 use super::{Agent, Attachment, Question, Reply, Source, ToolTrace, text};
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::{Lang, Timestamp};
 
 /// A slash command.
@@ -95,14 +93,9 @@ pub fn parse(text: &str) -> Option<Command> {
     })
 }
 
-fn ctx<'a>(
-    agent: &'a Agent,
-    state: &'a Arc<AppState>,
-    q: &'a Question,
-    lang: Lang,
-) -> ToolContext<'a> {
+fn ctx<'a>(agent: &'a Agent, core: &'a Core, q: &'a Question, lang: Lang) -> ToolContext<'a> {
     ToolContext {
-        state,
+        core,
         agent,
         actor: &q.actor,
         lang,
@@ -131,18 +124,12 @@ fn trace(name: &str, args: serde_json::Value, ok: bool) -> ToolTrace {
 }
 
 /// Runs a slash command (never through the LLM).
-pub async fn run(
-    agent: &Agent,
-    state: &Arc<AppState>,
-    q: &Question,
-    cmd: Command,
-    lang: Lang,
-) -> Reply {
-    let c = ctx(agent, state, q, lang);
+pub async fn run(agent: &Agent, core: &Core, q: &Question, cmd: Command, lang: Lang) -> Reply {
+    let c = ctx(agent, core, q, lang);
     let mut r = reply(String::new(), lang, Source::Command);
     r.text = match cmd {
         Command::Help => text::help(lang),
-        Command::Reset => match super::session::reset(state, &q.session).await {
+        Command::Reset => match super::session::reset(core, &q.session).await {
             Ok(()) => text::reset_done(lang),
             Err(e) => {
                 tracing::warn!(error = %e, "Cannot reset the conversation.");
@@ -235,7 +222,7 @@ pub async fn run(
         }
         Command::Ack(id) => match id.parse::<i64>() {
             Err(_) => text::usage(lang, "/ack <alarm number>", "/ack <номер тревоги>"),
-            Ok(id) => match state.alarms.ack(id, q.actor.clone()).await {
+            Ok(id) => match core.alarms.ack(id, q.actor.clone()).await {
                 Ok(outcome) => {
                     r.tools.push(trace(
                         "acknowledge_alarm",
@@ -499,14 +486,8 @@ fn tenant_words(question: &str) -> String {
 
 /// Answers free text without the LLM: the keyword router. `reason` says why the LLM was not
 /// used (`not_configured`, `down`, `timeout`, ...) and heads the answer.
-pub async fn route(
-    agent: &Agent,
-    state: &Arc<AppState>,
-    q: &Question,
-    lang: Lang,
-    reason: &str,
-) -> Reply {
-    let c = ctx(agent, state, q, lang);
+pub async fn route(agent: &Agent, core: &Core, q: &Question, lang: Lang, reason: &str) -> Reply {
+    let c = ctx(agent, core, q, lang);
     let mut r = reply(String::new(), lang, Source::Offline);
     let body = match intent(&q.text) {
         Intent::Help => text::help(lang),

@@ -43,7 +43,7 @@ use tracing::{info, warn};
 
 pub use config::AgentConfig;
 
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::{Actor, Lang};
 use crate::service::metrics::Labels;
 
@@ -336,16 +336,16 @@ impl Agent {
 
     /// Answers one question. Never fails: every failure becomes an answer from local data or
     /// an explanation.
-    pub async fn ask(&self, state: &Arc<AppState>, q: Question) -> Reply {
+    pub async fn ask(&self, core: &Core, q: Question) -> Reply {
         let started = Instant::now();
-        let cfg = state.config();
+        let cfg = core.config();
         let lang = text::pick_lang(&q, &cfg);
         let mut reply = if !cfg.agent.enabled {
             Reply::plain(text::disabled(lang), lang, Source::Command)
         } else if let Some(cmd) = commands::parse(&q.text) {
-            commands::run(self, state, &q, cmd, lang).await
+            commands::run(self, core, &q, cmd, lang).await
         } else {
-            turn::answer(self, state, &q, lang).await
+            turn::answer(self, core, &q, lang).await
         };
         reply.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let source = match reply.source {
@@ -396,7 +396,7 @@ impl Agent {
     /// See [`ConfirmError`].
     pub async fn confirm(
         &self,
-        state: &Arc<AppState>,
+        core: &Core,
         token: &str,
         actor: Actor,
     ) -> Result<crate::alarms::CommandOutcome, ConfirmError> {
@@ -416,7 +416,7 @@ impl Agent {
         let Some(p) = pending else {
             return Err(ConfirmError::Expired);
         };
-        Ok(state.alarms.ack(p.alarm_id, actor).await?)
+        Ok(core.alarms.ack(p.alarm_id, actor).await?)
     }
 }
 

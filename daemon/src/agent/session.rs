@@ -4,11 +4,10 @@
 //! Owns: which messages of a conversation the model sees. Does not own: storing them
 //! (`crate::store::chat`) or counting tokens (`super::llm`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::llm::ChatMessage;
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::{Lang, Timestamp};
 use crate::store::StoreError;
 
@@ -22,7 +21,7 @@ pub use crate::store::ChatMessageRow as Stored;
 /// # Errors
 /// The database could not be read.
 pub async fn load(
-    state: &Arc<AppState>,
+    core: &Core,
     session: &str,
     budget: u32,
     idle: Duration,
@@ -30,7 +29,7 @@ pub async fn load(
     let since = Timestamp(
         Timestamp::now().as_millis() - i64::try_from(idle.as_millis()).unwrap_or(i64::MAX / 2),
     );
-    let rows = state.reader.chat_messages(session, since).await?;
+    let rows = core.reader.chat_messages(session, since).await?;
     Ok(fit(rows, budget))
 }
 
@@ -72,7 +71,7 @@ pub fn to_messages(stored: &[Stored]) -> Vec<ChatMessage> {
 /// # Errors
 /// The writer failed or has stopped.
 pub async fn append(
-    state: &Arc<AppState>,
+    core: &Core,
     session: &str,
     actor: &str,
     channel: &str,
@@ -80,8 +79,7 @@ pub async fn append(
     question: Stored,
     answer: Stored,
 ) -> Result<(), StoreError> {
-    state
-        .ingest
+    core.ingest
         .append_chat(session, actor, channel, lang, question, answer)
         .await
 }
@@ -90,8 +88,8 @@ pub async fn append(
 ///
 /// # Errors
 /// The writer failed or has stopped.
-pub async fn reset(state: &Arc<AppState>, session: &str) -> Result<(), StoreError> {
-    state.ingest.reset_chat(session).await
+pub async fn reset(core: &Core, session: &str) -> Result<(), StoreError> {
+    core.ingest.reset_chat(session).await
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 //! (`super::turn`) or wording (`super::text`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -19,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::llm::ToolSpec;
 use super::{Agent, Attachment, Confirmation};
 use crate::alarms::AlarmView;
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::{Actor, AlarmState, Lang, Quality, Role, Severity, Timestamp};
 use crate::store::SensorRow;
 
@@ -312,7 +311,7 @@ pub struct ToolError(pub String);
 #[derive(Debug)]
 pub struct ToolContext<'a> {
     /// The gateway.
-    pub state: &'a Arc<AppState>,
+    pub core: &'a Core,
     /// The assistant (pending confirmations).
     pub agent: &'a Agent,
     /// Who asks.
@@ -498,13 +497,13 @@ impl SensorQuery {
 }
 
 /// Every sensor with its tenant.
-async fn all_sensors(state: &AppState) -> Result<Vec<SensorInfo>, ToolError> {
-    let rows = state
+async fn all_sensors(core: &Core) -> Result<Vec<SensorInfo>, ToolError> {
+    let rows = core
         .reader
         .sensors()
         .await
         .map_err(|e| ToolError(format!("the local database could not be read: {e}")))?;
-    let cfg = state.config();
+    let cfg = core.config();
     let tenants: HashMap<&str, &str> = cfg
         .site
         .tenant
@@ -731,7 +730,7 @@ async fn search(
     q: &SensorQuery,
     all: bool,
 ) -> Result<Vec<SensorInfo>, ToolError> {
-    let sensors = all_sensors(ctx.state).await?;
+    let sensors = all_sensors(ctx.core).await?;
     let mut candidates: Vec<SensorInfo> = sensors
         .into_iter()
         .filter(|s| {
@@ -792,7 +791,7 @@ pub async fn find(ctx: &ToolContext<'_>, q: &SensorQuery) -> Result<Vec<SensorIn
 
 /// Text for the model when nothing matched: the floors, rooms and kinds that exist.
 async fn no_sensor_hint(ctx: &ToolContext<'_>, q: &SensorQuery) -> String {
-    let sensors = all_sensors(ctx.state).await.unwrap_or_default();
+    let sensors = all_sensors(ctx.core).await.unwrap_or_default();
     let mut floors: Vec<&str> = sensors.iter().filter_map(|s| s.floor.as_deref()).collect();
     floors.sort_unstable();
     floors.dedup();
@@ -854,10 +853,10 @@ pub async fn readings(
 ) -> Result<Vec<ReadingItem>, ToolError> {
     let sensors = search(ctx, q, true).await?;
     let stale_after =
-        i64::try_from(ctx.state.config().agent.stale_after.as_millis()).unwrap_or(i64::MAX);
+        i64::try_from(ctx.core.config().agent.stale_after.as_millis()).unwrap_or(i64::MAX);
     let mut out = Vec::new();
     for s in sensors.into_iter().take(READINGS_LIMIT) {
-        let Some(latest) = ctx.state.store.latest.get(&s.id) else {
+        let Some(latest) = ctx.core.store.latest.get(&s.id) else {
             continue;
         };
         let age_ms = ctx.now.as_millis() - latest.ts.as_millis();
@@ -960,7 +959,7 @@ pub async fn history(
     let from = ctx.now.as_millis() - span_ms;
     let bucket = (span_ms / HISTORY_BUCKETS).max(1);
     let (rows, last) = ctx
-        .state
+        .core
         .reader
         .history_buckets(&s.id, Timestamp(from), ctx.now, bucket)
         .await
@@ -1081,7 +1080,7 @@ pub fn alarms(
 ) -> Vec<AlarmItem> {
     let least = severity.and_then(Severity::parse).map_or(0, severity_rank);
     let mut list: Vec<AlarmView> = ctx
-        .state
+        .core
         .alarms
         .list(state != "all")
         .into_iter()
@@ -1121,9 +1120,9 @@ pub fn propose_ack(ctx: &ToolContext<'_>, id: i64) -> Result<Confirmation, ToolE
             ctx.actor.role.map_or("unknown user", Role::as_str)
         )));
     }
-    let Some(alarm) = ctx.state.alarms.get(id) else {
+    let Some(alarm) = ctx.core.alarms.get(id) else {
         let open: Vec<String> = ctx
-            .state
+            .core
             .alarms
             .list(true)
             .iter()
@@ -1187,13 +1186,13 @@ pub struct Overview {
 /// # Errors
 /// The database could not be read.
 pub async fn overview(ctx: &ToolContext<'_>) -> Result<Overview, ToolError> {
-    let cfg = ctx.state.config();
-    let sensors = all_sensors(ctx.state).await?;
+    let cfg = ctx.core.config();
+    let sensors = all_sensors(ctx.core).await?;
     let stale_after = i64::try_from(cfg.agent.stale_after.as_millis()).unwrap_or(i64::MAX);
     let mut online = 0;
     let mut stale = Vec::new();
     for s in &sensors {
-        match ctx.state.store.latest.get(&s.id) {
+        match ctx.core.store.latest.get(&s.id) {
             Some(l)
                 if l.quality == Quality::Good
                     && ctx.now.as_millis() - l.ts.as_millis() <= stale_after =>
@@ -1211,7 +1210,7 @@ pub async fn overview(ctx: &ToolContext<'_>) -> Result<Overview, ToolError> {
             floors.push(f.clone());
         }
     }
-    let open = ctx.state.alarms.list(true);
+    let open = ctx.core.alarms.list(true);
     let mut by_sev = BTreeMap::new();
     for a in &open {
         *by_sev.entry(a.severity.as_str().to_owned()).or_insert(0) += 1;
@@ -1253,9 +1252,9 @@ pub struct FloorSummary {
 
 /// The floors there are: `[[site.floor]]` ids, then floors sensors name.
 async fn floors(ctx: &ToolContext<'_>) -> Result<Vec<String>, ToolError> {
-    let cfg = ctx.state.config();
+    let cfg = ctx.core.config();
     let mut floors: Vec<String> = cfg.site.floor.iter().map(|f| f.id.clone()).collect();
-    for s in all_sensors(ctx.state).await? {
+    for s in all_sensors(ctx.core).await? {
         if let Some(f) = s.floor
             && !floors.contains(&f)
         {
@@ -1328,7 +1327,7 @@ pub struct SyncSummary {
 
 /// Upload to the centre in short.
 pub fn sync(ctx: &ToolContext<'_>) -> SyncSummary {
-    let report = ctx.state.sync.report();
+    let report = ctx.core.sync.report();
     if !report.enabled {
         return SyncSummary {
             state: "off".into(),
@@ -1390,7 +1389,7 @@ pub async fn tenant(
     name: Option<&str>,
     room: Option<&str>,
 ) -> Result<TenantSummary, ToolError> {
-    let cfg = ctx.state.config();
+    let cfg = ctx.core.config();
     let list: Vec<String> = cfg
         .site
         .tenant

@@ -10,8 +10,6 @@
 //! - History is cut to a token budget; the system prompt is never cut.
 //! - An answer built on stale readings that does not say so gets a stale note.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -20,7 +18,7 @@ use super::llm::{ChatMessage, ChatRequest, LlmError, Role, ToolCall, ToolSpec};
 use super::session::{self, Stored};
 use super::tools::{self, Tool, ToolContext, ToolOutput};
 use super::{Agent, Question, Reply, Source, ToolTrace, commands, text, toolcall};
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::{Lang, Timestamp};
 
 /// Most characters of one tool result sent to the model.
@@ -31,20 +29,15 @@ const MAX_EMPTY_RETRIES: u32 = 2;
 const MAX_CALLS_PER_STEP: usize = 3;
 
 /// Answers free text through the LLM, or through the router when it is not available.
-pub(super) async fn answer(
-    agent: &Agent,
-    state: &Arc<AppState>,
-    q: &Question,
-    lang: Lang,
-) -> Reply {
-    let cfg = state.config();
+pub(super) async fn answer(agent: &Agent, core: &Core, q: &Question, lang: Lang) -> Reply {
+    let cfg = core.config();
     let Some(llm) = agent.llm() else {
         agent.metrics().count_fallback("not_configured");
-        return commands::route(agent, state, q, lang, "not_configured").await;
+        return commands::route(agent, core, q, lang, "not_configured").await;
     };
     if llm.breaker_open() {
         agent.metrics().count_fallback("circuit_open");
-        return commands::route(agent, state, q, lang, "down").await;
+        return commands::route(agent, core, q, lang, "down").await;
     }
     let deadline = Instant::now() + cfg.agent.turn_timeout;
     let now = Timestamp::now();
@@ -73,7 +66,7 @@ pub(super) async fn answer(
     // Tool results need space too: history gets at most half of what is left.
     let history_budget = cfg.agent.history_tokens.min(room / 2);
     let history =
-        match session::load(state, &q.session, history_budget, cfg.agent.session_idle).await {
+        match session::load(core, &q.session, history_budget, cfg.agent.session_idle).await {
             Ok(h) => h,
             Err(e) => {
                 warn!(error = %e, "Cannot read the conversation; answering without it.");
@@ -91,7 +84,7 @@ pub(super) async fn answer(
 
     let mut run = Run {
         agent,
-        state,
+        core,
         q,
         lang,
         now,
@@ -209,7 +202,7 @@ enum Problem {
 
 struct Run<'a> {
     agent: &'a Agent,
-    state: &'a Arc<AppState>,
+    core: &'a Core,
     q: &'a Question,
     lang: Lang,
     now: Timestamp,
@@ -259,7 +252,7 @@ impl Run<'_> {
             }
         };
         let ctx = ToolContext {
-            state: self.state,
+            core: self.core,
             agent: self.agent,
             actor: &self.q.actor,
             lang: self.lang,
@@ -305,7 +298,7 @@ impl Run<'_> {
     /// The router's answer, keeping pictures and confirmations already produced.
     async fn fallback(self, reason: &str) -> Reply {
         self.agent.metrics().count_fallback(reason);
-        let mut r = commands::route(self.agent, self.state, self.q, self.lang, reason).await;
+        let mut r = commands::route(self.agent, self.core, self.q, self.lang, reason).await;
         for a in self.out.attachments {
             if !r.attachments.contains(&a) {
                 r.attachments.push(a);
@@ -336,7 +329,7 @@ impl Run<'_> {
         }
         let answer_tokens = llm.count_tokens(&answer).await;
         let saved = session::append(
-            self.state,
+            self.core,
             &self.q.session,
             &self.q.actor.user,
             &self.q.actor.channel,

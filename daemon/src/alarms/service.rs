@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::config::AlarmsConfig;
 
 use super::engine::{Command, Engine, EventKind, Output, Refusal};
-use super::outbox::{AlarmMetrics, Channels, Subscriber};
+use super::outbox::{AlarmMetrics, Subscriber};
 use super::persist;
 use super::rules::{RuleSet, SensorInfo};
 use super::text;
@@ -113,7 +113,6 @@ struct Inner {
     views: RwLock<HashMap<i64, AlarmView>>,
     events: broadcast::Sender<(EventKind, AlarmView)>,
     wake: Arc<Notify>,
-    channels: Channels,
     metrics: Arc<AlarmMetrics>,
 }
 
@@ -133,15 +132,9 @@ impl Alarms {
                 views: RwLock::new(HashMap::new()),
                 events,
                 wake: Arc::new(Notify::new()),
-                channels: Channels::default(),
                 metrics,
             }),
         }
-    }
-
-    /// Delivery channels (Telegram registers itself here).
-    pub fn channels(&self) -> &Channels {
-        &self.inner.channels
     }
 
     /// Notified whenever outbox rows are added.

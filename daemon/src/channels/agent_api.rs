@@ -7,16 +7,14 @@
 //!
 //! Like the rest of the local API this listens on loopback: the caller names the user.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{ConfirmError, Question, Reply};
-use crate::app::AppState;
+use crate::agent::{Agent, ConfirmError, Question, Reply};
+use crate::context::Core;
 use crate::model::{Actor, Lang};
 
 /// Body of `POST /api/v1/ask`.
@@ -49,12 +47,19 @@ pub struct ConfirmRequest {
     pub channel: Option<String>,
 }
 
+/// What the assistant's endpoints need: the shared core and the assistant.
+#[derive(Clone, Debug)]
+pub(crate) struct AskState {
+    pub(crate) core: Core,
+    pub(crate) agent: Agent,
+}
+
 /// Longest question accepted, in characters.
 pub const MAX_QUESTION_CHARS: usize = 4000;
 
 /// Builds the question a request stands for.
-pub fn question(st: &AppState, req: &AskRequest, default_channel: &str) -> Question {
-    let cfg = st.config();
+pub fn question(core: &Core, req: &AskRequest, default_channel: &str) -> Question {
+    let cfg = core.config();
     let channel = req
         .channel
         .clone()
@@ -72,23 +77,26 @@ pub fn question(st: &AppState, req: &AskRequest, default_channel: &str) -> Quest
     }
 }
 
-pub(crate) async fn ask(State(st): State<Arc<AppState>>, Json(req): Json<AskRequest>) -> Response {
+pub(crate) async fn ask(
+    State(AskState { core, agent }): State<AskState>,
+    Json(req): Json<AskRequest>,
+) -> Response {
     if req.text.trim().is_empty() {
         return (StatusCode::BAD_REQUEST, "text is empty\n").into_response();
     }
-    let q = question(&st, &req, "api");
-    let reply: Reply = st.agent.ask(&st, q).await;
+    let q = question(&core, &req, "api");
+    let reply: Reply = agent.ask(&core, q).await;
     Json(reply).into_response()
 }
 
 pub(crate) async fn confirm(
-    State(st): State<Arc<AppState>>,
+    State(AskState { core, agent }): State<AskState>,
     Json(req): Json<ConfirmRequest>,
 ) -> Response {
-    let cfg = st.config();
+    let cfg = core.config();
     let channel = req.channel.clone().unwrap_or_else(|| "api".to_owned());
     let actor = Actor::by_login(&cfg.users, req.user.trim(), &channel);
-    match st.agent.confirm(&st, req.token.trim(), actor).await {
+    match agent.confirm(&core, req.token.trim(), actor).await {
         Ok(outcome) => Json(outcome).into_response(),
         Err(ConfirmError::Alarm(e)) => super::alarms_api::refusal(&e),
         Err(e @ (ConfirmError::Expired | ConfirmError::NotYours)) => {

@@ -8,7 +8,6 @@
 //! The API listens on loopback by default: whoever can reach it is trusted to name themselves
 //! (a local login). Exposing it on the LAN needs the LAN page's own authentication.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarms::AlarmError;
 use crate::alarms::engine::Refusal;
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::Actor;
 
 /// Query of `GET /api/v1/alarms`.
@@ -44,21 +43,21 @@ pub struct ActionRequest {
     pub enabled: Option<bool>,
 }
 
-pub(crate) async fn list(State(st): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> Response {
-    Json(st.alarms.list(!q.all.unwrap_or(false))).into_response()
+pub(crate) async fn list(State(core): State<Core>, Query(q): Query<ListQuery>) -> Response {
+    Json(core.alarms.list(!q.all.unwrap_or(false))).into_response()
 }
 
 pub(crate) async fn act(
-    State(st): State<Arc<AppState>>,
+    State(core): State<Core>,
     Path((id, action)): Path<(i64, String)>,
     Json(req): Json<ActionRequest>,
 ) -> Response {
-    let cfg = st.config();
+    let cfg = core.config();
     let channel = req.channel.clone().unwrap_or_else(|| "api".to_owned());
     let actor = Actor::by_login(&cfg.users, req.user.trim(), &channel);
     let result = match action.as_str() {
-        "ack" => st.alarms.ack(id, actor).await,
-        "unshelve" => st.alarms.unshelve(id, actor).await,
+        "ack" => core.alarms.ack(id, actor).await,
+        "unshelve" => core.alarms.unshelve(id, actor).await,
         "shelve" => {
             let Some(d) = req.duration.as_deref().and_then(parse_duration) else {
                 return (
@@ -67,10 +66,10 @@ pub(crate) async fn act(
                 )
                     .into_response();
             };
-            st.alarms.shelve(id, d, actor).await
+            core.alarms.shelve(id, d, actor).await
         }
         "out-of-service" => {
-            st.alarms
+            core.alarms
                 .set_out_of_service(id, req.enabled.unwrap_or(true), actor)
                 .await
         }

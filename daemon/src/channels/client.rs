@@ -1,12 +1,14 @@
-//! The CLI side of `markoff status` and `markoff readings`: queries a running daemon over its
-//! local HTTP API and prints text for people or JSON for scripts.
+//! The CLI side of `markoff status` and `markoff readings`: finds a running daemon's local HTTP
+//! API ([`ApiArgs`]), queries it and prints text for people or JSON for scripts.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::http::{LatestRow, SensorDetail, format_ts, format_value};
+use crate::config::DEFAULT_CONFIG;
+use crate::context::StatusReport;
 use crate::model::Timestamp;
-use crate::service::status::StatusReport;
 
 /// Errors of the CLI client.
 #[derive(Debug, thiserror::Error)]
@@ -317,4 +319,39 @@ pub fn render_sensor(sensor: &str, d: &SensorDetail) -> String {
         .ok();
     }
     out
+}
+
+/// How the CLI finds the running daemon.
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// Base URL of the daemon's local API. Default: from [http] listen in the config file,
+    /// else http://127.0.0.1:9780.
+    #[arg(long, env = "MARKOFF_API")]
+    pub api: Option<String>,
+    /// Config file to read [http] listen from.
+    #[arg(long, short, env = "MARKOFF_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+impl ApiArgs {
+    /// The API base URL: `--api`, else `[http] listen` of the config (or, when that is port 0,
+    /// the address the daemon recorded in `markoff.api` beside its buffer), else the default.
+    pub fn base_url(&self) -> String {
+        if let Some(api) = &self.api {
+            return api.clone();
+        }
+        let config = crate::config::load_file(&self.config).ok();
+        if let Some(c) = config.as_ref().filter(|c| c.http.listen.port() == 0) {
+            let recorded =
+                std::fs::read_to_string(crate::config::api_file(&c.store.resolved_path()));
+            if let Ok(url) = recorded {
+                return url.trim().to_owned();
+            }
+        }
+        let mut addr = config.map_or_else(crate::config::defaults::http_listen, |c| c.http.listen);
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+    }
 }

@@ -12,7 +12,6 @@
 //! - `GET /api/v1/render/plan`, `GET /api/v1/render/chart`: PNG pictures (see `crate::render::api`).
 //! - `POST /api/v1/ask`, `/api/v1/ask/confirm`: the assistant (see `super::agent_api`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -25,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::app::AppState;
+use crate::agent::Agent;
+use crate::context::Core;
 use crate::model::{Quality, Timestamp};
 use crate::service::supervisor::TaskError;
 use crate::store::HistoryRow;
@@ -68,7 +68,7 @@ struct HistoryQuery {
 }
 
 /// Builds the router (exposed for tests).
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(core: Core, agent: Agent) -> Router {
     // A question may take the assistant's whole turn (at most 10 minutes by config); the
     // assistant bounds it itself.
     let agent = Router::new()
@@ -82,7 +82,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(660),
         ))
-        .with_state(state.clone());
+        .with_state(super::agent_api::AskState {
+            core: core.clone(),
+            agent,
+        });
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
@@ -103,7 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(10),
         ))
-        .with_state(state)
+        .with_state(core)
         .merge(agent)
 }
 
@@ -113,27 +116,28 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// The server failed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    core: Core,
+    agent: Agent,
     token: CancellationToken,
 ) -> Result<(), TaskError> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, router(core, agent))
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await
         .map_err(|e| TaskError::new("HTTP server failed", e))
 }
 
-async fn ready(State(st): State<Arc<AppState>>) -> Response {
-    if st.tracker.is_ready() {
+async fn ready(State(core): State<Core>) -> Response {
+    if core.tracker.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
     }
 }
 
-async fn metrics(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+async fn metrics(State(core): State<Core>, headers: axum::http::HeaderMap) -> Response {
     use crate::service::exposition;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let text = st.metrics.render();
+    let text = core.metrics.render();
     if exposition::wants_openmetrics(accept) {
         ([(header::CONTENT_TYPE, exposition::OPENMETRICS)], text).into_response()
     } else {
@@ -145,22 +149,22 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap
     }
 }
 
-async fn status(State(st): State<Arc<AppState>>) -> Response {
-    axum::Json(st.status().await).into_response()
+async fn status(State(core): State<Core>) -> Response {
+    axum::Json(core.status().await).into_response()
 }
 
-async fn sync_status(State(st): State<Arc<AppState>>) -> Response {
-    axum::Json(st.sync.report()).into_response()
+async fn sync_status(State(core): State<Core>) -> Response {
+    axum::Json(core.sync.report()).into_response()
 }
 
-async fn readings(State(st): State<Arc<AppState>>) -> Response {
-    let sensors = match st.reader.sensors().await {
+async fn readings(State(core): State<Core>) -> Response {
+    let sensors = match core.reader.sensors().await {
         Ok(s) => s,
         Err(e) => return internal(&e),
     };
     let meta: std::collections::HashMap<String, _> =
         sensors.into_iter().map(|s| (s.id.clone(), s)).collect();
-    let rows: Vec<LatestRow> = st
+    let rows: Vec<LatestRow> = core
         .store
         .latest
         .snapshot()
@@ -184,11 +188,11 @@ async fn readings(State(st): State<Arc<AppState>>) -> Response {
 }
 
 async fn sensor(
-    State(st): State<Arc<AppState>>,
+    State(core): State<Core>,
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
-    let meta = match st.reader.sensor(&id).await {
+    let meta = match core.reader.sensor(&id).await {
         Ok(Some(m)) => m,
         Ok(None) => {
             return (StatusCode::NOT_FOUND, format!("unknown sensor {id:?}\n")).into_response();
@@ -196,11 +200,11 @@ async fn sensor(
         Err(e) => return internal(&e),
     };
     let limit = q.limit.unwrap_or(20).min(10_000);
-    let history = match st.reader.history(&id, limit).await {
+    let history = match core.reader.history(&id, limit).await {
         Ok(h) => h,
         Err(e) => return internal(&e),
     };
-    let latest = st.store.latest.get(&id).map(|v| LatestRow {
+    let latest = core.store.latest.get(&id).map(|v| LatestRow {
         sensor: meta.id.clone(),
         name: meta.name.clone(),
         unit: meta.unit.clone(),

@@ -53,11 +53,12 @@ use self::auth::{Auth, Exchange, Login, Session};
 pub use self::config::{LanConfig, LanTokenConfig};
 use self::dashboard::dashboard;
 use self::request::{accept_language, page_lang, parse_lang, same_origin, session_cookie};
+use crate::agent::Agent;
 use crate::agent::text::acked;
 use crate::alarms::AlarmError;
 use crate::alarms::engine::Refusal;
-use crate::app::AppState;
 use crate::config::Config;
+use crate::context::Core;
 use crate::model::{Actor, Lang, Role};
 use crate::service::metrics::Labels;
 use crate::service::supervisor::{Restart, Supervisor, TaskError};
@@ -108,12 +109,13 @@ pub fn lan_file(db_path: &Path) -> PathBuf {
 /// (logged as an error, the gateway keeps running) when the address cannot be bound or no token
 /// can be read.
 pub async fn start(
-    state: &Arc<AppState>,
+    core: &Core,
+    agent: &Agent,
     supervisor: &Supervisor,
     token: CancellationToken,
     db_path: &Path,
 ) -> Option<SocketAddr> {
-    let cfg = state.config();
+    let cfg = core.config();
     let auth = Arc::new(Auth::new());
     let usable = auth.usable_tokens(&cfg);
     if usable == 0 {
@@ -134,20 +136,20 @@ pub async fn start(
             warn!(file = %file.display(), error = %e, "Cannot record the LAN page address.");
         }
     }
-    let st = state.clone();
+    let (core, agent) = (core.clone(), agent.clone());
     let mut listener = Some(listener);
     supervisor.spawn("lan", Restart::OnFailure, token, move |child| {
-        let st = st.clone();
+        let (core, agent) = (core.clone(), agent.clone());
         let auth = auth.clone();
         let listener = listener.take();
         async move {
             let listener = match listener {
                 Some(l) => l,
-                None => tokio::net::TcpListener::bind(st.config().lan.listen)
+                None => tokio::net::TcpListener::bind(core.config().lan.listen)
                     .await
                     .map_err(|e| TaskError::new("cannot listen again", e))?,
             };
-            serve(listener, st, auth, child).await
+            serve(listener, core, agent, auth, child).await
         }
     });
     if let Some(a) = addr {
@@ -159,11 +161,12 @@ pub async fn start(
 /// Serves the page on `listener` until `token` is cancelled.
 async fn serve(
     listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    core: Core,
+    agent: Agent,
     auth: Arc<Auth>,
     token: CancellationToken,
 ) -> Result<(), TaskError> {
-    let app = router(state, auth).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(core, agent, auth).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await
@@ -172,12 +175,13 @@ async fn serve(
 
 #[derive(Clone, Debug)]
 struct Page {
-    st: Arc<AppState>,
+    core: Core,
+    agent: Agent,
     auth: Arc<Auth>,
 }
 
 /// The router of the page: nothing else is reachable through this listener.
-fn router(st: Arc<AppState>, auth: Arc<Auth>) -> Router {
+fn router(core: Core, agent: Agent, auth: Arc<Auth>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/login", get(index).post(login))
@@ -193,7 +197,7 @@ fn router(st: Arc<AppState>, auth: Arc<Auth>) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(axum::middleware::map_response(protect))
-        .with_state(Page { st, auth })
+        .with_state(Page { core, agent, auth })
 }
 
 /// Headers on every answer: never cached, no script, not framed, no referrer.
@@ -237,7 +241,7 @@ impl Who {
 impl Page {
     fn who(&self, headers: &HeaderMap) -> Option<Who> {
         let id = session_cookie(headers)?;
-        let cfg = self.st.config();
+        let cfg = self.core.config();
         let session = self.auth.session(&cfg, &id)?;
         Some(Who { id, session, cfg })
     }
@@ -294,8 +298,8 @@ async fn login(
     if !same_origin(&headers) {
         return html(StatusCode::FORBIDDEN, page::message(lang, w.expired));
     }
-    let cfg = p.st.config();
-    let metrics = &p.st.metrics.lan;
+    let cfg = p.core.config();
+    let metrics = &p.core.metrics.lan;
     match p.auth.login(&cfg, client.ip(), &f.token) {
         Login::Ok { id, user } => {
             metrics.count("ok");
@@ -365,7 +369,7 @@ async fn ack(
             page::message(lang, page::words(lang).expired),
         );
     }
-    match p.st.alarms.ack(id, who.actor()).await {
+    match p.core.alarms.ack(id, who.actor()).await {
         Ok(outcome) => {
             let text = acked(lang, id, &outcome.alarm.alert);
             p.auth.update(&who.id, |s| s.flash = Some((true, text)));
@@ -404,8 +408,8 @@ async fn ask(State(p): State<Page>, headers: HeaderMap, Form(f): Form<AskForm>) 
         channel: Some("lan".to_owned()),
         lang: Some(lang),
     };
-    let question = super::agent_api::question(&p.st, &req, "lan");
-    let reply = p.st.agent.ask(&p.st, question).await;
+    let question = super::agent_api::question(&p.core, &req, "lan");
+    let reply = p.agent.ask(&p.core, question).await;
     p.auth.push_chat(
         &who.id,
         Exchange {
@@ -442,7 +446,7 @@ async fn confirm(
     if !Page::genuine(&who, &headers, &f.csrf) {
         return html(StatusCode::FORBIDDEN, page::message(lang, w.expired));
     }
-    let note = match p.st.agent.confirm(&p.st, f.token.trim(), who.actor()).await {
+    let note = match p.agent.confirm(&p.core, f.token.trim(), who.actor()).await {
         Ok(outcome) => acked(lang, outcome.alarm.id, &outcome.alarm.alert),
         Err(crate::agent::ConfirmError::Alarm(e)) => refusal(lang, &e),
         Err(e) => e.to_string(),
@@ -478,7 +482,7 @@ async fn plan(State(p): State<Page>, Query(q): Query<PlanQuery>, headers: Header
         .and_then(parse_lang)
         .unwrap_or_else(|| page_lang(&who.session, &headers));
     let measure = q.measure.as_deref().unwrap_or("temperature");
-    png(pictures::plan_png(&p.st, q.floor.trim(), measure, lang).await)
+    png(pictures::plan_png(&p.core, q.floor.trim(), measure, lang).await)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -501,7 +505,7 @@ async fn chart(State(p): State<Page>, Query(q): Query<ChartQuery>, headers: Head
         .and_then(parse_lang)
         .unwrap_or_else(|| page_lang(&who.session, &headers));
     let since = q.since.unwrap_or(86_400).clamp(60, 31 * 86_400);
-    png(pictures::chart_png(&p.st, q.sensor.trim(), since, lang).await)
+    png(pictures::chart_png(&p.core, q.sensor.trim(), since, lang).await)
 }
 
 fn png(picture: Result<Vec<u8>, pictures::NoPicture>) -> Response {

@@ -27,6 +27,14 @@ pub use site::{
 pub use units::ByteSize;
 pub use users::UserConfig;
 
+/// Default location of the config file (the Debian package installs it there).
+pub const DEFAULT_CONFIG: &str = "/etc/markoff/markoff.toml";
+
+/// The file next to the buffer that records the bound API URL (useful with port 0).
+pub fn api_file(db_path: &std::path::Path) -> PathBuf {
+    db_path.with_file_name("markoff.api")
+}
+
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

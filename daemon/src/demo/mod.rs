@@ -13,14 +13,14 @@ mod view;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppState, Exit, Gateway, StartOptions};
+use crate::app::{Exit, Gateway, StartOptions};
 use crate::config;
+use crate::context::Core;
 use crate::service::logging::{self, LogTarget};
 
 /// The demo's config, built in.
@@ -105,7 +105,7 @@ pub async fn run(
         },
     )
     .await?;
-    let state = gw.state();
+    let core = gw.core();
     let api = gw
         .http_addr()
         .map(|a| format!("http://{a}"))
@@ -127,7 +127,7 @@ pub async fn run(
     // The view asks for the stop (q, Ctrl-C) through `stop`, and learns through `done` that the
     // gateway has shut down, so its last figures are the committed ones.
     let done = CancellationToken::new();
-    let viewer = start_view(state, info, stop.clone(), done.clone(), full_screen);
+    let viewer = start_view(core, info, stop.clone(), done.clone(), full_screen);
     let exit = gw.run(stop.clone()).await;
     stop.cancel();
     done.cancel();
@@ -138,7 +138,7 @@ pub async fn run(
 }
 
 fn start_view(
-    state: Arc<AppState>,
+    core: Core,
     info: view::Info,
     stop: CancellationToken,
     done: CancellationToken,
@@ -147,8 +147,8 @@ fn start_view(
     #[cfg(feature = "tui")]
     if full_screen {
         let handle = tokio::runtime::Handle::current();
-        return tokio::task::spawn_blocking(move || tui::run(&handle, &state, &info, &stop, &done));
+        return tokio::task::spawn_blocking(move || tui::run(&handle, &core, &info, &stop, &done));
     }
     let _ = (full_screen, stop);
-    tokio::spawn(view::run_plain(state, info, done))
+    tokio::spawn(view::run_plain(core, info, done))
 }

@@ -13,13 +13,13 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 use tokio_util::sync::CancellationToken;
 
 use super::view::{self, HIGHLIGHTS, Info};
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::Timestamp;
 use crate::store::SensorRow;
 
 pub(crate) fn run(
     rt: &tokio::runtime::Handle,
-    state: &AppState,
+    core: &Core,
     info: &Info,
     stop: &CancellationToken,
     done: &CancellationToken,
@@ -28,14 +28,14 @@ pub(crate) fn run(
     let mut sensors: HashMap<String, SensorRow> = HashMap::new();
     let mut last_refresh = None::<tokio::time::Instant>;
     while !done.is_cancelled() {
-        let unknown = state.store.latest.len() > sensors.len();
+        let unknown = core.store.latest.len() > sensors.len();
         if unknown || last_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
-            if let Ok(rows) = rt.block_on(state.reader.sensors()) {
+            if let Ok(rows) = rt.block_on(core.reader.sensors()) {
                 sensors = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
             }
             last_refresh = Some(tokio::time::Instant::now());
         }
-        if terminal.draw(|f| draw(f, state, info, &sensors)).is_err() {
+        if terminal.draw(|f| draw(f, core, info, &sensors)).is_err() {
             break;
         }
         if event::poll(Duration::from_millis(500)).unwrap_or(false)
@@ -53,8 +53,8 @@ pub(crate) fn run(
     ratatui::restore();
 }
 
-fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<String, SensorRow>) {
-    let alarm_lines = view::alarm_lines(state);
+fn draw(f: &mut Frame<'_>, core: &Core, info: &Info, sensors: &HashMap<String, SensorRow>) {
+    let alarm_lines = view::alarm_lines(core);
     let [header, plant, alarms, table, footer] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Length(HIGHLIGHTS.len() as u16 + 2),
@@ -63,14 +63,14 @@ fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<Stri
         Constraint::Length(1),
     ])
     .areas(f.area());
-    let cfg = state.config();
+    let cfg = core.config();
     let title = format!(
         " markoff demo: {} ",
         cfg.gateway.name.as_deref().unwrap_or(&cfg.gateway.id)
     );
     let head = Paragraph::new(vec![
         Line::from(Span::styled(
-            view::summary(state),
+            view::summary(core),
             Style::default().add_modifier(Modifier::BOLD),
         )),
         Line::from(format!(
@@ -88,7 +88,7 @@ fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<Stri
     let plant_rows: Vec<Row<'_>> = HIGHLIGHTS
         .iter()
         .map(|id| {
-            let v = view::value_of(state, id, unit(id));
+            let v = view::value_of(core, id, unit(id));
             let style = if v == "LEAK" {
                 Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
             } else {
@@ -131,7 +131,7 @@ fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<Stri
     );
 
     let now = Timestamp::now();
-    let rows: Vec<Row<'_>> = state
+    let rows: Vec<Row<'_>> = core
         .store
         .latest
         .snapshot()
@@ -142,7 +142,7 @@ fn draw(f: &mut Frame<'_>, state: &AppState, info: &Info, sensors: &HashMap<Stri
             Row::new(vec![
                 id.to_string(),
                 name(id.as_str()),
-                view::value_of(state, id.as_str(), unit(id.as_str())),
+                view::value_of(core, id.as_str(), unit(id.as_str())),
                 format!("{age}s ago"),
             ])
         })

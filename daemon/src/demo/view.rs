@@ -2,13 +2,12 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::channels::http::format_value;
+use crate::context::Core;
 use crate::model::Quality;
 
 /// Facts about the demo run shown in the view.
@@ -38,23 +37,22 @@ pub(crate) const HIGHLIGHTS: &[&str] = &[
 ];
 
 /// One line of figures.
-pub(crate) fn summary(state: &AppState) -> String {
-    let s = &state.store;
+pub(crate) fn summary(core: &Core) -> String {
+    let s = &core.store;
     format!(
         "{} sensors | {:.0} readings/s | buffer {} rows, {} | last seq {} | tasks {}",
         s.latest.len(),
-        state.tracker.readings_per_second(),
+        core.tracker.readings_per_second(),
         s.rows(),
         crate::config::ByteSize(s.bytes()),
         s.last_seq(),
-        state.supervisor.running().len(),
+        core.supervisor.running().len(),
     )
 }
 
 /// Open alarms, most urgent first: (active, one line each).
-pub(crate) fn alarm_lines(state: &AppState) -> Vec<(bool, String)> {
-    state
-        .alarms
+pub(crate) fn alarm_lines(core: &Core) -> Vec<(bool, String)> {
+    core.alarms
         .list(true)
         .into_iter()
         .map(|a| {
@@ -74,8 +72,8 @@ pub(crate) fn alarm_lines(state: &AppState) -> Vec<(bool, String)> {
 }
 
 /// Display value of a sensor from the cache, with unit when known.
-pub(crate) fn value_of(state: &AppState, sensor: &str, unit: &str) -> String {
-    match state.store.latest.get(sensor) {
+pub(crate) fn value_of(core: &Core, sensor: &str, unit: &str) -> String {
+    match core.store.latest.get(sensor) {
         Some(v) if sensor.ends_with("leak") && v.quality == Quality::Good => {
             if v.value == Some(1.0) {
                 "LEAK".to_owned()
@@ -88,7 +86,7 @@ pub(crate) fn value_of(state: &AppState, sensor: &str, unit: &str) -> String {
     }
 }
 
-pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, done: CancellationToken) {
+pub(crate) async fn run_plain(core: Core, info: Info, done: CancellationToken) {
     println!(
         "markoff demo: simulated building, buffer in {}",
         info.data_dir.display()
@@ -113,24 +111,24 @@ pub(crate) async fn run_plain(state: Arc<AppState>, info: Info, done: Cancellati
             () = done.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        if state.store.latest.len() > units.len()
-            && let Ok(rows) = state.reader.sensors().await
+        if core.store.latest.len() > units.len()
+            && let Ok(rows) = core.reader.sensors().await
         {
             units = rows.into_iter().map(|r| (r.id, r.unit)).collect();
         }
-        let mut line = format!("[{:>4}s] {}", started.elapsed().as_secs(), summary(&state));
+        let mut line = format!("[{:>4}s] {}", started.elapsed().as_secs(), summary(&core));
         for id in HIGHLIGHTS {
             let unit = units.get(*id).map_or("", String::as_str);
-            write!(line, " | {id} {}", value_of(&state, id, unit)).ok();
+            write!(line, " | {id} {}", value_of(&core, id, unit)).ok();
         }
         println!("{line}");
-        for (_, alarm) in alarm_lines(&state) {
+        for (_, alarm) in alarm_lines(&core) {
             println!("         alarm {alarm}");
         }
     }
     println!(
         "markoff demo: stopped; {} readings committed (last seq {}).",
-        state.metrics.readings_ingested.get(),
-        state.store.last_seq()
+        core.metrics.readings_ingested.get(),
+        core.store.last_seq()
     );
 }

@@ -7,7 +7,6 @@
 //! Both answer `image/png`, or a one-line text error in the asked language: 404 for an unknown
 //! floor or sensor or no data, 400 for a bad parameter, 500/503 when the gateway failed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -16,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{CHART_SIZE, Measure, PLAN_WIDTH, RenderError};
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::Lang;
 
 /// Query of `GET /api/v1/render/plan`.
@@ -44,7 +43,7 @@ pub(crate) struct ChartQuery {
 /// Default period of a chart.
 pub const DEFAULT_SINCE: Duration = Duration::from_secs(24 * 3600);
 
-pub(crate) async fn plan(State(st): State<Arc<AppState>>, Query(q): Query<PlanQuery>) -> Response {
+pub(crate) async fn plan(State(core): State<Core>, Query(q): Query<PlanQuery>) -> Response {
     let width = q.width.unwrap_or(PLAN_WIDTH);
     if !(320..=4000).contains(&width) {
         return text(
@@ -53,15 +52,12 @@ pub(crate) async fn plan(State(st): State<Arc<AppState>>, Query(q): Query<PlanQu
         );
     }
     respond(
-        super::plan_png_sized(&st, &q.floor, q.measure, q.lang, width).await,
+        super::plan_png_sized(&core, &q.floor, q.measure, q.lang, width).await,
         q.lang,
     )
 }
 
-pub(crate) async fn chart(
-    State(st): State<Arc<AppState>>,
-    Query(q): Query<ChartQuery>,
-) -> Response {
+pub(crate) async fn chart(State(core): State<Core>, Query(q): Query<ChartQuery>) -> Response {
     let since = match q
         .since
         .as_deref()
@@ -87,7 +83,7 @@ pub(crate) async fn chart(
         );
     }
     respond(
-        super::chart_png_sized(&st, &q.sensor, since, q.lang, size).await,
+        super::chart_png_sized(&core, &q.sensor, since, q.lang, size).await,
         q.lang,
     )
 }

@@ -12,8 +12,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::{CHART_SIZE, ChartOptions, Measure, PLAN_WIDTH, PlanOptions, RenderError};
-use crate::channels::client::ClientError;
-use crate::cli::ApiArgs;
+use crate::channels::client::{ApiArgs, ClientError};
 use crate::config::{self, Config, LoadError};
 use crate::model::{Lang, Timestamp};
 

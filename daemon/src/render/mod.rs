@@ -8,12 +8,12 @@
 //!
 //! # API
 //!
-//! With a running gateway (`AppState`); the data is gathered on the async side, drawing and PNG
-//! encoding (CPU work, 5 to 40 ms) run on `spawn_blocking`:
+//! With a running gateway (`crate::context::Core`); the data is gathered on the async side,
+//! drawing and PNG encoding (CPU work, 5 to 40 ms) run on `spawn_blocking`:
 //!
-//! - [`plan_png`]`(&state, floor, measure, lang) -> Result<Vec<u8>, RenderError>`: the plan of a
+//! - [`plan_png`]`(&core, floor, measure, lang) -> Result<Vec<u8>, RenderError>`: the plan of a
 //!   floor (id like `"3"` or `"B"`, or its name), rooms coloured by `measure`.
-//! - [`chart_png`]`(&state, sensor, since, lang) -> Result<Vec<u8>, RenderError>`: a sensor's
+//! - [`chart_png`]`(&core, sensor, since, lang) -> Result<Vec<u8>, RenderError>`: a sensor's
 //!   history over the last `since` (1 minute to 31 days).
 //! - [`plan_png_sized`], [`chart_png_sized`]: the same with a picture size; [`floors`]: the
 //!   floors a plan can be asked for.
@@ -63,8 +63,8 @@ pub use plan::{
     PlanPicture, RoomFill, RoomInput, RoomSpot, SensorInput, draw_plan,
 };
 
-use crate::app::AppState;
 use crate::config::{Config, FloorConfig};
+use crate::context::Core;
 use crate::model::{Lang, Timestamp};
 use crate::store::{ReadConnection, StoreError};
 
@@ -217,12 +217,12 @@ async fn blocking<T: Send + 'static>(
 /// # Errors
 /// [`RenderError::UnknownFloor`] (with the floors there are), or the buffer failed.
 pub async fn plan_png(
-    state: &AppState,
+    core: &Core,
     floor: &str,
     measure: Measure,
     lang: Lang,
 ) -> Result<Vec<u8>, RenderError> {
-    plan_png_sized(state, floor, measure, lang, PLAN_WIDTH).await
+    plan_png_sized(core, floor, measure, lang, PLAN_WIDTH).await
 }
 
 /// [`plan_png`] `width_px` pixels wide (320 to 4000).
@@ -230,22 +230,22 @@ pub async fn plan_png(
 /// # Errors
 /// See [`plan_png`].
 pub async fn plan_png_sized(
-    state: &AppState,
+    core: &Core,
     floor: &str,
     measure: Measure,
     lang: Lang,
     width_px: u32,
 ) -> Result<Vec<u8>, RenderError> {
-    let config = state.config();
-    let sensors = state.reader.sensors().await?;
-    let latest: HashMap<String, _> = state
+    let config = core.config();
+    let sensors = core.reader.sensors().await?;
+    let latest: HashMap<String, _> = core
         .store
         .latest
         .snapshot()
         .into_iter()
         .map(|(id, v)| (id.to_string(), v))
         .collect();
-    let alarms: Vec<OpenAlarm> = state
+    let alarms: Vec<OpenAlarm> = core
         .alarms
         .list(true)
         .iter()
@@ -276,9 +276,9 @@ pub async fn plan_png_sized(
 ///
 /// # Errors
 /// The buffer failed.
-pub async fn floors(state: &AppState) -> Result<Vec<FloorConfig>, RenderError> {
-    let config = state.config();
-    let sensors = state.reader.sensors().await?;
+pub async fn floors(core: &Core) -> Result<Vec<FloorConfig>, RenderError> {
+    let config = core.config();
+    let sensors = core.reader.sensors().await?;
     Ok(gather::floors(&config.site, &sensors))
 }
 
@@ -289,12 +289,12 @@ pub async fn floors(state: &AppState) -> Result<Vec<FloorConfig>, RenderError> {
 /// [`RenderError::UnknownSensor`], [`RenderError::NoData`] (no reading at all in the period),
 /// [`RenderError::BadPeriod`], or the buffer failed.
 pub async fn chart_png(
-    state: &AppState,
+    core: &Core,
     sensor: &str,
     since: Duration,
     lang: Lang,
 ) -> Result<Vec<u8>, RenderError> {
-    chart_png_sized(state, sensor, since, lang, CHART_SIZE).await
+    chart_png_sized(core, sensor, since, lang, CHART_SIZE).await
 }
 
 /// [`chart_png`] of `size` pixels (width 320 to 4000, height 200 to 3000).
@@ -302,27 +302,27 @@ pub async fn chart_png(
 /// # Errors
 /// See [`chart_png`].
 pub async fn chart_png_sized(
-    state: &AppState,
+    core: &Core,
     sensor: &str,
     since: Duration,
     lang: Lang,
     size: (u32, u32),
 ) -> Result<Vec<u8>, RenderError> {
     check_since(since)?;
-    let config = state.config();
-    let Some(meta) = state.reader.sensor(sensor).await? else {
+    let config = core.config();
+    let Some(meta) = core.reader.sensor(sensor).await? else {
         return Err(RenderError::UnknownSensor {
             sensor: sensor.to_owned(),
         });
     };
     let (from, to) = gather::window(Timestamp::now(), since);
-    let points = state
+    let points = core
         .reader
         .series(sensor, from, to)
         .await?
         .unwrap_or_default();
     let periods = query::periods(
-        state.reader.alarm_history(sensor, from, to).await?,
+        core.reader.alarm_history(sensor, from, to).await?,
         from.as_millis(),
     );
     if points.is_empty() {

@@ -1,4 +1,4 @@
-//! Running as a service: supervision, backoff, systemd protocol, logging, metrics, status.
+//! Running as a service: supervision, backoff, systemd protocol, logging, metrics.
 //!
 //! Owns: process-level concerns shared by every component. Does not own: any data path.
 
@@ -6,6 +6,5 @@ pub mod backoff;
 pub mod exposition;
 pub mod logging;
 pub mod metrics;
-pub mod status;
 pub mod supervisor;
 pub mod systemd;

@@ -20,10 +20,10 @@ pub(super) async fn dashboard(
     flash: Option<(bool, String)>,
 ) -> Markup {
     let cfg = &who.cfg;
-    let report = p.st.status().await;
+    let report = p.core.status().await;
     let now = Timestamp::now().as_millis();
     let stale_ms = i64::try_from(cfg.agent.stale_after.as_millis()).unwrap_or(i64::MAX);
-    let meta: HashMap<String, SensorRow> = match p.st.reader.sensors().await {
+    let meta: HashMap<String, SensorRow> = match p.core.reader.sensors().await {
         Ok(rows) => rows.into_iter().map(|r| (r.id.clone(), r)).collect(),
         Err(e) => {
             warn!(error = %e, "LAN page: cannot read the sensors.");
@@ -31,41 +31,42 @@ pub(super) async fn dashboard(
         }
     };
     let w = page::words(lang);
-    let mut sensors: Vec<(String, String, page::SensorLine)> =
-        p.st.store
-            .latest
-            .snapshot()
-            .into_iter()
-            .map(|(id, v)| {
-                let m = meta.get(id.as_str());
-                let floor = m.and_then(|m| m.floor.clone()).unwrap_or_default();
-                let room = m.and_then(|m| m.room.clone()).unwrap_or_default();
-                let location = match (floor.is_empty(), room.is_empty()) {
-                    (false, false) => format!("{} {floor}, {room}", w.floor),
-                    (false, true) => format!("{} {floor}", w.floor),
-                    (true, false) => room.clone(),
-                    (true, true) => String::new(),
-                };
-                let age = now - v.ts.as_millis();
-                let line = page::SensorLine {
-                    id: id.to_string(),
-                    name: m.map(|m| m.name.clone()).unwrap_or_default(),
-                    location,
-                    value: v.value,
-                    unit: m.map(|m| m.unit.clone()).unwrap_or_default(),
-                    quality: v.quality,
-                    age_s: u64::try_from(age.max(0) / 1000).unwrap_or(0),
-                    stale: age > stale_ms,
-                };
-                (floor, room, line)
-            })
-            .collect();
+    let mut sensors: Vec<(String, String, page::SensorLine)> = p
+        .core
+        .store
+        .latest
+        .snapshot()
+        .into_iter()
+        .map(|(id, v)| {
+            let m = meta.get(id.as_str());
+            let floor = m.and_then(|m| m.floor.clone()).unwrap_or_default();
+            let room = m.and_then(|m| m.room.clone()).unwrap_or_default();
+            let location = match (floor.is_empty(), room.is_empty()) {
+                (false, false) => format!("{} {floor}, {room}", w.floor),
+                (false, true) => format!("{} {floor}", w.floor),
+                (true, false) => room.clone(),
+                (true, true) => String::new(),
+            };
+            let age = now - v.ts.as_millis();
+            let line = page::SensorLine {
+                id: id.to_string(),
+                name: m.map(|m| m.name.clone()).unwrap_or_default(),
+                location,
+                value: v.value,
+                unit: m.map(|m| m.unit.clone()).unwrap_or_default(),
+                quality: v.quality,
+                age_s: u64::try_from(age.max(0) / 1000).unwrap_or(0),
+                stale: age > stale_ms,
+            };
+            (floor, room, line)
+        })
+        .collect();
     sensors.sort_by(|a, b| {
         floor_order(&a.0, &b.0)
             .then_with(|| a.1.cmp(&b.1))
             .then_with(|| a.2.id.cmp(&b.2.id))
     });
-    let floors = pictures::floors(&p.st).await;
+    let floors = pictures::floors(&p.core).await;
     let building = cfg
         .site
         .name
@@ -88,7 +89,7 @@ pub(super) async fn dashboard(
             sync_lag_rows: report.sync_lag_rows,
             uptime_s: report.uptime_s,
         },
-        alarms: p.st.alarms.list(true),
+        alarms: p.core.alarms.list(true),
         sensors: sensors.into_iter().map(|(_, _, l)| l).collect(),
         floors,
         chat: current.map(|s| s.chat).unwrap_or_default(),

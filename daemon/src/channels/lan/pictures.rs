@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::Lang;
 use crate::render::{self, Measure, RenderError};
 
@@ -33,33 +33,33 @@ fn refuse(e: &RenderError, lang: Lang) -> NoPicture {
 /// The PNG of floor `floor` coloured by `measure` (`temperature`, `humidity`, `co2`; the
 /// assistant's `alarms` measure is drawn as temperature, whose plan marks alarms too).
 pub(crate) async fn plan_png(
-    state: &AppState,
+    core: &Core,
     floor: &str,
     measure: &str,
     lang: Lang,
 ) -> Result<Vec<u8>, NoPicture> {
     let measure = Measure::parse(measure).unwrap_or_default();
-    render::plan_png(state, floor, measure, lang)
+    render::plan_png(core, floor, measure, lang)
         .await
         .map_err(|e| refuse(&e, lang))
 }
 
 /// The PNG of the history chart of `sensor` over the last `since_secs` seconds.
 pub(crate) async fn chart_png(
-    state: &AppState,
+    core: &Core,
     sensor: &str,
     since_secs: u64,
     lang: Lang,
 ) -> Result<Vec<u8>, NoPicture> {
-    render::chart_png(state, sensor, Duration::from_secs(since_secs), lang)
+    render::chart_png(core, sensor, Duration::from_secs(since_secs), lang)
         .await
         .map_err(|e| refuse(&e, lang))
 }
 
 /// The ids of the floors a plan can be drawn for, in building order; empty when the buffer
 /// cannot be read (logged).
-pub(crate) async fn floors(state: &AppState) -> Vec<String> {
-    match render::floors(state).await {
+pub(crate) async fn floors(core: &Core) -> Vec<String> {
+    match render::floors(core).await {
         Ok(floors) => floors.into_iter().map(|f| f.id).collect(),
         Err(e) => {
             warn!(error = %e, "LAN page: cannot list the floors.");

@@ -1,4 +1,4 @@
-//! Conversations: a text message goes to the assistant (`AppState::agent`) while the chat
+//! Conversations: a text message goes to the assistant (`Ctx::agent`) while the chat
 //! shows "typing…"; the answer goes back formatted (plain text when Telegram rejects the
 //! markup), split at 4096 characters, with its pictures as photos and its proposed actions as
 //! a Confirm button. Button presses (Ack, Shelve 1h, Confirm) act as the person who pressed,
@@ -19,8 +19,9 @@ use tracing::{debug, warn};
 use super::api::Api;
 use super::format::Button;
 use super::text;
+use crate::agent::Agent;
 use crate::agent::{Attachment, ConfirmError, Question, Reply};
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::{Actor, Lang};
 use crate::render::Measure;
 
@@ -32,8 +33,10 @@ pub(crate) const SHELVE_FOR: Duration = Duration::from_secs(3600);
 /// What a handler needs. Cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Ctx {
-    /// The gateway.
-    pub(crate) state: Arc<AppState>,
+    /// What the gateway's components share.
+    pub(crate) core: Core,
+    /// The assistant.
+    pub(crate) agent: Agent,
     /// The Bot API.
     pub(crate) api: Arc<Api>,
 }
@@ -86,7 +89,7 @@ pub(crate) async fn on_text(
         &ctx.api,
         chat,
         ChatAction::Typing,
-        ctx.state.agent.ask(&ctx.state, q),
+        ctx.agent.ask(&ctx.core, q),
     )
     .await;
     send_reply(ctx, chat, &reply).await;
@@ -123,7 +126,7 @@ async fn send_picture(ctx: &Ctx, chat: ChatId, a: &Attachment, lang: Lang) {
                 &ctx.api,
                 chat,
                 ChatAction::UploadPhoto,
-                crate::render::plan_png(&ctx.state, floor, m, lang),
+                crate::render::plan_png(&ctx.core, floor, m, lang),
             )
             .await;
             (png, "plan.png", text::plan_caption(lang, floor, m.kind()))
@@ -133,12 +136,7 @@ async fn send_picture(ctx: &Ctx, chat: ChatId, a: &Attachment, lang: Lang) {
                 &ctx.api,
                 chat,
                 ChatAction::UploadPhoto,
-                crate::render::chart_png(
-                    &ctx.state,
-                    sensor,
-                    Duration::from_secs(*since_secs),
-                    lang,
-                ),
+                crate::render::chart_png(&ctx.core, sensor, Duration::from_secs(*since_secs), lang),
             )
             .await;
             (
@@ -180,18 +178,18 @@ pub(crate) async fn on_button(ctx: &Ctx, q: CallbackQuery, actor: Actor, lang: L
             return;
         }
     };
-    let st = &ctx.state;
+    let core = &ctx.core;
     match button {
-        Button::Ack(id) => match st.alarms.ack(id, actor).await {
+        Button::Ack(id) => match core.alarms.ack(id, actor).await {
             Ok(_) => answer(ctx, &q, &text::action_done(lang, id, false), false).await,
             Err(e) => answer(ctx, &q, &text::action_refused(lang, &e), true).await,
         },
-        Button::Shelve(id) => match st.alarms.shelve(id, SHELVE_FOR, actor).await {
+        Button::Shelve(id) => match core.alarms.shelve(id, SHELVE_FOR, actor).await {
             Ok(_) => answer(ctx, &q, &text::action_done(lang, id, true), false).await,
             Err(e) => answer(ctx, &q, &text::action_refused(lang, &e), true).await,
         },
         Button::Confirm(token) => {
-            let result = st.agent.confirm(st, &token, actor).await;
+            let result = ctx.agent.confirm(core, &token, actor).await;
             // A confirmation is used up once tried (or expired); someone else's stays.
             let (reply, used_up) = match &result {
                 Ok(outcome) => (text::action_done(lang, outcome.alarm.id, false), true),

@@ -54,8 +54,10 @@ use tracing::{debug, error, info, warn};
 use self::api::{Api, TelegramError};
 pub use self::config::TelegramConfig;
 use self::conversation::Ctx;
+use crate::agent::Agent;
 use crate::alarms::outbox::Channel;
-use crate::app::AppState;
+use crate::alarms::outbox::Channels;
+use crate::context::Core;
 use crate::model::Lang;
 use crate::service::backoff::Backoff;
 use crate::service::metrics::Labels;
@@ -163,29 +165,37 @@ impl TelegramMetrics {
 }
 
 /// Starts the supervised `telegram` task when `[telegram] enabled`; `None` otherwise. It stops
-/// when `token` is cancelled.
+/// when `token` is cancelled. Alarm notifications go out through the channel the bot registers
+/// in `channels` (the outbox's delivery channels) while it is connected.
 pub fn start(
-    state: &Arc<AppState>,
+    core: &Core,
+    agent: &Agent,
+    channels: &Channels,
     supervisor: &Supervisor,
     token: CancellationToken,
 ) -> Option<JoinHandle<()>> {
-    let cfg = state.config();
+    let cfg = core.config();
     if !cfg.telegram.enabled {
         return None;
     }
-    let st = state.clone();
+    let (core, agent, channels) = (core.clone(), agent.clone(), channels.clone());
     Some(
         supervisor.spawn("telegram", Restart::OnFailure, token, move |child| {
-            run(st.clone(), child)
+            run(core.clone(), agent.clone(), channels.clone(), child)
         }),
     )
 }
 
 /// The bot until `token` is cancelled. Telegram's troubles never end it; a token that cannot
 /// be read or a client that cannot be built end it (logged) without a restart.
-async fn run(state: Arc<AppState>, token: CancellationToken) -> Result<(), TaskError> {
-    let cfg = state.config().telegram.clone();
-    let metrics = state.metrics.telegram.clone();
+async fn run(
+    core: Core,
+    agent: Agent,
+    channels: Channels,
+    token: CancellationToken,
+) -> Result<(), TaskError> {
+    let cfg = core.config().telegram.clone();
+    let metrics = core.metrics.telegram.clone();
     let secret = match cfg.token().resolve() {
         Ok(s) => s,
         Err(e) => {
@@ -202,19 +212,20 @@ async fn run(state: Arc<AppState>, token: CancellationToken) -> Result<(), TaskE
     };
     let api = Arc::new(api);
     // Subscribed before connecting, so no alarm change is missed while Telegram is away.
-    let events = state.alarms.subscribe();
+    let events = core.alarms.subscribe();
     let mut channel = None;
     let session = async {
         let Some(me) = connect(&api, cfg.retry_max, &token).await else {
             return;
         };
-        channel = Some(prepare(&state, &api, &me).await);
+        channel = Some(prepare(&core, &channels, &api, &me).await);
         let ctx = Ctx {
-            state: state.clone(),
+            core: core.clone(),
+            agent: agent.clone(),
             api: api.clone(),
         };
         tokio::join!(
-            notify::editor(state.clone(), api.clone(), events, token.clone()),
+            notify::editor(core.clone(), api.clone(), events, token.clone()),
             poll::poll(&ctx, &cfg, &me, &token),
         );
     };
@@ -226,7 +237,7 @@ async fn run(state: Arc<AppState>, token: CancellationToken) -> Result<(), TaskE
         () = worker => {}
     }
     if let Some(c) = channel {
-        state.alarms.channels().unregister_if("telegram", &c);
+        channels.unregister_if("telegram", &c);
     }
     metrics.connected.set(0);
     info!("Telegram bot stopped.");
@@ -267,7 +278,7 @@ async fn connect(api: &Api, retry_max: Duration, token: &CancellationToken) -> O
 
 /// After the first `getMe`: no webhook, the command menu, the outbox channel (returned, to be
 /// unregistered when the bot stops).
-async fn prepare(state: &Arc<AppState>, api: &Arc<Api>, me: &Me) -> Arc<dyn Channel> {
+async fn prepare(core: &Core, channels: &Channels, api: &Arc<Api>, me: &Me) -> Arc<dyn Channel> {
     api.metrics.connected.set(1);
     let username = me.user.username.as_deref().unwrap_or("");
     info!(
@@ -285,11 +296,8 @@ async fn prepare(state: &Arc<AppState>, api: &Arc<Api>, me: &Me) -> Arc<dyn Chan
             warn!(error = %e, "Telegram: cannot register the command menu.");
         }
     }
-    let channel: Arc<dyn Channel> = Arc::new(notify::TelegramChannel::new(state, api.clone()));
-    state
-        .alarms
-        .channels()
-        .register("telegram", channel.clone());
-    state.alarms.outbox_wake().notify_one();
+    let channel: Arc<dyn Channel> = Arc::new(notify::TelegramChannel::new(core, api.clone()));
+    channels.register("telegram", channel.clone());
+    core.alarms.outbox_wake().notify_one();
     channel
 }

@@ -15,7 +15,7 @@
 //! Owns: the channel and the editing. Does not own: which notifications exist (the alarm
 //! engine) or their retries (the outbox).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide_core::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId};
@@ -29,8 +29,8 @@ use super::persist::{self, Notice};
 use super::text;
 use crate::alarms::outbox::{Channel, DeliveryError, DeliveryFuture};
 use crate::alarms::{AlarmView, EventKind};
-use crate::app::AppState;
 use crate::config::Config;
+use crate::context::Core;
 use crate::model::{AlarmState, Lang, Timestamp};
 
 /// How often open notices are compared with their alarms (catches missed events and
@@ -94,7 +94,7 @@ fn shown_key(status: &str, buttons: Option<&InlineKeyboardMarkup>) -> String {
 
 /// The `telegram` channel of the outbox.
 pub(crate) struct TelegramChannel {
-    state: Weak<AppState>,
+    core: Core,
     api: Arc<Api>,
 }
 
@@ -108,26 +108,23 @@ impl std::fmt::Debug for TelegramChannel {
 
 impl TelegramChannel {
     /// A channel sending through `api`.
-    pub(crate) fn new(state: &Arc<AppState>, api: Arc<Api>) -> Self {
+    pub(crate) fn new(core: &Core, api: Arc<Api>) -> Self {
         Self {
-            state: Arc::downgrade(state),
+            core: core.clone(),
             api,
         }
     }
 
     async fn send(&self, n: crate::alarms::outbox::Notice<'_>) -> Result<(), DeliveryError> {
-        let state = self
-            .state
-            .upgrade()
-            .ok_or_else(|| DeliveryError("the gateway is stopping".into()))?;
+        let core = &self.core;
         let chat: i64 = n
             .address
             .trim()
             .parse()
             .map_err(|_| DeliveryError(format!("{:?} is not a Telegram chat id", n.address)))?;
-        let lang = chat_lang(&state.config(), chat);
+        let lang = chat_lang(&core.config(), chat);
         let now = Timestamp::now().as_millis();
-        let view = n.alarm_id.and_then(|id| state.alarms.get(id));
+        let view = n.alarm_id.and_then(|id| core.alarms.get(id));
         let buttons = view.as_ref().and_then(|v| alarm_buttons(v, lang, now));
         let sent = self
             .api
@@ -147,15 +144,15 @@ impl TelegramChannel {
             shown: shown_key("", buttons.as_ref()),
         };
         // The message went out: a failure to remember it only costs the later edit.
-        if let Err(e) = persist::record_notice(&state, notice.clone(), buttons.is_none()).await {
+        if let Err(e) = persist::record_notice(core, notice.clone(), buttons.is_none()).await {
             warn!(chat, alarm = view.id, error = %e, "Telegram: cannot record a notification; it will not be edited.");
             return Ok(());
         }
         // The alarm may have moved on while the message was on its way.
-        if let Some(now_view) = state.alarms.get(view.id)
+        if let Some(now_view) = core.alarms.get(view.id)
             && now_view != view
         {
-            refresh(&state, &self.api, &notice, &now_view).await;
+            refresh(core, &self.api, &notice, &now_view).await;
         }
         Ok(())
     }
@@ -181,7 +178,7 @@ impl Channel for TelegramChannel {
 }
 
 /// Brings one notice in line with its alarm `v`: edits it when what it should show changed.
-async fn refresh(state: &AppState, api: &Api, n: &Notice, v: &AlarmView) {
+async fn refresh(core: &Core, api: &Api, n: &Notice, v: &AlarmView) {
     let now = Timestamp::now().as_millis();
     let status = text::status_line(v, n.lang, now);
     let buttons = alarm_buttons(v, n.lang, now);
@@ -210,14 +207,14 @@ async fn refresh(state: &AppState, api: &Api, n: &Notice, v: &AlarmView) {
         }
     };
     if let Some(done) = mark
-        && let Err(e) = persist::mark_notice(state, n.chat_id, n.message_id, key, done).await
+        && let Err(e) = persist::mark_notice(core, n.chat_id, n.message_id, key, done).await
     {
         warn!(error = %e, "Telegram: cannot record an edited notification.");
     }
 }
 
 /// A notice whose alarm no longer exists (its rule was removed): its buttons go.
-async fn retire(state: &AppState, api: &Api, n: &Notice) {
+async fn retire(core: &Core, api: &Api, n: &Notice) {
     let result = api
         .edit(ChatId(n.chat_id), MessageId(n.message_id), &n.text, None)
         .await;
@@ -226,15 +223,15 @@ async fn retire(state: &AppState, api: &Api, n: &Notice) {
         .map_or_else(super::api::TelegramError::is_gone, |()| true);
     if settled
         && let Err(e) =
-            persist::mark_notice(state, n.chat_id, n.message_id, String::new(), true).await
+            persist::mark_notice(core, n.chat_id, n.message_id, String::new(), true).await
     {
         warn!(error = %e, "Telegram: cannot record an edited notification.");
     }
 }
 
 /// Every open notice, compared with its alarm.
-async fn reconcile(state: &AppState, api: &Api) {
-    let notices = match persist::open_notices(state, None).await {
+async fn reconcile(core: &Core, api: &Api) {
+    let notices = match persist::open_notices(core, None).await {
         Ok(n) => n,
         Err(e) => {
             warn!(error = %e, "Telegram: cannot read the open notifications.");
@@ -242,11 +239,11 @@ async fn reconcile(state: &AppState, api: &Api) {
         }
     };
     for n in notices {
-        match state.alarms.get(n.alarm_id) {
-            Some(v) => refresh(state, api, &n, &v).await,
+        match core.alarms.get(n.alarm_id) {
+            Some(v) => refresh(core, api, &n, &v).await,
             // Alarms not running (yet): nothing to compare with.
-            None if state.alarms.list(false).is_empty() => return,
-            None => retire(state, api, &n).await,
+            None if core.alarms.list(false).is_empty() => return,
+            None => retire(core, api, &n).await,
         }
     }
 }
@@ -254,7 +251,7 @@ async fn reconcile(state: &AppState, api: &Api) {
 /// Follows alarm events and edits the notices about them, until `token` is cancelled. Runs a
 /// full pass at start and every few minutes.
 pub(crate) async fn editor(
-    state: Arc<AppState>,
+    core: Core,
     api: Arc<Api>,
     mut events: broadcast::Receiver<(EventKind, AlarmView)>,
     token: CancellationToken,
@@ -264,17 +261,17 @@ pub(crate) async fn editor(
     loop {
         tokio::select! {
             () = token.cancelled() => return,
-            _ = tick.tick() => reconcile(&state, &api).await,
+            _ = tick.tick() => reconcile(&core, &api).await,
             event = events.recv() => match event {
-                Ok((_, view)) => match persist::open_notices(&state, Some(view.id)).await {
+                Ok((_, view)) => match persist::open_notices(&core, Some(view.id)).await {
                     Ok(notices) => {
                         for n in notices {
-                            refresh(&state, &api, &n, &view).await;
+                            refresh(&core, &api, &n, &view).await;
                         }
                     }
                     Err(e) => warn!(error = %e, "Telegram: cannot read the open notifications."),
                 },
-                Err(broadcast::error::RecvError::Lagged(_)) => reconcile(&state, &api).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => reconcile(&core, &api).await,
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         }

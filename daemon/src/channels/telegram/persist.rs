@@ -5,7 +5,7 @@
 //! Owns: those policies. Does not own: the tables (`crate::store::telegram`) or the outbox (see
 //! `crate::alarms::outbox`).
 
-use crate::app::AppState;
+use crate::context::Core;
 use crate::model::Timestamp;
 use crate::store::StoreError;
 
@@ -22,10 +22,10 @@ const KEEP_NOTICES_MS: i64 = 30 * 86_400_000;
 ///
 /// # Errors
 /// The buffer cannot be read.
-pub(crate) async fn load_offset(state: &AppState, bot_id: u64) -> Result<Option<i32>, StoreError> {
+pub(crate) async fn load_offset(core: &Core, bot_id: u64) -> Result<Option<i32>, StoreError> {
     let bot = i64::try_from(bot_id).unwrap_or(i64::MAX);
     let since = Timestamp(Timestamp::now().as_millis() - OFFSET_FRESH_MS);
-    let offset = state.reader.telegram_offset(bot, since).await?;
+    let offset = core.reader.telegram_offset(bot, since).await?;
     Ok(offset.and_then(|v| i32::try_from(v).ok()))
 }
 
@@ -33,14 +33,9 @@ pub(crate) async fn load_offset(state: &AppState, bot_id: u64) -> Result<Option<
 ///
 /// # Errors
 /// The writer failed.
-pub(crate) async fn save_offset(
-    state: &AppState,
-    bot_id: u64,
-    offset: i32,
-) -> Result<(), StoreError> {
+pub(crate) async fn save_offset(core: &Core, bot_id: u64, offset: i32) -> Result<(), StoreError> {
     let bot = i64::try_from(bot_id).unwrap_or(i64::MAX);
-    state
-        .ingest
+    core.ingest
         .save_telegram_offset(bot, i64::from(offset))
         .await
 }
@@ -49,14 +44,9 @@ pub(crate) async fn save_offset(
 ///
 /// # Errors
 /// The writer failed.
-pub(crate) async fn record_notice(
-    state: &AppState,
-    n: Notice,
-    done: bool,
-) -> Result<(), StoreError> {
+pub(crate) async fn record_notice(core: &Core, n: Notice, done: bool) -> Result<(), StoreError> {
     let forget_before = Timestamp(Timestamp::now().as_millis() - KEEP_NOTICES_MS);
-    state
-        .ingest
+    core.ingest
         .record_telegram_notice(n, done, forget_before)
         .await
 }
@@ -66,10 +56,10 @@ pub(crate) async fn record_notice(
 /// # Errors
 /// The buffer cannot be read.
 pub(crate) async fn open_notices(
-    state: &AppState,
+    core: &Core,
     alarm: Option<i64>,
 ) -> Result<Vec<Notice>, StoreError> {
-    state.reader.open_telegram_notices(alarm).await
+    core.reader.open_telegram_notices(alarm).await
 }
 
 /// Records what a notice shows after an edit; `done` when it has no buttons left.
@@ -77,14 +67,13 @@ pub(crate) async fn open_notices(
 /// # Errors
 /// The writer failed.
 pub(crate) async fn mark_notice(
-    state: &AppState,
+    core: &Core,
     chat_id: i64,
     message_id: i32,
     shown: String,
     done: bool,
 ) -> Result<(), StoreError> {
-    state
-        .ingest
+    core.ingest
         .mark_telegram_notice(chat_id, message_id, shown, done)
         .await
 }

@@ -109,7 +109,7 @@ async fn handle(ctx: &Ctx, chat: teloxide_core::types::ChatId, w: Work) {
 pub(crate) async fn poll(ctx: &Ctx, cfg: &TelegramConfig, me: &Me, token: &CancellationToken) {
     let api = ctx.api.clone();
     let bot_id = me.user.id.0;
-    let mut offset = match persist::load_offset(&ctx.state, bot_id).await {
+    let mut offset = match persist::load_offset(&ctx.core, bot_id).await {
         Ok(o) => o,
         Err(e) => {
             warn!(error = %e, "Telegram: cannot read where polling stopped; starting from Telegram's own record.");
@@ -154,7 +154,7 @@ pub(crate) async fn poll(ctx: &Ctx, cfg: &TelegramConfig, me: &Me, token: &Cance
                 }
                 if offset != before
                     && let Some(o) = offset
-                    && let Err(e) = persist::save_offset(&ctx.state, bot_id, o).await
+                    && let Err(e) = persist::save_offset(&ctx.core, bot_id, o).await
                 {
                     warn!(error = %e, "Telegram: cannot record the polling offset.");
                 }
@@ -213,7 +213,7 @@ fn addressed(msg: &Message, me: &Me, text: &str) -> Option<String> {
 /// Decides on one update and hands it to a handler. Nothing is sent from here.
 fn route(ctx: &Ctx, me: &Me, u: Update, handlers: &mut Handlers, strangers: &mut StrangerLog) {
     let metrics = &ctx.api.metrics;
-    let cfg = ctx.state.config();
+    let cfg = ctx.core.config();
     match u.kind {
         UpdateKind::Message(msg) => {
             let Access::Allowed { actor, lang, known } =

@@ -345,7 +345,7 @@ pub(crate) async fn on_voice(
     lang: Lang,
     known: bool,
 ) {
-    let cfg = ctx.state.config();
+    let cfg = ctx.core.config();
     if !cfg.telegram.voice {
         return tell(ctx, chat, VoiceTrouble::Off).await;
     }
@@ -353,7 +353,7 @@ pub(crate) async fn on_voice(
     if voice.duration.duration() > max {
         return tell(ctx, chat, VoiceTrouble::TooLong(max.as_secs())).await;
     }
-    let Some(llm) = ctx.state.agent.llm() else {
+    let Some(llm) = ctx.agent.llm() else {
         return tell(ctx, chat, VoiceTrouble::NoSpeech).await;
     };
     let caps = match llm.capabilities() {
@@ -411,7 +411,7 @@ pub(crate) async fn on_voice(
         &ctx.api,
         chat,
         ChatAction::Typing,
-        ctx.state.agent.ask(&ctx.state, q),
+        ctx.agent.ask(&ctx.core, q),
     )
     .await;
     conversation::send_reply(ctx, chat, &reply).await;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::supervisor::{Supervisor, TaskInfo};
-use super::systemd;
+use crate::service::supervisor::{Supervisor, TaskInfo};
+use crate::service::systemd;
 use crate::store::{Reader, StoreShared};
 
 /// Live counters computed periodically.
