@@ -389,9 +389,12 @@ package_test() {
 
 # ---------------------------------------------------------------------------------------------
 
+# Each step says how long it took, so the cost of every part of the suite is visible in CI's log.
 run_step() {
     section "$*"
+    local started=$SECONDS
     "$@"
+    note "($* took $((SECONDS - started)) s)"
 }
 
 main() {
@@ -409,7 +412,7 @@ main() {
     run_step cargo test --workspace
     package_test
 
-    section "All checks passed"
+    section "All checks passed in $SECONDS s"
 }
 
 main "$@"
