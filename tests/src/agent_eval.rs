@@ -51,6 +51,14 @@ pub fn default_cases_path() -> PathBuf {
         .join("agent-eval.toml")
 }
 
+/// The held-out case file in this repository: questions written before the offline
+/// understanding was tuned, and read only to score it.
+pub fn heldout_cases_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join("agent-eval-heldout.toml")
+}
+
 /// `docs/agent-eval.md` in this repository.
 pub fn doc_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -51,6 +51,38 @@ fn the_cases_are_thirty_well_formed_questions_half_in_russian() {
     }
 }
 
+#[test]
+fn the_heldout_set_is_sixty_or_more_well_formed_questions_in_both_languages() {
+    let heldout = agent_eval::load_cases(&agent_eval::heldout_cases_path())
+        .expect("the held-out case file loads");
+    assert!(heldout.len() >= 60, "{} held-out questions", heldout.len());
+    let problems = agent_eval::check_cases(&heldout);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let ru = heldout.iter().filter(|c| c.lang == "ru").count();
+    assert!(
+        ru * 3 >= heldout.len() && ru * 3 <= heldout.len() * 2,
+        "{ru} of {} in Russian",
+        heldout.len()
+    );
+    // No question of the held-out set repeats one of the tuning set.
+    let tuning: Vec<String> = cases()
+        .iter()
+        .map(|c| c.question.trim().to_lowercase())
+        .collect();
+    for c in &heldout {
+        assert!(
+            !tuning.contains(&c.question.trim().to_lowercase()),
+            "{} repeats a question of the tuning set",
+            c.id
+        );
+        let cyrillic = c
+            .question
+            .chars()
+            .any(|ch| ('\u{0400}'..='\u{04FF}').contains(&ch));
+        assert_eq!(cyrillic, c.lang == "ru", "{}: lang {}", c.id, c.lang);
+    }
+}
+
 /// The rows of the cases table of `docs/agent-eval.md`: (id, lang, question, expected calls).
 fn doc_rows() -> Vec<(String, String, String, String)> {
     let path = agent_eval::doc_path();
