@@ -2,8 +2,9 @@
 //! maintenance, provisioning gateways and office roles, the office web application (`serve`)
 //! and its users.
 //!
-//! Exit codes: 0 ok, 1 failure, 64 usage, 69 database unreachable, 78 a password credential
-//! missing or empty.
+//! Exit codes: 0 ok, 1 failure, 64 usage, 69 database unreachable, 78 configuration (a password
+//! credential missing or empty; for `serve`, also a settings file that cannot be read or does
+//! not validate): the packaged units do not restart on 78.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -132,7 +133,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     } = cli.command
     {
         let mut cfg = match &config {
-            Some(path) => ServeConfig::load(path).map_err(usage)?,
+            Some(path) => ServeConfig::load(path).map_err(configuration)?,
             None => ServeConfig::default(),
         };
         if let Some(url) = cli.database_url {
@@ -461,6 +462,13 @@ fn usage(e: impl Into<anyhow::Error>) -> Failure {
     }
 }
 
+fn configuration(e: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: EXIT_CONFIG,
+        error: e.into(),
+    }
+}
+
 fn user_failure(e: UserError) -> Failure {
     match e {
         UserError::Invalid { .. } => usage(e),
@@ -503,14 +511,18 @@ async fn serve(cfg: ServeConfig) -> Result<(), Failure> {
     let problems = cfg.validate();
     if !problems.is_empty() {
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return Err(usage(anyhow::anyhow!(
+        return Err(configuration(anyhow::anyhow!(
             "invalid settings: {}",
             text.join("; ")
         )));
     }
-    let pool = web::connect(&cfg)
-        .await
-        .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+    // Read before connecting, so that a missing credential is a configuration error (exit 78,
+    // no restart), whatever the database's state.
+    cfg.password().map_err(configuration)?;
+    let pool = web::connect(&cfg).await.map_err(|e| match e {
+        WebError::Config(c) => configuration(c),
+        e => Failure::from(anyhow::Error::new(e)),
+    })?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;

@@ -748,6 +748,74 @@ async fn failed_logins_are_limited_per_account_and_per_address() {
     assert!(web.log().contains("Login refused: too many failures."));
 }
 
+/// Bad input is the client's mistake: 400 or 404, never the 503 "database unavailable" that
+/// monitoring reads as an outage (a `to` PostgreSQL cannot hold, a NUL in a path or a form).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_answers_400_or_404_never_503() {
+    if !require_postgres() {
+        return;
+    }
+    let (pg, web) = small_site("webbadinput", &WebOptions::default()).await;
+    let mut admin = pg.admin().await;
+    sqlx::raw_sql(
+        "INSERT INTO markoff.sensors (gateway_id, sensor_id, key, name, kind, unit, source) \
+         VALUES ('web-gw', 1, 'x', 'X', 'temperature', '°C', 'test')",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let c = web.client();
+    assert_eq!(c.login("ivan", PASSWORD).await.status, 303);
+    // The sensor exists: a sane range reads it.
+    assert_eq!(c.get("/api/sensors/web-gw/1?range=1h").await.status, 200);
+    for (path, want) in [
+        ("/api/sensors/web-gw/1?to=-99999999999999999", 400),
+        ("/api/sensors/web-gw/1?to=99999999999999999", 400),
+        ("/api/sensors/web-gw/1?to=-1&range=1h", 400),
+        ("/sensors/web-gw/1?to=-99999999999999999", 400),
+        ("/sensors/web-gw/1/chart.svg?to=-99999999999999999", 400),
+        ("/api/buildings/%00", 404),
+        ("/buildings/%00", 404),
+        ("/buildings/%00/plans/1.svg", 404),
+        ("/api/sensors/%00/1", 404),
+        ("/sensors/web%00gw/1", 404),
+        ("/api/alarms/%00/7", 404),
+        ("/alarms/web-gw%00/7", 404),
+    ] {
+        let a = c.get(path).await;
+        assert_eq!(a.status, want, "GET {path}: {}", a.body);
+    }
+    let me = c.get("/api/me").await.json();
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let nul = c
+        .post_json(
+            "/api/alarms/web-gw/7/comments",
+            &json!({"body": "a\u{0}b"}),
+            &[("x-csrf-token", &csrf)],
+        )
+        .await;
+    assert_eq!(nul.status, 422, "{}", nul.body);
+    let elsewhere = c
+        .post_json(
+            "/api/alarms/%00/7/comments",
+            &json!({"body": "hello"}),
+            &[("x-csrf-token", &csrf)],
+        )
+        .await;
+    assert_eq!(elsewhere.status, 404, "{}", elsewhere.body);
+    let form = c
+        .post_form(
+            "/alarms/web-gw/7/comments",
+            &[("csrf", &csrf), ("body", "a\0b")],
+        )
+        .await;
+    assert_eq!(form.status, 422, "{}", form.body);
+    // A login with a NUL is a wrong login, not an outage.
+    let anon = web.client();
+    assert_eq!(anon.login("iv\0an", PASSWORD).await.status, 401);
+    assert!(!web.log().contains("A query failed."), "{}", web.log());
+}
+
 // === the command line ===
 
 async fn central(
@@ -777,6 +845,63 @@ async fn central(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A `serve` that cannot start for its settings or a missing credential exits 78 before it
+/// connects (no database here), and the packaged unit does not restart it on 78.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exits_78_on_a_missing_credential_and_its_unit_does_not_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("central.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndatabase_url = \"postgres://web@127.0.0.1:1/none\"\n\
+                 cookie_secure = false\n{extra}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let conf = config.to_str().unwrap();
+    let serve = ["serve", "--config", conf];
+    write("password_credential = \"web-password\"");
+    let (code, _, err) = central(&serve, &[("CREDENTIALS_DIRECTORY", "/nonexistent")], None).await;
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("web-password"), "{err}");
+    write("password_file = \"/nonexistent/web-password\"");
+    let (code, _, err) = central(&serve, &[], None).await;
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("/nonexistent/web-password"), "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    write(&format!("password_file = {:?}", empty.to_str().unwrap()));
+    let (code, _, err) = central(&serve, &[], None).await;
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("empty"), "{err}");
+    write("password_env = \"MARKOFF_TEST_UNSET_PASSWORD\"");
+    let (code, _, err) = central(&serve, &[], None).await;
+    assert_eq!(code, 78, "{err}");
+    write("pool_size = 0");
+    let (code, _, err) = central(&serve, &[], None).await;
+    assert_eq!(code, 78, "{err}");
+    let (code, _, err) = central(
+        &["serve", "--config", "/nonexistent/central.toml"],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 78, "{err}");
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/debian/markoff-central.service"),
+    )
+    .unwrap();
+    let directives: Vec<&str> = unit.lines().map(str::trim).collect();
+    assert!(directives.contains(&"Restart=on-failure"), "{unit}");
+    assert!(
+        directives.contains(&"RestartPreventExitStatus=78"),
+        "{unit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

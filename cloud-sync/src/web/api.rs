@@ -22,12 +22,22 @@ use super::time::{Time, now_ms};
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 /// Longest history range, days.
 const MAX_RANGE_DAYS: u64 = 400;
+/// Latest `to` of a history range, ms since the epoch (9999-12-31T23:59:59.999Z): the end of
+/// the years PostgreSQL and the pages write with four digits.
+const MAX_TO_MS: i64 = 253_402_300_799_999;
 
 pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
 pub(crate) fn failed(e: &DataError) -> Response {
+    if e.is_bad_input() {
+        tracing::warn!(error = %e, "A request's data was refused by the database.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the request's values are out of range",
+        );
+    }
     tracing::error!(error = %e, "A query failed.");
     error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
 }
@@ -55,6 +65,11 @@ impl RangeQuery {
             ));
         }
         let to = self.to.unwrap_or_else(now_ms);
+        if !(0..=MAX_TO_MS).contains(&to) {
+            return Err(format!(
+                "to must be between 0 and {MAX_TO_MS} (ms since 1970-01-01 UTC)"
+            ));
+        }
         let len_ms = i64::try_from(len.as_millis()).unwrap_or(i64::MAX);
         let points = self.points.unwrap_or(400).clamp(10, 2000);
         Ok((to.saturating_sub(len_ms), to, points))
@@ -144,6 +159,8 @@ pub(crate) fn comment_text(body: &str) -> Result<&str, &'static str> {
     let b = body.trim();
     if b.is_empty() {
         Err("the comment is empty")
+    } else if b.contains('\0') {
+        Err("the comment contains a NUL character")
     } else if b.chars().count() > 4000 {
         Err("the comment is longer than 4000 characters")
     } else {
@@ -206,6 +223,14 @@ mod tests {
             ..RangeQuery::default()
         };
         assert!(long.resolve().is_err());
+        for to in [-99_999_999_999_999_999, -1, MAX_TO_MS + 1, i64::MAX] {
+            let q = RangeQuery {
+                to: Some(to),
+                ..RangeQuery::default()
+            };
+            assert!(q.resolve().is_err(), "to={to}");
+        }
+        assert!(comment_text("a\0b").is_err());
         assert_eq!(comment_text("  hi "), Ok("hi"));
         assert!(comment_text("   ").is_err());
     }

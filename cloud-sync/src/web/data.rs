@@ -27,8 +27,27 @@ pub enum DataError {
     },
 }
 
+impl DataError {
+    /// Whether PostgreSQL refused the request's data (SQLSTATE class 22, "data exception":
+    /// a timestamp out of range, a NUL character), which is the client's mistake, not an
+    /// outage.
+    pub fn is_bad_input(&self) -> bool {
+        let Self::Database { source, .. } = self;
+        source
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|c| c.starts_with("22"))
+    }
+}
+
 fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> DataError {
     move |source| DataError::Database { op, source }
+}
+
+/// Whether `id` can name a row at all: PostgreSQL text never holds a NUL character, so an id
+/// with one names nothing (and sending it would be refused as a data exception).
+pub(crate) fn possible_id(id: &str) -> bool {
+    !id.contains('\0')
 }
 
 /// `ts` as ms since the epoch, in SQL.
@@ -408,6 +427,9 @@ pub(crate) async fn building_rows(
     stale_after_ms: i64,
 ) -> Result<Option<BuildingRows>, DataError> {
     let op = "reading the building";
+    if !possible_id(building_id) {
+        return Ok(None);
+    }
     let head = sqlx::query("SELECT name, address FROM markoff.buildings WHERE building_id = $1")
         .bind(building_id)
         .fetch_optional(pool);
@@ -605,6 +627,9 @@ pub async fn sensor_history(
     stale_after_ms: i64,
 ) -> Result<Option<SensorHistory>, DataError> {
     let op = "reading the sensor's history";
+    if !possible_id(gateway_id) {
+        return Ok(None);
+    }
     let bucket = bucket_for(to - from, max_points);
     let head = sqlx::query(concat!(
         "SELECT g.building_id, b.name AS building_name, g.gateway_id, $2::int4 AS sensor_id, \
@@ -732,6 +757,9 @@ pub async fn alarm(
     alarm_id: i64,
 ) -> Result<Option<AlarmDetail>, DataError> {
     let op = "reading the alarm";
+    if !possible_id(gateway_id) {
+        return Ok(None);
+    }
     let head_sql = format!(
         "SELECT {ALARM_COLUMNS}, g.building_id, b.name AS building_name, \
                 (SELECT s.sensor_id FROM markoff.sensors s \
@@ -824,6 +852,9 @@ pub(crate) async fn add_comment(
     author: &str,
     body: &str,
 ) -> Result<Option<Comment>, DataError> {
+    if !possible_id(gateway_id) {
+        return Ok(None);
+    }
     let row = sqlx::query(concat!(
         "INSERT INTO markoff.alarm_comments (gateway_id, alarm_id, user_id, author, body) \
          SELECT gateway_id, alarm_id, $3, $4, $5 FROM markoff.alarm_latest \

@@ -158,18 +158,23 @@ pub(crate) async fn submit(
         )
             .into_response();
     }
-    let user =
-        match sqlx::query("SELECT user_id, password_hash FROM markoff.web_users WHERE login = $1")
+    // A login with a NUL character names no account (PostgreSQL text cannot hold one).
+    let lookup = async {
+        if !super::data::possible_id(&account) {
+            return Ok(None);
+        }
+        sqlx::query("SELECT user_id, password_hash FROM markoff.web_users WHERE login = $1")
             .bind(&account)
             .fetch_optional(&st.pool)
             .await
-        {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::error!(error = %e, "Looking up a user failed.");
-                return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response();
-            }
-        };
+    };
+    let user = match lookup.await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "Looking up a user failed.");
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response();
+        }
+    };
     let (user_id, hash) = match user.map(|r| (r.try_get::<i64, _>(0), r.try_get::<String, _>(1))) {
         Some((Ok(id), Ok(h))) => (Some(id), h),
         _ => (None, st.dummy_hash.clone()),

@@ -77,6 +77,13 @@ fn page_error(status: StatusCode, message: &str) -> Response {
 }
 
 fn failed(e: &DataError) -> Response {
+    if e.is_bad_input() {
+        tracing::warn!(error = %e, "A request's data was refused by the database.");
+        return page_error(
+            StatusCode::BAD_REQUEST,
+            "The request's values are out of range.",
+        );
+    }
     tracing::error!(error = %e, "A query failed.");
     page_error(
         StatusCode::SERVICE_UNAVAILABLE,
