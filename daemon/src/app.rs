@@ -99,6 +99,17 @@ impl Gateway {
     /// The store cannot be opened or the HTTP address cannot be bound.
     pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
+        // Every component's families, in the order of the exposition (each component registers
+        // its own set; a set asked for again later gets the same handles).
+        metrics.get::<crate::store::StoreMetrics>();
+        metrics.get::<crate::service::supervisor::SupervisorMetrics>();
+        metrics.get::<crate::sources::SourceMetrics>();
+        let alarm_metrics = metrics.get::<crate::alarms::outbox::AlarmMetrics>();
+        let agent_metrics = metrics.get::<crate::agent::AgentMetrics>();
+        let llm_metrics = metrics.get::<crate::agent::llm::LlmMetrics>();
+        metrics.get::<crate::channels::lan::LanMetrics>();
+        metrics.get::<crate::channels::telegram::TelegramMetrics>();
+        metrics.get::<crate::sync::SyncMetrics>();
         let (supervisor, fatal) = Supervisor::new(config.service.clone(), metrics.clone());
         let heartbeat = Heartbeat::new("store:writer");
         let path = config.store.resolved_path();
@@ -123,7 +134,7 @@ impl Gateway {
                 store: store.shared.clone(),
                 reader: store.reader.clone(),
                 ingest: store.ingest.clone(),
-                alarms: crate::alarms::Alarms::new(metrics.alarms.clone()),
+                alarms: crate::alarms::Alarms::new(alarm_metrics),
                 sync: crate::sync::SyncState::new(
                     &config.gateway.id,
                     config.sync.as_ref(),
@@ -135,7 +146,7 @@ impl Gateway {
                 uplink: store_options.uplink,
             },
         );
-        let agent = Agent::new(metrics.agent.clone(), metrics.llm.clone());
+        let agent = Agent::new(agent_metrics, llm_metrics);
         agent.configure(&config.agent);
         let channels = Channels::default();
         channels.register("log", Arc::new(crate::alarms::outbox::LogChannel));
@@ -283,7 +294,7 @@ impl Gateway {
         self.sources_token = CancellationToken::new();
         let ctx = SourceContext {
             ingest: self.store.ingest.clone(),
-            metrics: self.core.metrics.clone(),
+            metrics: self.core.metrics.get::<crate::sources::SourceMetrics>(),
             reader: self.store.reader.clone(),
             health: self.core.health.clone(),
         };

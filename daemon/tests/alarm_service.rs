@@ -106,7 +106,7 @@ async fn start(path: &Path, channel: Arc<TestChannel>) -> Rig {
     cfg.retry_min = Duration::from_millis(20);
     cfg.retry_max = Duration::from_millis(100);
     cfg.notify = vec![toml::from_str("channel = \"test\"\nto = \"ops\"\nlang = \"ru\"").unwrap()];
-    let alarms = Alarms::new(metrics.alarms.clone());
+    let alarms = Alarms::new(metrics.get::<markoff::alarms::outbox::AlarmMetrics>());
     let channels = outbox::Channels::default();
     channels.register("test", channel);
     let ctx = AlarmContext {

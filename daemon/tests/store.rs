@@ -271,7 +271,7 @@ async fn over_budget_drops_synced_rows_first_then_unsynced() {
 
     // A budget that dropping synced rows alone can satisfy.
     let store = open(&path, ByteSize(used * 7 / 10), StoreOptions::default());
-    let metrics = store.shared.metrics.clone();
+    let metrics = store.shared.registry.clone();
     close(store).await;
     let text = metrics.render();
     assert!(
@@ -294,7 +294,7 @@ async fn over_budget_drops_synced_rows_first_then_unsynced() {
 
     // A budget that needs more than every synced row.
     let store = open(&path, ByteSize(1 << 20), StoreOptions::default());
-    let metrics = store.shared.metrics.clone();
+    let metrics = store.shared.registry.clone();
     let bytes = store.shared.bytes();
     close(store).await;
     let text = metrics.render();

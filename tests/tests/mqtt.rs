@@ -203,7 +203,7 @@ async fn malformed_payloads_are_counted_acknowledged_and_never_fatal() {
     let metric =
         format!("markoff_mqtt_malformed_total{{connection=\"bus\",subscription=\"{root}/+\"}} 3");
     eventually("three malformed payloads counted", || {
-        rig.store.shared.metrics.render().contains(&metric)
+        rig.store.shared.registry.render().contains(&metric)
     })
     .await;
 
@@ -221,7 +221,7 @@ async fn malformed_payloads_are_counted_acknowledged_and_never_fatal() {
         rig.count("SELECT count(*) FROM readings") == 3
     })
     .await;
-    let text = rig.store.shared.metrics.render();
+    let text = rig.store.shared.registry.render();
     assert!(
         text.contains(&metric),
         "nothing was delivered again: {}",

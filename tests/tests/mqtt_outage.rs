@@ -47,7 +47,7 @@ async fn a_missing_broker_costs_no_cpu_and_is_rejoined_within_the_backoff_cap() 
     );
     let attempts = store
         .shared
-        .metrics
+        .registry
         .render()
         .lines()
         .find(|l| l.starts_with("markoff_source_errors_total{source=\"mqtt:bus\"}"))

@@ -45,7 +45,7 @@ pub use config::AgentConfig;
 
 use crate::context::Core;
 use crate::model::{Actor, Lang};
-use crate::service::metrics::Labels;
+use crate::service::metrics::{Labels, MetricSet};
 
 /// How long an acknowledgement proposed by the assistant waits for the person's confirmation.
 const CONFIRMATION_TTL: Duration = Duration::from_secs(300);
@@ -156,9 +156,9 @@ pub struct AgentMetrics {
     pub answer_seconds: Histogram,
 }
 
-impl AgentMetrics {
+impl MetricSet for AgentMetrics {
     /// Registers the metrics under `markoff_agent_*`.
-    pub fn register(registry: &mut Registry) -> Self {
+    fn register(registry: &mut Registry) -> Self {
         let m = Self {
             answers: Family::default(),
             tool_calls: Family::default(),
@@ -193,7 +193,9 @@ impl AgentMetrics {
         );
         m
     }
+}
 
+impl AgentMetrics {
     fn count_tool(&self, tool: &str, outcome: &str) {
         self.tool_calls
             .get_or_create(&vec![

@@ -26,7 +26,7 @@ use super::config::AlarmsConfig;
 use super::text;
 use crate::config::users::UserConfig;
 use crate::model::{Lang, Severity};
-use crate::service::metrics::Labels;
+use crate::service::metrics::{Labels, MetricSet};
 use crate::store::{DueNotifications, IngestHandle, OutboxRow, Reader, StoreError, SummaryRow};
 
 /// Why a channel did not accept a message.
@@ -200,9 +200,9 @@ pub struct AlarmMetrics {
     pub refused: Counter,
 }
 
-impl AlarmMetrics {
+impl MetricSet for AlarmMetrics {
     /// Registers the metrics under `markoff_alarm_*`.
-    pub fn register(registry: &mut Registry) -> Self {
+    fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         registry.register(
             "alarm_readings_evaluated",

@@ -60,7 +60,7 @@ use crate::alarms::engine::Refusal;
 use crate::config::Config;
 use crate::context::Core;
 use crate::model::{Actor, Lang, Role};
-use crate::service::metrics::Labels;
+use crate::service::metrics::{Labels, MetricSet};
 use crate::service::supervisor::{Restart, Supervisor, TaskError};
 
 /// Largest form accepted (a question is at most 4000 characters).
@@ -78,9 +78,9 @@ pub struct LanMetrics {
     pub logins: Family<Labels, Counter>,
 }
 
-impl LanMetrics {
+impl MetricSet for LanMetrics {
     /// Registers the metrics under `markoff_lan_*`.
-    pub fn register(registry: &mut Registry) -> Self {
+    fn register(registry: &mut Registry) -> Self {
         let m = Self {
             logins: Family::default(),
         };
@@ -91,7 +91,9 @@ impl LanMetrics {
         );
         m
     }
+}
 
+impl LanMetrics {
     fn count(&self, outcome: &str) {
         self.logins
             .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
@@ -299,7 +301,7 @@ async fn login(
         return html(StatusCode::FORBIDDEN, page::message(lang, w.expired));
     }
     let cfg = p.core.config();
-    let metrics = &p.core.metrics.lan;
+    let metrics = p.core.metrics.get::<LanMetrics>();
     match p.auth.login(&cfg, client.ip(), &f.token) {
         Login::Ok { id, user } => {
             metrics.count("ok");

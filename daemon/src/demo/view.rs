@@ -128,7 +128,7 @@ pub(crate) async fn run_plain(core: Core, info: Info, done: CancellationToken) {
     }
     println!(
         "markoff demo: stopped; {} readings committed (last seq {}).",
-        core.metrics.readings_ingested.get(),
+        core.store.metrics.readings_ingested.get(),
         core.store.last_seq()
     );
 }

@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -19,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::backoff::Backoff;
-use super::metrics::Metrics;
+use super::metrics::{MetricSet, Metrics};
 use crate::config::ServiceConfig;
 
 /// Why a task's run ended with an error.
@@ -162,11 +166,48 @@ impl Heartbeat {
     }
 }
 
+/// A supervised task's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabel {
+    /// The task's name (`http`, `source:plant`, …).
+    pub task: String,
+}
+
+/// Metrics of the supervisor.
+#[derive(Debug, Default)]
+pub struct SupervisorMetrics {
+    /// Restarts of supervised tasks, by `task`.
+    pub task_restarts: Family<TaskLabel, Counter>,
+}
+
+impl MetricSet for SupervisorMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "task_restarts",
+            "Restarts of supervised tasks, by task",
+            m.task_restarts.clone(),
+        );
+        m
+    }
+}
+
+impl SupervisorMetrics {
+    /// Counts a restart of `task`.
+    pub fn count_restart(&self, task: &str) {
+        self.task_restarts
+            .get_or_create(&TaskLabel {
+                task: task.to_owned(),
+            })
+            .inc();
+    }
+}
+
 /// Supervises tasks. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Supervisor {
     cfg: ServiceConfig,
-    metrics: Arc<Metrics>,
+    metrics: Arc<SupervisorMetrics>,
     tracker: TaskTracker,
     fatal: mpsc::UnboundedSender<Fatal>,
     tasks: Arc<Mutex<BTreeMap<String, TaskInfo>>>,
@@ -182,7 +223,7 @@ impl Supervisor {
         let (fatal, rx) = mpsc::unbounded_channel();
         let s = Self {
             cfg,
-            metrics,
+            metrics: metrics.get::<SupervisorMetrics>(),
             tracker: TaskTracker::new(),
             fatal,
             tasks: Arc::default(),

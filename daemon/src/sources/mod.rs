@@ -10,6 +10,7 @@
 //! - bad input is counted (`source_errors`) and logged, never a panic.
 
 pub mod health;
+pub mod metrics;
 pub mod modbus;
 pub mod mqtt;
 pub mod simulator;
@@ -21,17 +22,18 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::service::metrics::Metrics;
 use crate::service::supervisor::TaskError;
 use crate::store::{IngestHandle, Reader};
+
+pub use metrics::SourceMetrics;
 
 /// What a source gets to run.
 #[derive(Clone, Debug)]
 pub struct SourceContext {
     /// Where readings go.
     pub ingest: IngestHandle,
-    /// Metrics (source errors).
-    pub metrics: Arc<Metrics>,
+    /// The sources' metrics (errors, MQTT messages).
+    pub metrics: Arc<SourceMetrics>,
     /// Buffer queries (a source's learned state, e.g. Modbus address holes).
     pub reader: Reader,
     /// Where the source reports its connection and device health.
@@ -43,7 +45,7 @@ impl SourceContext {
     pub fn for_store(store: &crate::store::Store) -> Self {
         Self {
             ingest: store.ingest.clone(),
-            metrics: store.shared.metrics.clone(),
+            metrics: store.shared.registry.get::<SourceMetrics>(),
             reader: store.reader.clone(),
             health: health::Health::default(),
         }

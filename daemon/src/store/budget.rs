@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tracing::{info, warn};
 
 use super::READINGS_STREAM;
+use super::StoreMetrics;
 use crate::config::StoreConfig;
-use crate::service::metrics::Metrics;
 
 /// Why rows were dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub(crate) fn enforce(
     conn: &mut Connection,
     cfg: &StoreConfig,
     options: super::StoreOptions,
-    metrics: &Metrics,
+    metrics: &StoreMetrics,
     now_ms: i64,
 ) -> Result<BudgetStatus, rusqlite::Error> {
     let synced = synced_upto(conn)?;
@@ -115,7 +115,7 @@ pub(crate) fn enforce(
 /// loses a count; metrics and the log follow the commit.
 fn drop_rows(
     conn: &mut Connection,
-    metrics: &Metrics,
+    metrics: &StoreMetrics,
     reason: DropReason,
     delete: impl FnOnce(&Connection) -> Result<i64, rusqlite::Error>,
 ) -> Result<i64, rusqlite::Error> {
@@ -200,7 +200,7 @@ fn delete_expired_chunk(conn: &Connection, upto: i64, cutoff: i64) -> Result<i64
     Ok(i64::try_from(n).unwrap_or(0))
 }
 
-fn report(metrics: &Metrics, reason: DropReason, rows: i64) {
+fn report(metrics: &StoreMetrics, reason: DropReason, rows: i64) {
     metrics.count_dropped(reason.as_str(), u64::try_from(rows).unwrap_or(0));
     match reason {
         DropReason::Retention => info!(

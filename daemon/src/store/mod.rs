@@ -33,6 +33,7 @@ mod chat;
 mod history;
 #[allow(dead_code)]
 mod log;
+pub mod metrics;
 mod migrations;
 #[cfg(test)]
 mod model_tests;
@@ -78,6 +79,7 @@ pub use budget::DropReason;
 pub use cache::{LatestCache, LatestValue};
 pub use chat::ChatMessageRow;
 pub use history::{BUCKETS, BucketStats, MAX_RAW_POINTS, SeriesPoint};
+pub use metrics::StoreMetrics;
 pub use migrations::MigrationError;
 pub use outbox::{DueNotifications, OutboxRow, SummaryRow};
 pub use reader::{HistoryRow, READERS, ReadConnection, Reader, SensorRow, open_read_only};
@@ -197,8 +199,10 @@ impl WriterMsg {
 pub struct StoreShared {
     /// Latest committed value per sensor.
     pub latest: LatestCache,
-    /// Metrics of the process.
-    pub metrics: Arc<Metrics>,
+    /// The buffer's metrics.
+    pub metrics: Arc<StoreMetrics>,
+    /// The registry of the process, for the components built over this store.
+    pub registry: Arc<Metrics>,
     /// Progress of the writer, for the watchdog.
     pub heartbeat: Heartbeat,
     last_seq: AtomicI64,
@@ -413,7 +417,8 @@ impl Store {
         let (committed, _) = broadcast::channel(64);
         let shared = Arc::new(StoreShared {
             latest: LatestCache::default(),
-            metrics,
+            metrics: metrics.get::<StoreMetrics>(),
+            registry: metrics,
             heartbeat,
             last_seq: AtomicI64::new(state.next_seq - 1),
             first_seq: AtomicI64::new(state.first_seq),

@@ -16,6 +16,7 @@
 pub mod config;
 mod connect;
 mod metadata;
+pub mod metrics;
 mod retry;
 mod status;
 mod uploader;
@@ -30,6 +31,7 @@ use crate::store::Store;
 pub use config::{SslMode, SyncConfig};
 pub use connect::{SyncFailure, connect};
 pub use metadata::SiteSource;
+pub use metrics::SyncMetrics;
 pub use status::{StreamState, StreamStatus, SyncReport, SyncState};
 pub use uploader::{DrainStats, drain_readings};
 

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use markoff_proto::Stream;
 use serde::{Deserialize, Serialize};
 
+use super::metrics::{StreamLabel, SyncMetrics};
 use crate::model::Timestamp;
-use crate::service::metrics::{Metrics, stream_labels};
+use crate::service::metrics::Metrics;
 
 /// What a stream's uploader is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,7 +114,7 @@ pub struct SyncState {
     target: Option<String>,
     sslmode: Option<String>,
     streams: Mutex<BTreeMap<&'static str, StreamStatus>>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<SyncMetrics>,
 }
 
 impl SyncState {
@@ -139,7 +140,7 @@ impl SyncState {
             target: cfg.map(super::SyncConfig::display_url),
             sslmode: cfg.map(|c| c.sslmode.as_str().to_owned()),
             streams: Mutex::new(streams),
-            metrics,
+            metrics: metrics.get::<SyncMetrics>(),
         })
     }
 
@@ -188,9 +189,8 @@ impl SyncState {
     pub(crate) fn set_state(&self, stream: Stream, state: StreamState) {
         let connected = i64::from(state == StreamState::Connected);
         self.metrics
-            .sync
             .connected
-            .get_or_create(&stream_labels(stream.as_str()))
+            .get_or_create(&StreamLabel::new(stream.as_str()))
             .set(connected);
         self.update(stream, |s| {
             s.state = state;
@@ -210,13 +210,9 @@ impl SyncState {
     }
 
     pub(crate) fn set_lag(&self, stream: Stream, rows: i64, seconds: f64) {
-        let labels = stream_labels(stream.as_str());
-        self.metrics.sync.lag_rows.get_or_create(&labels).set(rows);
-        self.metrics
-            .sync
-            .lag_seconds
-            .get_or_create(&labels)
-            .set(seconds);
+        let labels = StreamLabel::new(stream.as_str());
+        self.metrics.lag_rows.get_or_create(&labels).set(rows);
+        self.metrics.lag_seconds.get_or_create(&labels).set(seconds);
         self.update(stream, |s| {
             s.lag_rows = rows;
             s.lag_seconds = seconds;
@@ -224,8 +220,8 @@ impl SyncState {
     }
 
     pub(crate) fn batch_committed(&self, stream: Stream, rows: u64, seconds: f64) {
-        let labels = stream_labels(stream.as_str());
-        let m = &self.metrics.sync;
+        let labels = StreamLabel::new(stream.as_str());
+        let m = &self.metrics;
         m.batches.get_or_create(&labels).inc();
         m.rows.get_or_create(&labels).inc_by(rows);
         m.batch_seconds.get_or_create(&labels).observe(seconds);
@@ -240,9 +236,8 @@ impl SyncState {
 
     pub(crate) fn failed(&self, stream: Stream, error: &str, next_attempt_ms: i64) {
         self.metrics
-            .sync
             .failures
-            .get_or_create(&stream_labels(stream.as_str()))
+            .get_or_create(&StreamLabel::new(stream.as_str()))
             .inc();
         self.set_state(stream, StreamState::BackingOff);
         self.update(stream, |s| {

@@ -428,7 +428,7 @@ pub async fn drain_readings(
         batch_rows: cfg.batch_rows,
         interval: cfg.interval,
         max_backoff: cfg.max_backoff,
-        status: SyncState::new(gateway_id, Some(cfg), store.shared.metrics.clone()),
+        status: SyncState::new(gateway_id, Some(cfg), store.shared.registry.clone()),
     };
     let (db, cursor) = blocking(&ctx.db_path, |db| db.cursor(Stream::Readings)).await?;
     let mut retry = Retry::new(Stream::Readings, ctx.max_backoff);

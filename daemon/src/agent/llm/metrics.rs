@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::service::metrics::Labels;
+use crate::service::metrics::{Labels, MetricSet};
 
 /// Counters, gauges and latencies of the requests to the LLM server.
 #[derive(Debug)]
@@ -54,9 +54,9 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 14))
 }
 
-impl LlmMetrics {
+impl MetricSet for LlmMetrics {
     /// Creates the handles and registers them under `markoff_llm_*`.
-    pub fn register(registry: &mut Registry) -> Self {
+    fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         registry.register(
             "llm_requests",
@@ -100,7 +100,9 @@ impl LlmMetrics {
         );
         m
     }
+}
 
+impl LlmMetrics {
     pub(crate) fn count(&self, endpoint: &str, outcome: &str) {
         self.requests
             .get_or_create(&vec![

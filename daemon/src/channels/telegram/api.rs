@@ -473,6 +473,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::metrics::MetricSet;
 
     fn api() -> Api {
         let cfg = TelegramConfig::default();

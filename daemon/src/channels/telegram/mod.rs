@@ -60,7 +60,7 @@ use crate::alarms::outbox::Channels;
 use crate::context::Core;
 use crate::model::Lang;
 use crate::service::backoff::Backoff;
-use crate::service::metrics::Labels;
+use crate::service::metrics::{Labels, MetricSet};
 use crate::service::supervisor::{Restart, Supervisor, TaskError};
 
 /// First wait after a failed request to the Bot API.
@@ -86,9 +86,9 @@ pub struct TelegramMetrics {
     pub voice: Family<Labels, Counter>,
 }
 
-impl TelegramMetrics {
+impl MetricSet for TelegramMetrics {
     /// Registers the metrics under `markoff_telegram_*`.
-    pub fn register(registry: &mut Registry) -> Self {
+    fn register(registry: &mut Registry) -> Self {
         let m = Self {
             connected: Gauge::default(),
             updates: Family::default(),
@@ -135,7 +135,9 @@ impl TelegramMetrics {
         );
         m
     }
+}
 
+impl TelegramMetrics {
     fn count(family: &Family<Labels, Counter>, key: &str, value: &str) {
         family
             .get_or_create(&vec![(key.to_owned(), value.to_owned())])
@@ -195,7 +197,7 @@ async fn run(
     token: CancellationToken,
 ) -> Result<(), TaskError> {
     let cfg = core.config().telegram.clone();
-    let metrics = core.metrics.telegram.clone();
+    let metrics = core.metrics.get::<TelegramMetrics>();
     let secret = match cfg.token().resolve() {
         Ok(s) => s,
         Err(e) => {

@@ -27,9 +27,9 @@ use super::decode::{self, Decoded};
 use super::{Mqtt, Server};
 use crate::model::{Quality, Reading, SensorId, SensorKind, SensorMeta, Timestamp};
 use crate::service::backoff::Backoff;
-use crate::service::metrics::subscription_labels;
 use crate::service::supervisor::TaskError;
 use crate::sources::SourceContext;
+use crate::sources::metrics::SubscriptionLabels;
 
 /// QoS 0 messages waiting for the processor beyond which new QoS 0 messages are dropped.
 /// QoS 1/2 messages are never dropped: the broker's in-flight window bounds them.
@@ -269,7 +269,7 @@ async fn process(
             };
             ctx.metrics
                 .mqtt_messages
-                .get_or_create(&subscription_labels(&m.name, &sub.rule.filter))
+                .get_or_create(&SubscriptionLabels::new(&m.name, &sub.rule.filter))
                 .inc();
             match decode::decode(&sub.rule, &p.topic, &p.payload) {
                 Ok(decoded) => {
@@ -289,7 +289,7 @@ async fn process(
                 Err(e) => {
                     ctx.metrics
                         .mqtt_malformed
-                        .get_or_create(&subscription_labels(&m.name, &sub.rule.filter))
+                        .get_or_create(&SubscriptionLabels::new(&m.name, &sub.rule.filter))
                         .inc();
                     ctx.metrics.count_source_error(&source);
                     let entry = warned

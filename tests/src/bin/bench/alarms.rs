@@ -231,7 +231,7 @@ async fn round_trips(n: u64) -> anyhow::Result<(Vec<Duration>, i64, i64)> {
     )?;
     let rules = compile(&cfg, &[]).map_err(|e| anyhow::anyhow!("rules rejected: {e:?}"))?;
     cfg.notify[0].min_severity = Severity::Low;
-    let alarms = Alarms::new(metrics.alarms.clone());
+    let alarms = Alarms::new(metrics.get::<markoff::alarms::outbox::AlarmMetrics>());
     let ctx = AlarmContext {
         ingest: store.ingest.clone(),
         reader: store.reader.clone(),
@@ -252,7 +252,12 @@ async fn round_trips(n: u64) -> anyhow::Result<(Vec<Duration>, i64, i64)> {
         )])
         .await?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metrics.alarms.evaluated.get() == 0 {
+    while metrics
+        .get::<markoff::alarms::outbox::AlarmMetrics>()
+        .evaluated
+        .get()
+        == 0
+    {
         anyhow::ensure!(Instant::now() < deadline, "the alarm engine did not start");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -387,7 +387,7 @@ fn pipeline(
         bytes_on_disk,
         peak_rss: sys::peak_rss(),
         failures,
-        commits: Some(metrics.commits.get()),
+        commits: Some(metrics.get::<markoff::store::StoreMetrics>().commits.get()),
         commit_seconds: histogram_sum(&metrics.render(), "markoff_buffer_commit_seconds_sum"),
     })
 }

@@ -1,0 +1,81 @@
+//! The sources' metrics (`markoff_source_errors`, `markoff_mqtt_*`).
+//!
+//! Owns: the families every source updates, registered by the sources through [`MetricSet`].
+//! Does not own: the registry (`crate::service::metrics`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::service::metrics::MetricSet;
+
+/// The source a count belongs to (`mqtt:bus`, `modbus:plant`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// The source's name.
+    pub source: String,
+}
+
+/// An MQTT subscription: the connection's name and the subscription's filter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubscriptionLabels {
+    /// The `[[sources.mqtt]]` connection's name.
+    pub connection: String,
+    /// The subscription's topic filter.
+    pub subscription: String,
+}
+
+impl SubscriptionLabels {
+    /// Labels of `subscription` on `connection`.
+    pub fn new(connection: &str, subscription: &str) -> Self {
+        Self {
+            connection: connection.to_owned(),
+            subscription: subscription.to_owned(),
+        }
+    }
+}
+
+/// Metrics of the sources.
+#[derive(Debug, Default)]
+pub struct SourceMetrics {
+    /// Errors reported by sources, by `source`.
+    pub source_errors: Family<SourceLabel, Counter>,
+    /// MQTT messages received, by `connection` and `subscription`.
+    pub mqtt_messages: Family<SubscriptionLabels, Counter>,
+    /// MQTT messages whose payload could not be decoded, by `connection` and `subscription`.
+    pub mqtt_malformed: Family<SubscriptionLabels, Counter>,
+}
+
+impl MetricSet for SourceMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "source_errors",
+            "Errors reported by sources, by source",
+            m.source_errors.clone(),
+        );
+        registry.register(
+            "mqtt_messages",
+            "MQTT messages received, by connection and subscription",
+            m.mqtt_messages.clone(),
+        );
+        registry.register(
+            "mqtt_malformed",
+            "MQTT messages with an undecodable payload, by connection and subscription",
+            m.mqtt_malformed.clone(),
+        );
+        m
+    }
+}
+
+impl SourceMetrics {
+    /// Counts an error of `source`.
+    pub fn count_source_error(&self, source: &str) {
+        self.source_errors
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .inc();
+    }
+}
