@@ -24,6 +24,11 @@
 //! - `GET /v1/models` (and `/models`), `GET /api/extra/true_max_context_length`, `GET /props`
 //!   (llama.cpp-style `default_generation_settings.n_ctx`).
 //! - `POST /api/extra/tokencount`: `{"value": N, "ids": []}`, N = words + punctuation marks.
+//! - `POST /tokenize` (llama.cpp server, with [`FakeOptions::tokenize`]): `{"tokens": [..]}`,
+//!   as many as the tokencount above.
+//! - `POST /api/extra/abort`: `{"genkey": ..}` recorded ([`FakeKobold::aborts`]); a
+//!   [`Step::Hang`] of the request with that `genkey` ends at once, as Koboldcpp's generation
+//!   stops.
 //! - `POST /v1/chat/completions` (and `/chat/completions`): answers shaped as Koboldcpp makes
 //!   them: `tool_calls` always present (`[]` on plain answers), `content: null` on calls,
 //!   `arguments` as a JSON string, ids `call_NNNNN`. Like Koboldcpp, a tool without a
@@ -106,6 +111,8 @@ pub struct FakeOptions {
     pub tokencount: bool,
     /// Behave as a plain OpenAI-compatible server (llama.cpp server): `/v1/*` only, JSON 404s.
     pub openai_only: bool,
+    /// llama.cpp server's `POST /tokenize` exists.
+    pub tokenize: bool,
     /// Model name (`koboldcpp/<model>` in answers).
     pub model: String,
     /// Version reported by `/api/extra/version`.
@@ -121,6 +128,7 @@ impl Default for FakeOptions {
             context: 8192,
             tokencount: true,
             openai_only: false,
+            tokenize: false,
             model: "fake-7b".to_owned(),
             version: "1.102".to_owned(),
         }
@@ -138,6 +146,8 @@ struct Shared {
     transcript: Mutex<String>,
     transcribe_requests: Mutex<Vec<Vec<u8>>>,
     tts_requests: Mutex<Vec<String>>,
+    aborts: Mutex<Vec<String>>,
+    aborted: tokio::sync::Notify,
     next_id: AtomicU64,
 }
 
@@ -190,6 +200,8 @@ impl FakeKobold {
             transcript: Mutex::new("test transcript".to_owned()),
             transcribe_requests: Mutex::new(Vec::new()),
             tts_requests: Mutex::new(Vec::new()),
+            aborts: Mutex::new(Vec::new()),
+            aborted: tokio::sync::Notify::new(),
             next_id: AtomicU64::new(1),
         });
         let app = {
@@ -274,6 +286,11 @@ impl FakeKobold {
         lock(&self.shared.transcribe_requests).clone()
     }
 
+    /// The `genkey`s of `POST /api/extra/abort` requests, in order.
+    pub fn aborts(&self) -> Vec<String> {
+        lock(&self.shared.aborts).clone()
+    }
+
     /// Texts received by the TTS endpoint.
     pub fn tts_requests(&self) -> Vec<String> {
         lock(&self.shared.tts_requests).clone()
@@ -333,6 +350,8 @@ async fn handle(
             &json!({"default_generation_settings": {"n_ctx": s.opts.context}, "total_slots": 1}),
         ),
         (true, "/api/extra/tokencount") if kobold && s.opts.tokencount => tokencount(&body),
+        (true, "/tokenize") if s.opts.tokenize => tokenize(&body),
+        (true, "/api/extra/abort") if kobold => abort(&s, &body),
         (true, "/v1/chat/completions" | "/chat/completions") => chat(&s, &conn, &body).await,
         (true, "/api/extra/transcribe") if kobold => transcribe(&s, &body),
         (true, "/api/extra/tts") if kobold => tts(&s, &body),
@@ -411,6 +430,25 @@ fn tokencount(body: &[u8]) -> Response {
     )
 }
 
+fn tokenize(body: &[u8]) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return bad_input();
+    };
+    let content = v.get("content").and_then(Value::as_str).unwrap_or("");
+    let tokens: Vec<u32> = (0..fake_token_count(content)).collect();
+    json_response(StatusCode::OK, &json!({"tokens": tokens}))
+}
+
+fn abort(s: &Shared, body: &[u8]) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return bad_input();
+    };
+    let key = v.get("genkey").and_then(Value::as_str).unwrap_or("");
+    lock(&s.aborts).push(key.to_owned());
+    s.aborted.notify_waiters();
+    json_response(StatusCode::OK, &json!({"success": "true", "done": "true"}))
+}
+
 /// Why Koboldcpp would fail on these tools with a `KeyError` (no JSON answer).
 fn kobold_rejects(request: &Value) -> bool {
     let Some(tools) = request.get("tools").and_then(Value::as_array) else {
@@ -461,7 +499,22 @@ async fn chat(s: &Shared, conn: &Connection, body: &[u8]) -> Response {
                 "type": "service_unavailable"}}),
         ),
         Step::Hang(d) => {
-            tokio::time::sleep(d).await;
+            let genkey = request.get("genkey").and_then(Value::as_str);
+            let aborted = async {
+                loop {
+                    let woken = s.aborted.notified();
+                    let mut woken = std::pin::pin!(woken);
+                    woken.as_mut().enable();
+                    if genkey.is_some_and(|k| lock(&s.aborts).iter().any(|a| a == k)) {
+                        return;
+                    }
+                    woken.await;
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(d) => {}
+                () = aborted => {}
+            }
             completion(s, &request, Some("ok".to_owned()), None)
         }
         Step::Status(code, text) => {

@@ -146,11 +146,16 @@ fn the_doc_lists_exactly_the_cases() {
     );
 }
 
-/// The text of the last message of a chat request, if it is the user's.
+/// The question of the last message of a chat request, if it is the user's (without the time
+/// the agent adds after it: "(Now: ...)", "(Сейчас: ...)").
 fn user_question(req: &Value) -> Option<String> {
     let last = req.get("messages")?.as_array()?.last()?;
-    (last.get("role")?.as_str()? == "user")
-        .then(|| last.get("content")?.as_str().map(str::to_owned))?
+    let text = (last.get("role")?.as_str()? == "user")
+        .then(|| last.get("content")?.as_str().map(str::to_owned))??;
+    let question = ["\n\n(Now: ", "\n\n(Сейчас: "]
+        .iter()
+        .find_map(|m| text.rsplit_once(m).map(|(q, _)| q.to_owned()));
+    Some(question.unwrap_or(text))
 }
 
 /// A model that answers each question with a tool call chosen by `pick`, then, after the

@@ -114,16 +114,25 @@ async fn probe_falls_back_to_v1_models_on_other_servers() {
     let caps = llm.probe().await.unwrap();
     assert_eq!(caps.server, "openai-compatible");
     assert_eq!(caps.version, None);
-    assert!(!caps.tokencount && !caps.transcribe && !caps.tts);
+    assert!(!caps.transcribe && !caps.tts);
+    assert!(caps.tokencount, "llama.cpp's /tokenize is tried");
     assert_eq!(caps.context_tokens, 6144, "from llama.cpp's /props");
-    // No tokencount endpoint is tried after such a probe: the estimate is used.
-    assert_eq!(
-        llm.count_tokens("Hello, world!").await,
-        estimate_tokens("Hello, world!")
-    );
+    // Koboldcpp's tokencount is not tried after such a probe; llama.cpp's /tokenize is, once:
+    // this server has none, so the estimate is used.
+    for _ in 0..2 {
+        assert_eq!(
+            llm.count_tokens("Hello, world!").await,
+            estimate_tokens("Hello, world!")
+        );
+    }
     assert_eq!(
         server.paths(),
-        ["GET /api/extra/version", "GET /v1/models", "GET /props"]
+        [
+            "GET /api/extra/version",
+            "GET /v1/models",
+            "GET /props",
+            "POST /tokenize"
+        ]
     );
     // Chat works the same against it.
     assert_eq!(
@@ -557,6 +566,85 @@ async fn count_tokens_uses_the_endpoint() {
     assert_eq!(llm.count_tokens(text).await, fake_token_count(text));
     assert_ne!(fake_token_count(text), estimate_tokens(text));
     assert_eq!(kobold.paths(), ["POST /api/extra/tokencount"]);
+}
+
+#[tokio::test]
+async fn count_tokens_uses_llama_cpp_tokenize_and_remembers_counts() {
+    let server = FakeKobold::start_with(FakeOptions {
+        openai_only: true,
+        tokenize: true,
+        ..FakeOptions::default()
+    })
+    .await;
+    let llm = client(&server);
+    llm.probe().await.unwrap();
+    let text = r#"{"sensor":"f3.r301.temperature","value":21.5,"age_s":40}"#;
+    assert_eq!(llm.count_tokens(text).await, fake_token_count(text));
+    // The same text again (the byte-stable system prompt): counted once.
+    assert_eq!(llm.count_tokens(text).await, fake_token_count(text));
+    let tokenized = server
+        .paths()
+        .iter()
+        .filter(|p| *p == "POST /tokenize")
+        .count();
+    assert_eq!(tokenized, 1, "{:?}", server.paths());
+}
+
+#[tokio::test]
+async fn a_request_given_up_on_is_aborted_on_koboldcpp_with_its_genkey() {
+    let kobold = FakeKobold::start().await;
+    let llm = client_with(
+        LlmConfig {
+            request_timeout: Duration::from_millis(500),
+            ..config(&kobold.url())
+        },
+        None,
+    );
+    llm.probe().await.unwrap();
+    kobold.push(Step::Hang(Duration::from_secs(60)));
+    assert_eq!(ask(&llm, "hi").await.unwrap_err(), LlmError::Timeout);
+    let sent = kobold.requests();
+    let genkey = sent[0]["genkey"].as_str().expect("a genkey").to_owned();
+    assert!(genkey.starts_with("KCPP"), "{genkey}");
+    assert_eventually!(
+        kobold.aborts() == [genkey.clone()],
+        "no abort with {genkey}: {:?}",
+        kobold.paths()
+    );
+    // Each request has its own key.
+    assert_eq!(
+        ask(&llm, "again").await.unwrap().content.as_deref(),
+        Some("ok")
+    );
+    assert_ne!(kobold.requests()[1]["genkey"], genkey.as_str());
+    assert_eq!(
+        kobold.aborts().len(),
+        1,
+        "an answered request is not aborted"
+    );
+
+    // llama.cpp's server stops when the connection closes: no genkey, no abort.
+    let server = FakeKobold::start_with(FakeOptions {
+        openai_only: true,
+        ..FakeOptions::default()
+    })
+    .await;
+    let llm = client_with(
+        LlmConfig {
+            request_timeout: Duration::from_millis(500),
+            ..config(&server.url())
+        },
+        None,
+    );
+    llm.probe().await.unwrap();
+    server.push(Step::Hang(Duration::from_secs(60)));
+    assert_eq!(ask(&llm, "hi").await.unwrap_err(), LlmError::Timeout);
+    assert!(server.requests()[0].get("genkey").is_none());
+    assert!(
+        !server.paths().iter().any(|p| p.contains("abort")),
+        "{:?}",
+        server.paths()
+    );
 }
 
 #[tokio::test]

@@ -28,6 +28,10 @@ pub struct AgentConfig {
     /// local data without the LLM.
     #[serde(default = "defaults::turn_timeout", with = "humantime_serde")]
     pub turn_timeout: Duration,
+    /// How long a chat (Telegram) waits for the LLM before it sends the answer from local data,
+    /// marked as such; the LLM's answer follows when it comes. `"0s"`: wait for the LLM.
+    #[serde(default = "defaults::patience", with = "humantime_serde")]
+    pub patience: Duration,
     /// Tokens of earlier questions and answers sent with a new question (oldest cut first).
     #[serde(default = "defaults::history_tokens")]
     pub history_tokens: u32,
@@ -52,6 +56,7 @@ impl Default for AgentConfig {
             language: Lang::default(),
             max_tool_rounds: defaults::max_tool_rounds(),
             turn_timeout: defaults::turn_timeout(),
+            patience: defaults::patience(),
             history_tokens: defaults::history_tokens(),
             session_idle: defaults::session_idle(),
             stale_after: defaults::stale_after(),
@@ -81,6 +86,14 @@ impl AgentConfig {
         {
             push("turn_timeout", "must be between 1s and 10m".into());
         }
+        if !self.patience.is_zero()
+            && (self.patience < Duration::from_secs(1) || self.patience >= self.turn_timeout)
+        {
+            push(
+                "patience",
+                "must be 0s (off), or at least 1s and shorter than turn_timeout".into(),
+            );
+        }
         if self.history_tokens > 100_000 {
             push("history_tokens", "must be at most 100000".into());
         }
@@ -106,6 +119,9 @@ mod defaults {
     }
     pub(super) fn turn_timeout() -> Duration {
         Duration::from_secs(90)
+    }
+    pub(super) fn patience() -> Duration {
+        Duration::from_secs(5)
     }
     pub(super) fn history_tokens() -> u32 {
         1500

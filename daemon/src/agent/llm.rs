@@ -55,11 +55,19 @@ const BUSY_BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Longest wait between busy retries.
 const BUSY_BACKOFF_MAX: Duration = Duration::from_secs(4);
 
-/// A conservative token estimate for text the server cannot count: one token per three
-/// characters, rounded up (English runs about four characters a token, Russian fewer).
+/// A conservative token estimate for text the server cannot count: one token per two
+/// characters, rounded up. English prose runs about four characters a token, but JSON tool
+/// results ran 2.13 with a small model's tokenizer and Russian runs fewer still; an estimate
+/// under the truth makes the server refuse the prompt (or cut it), one over it only leaves
+/// some context unused.
 pub fn estimate_tokens(text: &str) -> u32 {
-    u32::try_from(text.chars().count().div_ceil(3)).unwrap_or(u32::MAX)
+    u32::try_from(text.chars().count().div_ceil(2)).unwrap_or(u32::MAX)
 }
+
+/// Time allowed for an abort request (`/api/extra/abort`).
+const ABORT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Token counts remembered (the system prompt and the tool list are counted once).
+const COUNT_CACHE_MAX: usize = 256;
 
 /// The LLM client. Cheap to clone (one shared HTTP client, breaker and capability cache).
 #[derive(Clone)]
@@ -78,6 +86,10 @@ struct Inner {
     capabilities: Mutex<Option<Capabilities>>,
     /// The server answered 404 to `/api/extra/tokencount`: estimate from now on.
     tokencount_missing: AtomicBool,
+    /// The server answered 404 to llama.cpp's `/tokenize`: estimate from now on.
+    tokenize_missing: AtomicBool,
+    /// Exact token counts of texts already counted, by hash (byte-stable prompts repeat).
+    counted: Mutex<std::collections::HashMap<u64, u32>>,
     metrics: Arc<LlmMetrics>,
 }
 
@@ -158,6 +170,8 @@ impl Llm {
                 )),
                 capabilities: Mutex::new(None),
                 tokencount_missing: AtomicBool::new(false),
+                tokenize_missing: AtomicBool::new(false),
+                counted: Mutex::new(std::collections::HashMap::new()),
                 metrics,
             }),
         })
@@ -271,7 +285,8 @@ impl Llm {
             tts: false,
             protected: false,
             context_tokens,
-            tokencount: false,
+            // llama.cpp's `/tokenize`, until the server answers 404 to it.
+            tokencount: !self.inner.tokenize_missing.load(Ordering::Relaxed),
         })
     }
 
@@ -300,6 +315,11 @@ impl Llm {
     /// are retried up to `busy_retries` times with backoff, never past `deadline`; each HTTP
     /// request has `request_timeout` (or what is left before `deadline`).
     ///
+    /// On Koboldcpp the request carries a `genkey` of its own, and a request given up on
+    /// (timeout, deadline) is aborted on the server (`POST /api/extra/abort` with that key), so
+    /// the next question does not queue behind a generation nobody waits for. Other servers
+    /// (llama.cpp) stop a generation when its connection closes.
+    ///
     /// # Errors
     /// See [`LlmError`]; [`LlmError::is_unreachable`] tells which ones mean "answer without
     /// the LLM".
@@ -311,7 +331,7 @@ impl Llm {
         let started = Instant::now();
         let mut admission = self.admit("chat")?;
         let cfg = &self.inner.config;
-        let body = wire::chat_body(
+        let mut body = wire::chat_body(
             wire::Sampling {
                 model: &cfg.model,
                 temperature: cfg.temperature,
@@ -319,10 +339,21 @@ impl Llm {
             },
             req,
         );
+        let genkey = self
+            .is_koboldcpp()
+            .then(|| format!("KCPP{:08X}", rand::random::<u32>()));
+        if let Some(key) = &genkey {
+            body["genkey"] = json!(key);
+        }
         let result = self
             .post_with_retries("/v1/chat/completions", &body, deadline)
             .await
             .and_then(|bytes| wire::parse_chat(&bytes).map_err(LlmError::BadResponse));
+        if let (Some(key), Err(LlmError::Timeout | LlmError::Cancelled)) = (genkey, &result)
+            && started < deadline
+        {
+            self.abort(key);
+        }
         if let Ok(r) = &result {
             let m = &self.inner.metrics;
             m.prompt_tokens
@@ -335,17 +366,65 @@ impl Llm {
         result
     }
 
-    /// Tokens in `text` as the server's tokenizer counts them (`POST /api/extra/tokencount`,
-    /// special tokens included). Never fails: on a server without the endpoint (remembered
-    /// after its first 404), while the breaker is open, or on any error, it returns
-    /// [`estimate_tokens`].
+    /// Whether the server is Koboldcpp (probed; assumed until a probe says otherwise).
+    fn is_koboldcpp(&self) -> bool {
+        self.capabilities()
+            .is_none_or(|c| c.server.eq_ignore_ascii_case("koboldcpp"))
+    }
+
+    /// Asks Koboldcpp to stop the generation of `genkey`, in the background; the outcome is
+    /// only counted (`endpoint="abort"`), never held against the server.
+    fn abort(&self, genkey: String) {
+        let llm = self.clone();
+        tokio::spawn(async move {
+            let body = json!({"genkey": genkey});
+            let outcome = match llm
+                .post(
+                    "/api/extra/abort",
+                    &body,
+                    unbounded(ABORT_TIMEOUT),
+                    ABORT_TIMEOUT,
+                )
+                .await
+            {
+                Ok(a) if (200..300).contains(&a.status) => "ok",
+                Ok(a) => status_error(&a).kind(),
+                Err(e) => e.kind(),
+            };
+            debug!(
+                genkey,
+                outcome, "Asked the LLM server to abort a generation."
+            );
+            llm.inner.metrics.count("abort", outcome);
+        });
+    }
+
+    /// Tokens in `text` as the server's tokenizer counts them: Koboldcpp's
+    /// `POST /api/extra/tokencount` (special tokens included), or llama.cpp server's
+    /// `POST /tokenize` on a server probed as OpenAI-compatible. Counts are remembered, so the
+    /// byte-stable system prompt and tool list are counted once. Never fails: on a server
+    /// without the endpoint (remembered after its first 404), while the breaker is open, or on
+    /// any error, it returns [`estimate_tokens`].
     pub async fn count_tokens(&self, text: &str) -> u32 {
         let estimate = estimate_tokens(text);
-        let unsupported = self.inner.tokencount_missing.load(Ordering::Relaxed)
-            || self.capabilities().is_some_and(|c| !c.tokencount);
-        if unsupported || text.is_empty() {
+        let kobold = self.is_koboldcpp();
+        let missing = if kobold {
+            &self.inner.tokencount_missing
+        } else {
+            &self.inner.tokenize_missing
+        };
+        if missing.load(Ordering::Relaxed) || text.is_empty() {
             self.inner.metrics.token_estimates.inc();
             return estimate;
+        }
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut h);
+            h.finish()
+        };
+        if let Some(n) = lock(&self.inner.counted).get(&hash) {
+            return *n;
         }
         let Ok(mut admission) = self.admit("tokencount") else {
             self.inner.metrics.token_estimates.inc();
@@ -353,13 +432,22 @@ impl Llm {
         };
         let started = Instant::now();
         let timeout = TOKENCOUNT_TIMEOUT.min(self.inner.config.request_timeout);
-        let body = json!({"prompt": text, "special": true});
-        let result = match self
-            .post("/api/extra/tokencount", &body, unbounded(timeout), timeout)
-            .await
-        {
-            Ok(a) if a.status == 200 => wire::parse_value(&a.body).ok_or_else(|| {
-                LlmError::BadResponse(format!("tokencount answered {}", wire::snippet(&a.body)))
+        let (path, body) = if kobold {
+            (
+                "/api/extra/tokencount",
+                json!({"prompt": text, "special": true}),
+            )
+        } else {
+            ("/tokenize", json!({"content": text, "add_special": true}))
+        };
+        let result = match self.post(path, &body, unbounded(timeout), timeout).await {
+            Ok(a) if a.status == 200 => if kobold {
+                wire::parse_value(&a.body)
+            } else {
+                wire::parse_tokens(&a.body)
+            }
+            .ok_or_else(|| {
+                LlmError::BadResponse(format!("{path} answered {}", wire::snippet(&a.body)))
             }),
             Ok(a) => Err(status_error(&a)),
             Err(e) => Err(e),
@@ -369,15 +457,25 @@ impl Llm {
             ..
         }) = &result
         {
-            info!(url = %self.inner.base, "The LLM server cannot count tokens; estimating from now on.");
-            self.inner.tokencount_missing.store(true, Ordering::Relaxed);
+            info!(url = %self.inner.base, path, "The LLM server cannot count tokens; estimating from now on.");
+            missing.store(true, Ordering::Relaxed);
         }
         self.settle("tokencount", started, &result, true);
         admission.settled = true;
-        result.unwrap_or_else(|_| {
-            self.inner.metrics.token_estimates.inc();
-            estimate
-        })
+        match result {
+            Ok(n) => {
+                let mut counted = lock(&self.inner.counted);
+                if counted.len() >= COUNT_CACHE_MAX {
+                    counted.clear();
+                }
+                counted.insert(hash, n);
+                n
+            }
+            Err(_) => {
+                self.inner.metrics.token_estimates.inc();
+                estimate
+            }
+        }
     }
 
     /// Lets a request through the breaker, or refuses it with [`LlmError::CircuitOpen`].
@@ -488,7 +586,9 @@ mod tests {
     fn estimates_round_up() {
         assert_eq!(estimate_tokens(""), 0);
         assert_eq!(estimate_tokens("abcd"), 2);
-        assert_eq!(estimate_tokens("что с котлом?"), 5);
+        assert_eq!(estimate_tokens("что с котлом?"), 7);
+        // JSON tool results: at least one token per two characters.
+        assert_eq!(estimate_tokens(r#"{"age_s":12}"#), 6);
     }
 
     #[tokio::test]
@@ -514,6 +614,6 @@ mod tests {
         let err = llm.chat(&req, deadline).await.unwrap_err();
         assert!(matches!(err, LlmError::CircuitOpen { .. }), "{err}");
         // Token counts still answer, with an estimate.
-        assert_eq!(llm.count_tokens("abcdef").await, 2);
+        assert_eq!(llm.count_tokens("abcdef").await, 3);
     }
 }

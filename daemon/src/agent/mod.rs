@@ -367,6 +367,24 @@ impl Agent {
         reply
     }
 
+    /// Answers `q` from local data only (the keyword router, or the command), headed by why
+    /// (`reason`, e.g. `"patience"`: the LLM is still working and its answer follows). Never
+    /// fails.
+    pub async fn answer_locally(&self, core: &Core, q: &Question, reason: &str) -> Reply {
+        let started = Instant::now();
+        let cfg = core.config();
+        let lang = text::pick_lang(q, &cfg);
+        let mut reply = match commands::parse(&q.text) {
+            Some(cmd) => commands::run(self, core, q, cmd, lang).await,
+            None => {
+                self.inner.metrics.count_fallback(reason);
+                commands::route(self, core, q, lang, reason).await
+            }
+        };
+        reply.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        reply
+    }
+
     /// Registers an acknowledgement the person must confirm; returns what the channel shows.
     fn propose_ack(&self, alarm_id: i64, actor: &Actor, lang: Lang) -> Confirmation {
         let token = format!("{:016x}", rand::random::<u64>());

@@ -60,8 +60,10 @@ fn t(lang: Lang, en: &str, ru: &str) -> String {
     }
 }
 
-/// The system prompt: who the assistant is, the rules, the building and the time.
-pub fn system_prompt(lang: Lang, building: &str, now: &str, extra: Option<&str>) -> String {
+/// The system prompt: who the assistant is, the rules and the building. It holds nothing that
+/// changes between questions (the time goes with the question, see [`question_with_time`]),
+/// so the server reuses its prompt cache for it and the tool list.
+pub fn system_prompt(lang: Lang, building: &str, extra: Option<&str>) -> String {
     let mut p = match lang {
         Lang::En => format!(
             "You are the on-site assistant of the building \"{building}\". Building staff ask you about sensors, alarms and the building.\n\
@@ -70,7 +72,7 @@ pub fn system_prompt(lang: Lang, building: &str, now: &str, extra: Option<&str>)
              - Answer in English, briefly (at most 5 sentences), with numbers, units and times.\n\
              - If a reading is stale (stale: true), say so and say when it was last read.\n\
              - To acknowledge an alarm call acknowledge_alarm; the person confirms it with a button, so say it still needs confirming.\n\
-             - Times are UTC. Now: {now}."
+             - Times are UTC; the time now is given after each question."
         ),
         Lang::Ru => format!(
             "Ты дежурный помощник здания «{building}». Персонал спрашивает тебя о датчиках, тревогах и здании.\n\
@@ -79,7 +81,7 @@ pub fn system_prompt(lang: Lang, building: &str, now: &str, extra: Option<&str>)
              - Отвечай по-русски, кратко (не больше 5 предложений), с числами, единицами измерения и временем.\n\
              - Если показание устарело (stale: true), скажи об этом и когда оно было получено.\n\
              - Чтобы квитировать тревогу, вызови acknowledge_alarm; человек подтвердит это кнопкой, поэтому скажи, что нужно подтверждение.\n\
-             - Время в UTC. Сейчас: {now}."
+             - Время в UTC; текущее время указано после каждого вопроса."
         ),
     };
     if let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) {
@@ -89,9 +91,56 @@ pub fn system_prompt(lang: Lang, building: &str, now: &str, extra: Option<&str>)
     p
 }
 
+/// The question as the model gets it: the person's words and the time now.
+pub fn question_with_time(lang: Lang, question: &str, now: &str) -> String {
+    match lang {
+        Lang::En => format!("{question}\n\n(Now: {now})"),
+        Lang::Ru => format!("{question}\n\n(Сейчас: {now})"),
+    }
+}
+
+/// Sent when tools are withdrawn (the last round, a repeated or a second malformed call): the
+/// model must answer from the results it has.
+pub fn answer_now(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => {
+            "Answer my question now, in plain words, from the tool results above. Do not call any tool and do not write tool calls or JSON."
+        }
+        Lang::Ru => {
+            "Ответь на мой вопрос сейчас, обычными словами, по результатам инструментов выше. Не вызывай инструменты и не пиши вызовы инструментов или JSON."
+        }
+    }
+}
+
+/// The tool result of a call identical to an earlier one (not run again).
+pub fn already_called(tool: &str) -> String {
+    format!(
+        "{tool} was already called with these arguments; its result is above. Do not call it again."
+    )
+}
+
 /// Heads an answer made without the LLM.
 pub fn offline_notice(lang: Lang, reason: &str) -> String {
     match (lang, reason) {
+        (Lang::En, "patience") => {
+            "⏳ The assistant is still thinking; meanwhile, from local data (its answer follows):"
+                .into()
+        }
+        (Lang::Ru, "patience") => {
+            "⏳ Ассистент ещё думает; пока — по локальным данным (его ответ придёт следом):".into()
+        }
+        (Lang::En, "context") => {
+            "⚠ This question needs more than the assistant can read at once; answering from local data.".into()
+        }
+        (Lang::Ru, "context") => {
+            "⚠ Для этого вопроса ассистенту нужно прочесть слишком много; отвечаю по локальным данным.".into()
+        }
+        (Lang::En, "bad_response" | "tool_text" | "empty") => {
+            "⚠ The assistant could not answer this one; answering from local data.".into()
+        }
+        (Lang::Ru, "bad_response" | "tool_text" | "empty") => {
+            "⚠ Ассистент не смог ответить на этот вопрос; отвечаю по локальным данным.".into()
+        }
         (Lang::En, "timeout") => {
             "⚠ The assistant is too slow right now; answering from local data.".into()
         }
@@ -557,18 +606,19 @@ mod tests {
     #[test]
     fn prompts_and_templates_exist_in_both_languages() {
         for lang in [Lang::En, Lang::Ru] {
-            assert!(
-                system_prompt(
-                    lang,
-                    "Lenina 17",
-                    "2026-11-24T10:00:00Z",
-                    Some("Call Ivan.")
-                )
-                .contains("Call Ivan.")
-            );
+            assert!(system_prompt(lang, "Lenina 17", Some("Call Ivan.")).contains("Call Ivan."));
+            assert!(question_with_time(lang, "301?", "2026-11-24T10:00:00Z").contains("10:00"));
+            assert!(!answer_now(lang).is_empty());
+            for reason in ["patience", "context", "tool_text", "timeout", "down"] {
+                let other = match lang {
+                    Lang::En => Lang::Ru,
+                    Lang::Ru => Lang::En,
+                };
+                assert_ne!(offline_notice(lang, reason), offline_notice(other, reason));
+            }
             assert!(help(lang).contains("/plan"));
         }
-        assert!(system_prompt(Lang::Ru, "B", "now", None).contains("по-русски"));
+        assert!(system_prompt(Lang::Ru, "B", None).contains("по-русски"));
         assert_ne!(
             offline_notice(Lang::En, "down"),
             offline_notice(Lang::Ru, "down")

@@ -3,8 +3,9 @@
 //!
 //! Owns: recognising `<tool_call>{..}</tool_call>` blocks, fenced ```` ```json ```` blocks,
 //! bare `{"name": .., "arguments"|"parameters": {..}}` objects, `{"function": {..}}` objects,
-//! arrays of those, `{"tool_calls": [..]}`, and `{"<known tool>": {args}}` shapes, anywhere in
-//! prose; and [`parse_arguments`]. Does not own: deciding what to do with the calls (the agent
+//! arrays of those, `{"tool_calls": [..]}`, `{"<known tool>": {args}}` shapes and
+//! `functions.<tool>: {args}` (as some chat templates print calls), anywhere in prose;
+//! [`looks_like_tool_call`] for text that must never reach staff; and [`parse_arguments`]. Does not own: deciding what to do with the calls (the agent
 //! loop) or structured calls (see [`crate::agent::llm`]).
 //!
 //! JSON is never repaired: a truncated or invalid object is not a call (executing a guess is
@@ -30,7 +31,7 @@ const ARG_KEYS: [&str; 5] = ["arguments", "parameters", "args", "input", "params
 /// Ids are `call_text_1`, `call_text_2`, ...; `arguments` is JSON text (an object written back
 /// to text, or the string the model gave). Identical calls are kept once. Never panics.
 pub fn extract_text_tool_calls(content: &str, known: &[&str]) -> Vec<ToolCall> {
-    let mut found: Vec<(String, String)> = Vec::new();
+    let mut found: Vec<(String, String)> = functions_calls(content, known);
     for value in json_values(content) {
         collect(&value, known, &mut found, 0);
     }
@@ -52,6 +53,81 @@ pub fn extract_text_tool_calls(content: &str, known: &[&str]) -> Vec<ToolCall> {
         });
     }
     calls
+}
+
+/// Whether `content` looks like a tool call rather than an answer for a person: a
+/// `<tool_call>` tag (or another template's call marker), `functions.<name>`, a fenced block of
+/// JSON, or nothing but a JSON object or array. Such text is never shown to staff.
+pub fn looks_like_tool_call(content: &str) -> bool {
+    let t = content.trim();
+    let lower = t.to_lowercase();
+    if [
+        "<tool_call",
+        "</tool_call",
+        "<|tool",
+        "[tool_calls]",
+        "<function",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
+    {
+        return true;
+    }
+    if functions_names(t).next().is_some() {
+        return true;
+    }
+    let fenced_json = t.split("```").skip(1).step_by(2).any(|block| {
+        let body = block
+            .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+            .trim();
+        body.starts_with('{') || body.starts_with('[')
+    });
+    let bare_json =
+        (t.starts_with('{') && t.ends_with('}')) || (t.starts_with("[{") && t.ends_with(']'));
+    fenced_json || bare_json
+}
+
+/// The byte offsets and names after each `functions.` followed by a name.
+fn functions_names(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.match_indices("functions.").filter_map(move |(at, m)| {
+        let start = at + m.len();
+        let rest = &text[start..];
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        (len > 0).then(|| (start + len, &rest[..len]))
+    })
+}
+
+/// `functions.<tool>: {args}`, `functions.<tool>({args})` and `functions.<tool>` (no
+/// arguments), for tools in `known`.
+fn functions_calls(text: &str, known: &[&str]) -> Vec<(String, String)> {
+    let mut text = text;
+    let mut end = text.len().min(MAX_SCAN_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text = &text[..end];
+    let mut out = Vec::new();
+    for (after, name) in functions_names(text).take(MAX_CALLS) {
+        if !known.contains(&name) {
+            continue;
+        }
+        let rest =
+            text[after..].trim_start_matches(|c: char| c.is_whitespace() || c == ':' || c == '(');
+        let args = if rest.starts_with('{') {
+            let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+            match stream.next() {
+                Some(Ok(v @ Value::Object(_))) => v.to_string(),
+                // Broken JSON is not a call (never guessed).
+                _ => continue,
+            }
+        } else {
+            "{}".to_owned()
+        };
+        out.push((name.to_owned(), args));
+    }
+    out
 }
 
 /// Every JSON object or array that starts at a `{` or `[` in `text` and parses completely,
@@ -291,6 +367,45 @@ mod tests {
     }
 
     #[test]
+    fn functions_dot_calls_as_chat_templates_print_them() {
+        assert_eq!(
+            calls(r#"functions.get_readings: {"room": "301"}"#),
+            one("get_readings", r#"{"room":"301"}"#)
+        );
+        assert_eq!(
+            calls("Let me look. functions.list_alarms({\"state\": \"all\"})"),
+            one("list_alarms", r#"{"state":"all"}"#)
+        );
+        assert_eq!(
+            calls("functions.get_site_overview"),
+            one("get_site_overview", "{}")
+        );
+        assert!(calls(r#"functions.rm_rf: {}"#).is_empty());
+        assert!(calls(r#"functions.get_readings: {"room": "30"#).is_empty());
+    }
+
+    #[test]
+    fn tool_call_looking_text_is_recognised_and_answers_are_not() {
+        for text in [
+            r#"functions.current_readings: {"room": "301"}"#,
+            "<tool_call>{\"name\": \"x\"}</tool_call>",
+            "```json\n{\"name\": \"alarms\"}\n```",
+            r#"{"name": "unknown_tool", "arguments": {}}"#,
+            r#"[{"room": "301"}]"#,
+        ] {
+            assert!(looks_like_tool_call(text), "{text}");
+        }
+        for text in [
+            "Room 301 is at 21.5 °C (read 10:02 UTC).",
+            "В 301 сейчас 21,5 °C {по данным датчика}.",
+            "No alarms are open.",
+            "",
+        ] {
+            assert!(!looks_like_tool_call(text), "{text}");
+        }
+    }
+
+    #[test]
     fn parse_arguments_is_strict() {
         assert!(parse_arguments("").unwrap().is_empty());
         assert!(parse_arguments(" null ").unwrap().is_empty());
@@ -326,7 +441,8 @@ mod tests {
         }
 
         #[test]
-        fn never_panics_on_json_like_text(text in "[{}\\[\\]\":,a-z_ 0-9<>/`\\\\]{0,300}") {
+        fn never_panics_on_json_like_text(text in "[{}\\[\\]\":,a-z_ 0-9<>/`\\\\.]{0,300}") {
+            let _ = looks_like_tool_call(&text);
             let got = extract_text_tool_calls(&text, &KNOWN);
             prop_assert!(got.len() <= MAX_CALLS);
             for c in got {

@@ -802,8 +802,23 @@ async fn no_sensor_hint(ctx: &ToolContext<'_>, q: &SensorQuery) -> String {
     rooms.sort_unstable();
     rooms.dedup();
     let rooms_shown: Vec<&str> = rooms.iter().take(20).copied().collect();
+    let asked: Vec<String> = [
+        ("words", &q.text),
+        ("floor", &q.floor),
+        ("room", &q.room),
+        ("tenant", &q.tenant),
+        ("kind", &q.kind),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_deref().map(|v| format!("{k} \"{v}\"")))
+    .collect();
+    let asked = if asked.is_empty() {
+        "nothing".to_owned()
+    } else {
+        asked.join(", ")
+    };
     format!(
-        "no sensor matches {q:?}. Floors: {}. Kinds: {}. Rooms include: {}{}. Try find_sensors with fewer words, or site_overview.",
+        "no sensor matches {asked}. Floors: {}. Kinds: {}. Rooms include: {}{}. Try find_sensors with fewer words, or site_overview.",
         floors.join(", "),
         kinds.join(", "),
         rooms_shown.join(", "),

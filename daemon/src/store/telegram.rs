@@ -92,6 +92,39 @@ impl Reader {
         })
         .await
     }
+
+    /// The newest notice about `alarm` sent to `chat`, edited or not.
+    ///
+    /// # Errors
+    /// The buffer cannot be read.
+    pub async fn latest_telegram_notice(
+        &self,
+        chat: i64,
+        alarm: i64,
+    ) -> Result<Option<TelegramNotice>, StoreError> {
+        self.run(Lane::Quick, move |c| {
+            c.conn
+                .query_row(
+                    "SELECT chat_id, message_id, alarm_id, outbox_id, text, lang, shown \
+                     FROM telegram_notices WHERE chat_id = ?1 AND alarm_id = ?2 \
+                     ORDER BY sent_ms DESC, message_id DESC LIMIT 1",
+                    params![chat, alarm],
+                    |r| {
+                        Ok(TelegramNotice {
+                            chat_id: r.get(0)?,
+                            message_id: r.get(1)?,
+                            alarm_id: r.get(2)?,
+                            outbox_id: r.get(3)?,
+                            text: r.get(4)?,
+                            lang: parse_lang(&r.get::<_, String>(5)?),
+                            shown: r.get(6)?,
+                        })
+                    },
+                )
+                .optional()
+        })
+        .await
+    }
 }
 
 impl IngestHandle {

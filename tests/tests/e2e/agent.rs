@@ -575,3 +575,162 @@ async fn answers_on_stale_data_say_so() {
         "{reply}"
     );
 }
+
+/// The last message of a recorded chat request.
+fn last_message(req: &Value) -> Value {
+    messages(req).pop().unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn the_prompt_is_cache_stable_and_the_loop_ends_cleanly() {
+    let fake = FakeKobold::start().await;
+    let gw = gateway(&fake, "").await;
+    // A tool round, then an answer.
+    fake.push_all([
+        Step::ToolCall {
+            name: "site_overview".into(),
+            args: json!({}),
+        },
+        Step::Text("All fine.".into()),
+    ]);
+    ask(&gw, "ivan", "how is the building?").await;
+    fake.push(Step::Text("ok".into()));
+    ask(&gw, "ivan", "and now?").await;
+    let reqs = fake.requests();
+    // The system prompt and the tools are the same bytes for every question; the time is in
+    // the question.
+    assert_eq!(messages(&reqs[0])[0], messages(&reqs[2])[0]);
+    assert_eq!(reqs[0]["tools"], reqs[2]["tools"]);
+    let system = messages(&reqs[0])[0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!system.contains("Now:"), "{system}");
+    let question = last_message(&reqs[2])["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        question.starts_with("and now?") && question.contains("(Now: "),
+        "{question}"
+    );
+    // The assistant's tool-call message has "" content, never null (llama.cpp refuses null).
+    let call = messages(&reqs[1])
+        .into_iter()
+        .find(|m| m["role"] == "assistant")
+        .expect("assistant tool call");
+    assert_eq!(call["content"], "", "{call}");
+
+    // The same call twice: run once, then the model is told to answer from the results.
+    let before = fake.chat_count();
+    fake.push_all([
+        Step::ToolCall {
+            name: "alarms".into(),
+            args: json!({"state": "open"}),
+        },
+        Step::ToolCall {
+            name: "alarms".into(),
+            args: json!({"state": "open"}),
+        },
+        Step::Text("One alarm is open: RoomTooWarm.".into()),
+    ]);
+    let reply = ask(&gw, "ivan", "any alarms?").await;
+    assert_eq!(reply["source"], "llm", "{reply}");
+    assert_eq!(tool_names(&reply), ["alarms"], "the repeat was run again");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), before + 3);
+    let last = &reqs[before + 2];
+    assert!(
+        last.get("tools").is_none_or(Value::is_null),
+        "tools still offered"
+    );
+    assert!(
+        last_message(last)["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Answer my question now")),
+        "{}",
+        last_message(last)
+    );
+
+    // `functions.x: {..}` printed as text while tools are allowed: run.
+    fake.push_all([
+        Step::ToolCallAsText("functions.site_overview: {}".into()),
+        Step::Text("Fine.".into()),
+    ]);
+    let reply = ask(&gw, "ivan", "status of the site?").await;
+    assert_eq!(reply["source"], "llm", "{reply}");
+    assert_eq!(tool_names(&reply), ["site_overview"]);
+    assert_eq!(reply["text"], "Fine.");
+
+    // Tool calls printed as text after tools are withdrawn: never shown to staff.
+    fake.push_all([
+        Step::ToolCall {
+            name: "alarms".into(),
+            args: json!({"state": "all"}),
+        },
+        Step::ToolCall {
+            name: "alarms".into(),
+            args: json!({"state": "all"}),
+        },
+        Step::ToolCallAsText("functions.current_readings: {\"room\": \"101\"}".into()),
+        Step::ToolCallAsText("<tool_call>{\"name\": \"alarms\"}</tool_call>".into()),
+    ]);
+    let reply = ask(&gw, "ivan", "what alarms were there?").await;
+    let text = reply["text"].as_str().unwrap_or_default();
+    assert_eq!(reply["source"], "offline", "{reply}");
+    assert!(
+        !text.contains("functions.") && !text.contains("tool_call"),
+        "{text}"
+    );
+    assert!(text.contains("local data"), "{text}");
+}
+
+#[tokio::test]
+async fn a_prompt_the_server_finds_too_long_is_trimmed_and_sent_again() {
+    let fake = FakeKobold::start().await;
+    let gw = gateway(&fake, "max_tool_rounds = 1").await;
+    fake.push(Step::Text("Room 101 is 21 °C.".into()));
+    ask_in(&gw, "ivan", "temperature in 101?", Some("s")).await;
+    // llama.cpp's answer to a prompt over its context.
+    fake.push_all([
+        Step::Status(
+            400,
+            json!({"error": {"code": 400, "type": "exceed_context_size_error",
+                "message": "the request exceeds the available context size, try increasing it"}})
+            .to_string(),
+        ),
+        Step::Text("Room 102 is 22 °C.".into()),
+    ]);
+    let reply = ask_in(&gw, "ivan", "and in 102?", Some("s")).await;
+    assert_eq!(reply["source"], "llm", "{reply}");
+    assert_eq!(reply["text"], "Room 102 is 22 °C.");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(messages(&reqs[1]).len(), 4, "system, history, question");
+    assert_eq!(messages(&reqs[2]).len(), 2, "the history was trimmed");
+    assert_eq!(
+        messages(&reqs[1])[0],
+        messages(&reqs[2])[0],
+        "the system prompt is kept"
+    );
+
+    // After the last tool round: tools withdrawn, and an explicit "answer now".
+    fake.push_all([
+        Step::ToolCall {
+            name: "site_overview".into(),
+            args: json!({}),
+        },
+        Step::Text("All fine.".into()),
+    ]);
+    let reply = ask(&gw, "ivan", "how is the building?").await;
+    assert_eq!(reply["source"], "llm", "{reply}");
+    let last = fake.requests().pop().expect("requests");
+    assert!(last.get("tools").is_none_or(Value::is_null));
+    assert!(
+        last_message(&last)["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Answer my question now")),
+        "{}",
+        last_message(&last)
+    );
+}

@@ -54,8 +54,9 @@ pub(super) fn chat_body(sampling: Sampling<'_>, req: &ChatRequest<'_>) -> Value 
 fn message(m: &ChatMessage) -> Value {
     match m.role {
         Role::System | Role::User => json!({"role": m.role, "content": m.text()}),
+        // `""`, never `null`, beside tool calls: llama.cpp's server refuses a null content.
         Role::Assistant => {
-            let mut out = json!({"role": "assistant", "content": m.content});
+            let mut out = json!({"role": "assistant", "content": m.text()});
             if !m.tool_calls.is_empty() {
                 out["tool_calls"] = m
                     .tool_calls
@@ -211,6 +212,12 @@ pub(super) fn parse_value(body: &[u8]) -> Option<u32> {
     u32::try_from(v.get("value")?.as_u64()?).ok()
 }
 
+/// llama.cpp server's `/tokenize`: `{"tokens": [..]}`, counted.
+pub(super) fn parse_tokens(body: &[u8]) -> Option<u32> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    u32::try_from(v.get("tokens")?.as_array()?.len()).ok()
+}
+
 /// `/v1/models`: is it a model list, and the served context size when the server tells
 /// (vLLM's `max_model_len`; llama.cpp's `meta.n_ctx_train` is the training size, not `-c`).
 pub(super) fn parse_models(body: &[u8]) -> Option<Option<u32>> {
@@ -328,7 +335,8 @@ mod tests {
             m[0],
             json!({"role": "system", "content": "You are the building assistant."})
         );
-        assert_eq!(m[2]["content"], Value::Null);
+        // llama.cpp's server refuses `content: null` on an assistant message.
+        assert_eq!(m[2]["content"], "");
         assert_eq!(
             m[2]["tool_calls"][0],
             json!({"id": "call_48213", "type": "function", "function": {
@@ -446,6 +454,8 @@ mod tests {
         assert!(v.protected && v.transcribe && !v.tts);
         assert!(parse_version(br#"{"object":"list"}"#).is_none());
         assert_eq!(parse_value(br#"{"value":8192}"#), Some(8192));
+        assert_eq!(parse_tokens(br#"{"tokens":[1,2,3]}"#), Some(3));
+        assert_eq!(parse_tokens(br#"{"value":3}"#), None);
         assert_eq!(
             parse_models(
                 br#"{"data":[{"id":"m","max_model_len":4096,"meta":{"n_ctx_train":32768}}]}"#

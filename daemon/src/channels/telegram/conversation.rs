@@ -1,5 +1,7 @@
 //! Conversations: a text message goes to the assistant (`Ctx::agent`) while the chat
-//! shows "typing…"; the answer goes back formatted (plain text when Telegram rejects the
+//! shows "typing…". When the LLM has not answered within `[agent] patience`, the answer from
+//! local data goes first (headed as such) and the LLM's follows as a second message when it
+//! comes. Answers go back formatted (plain text when Telegram rejects the
 //! markup), split at 4096 characters, with its pictures as photos and its proposed actions as
 //! a Confirm button. Button presses (Ack, Shelve 1h, Confirm) act as the person who pressed,
 //! with their own role; the alarm service checks the role and writes the audit log.
@@ -20,7 +22,7 @@ use super::api::Api;
 use super::format::Button;
 use super::text;
 use crate::agent::Agent;
-use crate::agent::{Attachment, ConfirmError, Question, Reply};
+use crate::agent::{Attachment, ConfirmError, Question, Reply, Source};
 use crate::context::Core;
 use crate::model::{Actor, Lang};
 use crate::render::Measure;
@@ -85,14 +87,35 @@ pub(crate) async fn on_text(
         actor,
         lang: (!known).then_some(lang),
     };
-    let reply = with_action(
-        &ctx.api,
-        chat,
-        ChatAction::Typing,
-        ctx.agent.ask(&ctx.core, q),
-    )
+    let patience = ctx.core.config().agent.patience;
+    let full = ctx.agent.ask(&ctx.core, q.clone());
+    let mut full = std::pin::pin!(full);
+    let first = with_action(&ctx.api, chat, ChatAction::Typing, async {
+        if patience.is_zero() {
+            Some((&mut full).await)
+        } else {
+            tokio::time::timeout(patience, &mut full).await.ok()
+        }
+    })
     .await;
-    send_reply(ctx, chat, &reply).await;
+    if let Some(reply) = first {
+        send_reply(ctx, chat, &reply).await;
+        return;
+    }
+    // The LLM is slow: the local answer now, the LLM's when it comes.
+    let local = ctx.agent.answer_locally(&ctx.core, &q, "patience").await;
+    send_reply(ctx, chat, &local).await;
+    let mut later = with_action(&ctx.api, chat, ChatAction::Typing, full).await;
+    if later.source != Source::Llm {
+        // It fell back to local data after all: the person has that answer already.
+        debug!(
+            chat = chat.0,
+            "Telegram: the LLM did not answer after the local answer."
+        );
+        return;
+    }
+    later.attachments.retain(|a| !local.attachments.contains(a));
+    send_reply(ctx, chat, &later).await;
 }
 
 /// Sends an answer: its text, its pictures, its confirmations. Failures are logged (the

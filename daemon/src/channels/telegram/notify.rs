@@ -3,7 +3,11 @@
 //!
 //! The outbox (`crate::alarms::outbox`) offers each notification row to [`TelegramChannel`],
 //! which sends it to the chat with Ack and Shelve 1h buttons while the alarm still needs them,
-//! and records the message (`telegram_notices`). An error sends the row back to the outbox,
+//! and records the message (`telegram_notices`). One message per alarm: a notification of the
+//! alarm's later life (acknowledged, shelved, cleared, back to normal, out of service) edits
+//! the chat's last message about it instead of sending another; a new message goes only where
+//! the person must act again (raised anew, a reminder, back from shelving or from out of
+//! service still unacknowledged), or when the old message can no longer be edited. An error sends the row back to the outbox,
 //! which retries it with backoff until Telegram accepts it; flood control folds bursts into
 //! summaries there, and teloxide's `Throttle` keeps Telegram's rate limits and waits out a 429.
 //!
@@ -125,6 +129,21 @@ impl TelegramChannel {
         let lang = chat_lang(&core.config(), chat);
         let now = Timestamp::now().as_millis();
         let view = n.alarm_id.and_then(|id| core.alarms.get(id));
+        if let Some(v) = &view
+            && !asks_to_act(n.kind, v)
+        {
+            let earlier = persist::latest_notice(core, chat, v.id)
+                .await
+                .map_err(|e| DeliveryError(format!("cannot read the notifications sent: {e}")))?;
+            if let Some(earlier) = earlier {
+                match update(core, &self.api, &earlier, v).await {
+                    Ok(()) => return Ok(()),
+                    // Deleted, or too old to edit: a new message after all.
+                    Err(e) if e.is_gone() => {}
+                    Err(e) => return Err(DeliveryError(e.to_string())),
+                }
+            }
+        }
         let buttons = view.as_ref().and_then(|v| alarm_buttons(v, lang, now));
         let sent = self
             .api
@@ -177,14 +196,46 @@ impl Channel for TelegramChannel {
     }
 }
 
+/// Whether a notification of `kind` about `v` asks the person to act again, and so is a new
+/// message; otherwise it edits the last message about the alarm.
+fn asks_to_act(kind: &str, v: &AlarmView) -> bool {
+    match kind {
+        "acked" | "shelved" | "cleared" | "normal" | "out_of_service" => false,
+        // Back from shelving or into service while still active and unacknowledged.
+        "unshelved" | "in_service" => v.state == AlarmState::ActiveUnacked && !v.out_of_service,
+        // raised, reminder, and anything else.
+        _ => true,
+    }
+}
+
 /// Brings one notice in line with its alarm `v`: edits it when what it should show changed.
 async fn refresh(core: &Core, api: &Api, n: &Notice, v: &AlarmView) {
+    match update(core, api, n, v).await {
+        Ok(()) => {}
+        Err(e) if e.is_gone() => {
+            debug!(chat = n.chat_id, message = n.message_id, error = %e, "Telegram: a notification can no longer be edited.");
+        }
+        Err(e) => {
+            debug!(chat = n.chat_id, message = n.message_id, error = %e, "Telegram: cannot edit a notification yet; will retry.");
+        }
+    }
+}
+
+/// Edits notice `n` to show alarm `v` now (its text, the status line, the buttons left) when
+/// that changed, and records what it shows. A notice that can no longer be edited is recorded
+/// as final, and the error returned.
+async fn update(
+    core: &Core,
+    api: &Api,
+    n: &Notice,
+    v: &AlarmView,
+) -> Result<(), super::api::TelegramError> {
     let now = Timestamp::now().as_millis();
     let status = text::status_line(v, n.lang, now);
     let buttons = alarm_buttons(v, n.lang, now);
     let key = shown_key(&status, buttons.as_ref());
     if key == n.shown {
-        return;
+        return Ok(());
     }
     let done = buttons.is_none();
     let body = if status.is_empty() {
@@ -195,22 +246,17 @@ async fn refresh(core: &Core, api: &Api, n: &Notice, v: &AlarmView) {
     let result = api
         .edit(ChatId(n.chat_id), MessageId(n.message_id), &body, buttons)
         .await;
-    let mark = match result {
+    let mark = match &result {
         Ok(()) => Some(done),
-        Err(e) if e.is_gone() => {
-            debug!(chat = n.chat_id, message = n.message_id, error = %e, "Telegram: a notification can no longer be edited.");
-            Some(true)
-        }
-        Err(e) => {
-            debug!(chat = n.chat_id, message = n.message_id, error = %e, "Telegram: cannot edit a notification yet; will retry.");
-            None
-        }
+        Err(e) if e.is_gone() => Some(true),
+        Err(_) => None,
     };
     if let Some(done) = mark
         && let Err(e) = persist::mark_notice(core, n.chat_id, n.message_id, key, done).await
     {
         warn!(error = %e, "Telegram: cannot record an edited notification.");
     }
+    result
 }
 
 /// A notice whose alarm no longer exists (its rule was removed): its buttons go.
@@ -343,6 +389,19 @@ mod tests {
         let mut oos = view(AlarmState::ActiveUnacked);
         oos.out_of_service = true;
         assert!(alarm_buttons(&oos, Lang::En, 0).is_none());
+    }
+
+    #[test]
+    fn only_what_asks_to_act_again_is_a_new_message() {
+        let active = view(AlarmState::ActiveUnacked);
+        let acked = view(AlarmState::ActiveAcked);
+        assert!(asks_to_act("raised", &active));
+        assert!(asks_to_act("reminder", &active));
+        assert!(asks_to_act("unshelved", &active));
+        assert!(!asks_to_act("unshelved", &acked));
+        for kind in ["acked", "shelved", "cleared", "normal", "out_of_service"] {
+            assert!(!asks_to_act(kind, &active), "{kind}");
+        }
     }
 
     #[test]

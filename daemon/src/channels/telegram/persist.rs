@@ -62,6 +62,19 @@ pub(crate) async fn open_notices(
     core.reader.open_telegram_notices(alarm).await
 }
 
+/// The newest notice about `alarm` in `chat` (edited since or not), to edit rather than send
+/// a new message.
+///
+/// # Errors
+/// The buffer cannot be read.
+pub(crate) async fn latest_notice(
+    core: &Core,
+    chat: i64,
+    alarm: i64,
+) -> Result<Option<Notice>, StoreError> {
+    core.reader.latest_telegram_notice(chat, alarm).await
+}
+
 /// Records what a notice shows after an edit; `done` when it has no buttons left.
 ///
 /// # Errors

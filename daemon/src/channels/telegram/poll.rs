@@ -1,7 +1,9 @@
 //! The long poll and the handlers: `getUpdates` from the stored offset (errors back off up to
 //! `retry_max`), the access check of every update before anything is sent, a lane per chat
-//! (its messages answered in order; chats in parallel) and button presses handled at once. In
-//! groups only messages meant for the bot are taken: commands for it, mentions, replies to it.
+//! for questions and voice notes (answered in order; chats in parallel), and slash commands
+//! and button presses handled at once, beside the lane: they never wait for a question the LLM
+//! is still answering. In groups only messages meant for the bot are taken: commands for it,
+//! mentions, replies to it.
 //!
 //! Handlers are tasks of a `JoinSet` owned by the poll loop, so they stop with it. Owns: the
 //! routing of updates. Does not own: what is answered (see `super::conversation`,
@@ -31,6 +33,9 @@ const LANE_CAPACITY: usize = 16;
 const LANE_IDLE: Duration = Duration::from_secs(60);
 /// Longest question taken from a message (Telegram allows 4096 characters).
 const QUESTION_MAX_CHARS: usize = 4096;
+/// Commands and button presses handled at once, in every chat together; more are dropped (and
+/// counted) until some finish.
+const AT_ONCE_MAX: usize = 256;
 
 /// What a chat's lane does next.
 #[derive(Debug)]
@@ -75,6 +80,19 @@ impl Handlers {
         self.lanes.insert(chat, tx);
         self.set.spawn(lane(ctx.clone(), chat, rx));
         queued
+    }
+
+    /// Handles `work` now, beside the chat's lane (commands: they never touch the LLM);
+    /// `false` when too many are in flight.
+    fn at_once(&mut self, ctx: &Ctx, chat: i64, work: Work) -> bool {
+        if self.set.len() >= AT_ONCE_MAX + self.lanes.len() {
+            return false;
+        }
+        let ctx = ctx.clone();
+        let chat = teloxide_core::types::ChatId(chat);
+        self.set
+            .spawn(async move { handle(&ctx, chat, work).await });
+        true
     }
 }
 
@@ -251,13 +269,21 @@ fn route(ctx: &Ctx, me: &Me, u: Update, handlers: &mut Handlers, strangers: &mut
                 metrics.count_update("ignored");
                 return;
             };
+            // A slash command is answered from local data, never by the LLM: it does not
+            // queue behind the chat's questions.
+            let command = matches!(&job, Job::Text(t) if t.trim_start().starts_with('/'));
             let work = Work {
                 job,
                 actor,
                 lang,
                 known,
             };
-            if !handlers.queue(ctx, msg.chat.id.0, work) {
+            let taken = if command {
+                handlers.at_once(ctx, msg.chat.id.0, work)
+            } else {
+                handlers.queue(ctx, msg.chat.id.0, work)
+            };
+            if !taken {
                 metrics.count_bad_input("busy");
                 debug!(
                     chat = msg.chat.id.0,
@@ -278,6 +304,10 @@ fn route(ctx: &Ctx, me: &Me, u: Update, handlers: &mut Handlers, strangers: &mut
                 return;
             };
             metrics.count_update("button");
+            if handlers.set.len() >= AT_ONCE_MAX + handlers.lanes.len() {
+                metrics.count_bad_input("busy");
+                return;
+            }
             let ctx = ctx.clone();
             handlers
                 .set
