@@ -72,9 +72,12 @@ pub(super) async fn answer(agent: &Agent, core: &Core, q: &Question, lang: Lang)
     let tools_tokens = llm.count_tokens(&tools_json).await;
     let tools_tokens = tools_tokens + tools_tokens / 10 + 40;
     let question_tokens = llm.count_tokens(&q.text).await;
+    // The time after the question is a few tokens: estimated (an upper bound).
+    let time_tokens = super::llm::estimate_tokens(question.get(q.text.len()..).unwrap_or(""));
     let fixed = system_tokens
         + tools_tokens
-        + llm.count_tokens(&question).await
+        + question_tokens
+        + time_tokens
         + cfg.agent.llm.max_answer_tokens;
     let room = context.saturating_sub(fixed);
     // Tool results need space too: history gets at most half of what is left.

@@ -271,6 +271,12 @@ async fn a_hung_server_gives_a_local_answer() {
 async fn server_down_gives_local_answers_within_a_second() {
     let fake = FakeKobold::start().await;
     let gw = gateway(&fake, "").await;
+    // The alarm the second question is about is open before it is asked.
+    assert_eventually!(
+        open_alarm_id(&gw, "RoomTooWarm").await.is_some(),
+        "the alarm was never raised:\n{}",
+        gw.log()
+    );
     fake.stop().await;
     for (question, expect) in [
         ("what is the temperature in 101?", "°C"),
