@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "web",
         include_str!("../../migrations/central/0004_web.sql"),
     ),
+    (
+        5,
+        "web_access",
+        include_str!("../../migrations/central/0005_web_access.sql"),
+    ),
 ];
 
 /// Why an administrative operation failed.

@@ -120,7 +120,31 @@ pub enum Command {
         /// The login name.
         login: String,
     },
-    /// List the users of the web application.
+    /// Let a user of the web application see buildings (and comment on their alarms), or every
+    /// building with --all (an administrator). Users see no building until granted one.
+    Grant {
+        /// The login name.
+        login: String,
+        /// Building ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        buildings: Vec<String>,
+        /// Every building, present and future.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Take buildings away from a user of the web application, or with --all their
+    /// administrator flag (the buildings granted one by one stay).
+    Revoke {
+        /// The login name.
+        login: String,
+        /// Building ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        buildings: Vec<String>,
+        /// The administrator flag.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List the users of the web application and the buildings they see.
     Users,
     /// List the streams a gateway uploads, one per line.
     Streams,

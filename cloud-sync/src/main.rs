@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use markoff_cloud_sync::admin::{self, GatewayStatus};
 use markoff_cloud_sync::cli::{Cli, Command};
-use markoff_cloud_sync::web::{self, ServeConfig, UserError, WebError};
+use markoff_cloud_sync::web::{self, Access, ServeConfig, UserError, WebError};
 use markoff_cloud_sync::{AdminError, NewGateway, Password, Stream};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection};
@@ -296,17 +296,59 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(user_failure)?;
             println!("user {login} removed");
         }
+        Command::Grant {
+            login,
+            buildings,
+            all,
+        } => {
+            let access = if all {
+                Access::All
+            } else {
+                Access::Buildings(&buildings)
+            };
+            web::grant(&mut conn, &login, access)
+                .await
+                .map_err(user_failure)?;
+            if all {
+                println!("user {login}: every building");
+            } else {
+                println!("user {login}: granted {}", buildings.join(", "));
+            }
+        }
+        Command::Revoke {
+            login,
+            buildings,
+            all,
+        } => {
+            let access = if all {
+                Access::All
+            } else {
+                Access::Buildings(&buildings)
+            };
+            let n = web::revoke(&mut conn, &login, access)
+                .await
+                .map_err(user_failure)?;
+            println!("user {login}: {n} grant(s) revoked");
+        }
         Command::Users => {
             let users = web::list_users(&mut conn).await.map_err(user_failure)?;
-            println!("LOGIN\tNAME\tCREATED\tLAST LOGIN\tSESSIONS");
+            println!("LOGIN\tNAME\tCREATED\tLAST LOGIN\tSESSIONS\tBUILDINGS");
             for u in users {
+                let buildings = if u.admin {
+                    "all".to_owned()
+                } else if u.buildings.is_empty() {
+                    "-".to_owned()
+                } else {
+                    u.buildings.join(",")
+                };
                 println!(
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     u.login,
                     u.display_name.as_deref().unwrap_or("-"),
                     u.created_at,
                     u.last_login_at.as_deref().unwrap_or("-"),
-                    u.sessions
+                    u.sessions,
+                    buildings
                 );
             }
         }

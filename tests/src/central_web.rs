@@ -172,15 +172,40 @@ impl Drop for CentralWeb {
     }
 }
 
-/// Creates a web user as `markoff-central add-user` does (through the library).
+/// Creates a web user who sees every building, as `markoff-central add-user` and `grant --all`
+/// do (through the library).
 ///
 /// # Panics
 /// It fails.
 pub async fn add_user(pg: &PgTestDb, login: &str, name: &str, password: &str) {
+    add_user_seeing(
+        pg,
+        login,
+        name,
+        password,
+        markoff_cloud_sync::web::Access::All,
+    )
+    .await;
+}
+
+/// Adds a user who sees `access` only (`markoff-central add-user`, then `grant`).
+///
+/// # Panics
+/// The user cannot be added or granted.
+pub async fn add_user_seeing(
+    pg: &PgTestDb,
+    login: &str,
+    name: &str,
+    password: &str,
+    access: markoff_cloud_sync::web::Access<'_>,
+) {
     let mut conn = pg.admin().await;
     markoff_cloud_sync::web::add_user(&mut conn, login, Some(name), password, false)
         .await
         .unwrap_or_else(|e| panic!("cannot add user {login}: {e}"));
+    markoff_cloud_sync::web::grant(&mut conn, login, access)
+        .await
+        .unwrap_or_else(|e| panic!("cannot grant {login} {access:?}: {e}"));
 }
 
 /// An answer: status, headers and body text.

@@ -11,12 +11,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use fantoccini::Locator;
+use markoff_cloud_sync::web::Access;
 use markoff_cloud_sync::{
     AlarmEventRow, FloorRow, OfficeRoleKind, ReadingRow, RoomRow, SensorMetaRow, SiteMetadata,
     Stream, TenantRow,
 };
 use markoff_tests::browser::{ChromeDriver, require_chromium};
-use markoff_tests::central_web::{CentralWeb, WebClient, WebOptions, add_user, central_bin};
+use markoff_tests::central_web::{
+    CentralWeb, WebClient, WebOptions, add_user, add_user_seeing, central_bin,
+};
 use markoff_tests::pg::PgTestDb;
 use markoff_tests::services::{postgres_addr, require_postgres};
 use markoff_tests::{TempGateway, assert_eventually, db};
@@ -1307,6 +1310,269 @@ async fn the_grafana_dashboard_parses_and_its_sql_runs_as_a_reader() {
 }
 
 // === a person in a browser ===
+
+// === per-building access ===
+
+/// The hex SHA-256 of `login`'s newest session, as the application names it to the database.
+async fn session_hex(admin: &mut PgConnection, login: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT encode(s.id_hash, 'hex') FROM markoff.web_sessions s \
+         JOIN markoff.web_users u USING (user_id) WHERE u.login = $1 \
+         ORDER BY s.created_at DESC LIMIT 1",
+    )
+    .bind(login)
+    .fetch_one(admin)
+    .await
+    .unwrap()
+}
+
+/// What the web role reads from `sql` (one text column) in a transaction naming `session`.
+async fn rows_as(conn: &mut PgConnection, session: Option<&str>, sql: &str) -> Vec<String> {
+    let mut tx = conn.begin().await.unwrap();
+    if let Some(s) = session {
+        sqlx::query("SELECT set_config('markoff.web_session', $1, true)")
+            .bind(s)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    tx.rollback().await.unwrap();
+    rows
+}
+
+/// A user granted building A sees and comments on A only, in pages, the JSON API and SQL (the
+/// web role, with the user's session named, reads no row of B from any table or view); an
+/// administrator sees both, a user granted nothing sees nothing, and `revoke` takes effect on
+/// the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_granted_one_building_sees_no_other() {
+    if !require_postgres() {
+        return;
+    }
+    let mut pg = PgTestDb::create("webgrant").await;
+    pg.add_gateway(GATEWAY, BUILDING).await;
+    pg.add_gateway("other-gw", "other-house").await;
+    let mut admin = pg.admin().await;
+    sqlx::raw_sql(
+        "INSERT INTO markoff.alarm_events VALUES \
+           ('web-gw', 1, now(), 7, 'Warm/x', 'high', 'x', 'raised', 'active_unacked', 'high', 30, \
+            'Temperature high', NULL, NULL), \
+           ('other-gw', 1, now(), 9, 'Leak/y', 'high', 'y', 'raised', 'active_unacked', \
+            'critical', 1, 'Leak in the basement', NULL, NULL); \
+         INSERT INTO markoff.sensors (gateway_id, sensor_id, key, name, kind, unit, source) VALUES \
+           ('web-gw', 1, 'x', 'X', 'temperature', '°C', 'test'), \
+           ('other-gw', 1, 'y', 'Basement leak', 'leak', '', 'test'); \
+         INSERT INTO markoff.sensor_latest (gateway_id, sensor_id, seq, ts, value, quality) VALUES \
+           ('web-gw', 1, 1, now(), 21.5, 0), ('other-gw', 1, 1, now(), 1, 0); \
+         INSERT INTO markoff.readings VALUES ('web-gw', 1, 1, now(), 21.5, 0), \
+           ('other-gw', 1, 1, now(), 1, 0); \
+         INSERT INTO markoff.floors (building_id, floor_id, name) VALUES \
+           ('web-house', '1', 'Ground'), ('other-house', '1', 'Basement'); \
+         UPDATE markoff.buildings SET name = 'Secret house' WHERE building_id = 'other-house';",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    add_user_seeing(
+        &pg,
+        "anna",
+        "Anna",
+        PASSWORD,
+        Access::Buildings(&[BUILDING.to_owned()]),
+    )
+    .await;
+    add_user_seeing(&pg, "nobody", "No One", PASSWORD, Access::Buildings(&[])).await;
+    add_user(&pg, "boss", "Boss", PASSWORD).await;
+    let web = CentralWeb::start(&mut pg, &WebOptions::default()).await;
+    let ids = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["building_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let anna = web.client();
+    assert_eq!(anna.login("anna", PASSWORD).await.status, 303);
+    assert_eq!(ids(anna.get("/api/buildings").await.json()), [BUILDING]);
+    let list = anna.get("/").await;
+    assert!(list.body.contains(BUILDING), "{}", list.body);
+    assert!(
+        !list.body.contains("other-house") && !list.body.contains("Secret house"),
+        "{}",
+        list.body
+    );
+    assert_eq!(anna.get("/api/buildings/web-house").await.status, 200);
+    assert_eq!(anna.get("/api/alarms/web-gw/7").await.status, 200);
+    assert_eq!(anna.get("/api/sensors/web-gw/1").await.status, 200);
+    for path in [
+        "/api/buildings/other-house",
+        "/buildings/other-house",
+        "/buildings/other-house/plans/1.svg",
+        "/api/sensors/other-gw/1",
+        "/sensors/other-gw/1",
+        "/sensors/other-gw/1/chart.svg",
+        "/api/alarms/other-gw/9",
+        "/alarms/other-gw/9",
+    ] {
+        let a = anna.get(path).await;
+        assert_eq!(a.status, 404, "GET {path}: {}", a.body);
+        assert!(
+            !a.body.contains("Secret") && !a.body.contains("Basement"),
+            "GET {path} leaked: {}",
+            a.body
+        );
+    }
+    let csrf = anna.get("/api/me").await.json()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let header = [("x-csrf-token", csrf.as_str())];
+    let body = json!({"body": "Checked it."});
+    assert_eq!(
+        anna.post_json("/api/alarms/other-gw/9/comments", &body, &header)
+            .await
+            .status,
+        404
+    );
+    let form = anna
+        .post_form(
+            "/alarms/other-gw/9/comments",
+            &[("csrf", &csrf), ("body", "x")],
+        )
+        .await;
+    assert_eq!(form.status, 404, "{}", form.body);
+    assert_eq!(
+        anna.post_json("/api/alarms/web-gw/7/comments", &body, &header)
+            .await
+            .status,
+        201
+    );
+
+    let boss = web.client();
+    assert_eq!(boss.login("boss", PASSWORD).await.status, 303);
+    let mut both = ids(boss.get("/api/buildings").await.json());
+    both.sort();
+    assert_eq!(both, ["other-house", BUILDING]);
+    assert_eq!(boss.get("/api/alarms/other-gw/9").await.status, 200);
+    let nobody = web.client();
+    assert_eq!(nobody.login("nobody", PASSWORD).await.status, 303);
+    assert!(ids(nobody.get("/api/buildings").await.json()).is_empty());
+    assert_eq!(nobody.get("/api/buildings/web-house").await.status, 404);
+
+    // In SQL, as a web role: every table and view the role can read holds B's rows, and none of
+    // them shows one to Anna's session; without a session, nothing at all.
+    let role = pg.add_office_role(OfficeRoleKind::Web).await;
+    let mut w = connect_as(&pg, &role).await;
+    let anna_session = session_hex(&mut admin, "anna").await;
+    let boss_session = session_hex(&mut admin, "boss").await;
+    let queries = [
+        "SELECT building_id FROM markoff.buildings",
+        "SELECT gateway_id FROM markoff.gateways",
+        "SELECT building_id FROM markoff.floors",
+        "SELECT gateway_id FROM markoff.sensors",
+        "SELECT gateway_id FROM markoff.sensor_latest",
+        "SELECT gateway_id FROM markoff.readings",
+        "SELECT gateway_id FROM markoff.alarm_events",
+        "SELECT gateway_id FROM markoff.alarm_latest",
+        "SELECT gateway_id FROM markoff.alarm_comments",
+        "SELECT gateway_id FROM markoff.gateway_health",
+        "SELECT gateway_id FROM markoff.latest_readings",
+        "SELECT gateway_id FROM markoff.active_alarms",
+    ];
+    for sql in queries {
+        let seen = rows_as(&mut w, Some(&anna_session), sql).await;
+        assert!(!seen.is_empty(), "Anna sees her building in {sql}");
+        assert!(
+            seen.iter().all(|g| g == GATEWAY || g == BUILDING),
+            "{sql} showed Anna {seen:?}"
+        );
+        assert!(
+            rows_as(&mut w, None, sql).await.is_empty(),
+            "{sql} without a session"
+        );
+        assert!(
+            rows_as(&mut w, Some(&"0".repeat(64)), sql).await.is_empty(),
+            "{sql} with a made-up session"
+        );
+        if !sql.contains("alarm_comments") {
+            let all = rows_as(&mut w, Some(&boss_session), sql).await;
+            assert!(
+                all.iter().any(|g| g.starts_with("other")),
+                "the administrator sees B in {sql}: {all:?}"
+            );
+        }
+    }
+    let mut tx = w.begin().await.unwrap();
+    sqlx::query("SELECT set_config('markoff.web_session', $1, true)")
+        .bind(&anna_session)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let refused = sqlx::query(
+        "INSERT INTO markoff.alarm_comments (gateway_id, alarm_id, author, body) \
+         VALUES ('other-gw', 9, 'Anna', 'sneaky')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert_eq!(
+        refused
+            .as_database_error()
+            .and_then(|d| d.code())
+            .as_deref(),
+        Some("42501"),
+        "{refused}"
+    );
+    drop(tx);
+    // Readers (Grafana) are not web roles: they see every building.
+    let reader = pg.add_office_role(OfficeRoleKind::Reader).await;
+    let mut r = connect_as(&pg, &reader).await;
+    assert_eq!(
+        rows_as(
+            &mut r,
+            None,
+            "SELECT building_id FROM markoff.buildings ORDER BY 1"
+        )
+        .await,
+        ["other-house", BUILDING]
+    );
+
+    // The command line: `users` shows the grants; `revoke` ends them at the next request.
+    let url = pg.admin_url();
+    let db = [("DATABASE_URL", url.as_str())];
+    let (code, out, err) = central(&["users"], &db, None).await;
+    assert_eq!(code, 0, "{err}");
+    let line = |login: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{login}\t")))
+            .unwrap_or_else(|| panic!("no {login} in {out}"))
+            .to_owned()
+    };
+    assert!(line("anna").ends_with("\tweb-house"), "{out}");
+    assert!(line("boss").ends_with("\tall"), "{out}");
+    assert!(line("nobody").ends_with("\t-"), "{out}");
+    let (code, _, err) = central(&["grant", "anna"], &db, None).await;
+    assert_eq!(code, 64, "a building or --all is required: {err}");
+    let (code, _, err) = central(&["grant", "ghost", "web-house"], &db, None).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no user ghost"), "{err}");
+    let (code, out, err) = central(&["revoke", "anna", BUILDING], &db, None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 grant(s) revoked"), "{out}");
+    assert!(ids(anna.get("/api/buildings").await.json()).is_empty());
+    assert_eq!(anna.get("/buildings/web-house").await.status, 404);
+    let (code, _, err) = central(&["grant", "anna", "--all"], &db, None).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ids(anna.get("/api/buildings").await.json()).len(), 2);
+    let (code, _, err) = central(&["revoke", "boss", "--all"], &db, None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(ids(boss.get("/api/buildings").await.json()).is_empty());
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_logs_in_opens_a_building_and_sees_a_value_synced_seconds_before() {

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::building::assemble;
-use super::data::{self, DataError};
+use super::data::{self, DataError, Viewer};
 use super::session::{self, Session};
 use super::time::{Time, now_ms};
 
@@ -98,16 +98,23 @@ pub(crate) async fn status(State(st): State<AppState>) -> Response {
 }
 
 /// GET /api/buildings: every building with its gateways' health and alarm counts.
-pub(crate) async fn buildings(State(st): State<AppState>) -> Response {
-    match data::buildings(&st.pool).await {
+pub(crate) async fn buildings(
+    State(st): State<AppState>,
+    Extension(s): Extension<Session>,
+) -> Response {
+    match data::buildings(&st.pool, Viewer(&s.id_hash)).await {
         Ok(list) => Json(list).into_response(),
         Err(e) => failed(&e),
     }
 }
 
 /// GET /api/buildings/{building}: floors, rooms, latest values, alarms, tenants.
-pub(crate) async fn building(State(st): State<AppState>, Path(id): Path<String>) -> Response {
-    match data::building_rows(&st.pool, &id, stale_ms(&st)).await {
+pub(crate) async fn building(
+    State(st): State<AppState>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<String>,
+) -> Response {
+    match data::building_rows(&st.pool, Viewer(&s.id_hash), &id, stale_ms(&st)).await {
         Ok(Some(rows)) => Json(assemble(&id, rows)).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such building"),
         Err(e) => failed(&e),
@@ -121,6 +128,7 @@ pub(crate) fn stale_ms(st: &AppState) -> i64 {
 /// GET /api/sensors/{gateway}/{sensor}: the sensor, its history in buckets, its alarms.
 pub(crate) async fn sensor(
     State(st): State<AppState>,
+    Extension(s): Extension<Session>,
     Path((gateway, sensor)): Path<(String, i32)>,
     Query(q): Query<RangeQuery>,
 ) -> Response {
@@ -128,7 +136,18 @@ pub(crate) async fn sensor(
         Ok(r) => r,
         Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
-    match data::sensor_history(&st.pool, &gateway, sensor, from, to, points, stale_ms(&st)).await {
+    match data::sensor_history(
+        &st.pool,
+        Viewer(&s.id_hash),
+        &gateway,
+        sensor,
+        from,
+        to,
+        points,
+        stale_ms(&st),
+    )
+    .await
+    {
         Ok(Some(h)) => Json(h).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such sensor"),
         Err(e) => failed(&e),
@@ -138,9 +157,10 @@ pub(crate) async fn sensor(
 /// GET /api/alarms/{gateway}/{alarm}: the alarm, its events and comments.
 pub(crate) async fn alarm(
     State(st): State<AppState>,
+    Extension(s): Extension<Session>,
     Path((gateway, alarm)): Path<(String, i64)>,
 ) -> Response {
-    match data::alarm(&st.pool, &gateway, alarm).await {
+    match data::alarm(&st.pool, Viewer(&s.id_hash), &gateway, alarm).await {
         Ok(Some(a)) => Json(a).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such alarm"),
         Err(e) => failed(&e),
@@ -188,7 +208,17 @@ pub(crate) async fn add_comment(
         Ok(b) => b,
         Err(m) => return error(StatusCode::UNPROCESSABLE_ENTITY, m),
     };
-    match data::add_comment(&st.pool, &gateway, alarm, s.user_id, &s.name, body).await {
+    match data::add_comment(
+        &st.pool,
+        Viewer(&s.id_hash),
+        &gateway,
+        alarm,
+        s.user_id,
+        &s.name,
+        body,
+    )
+    .await
+    {
         Ok(Some(c)) => {
             tracing::info!(login = %s.login, gateway = %gateway, alarm, "Alarm comment added.");
             (StatusCode::CREATED, Json(c)).into_response()

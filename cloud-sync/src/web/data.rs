@@ -4,12 +4,13 @@
 //!
 //! Owns: every SQL statement of the web application and the types its answers are (the JSON API
 //! serialises them as they are). Each view is a fixed number of statements whatever the number
-//! of sensors, each served by an index (docs/central-web.md, "Queries"). Does not own: how they
-//! are shown (`pages`, `plan`, `chart`) or assembling a building (`building`).
+//! of sensors, each served by an index (docs/central-web.md, "Queries"), run in one transaction
+//! that names the request's session, so that the database shows only the buildings granted to
+//! its user (row-level security, migration 5). Does not own: how they are shown (`pages`,
+//! `plan`, `chart`) or assembling a building (`building`).
 
 use serde::Serialize;
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row as _};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
 
 use super::time::{Time, now_ms};
 
@@ -44,6 +45,39 @@ fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> DataError {
     move |source| DataError::Database { op, source }
 }
 
+/// Whose request a statement serves: the session, by the SHA-256 of its cookie's id. The
+/// database limits every statement of the transaction to the buildings its user may see.
+#[derive(Clone, Copy, Debug)]
+pub struct Viewer<'a>(pub &'a [u8]);
+
+/// Begins the request's transaction and names its session to the database
+/// (`markoff.web_session`, local to the transaction, read by `markoff.web_buildings()`).
+///
+/// # Errors
+/// [`DataError::Database`].
+pub(crate) async fn begin(
+    pool: &PgPool,
+    viewer: Viewer<'_>,
+) -> Result<Transaction<'static, Postgres>, DataError> {
+    let op = "opening the request's transaction";
+    let mut tx = pool.begin().await.map_err(db(op))?;
+    sqlx::query("SELECT set_config('markoff.web_session', $1, true)")
+        .bind(hex(viewer.0))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(op))?;
+    Ok(tx)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
+}
+
 /// Whether `id` can name a row at all: PostgreSQL text never holds a NUL character, so an id
 /// with one names nothing (and sending it would be refused as a data exception).
 pub(crate) fn possible_id(id: &str) -> bool {
@@ -66,19 +100,21 @@ pub const LAGGING_SECONDS: f64 = 300.0;
 pub const LAGGING_ROWS: i64 = 100_000;
 
 /// A gateway's health.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, FromRow)]
 pub struct GatewayHealth {
     /// The gateway.
     pub gateway_id: String,
     /// Its building.
     pub building_id: String,
     /// `ok`, `lagging`, `offline`, `never` (no contact yet) or `removed`.
+    #[sqlx(skip)]
     pub status: &'static str,
     /// Whether it is still provisioned.
     pub active: bool,
     /// Last contact.
     pub last_contact: Option<Time>,
     /// Seconds since the last contact.
+    #[sqlx(rename = "contact_age")]
     pub contact_age_seconds: Option<f64>,
     /// Highest reading seq that arrived.
     pub readings_seq: Option<i64>,
@@ -93,22 +129,9 @@ pub struct GatewayHealth {
 }
 
 impl GatewayHealth {
-    fn from_row(r: &PgRow) -> Result<Self, sqlx::Error> {
-        let mut g = Self {
-            gateway_id: r.try_get("gateway_id")?,
-            building_id: r.try_get("building_id")?,
-            status: "ok",
-            active: r.try_get("active")?,
-            last_contact: r.try_get::<Option<i64>, _>("last_contact")?.map(Time),
-            contact_age_seconds: r.try_get("contact_age")?,
-            readings_seq: r.try_get("readings_seq")?,
-            lag_rows: r.try_get("lag_rows")?,
-            lag_seconds: r.try_get("lag_seconds")?,
-            alarm_events_lag_rows: r.try_get("alarm_events_lag_rows")?,
-            newest_reading: r.try_get::<Option<i64>, _>("newest_reading")?.map(Time),
-        };
-        g.status = g.classify();
-        Ok(g)
+    fn classified(mut self) -> Self {
+        self.status = self.classify();
+        self
     }
 
     fn classify(&self) -> &'static str {
@@ -152,7 +175,7 @@ const HEALTH: &str = concat!(
 );
 
 /// A building in the list.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, FromRow)]
 pub struct BuildingSummary {
     /// Id.
     pub building_id: String,
@@ -161,22 +184,31 @@ pub struct BuildingSummary {
     /// Address, if any.
     pub address: Option<String>,
     /// The worst status of its active gateways (`removed` when none is active).
+    #[sqlx(skip)]
     pub status: &'static str,
     /// Alarms not back to normal.
     pub active_alarms: i64,
     /// Of those, alarms waiting for acknowledgement.
     pub unacked_alarms: i64,
     /// Its gateways.
+    #[sqlx(skip)]
     pub gateways: Vec<GatewayHealth>,
 }
 
-/// Every building with its gateways' health and alarm counts: two statements.
+/// Every building the viewer may see with its gateways' health and alarm counts: two
+/// statements.
 ///
 /// # Errors
 /// [`DataError::Database`].
-pub async fn buildings(pool: &PgPool) -> Result<Vec<BuildingSummary>, DataError> {
-    let list = sqlx::query(
-        "SELECT b.building_id, b.name, b.address, coalesce(a.active, 0), coalesce(a.unacked, 0) \
+pub async fn buildings(
+    pool: &PgPool,
+    viewer: Viewer<'_>,
+) -> Result<Vec<BuildingSummary>, DataError> {
+    let op = "listing buildings";
+    let mut tx = begin(pool, viewer).await?;
+    let list: Vec<BuildingSummary> = sqlx::query_as(
+        "SELECT b.building_id, b.name, b.address, coalesce(a.active, 0) AS active_alarms, \
+                coalesce(a.unacked, 0) AS unacked_alarms \
          FROM markoff.buildings b \
          LEFT JOIN (SELECT g.building_id, count(*) AS active, \
                            count(*) FILTER (WHERE l.state LIKE '%unacked') AS unacked \
@@ -184,35 +216,46 @@ pub async fn buildings(pool: &PgPool) -> Result<Vec<BuildingSummary>, DataError>
                     WHERE l.state <> 'normal' GROUP BY g.building_id) a USING (building_id) \
          ORDER BY lower(coalesce(b.name, b.building_id)), b.building_id",
     )
-    .fetch_all(pool);
-    let health = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{HEALTH} ORDER BY building_id, gateway_id"
-    )))
-    .fetch_all(pool);
-    let (list, health) = tokio::try_join!(list, health).map_err(db("listing buildings"))?;
-    let mut gateways: Vec<GatewayHealth> = health
-        .iter()
-        .map(GatewayHealth::from_row)
-        .collect::<Result<_, _>>()
-        .map_err(db("listing buildings"))?;
-    list.iter()
-        .map(|r| {
-            let building_id: String = r.try_get(0)?;
-            let mine: Vec<GatewayHealth> = gateways
-                .extract_if(.., |g| g.building_id == building_id)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db(op))?;
+    let mut gateways = health(&mut tx, None).await.map_err(db(op))?;
+    Ok(list
+        .into_iter()
+        .map(|mut b| {
+            b.gateways = gateways
+                .extract_if(.., |g| g.building_id == b.building_id)
                 .collect();
-            Ok(BuildingSummary {
-                status: worst(&mine),
-                building_id,
-                name: r.try_get(1)?,
-                address: r.try_get(2)?,
-                active_alarms: r.try_get(3)?,
-                unacked_alarms: r.try_get(4)?,
-                gateways: mine,
-            })
+            b.status = worst(&b.gateways);
+            b
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db("listing buildings"))
+        .collect())
+}
+
+/// The health of the gateways of `building` (of every building the viewer may see when
+/// `None`).
+async fn health(
+    conn: &mut PgConnection,
+    building: Option<&str>,
+) -> Result<Vec<GatewayHealth>, sqlx::Error> {
+    let rows: Vec<GatewayHealth> = match building {
+        Some(b) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{HEALTH} WHERE building_id = $1 ORDER BY gateway_id"
+            )))
+            .bind(b)
+            .fetch_all(conn)
+            .await?
+        }
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{HEALTH} ORDER BY building_id, gateway_id"
+            )))
+            .fetch_all(conn)
+            .await?
+        }
+    };
+    Ok(rows.into_iter().map(GatewayHealth::classified).collect())
 }
 
 /// The worst status of the active gateways.
@@ -283,23 +326,40 @@ pub(crate) fn quality_name(q: Option<i16>) -> Option<&'static str> {
     })
 }
 
-fn sensor_from_row(r: &PgRow, stale_after_ms: i64, now: i64) -> Result<SensorValue, sqlx::Error> {
-    let ts: Option<i64> = r.try_get("ts")?;
-    Ok(SensorValue {
-        gateway_id: r.try_get("gateway_id")?,
-        sensor_id: r.try_get("sensor_id")?,
-        key: r.try_get("key")?,
-        name: r.try_get("name")?,
-        kind: r.try_get("kind")?,
-        unit: r.try_get("unit")?,
-        floor: r.try_get("floor")?,
-        room: r.try_get("room")?,
-        ts: ts.map(Time),
-        value: r.try_get("value")?,
-        quality: quality_name(r.try_get("quality")?),
-        stale: ts.is_none_or(|t| now - t > stale_after_ms),
-        alarm: None,
-    })
+/// A sensor and its newest reading as read.
+#[derive(Debug, FromRow)]
+struct SensorRow {
+    gateway_id: String,
+    sensor_id: i32,
+    key: Option<String>,
+    name: Option<String>,
+    kind: Option<String>,
+    unit: Option<String>,
+    floor: Option<String>,
+    room: Option<String>,
+    ts: Option<Time>,
+    value: Option<f64>,
+    quality: Option<i16>,
+}
+
+impl SensorRow {
+    fn value(self, stale_after_ms: i64, now: i64) -> SensorValue {
+        SensorValue {
+            stale: self.ts.is_none_or(|t| now - t.0 > stale_after_ms),
+            gateway_id: self.gateway_id,
+            sensor_id: self.sensor_id,
+            key: self.key,
+            name: self.name,
+            kind: self.kind,
+            unit: self.unit,
+            floor: self.floor,
+            room: self.room,
+            ts: self.ts,
+            value: self.value,
+            quality: quality_name(self.quality),
+            alarm: None,
+        }
+    }
 }
 
 /// The sensors of a building's gateways with their newest readings, plus readings of sensors
@@ -323,7 +383,7 @@ const LATEST: &str = concat!(
 );
 
 /// An alarm: its newest event and its acknowledgement.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, FromRow)]
 pub struct AlarmView {
     /// The gateway that raised it.
     pub gateway_id: String,
@@ -370,26 +430,6 @@ const ALARM_COLUMNS: &str = concat!(
       WHERE c.gateway_id = a.gateway_id AND c.alarm_id = a.alarm_id) AS comments"
 );
 
-fn alarm_from_row(r: &PgRow) -> Result<AlarmView, sqlx::Error> {
-    Ok(AlarmView {
-        gateway_id: r.try_get("gateway_id")?,
-        alarm_id: r.try_get("alarm_id")?,
-        alarm: r.try_get("alarm")?,
-        rule: r.try_get("rule")?,
-        sensor: r.try_get("sensor")?,
-        event: r.try_get("event")?,
-        state: r.try_get("state")?,
-        severity: r.try_get("severity")?,
-        value: r.try_get("value")?,
-        message: r.try_get("message")?,
-        ts: Time(r.try_get("ts")?),
-        raised_at: r.try_get::<Option<i64>, _>("raised_at")?.map(Time),
-        acked_at: r.try_get::<Option<i64>, _>("acked_at")?.map(Time),
-        acked_by: r.try_get("acked_by")?,
-        comments: r.try_get("comments")?,
-    })
-}
-
 /// A floor row: (floor_id, name, level, width, height).
 pub(crate) type FloorRowTuple = (String, String, Option<i32>, Option<f64>, Option<f64>);
 /// A room row: (room_id, floor_id, name, tenant_id, polygon as JSON text).
@@ -416,13 +456,14 @@ pub(crate) struct BuildingRows {
     pub(crate) alarms: Vec<AlarmView>,
 }
 
-/// Reads one building: seven statements run side by side on the pool, none per sensor;
-/// `None` when no such building exists.
+/// Reads one building: seven statements in the viewer's transaction, none per sensor; `None`
+/// when no such building exists or the viewer may not see it.
 ///
 /// # Errors
 /// [`DataError::Database`].
 pub(crate) async fn building_rows(
     pool: &PgPool,
+    viewer: Viewer<'_>,
     building_id: &str,
     stale_after_ms: i64,
 ) -> Result<Option<BuildingRows>, DataError> {
@@ -430,102 +471,78 @@ pub(crate) async fn building_rows(
     if !possible_id(building_id) {
         return Ok(None);
     }
-    let head = sqlx::query("SELECT name, address FROM markoff.buildings WHERE building_id = $1")
-        .bind(building_id)
-        .fetch_optional(pool);
-    let health_sql = format!("{HEALTH} WHERE building_id = $1 ORDER BY gateway_id");
-    let health = sqlx::query(sqlx::AssertSqlSafe(health_sql))
-        .bind(building_id)
-        .fetch_all(pool);
-    let floors = sqlx::query(
+    let mut tx = begin(pool, viewer).await?;
+    let head: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT name, address FROM markoff.buildings WHERE building_id = $1")
+            .bind(building_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(op))?;
+    let Some((name, address)) = head else {
+        return Ok(None);
+    };
+    let gateways = health(&mut tx, Some(building_id)).await.map_err(db(op))?;
+    let floors: Vec<FloorRowTuple> = sqlx::query_as(
         "SELECT floor_id, name, level, width, height FROM markoff.floors WHERE building_id = $1",
     )
     .bind(building_id)
-    .fetch_all(pool);
-    let rooms = sqlx::query(
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db(op))?;
+    let rooms: Vec<RoomRowTuple> = sqlx::query_as(
         "SELECT room_id, floor_id, name, tenant_id, polygon::text FROM markoff.rooms \
          WHERE building_id = $1 ORDER BY room_id",
     )
     .bind(building_id)
-    .fetch_all(pool);
-    let tenants = sqlx::query(
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db(op))?;
+    let tenants: Vec<(String, String)> = sqlx::query_as(
         "SELECT tenant_id, name FROM markoff.tenants WHERE building_id = $1 ORDER BY name",
     )
     .bind(building_id)
-    .fetch_all(pool);
-    let sensors = sqlx::query(LATEST).bind(building_id).fetch_all(pool);
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db(op))?;
+    let sensors: Vec<SensorRow> = sqlx::query_as(LATEST)
+        .bind(building_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(op))?;
     let alarms_sql = format!(
         "SELECT {ALARM_COLUMNS} FROM markoff.gateways g \
          JOIN markoff.alarm_latest a ON a.gateway_id = g.gateway_id \
          WHERE g.building_id = $1 AND (a.state <> 'normal' OR a.ts > now() - interval '7 days') \
          ORDER BY a.state = 'normal', a.ts DESC LIMIT 500"
     );
-    let alarms = sqlx::query(sqlx::AssertSqlSafe(alarms_sql))
+    let mut alarms: Vec<AlarmView> = sqlx::query_as(sqlx::AssertSqlSafe(alarms_sql))
         .bind(building_id)
-        .fetch_all(pool);
-    let (head, health, floors, rooms, tenants, sensors, alarms) =
-        tokio::try_join!(head, health, floors, rooms, tenants, sensors, alarms).map_err(db(op))?;
-    let Some(head) = head else {
-        return Ok(None);
-    };
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(op))?;
+    let recent = alarms.iter().filter(|a| a.state == "normal").count();
+    if recent > 50 {
+        let open = alarms.len() - recent;
+        alarms.truncate(open + 50);
+    }
     let now = now_ms();
-    let read = || -> Result<BuildingRows, sqlx::Error> {
-        let mut alarms: Vec<AlarmView> = alarms
-            .iter()
-            .map(alarm_from_row)
-            .collect::<Result<_, _>>()?;
-        let recent = alarms.iter().filter(|a| a.state == "normal").count();
-        if recent > 50 {
-            let open = alarms.len() - recent;
-            alarms.truncate(open + 50);
-        }
-        Ok(BuildingRows {
-            name: head.try_get(0)?,
-            address: head.try_get(1)?,
-            gateways: health
-                .iter()
-                .map(GatewayHealth::from_row)
-                .collect::<Result<_, _>>()?,
-            floors: floors
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get(0)?,
-                        r.try_get(1)?,
-                        r.try_get(2)?,
-                        r.try_get(3)?,
-                        r.try_get(4)?,
-                    ))
-                })
-                .collect::<Result<_, sqlx::Error>>()?,
-            rooms: rooms
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get(0)?,
-                        r.try_get(1)?,
-                        r.try_get(2)?,
-                        r.try_get(3)?,
-                        r.try_get(4)?,
-                    ))
-                })
-                .collect::<Result<_, sqlx::Error>>()?,
-            tenants: tenants
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<_, sqlx::Error>>()?,
-            sensors: sensors
-                .iter()
-                .map(|r| sensor_from_row(r, stale_after_ms, now))
-                .collect::<Result<_, _>>()?,
-            alarms,
-        })
-    };
-    read().map(Some).map_err(db(op))
+    Ok(Some(BuildingRows {
+        name,
+        address,
+        gateways,
+        floors,
+        rooms,
+        tenants,
+        sensors: sensors
+            .into_iter()
+            .map(|r| r.value(stale_after_ms, now))
+            .collect(),
+        alarms,
+    }))
 }
 
 /// One bucket of a sensor's history.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, FromRow)]
 pub struct HistoryPoint {
     /// Start of the bucket.
     pub ts: Time,
@@ -592,8 +609,9 @@ pub fn bucket_for(range_ms: i64, max_points: i64) -> i64 {
 /// A sensor's readings in buckets of `$3` seconds from `$4` to `$5` (ms): `$1` gateway, `$2`
 /// sensor; over the gateway's readings in the range (`readings_key`, partition pruning).
 const HISTORY_RAW: &str = "SELECT (extract(epoch FROM date_bin($3 * interval '1 second', ts, \
-             to_timestamp($4::float8 / 1000))) * 1000)::int8 AS bucket, \
-            avg(value), min(value), max(value), count(value), count(*) - count(value) \
+             to_timestamp($4::float8 / 1000))) * 1000)::int8 AS ts, \
+            avg(value) AS avg, min(value) AS min, max(value) AS max, count(value) AS count, \
+            count(*) - count(value) AS bad \
      FROM markoff.readings \
      WHERE gateway_id = $1 AND sensor_id = $2 \
        AND ts >= to_timestamp($4::float8 / 1000) AND ts < to_timestamp($5::float8 / 1000) \
@@ -602,8 +620,9 @@ const HISTORY_RAW: &str = "SELECT (extract(epoch FROM date_bin($3 * interval '1 
 /// The same from the 10-minute rollup (its primary key), buckets aligned to the epoch: the first
 /// and last may reach up to 10 minutes past the range.
 const HISTORY_ROLLUP: &str = "SELECT (extract(epoch FROM date_bin($3 * interval '1 second', bucket, \
-             timestamptz '2000-01-01 00:00:00+00')) * 1000)::int8 AS b, \
-            sum(sum) / nullif(sum(n), 0), min(min), max(max), sum(n)::int8, sum(bad)::int8 \
+             timestamptz '2000-01-01 00:00:00+00')) * 1000)::int8 AS ts, \
+            sum(sum) / nullif(sum(n), 0) AS avg, min(min) AS min, max(max) AS max, \
+            sum(n)::int8 AS count, sum(bad)::int8 AS bad \
      FROM markoff.readings_10m \
      WHERE gateway_id = $1 AND sensor_id = $2 \
        AND bucket >= date_bin(interval '10 minutes', to_timestamp($4::float8 / 1000), \
@@ -613,12 +632,14 @@ const HISTORY_ROLLUP: &str = "SELECT (extract(epoch FROM date_bin($3 * interval 
 
 /// A sensor's history between `from` and `to` (ms) in at most about `max_points` buckets,
 /// aggregated by the server: from the readings for ranges up to [`RAW_RANGE_MAX_MS`], else from
-/// the 10-minute rollup; `None` when the sensor is unknown.
+/// the 10-minute rollup; `None` when the sensor is unknown or the viewer may not see it.
 ///
 /// # Errors
 /// [`DataError::Database`].
+#[allow(clippy::too_many_arguments)]
 pub async fn sensor_history(
     pool: &PgPool,
+    viewer: Viewer<'_>,
     gateway_id: &str,
     sensor_id: i32,
     from: i64,
@@ -631,7 +652,8 @@ pub async fn sensor_history(
         return Ok(None);
     }
     let bucket = bucket_for(to - from, max_points);
-    let head = sqlx::query(concat!(
+    let mut tx = begin(pool, viewer).await?;
+    let head: Option<SensorHead> = sqlx::query_as(concat!(
         "SELECT g.building_id, b.name AS building_name, g.gateway_id, $2::int4 AS sensor_id, \
                 s.key, s.name, s.kind, s.unit, s.floor, s.room, ",
         ms!("l.ts"),
@@ -643,61 +665,57 @@ pub async fn sensor_history(
     ))
     .bind(gateway_id)
     .bind(sensor_id)
-    .fetch_optional(pool);
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db(op))?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
     let raw = to - from <= RAW_RANGE_MAX_MS;
-    let points = sqlx::query(if raw { HISTORY_RAW } else { HISTORY_ROLLUP })
+    let points: Vec<HistoryPoint> = sqlx::query_as(if raw { HISTORY_RAW } else { HISTORY_ROLLUP })
         .bind(gateway_id)
         .bind(sensor_id)
         .bind(bucket as f64)
         .bind(from as f64)
         .bind(to as f64)
-        .fetch_all(pool);
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(op))?;
     let alarms_sql = format!(
         "SELECT {ALARM_COLUMNS} FROM markoff.alarm_latest a \
          JOIN markoff.sensors s ON s.gateway_id = a.gateway_id AND s.key = a.sensor \
          WHERE a.gateway_id = $1 AND s.sensor_id = $2 ORDER BY a.ts DESC LIMIT 50"
     );
-    let alarms = sqlx::query(sqlx::AssertSqlSafe(alarms_sql))
+    let alarms: Vec<AlarmView> = sqlx::query_as(sqlx::AssertSqlSafe(alarms_sql))
         .bind(gateway_id)
         .bind(sensor_id)
-        .fetch_all(pool);
-    let (head, points, alarms) = tokio::try_join!(head, points, alarms).map_err(db(op))?;
-    let Some(head) = head else {
-        return Ok(None);
-    };
-    let read = || -> Result<SensorHistory, sqlx::Error> {
-        Ok(SensorHistory {
-            building_id: head.try_get("building_id")?,
-            building_name: head.try_get("building_name")?,
-            sensor: sensor_from_row(&head, stale_after_ms, now_ms())?,
-            from: Time(from),
-            to: Time(to),
-            bucket_seconds: bucket,
-            source: if raw { "readings" } else { "readings_10m" },
-            points: points
-                .iter()
-                .map(|r| {
-                    Ok(HistoryPoint {
-                        ts: Time(r.try_get(0)?),
-                        avg: r.try_get(1)?,
-                        min: r.try_get(2)?,
-                        max: r.try_get(3)?,
-                        count: r.try_get(4)?,
-                        bad: r.try_get(5)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?,
-            alarms: alarms
-                .iter()
-                .map(alarm_from_row)
-                .collect::<Result<_, _>>()?,
-        })
-    };
-    read().map(Some).map_err(db(op))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(op))?;
+    Ok(Some(SensorHistory {
+        building_id: head.building_id,
+        building_name: head.building_name,
+        sensor: head.sensor.value(stale_after_ms, now_ms()),
+        from: Time(from),
+        to: Time(to),
+        bucket_seconds: bucket,
+        source: if raw { "readings" } else { "readings_10m" },
+        points,
+        alarms,
+    }))
+}
+
+/// A sensor's page head as read: its building and the sensor.
+#[derive(Debug, FromRow)]
+struct SensorHead {
+    building_id: String,
+    building_name: Option<String>,
+    #[sqlx(flatten)]
+    sensor: SensorRow,
 }
 
 /// One event of an alarm.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, FromRow)]
 pub struct AlarmEvent {
     /// The gateway's event seq.
     pub seq: i64,
@@ -718,7 +736,7 @@ pub struct AlarmEvent {
 }
 
 /// A comment from the office on an alarm.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, FromRow)]
 pub struct Comment {
     /// Id.
     pub comment_id: i64,
@@ -747,12 +765,13 @@ pub struct AlarmDetail {
     pub comments: Vec<Comment>,
 }
 
-/// An alarm with its events and comments; `None` when unknown.
+/// An alarm with its events and comments; `None` when unknown or the viewer may not see it.
 ///
 /// # Errors
 /// [`DataError::Database`].
 pub async fn alarm(
     pool: &PgPool,
+    viewer: Viewer<'_>,
     gateway_id: &str,
     alarm_id: i64,
 ) -> Result<Option<AlarmDetail>, DataError> {
@@ -760,6 +779,7 @@ pub async fn alarm(
     if !possible_id(gateway_id) {
         return Ok(None);
     }
+    let mut tx = begin(pool, viewer).await?;
     let head_sql = format!(
         "SELECT {ALARM_COLUMNS}, g.building_id, b.name AS building_name, \
                 (SELECT s.sensor_id FROM markoff.sensors s \
@@ -768,123 +788,104 @@ pub async fn alarm(
          JOIN markoff.buildings b ON b.building_id = g.building_id \
          WHERE a.gateway_id = $1 AND a.alarm_id = $2"
     );
-    let head = sqlx::query(sqlx::AssertSqlSafe(head_sql))
+    let head: Option<AlarmHead> = sqlx::query_as(sqlx::AssertSqlSafe(head_sql))
         .bind(gateway_id)
         .bind(alarm_id)
-        .fetch_optional(pool);
-    let events = sqlx::query(concat!(
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(op))?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let events: Vec<AlarmEvent> = sqlx::query_as(concat!(
         "SELECT seq, ",
         ms!("ts"),
-        ", event, state, value, message, actor, channel FROM markoff.alarm_events \
+        " AS ts, event, state, value, message, actor, channel FROM markoff.alarm_events \
          WHERE gateway_id = $1 AND alarm_id = $2 ORDER BY seq DESC LIMIT 200"
     ))
     .bind(gateway_id)
     .bind(alarm_id)
-    .fetch_all(pool);
-    let comments = comments(pool, gateway_id, alarm_id);
-    let (head, events, comments) = tokio::try_join!(head, events, comments).map_err(db(op))?;
-    let Some(head) = head else {
-        return Ok(None);
-    };
-    let read = || -> Result<AlarmDetail, sqlx::Error> {
-        Ok(AlarmDetail {
-            building_id: head.try_get("building_id")?,
-            building_name: head.try_get("building_name")?,
-            alarm: alarm_from_row(&head)?,
-            sensor_id: head.try_get("sensor_id")?,
-            events: events
-                .iter()
-                .map(|r| {
-                    Ok(AlarmEvent {
-                        seq: r.try_get(0)?,
-                        ts: Time(r.try_get(1)?),
-                        event: r.try_get(2)?,
-                        state: r.try_get(3)?,
-                        value: r.try_get(4)?,
-                        message: r.try_get(5)?,
-                        actor: r.try_get(6)?,
-                        channel: r.try_get(7)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?,
-            comments,
-        })
-    };
-    read().map(Some).map_err(db(op))
-}
-
-async fn comments(
-    pool: &PgPool,
-    gateway_id: &str,
-    alarm_id: i64,
-) -> Result<Vec<Comment>, sqlx::Error> {
-    sqlx::query(concat!(
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db(op))?;
+    let comments: Vec<Comment> = sqlx::query_as(concat!(
         "SELECT comment_id, author, body, ",
         ms!("created_at"),
-        " FROM markoff.alarm_comments WHERE gateway_id = $1 AND alarm_id = $2 \
+        " AS created_at FROM markoff.alarm_comments WHERE gateway_id = $1 AND alarm_id = $2 \
          ORDER BY created_at, comment_id"
     ))
     .bind(gateway_id)
     .bind(alarm_id)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(Comment {
-            comment_id: r.try_get(0)?,
-            author: r.try_get(1)?,
-            body: r.try_get(2)?,
-            created_at: Time(r.try_get(3)?),
-        })
-    })
-    .collect()
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db(op))?;
+    Ok(Some(AlarmDetail {
+        building_id: head.building_id,
+        building_name: head.building_name,
+        alarm: head.alarm,
+        sensor_id: head.sensor_id,
+        events,
+        comments,
+    }))
 }
 
-/// Adds a comment to an alarm that exists; `None` when it does not.
+/// An alarm's page head as read.
+#[derive(Debug, FromRow)]
+struct AlarmHead {
+    #[sqlx(flatten)]
+    alarm: AlarmView,
+    building_id: String,
+    building_name: Option<String>,
+    sensor_id: Option<i32>,
+}
+
+/// Adds a comment to an alarm the viewer may see; `None` when there is no such alarm for them
+/// (the database refuses a comment on another building's alarm as well).
 ///
 /// # Errors
 /// [`DataError::Database`].
 pub(crate) async fn add_comment(
     pool: &PgPool,
+    viewer: Viewer<'_>,
     gateway_id: &str,
     alarm_id: i64,
     user_id: i64,
     author: &str,
     body: &str,
 ) -> Result<Option<Comment>, DataError> {
+    let op = "adding the comment";
     if !possible_id(gateway_id) {
         return Ok(None);
     }
-    let row = sqlx::query(concat!(
+    let mut tx = begin(pool, viewer).await?;
+    let comment: Option<Comment> = sqlx::query_as(concat!(
         "INSERT INTO markoff.alarm_comments (gateway_id, alarm_id, user_id, author, body) \
          SELECT gateway_id, alarm_id, $3, $4, $5 FROM markoff.alarm_latest \
          WHERE gateway_id = $1 AND alarm_id = $2 \
          RETURNING comment_id, author, body, ",
-        ms!("created_at")
+        ms!("created_at"),
+        " AS created_at"
     ))
     .bind(gateway_id)
     .bind(alarm_id)
     .bind(user_id)
     .bind(author)
     .bind(body)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await
-    .map_err(db("adding the comment"))?;
-    row.map(|r| {
-        Ok(Comment {
-            comment_id: r.try_get(0)?,
-            author: r.try_get(1)?,
-            body: r.try_get(2)?,
-            created_at: Time(r.try_get(3)?),
-        })
-    })
-    .transpose()
-    .map_err(db("adding the comment"))
+    .map_err(db(op))?;
+    tx.commit().await.map_err(db(op))?;
+    Ok(comment)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_are_named_in_lower_case_hex() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    }
 
     #[test]
     fn buckets_keep_charts_small() {

@@ -2,7 +2,9 @@
 //!
 //! Owns: the HTTP server (axum), its routes, the session check in front of every page and API
 //! route, security headers, and the connection pool (its own role, see
-//! `markoff-central add-role --kind web`). Read-only except sessions and alarm comments.
+//! `markoff-central add-role --kind web`). Read-only except sessions and alarm comments. Every
+//! read of synced data runs in a transaction naming the request's session, and the database
+//! shows only the buildings granted to its user (`data::begin`, migration 5).
 //! docs/central-web.md describes every page and endpoint.
 //!
 //! # Layout
@@ -52,7 +54,9 @@ pub mod users;
 pub use building::{BuildingView, FloorView, RoomView, TenantView};
 pub use config::{ConfigError, LoginLimits, ServeConfig, SslMode};
 pub use limit::LoginStats;
-pub use users::{UserAdded, UserError, WebUser, add_user, list_users, remove_user};
+pub use users::{
+    Access, UserAdded, UserError, WebUser, add_user, grant, list_users, remove_user, revoke,
+};
 
 /// Largest request body accepted (forms and JSON comments are small).
 const BODY_LIMIT: usize = 64 * 1024;

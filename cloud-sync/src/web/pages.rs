@@ -17,7 +17,7 @@ use super::AppState;
 use super::api::{RangeQuery, comment_text, stale_ms};
 use super::building::{BuildingView, FloorView, RoomView, assemble};
 use super::chart::{ChartInput, history_svg};
-use super::data::{self, AlarmView, DataError, GatewayHealth, SensorValue};
+use super::data::{self, AlarmView, DataError, GatewayHealth, SensorValue, Viewer};
 use super::plan::{floor_svg, temperature_colour};
 use super::session::{self, Session};
 use super::time::{Time, age, now_ms};
@@ -138,7 +138,7 @@ pub(crate) async fn buildings(
     State(st): State<AppState>,
     Extension(s): Extension<Session>,
 ) -> Response {
-    let list = match data::buildings(&st.pool).await {
+    let list = match data::buildings(&st.pool, Viewer(&s.id_hash)).await {
         Ok(l) => l,
         Err(e) => return failed(&e),
     };
@@ -261,7 +261,7 @@ pub(crate) async fn building(
     Extension(s): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
-    let b = match data::building_rows(&st.pool, &id, stale_ms(&st)).await {
+    let b = match data::building_rows(&st.pool, Viewer(&s.id_hash), &id, stale_ms(&st)).await {
         Ok(Some(rows)) => assemble(&id, rows),
         Ok(None) => return page_error(StatusCode::NOT_FOUND, "No such building."),
         Err(e) => return failed(&e),
@@ -305,10 +305,11 @@ fn svg_response(svg: String) -> Response {
 /// GET /buildings/{building}/plans/{floor}: one floor plan as an SVG picture.
 pub(crate) async fn plan_svg(
     State(st): State<AppState>,
+    Extension(s): Extension<Session>,
     Path((id, floor)): Path<(String, String)>,
 ) -> Response {
     let floor = floor.strip_suffix(".svg").unwrap_or(&floor).to_owned();
-    let b = match data::building_rows(&st.pool, &id, stale_ms(&st)).await {
+    let b = match data::building_rows(&st.pool, Viewer(&s.id_hash), &id, stale_ms(&st)).await {
         Ok(Some(rows)) => assemble(&id, rows),
         Ok(None) => return page_error(StatusCode::NOT_FOUND, "No such building."),
         Err(e) => return failed(&e),
@@ -332,8 +333,17 @@ pub(crate) async fn sensor(
         Ok(r) => r,
         Err(m) => return page_error(StatusCode::BAD_REQUEST, &m),
     };
-    let h = match data::sensor_history(&st.pool, &gateway, sensor, from, to, points, stale_ms(&st))
-        .await
+    let h = match data::sensor_history(
+        &st.pool,
+        Viewer(&s.id_hash),
+        &gateway,
+        sensor,
+        from,
+        to,
+        points,
+        stale_ms(&st),
+    )
+    .await
     {
         Ok(Some(h)) => h,
         Ok(None) => return page_error(StatusCode::NOT_FOUND, "No such sensor."),
@@ -392,6 +402,7 @@ pub(crate) async fn sensor(
 /// GET /sensors/{gateway}/{sensor}/chart.svg?range=7d: the history chart as an SVG picture.
 pub(crate) async fn chart_svg(
     State(st): State<AppState>,
+    Extension(s): Extension<Session>,
     Path((gateway, sensor)): Path<(String, i32)>,
     Query(q): Query<RangeQuery>,
 ) -> Response {
@@ -399,7 +410,18 @@ pub(crate) async fn chart_svg(
         Ok(r) => r,
         Err(m) => return page_error(StatusCode::BAD_REQUEST, &m),
     };
-    match data::sensor_history(&st.pool, &gateway, sensor, from, to, points, stale_ms(&st)).await {
+    match data::sensor_history(
+        &st.pool,
+        Viewer(&s.id_hash),
+        &gateway,
+        sensor,
+        from,
+        to,
+        points,
+        stale_ms(&st),
+    )
+    .await
+    {
         Ok(Some(h)) => svg_response(history_svg(&ChartInput {
             points: &h.points,
             from,
@@ -418,7 +440,7 @@ pub(crate) async fn alarm(
     Extension(s): Extension<Session>,
     Path((gateway, alarm)): Path<(String, i64)>,
 ) -> Response {
-    let a = match data::alarm(&st.pool, &gateway, alarm).await {
+    let a = match data::alarm(&st.pool, Viewer(&s.id_hash), &gateway, alarm).await {
         Ok(Some(a)) => a,
         Ok(None) => return page_error(StatusCode::NOT_FOUND, "No such alarm."),
         Err(e) => return failed(&e),
@@ -480,7 +502,17 @@ pub(crate) async fn add_comment(
         Ok(b) => b,
         Err(m) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, m),
     };
-    match data::add_comment(&st.pool, &gateway, alarm, s.user_id, &s.name, body).await {
+    match data::add_comment(
+        &st.pool,
+        Viewer(&s.id_hash),
+        &gateway,
+        alarm,
+        s.user_id,
+        &s.name,
+        body,
+    )
+    .await
+    {
         Ok(Some(_)) => {
             tracing::info!(login = %s.login, gateway = %gateway, alarm, "Alarm comment added.");
             Redirect::to(&format!("/alarms/{gateway}/{alarm}#comments")).into_response()

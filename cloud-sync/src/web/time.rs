@@ -1,7 +1,7 @@
 //! Times as the web application shows them: milliseconds since the Unix epoch from SQL,
 //! ISO 8601 UTC in JSON and on pages, and "5 min ago" ages.
 //!
-//! Owns: [`Time`] and its formatting. Pure: no clock is read here except by [`now_ms`].
+//! Owns: [`Time`], its formatting and its decoding from SQL. Pure: no clock is read here except by [`now_ms`].
 
 use serde::{Serialize, Serializer};
 
@@ -12,6 +12,19 @@ pub struct Time(pub i64);
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&iso(self.0))
+    }
+}
+
+/// Read from an `int8` of ms since the epoch (the queries' `ms!` columns).
+impl sqlx::Type<sqlx::Postgres> for Time {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <i64 as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Time {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Decode<'r, sqlx::Postgres>>::decode(value).map(Time)
     }
 }
 

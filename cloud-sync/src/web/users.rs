@@ -1,5 +1,6 @@
 //! Accounts of the office web application: Argon2id password hashes in `markoff.web_users`,
-//! and the administration `markoff-central add-user`, `remove-user` and `users` run.
+//! which buildings each may see (`markoff.web_grants`, or all for an administrator), and the
+//! administration `markoff-central add-user`, `remove-user`, `grant`, `revoke` and `users` run.
 //!
 //! Owns: login name rules, password rules, hashing and verification. Does not own: sessions
 //! (`session`) or the login form (`login`).
@@ -114,6 +115,104 @@ pub struct WebUser {
     pub last_login_at: Option<String>,
     /// Sessions that have not expired.
     pub sessions: i64,
+    /// An administrator: sees every building.
+    pub admin: bool,
+    /// The buildings granted, by id.
+    pub buildings: Vec<String>,
+}
+
+/// What `grant` and `revoke` change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access<'a> {
+    /// Every building: the administrator flag.
+    All,
+    /// These buildings.
+    Buildings(&'a [String]),
+}
+
+async fn user_id(conn: &mut PgConnection, login: &str) -> Result<i64, UserError> {
+    let login = normalize_login(login)?;
+    sqlx::query_scalar("SELECT user_id FROM markoff.web_users WHERE login = $1")
+        .bind(&login)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db("looking up the user"))?
+        .ok_or(UserError::Unknown(login))
+}
+
+/// Lets a user see `access` (and comment on its alarms); granting what is granted already is
+/// not an error.
+///
+/// # Errors
+/// [`UserError::Invalid`] (an empty building id), [`UserError::Unknown`] or
+/// [`UserError::Database`].
+pub async fn grant(
+    conn: &mut PgConnection,
+    login: &str,
+    access: Access<'_>,
+) -> Result<(), UserError> {
+    let id = user_id(conn, login).await?;
+    match access {
+        Access::All => {
+            sqlx::query("UPDATE markoff.web_users SET is_admin = true WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("granting every building"))?;
+        }
+        Access::Buildings(list) => {
+            if list.iter().any(|b| b.trim().is_empty() || b.contains('\0')) {
+                return Err(UserError::Invalid {
+                    what: "building",
+                    reason: "must not be empty or hold a NUL character",
+                });
+            }
+            sqlx::query(
+                "INSERT INTO markoff.web_grants (user_id, building_id) \
+                 SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(list)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("granting buildings"))?;
+        }
+    }
+    tracing::info!(login, ?access, "Web access granted.");
+    Ok(())
+}
+
+/// Takes `access` away from a user: `All` ends their administrator flag (their buildings stay
+/// granted); returns how many grants or flags were removed.
+///
+/// # Errors
+/// [`UserError::Unknown`] or [`UserError::Database`].
+pub async fn revoke(
+    conn: &mut PgConnection,
+    login: &str,
+    access: Access<'_>,
+) -> Result<u64, UserError> {
+    let id = user_id(conn, login).await?;
+    let n = match access {
+        Access::All => sqlx::query(
+            "UPDATE markoff.web_users SET is_admin = false WHERE user_id = $1 AND is_admin",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("revoking every building"))?,
+        Access::Buildings(list) => sqlx::query(
+            "DELETE FROM markoff.web_grants WHERE user_id = $1 AND building_id = ANY ($2)",
+        )
+        .bind(id)
+        .bind(list)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("revoking buildings"))?,
+    }
+    .rows_affected();
+    tracing::info!(login, ?access, removed = n, "Web access revoked.");
+    Ok(n)
 }
 
 /// What [`add_user`] did.
@@ -230,7 +329,10 @@ pub async fn list_users(conn: &mut PgConnection) -> Result<Vec<WebUser>, UserErr
         "SELECT u.login, u.display_name, to_char(u.created_at AT TIME ZONE 'UTC', {ISO}), \
                 to_char(u.last_login_at AT TIME ZONE 'UTC', {ISO}), \
                 (SELECT count(*) FROM markoff.web_sessions s \
-                 WHERE s.user_id = u.user_id AND s.expires_at > now()) \
+                 WHERE s.user_id = u.user_id AND s.expires_at > now()), \
+                u.is_admin, \
+                array(SELECT g.building_id FROM markoff.web_grants g \
+                      WHERE g.user_id = u.user_id ORDER BY g.building_id) \
          FROM markoff.web_users u ORDER BY u.login"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -245,6 +347,8 @@ pub async fn list_users(conn: &mut PgConnection) -> Result<Vec<WebUser>, UserErr
                 created_at: r.try_get(2)?,
                 last_login_at: r.try_get(3)?,
                 sessions: r.try_get(4)?,
+                admin: r.try_get(5)?,
+                buildings: r.try_get(6)?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()
