@@ -133,3 +133,38 @@ mod defaults {
         Duration::from_secs(15 * 60)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patience_is_off_or_between_a_second_and_the_turn_timeout() {
+        let ok = |patience: u64| {
+            AgentConfig {
+                patience: Duration::from_secs(patience),
+                ..AgentConfig::default()
+            }
+            .validate()
+            .iter()
+            .all(|e| e.path != "agent.patience")
+        };
+        assert_eq!(AgentConfig::default().patience, Duration::from_secs(5));
+        assert!(ok(0), "0s waits for the LLM");
+        assert!(ok(1));
+        assert!(ok(89));
+        assert!(!ok(90), "not shorter than the 90 s turn");
+        let sub_second = AgentConfig {
+            patience: Duration::from_millis(200),
+            ..AgentConfig::default()
+        };
+        assert!(
+            sub_second
+                .validate()
+                .iter()
+                .any(|e| e.path == "agent.patience")
+        );
+        let parsed: AgentConfig = toml::from_str("patience = \"3s\"\n").expect("parses");
+        assert_eq!(parsed.patience, Duration::from_secs(3));
+    }
+}
