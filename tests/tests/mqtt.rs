@@ -330,3 +330,177 @@ async fn a_dead_first_server_fails_over_to_the_next() {
     .await;
     rig.stop().await;
 }
+
+/// A connection reading plain values from `{topic_root}/+` (sensor ids from the topic, readings
+/// stamped at receipt, so a message delivered twice would be stored twice), with `extra` keys.
+fn value_subscription(port: u16, topic_root: &str, client_id: &str, extra: &str) -> String {
+    format!(
+        r#"[sources.mqtt.bus]
+servers = ["tcp://127.0.0.1:{port}"]
+client_id = "{client_id}"
+reconnect_max = "1s"
+{extra}
+[[sources.mqtt.bus.subscriptions]]
+topic = "{topic_root}/+"
+qos = 1
+format = "value"
+"#
+    )
+}
+
+/// A publisher allowed to send messages of a few MiB.
+fn big_publisher(port: u16) -> AsyncClient {
+    let mut opts = MqttOptions::new(unique("pub"), "127.0.0.1", port);
+    opts.set_max_packet_size(8 << 20, 8 << 20);
+    let (client, mut el) = AsyncClient::new(opts, 100);
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    client
+}
+
+fn metric(rig: &Rig, name_and_labels: &str) -> Option<f64> {
+    rig.store
+        .shared
+        .registry
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn oversized_messages_are_dropped_acknowledged_counted_and_the_connection_goes_on() {
+    let Some(broker) = Mosquitto::start().await else {
+        return;
+    };
+    let root = unique("big");
+    let gw = unique("gw");
+    let config = value_subscription(broker.port, &root, &gw, "max_message_size = \"64KiB\"");
+    let mut rig = Rig::new();
+    rig.start(&config);
+    eventually("subscribed", || broker.subscribed(&gw)).await;
+    let client = big_publisher(broker.port);
+    // Between good messages: one over the old fixed 1 MiB client limit, one just over the
+    // configured limit; QoS 1, so a broken connection would have them all delivered again.
+    let messages: [(&str, Vec<u8>); 5] = [
+        ("a", b"1".to_vec()),
+        ("huge", vec![b'9'; 2 << 20]),
+        ("b", b"2".to_vec()),
+        ("over", vec![b'8'; 64 * 1024 + 1]),
+        ("c", b"3".to_vec()),
+    ];
+    for (device, payload) in messages {
+        client
+            .publish(format!("{root}/{device}"), QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    eventually("the three good messages stored", || {
+        rig.count("SELECT count(*) FROM readings") == 3
+    })
+    .await;
+    let oversized = "markoff_mqtt_oversized_total{broker=\"bus\"}";
+    eventually("two oversized messages counted", || {
+        metric(&rig, oversized) == Some(2.0)
+    })
+    .await;
+    assert_eq!(
+        metric(&rig, "markoff_mqtt_connected{broker=\"bus\"}"),
+        Some(1.0)
+    );
+
+    // Acknowledged, and the connection never dropped: after a restart on the same session the
+    // broker has nothing to deliver again, and every good reading is there once.
+    rig.stop().await;
+    rig.start(&config);
+    client
+        .publish(format!("{root}/d"), QoS::AtLeastOnce, false, "4")
+        .await
+        .unwrap();
+    eventually("the message after the restart is stored", || {
+        rig.count("SELECT count(*) FROM readings WHERE value = 4") == 1
+    })
+    .await;
+    assert_eq!(
+        rig.count("SELECT count(*) FROM readings"),
+        4,
+        "a reading stored twice"
+    );
+    assert_eq!(
+        rig.count("SELECT count(DISTINCT CAST(value AS INTEGER)) FROM readings"),
+        4
+    );
+    assert_eq!(
+        metric(&rig, oversized),
+        Some(2.0),
+        "an oversized message came again"
+    );
+    assert_eq!(
+        metric(&rig, "markoff_source_errors_total{source=\"mqtt:bus\"}"),
+        None,
+        "the connection failed at some point"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn new_sensors_over_max_sensors_are_dropped_and_known_ones_go_on() {
+    let Some(broker) = Mosquitto::start().await else {
+        return;
+    };
+    let root = unique("many");
+    let gw = unique("gw");
+    let config = value_subscription(broker.port, &root, &gw, "")
+        .replace("format = \"value\"", "format = \"value\"\nmax_sensors = 3");
+    assert!(config.contains("max_sensors = 3"));
+    let mut rig = Rig::new();
+    rig.start(&config);
+    eventually("subscribed", || broker.subscribed(&gw)).await;
+    let client = big_publisher(broker.port);
+    let publish = |device: String, value: u32| {
+        let client = client.clone();
+        let topic = format!("{root}/{device}");
+        async move {
+            client
+                .publish(topic, QoS::AtLeastOnce, false, value.to_string())
+                .await
+                .unwrap();
+        }
+    };
+    for i in 1..=6 {
+        publish(format!("s{i}"), i).await;
+    }
+    // A known sensor after the limit was hit keeps reporting.
+    publish("s1".to_owned(), 11).await;
+    eventually("the known sensor's second reading stored", || {
+        rig.count("SELECT count(*) FROM readings WHERE value = 11") == 1
+    })
+    .await;
+    let dropped = format!(
+        "markoff_mqtt_sensor_limit_dropped_total{{connection=\"bus\",subscription=\"{root}/+\"}}"
+    );
+    eventually("three readings of new sensors dropped", || {
+        metric(&rig, &dropped) == Some(3.0)
+    })
+    .await;
+    assert_eq!(
+        rig.count("SELECT count(DISTINCT sensor) FROM readings"),
+        3,
+        "more sensors than max_sensors"
+    );
+    assert_eq!(rig.count("SELECT count(*) FROM readings"), 4);
+
+    // The limit holds across a restart: the buffer's sensors count before they report again.
+    rig.stop().await;
+    rig.start(&config);
+    publish("s7".to_owned(), 7).await;
+    publish("s2".to_owned(), 12).await;
+    eventually("the known sensor stored after the restart", || {
+        rig.count("SELECT count(*) FROM readings WHERE value = 12") == 1
+    })
+    .await;
+    assert_eq!(metric(&rig, &dropped), Some(4.0));
+    assert_eq!(
+        rig.count("SELECT count(*) FROM readings WHERE value = 7"),
+        0
+    );
+    rig.stop().await;
+}

@@ -365,6 +365,84 @@ async fn a_backlog_drains_by_itself_after_killed_sessions_and_an_outage() {
     assert!(!gw.log().contains("panicked"), "{}", gw.log());
 }
 
+/// How long the centre is away in the catch-up test: long enough for the backoff to reach tens
+/// of seconds (1, 2, 4, 8, 16, 32 s ceilings at the documented 60 s `max_backoff`).
+const CATCH_UP_OUTAGE: Duration = Duration::from_secs(45);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_drains_within_5_s_of_the_centre_answering_again() {
+    if !require_postgres() {
+        return;
+    }
+    let mut pg = PgTestDb::create("catchup").await;
+    let id = "sync-catchup";
+    let creds = pg.add_gateway(id, "catchup-building").await;
+    let proxy = TcpProxy::start(&postgres_addr()).await;
+    let sync = pg
+        .sync_toml(&creds.role, &proxy.addr(), 2000)
+        .replace("max_backoff = \"2s\"", "max_backoff = \"60s\"");
+    assert!(sync.contains("max_backoff = \"60s\""), "{sync}");
+    let gw = TempGateway::builder()
+        .id(id)
+        .simulator(2, 5, ms(50))
+        .extra_toml(&sync)
+        .start()
+        .await;
+    assert_eventually!(
+        pg.cursor(id, Stream::Readings).await > 0,
+        "no upload before the outage:\n{}",
+        gw.log()
+    );
+
+    // The centre goes away: open connections cut, new ones reset as they arrive.
+    proxy.down();
+    let refused_before = proxy.refused();
+    tokio::time::sleep(CATCH_UP_OUTAGE).await;
+    let refused = proxy.refused() - refused_before;
+    assert_eventually!(
+        stream_status(&gw, "readings").await["state"] == "backing_off",
+        "the uploader does not report the outage:\n{}",
+        gw.log()
+    );
+    // Not hammered: each of the three streams probes about once a second (at most every
+    // 0.5 s) and makes a full attempt only when its backoff ends.
+    let per_second = refused as f64 / CATCH_UP_OUTAGE.as_secs_f64();
+    eprintln!("{refused} connections refused during the outage ({per_second:.1}/s)");
+    assert!(
+        per_second < 7.0,
+        "{refused} connections in {CATCH_UP_OUTAGE:?} hammer a centre that is down"
+    );
+
+    // Back: everything stored before the return is central within 5 s. The tolerance on top is
+    // the polling of this test (every 50 ms, each poll a query of its own) and one
+    // connect + reconcile + first batch on a loaded two-core machine; a backoff sat out would
+    // take up to 32-60 s.
+    let target = gw.last_seq().await;
+    proxy.up();
+    let back = tokio::time::Instant::now();
+    let allowed = markoff_tests::eventually::scaled(Duration::from_secs(5) + ms(1500));
+    loop {
+        if pg.cursor(id, Stream::Readings).await >= target {
+            break;
+        }
+        assert!(
+            back.elapsed() < allowed,
+            "the backlog up to seq {target} was not central {allowed:?} after the centre came \
+             back (central cursor {}):\n{}",
+            pg.cursor(id, Stream::Readings).await,
+            gw.log()
+        );
+        tokio::time::sleep(ms(50)).await;
+    }
+    eprintln!(
+        "backlog up to seq {target} central {:?} after the return",
+        back.elapsed()
+    );
+    let upto = pg.cursor(id, Stream::Readings).await;
+    assert_same_readings(&pg, id, &gw.db_path(), upto).await;
+    assert!(!gw.log().contains("panicked"), "{}", gw.log());
+}
+
 fn site_toml(room_name: &str, with_tenant: bool, second_floor: bool, address: &str) -> String {
     let mut t = format!(
         "[site]\nname = \"Lenina 17\"\naddress = \"{address}\"\n\n\

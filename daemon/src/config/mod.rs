@@ -280,9 +280,13 @@ impl Default for HttpConfig {
 }
 
 /// `[sources]`: where readings come from.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourcesConfig {
+    /// Most sensors MQTT topics create in the gateway, all connections together (default
+    /// 5000); readings of further new sensors are dropped and counted.
+    #[serde(default = "defaults::mqtt_max_sensors")]
+    pub mqtt_max_sensors: usize,
     /// The built-in building simulator (`markoff demo` turns it on).
     #[serde(default)]
     pub simulator: Option<SimulatorConfig>,
@@ -295,6 +299,18 @@ pub struct SourcesConfig {
     /// MQTT broker connections by name: `[sources.mqtt.<name>]`.
     #[serde(default)]
     pub mqtt: crate::sources::mqtt::config::MqttConnections,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        Self {
+            mqtt_max_sensors: defaults::mqtt_max_sensors(),
+            simulator: None,
+            modbus: Default::default(),
+            modbus_profiles: Default::default(),
+            mqtt: Default::default(),
+        }
+    }
 }
 
 /// `[sources.simulator]`: a simulated building.
@@ -340,6 +356,10 @@ pub(crate) mod defaults {
     use std::time::Duration;
 
     use super::{ByteSize, Synchronous};
+
+    pub(crate) fn mqtt_max_sensors() -> usize {
+        crate::sources::mqtt::DEFAULT_GATEWAY_MAX_SENSORS
+    }
 
     pub(crate) fn log_filter() -> String {
         "info".to_owned()

@@ -104,6 +104,13 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
         &sources.modbus,
         &sources.modbus_profiles,
     ));
+    if sources.mqtt_max_sensors == 0 {
+        v.push(
+            "sources.mqtt_max_sensors",
+            "must be at least 1",
+            Some("the default is 5000 sensors created from MQTT topics"),
+        );
+    }
     v.0.extend(crate::sources::mqtt::config::validate(
         &sources.mqtt,
         &config.gateway.id,

@@ -1,8 +1,11 @@
 //! Logging: journald when started by systemd (`JOURNAL_STREAM` set), stderr otherwise, or a file
 //! (the demo's terminal view owns the screen); with `[log] format = "json"`, one JSON object per
 //! line on stderr (or in the file) instead. The filter is `RUST_LOG`-style, from `RUST_LOG` when
-//! set, else from `[log] filter`; it can be replaced at run time (SIGHUP reload).
+//! set, else from `[log] filter`; it can be replaced at run time (SIGHUP reload). Text on stderr is
+//! coloured only when stderr is a terminal and `NO_COLOR` is not set: redirected to a file or a
+//! pipe, the lines are plain.
 
+use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -60,13 +63,13 @@ pub fn init(filter: &str, format: LogFormat, target: LogTarget<'_>) -> Option<Lo
             .open(path)
         {
             Ok(file) => lines(format, Mutex::new(file), false),
-            Err(_) => lines(format, std::io::stderr, true),
+            Err(_) => lines(format, std::io::stderr, stderr_colours()),
         },
         _ if journald => match tracing_journald::layer() {
             Ok(layer) => layer.with_syslog_identifier("markoff".into()).boxed(),
-            Err(_) => lines(format, std::io::stderr, true),
+            Err(_) => lines(format, std::io::stderr, stderr_colours()),
         },
-        _ => lines(format, std::io::stderr, true),
+        _ => lines(format, std::io::stderr, stderr_colours()),
     };
     tracing_subscriber::registry()
         .with(filter_layer)
@@ -74,6 +77,12 @@ pub fn init(filter: &str, format: LogFormat, target: LogTarget<'_>) -> Option<Lo
         .try_init()
         .ok()
         .map(|()| LogHandle { handle })
+}
+
+/// Whether text on stderr gets ANSI colours: only on a terminal, and not when `NO_COLOR` is set
+/// to anything (<https://no-color.org>).
+fn stderr_colours() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// A layer writing one line per event to `writer`: text, or a JSON object.

@@ -6,6 +6,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::service::metrics::MetricSet;
@@ -15,6 +16,23 @@ use crate::service::metrics::MetricSet;
 pub struct SourceLabel {
     /// The source's name.
     pub source: String,
+}
+
+/// An MQTT connection as a whole: its name (one connection may fail over between several
+/// servers).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BrokerLabel {
+    /// The `[sources.mqtt.<name>]` connection's name.
+    pub broker: String,
+}
+
+impl BrokerLabel {
+    /// The label of `connection`.
+    pub fn new(connection: &str) -> Self {
+        Self {
+            broker: connection.to_owned(),
+        }
+    }
 }
 
 /// An MQTT subscription: the connection's name and the subscription's filter.
@@ -45,6 +63,13 @@ pub struct SourceMetrics {
     pub mqtt_messages: Family<SubscriptionLabels, Counter>,
     /// MQTT messages whose payload could not be decoded, by `connection` and `subscription`.
     pub mqtt_malformed: Family<SubscriptionLabels, Counter>,
+    /// MQTT messages over `max_message_size`, dropped and acknowledged, by `broker`.
+    pub mqtt_oversized: Family<BrokerLabel, Counter>,
+    /// Readings dropped because their new sensor was over a `max_sensors` limit, by
+    /// `connection` and `subscription`.
+    pub mqtt_sensor_limit_dropped: Family<SubscriptionLabels, Counter>,
+    /// 1 while the MQTT connection is up, by `broker`.
+    pub mqtt_connected: Family<BrokerLabel, Gauge>,
 }
 
 impl MetricSet for SourceMetrics {
@@ -64,6 +89,22 @@ impl MetricSet for SourceMetrics {
             "mqtt_malformed",
             "MQTT messages with an undecodable payload, by connection and subscription",
             m.mqtt_malformed.clone(),
+        );
+        registry.register(
+            "mqtt_oversized",
+            "MQTT messages over max_message_size, dropped and acknowledged, by broker",
+            m.mqtt_oversized.clone(),
+        );
+        registry.register(
+            "mqtt_sensor_limit_dropped",
+            "Readings of new sensors over a max_sensors limit, dropped, by connection and \
+             subscription",
+            m.mqtt_sensor_limit_dropped.clone(),
+        );
+        registry.register(
+            "mqtt_connected",
+            "1 while the MQTT connection is up, by broker",
+            m.mqtt_connected.clone(),
         );
         m
     }

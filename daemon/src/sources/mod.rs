@@ -95,12 +95,23 @@ pub fn build(config: &Config) -> Vec<BuiltSource> {
         }
     }
     if let Ok(conns) = mqtt::resolve(&config.sources.mqtt, &config.gateway.id) {
-        for m in conns {
+        // One count of topic-created sensors for every connection (and every restart of one).
+        let cap = Arc::new(mqtt::limits::SensorCap::new(
+            config.sources.mqtt_max_sensors,
+        ));
+        for mut m in conns {
+            m.gateway_max_sensors = config.sources.mqtt_max_sensors;
             let m = Arc::new(m);
+            let cap = cap.clone();
             out.push(BuiltSource {
                 name: format!("source:mqtt:{}", m.name),
                 start: Box::new(move |ctx, token| {
-                    Box::pin(mqtt::client::run(m.clone(), ctx, token))
+                    Box::pin(mqtt::client::run_with_cap(
+                        m.clone(),
+                        ctx,
+                        token,
+                        cap.clone(),
+                    ))
                 }),
             });
         }

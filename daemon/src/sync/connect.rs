@@ -1,18 +1,27 @@
 //! Connections to the central PostgreSQL, and the errors of the uploader.
 //!
 //! Owns: turning `[sync]` into connection options (TLS, password from its secret, server-side
-//! timeouts, no statement logging), connecting under a deadline, and classifying failures for the
-//! retry policy. Does not own: the SQL of the protocol (`markoff_proto`).
+//! timeouts, no statement logging), connecting under a deadline, the cheap probe of a centre that
+//! is down, and classifying failures for the retry policy. Does not own: the SQL of the protocol
+//! (`markoff_proto`).
 
 use std::time::Duration;
 
 use markoff_proto::{Stream, SyncError};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions as _, Connection as _, PgConnection};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::config::{SslMode, SyncConfig, parse_url};
 use crate::config::secret::SecretError;
 use crate::store::StoreError;
+
+/// Longest wait for the answer to a [`Target::probe`] (or `connect_timeout` if shorter).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// PostgreSQL's SSLRequest: length 8, code 80877103. A server (or a pooler in front of it)
+/// answers it with one byte, `S` or `N`, before any login.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
 /// Why a sync attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +105,19 @@ impl SyncFailure {
             | Self::Local(_)
             | Self::Durability(_) => true,
         }
+    }
+
+    /// Whether the centre could not be reached at all (no connection, or none in time), as
+    /// opposed to a centre that answered and failed.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectTimeout { .. }
+                | Self::Connect {
+                    source: sqlx::Error::Io(_),
+                    ..
+                }
+        )
     }
 
     /// The message with its causes, for the status and the log (never a secret: the options
@@ -195,6 +217,28 @@ impl Target {
                 after,
             }),
         }
+    }
+
+    /// Whether PostgreSQL answers at the centre's address: a TCP connection, the 8-byte
+    /// SSLRequest, its one-byte answer, and the connection closed again. No login, no password
+    /// read, nothing logged by the server (it stays silent on a client that leaves after the SSL
+    /// answer); within `connect_timeout`, at most [`PROBE_TIMEOUT`].
+    pub(crate) async fn probe(&self) -> bool {
+        let Ok(url) = parse_url(&self.cfg.url) else {
+            return false;
+        };
+        let answer = async {
+            let mut stream = tokio::net::TcpStream::connect((url.host.as_str(), url.port)).await?;
+            stream.write_all(&SSL_REQUEST).await?;
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await?;
+            Ok::<u8, std::io::Error>(byte[0])
+        };
+        let after = self.cfg.connect_timeout.min(PROBE_TIMEOUT);
+        matches!(
+            tokio::time::timeout(after, answer).await,
+            Ok(Ok(b'S' | b'N'))
+        )
     }
 
     /// Runs one protocol call under [`Self::call_timeout`].

@@ -62,9 +62,8 @@ pub(crate) async fn run(
         let delay = retry.failed(&failure);
         let next = Timestamp::now().as_millis() + i64::try_from(delay.as_millis()).unwrap_or(0);
         ctx.status.failed(Stream::Metadata, &failure.chain(), next);
-        tokio::select! {
-            () = token.cancelled() => break,
-            () = tokio::time::sleep(delay) => {}
+        if !super::uploader::back_off(&ctx, None, &failure, delay, &mut retry, &token).await {
+            break;
         }
     }
     ctx.status.set_state(Stream::Metadata, StreamState::Stopped);

@@ -1,12 +1,14 @@
 //! The retry policy of an uploader and what it logs about an outage.
 //!
 //! Owns: the delay before the next attempt (capped, jittered backoff; the longest one at once for
-//! failures that need an operator) and the log level policy for outages. Does not own: what is
-//! retried (`super::uploader`, `super::metadata`).
+//! failures that need an operator), the watch that cuts that delay short when a centre that was
+//! down answers again, and the log level policy for outages. Does not own: what is retried
+//! (`super::uploader`, `super::metadata`) or how the centre is probed (`super::connect`).
 
 use std::time::Duration;
 
 use markoff_proto::Stream;
+use rand::Rng as _;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -19,6 +21,9 @@ const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const ESCALATE_AFTER: Duration = Duration::from_secs(300);
 /// While an outage lasts, it is logged again this often.
 const REMIND_EVERY: Duration = Duration::from_secs(3600);
+/// Mean interval between probes of a centre that does not answer; each interval is drawn from
+/// half to one and a half times this, so gateways do not probe in step.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// The retry policy of one stream, and its logging: an outage is logged once at WARN when it
 /// starts (no data is lost: rows wait in the buffer), again at ERROR if it lasts
@@ -85,6 +90,13 @@ impl Retry {
         delay
     }
 
+    /// The centre answers again after it did not: the next attempts start from the shortest
+    /// delay (a server that answers but still refuses logins while it starts is retried after
+    /// 1 s, 2 s, ... instead of the delay reached during the outage).
+    pub(crate) fn centre_answers(&mut self) {
+        self.backoff.reset();
+    }
+
     /// Records a success; logs the end of an outage.
     pub(crate) fn recovered(&mut self) {
         if let Some(since) = self.since.take() {
@@ -99,6 +111,50 @@ impl Retry {
         self.escalated = false;
         self.last_logged = None;
         self.backoff.reset();
+    }
+}
+
+/// Probes the centre while an attempt waits out its backoff, and says when to cut the wait short:
+/// when the centre answers after it was seen not answering. A centre that answered all along (it
+/// fails in some other way) is left to the backoff, and so is a failure that needs an operator;
+/// either way probing stops at the first answer. So a centre that is down gets one cheap probe a
+/// second per stream, and one full attempt each time it comes back.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    /// The centre was seen not answering.
+    seen_down: bool,
+    /// Nothing more to learn from probes.
+    done: bool,
+}
+
+impl Watch {
+    /// The watch after `failure`.
+    pub(crate) fn new(failure: &SyncFailure) -> Self {
+        Self {
+            seen_down: failure.is_unreachable(),
+            done: !failure.is_transient(),
+        }
+    }
+
+    /// The wait before the next probe, or `None` when no more probes are needed.
+    pub(crate) fn next_probe(&self) -> Option<Duration> {
+        if self.done {
+            return None;
+        }
+        Some(PROBE_EVERY.mul_f64(rand::rng().random_range(0.5..=1.5)))
+    }
+
+    /// Records a probe's result; `true` when the next attempt should start now.
+    pub(crate) fn observe(&mut self, answered: bool) -> bool {
+        if self.done {
+            return false;
+        }
+        if !answered {
+            self.seen_down = true;
+            return false;
+        }
+        self.done = true;
+        self.seen_down
     }
 }
 
@@ -128,5 +184,61 @@ mod tests {
         };
         let d = r.failed(&refused);
         assert!(d >= Duration::from_secs(30), "{d:?}");
+    }
+
+    fn unreachable() -> SyncFailure {
+        SyncFailure::ConnectTimeout {
+            target: "x".into(),
+            after: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn the_watch_cuts_the_wait_only_when_a_silent_centre_answers() {
+        // Unreachable, then answering: retry at once, and stop probing.
+        let mut w = Watch::new(&unreachable());
+        let every = w.next_probe().unwrap();
+        assert!(every >= PROBE_EVERY / 2 && every <= PROBE_EVERY * 3 / 2);
+        assert!(!w.observe(false));
+        assert!(!w.observe(false));
+        assert!(w.observe(true));
+        assert_eq!(w.next_probe(), None);
+        assert!(!w.observe(true));
+
+        // A centre that answered and failed (a call timed out) and answers the probe: the
+        // backoff decides, and the probing stops.
+        let timeout = SyncFailure::Timeout {
+            what: "uploading a batch",
+            after: Duration::from_secs(1),
+        };
+        let mut w = Watch::new(&timeout);
+        assert!(!w.observe(true));
+        assert_eq!(w.next_probe(), None);
+        // ... unless it is seen down first.
+        let mut w = Watch::new(&timeout);
+        assert!(!w.observe(false));
+        assert!(w.observe(true));
+
+        // A failure that needs an operator is never probed.
+        let refused = SyncFailure::BehindCentre {
+            stream: Stream::Readings,
+            central: 10,
+            local: 5,
+        };
+        let mut w = Watch::new(&refused);
+        assert_eq!(w.next_probe(), None);
+        assert!(!w.observe(false));
+        assert!(!w.observe(true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_centre_that_answers_again_is_retried_from_the_shortest_delay() {
+        let mut r = Retry::new(Stream::Readings, Duration::from_secs(60));
+        for _ in 0..10 {
+            r.failed(&unreachable());
+        }
+        assert_eq!(r.backoff.ceiling(), Duration::from_secs(60));
+        r.centre_answers();
+        assert!(r.failed(&unreachable()) <= Duration::from_secs(1));
     }
 }

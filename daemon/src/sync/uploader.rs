@@ -19,12 +19,12 @@ use sqlx::PgConnection;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::config::SyncConfig;
 use super::connect::{SyncFailure, Target};
 
-use super::retry::Retry;
+use super::retry::{Retry, Watch};
 use super::status::{StreamState, SyncState};
 use crate::model::Timestamp;
 use crate::service::supervisor::TaskError;
@@ -130,18 +130,64 @@ pub(crate) async fn run<S: RowStream>(
         let delay = retry.failed(&failure);
         let next = Timestamp::now().as_millis() + i64::try_from(delay.as_millis()).unwrap_or(0);
         ctx.status.failed(S::STREAM, &failure.chain(), next);
-        let until = Instant::now() + delay;
-        while Instant::now() < until {
-            refresh_lag(&ctx, S::STREAM).await;
-            let tick = (Instant::now() + ctx.interval.max(Duration::from_secs(1))).min(until);
-            tokio::select! {
-                () = token.cancelled() => break 'outer,
-                () = tokio::time::sleep_until(tick) => {}
-            }
+        if !back_off(&ctx, Some(S::STREAM), &failure, delay, &mut retry, &token).await {
+            break 'outer;
         }
     }
     ctx.status.set_state(S::STREAM, StreamState::Stopped);
     Ok(())
+}
+
+/// Waits `delay` after `failure`, or less: a centre that did not answer is probed (see
+/// [`Watch`]) and the wait ends as soon as it answers again. Meanwhile the lag of `lag` is kept
+/// current from the buffer. Returns `false` when `token` was cancelled.
+pub(crate) async fn back_off(
+    ctx: &StreamCtx,
+    lag: Option<Stream>,
+    failure: &SyncFailure,
+    delay: Duration,
+    retry: &mut Retry,
+    token: &CancellationToken,
+) -> bool {
+    let until = Instant::now() + delay;
+    let mut watch = Watch::new(failure);
+    let mut next_probe = watch.next_probe().map(|d| Instant::now() + d);
+    let mut next_lag = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        if let Some(stream) = lag
+            && now >= next_lag
+        {
+            refresh_lag(ctx, stream).await;
+            next_lag = Instant::now() + ctx.interval.max(Duration::from_secs(1));
+        }
+        if next_probe.is_some_and(|at| now >= at) {
+            let answered = tokio::select! {
+                () = token.cancelled() => return false,
+                a = ctx.target.probe() => a,
+            };
+            if watch.observe(answered) {
+                debug!(
+                    target = ctx.target.display(),
+                    "The centre answers again; reconnecting now."
+                );
+                retry.centre_answers();
+                return true;
+            }
+            next_probe = watch.next_probe().map(|d| Instant::now() + d);
+        }
+        let mut wake = next_probe.map_or(until, |at| at.min(until));
+        if lag.is_some() {
+            wake = wake.min(next_lag);
+        }
+        tokio::select! {
+            () = token.cancelled() => return false,
+            () = tokio::time::sleep_until(wake) => {}
+        }
+    }
 }
 
 /// One connection's worth of work: connect, reconcile cursors, then upload for as long as the

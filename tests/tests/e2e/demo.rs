@@ -1,5 +1,6 @@
 //! `markoff demo --plain`: the simulated building runs through the real pipeline, the plain view
-//! shows it within seconds, and the data dir keeps the buffer.
+//! shows it within seconds, the data dir keeps the buffer, and its log is plain and free of
+//! errors.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -59,6 +60,19 @@ async fn demo_shows_a_live_building_within_5_seconds_and_keeps_its_buffer() {
     let out = std::fs::read_to_string(dir.path().join("stdout")).expect("read stdout");
     let err = std::fs::read_to_string(dir.path().join("stderr")).expect("read stderr");
     assert_eq!(status.code(), Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    // `--plain` with stderr in a file: plain text, and a healthy demo has nothing to report at
+    // ERROR (its embedded broker included).
+    assert!(
+        !err.contains('\u{1b}') && !out.contains('\u{1b}'),
+        "ANSI escape codes in the plain output:\n{}",
+        err.escape_debug()
+    );
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "a healthy demo logged errors:\n{err}");
+    assert!(
+        err.lines().any(|l| l.contains(" INFO ")),
+        "the demo's log is not on stderr:\n{err}"
+    );
 
     let ticks: Vec<Tick> = out.lines().filter_map(parse_tick).collect();
     assert!(ticks.len() >= 4, "too few status lines:\n{out}");

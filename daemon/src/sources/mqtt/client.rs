@@ -11,7 +11,11 @@
 //! cannot be told apart and follow plain at-least-once.
 //!
 //! Undecodable payloads are counted per subscription, logged at WARN (at most once a minute per
-//! subscription), acknowledged and dropped: one bad device never blocks the others.
+//! subscription), acknowledged and dropped: one bad device never blocks the others. So are
+//! messages over `max_message_size` (counted per connection): the client reads packets up to the
+//! protocol's limit, so a large message never breaks the connection, and the gateway drops it.
+//! Readings of new sensors over a `max_sensors` limit ([`super::limits`]) are counted and
+//! dropped, with one WARN per subscription; their messages are acknowledged like any other.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,12 +28,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::decode::{self, Decoded};
-use super::{Mqtt, Server};
+use super::limits::{SensorCap, SensorLimits};
+use super::{MQTT_MAX_PACKET, Mqtt, Server};
 use crate::model::{Quality, Reading, SensorId, SensorKind, SensorMeta, Timestamp};
 use crate::service::backoff::Backoff;
 use crate::service::supervisor::TaskError;
 use crate::sources::SourceContext;
-use crate::sources::metrics::SubscriptionLabels;
+use crate::sources::metrics::{BrokerLabel, SubscriptionLabels};
 
 /// QoS 0 messages waiting for the processor beyond which new QoS 0 messages are dropped.
 /// QoS 1/2 messages are never dropped: the broker's in-flight window bounds them.
@@ -38,6 +43,15 @@ const QUEUE: usize = 10_000;
 const FLUSH: Duration = Duration::from_secs(2);
 /// Messages committed together.
 const BATCH: usize = 1_000;
+/// A repeated problem (undecodable or oversized messages) is logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// A message handed to the processor; an oversized one comes without its payload, to be
+/// acknowledged in its turn.
+struct Incoming {
+    publish: Publish,
+    oversized: bool,
+}
 
 fn qos(q: u8) -> QoS {
     match q {
@@ -54,7 +68,10 @@ fn options(m: &Mqtt, server: &Server) -> Result<MqttOptions, TaskError> {
     o.set_clean_session(!m.persistent_session);
     o.set_manual_acks(true);
     o.set_inflight(m.max_inflight);
-    o.set_max_packet_size(1 << 20, 1 << 20);
+    // Every packet the protocol allows is read: a message over `max_message_size` is dropped
+    // (and acknowledged) by the processor. A smaller client limit would end the connection at
+    // such a message, and the broker would send it again at every reconnect.
+    o.set_max_packet_size(MQTT_MAX_PACKET, 1 << 20);
     if let Some(user) = &m.username {
         let password = if m.password.is_well_formed() {
             m.password
@@ -109,7 +126,8 @@ fn tls_config(m: &Mqtt) -> Result<rumqttc::TlsConfiguration, TaskError> {
     Ok(rumqttc::TlsConfiguration::Rustls(Arc::new(config)))
 }
 
-/// Runs the connection until `token` is cancelled.
+/// Runs the connection on its own (its gateway-wide sensor cap counts for it alone) until
+/// `token` is cancelled.
 ///
 /// # Errors
 /// The password or TLS files cannot be read, or the buffer stopped.
@@ -118,11 +136,26 @@ pub async fn run(
     ctx: SourceContext,
     token: CancellationToken,
 ) -> Result<(), TaskError> {
+    let cap = Arc::new(SensorCap::new(m.gateway_max_sensors));
+    run_with_cap(m, ctx, token, cap).await
+}
+
+/// Runs the connection until `token` is cancelled, counting the sensors it creates in `cap`
+/// (shared with the gateway's other connections).
+///
+/// # Errors
+/// The password or TLS files cannot be read, or the buffer stopped.
+pub async fn run_with_cap(
+    m: Arc<Mqtt>,
+    ctx: SourceContext,
+    token: CancellationToken,
+    cap: Arc<SensorCap>,
+) -> Result<(), TaskError> {
     let mut server_idx = 0;
     let (client, mut eventloop) = AsyncClient::new(options(&m, &m.servers[server_idx])?, 1024);
     // Unbounded so the event loop never waits on the processor: the processor's acks need the
     // event loop to be polled, and a bounded hand-over could deadlock the two.
-    let (tx, rx) = mpsc::unbounded_channel::<Publish>();
+    let (tx, rx) = mpsc::unbounded_channel::<Incoming>();
     let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let processor = tokio::spawn(process(
         m.clone(),
@@ -130,9 +163,22 @@ pub async fn run(
         rx,
         ctx.clone(),
         queued.clone(),
+        cap,
     ));
     let mut backoff = Backoff::new(Duration::from_secs(1), m.reconnect_max);
     let mut connected = false;
+    let connected_gauge = ctx
+        .metrics
+        .mqtt_connected
+        .get_or_create(&BrokerLabel::new(&m.name))
+        .clone();
+    connected_gauge.set(0);
+    let oversized = ctx
+        .metrics
+        .mqtt_oversized
+        .get_or_create(&BrokerLabel::new(&m.name))
+        .clone();
+    let mut oversized_warned: Option<(Instant, u64)> = None;
     info!(connection = %m.name, server = %m.servers[0], client_id = %m.client_id, "MQTT connection starting.");
     let result = loop {
         let event = tokio::select! {
@@ -142,6 +188,7 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 connected = true;
+                connected_gauge.set(1);
                 backoff.reset();
                 ctx.health
                     .update(&format!("mqtt:{}", m.name), |h| h.connected = true);
@@ -156,7 +203,23 @@ pub async fn run(
                         client.try_publish(topic.clone(), QoS::AtLeastOnce, true, "online");
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
+            Ok(Event::Incoming(Packet::Publish(mut p))) => {
+                let size = p.payload.len();
+                let too_big = size > m.max_message_size;
+                if too_big {
+                    oversized.inc();
+                    let (since, dropped) = oversized_warned.get_or_insert((Instant::now(), 0));
+                    *dropped += 1;
+                    if *dropped == 1 || since.elapsed() >= WARN_EVERY {
+                        warn!(connection = %m.name, topic = %p.topic, size, max_message_size = m.max_message_size, dropped = *dropped, "MQTT message over max_message_size dropped (acknowledged, not stored).");
+                        oversized_warned = Some((Instant::now(), 0));
+                    }
+                    if p.qos == QoS::AtMostOnce {
+                        continue;
+                    }
+                    // Acknowledged by the processor in its turn; the payload is not kept.
+                    p.payload = Default::default();
+                }
                 if p.qos == QoS::AtMostOnce
                     && queued.load(std::sync::atomic::Ordering::Relaxed) >= QUEUE
                 {
@@ -165,7 +228,11 @@ pub async fn run(
                     continue;
                 }
                 queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if tx.send(p).is_err() {
+                let incoming = Incoming {
+                    publish: p,
+                    oversized: too_big,
+                };
+                if tx.send(incoming).is_err() {
                     break Err(TaskError::msg("the MQTT processor stopped"));
                 }
             }
@@ -178,6 +245,7 @@ pub async fn run(
                     debug!(connection = %m.name, error = %e, ?delay, "MQTT reconnect failed.");
                 }
                 connected = false;
+                connected_gauge.set(0);
                 ctx.metrics.count_source_error(&format!("mqtt:{}", m.name));
                 ctx.health.update(&format!("mqtt:{}", m.name), |h| {
                     h.connected = false;
@@ -224,6 +292,7 @@ pub async fn run(
             .await;
         }
     }
+    connected_gauge.set(0);
     match processed {
         Some(Ok(Ok(()))) => result,
         Some(Ok(Err(e))) => Err(e),
@@ -238,13 +307,19 @@ pub async fn run(
 async fn process(
     m: Arc<Mqtt>,
     client: AsyncClient,
-    mut rx: mpsc::UnboundedReceiver<Publish>,
+    mut rx: mpsc::UnboundedReceiver<Incoming>,
     ctx: SourceContext,
     queued: Arc<std::sync::atomic::AtomicUsize>,
+    cap: Arc<SensorCap>,
 ) -> Result<(), TaskError> {
     let mut known: HashSet<String> = HashSet::new();
     let mut warned: HashMap<usize, (Instant, u64)> = HashMap::new();
     let source = format!("mqtt:{}", m.name);
+    let max_sensors = m.subscriptions.iter().map(|s| s.max_sensors).collect();
+    let mut limits = SensorLimits::load(&ctx, &source, max_sensors, &cap)
+        .await
+        .map_err(|e| TaskError::new("cannot read the buffer's sensors", e))?;
+    let mut limit_warned: HashSet<usize> = HashSet::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -258,7 +333,14 @@ async fn process(
         let mut readings = Vec::new();
         let mut stamped = Vec::new();
         let mut metas = Vec::new();
-        for p in &batch {
+        for Incoming {
+            publish: p,
+            oversized,
+        } in &batch
+        {
+            if *oversized {
+                continue;
+            }
             let Some((idx, sub)) = m
                 .subscriptions
                 .iter()
@@ -274,6 +356,17 @@ async fn process(
             match decode::decode(&sub.rule, &p.topic, &p.payload) {
                 Ok(decoded) => {
                     for d in decoded {
+                        if let Err(refusal) = limits.admit(idx, &d.sensor, &cap) {
+                            ctx.metrics
+                                .mqtt_sensor_limit_dropped
+                                .get_or_create(&SubscriptionLabels::new(&m.name, &sub.rule.filter))
+                                .inc();
+                            if limit_warned.insert(idx) {
+                                let (limit, setting) = refusal.describe();
+                                warn!(connection = %m.name, subscription = %sub.rule.filter, sensor = %d.sensor, limit, setting, "MQTT sensor limit reached: readings of new sensors from this subscription are dropped (counted in markoff_mqtt_sensor_limit_dropped_total); its known sensors go on.");
+                            }
+                            continue;
+                        }
                         if known.insert(d.sensor.clone()) {
                             metas.push(meta(&d, &source, sub));
                         }
@@ -296,7 +389,7 @@ async fn process(
                         .entry(idx)
                         .or_insert((Instant::now() - Duration::from_secs(3600), 0));
                     entry.1 += 1;
-                    if entry.0.elapsed() >= Duration::from_secs(60) {
+                    if entry.0.elapsed() >= WARN_EVERY {
                         warn!(connection = %m.name, subscription = %sub.rule.filter, topic = %p.topic, error = %e, dropped = entry.1, "Undecodable MQTT payload dropped.");
                         *entry = (Instant::now(), 0);
                     }
@@ -317,7 +410,7 @@ async fn process(
                 .await
                 .map_err(|e| TaskError::new("buffer closed; messages left unacknowledged", e))?;
         }
-        for p in &batch {
+        for Incoming { publish: p, .. } in &batch {
             if client.ack(p).await.is_err() {
                 return Err(TaskError::msg("MQTT client closed before acknowledging"));
             }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::ByteSize;
 use crate::config::error::ConfigError;
 use crate::model::SensorKind;
 
@@ -54,6 +55,10 @@ pub struct MqttConfig {
     /// Unacknowledged QoS 1/2 messages in flight from the broker.
     #[serde(default = "defaults::max_inflight")]
     pub max_inflight: u16,
+    /// Largest payload read (default 1 MiB, at most 256 MiB): a larger message is dropped,
+    /// acknowledged and counted, and the connection goes on.
+    #[serde(default = "defaults::max_message_size")]
+    pub max_message_size: ByteSize,
     /// Subscriptions.
     pub subscriptions: Vec<SubscriptionConfig>,
 }
@@ -129,6 +134,10 @@ pub struct SubscriptionConfig {
     /// Placement metadata.
     #[serde(default)]
     pub room: Option<String>,
+    /// Most sensors this subscription creates from topics (default 2000). Readings of further
+    /// new sensors are dropped and counted; sensors it already has keep working.
+    #[serde(default = "defaults::max_sensors")]
+    pub max_sensors: usize,
 }
 
 /// One JSON field.
@@ -176,6 +185,12 @@ pub(crate) mod defaults {
     }
     pub(crate) fn max_inflight() -> u16 {
         100
+    }
+    pub(crate) fn max_message_size() -> crate::config::ByteSize {
+        crate::config::ByteSize(1 << 20)
+    }
+    pub(crate) fn max_sensors() -> usize {
+        2000
     }
     pub(crate) fn qos() -> u8 {
         1

@@ -5,11 +5,13 @@
 //! after the readings it produced are committed to SQLite. Does not own: storage.
 //!
 //! Layout: [`config`] (what users write), [`decode`] (pure payload decoding and the presets),
-//! [`client`] (the connection task and the commit-then-ack processor).
+//! [`client`] (the connection task and the commit-then-ack processor), [`limits`] (how many
+//! sensors topics may create).
 
 pub mod client;
 pub mod config;
 pub mod decode;
+pub mod limits;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,7 +95,17 @@ pub struct Subscription {
     pub floor: Option<String>,
     /// Placement metadata.
     pub room: Option<String>,
+    /// Most sensors it creates from topics.
+    pub max_sensors: usize,
 }
+
+/// The largest remaining length of an MQTT packet (the protocol's limit, 256 MiB - 1): the
+/// client reads every packet up to it, so that an oversized message is dropped by the gateway
+/// (and acknowledged) instead of breaking the connection.
+pub const MQTT_MAX_PACKET: usize = 268_435_455;
+
+/// Default of `[sources] mqtt_max_sensors`: sensors created from MQTT topics in the gateway.
+pub const DEFAULT_GATEWAY_MAX_SENSORS: usize = 5000;
 
 /// A resolved MQTT connection.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +132,11 @@ pub struct Mqtt {
     pub status_topic: Option<String>,
     /// In-flight limit.
     pub max_inflight: u16,
+    /// Largest payload stored; larger messages are dropped, acknowledged and counted.
+    pub max_message_size: usize,
+    /// `[sources] mqtt_max_sensors`, for a connection run on its own (`client::run`); the
+    /// daemon shares one cap between its connections (`client::run_with_cap`).
+    pub gateway_max_sensors: usize,
     /// Subscriptions.
     pub subscriptions: Vec<Subscription>,
 }
@@ -184,6 +201,15 @@ pub fn resolve(conns: &MqttConnections, gateway_id: &str) -> Result<Vec<Mqtt>, V
                 None,
             );
         }
+        let max_message_size = usize::try_from(c.max_message_size.bytes()).unwrap_or(usize::MAX);
+        if max_message_size == 0 || max_message_size > MQTT_MAX_PACKET {
+            err(
+                &mut errors,
+                format!("{base}.max_message_size"),
+                format!("must be between 1 byte and {MQTT_MAX_PACKET} bytes (the MQTT limit)"),
+                Some("max_message_size = \"1MiB\""),
+            );
+        }
         if c.subscriptions.is_empty() {
             err(
                 &mut errors,
@@ -200,6 +226,14 @@ pub fn resolve(conns: &MqttConnections, gateway_id: &str) -> Result<Vec<Mqtt>, V
                     &mut errors,
                     format!("{path}.qos"),
                     "must be 0, 1 or 2".into(),
+                    None,
+                );
+            }
+            if s.max_sensors == 0 {
+                err(
+                    &mut errors,
+                    format!("{path}.max_sensors"),
+                    "must be at least 1".into(),
                     None,
                 );
             }
@@ -228,6 +262,7 @@ pub fn resolve(conns: &MqttConnections, gateway_id: &str) -> Result<Vec<Mqtt>, V
                 qos: s.qos,
                 floor: s.floor.clone(),
                 room: s.room.clone(),
+                max_sensors: s.max_sensors,
             });
         }
         if errors.len() > before {
@@ -253,6 +288,8 @@ pub fn resolve(conns: &MqttConnections, gateway_id: &str) -> Result<Vec<Mqtt>, V
             reconnect_max: c.reconnect_max.max(Duration::from_secs(1)),
             status_topic,
             max_inflight: c.max_inflight,
+            max_message_size,
+            gateway_max_sensors: DEFAULT_GATEWAY_MAX_SENSORS,
             subscriptions: subs,
         });
     }
@@ -304,6 +341,49 @@ mod tests {
         );
         assert_eq!(Server::parse("mqtts://broker").unwrap().port, 8883);
         assert!(Server::parse("http://x").is_err());
+    }
+
+    #[test]
+    fn size_and_sensor_limits_are_checked() {
+        let text = r#"
+[gateway]
+id = "t"
+[sources]
+mqtt_max_sensors = 0
+[sources.mqtt.bus]
+servers = ["tcp://127.0.0.1:1883"]
+max_message_size = "300MiB"
+[[sources.mqtt.bus.subscriptions]]
+topic = "a/+"
+max_sensors = 0
+"#;
+        let errors = crate::config::parse_str(text, std::path::Path::new("t.toml"))
+            .unwrap_err()
+            .errors;
+        let mut found: Vec<(&str, usize)> = errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.position.map_or(0, |p| p.0)))
+            .collect();
+        found.sort_unstable();
+        assert_eq!(
+            found,
+            [
+                ("sources.mqtt.bus.max_message_size", 8),
+                ("sources.mqtt.bus.subscriptions.0.max_sensors", 11),
+                ("sources.mqtt_max_sensors", 5),
+            ],
+            "{errors:?}"
+        );
+
+        let ok = text
+            .replace("mqtt_max_sensors = 0", "")
+            .replace("\"300MiB\"", "\"2MiB\"")
+            .replace("max_sensors = 0", "");
+        let cfg = crate::config::parse_str(&ok, std::path::Path::new("t.toml")).unwrap();
+        assert_eq!(cfg.sources.mqtt_max_sensors, DEFAULT_GATEWAY_MAX_SENSORS);
+        let m = resolve(&cfg.sources.mqtt, "t").unwrap().remove(0);
+        assert_eq!(m.max_message_size, 2 << 20);
+        assert_eq!(m.subscriptions[0].max_sensors, 2000);
     }
 
     #[test]
