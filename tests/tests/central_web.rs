@@ -1721,6 +1721,51 @@ async fn a_browser_logs_in_opens_a_building_and_sees_a_value_synced_seconds_befo
         "no chart line: {}",
         browser.source().await.unwrap()
     );
+    // Phone first and readable: every page at a phone's 390x844 and a laptop's 1280x800 has no
+    // sideways scrolling, and every text contrasts at least 4.5:1 with what is behind it.
+    let alarm_id = api.get(&format!("/api/buildings/{BUILDING}")).await.json()["active_alarms"][0]
+        ["alarm_id"]
+        .clone();
+    let sensor_url = url.as_str().to_owned();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("central_web-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (name, page) in [
+        ("buildings", format!("{}/", web.url())),
+        ("building", format!("{}/buildings/{BUILDING}", web.url())),
+        ("sensor", sensor_url.clone()),
+        ("sensor-1h", sensor_url.replace("range=5m", "range=1h")),
+        (
+            "alarm",
+            format!("{}/alarms/{GATEWAY}/{alarm_id}", web.url()),
+        ),
+    ] {
+        for (w, h) in [(390, 844), (1280, 800)] {
+            browser.set_window_size(w, h).await.unwrap();
+            browser.goto(&page).await.unwrap();
+            let report = browser.execute(READABILITY_JS, vec![]).await.unwrap();
+            let png = browser.screenshot().await.unwrap();
+            std::fs::write(shots.join(format!("{name}-{w}x{h}.png")), png).unwrap();
+            let inner = report["inner"].as_f64().unwrap();
+            assert!(
+                (f64::from(w) - 40.0..=f64::from(w)).contains(&inner),
+                "{name} at {w}: the viewport is {inner} px wide"
+            );
+            assert!(
+                report["scroll"].as_f64().unwrap() <= inner,
+                "{name} at {w}x{h} scrolls sideways: {report}"
+            );
+            assert!(
+                report["checked"].as_u64().unwrap() > 10,
+                "{name}: too few texts checked: {report}"
+            );
+            assert_eq!(
+                report["fails"].as_array().unwrap().len(),
+                0,
+                "{name} at {w}x{h}: texts under 4.5:1: {report}"
+            );
+        }
+    }
+    browser.set_window_size(1280, 1600).await.unwrap();
     browser
         .find(Locator::Id("logout"))
         .await
@@ -1747,6 +1792,65 @@ async fn a_browser_logs_in_opens_a_building_and_sees_a_value_synced_seconds_befo
     assert!(body.contains("not signed in"), "{body}");
     browser.close().await.unwrap();
 }
+
+/// Run in the page: the document's width against the viewport's, and the WCAG contrast of every
+/// visible text node with the colour behind it (backgrounds composited up the tree; in a floor
+/// plan, a room's label against its room's fill and an alarm marker's against its circle).
+const READABILITY_JS: &str = r#"
+const parse = (c) => {
+  const m = c && c.match(/rgba?\(([^)]+)\)/);
+  if (!m) return null;
+  const p = m[1].split(',').map(parseFloat);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
+const lum = (c) => {
+  const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+};
+const behind = (el) => {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let base = [255, 255, 255];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const c = layers[i];
+    base = base.map((b, k) => c[k] * c[3] + b * (1 - c[3]));
+  }
+  return base;
+};
+const fails = [];
+let checked = 0;
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+let n;
+while ((n = walker.nextNode())) {
+  if (!n.textContent.trim()) continue;
+  const el = n.parentElement;
+  const st = getComputedStyle(el);
+  if (st.visibility === 'hidden' || st.display === 'none' || el.closest('title, style, script')) continue;
+  let fg, bg;
+  if (el.closest('svg')) {
+    fg = parse(st.fill);
+    const marker = el.closest('g.alarm-marker');
+    const room = el.closest('g.room');
+    const shape = marker ? marker.querySelector('circle') : room && room.querySelector('polygon');
+    bg = shape ? parse(getComputedStyle(shape).fill).slice(0, 3) : behind(el.closest('svg'));
+  } else {
+    fg = parse(st.color);
+    bg = behind(el);
+  }
+  if (!fg) continue;
+  const c = fg.slice(0, 3).map((v, k) => v * fg[3] + bg[k] * (1 - fg[3]));
+  const a = lum(c), b = lum(bg);
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  checked++;
+  if (ratio < 4.5) {
+    fails.push(n.textContent.trim().slice(0, 40) + ': ' + ratio.toFixed(2) + ' ' + c.map(Math.round) + ' on ' + bg.map(Math.round));
+  }
+}
+return { scroll: document.documentElement.scrollWidth, inner: window.innerWidth, checked, fails };
+"#;
 
 /// The name of room 101's temperature sensor as linked on the page.
 async fn cell_link_text(browser: &fantoccini::Client) -> String {

@@ -166,18 +166,25 @@ pub fn history_svg(c: &ChartInput<'_>) -> String {
     )
     .ok();
 
-    if good.is_empty() {
+    // One bucket is a dot, not a history: say so instead.
+    if good.len() < 2 {
         write!(
             svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"16\" fill=\"#888\">\
-             No readings in this range</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"16\" \
+             fill=\"#595959\" class=\"no-data\">{}</text>",
             (W + LEFT) / 2.0,
-            (H - BOTTOM) / 2.0
+            (H - BOTTOM) / 2.0,
+            if good.is_empty() {
+                "No readings in this range"
+            } else {
+                "Not enough data yet"
+            }
         )
         .ok();
-    }
-    for seg in segments(c.points, c.bucket_seconds * 1000) {
-        draw_segment(&mut svg, seg, c.bucket_seconds * 1000, &x, &y);
+    } else {
+        for seg in segments(c.points, c.bucket_seconds * 1000) {
+            draw_segment(&mut svg, seg, c.bucket_seconds * 1000, &x, &y);
+        }
     }
     svg.push_str("</svg>");
     svg
@@ -326,6 +333,18 @@ mod tests {
         assert_eq!(svg.matches("<circle").count(), 1);
         assert!(svg.contains("class=\"xtick\">00:01</text>"), "{svg}");
         assert!(svg.contains("°C"));
+        let one = history_svg(&ChartInput {
+            points: &pts[..1],
+            from: 0,
+            to: 420_000,
+            bucket_seconds: 60,
+            unit: "°C",
+        });
+        assert!(one.contains("Not enough data yet"), "{one}");
+        assert!(
+            !one.contains("<circle") && !one.contains("<polyline"),
+            "{one}"
+        );
     }
 
     #[test]

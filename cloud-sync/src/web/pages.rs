@@ -18,22 +18,28 @@ use super::api::{RangeQuery, comment_text, stale_ms};
 use super::building::{BuildingView, FloorView, RoomView, assemble};
 use super::chart::{ChartInput, history_svg};
 use super::data::{self, AlarmView, DataError, GatewayHealth, SensorValue, Viewer};
-use super::plan::{floor_svg, temperature_colour};
+use super::plan::{floor_svg, temperature_colour, text_on};
 use super::session::{self, Session};
 use super::time::{Time, age, now_ms};
 
+/// Phone first: nothing is wider than the screen (a table scrolls inside its own box), and
+/// every text has a contrast of at least 4.5:1 on its background (WCAG AA).
 const STYLE: &str = "
-body{font-family:'DejaVu Sans',Arial,sans-serif;margin:0;color:#222;background:#f6f6f4}
-header{background:#243447;color:#fff;padding:.6em 1.2em;display:flex;gap:1em;align-items:center}
+*{box-sizing:border-box}
+body{font-family:'DejaVu Sans',Arial,sans-serif;margin:0;color:#1a1a1a;background:#f6f6f4;overflow-wrap:anywhere}
+header{background:#243447;color:#fff;padding:.6em 1em;display:flex;flex-wrap:wrap;gap:.6em;align-items:center}
 header a{color:#fff;text-decoration:none;font-weight:bold}header form{margin-left:auto}
-main{padding:1em 1.5em;max-width:1200px}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
-table{border-collapse:collapse;background:#fff;margin:.5em 0}th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#eef}.num{text-align:right}.muted{color:#888}.error{color:#b00020;font-weight:bold}
-.badge{padding:.1em .5em;border-radius:.8em;font-size:.85em;color:#fff;background:#888}
-.ok{background:#2e7d32}.lagging{background:#ef6c00}.offline,.never{background:#b00020}.removed{background:#888}
-.active_unacked{background:#b00020}.cleared_unacked{background:#ef6c00}.active_acked{background:#f9a825;color:#222}.normal{background:#2e7d32}
-.stale{color:#999;font-style:italic}form.login{display:grid;gap:.6em;max-width:20em}form.login input{width:100%}
-.plan,.chart{background:#fff;border:1px solid #ddd;max-width:100%;height:auto}.legend span{display:inline-block;padding:0 .5em}
+main{padding:.8em;max-width:1200px}h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
+a{color:#0645ad}
+table{border-collapse:collapse;background:#fff;margin:.5em 0;display:block;max-width:100%;overflow-x:auto}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;overflow-wrap:normal}
+th{background:#eef}.num{text-align:right}.muted{color:#595959}.error{color:#b00020;font-weight:bold}
+.badge{padding:.1em .5em;border-radius:.8em;font-size:.85em;color:#fff;background:#5f5f5f;white-space:nowrap}
+.ok{background:#2e7d32}.lagging{background:#a84300}.offline,.never{background:#b00020}.removed{background:#5f5f5f}
+.active_unacked{background:#b00020}.cleared_unacked{background:#a84300}.active_acked{background:#f9a825;color:#1a1a1a}.normal{background:#2e7d32}
+th[style] .muted{color:inherit}
+.unacked-count{background:#b00020;color:#fff;font-weight:bold}
+.stale{color:#595959;font-style:italic}form.login{display:grid;gap:.6em;max-width:20em}form.login input{width:100%}
+.plan,.chart{background:#fff;border:1px solid #ccc;max-width:100%;height:auto}.legend span{display:inline-block;padding:0 .5em}
 textarea{width:100%;max-width:40em}";
 
 /// The page frame; `session` adds the user and the logout button.
@@ -89,6 +95,58 @@ fn failed(e: &DataError) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         "The database is unavailable; try again.",
     )
+}
+
+/// The words for 0 and 1 of a sensor of `kind` that reads a state, not a quantity.
+fn state_words(kind: Option<&str>) -> Option<(&'static str, &'static str)> {
+    let k = kind?.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| k.contains(w));
+    if has(&["leak", "flood", "water_detect"]) {
+        Some(("dry", "wet"))
+    } else if has(&["door", "window", "valve", "contact", "hatch"]) {
+        Some(("closed", "open"))
+    } else if has(&[
+        "burner", "pump", "fan", "relay", "switch", "running", "on_off", "onoff", "state",
+    ]) {
+        Some(("off", "on"))
+    } else {
+        None
+    }
+}
+
+/// A sensor's value as a person reads it: a state as a word (dry/wet, closed/open, off/on),
+/// else the number with its unit.
+pub(crate) fn reading_text(v: Option<f64>, kind: Option<&str>, unit: Option<&str>) -> String {
+    match (v, state_words(kind)) {
+        (Some(v), Some((zero, one))) if v == 0.0 || v == 1.0 => {
+            (if v == 0.0 { zero } else { one }).to_owned()
+        }
+        _ => value_text(v, unit),
+    }
+}
+
+/// An alarm state in words.
+pub(crate) fn state_label(state: &str) -> &str {
+    match state {
+        "active_unacked" => "active, not acknowledged",
+        "active_acked" => "active, acknowledged",
+        "cleared_unacked" => "cleared, not acknowledged",
+        "normal" => "back to normal",
+        "shelved" => "shelved",
+        other => other,
+    }
+}
+
+/// An alarm severity in words.
+pub(crate) fn severity_label(severity: &str) -> &str {
+    match severity {
+        "critical" => "Critical",
+        "high" => "High",
+        "medium" => "Medium",
+        "low" => "Low",
+        "info" | "information" => "Information",
+        other => other,
+    }
 }
 
 /// A value with its unit, trimmed to a sensible precision.
@@ -164,7 +222,11 @@ pub(crate) async fn buildings(
                             }
                         }
                         td.num { (b.active_alarms) }
-                        td.num { (b.unacked_alarms) }
+                        @if b.unacked_alarms > 0 {
+                            td.num.unacked-count { (b.unacked_alarms) }
+                        } @else {
+                            td.num { (b.unacked_alarms) }
+                        }
                     }
                 }
             }
@@ -180,8 +242,8 @@ fn alarm_table(alarms: &[AlarmView], id: &str) -> Markup {
             @for a in alarms {
                 tr data-alarm={(a.gateway_id) "/" (a.alarm_id)} {
                     td { a href={"/alarms/" (a.gateway_id) "/" (a.alarm_id)} { (a.alarm) } }
-                    td { span class={"badge " (a.state)} { (a.state) } }
-                    td { (a.severity) }
+                    td { span class={"badge " (a.state)} data-state=(a.state) { (state_label(&a.state)) } }
+                    td data-severity=(a.severity) { (severity_label(&a.severity)) }
                     td title=(a.raised_at.unwrap_or(a.ts).display()) { (opt_age(Some(a.raised_at.unwrap_or(a.ts)))) }
                     td { @match (&a.acked_at, &a.acked_by) {
                         (Some(t), by) => { (opt_age(Some(*t))) @if let Some(b) = by { " by " (b) } }
@@ -205,7 +267,7 @@ fn sensor_cell(s: &SensorValue) -> Markup {
         td class=(class) data-sensor={(s.gateway_id) "/" (s.sensor_id)} data-key=[s.key.as_deref()]
             data-value=[s.value.map(|v| v.to_string())] data-ts=[s.ts.map(|t| t.0)]
             title=[s.ts.map(|t| format!("{} ({})", t.display(), s.quality.unwrap_or("-")))] {
-            (value_text(s.value, s.unit.as_deref()))
+            (reading_text(s.value, s.kind.as_deref(), s.unit.as_deref()))
             @if s.quality.is_some_and(|q| q != "good") { " (" (s.quality.unwrap_or_default()) ")" }
         }
     }
@@ -218,7 +280,7 @@ fn sensor_rows(sensors: &[SensorValue]) -> Markup {
                 td { a href={"/sensors/" (s.gateway_id) "/" (s.sensor_id)} { (s.label()) } }
                 (sensor_cell(s))
                 td title=[s.ts.map(Time::display)] { (opt_age(s.ts)) }
-                td { @if let Some(a) = &s.alarm { span class={"badge " (a)} { (a) } } }
+                td { @if let Some(a) = &s.alarm { span class={"badge " (a)} data-state=(a) { (state_label(a)) } } }
             }
         }
     }
@@ -238,7 +300,7 @@ fn floor_section(b: &BuildingView, f: &FloorView) -> Markup {
                 tr { th { "Room" } th { "Tenant" } th { "Sensor" } th { "Value" } th { "Updated" } th { "Alarm" } }
                 @for r in &f.rooms {
                     tr id={"room-" (r.room_id)} {
-                        th rowspan=(r.sensors.len().max(1) + 1) style={"background:" (temperature_colour(r.temperature))} {
+                        th rowspan=(r.sensors.len().max(1) + 1) style={"background:" (temperature_colour(r.temperature)) ";color:" (text_on(&temperature_colour(r.temperature)))} {
                             (r.name) @if r.name != r.room_id { span.muted { " (" (r.room_id) ")" } }
                         }
                         th rowspan=(r.sensors.len().max(1) + 1) { (r.tenant.as_deref().unwrap_or("")) }
@@ -281,8 +343,8 @@ pub(crate) async fn building(
             @if b.active_alarms.is_empty() { p.muted { "None." } } @else { (alarm_table(&b.active_alarms, "active-alarms")) }
             nav { "Floors: " @for f in &b.floors { a href={"#floor-" (f.floor_id)} { (f.name) } " " } }
             p.legend { "Rooms by temperature: "
-                @for t in [16.0, 19.0, 21.0, 23.0, 25.0, 28.0] { span style={"background:" (temperature_colour(Some(t)))} { (t) " °C" } }
-                span style={"background:" (temperature_colour(None))} { "no value" } }
+                @for t in [16.0, 19.0, 21.0, 23.0, 25.0, 28.0] { span style={"background:" (temperature_colour(Some(t))) ";color:" (text_on(&temperature_colour(Some(t))))} { (t) " °C" } }
+                span style={"background:" (temperature_colour(None)) ";color:" (text_on(&temperature_colour(None)))} { "no value" } }
             @for f in &b.floors { (floor_section(&b, f)) }
             @if !b.unplaced.is_empty() {
                 h2 { "Sensors on no floor" }
@@ -389,6 +451,7 @@ pub(crate) async fn sensor(
                 @if r == range { b { (r) } " " } @else { a href={"?range=" (r)} { (r) } " " }
             } " · " a href={"/api/sensors/" (gateway) "/" (sensor) "?range=" (range)} { "JSON" } }
             (PreEscaped(svg))
+            @if good.len() < 2 { p #not-enough { "Not enough data yet for a chart: " (good.len()) " bucket(s) with a value so far." } }
             p.muted { (h.points.len()) " buckets of " (h.bucket_seconds) " s, " (good.len()) " with good values · "
                 "min " (value_text(lo, Some(&unit))) ", mean " (value_text(mean, Some(&unit))) ", max " (value_text(hi, Some(&unit)))
                 " · " (n) " good readings, " (bad) " without a value" }
@@ -468,7 +531,7 @@ pub(crate) async fn alarm(
             table #events {
                 tr { th { "Seq" } th { "Time" } th { "Event" } th { "State" } th { "Value" } th { "Message" } th { "By" } }
                 @for e in &a.events {
-                    tr { td.num { (e.seq) } td { (e.ts.display()) } td { (e.event) } td { (e.state) }
+                    tr { td.num { (e.seq) } td { (e.ts.display()) } td { (e.event) } td { (state_label(&e.state)) }
                          td.num { (value_text(e.value, None)) } td { (e.message) }
                          td { (e.actor.as_deref().unwrap_or("")) @if let Some(c) = &e.channel { span.muted { " (" (c) ")" } } } }
                 }

@@ -51,6 +51,38 @@ pub fn temperature_colour(t: Option<f64>) -> String {
     format!("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2])
 }
 
+/// WCAG relative luminance of `#rrggbb` (`None` for anything else).
+fn luminance(hex: &str) -> Option<f64> {
+    let h = hex.strip_prefix('#').filter(|h| h.len() == 6)?;
+    let channel = |i: usize| -> Option<f64> {
+        let v = f64::from(u8::from_str_radix(h.get(i..i + 2)?, 16).ok()?) / 255.0;
+        Some(if v <= 0.040_45 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        })
+    };
+    Some(0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?)
+}
+
+/// WCAG contrast ratio of two `#rrggbb` colours (1 when either is not one).
+pub fn contrast(a: &str, b: &str) -> f64 {
+    match (luminance(a), luminance(b)) {
+        (Some(x), Some(y)) => (x.max(y) + 0.05) / (x.min(y) + 0.05),
+        _ => 1.0,
+    }
+}
+
+/// The text colour legible on background `bg`: black or white, whichever contrasts more. The
+/// two contrasts multiply to 21, so the better one is at least 4.58:1 on any colour.
+pub fn text_on(bg: &str) -> &'static str {
+    if contrast(bg, "#000000") >= contrast(bg, "#ffffff") {
+        "#000000"
+    } else {
+        "#ffffff"
+    }
+}
+
 /// Escapes text for SVG/XML.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -208,10 +240,12 @@ fn draw_room(svg: &mut String, p: &Placed<'_>, font: f64, link: &dyn Fn(&RoomVie
     )
     .ok();
     let [x, y] = p.label;
+    let ink = text_on(&temperature_colour(room.temperature));
     write!(
         svg,
-        "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\
-         <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"temp\">{}</text>",
+        "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-weight=\"bold\" \
+         fill=\"{ink}\">{}</text>\
+         <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"temp\" fill=\"{ink}\">{}</text>",
         y - font * 0.3,
         esc(&truncate(&room.name, 22)),
         y + font * 1.0,
@@ -226,11 +260,12 @@ fn draw_room(svg: &mut String, p: &Placed<'_>, font: f64, link: &dyn Fn(&RoomVie
             svg,
             "<g class=\"alarm-marker\"><circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{r:.1}\" fill=\"{colour}\" \
              stroke=\"#fff\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
-             fill=\"#fff\" font-weight=\"bold\">!</text></g>",
+             fill=\"{}\" font-weight=\"bold\">!</text></g>",
             cx - r - 2.0,
             cy + r + 2.0,
             cx - r - 2.0,
-            cy + r + 2.0 + font * 0.35
+            cy + r + 2.0 + font * 0.35,
+            text_on(colour)
         ).ok();
     }
     svg.push_str("</g></a>");
@@ -279,6 +314,13 @@ mod tests {
     #[test]
     fn colours_follow_temperature() {
         assert_eq!(temperature_colour(None), "#e0e0e0");
+        // Every colour of the scale carries legible text.
+        for t in (0..=45).map(f64::from).map(Some).chain([None]) {
+            let bg = temperature_colour(t);
+            assert!(contrast(&bg, text_on(&bg)) >= 4.5, "{t:?}: {bg}");
+        }
+        assert_eq!(text_on("#a50026"), "#ffffff");
+        assert_eq!(text_on("#a6d96a"), "#000000");
         assert_eq!(temperature_colour(Some(10.0)), "#313695");
         assert_eq!(temperature_colour(Some(21.0)), "#a6d96a");
         assert_eq!(temperature_colour(Some(35.0)), "#a50026");
