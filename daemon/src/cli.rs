@@ -248,6 +248,22 @@ pub enum ModbusCommand {
         #[arg(long, default_value_t = 0)]
         address: u16,
     },
+    /// List the address holes the running gateway has learned per device (ranges a device
+    /// answered "illegal data address" for), or forget them with --forget. Readings and alarms
+    /// are left alone.
+    Holes {
+        /// Only this device.
+        #[arg(long)]
+        device: Option<String>,
+        /// Clear the holes: the next cycles read across them again and learn those still there.
+        #[arg(long)]
+        forget: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Print the read requests per cycle of every Modbus device in a config.
     Plan {
         /// Config file.

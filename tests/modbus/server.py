@@ -9,6 +9,13 @@ Serves the same register map (below) for each unit id given with --units, on one
 --late-once UNIT:ADDRESS:SECONDS answers the first read of that holding register late, as a
 slow device does after the master has given up waiting (a SimDevice action).
 
+With --exit-on-stdin-eof, lines on standard input change its behaviour while it runs (each is
+acknowledged with `OK <line>` on stderr once in force):
+  stop        every read of every unit answers exception 02, as a PLC in STOP does
+  run         normal answers again
+  unplug U    unit U gets no answer at all (as if its cable were pulled)
+  plug U      unit U answers again
+
 Prints `PORT <n>` (TCP only) and then `READY` on stdout once it listens. With
 --exit-on-stdin-eof it exits as soon as its standard input closes, so it never outlives the
 test that started it, even one killed with SIGKILL.
@@ -63,6 +70,10 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 DT = ModbusClientMixin.DATATYPE
 FLOATS = [123.456, -273.15, 0.001]
 
+# What the commands on standard input change (read by the asyncio loop, written by the stdin
+# thread; single assignments and set updates are atomic under the GIL).
+CONTROL: dict = {"stop": False, "unplugged": set()}
+
 
 def regs(value, data_type, word_order: str = "big") -> list[int]:
     """Registers of a value, by pymodbus's encoder ("big" = ABCD, "little" = CDAB)."""
@@ -111,7 +122,12 @@ def device(unit: int, generation: int, late: tuple[int, float] | None = None) ->
     discrete = [
         SimData(0, values=[(i % 2 == 1) != (unit == 2) for i in range(8)], datatype=DataType.BITS)
     ]
-    action = answer_late_once(*late) if late else None
+    late_action = answer_late_once(*late) if late else None
+
+    async def action(*args):
+        if CONTROL["stop"]:
+            return ExcCodes.ILLEGAL_ADDRESS
+        return await late_action(*args) if late_action else None
     # Separate tables: (coils, discrete inputs, holding registers, input registers); coils and
     # discrete inputs are then addressed per bit.
     return SimDevice(unit, simdata=(coils, discrete, holding, inputs), action=action)
@@ -135,6 +151,8 @@ def trace(units: set[int], drop_unknown: bool):
     def trace_pdu(sending: bool, pdu):
         if not sending and drop_unknown and pdu.dev_id not in units:
             return None
+        if not sending and pdu.dev_id in CONTROL["unplugged"]:
+            return None
         if sending and isinstance(pdu, ExceptionResponse):
             print(
                 f"EXCEPTION unit={pdu.dev_id} function={pdu.function_code & 0x7F}"
@@ -147,11 +165,30 @@ def trace(units: set[int], drop_unknown: bool):
     return trace_pdu
 
 
+def command(line: str) -> None:
+    """Applies one command read from standard input (see the module doc)."""
+    words = line.split()
+    if words == ["stop"]:
+        CONTROL["stop"] = True
+    elif words == ["run"]:
+        CONTROL["stop"] = False
+    elif len(words) == 2 and words[0] == "unplug":
+        CONTROL["unplugged"].add(int(words[1]))
+    elif len(words) == 2 and words[0] == "plug":
+        CONTROL["unplugged"].discard(int(words[1]))
+    else:
+        print(f"UNKNOWN COMMAND {line!r}", file=sys.stderr, flush=True)
+        return
+    print(f"OK {line}", file=sys.stderr, flush=True)
+
+
 def exit_on_stdin_eof() -> None:
     def watch() -> None:
         try:
-            while sys.stdin.buffer.read(4096):
-                pass
+            for raw in sys.stdin.buffer:
+                line = raw.decode(errors="replace").strip()
+                if line:
+                    command(line)
         finally:
             os._exit(0)
 

@@ -14,6 +14,7 @@
 //! - RTU framing over TCP (serial device servers).
 //! - `markoff import`: Telegraf and ThingsBoard configs translated, validated and polled
 //!   ([`import`]).
+//! - Faults that heal: an unplugged RTU slave, a PLC in STOP ([`faults`]).
 //! - The `markoff` binary itself (`markoff run`) over Modbus TCP and RTU on a serial line: every
 //!   value served, through the daemon's API and as committed in its buffer. With
 //!   `MARKOFF_BIN`/`MARKOFF_BIN_RUNNER` this runs another architecture's build under an emulator.
@@ -31,6 +32,9 @@ mod peer;
 
 #[path = "modbus_interop/import.rs"]
 mod import;
+
+#[path = "modbus_interop/faults.rs"]
+mod faults;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -220,7 +220,14 @@ pub fn render_status(s: &StatusReport) -> String {
             let devices: Vec<String> = h
                 .devices
                 .iter()
-                .map(|(d, up)| format!("{d} {}", if *up { "online" } else { "OFFLINE" }))
+                .map(|(d, up)| {
+                    let state = if *up { "online" } else { "OFFLINE" };
+                    match h.holes.get(d) {
+                        Some(1) => format!("{d} {state} (1 address hole)"),
+                        Some(n) => format!("{d} {state} ({n} address holes)"),
+                        None => format!("{d} {state}"),
+                    }
+                })
                 .collect();
             write!(
                 out,

@@ -70,16 +70,95 @@ pub enum LoadError {
     Invalid(ConfigErrors),
 }
 
+/// Longest duration any setting takes: longer ones are mistakes, and overflow timers.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 86_400);
+
 /// Reads, parses and validates a config file.
 ///
 /// # Errors
-/// [`LoadError::Read`] when the file cannot be read, [`LoadError::Invalid`] with every mistake.
+/// [`LoadError::Read`] when the file cannot be read, [`LoadError::Invalid`] with every mistake
+/// (a file that is not UTF-8 too, with the position of the first byte that is not).
 pub fn load_file(path: &Path) -> Result<Config, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
     })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(LoadError::Invalid(not_utf8(
+                path,
+                e.as_bytes(),
+                &e.utf8_error(),
+            )));
+        }
+    };
     parse_str(&text, path).map_err(LoadError::Invalid)
+}
+
+/// The error for a file that is not UTF-8, placed on its first invalid byte.
+fn not_utf8(file: &Path, bytes: &[u8], e: &std::str::Utf8Error) -> ConfigErrors {
+    let valid = e.valid_up_to();
+    let head = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+    let line = head.matches('\n').count() + 1;
+    let col = head.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    ConfigErrors {
+        file: file.to_owned(),
+        errors: vec![ConfigError {
+            path: String::new(),
+            position: Some((line, col)),
+            message: format!(
+                "the file is not UTF-8: byte 0x{:02X} at offset {valid} is not valid UTF-8",
+                bytes.get(valid).copied().unwrap_or(0)
+            ),
+            hint: Some(
+                "save the file as UTF-8 (e.g. `iconv -f CP1251 -t UTF-8`); \
+                 Cyrillic names in Windows-1251 are the usual cause"
+                    .to_owned(),
+            ),
+        }],
+    }
+}
+
+/// Every string of the tree that reads as a duration longer than [`MAX_DURATION`].
+fn long_durations(
+    table: &DeTable<'_>,
+    prefix: &mut Vec<String>,
+    lines: &LineIndex<'_>,
+    out: &mut Vec<ConfigError>,
+) {
+    for (key, value) in table.iter() {
+        prefix.push(key.get_ref().to_string());
+        long_duration_value(value, prefix, lines, out);
+        prefix.pop();
+    }
+}
+
+fn long_duration_value(
+    value: &Spanned<DeValue<'_>>,
+    prefix: &mut Vec<String>,
+    lines: &LineIndex<'_>,
+    out: &mut Vec<ConfigError>,
+) {
+    match value.get_ref() {
+        DeValue::Table(t) => long_durations(t, prefix, lines, out),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                prefix.push(i.to_string());
+                long_duration_value(item, prefix, lines, out);
+                prefix.pop();
+            }
+        }
+        DeValue::String(s) if humantime::parse_duration(s).is_ok_and(|d| d > MAX_DURATION) => {
+            out.push(ConfigError {
+                path: prefix.join("."),
+                position: Some(lines.position(value.span().start)),
+                message: format!("{s:?} is longer than any setting takes (10 years)"),
+                hint: None,
+            });
+        }
+        _ => {}
+    }
 }
 
 /// Parses and validates config text; `file` is only used in messages.
@@ -110,6 +189,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
 
     let original = root.clone();
     let mut errors = Vec::new();
+    long_durations(original.get_ref(), &mut Vec::new(), &lines, &mut errors);
     let mut tree = root;
     let mut pruned: Vec<Vec<String>> = Vec::new();
     // Each known section is checked on its own, so that a section that cannot be repaired
@@ -494,7 +574,9 @@ fn span_of_path(root: &Spanned<DeTable<'_>>, path: &str) -> Option<Range<usize>>
     let mut found = None;
     let mut parts = path.split('.').filter(|p| !p.is_empty()).peekable();
     while let Some(part) = parts.next() {
-        let (key, value) = table.get_key_value(part)?;
+        let Some((key, value)) = table.get_key_value(part) else {
+            break;
+        };
         found = Some(key.span());
         match value.get_ref() {
             DeValue::Table(t) => table = t,

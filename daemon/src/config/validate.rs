@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::Config;
 use super::error::ConfigError;
 
+/// Largest `[store] queue_capacity` (messages, each a batch of readings).
+pub(crate) const MAX_QUEUE_CAPACITY: usize = 1_000_000;
+
 /// Every semantic problem in `config`, with dotted key paths (positions are added by the loader).
 pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
     let mut v = Errors::default();
@@ -42,8 +45,12 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
         v.push("store.flush_rows", "must be at least 1", None);
     }
     positive(&mut v, "store.flush_interval", s.flush_interval);
-    if s.queue_capacity == 0 {
-        v.push("store.queue_capacity", "must be at least 1", None);
+    if !(1..=MAX_QUEUE_CAPACITY).contains(&s.queue_capacity) {
+        v.push(
+            "store.queue_capacity",
+            &format!("must be 1-{MAX_QUEUE_CAPACITY}"),
+            Some("messages waiting for the writer; the default is plenty"),
+        );
     }
     if s.max_size.bytes() < 1024 * 1024 {
         v.push(

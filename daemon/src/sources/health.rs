@@ -15,6 +15,9 @@ pub struct SourceStatus {
     pub devices: BTreeMap<String, bool>,
     /// The last error, if any.
     pub last_error: Option<String>,
+    /// Modbus devices: address holes learned, by device.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holes: BTreeMap<String, usize>,
 }
 
 /// Shared registry of source statuses. Cheap to clone.

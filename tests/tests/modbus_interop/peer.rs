@@ -133,7 +133,7 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug)]
 pub(crate) struct PyServer {
     child: Child,
-    _stdin: ChildStdin,
+    stdin: ChildStdin,
     log: PathBuf,
     /// The TCP port it listens on (0 for a serial server).
     pub(crate) port: u16,
@@ -221,7 +221,7 @@ impl PyServer {
         .await;
         let server = Self {
             child,
-            _stdin: stdin,
+            stdin,
             log,
             port,
         };
@@ -231,6 +231,28 @@ impl PyServer {
             server.log()
         );
         server
+    }
+
+    /// Sends a command of `server.py` (`stop`, `run`, `unplug U`, `plug U`) and waits until
+    /// it is in force.
+    pub(crate) async fn command(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt as _;
+        let done = format!("OK {line}");
+        let before = self.log().lines().filter(|l| *l == done).count();
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+        let deadline = tokio::time::Instant::now() + scaled(Duration::from_secs(10));
+        while self.log().lines().filter(|l| *l == done).count() <= before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server did not take {line:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Its stderr so far (pymodbus's own log), for failure messages.

@@ -7,6 +7,7 @@ use super::commission::{self, CommissionError, LineSpec};
 use super::config::{Parity, RegisterKind, TransmissionMode};
 use super::link::ReadData;
 use super::{SerialParams, planner, poller};
+use crate::channels::client::{ApiArgs, Client, ClientError};
 use crate::cli::{LineArgs, ModbusCommand};
 
 const EX_USAGE: u8 = 64;
@@ -140,6 +141,12 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                 Err(e) => fail(EX_UNAVAILABLE, &e.to_string()),
             }
         }
+        ModbusCommand::Holes {
+            device,
+            forget,
+            json,
+            api,
+        } => holes(device, forget, json, &api).await,
         ModbusCommand::Plan { config } => {
             let cfg = match crate::config::load_file(&config) {
                 Ok(c) => c,
@@ -182,4 +189,55 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `markoff modbus holes`: through the running gateway's API.
+async fn holes(device: Option<String>, forget: bool, json: bool, api: &ApiArgs) -> ExitCode {
+    let client = Client::new(&api.base_url());
+    let mut path = if forget {
+        "/api/v1/modbus/holes/forget".to_owned()
+    } else {
+        "/api/v1/modbus/holes".to_owned()
+    };
+    if let Some(d) = &device {
+        path.push_str("?device=");
+        path.push_str(&url_escape(d));
+    }
+    let answer = if forget {
+        client.post_json(&path, &serde_json::json!({})).await
+    } else {
+        client.raw(&path).await
+    };
+    let value = match answer {
+        Ok(v) => v,
+        Err(e @ ClientError::Status { status: 404, .. }) => return fail(EX_USAGE, &e.to_string()),
+        Err(e) => return fail(EX_UNAVAILABLE, &e.to_string()),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match serde_json::from_value::<Vec<super::holes::DeviceHoles>>(value) {
+        Ok(list) => {
+            print!("{}", super::holes::render(&list, forget));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EX_UNAVAILABLE, &format!("unexpected answer: {e}")),
+    }
+}
+
+/// Percent-encodes a device name for a query string.
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -173,6 +173,10 @@ pub struct DeviceConfig {
     /// How often a down device is probed again.
     #[serde(default = "defaults::reprobe_interval", with = "humantime_serde")]
     pub reprobe_interval: Duration,
+    /// How often learned address holes are verified: one cycle reads without them and keeps
+    /// only the holes still rejected (also the first cycle after a start).
+    #[serde(default = "defaults::hole_recheck_interval", with = "humantime_serde")]
+    pub hole_recheck_interval: Duration,
     /// A register map defined under `[sources.modbus_profiles]` or built in
     /// (`eastron_sdm120`, `eastron_sdm630`).
     #[serde(default)]
@@ -363,6 +367,9 @@ pub(crate) mod defaults {
     }
     pub(crate) fn reprobe_interval() -> Duration {
         Duration::from_secs(60)
+    }
+    pub(crate) fn hole_recheck_interval() -> Duration {
+        Duration::from_secs(3600)
     }
     pub(crate) fn data_type() -> DataType {
         DataType::Uint16

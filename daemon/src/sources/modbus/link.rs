@@ -2,12 +2,17 @@
 //! every request (tokio-modbus has none), the pause between requests, retries of "busy"
 //! (exception 06) answers, and reconnecting with capped, jittered backoff.
 //!
-//! A timeout or transport error drops the link; the next request reopens it. On a serial line
-//! the reopen waits until the line has been quiet for one timeout and then discards any input, so
-//! a device's late answer is never taken for the answer to the next request. A Modbus exception is
+//! A timeout or transport error drops the link; the next request reopens it. On an RTU line
+//! (serial, or RTU over TCP) the reopen after a timeout of a unit that answered before waits
+//! until the line has been quiet for one timeout and then discards any input, so a slow device's
+//! late answer is never taken for the answer to the next request. A unit that has not answered
+//! since it was last counted down (or since the start) is treated as absent: after its timeout the
+//! line is reopened at once, so an unplugged slave costs its line one timeout per request, not
+//! two. A garbled answer always gets the quiet time: something was on the line. A Modbus exception is
 //! an answer from the device and leaves the link up, except the gateway exceptions 0x0A/0x0B: a
 //! gateway saying the unit behind it did not answer is treated as no answer.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +96,8 @@ pub struct Link {
     last_request: Option<Instant>,
     /// A serial line must stay quiet until then before it is reopened.
     quiet_until: Option<Instant>,
+    /// Units that answered (data or an exception) since they were last counted down.
+    answered: HashSet<u8>,
 }
 
 impl std::fmt::Debug for Link {
@@ -113,7 +120,14 @@ impl Link {
             next_attempt: None,
             last_request: None,
             quiet_until: None,
+            answered: HashSet::new(),
         }
+    }
+
+    /// Counts `slave` as absent (its device is down): a timeout of it no longer leaves the line
+    /// quiet for a late answer, until it answers again.
+    pub fn absent(&mut self, slave: u8) {
+        self.answered.remove(&slave);
     }
 
     /// Whether the link is open.
@@ -121,14 +135,15 @@ impl Link {
         self.ctx.is_some()
     }
 
-    /// Drops the link after a timeout or a garbled answer. An RTU line (serial, or RTU over TCP
-    /// through a device server) is then left quiet for one timeout before it is reopened, so a
-    /// late answer cannot be read as the next one.
-    fn drop_after_failure(&mut self) {
+    /// Drops the link after a timeout or a garbled answer. When a late answer may follow (see
+    /// the module doc), an RTU line (serial, or RTU over TCP through a device server) is then
+    /// left quiet for one timeout before it is reopened, so it cannot be read as the next one.
+    fn drop_after_failure(&mut self, late_answer_possible: bool) {
         // RTU frames carry no transaction id: a late answer, relayed by a serial device server
         // too, would be taken for the answer to the next request.
-        if matches!(self.conn.target, Target::Serial { .. })
-            || self.conn.mode == TransmissionMode::RtuOverTcp
+        if late_answer_possible
+            && (matches!(self.conn.target, Target::Serial { .. })
+                || self.conn.mode == TransmissionMode::RtuOverTcp)
         {
             self.quiet_until =
                 Some(Instant::now() + self.conn.timeout.max(Duration::from_millis(50)));
@@ -270,7 +285,8 @@ impl Link {
         self.last_request = Some(Instant::now());
         match result {
             Err(_elapsed) => {
-                self.drop_after_failure();
+                let late_answer_possible = self.answered.contains(&slave);
+                self.drop_after_failure(late_answer_possible);
                 Err(LinkError::Timeout {
                     target,
                     unit: slave,
@@ -278,7 +294,7 @@ impl Link {
                 })
             }
             Ok(Err(e)) => {
-                self.drop_after_failure();
+                self.drop_after_failure(true);
                 Err(LinkError::Transport {
                     target,
                     unit: slave,
@@ -292,7 +308,10 @@ impl Link {
                 unit: slave,
                 code,
             }),
-            Ok(Ok(answer)) => Ok(answer),
+            Ok(Ok(answer)) => {
+                self.answered.insert(slave);
+                Ok(answer)
+            }
         }
     }
 }

@@ -7,14 +7,17 @@
 //! Layout: [`config`] (what users write), [`address`] ("40001" notation), [`decode`] (pure
 //! value decoding), [`planner`] (fewest reads, learned holes), [`link`] (transport and
 //! timeouts), [`poller`] (the connection task), [`device`] (a simulated device for the demo and
-//! tests), [`commission`] (the `markoff modbus` CLI).
+//! tests), [`commission`] (the `markoff modbus` CLI), [`holes`] (learned holes through the API),
+//! [`checks`] (bounds that validation enforces).
 
 pub mod address;
+pub mod checks;
 pub mod cli;
 pub mod commission;
 pub mod config;
 pub mod decode;
 pub mod device;
+pub mod holes;
 pub mod link;
 pub mod planner;
 pub mod poller;
@@ -175,6 +178,8 @@ pub struct Device {
     pub down_after: u32,
     /// Probe interval while down.
     pub reprobe_interval: Duration,
+    /// How often learned holes are verified.
+    pub hole_recheck_interval: Duration,
     /// Placement.
     pub floor: Option<String>,
     /// Placement.
@@ -396,11 +401,35 @@ pub fn resolve(
                 None,
             );
         }
-        if c.timeout.is_zero() {
+        let ms = Duration::from_millis;
+        for (key, d, min) in [
+            ("timeout", c.timeout, ms(1)),
+            ("pause_between_requests", c.pause_between_requests, ms(0)),
+            ("pause_after_connect", c.pause_after_connect, ms(0)),
+            ("busy_retries_wait", c.busy_retries_wait, ms(0)),
+            ("reconnect_max", c.reconnect_max, ms(0)),
+        ] {
+            checks::duration(
+                d,
+                min,
+                checks::MAX_WAIT,
+                &format!("{base}.{key}"),
+                &mut errors,
+            );
+        }
+        if c.busy_retries > 100 {
             err(
                 &mut errors,
-                &format!("{base}.timeout"),
-                "must be longer than zero".to_owned(),
+                &format!("{base}.busy_retries"),
+                "must be 0-100".to_owned(),
+                None,
+            );
+        }
+        if !(50..=4_000_000).contains(&c.baud_rate) {
+            err(
+                &mut errors,
+                &format!("{base}.baud_rate"),
+                "must be 50-4000000".to_owned(),
                 None,
             );
         }
@@ -427,6 +456,7 @@ pub fn resolve(
                     None,
                 );
             }
+            checks::unit_id(mode, d.slave_id, &path, &mut errors);
             if let Some(dev) = resolve_device(d, &profiles, &path, &mut errors) {
                 devices.push(dev);
             }
@@ -479,14 +509,6 @@ fn resolve_device(
             None,
         );
     }
-    if d.slave_id > 247 && d.slave_id != 255 {
-        err(
-            errors,
-            &format!("{path}.slave_id"),
-            "must be 0-247, or 255 for TCP devices that ignore it".to_owned(),
-            None,
-        );
-    }
     if d.address_base > 1 {
         err(
             errors,
@@ -511,14 +533,27 @@ fn resolve_device(
             None,
         );
     }
-    if d.interval < Duration::from_millis(10) {
-        err(
-            errors,
-            &format!("{path}.interval"),
-            "must be at least 10ms".to_owned(),
-            None,
-        );
-    }
+    checks::duration(
+        d.interval,
+        Duration::from_millis(10),
+        checks::MAX_INTERVAL,
+        &format!("{path}.interval"),
+        errors,
+    );
+    checks::duration(
+        d.reprobe_interval,
+        Duration::from_millis(10),
+        checks::MAX_INTERVAL,
+        &format!("{path}.reprobe_interval"),
+        errors,
+    );
+    checks::duration(
+        d.hole_recheck_interval,
+        Duration::from_millis(10),
+        checks::MAX_HOLE_RECHECK,
+        &format!("{path}.hole_recheck_interval"),
+        errors,
+    );
     if d.down_after == 0 {
         err(
             errors,
@@ -580,7 +615,7 @@ fn resolve_device(
             ),
         );
     }
-    let mut points = Vec::new();
+    let mut points: Vec<(Point, String)> = Vec::new();
     for name in order {
         let Some((pc, base, profile_order, ppath)) = merged.get(&name) else {
             continue;
@@ -603,9 +638,11 @@ fn resolve_device(
                     None,
                 );
             }
-            points.push(p);
+            checks::fits_address_space(&p, ppath, errors);
+            points.push((p, ppath.clone()));
         }
     }
+    checks::overlaps(&points, errors);
     if points.is_empty() && errors.len() == before {
         err(
             errors,
@@ -626,9 +663,10 @@ fn resolve_device(
         },
         down_after: d.down_after,
         reprobe_interval: d.reprobe_interval,
+        hole_recheck_interval: d.hole_recheck_interval,
         floor: d.floor.clone(),
         room: d.room.clone(),
-        points,
+        points: points.into_iter().map(|(p, _)| p).collect(),
     })
 }
 

@@ -2,10 +2,15 @@
 //!
 //! Devices are polled when due, one request at a time on the link. Per device and cycle:
 //! - each planned block is read; a block rejected with exception 02 is bisected until the bad
-//!   addresses are isolated, and the learned hole is stored (it survives restarts);
+//!   addresses are isolated. The holes found are learned (and stored: they survive restarts)
+//!   only when the device returned data for some read of the same cycle: a device that rejects
+//!   everything (a PLC in STOP, a device booting) teaches nothing;
+//! - learned holes are verified every `hole_recheck_interval` and at the first cycle after a
+//!   start: that cycle reads the plan without holes and keeps only those still rejected. Holes
+//!   cleared in the buffer (`markoff modbus holes --forget`) are dropped within a second;
 //! - another exception marks only that block's points `bad`; a timeout or transport error marks
-//!   the device's remaining points `comm_error` and ends its cycle, so a dead device costs its
-//!   line at most one timeout per cycle;
+//!   the device's remaining points `comm_error` and ends its cycle (its cost on the line: see
+//!   [`super::link`]);
 //! - after `down_after` failed cycles the device is down: its `<device>.online` sensor reads 0 and
 //!   it is probed again only every `reprobe_interval`.
 //!
@@ -47,6 +52,22 @@ struct DeviceState {
     online: Option<bool>,
     reports: Vec<Report>,
     holes_key: String,
+    /// When the learned holes are verified next.
+    recheck_due: Instant,
+    /// When the stored holes are compared with these next (a forget through the API).
+    stored_check_due: Instant,
+}
+
+/// How often a device with learned holes looks for them being cleared in the buffer.
+const STORED_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a cycle found out about holes.
+#[derive(Default)]
+struct Learning {
+    /// Holes found by bisection this cycle.
+    found: Vec<Hole>,
+    /// Whether any read returned data.
+    data: bool,
 }
 
 /// What happened to one point in a cycle.
@@ -79,10 +100,7 @@ pub async fn run(
     let start = Instant::now();
     for dev in &conn.devices {
         let key = holes_key(&conn, dev);
-        let holes: Vec<Hole> = match ctx.reader.state(&key).await {
-            Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let holes = stored_holes(&ctx, &key).await.unwrap_or_default();
         let plan_points = dev.plan_points();
         let blocks = planner::plan(&plan_points, &dev.limits, &holes);
         states.push(DeviceState {
@@ -95,6 +113,8 @@ pub async fn run(
             online: None,
             reports: vec![Report::default(); dev.points.len()],
             holes_key: key,
+            recheck_due: start,
+            stored_check_due: start + STORED_CHECK,
         });
     }
     info!(connection = %conn.name, target = %conn.target, devices = conn.devices.len(), "Modbus connection started.");
@@ -115,6 +135,11 @@ pub async fn run(
         }
         let dev = &conn.devices[i];
         let state = &mut states[i];
+        let forgotten = adopt_stored_holes(state, &ctx).await;
+        if forgotten {
+            state.blocks = planner::plan(&state.plan_points, &dev.limits, &state.holes);
+            info!(device = %dev.name, holes = state.holes.len(), requests = state.blocks.len(), "Address holes cleared in the buffer; plan updated.");
+        }
         let (readings, texts, learned) =
             poll_device(&mut link, &conn, dev, state, &ctx, &source).await;
         let now = Instant::now();
@@ -136,7 +161,7 @@ pub async fn run(
                 r = ctx.ingest.set_state(&state.holes_key, &json) => r,
             };
             saved.map_err(|e| TaskError::new("buffer closed", e))?;
-            info!(device = %dev.name, holes = ?state.holes, requests = state.blocks.len(), "Learned address holes; plan updated.");
+            info!(device = %dev.name, holes = ?state.holes, requests = state.blocks.len(), "Address holes changed; plan updated.");
         }
         for (sensor, text) in texts {
             ctx.ingest
@@ -153,7 +178,36 @@ pub async fn run(
     }
 }
 
-/// One polling cycle of one device: readings to store, text attributes, and whether holes were learned.
+/// The holes stored under `key`; `None` when they cannot be read.
+async fn stored_holes(ctx: &SourceContext, key: &str) -> Option<Vec<Hole>> {
+    match ctx.reader.state(key).await {
+        Ok(Some(json)) => serde_json::from_str(&json).ok(),
+        Ok(None) => Some(Vec::new()),
+        Err(_) => None,
+    }
+}
+
+/// While a device has holes, at most every [`STORED_CHECK`]: takes the stored holes when they
+/// were cleared in the buffer (a subset of the learned ones). Returns whether any was dropped.
+async fn adopt_stored_holes(state: &mut DeviceState, ctx: &SourceContext) -> bool {
+    let now = Instant::now();
+    if state.holes.is_empty() || now < state.stored_check_due {
+        return false;
+    }
+    state.stored_check_due = now + STORED_CHECK;
+    match stored_holes(ctx, &state.holes_key).await {
+        Some(stored)
+            if stored.len() < state.holes.len()
+                && stored.iter().all(|h| state.holes.contains(h)) =>
+        {
+            state.holes = stored;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// One polling cycle of one device: readings to store, text attributes, and whether holes changed.
 async fn poll_device(
     link: &mut Link,
     conn: &Connection,
@@ -165,15 +219,22 @@ async fn poll_device(
     let mut outcomes: Vec<Option<Outcome>> = (0..dev.points.len()).map(|_| None).collect();
     let mut answered = false;
     let mut failure: Option<LinkError> = None;
-    let holes_before = state.holes.len();
-    let blocks = state.blocks.clone();
+    let holes_before = state.holes.clone();
+    // Verifying the holes: this cycle reads the plan as if none had been learned.
+    let recheck = !state.holes.is_empty() && Instant::now() >= state.recheck_due;
+    let blocks = if recheck {
+        planner::plan(&state.plan_points, &dev.limits, &[])
+    } else {
+        state.blocks.clone()
+    };
+    let mut learning = Learning::default();
     for block in &blocks {
         match read_block(
             link,
             dev.slave,
             block,
             &state.plan_points,
-            &mut state.holes,
+            &mut learning,
             &dev.points,
             &mut outcomes,
         )
@@ -188,6 +249,29 @@ async fn poll_device(
     }
     let ts = Timestamp::now();
     let now = Instant::now();
+    // Only a device that returned data for some read tells holes from a refusal of everything;
+    // a pending verification is retried at the next cycle until it does.
+    // A verification counts only when the whole hole-free plan was read.
+    if learning.data && (!recheck || failure.is_none()) {
+        if recheck || state.recheck_due <= now {
+            state.recheck_due = now + dev.hole_recheck_interval;
+        }
+        if recheck {
+            state.holes.clear();
+        }
+        for h in learning.found {
+            if !state.holes.contains(&h) {
+                state.holes.push(h);
+            }
+        }
+        if recheck && state.holes != holes_before {
+            let forgotten = holes_before
+                .iter()
+                .filter(|h| !state.holes.contains(h))
+                .count();
+            info!(device = %dev.name, forgotten, kept = state.holes.len(), "Verified the learned address holes.");
+        }
+    }
     if let Some(e) = &failure {
         ctx.metrics.count_source_error(source);
         if !matches!(e, LinkError::Waiting { .. }) || state.failures == 0 {
@@ -228,6 +312,7 @@ async fn poll_device(
         state.failures += 1;
         if !state.down && state.failures >= dev.down_after {
             state.down = true;
+            link.absent(dev.slave);
             warn!(device = %dev.name, failures = state.failures, reprobe = ?dev.reprobe_interval, error = ?failure.as_ref().map(ToString::to_string), "Modbus device is down; probing it less often.");
         }
     }
@@ -247,7 +332,10 @@ async fn poll_device(
             f64::from(u8::from(online)),
         ));
     }
-    (readings, texts, state.holes.len() != holes_before)
+    ctx.health.update(source, |h| {
+        h.holes.insert(dev.name.clone(), state.holes.len());
+    });
+    (readings, texts, state.holes != holes_before)
 }
 
 /// Reads a block; on exception 02 for a multi-point block, bisects it. Returns whether the block
@@ -257,7 +345,7 @@ async fn read_block(
     slave: u8,
     block: &Block,
     pts: &[PlanPoint],
-    holes: &mut Vec<Hole>,
+    holes: &mut Learning,
     points: &[Point],
     out: &mut [Option<Outcome>],
 ) -> Result<bool, LinkError> {
@@ -266,6 +354,7 @@ async fn read_block(
         .await?
     {
         Ok(data) => {
+            holes.data = true;
             for &idx in &block.points {
                 out[idx] = Some(extract(&points[idx], block, &data));
             }
@@ -276,7 +365,7 @@ async fn read_block(
                 let l = Box::pin(read_block(link, slave, &left, pts, holes, points, out)).await?;
                 let r = Box::pin(read_block(link, slave, &right, pts, holes, points, out)).await?;
                 if l && r {
-                    holes.push(planner::hole_between(&left, &right));
+                    holes.found.push(planner::hole_between(&left, &right));
                 }
                 Ok(false)
             }
@@ -284,8 +373,8 @@ async fn read_block(
                 for &idx in &block.points {
                     if let Some(p) = pts.iter().find(|p| p.index == idx) {
                         let hole = planner::hole_of_point(p);
-                        if !holes.contains(&hole) {
-                            holes.push(hole);
+                        if !holes.found.contains(&hole) {
+                            holes.found.push(hole);
                         }
                     }
                     out[idx] = Some(Outcome::Rejected(ExceptionCode::IllegalDataAddress));
