@@ -118,6 +118,9 @@ _markoff() {
             markoff__subcmd__help__subcmd__import,thingsboard)
                 cmd="markoff__subcmd__help__subcmd__import__subcmd__thingsboard"
                 ;;
+            markoff__subcmd__help__subcmd__modbus,holes)
+                cmd="markoff__subcmd__help__subcmd__modbus__subcmd__holes"
+                ;;
             markoff__subcmd__help__subcmd__modbus,plan)
                 cmd="markoff__subcmd__help__subcmd__modbus__subcmd__plan"
                 ;;
@@ -157,6 +160,9 @@ _markoff() {
             markoff__subcmd__modbus,help)
                 cmd="markoff__subcmd__modbus__subcmd__help"
                 ;;
+            markoff__subcmd__modbus,holes)
+                cmd="markoff__subcmd__modbus__subcmd__holes"
+                ;;
             markoff__subcmd__modbus,plan)
                 cmd="markoff__subcmd__modbus__subcmd__plan"
                 ;;
@@ -168,6 +174,9 @@ _markoff() {
                 ;;
             markoff__subcmd__modbus__subcmd__help,help)
                 cmd="markoff__subcmd__modbus__subcmd__help__subcmd__help"
+                ;;
+            markoff__subcmd__modbus__subcmd__help,holes)
+                cmd="markoff__subcmd__modbus__subcmd__help__subcmd__holes"
                 ;;
             markoff__subcmd__modbus__subcmd__help,plan)
                 cmd="markoff__subcmd__modbus__subcmd__help__subcmd__plan"
@@ -495,8 +504,22 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__help__subcmd__modbus)
-            opts="read scan plan"
+            opts="read scan holes plan"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        markoff__subcmd__help__subcmd__modbus__subcmd__holes)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -827,7 +850,7 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__modbus)
-            opts="-h -V --help --version read scan plan help"
+            opts="-h -V --help --version read scan holes plan help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -841,7 +864,7 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__modbus__subcmd__help)
-            opts="read scan plan help"
+            opts="read scan holes plan help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -855,6 +878,20 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__modbus__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        markoff__subcmd__modbus__subcmd__help__subcmd__holes)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -903,6 +940,36 @@ _markoff() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        markoff__subcmd__modbus__subcmd__holes)
+            opts="-c -h -V --device --forget --json --api --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -58,12 +58,13 @@ complete -c markoff -n "__fish_markoff_using_subcommand status" -s c -l config -
 complete -c markoff -n "__fish_markoff_using_subcommand status" -l json -d 'Machine-readable output'
 complete -c markoff -n "__fish_markoff_using_subcommand status" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand status" -s V -l version -d 'Print version'
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan plan help" -s h -l help -d 'Print help'
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan plan help" -s V -l version -d 'Print version'
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan plan help" -f -a "read" -d 'Read registers and print them raw and as every type in every byte order, so the right type and order can be picked in one look'
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan plan help" -f -a "scan" -d 'List the unit ids that answer on a line (an exception answer counts: a device is there)'
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan plan help" -f -a "plan" -d 'Print the read requests per cycle of every Modbus device in a config'
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan plan help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan holes plan help" -s h -l help -d 'Print help'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan holes plan help" -s V -l version -d 'Print version'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan holes plan help" -f -a "read" -d 'Read registers and print them raw and as every type in every byte order, so the right type and order can be picked in one look'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan holes plan help" -f -a "scan" -d 'List the unit ids that answer on a line (an exception answer counts: a device is there)'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan holes plan help" -f -a "holes" -d 'List the address holes the running gateway has learned per device (ranges a device answered "illegal data address" for), or forget them with --forget. Readings and alarms are left alone'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan holes plan help" -f -a "plan" -d 'Print the read requests per cycle of every Modbus device in a config'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and not __fish_seen_subcommand_from read scan holes plan help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from read" -l controller -d 'tcp://host:port or file:///dev/ttyUSB0' -r
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from read" -l transmission-mode -d 'TCP, RTU or RTUoverTCP (default from the controller)' -r
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from read" -l baud-rate -d 'Serial baud rate' -r
@@ -92,11 +93,19 @@ complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from scan" -l address -d 'Address probed' -r
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from scan" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from scan" -s V -l version -d 'Print version'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l device -d 'Only this device' -r
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l forget -d 'Clear the holes: the next cycles read across them again and learn those still there'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l json -d 'Machine-readable output'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s h -l help -d 'Print help'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from plan" -s c -l config -d 'Config file' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from plan" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from help" -f -a "read" -d 'Read registers and print them raw and as every type in every byte order, so the right type and order can be picked in one look'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from help" -f -a "scan" -d 'List the unit ids that answer on a line (an exception answer counts: a device is there)'
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from help" -f -a "holes" -d 'List the address holes the running gateway has learned per device (ranges a device answered "illegal data address" for), or forget them with --forget. Readings and alarms are left alone'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Print the read requests per cycle of every Modbus device in a config'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c markoff -n "__fish_markoff_using_subcommand alarms" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
@@ -213,6 +222,7 @@ complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_see
 complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and __fish_seen_subcommand_from modbus" -f -a "read" -d 'Read registers and print them raw and as every type in every byte order, so the right type and order can be picked in one look'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and __fish_seen_subcommand_from modbus" -f -a "scan" -d 'List the unit ids that answer on a line (an exception answer counts: a device is there)'
+complete -c markoff -n "__fish_markoff_using_subcommand help; and __fish_seen_subcommand_from modbus" -f -a "holes" -d 'List the address holes the running gateway has learned per device (ranges a device answered "illegal data address" for), or forget them with --forget. Readings and alarms are left alone'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and __fish_seen_subcommand_from modbus" -f -a "plan" -d 'Print the read requests per cycle of every Modbus device in a config'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and __fish_seen_subcommand_from sync" -f -a "status" -d 'Per stream (readings, alarm events, metadata): local and central cursor, rows and age of what waits for the centre, last success, last error, state'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and __fish_seen_subcommand_from render" -f -a "plan" -d 'Draw a floor plan: rooms coloured by a measure (with its scale), every sensor\'s value, alarms as rings in their severity\'s colour, stale values grey'
