@@ -278,6 +278,13 @@ fn overlapping_points_are_rejected_but_bits_of_a_register_are_not() {
         Path::new("t.toml"),
     )
     .unwrap();
+    config::parse_str(
+        &format!(
+            "[gateway]\nid = \"t\"\n{LINE}slave_id = 1\npoints = [\n  {{ name = \"mode\", register = \"holding\", address = 0, type = \"UINT8H\" }},\n  {{ name = \"stage\", register = \"holding\", address = 0, type = \"UINT8L\" }},\n]\n"
+        ),
+        Path::new("t.toml"),
+    )
+    .unwrap();
     let e = rejected(&format!(
         "{LINE}slave_id = 1\npoints = [\n  {{ name = \"run\", register = \"holding\", address = 4, type = \"BIT\", bit = 1 }},\n  {{ name = \"on\", register = \"holding\", address = 4, type = \"BIT\", bit = 1 }},\n]\n"
     ));

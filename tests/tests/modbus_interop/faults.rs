@@ -205,11 +205,14 @@ async fn a_plc_in_stop_for_a_few_seconds_teaches_no_holes() {
 }
 
 /// Holes a device no longer has (here: stored while it was in STOP, as gateways before this
-/// fix did) are verified at the first cycle after a start and forgotten, the real one is kept;
-/// verification then runs every `hole_recheck_interval`.
+/// fix did, and loaded at start) are forgotten at the next verification, the real one is kept;
+/// verification runs every `hole_recheck_interval`.
 #[tokio::test]
-async fn learned_holes_are_verified_at_start_and_on_schedule() {
-    if !peer::available("learned_holes_are_verified_at_start_and_on_schedule", false) {
+async fn stale_learned_holes_are_forgotten_at_the_scheduled_verification() {
+    if !peer::available(
+        "stale_learned_holes_are_forgotten_at_the_scheduled_verification",
+        false,
+    ) {
         return;
     }
     use markoff::sources::modbus::config::RegisterKind;

@@ -4,12 +4,14 @@
 //!
 //! Overlaps: two value points that share a register are an error (almost always an off-by-one
 //! in the addresses, e.g. a manual's 1-based register numbers taken as 0-based). A point that
-//! selects one bit of a register (`bit = n`) may overlap anything except an identical selection:
-//! status words are read both whole and bit by bit.
+//! selects part of one register (a bit with `bit = n`, a byte with the 8-bit types) may overlap
+//! anything except the same part of the same register: status words are read whole and bit by
+//! bit, and two 8-bit values often share a register.
 
 use std::time::Duration;
 
 use super::config::TransmissionMode;
+use super::decode::DataType;
 use super::{Point, err};
 use crate::config::error::ConfigError;
 
@@ -93,7 +95,7 @@ pub fn overlaps(points: &[(Point, String)], errors: &mut Vec<ConfigError>) {
             if b.kind != a.kind || u32::from(b.address) >= a_end {
                 break;
             }
-            let clash = match (a.bit, b.bit) {
+            let clash = match (part(a), part(b)) {
                 (Some(x), Some(y)) => x == y && a.address == b.address,
                 (Some(_), None) | (None, Some(_)) => false,
                 (None, None) => true,
@@ -116,5 +118,24 @@ pub fn overlaps(points: &[(Point, String)], errors: &mut Vec<ConfigError>) {
                 );
             }
         }
+    }
+}
+
+/// The part of its register a point reads: a bit, or the low or high byte.
+#[derive(PartialEq, Eq)]
+enum Part {
+    Bit(u8),
+    Low,
+    High,
+}
+
+fn part(p: &Point) -> Option<Part> {
+    if let Some(b) = p.bit {
+        return Some(Part::Bit(b));
+    }
+    match p.data_type {
+        DataType::Int8L | DataType::Uint8L => Some(Part::Low),
+        DataType::Int8H | DataType::Uint8H => Some(Part::High),
+        _ => None,
     }
 }

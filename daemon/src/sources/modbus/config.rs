@@ -174,7 +174,7 @@ pub struct DeviceConfig {
     #[serde(default = "defaults::reprobe_interval", with = "humantime_serde")]
     pub reprobe_interval: Duration,
     /// How often learned address holes are verified: one cycle reads without them and keeps
-    /// only the holes still rejected (also the first cycle after a start).
+    /// only the holes still rejected.
     #[serde(default = "defaults::hole_recheck_interval", with = "humantime_serde")]
     pub hole_recheck_interval: Duration,
     /// A register map defined under `[sources.modbus_profiles]` or built in

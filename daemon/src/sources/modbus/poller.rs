@@ -5,8 +5,9 @@
 //!   addresses are isolated. The holes found are learned (and stored: they survive restarts)
 //!   only when the device returned data for some read of the same cycle: a device that rejects
 //!   everything (a PLC in STOP, a device booting) teaches nothing;
-//! - learned holes are verified every `hole_recheck_interval` and at the first cycle after a
-//!   start: that cycle reads the plan without holes and keeps only those still rejected. Holes
+//! - learned holes are verified every `hole_recheck_interval` (counted from the start, so a
+//!   restart reads the stored plan without probing the holes again): that cycle reads the plan
+//!   without holes and keeps only those still rejected. Holes
 //!   cleared in the buffer (`markoff modbus holes --forget`) are dropped within a second;
 //! - another exception marks only that block's points `bad`; a timeout or transport error marks
 //!   the device's remaining points `comm_error` and ends its cycle (its cost on the line: see
@@ -113,7 +114,7 @@ pub async fn run(
             online: None,
             reports: vec![Report::default(); dev.points.len()],
             holes_key: key,
-            recheck_due: start,
+            recheck_due: start + dev.hole_recheck_interval,
             stored_check_due: start + STORED_CHECK,
         });
     }
