@@ -1669,7 +1669,11 @@ async fn a_browser_logs_in_opens_a_building_and_sees_a_value_synced_seconds_befo
         .parse()
         .unwrap();
     let text = cell.text().await.unwrap();
-    assert_eq!(text, format!("{value:.2} °C"), "what the person reads");
+    assert_eq!(
+        text,
+        format!("{value:.1} °C"),
+        "what the person reads, with the plan's decimals"
+    );
     assert!(
         local_has(&gw.db_path(), "f1.r101.temperature", ts, value),
         "{value} at {ts}"

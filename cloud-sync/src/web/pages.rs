@@ -149,17 +149,19 @@ pub(crate) fn severity_label(severity: &str) -> &str {
     }
 }
 
-/// A value with its unit, trimmed to a sensible precision.
+/// A value with its unit, with the same decimals wherever that unit is shown (the plan writes
+/// temperatures with one): one for °C and %, else two below 100 and one above.
 pub(crate) fn value_text(v: Option<f64>, unit: Option<&str>) -> String {
     match v {
         None => "–".to_owned(),
         Some(v) => {
-            let n = if v.abs() >= 100.0 {
+            let unit = unit.filter(|u| !u.is_empty());
+            let n = if v.abs() >= 100.0 || matches!(unit, Some("°C" | "%" | "%RH")) {
                 format!("{v:.1}")
             } else {
                 format!("{v:.2}")
             };
-            match unit.filter(|u| !u.is_empty()) {
+            match unit {
                 Some(u) => format!("{n} {u}"),
                 None => n,
             }
