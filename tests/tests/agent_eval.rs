@@ -2,6 +2,8 @@
 //! `docs/agent-eval.md`):
 //! - the case file holds 30 well-formed questions, half of them in Russian;
 //! - the table in `docs/agent-eval.md` lists exactly those cases and expected calls;
+//! - without an LLM, the offline understanding answers at least 27 of the 30 questions and 90 %
+//!   of the held-out set (`tests/data/agent-eval-heldout.toml`, never read by its tuning);
 //! - the runner, against the fake Koboldcpp and the real `markoff` binary (build it first:
 //!   `cargo build -p markoff`), scores an oracle model that makes the first expected call at
 //!   100 %, and a model that is wrong on every other question at exactly 50 %.
@@ -213,6 +215,42 @@ async fn evaluate(kobold: &FakeKobold, cases: &[Case]) -> Report {
         .unwrap_or_else(|e| panic!("the evaluation could not run: {e:#}"));
     print!("{}", report.summary());
     report
+}
+
+/// The keyword router's score on a case file (no LLM configured).
+async fn offline_report(cases: &[Case]) -> Report {
+    let opts = Options {
+        llm_url: None,
+        key: None,
+        model: None,
+        turn_timeout: std::time::Duration::from_secs(30),
+        cases: cases.to_vec(),
+    };
+    let report = agent_eval::run(&opts, |i, o| print!("{}", agent_eval::format_outcome(i, o)))
+        .await
+        .unwrap_or_else(|e| panic!("the evaluation could not run: {e:#}"));
+    print!("{}", report.summary());
+    report
+}
+
+#[tokio::test]
+async fn without_an_llm_27_of_30_and_90_percent_of_the_heldout_set_are_understood() {
+    let tuning = offline_report(&cases()).await;
+    assert!(tuning.outcomes.iter().all(|o| o.source == "offline"));
+    assert!(
+        tuning.passed() >= 27,
+        "the tuning set: {}",
+        tuning.summary()
+    );
+    let heldout = agent_eval::load_cases(&agent_eval::heldout_cases_path())
+        .expect("the held-out case file loads");
+    let report = offline_report(&heldout).await;
+    assert!(report.outcomes.iter().all(|o| o.source == "offline"));
+    assert!(
+        report.passed() * 10 >= heldout.len() * 9,
+        "the held-out set: {}",
+        report.summary()
+    );
 }
 
 #[tokio::test]

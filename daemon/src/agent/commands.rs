@@ -2,12 +2,15 @@
 //!
 //! Commands (`/status`, `/alarms`, `/sensor`, `/plan`, `/history`, `/ack`, `/help`, `/reset`)
 //! never touch the LLM, even when it is up. The router answers free text when the LLM is not
-//! available: it recognises what the question is about from keywords in English and Russian and
-//! calls the same tools the model would, then answers with templates.
+//! available: `super::understand` tells from the site's vocabulary which tool and arguments the
+//! question asks for, the router calls the same tools the model would and answers with
+//! templates.
 //!
-//! Owns: command syntax and the routing rules. Does not own: tools or wording.
+//! Owns: command syntax and running commands and understood questions. Does not own: tools,
+//! understanding or wording.
 
 use super::tools::{self, SensorQuery, ToolContext};
+use super::understand::{self, Ask, Target, Vocabulary};
 use super::{Agent, Attachment, Question, Reply, Source, ToolTrace, text};
 use crate::context::Core;
 use crate::model::{Lang, Timestamp};
@@ -133,7 +136,7 @@ pub async fn run(agent: &Agent, core: &Core, q: &Question, cmd: Command, lang: L
             Ok(()) => text::reset_done(lang),
             Err(e) => {
                 tracing::warn!(error = %e, "Cannot reset the conversation.");
-                text::error(lang, &e.to_string())
+                text::reset_failed(lang)
             }
         },
         Command::Unknown(name) => text::unknown_command(lang, &name),
@@ -149,7 +152,7 @@ pub async fn run(agent: &Agent, core: &Core, q: &Question, cmd: Command, lang: L
                 }
                 s
             }
-            Err(e) => text::error(lang, &e.0),
+            Err(e) => text::tool_error(lang, &e),
         },
         Command::Alarms { all } => {
             let state_name = if all { "all" } else { "open" };
@@ -172,8 +175,8 @@ pub async fn run(agent: &Agent, core: &Core, q: &Question, cmd: Command, lang: L
                 ));
                 text::readings(lang, &rows)
             }
-            Ok(_) => text::error(lang, &format!("no sensor matches \"{words}\"")),
-            Err(e) => text::error(lang, &e.0),
+            Ok(_) => text::no_sensor(lang),
+            Err(e) => text::tool_error(lang, &e),
         },
         Command::Plan { floor, .. } if floor.is_empty() => {
             text::usage(lang, "/plan <floor>", "/plan <этаж>")
@@ -195,7 +198,7 @@ pub async fn run(agent: &Agent, core: &Core, q: &Question, cmd: Command, lang: L
                     });
                     text::floor(lang, &f)
                 }
-                Err(e) => text::error(lang, &e.0),
+                Err(e) => text::tool_error(lang, &e),
             }
         }
         Command::History { sensor, .. } if sensor.is_empty() => text::usage(
@@ -217,7 +220,7 @@ pub async fn run(agent: &Agent, core: &Core, q: &Question, cmd: Command, lang: L
                     });
                     text::history(lang, &h)
                 }
-                Err(e) => text::error(lang, &e.0),
+                Err(e) => text::tool_error(lang, &e),
             }
         }
         Command::Ack(id) => match id.parse::<i64>() {
@@ -231,7 +234,7 @@ pub async fn run(agent: &Agent, core: &Core, q: &Question, cmd: Command, lang: L
                     ));
                     text::acked(lang, id, &outcome.alarm.alert)
                 }
-                Err(e) => text::error(lang, &e.to_string()),
+                Err(e) => crate::alarms::text::refusal(lang, &e),
             },
         },
         Command::Sync => {
@@ -243,316 +246,131 @@ pub async fn run(agent: &Agent, core: &Core, q: &Question, cmd: Command, lang: L
     r
 }
 
-/// What a free-text question is about, by keywords.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Intent {
-    /// Alarms, filtered as the question says.
-    Alarms {
-        /// Leak / water questions.
-        leaks: bool,
-        /// Only those awaiting acknowledgement.
-        unacked: bool,
-        /// Least severity.
-        severity: Option<&'static str>,
-    },
-    /// Acknowledge an alarm (by number, when given): proposed, confirmed outside.
-    Ack(Option<i64>),
-    /// A tenant, named by the remaining words.
-    Tenant,
-    /// The building at a glance.
-    Status,
-    /// Sync to the centre.
-    Sync,
-    /// A floor plan.
-    Plan(String),
-    /// History of the sensors the words name.
-    History,
-    /// Help.
-    Help,
-    /// Readings of the sensors the words name.
-    Readings,
+/// The arguments a [`Target`] gives a sensor tool, as recorded in the reply's trace.
+fn target_args(t: &Target, text_key: &str) -> serde_json::Value {
+    let mut args = serde_json::Map::new();
+    if let Some(text) = t.sensor_text() {
+        args.insert(text_key.into(), text.into());
+    }
+    for (key, value) in [
+        ("room", t.room.clone()),
+        ("floor", t.floor.clone()),
+        ("tenant", t.tenant.clone()),
+    ] {
+        if let Some(v) = value {
+            args.insert(key.into(), v.into());
+        }
+    }
+    if let Some(k) = t.kind.filter(|_| t.words.is_empty()) {
+        args.insert("kind".into(), k.into());
+    }
+    serde_json::Value::Object(args)
 }
 
-/// Ordinal words for floors, in English and Russian, with the floor number they name.
-const ORDINALS: &[(&str, &str)] = &[
-    ("first", "1"),
-    ("second", "2"),
-    ("third", "3"),
-    ("fourth", "4"),
-    ("fifth", "5"),
-    ("sixth", "6"),
-    ("перв", "1"),
-    ("втор", "2"),
-    ("трет", "3"),
-    ("четверт", "4"),
-    ("пят", "5"),
-    ("шест", "6"),
-];
-
-fn has(words: &[String], stems: &[&str]) -> bool {
-    words.iter().any(|w| stems.iter().any(|s| w.starts_with(s)))
+/// The sensor query a [`Target`] stands for: equipment words as text (with the kind word),
+/// else the room, floor, kind and tenant as filters.
+fn target_query(t: &Target) -> SensorQuery {
+    SensorQuery {
+        text: t.sensor_text(),
+        floor: t.floor.clone(),
+        room: t.room.clone(),
+        tenant: t.tenant.clone(),
+        kind: t.kind.filter(|_| t.words.is_empty()).map(str::to_owned),
+    }
 }
 
-/// Recognises what a question is about.
-pub fn intent(question: &str) -> Intent {
-    let lower = question.to_lowercase().replace('ё', "е");
-    let words: Vec<String> = lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect();
-    // "acknowledge alarm 12", "please ack 12", "квитируй тревогу": a request, not a question
-    // about acknowledged alarms.
-    let request = words
-        .iter()
-        .find(|w| {
-            ![
-                "please",
-                "pls",
-                "пожалуйста",
-                "can",
-                "could",
-                "you",
-                "можешь",
-                "мне",
-            ]
-            .contains(&w.as_str())
-        })
-        .is_some_and(|w| {
-            ["ack", "acknowledg", "квитир", "подтверд"]
-                .iter()
-                .any(|s| w.starts_with(s))
-        });
-    if request {
-        let id = words.iter().find_map(|w| w.parse::<i64>().ok());
-        return Intent::Ack(id);
-    }
-    let leaks = has(
-        &words,
-        &["leak", "flood", "протеч", "потоп", "затоп", "течь", "теч"],
-    );
-    if leaks
-        || has(
-            &words,
-            &[
-                "alarm",
-                "alert",
-                "тревог",
-                "авари",
-                "сигнализ",
-                "problem",
-                "проблем",
-            ],
-        )
-    {
-        let severity = if has(&words, &["critical", "критич"]) {
-            Some("critical")
-        } else if has(&words, &["high", "urgent", "высок", "срочн", "серьезн"]) {
-            Some("high")
-        } else {
-            None
-        };
-        return Intent::Alarms {
-            leaks,
-            unacked: has(&words, &["unack", "неквит", "не квит", "не подтвержд"])
-                || lower.contains("not acknowledged")
-                || lower.contains("не квитир"),
-            severity,
-        };
-    }
-    if has(&words, &["tenant", "арендат", "company", "компани", "фирм"]) {
-        return Intent::Tenant;
-    }
-    if has(&words, &["plan", "план", "map", "карт", "схем"]) {
-        // A floor label: a number ("3", "-1") or one letter ("B").
-        let short = |w: &&String| {
-            let n = w.chars().count();
-            n <= 3
-                && (w.chars().any(|c| c.is_ascii_digit())
-                    || (n == 1 && w.chars().all(|c| c.is_ascii_alphabetic()) && w.as_str() != "a"))
-        };
-        let at = words.iter().position(|w| {
-            w.starts_with("floor") || w.starts_with("этаж") || w.starts_with("level")
-        });
-        let floor = at
-            .and_then(|i| {
-                words
-                    .get(i + 1)
-                    .filter(short)
-                    .or_else(|| i.checked_sub(1).and_then(|j| words.get(j)).filter(short))
-            })
-            .or_else(|| words.iter().find(|w| short(w)))
-            .cloned()
-            .or_else(|| {
-                words.iter().find_map(|w| {
-                    ORDINALS
-                        .iter()
-                        .find(|(stem, _)| w.starts_with(stem))
-                        .map(|(_, n)| (*n).to_owned())
-                })
-            })
-            .unwrap_or_default();
-        return Intent::Plan(floor);
-    }
-    if has(
-        &words,
-        &[
-            "sync",
-            "синхрон",
-            "upload",
-            "выгруз",
-            "центр",
-            "central",
-            "office",
-        ],
-    ) {
-        return Intent::Sync;
-    }
-    if has(
-        &words,
-        &[
-            "history",
-            "истори",
-            "график",
-            "chart",
-            "trend",
-            "тренд",
-            "yesterday",
-            "вчера",
-            "week",
-            "недел",
-        ],
-    ) {
-        return Intent::History;
-    }
-    if has(&words, &["help", "помощ", "справк", "умеешь", "can"]) && words.len() <= 4
-    {
-        return Intent::Help;
-    }
-    if has(
-        &words,
-        &[
-            "status",
-            "статус",
-            "overview",
-            "обзор",
-            "summary",
-            "сводк",
-            "дела",
-            "обстановк",
-            "everything",
-        ],
-    ) {
-        return Intent::Status;
-    }
-    Intent::Readings
+/// The site's vocabulary: the configuration and the sensors table (without sensors when the
+/// table cannot be read: floors, rooms and tenants still count).
+async fn vocabulary(core: &Core) -> Vocabulary {
+    let sensors = core.reader.sensors().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "Cannot read the sensors for the offline understanding.");
+        Vec::new()
+    });
+    Vocabulary::new(&core.config(), &sensors)
 }
 
-/// The words of a tenant question that may name the tenant (or a room of theirs).
-fn tenant_words(question: &str) -> String {
-    const NOISE: &[&str] = &[
-        "tenant",
-        "tenants",
-        "арендатор",
-        "арендатора",
-        "арендаторе",
-        "company",
-        "компания",
-        "компании",
-        "who",
-        "is",
-        "the",
-        "of",
-        "in",
-        "about",
-        "info",
-        "кто",
-        "что",
-        "о",
-        "об",
-        "про",
-        "в",
-        "какой",
-        "какая",
-        "фирма",
-        "фирмы",
-    ];
-    question
-        .split(|c: char| c.is_whitespace() || c == '?' || c == ',' || c == '!')
-        .filter(|w| !w.is_empty() && !NOISE.contains(&w.to_lowercase().as_str()))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// What a free-text question asks, by the site's vocabulary (see `super::understand`).
+pub async fn understand_question(core: &Core, text: &str) -> Ask {
+    understand::understand(&vocabulary(core).await, text)
 }
 
-/// Answers free text without the LLM: the keyword router. `reason` says why the LLM was not
-/// used (`not_configured`, `down`, `timeout`, ...) and heads the answer.
+/// Answers free text without the LLM: the offline understanding picks the tool and its
+/// arguments, templates word the answer. `reason` says why the LLM was not used
+/// (`not_configured`, `down`, `timeout`, ...) and heads the answer.
 pub async fn route(agent: &Agent, core: &Core, q: &Question, lang: Lang, reason: &str) -> Reply {
     let c = ctx(agent, core, q, lang);
     let mut r = reply(String::new(), lang, Source::Offline);
-    let body = match intent(&q.text) {
-        Intent::Help => text::help(lang),
-        Intent::Status => match tools::overview(&c).await {
-            Ok(o) => {
-                r.tools
-                    .push(trace("site_overview", serde_json::json!({}), true));
-                text::overview(lang, &o)
+    let body = match understand_question(core, &q.text).await {
+        Ask::Help => text::help(lang),
+        Ask::NotUnderstood => text::not_understood(lang),
+        Ask::Overview => {
+            let out = tools::overview(&c).await;
+            r.tools
+                .push(trace("site_overview", serde_json::json!({}), out.is_ok()));
+            match out {
+                Ok(o) => text::overview(lang, &o),
+                Err(e) => text::tool_error(lang, &e),
             }
-            Err(e) => text::error(lang, &e.0),
-        },
-        Intent::Sync => {
+        }
+        Ask::Sync => {
             r.tools
                 .push(trace("sync_status", serde_json::json!({}), true));
             text::sync(lang, &tools::sync(&c))
         }
-        Intent::Ack(id) => match id {
-            Some(id) => match tools::propose_ack(&c, id) {
+        Ask::Ack(Some(id)) => {
+            let out = tools::propose_ack(&c, id);
+            r.tools.push(trace(
+                "acknowledge_alarm",
+                serde_json::json!({"alarm_id": id}),
+                out.is_ok(),
+            ));
+            match out {
                 Ok(conf) => {
-                    r.tools.push(trace(
-                        "acknowledge_alarm",
-                        serde_json::json!({"alarm_id": id}),
-                        true,
-                    ));
                     let prompt = conf.prompt.clone();
                     r.confirmations.push(conf);
                     prompt
                 }
-                Err(e) => text::error(lang, &e.0),
-            },
-            None => {
-                r.tools.push(trace(
-                    "alarms",
-                    serde_json::json!({"state": "unacknowledged"}),
-                    true,
-                ));
-                text::alarms(lang, &tools::alarms(&c, "unacknowledged", None, None))
-            }
-        },
-        Intent::Tenant => {
-            let name = tenant_words(&q.text);
-            match tools::tenant(&c, Some(&name), Some(&name)).await {
-                Ok(t) => {
-                    r.tools.push(trace(
-                        "tenant_info",
-                        serde_json::json!({"tenant": name}),
-                        true,
-                    ));
-                    text::tenant(lang, &t)
-                }
-                Err(e) => text::error(lang, &e.0),
+                Err(e) => text::tool_error(lang, &e),
             }
         }
-        Intent::Alarms {
-            leaks,
-            unacked,
-            severity,
-        } => {
-            let state_name = if unacked { "unacknowledged" } else { "open" };
+        Ask::Ack(None) => {
             r.tools.push(trace(
                 "alarms",
-                serde_json::json!({"state": state_name, "severity": severity}),
+                serde_json::json!({"state": "unacknowledged"}),
                 true,
             ));
-            let mut list = tools::alarms(&c, state_name, severity, None);
+            text::alarms(lang, &tools::alarms(&c, "unacknowledged", None, None))
+        }
+        Ask::Tenant { tenant, room } => {
+            let mut args = serde_json::Map::new();
+            if let Some(t) = &tenant {
+                args.insert("tenant".into(), t.clone().into());
+            }
+            if let Some(room) = &room {
+                args.insert("room".into(), room.clone().into());
+            }
+            let out = tools::tenant(&c, tenant.as_deref(), room.as_deref()).await;
+            r.tools.push(trace("tenant_info", args.into(), out.is_ok()));
+            match out {
+                Ok(t) => text::tenant(lang, &t),
+                Err(e) => text::tool_error(lang, &e),
+            }
+        }
+        Ask::Alarms {
+            state,
+            severity,
+            floor,
+            leaks,
+        } => {
+            let mut args = serde_json::json!({"state": state});
+            if let Some(s) = severity {
+                args["severity"] = s.into();
+            }
+            if let Some(f) = &floor {
+                args["floor"] = f.clone().into();
+            }
+            r.tools.push(trace("alarms", args, true));
+            let mut list = tools::alarms(&c, state, severity, floor.as_deref());
             if leaks {
                 list.retain(|a| {
                     let s = format!("{} {} {}", a.alert, a.sensor, a.message).to_lowercase();
@@ -579,64 +397,98 @@ pub async fn route(agent: &Agent, core: &Core, q: &Question, lang: Lang, reason:
             }
             out
         }
-        Intent::Plan(floor) => {
-            if floor.is_empty() {
-                text::usage(lang, "/plan <floor>", "/plan <этаж>")
+        Ask::Plan { floor: None, .. } => text::usage(lang, "/plan <floor>", "/plan <этаж>"),
+        Ask::Plan {
+            floor: Some(floor),
+            measure,
+        } => {
+            let out = tools::floor_summary(&c, &floor, measure).await;
+            r.tools.push(trace(
+                "floor_plan",
+                serde_json::json!({"floor": floor, "measure": measure}),
+                out.is_ok(),
+            ));
+            match out {
+                Ok(f) => {
+                    r.attachments.push(Attachment::FloorPlan {
+                        floor: f.floor.clone(),
+                        measure: measure.to_owned(),
+                    });
+                    text::floor(lang, &f)
+                }
+                Err(e) => text::tool_error(lang, &e),
+            }
+        }
+        Ask::Find(target) => {
+            let out = tools::find(&c, &target_query(&target)).await;
+            r.tools.push(trace(
+                "find_sensors",
+                target_args(&target, "query"),
+                out.is_ok(),
+            ));
+            match out {
+                Ok(list) if !list.is_empty() => text::sensors(lang, &list),
+                Ok(_) => text::no_sensor(lang),
+                Err(e) => text::tool_error(lang, &e),
+            }
+        }
+        Ask::History {
+            target,
+            range,
+            aggregation,
+        } => {
+            if target.is_empty() {
+                text::not_understood(lang)
             } else {
-                match tools::floor_summary(&c, &floor, "temperature").await {
-                    Ok(f) => {
+                let mut query = target_query(&target);
+                if query.text.is_none() && query.kind.is_none() && query.room.is_some() {
+                    // A room's history: its temperature, unless the question says otherwise.
+                    query.kind = Some("temperature".into());
+                }
+                match tools::find(&c, &query).await {
+                    Ok(found) if !found.is_empty() => {
+                        let id = found[0].id.clone();
+                        let out = tools::history(&c, &id, range, aggregation).await;
                         r.tools.push(trace(
-                            "floor_plan",
-                            serde_json::json!({"floor": f.floor}),
-                            true,
+                            "history",
+                            serde_json::json!({
+                                "sensor": id,
+                                "range": range,
+                                "aggregation": aggregation,
+                            }),
+                            out.is_ok(),
                         ));
-                        r.attachments.push(Attachment::FloorPlan {
-                            floor: f.floor.clone(),
-                            measure: "temperature".into(),
-                        });
-                        text::floor(lang, &f)
+                        match out {
+                            Ok(h) => {
+                                r.attachments.push(Attachment::Chart {
+                                    sensor: h.sensor.clone(),
+                                    since_secs: tools::range_secs(range),
+                                });
+                                text::history(lang, &h)
+                            }
+                            Err(e) => text::tool_error(lang, &e),
+                        }
                     }
-                    Err(e) => text::error(lang, &e.0),
+                    Ok(_) => text::no_sensor(lang),
+                    Err(e) => text::tool_error(lang, &e),
                 }
             }
         }
-        Intent::History => match tools::find(&c, &SensorQuery::text(&q.text)).await {
-            Ok(found) if !found.is_empty() => {
-                let range = if q.text.contains("week") || q.text.contains("недел") {
-                    "7d"
-                } else {
-                    "24h"
-                };
-                match tools::history(&c, &found[0].id, range, "avg").await {
-                    Ok(h) => {
-                        r.tools.push(trace(
-                            "history",
-                            serde_json::json!({"sensor": h.sensor, "range": range}),
-                            true,
-                        ));
-                        r.attachments.push(Attachment::Chart {
-                            sensor: h.sensor.clone(),
-                            since_secs: tools::range_secs(range),
-                        });
-                        text::history(lang, &h)
-                    }
-                    Err(e) => text::error(lang, &e.0),
+        Ask::Readings(target) => {
+            let out = tools::readings(&c, &target_query(&target)).await;
+            r.tools.push(trace(
+                "current_readings",
+                target_args(&target, "sensor"),
+                out.is_ok(),
+            ));
+            match out {
+                Ok(rows) if !rows.is_empty() => {
+                    text::readings(lang, &rows.into_iter().take(10).collect::<Vec<_>>())
                 }
+                Ok(_) => text::no_sensor(lang),
+                Err(e) => text::tool_error(lang, &e),
             }
-            _ => text::not_understood(lang),
-        },
-        Intent::Readings => match tools::readings(&c, &SensorQuery::text(&q.text)).await {
-            Ok(rows) if !rows.is_empty() => {
-                r.tools.push(trace(
-                    "current_readings",
-                    serde_json::json!({"sensor": q.text}),
-                    true,
-                ));
-                text::readings(lang, &rows.into_iter().take(10).collect::<Vec<_>>())
-            }
-            Ok(_) => text::not_understood(lang),
-            Err(e) => text::error(lang, &e.0),
-        },
+        }
     };
     r.text = format!("{}\n{body}", text::offline_notice(lang, reason));
     r
@@ -682,44 +534,5 @@ mod tests {
             Some(Command::Unknown("/frobnicate".into()))
         );
         assert_eq!(parse("what is the temperature?"), None);
-    }
-
-    #[test]
-    fn router_recognises_questions_in_both_languages() {
-        let alarms = |leaks, unacked, severity| Intent::Alarms {
-            leaks,
-            unacked,
-            severity,
-        };
-        assert_eq!(intent("any leaks?"), alarms(true, false, None));
-        assert_eq!(intent("Есть протечки?"), alarms(true, false, None));
-        assert_eq!(intent("какие тревоги активны"), alarms(false, false, None));
-        assert_eq!(
-            intent("critical alarms not acknowledged yet?"),
-            alarms(false, true, Some("critical"))
-        );
-        assert_eq!(intent("acknowledge alarm 12"), Intent::Ack(Some(12)));
-        assert_eq!(intent("квитируй тревогу"), Intent::Ack(None));
-        assert_eq!(intent("who is the tenant of 301?"), Intent::Tenant);
-        assert_eq!(intent("plan of the third floor"), Intent::Plan("3".into()));
-        assert_eq!(intent("план второго этажа"), Intent::Plan("2".into()));
-        assert_eq!(tenant_words("who is the tenant of 301?"), "301");
-        assert_eq!(
-            intent("show me the plan of floor 3"),
-            Intent::Plan("3".into())
-        );
-        assert_eq!(intent("план 2 этажа"), Intent::Plan("2".into()));
-        assert_eq!(intent("план этажа B"), Intent::Plan("b".into()));
-        assert_eq!(intent("what is the temperature in 301?"), Intent::Readings);
-        assert_eq!(intent("что с котлом?"), Intent::Readings);
-        assert_eq!(
-            intent("график температуры котла за неделю"),
-            Intent::History
-        );
-        assert_eq!(
-            intent("когда была последняя синхронизация с центром"),
-            Intent::Sync
-        );
-        assert_eq!(intent("как дела в здании?"), Intent::Status);
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Owns: the shape, defaults and validation of `[agent]`. Does not own: the LLM client.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -44,6 +45,11 @@ pub struct AgentConfig {
     /// Extra lines for the system prompt (site particulars: who to call, where the boiler is).
     #[serde(default)]
     pub instructions: Option<String>,
+    /// Site words for understanding questions without the LLM: a word staff use (any case
+    /// form) and the words of the site it stands for, e.g. `"бухгалтерия" = "204"` or
+    /// `"щитовая" = "switchboard"`.
+    #[serde(default)]
+    pub synonyms: BTreeMap<String, String>,
     /// The LLM server.
     #[serde(default)]
     pub llm: LlmConfig,
@@ -61,6 +67,7 @@ impl Default for AgentConfig {
             session_idle: defaults::session_idle(),
             stale_after: defaults::stale_after(),
             instructions: None,
+            synonyms: BTreeMap::new(),
             llm: LlmConfig::default(),
         }
     }
@@ -102,6 +109,17 @@ impl AgentConfig {
         }
         if self.stale_after < Duration::from_secs(1) {
             push("stale_after", "must be at least 1s".into());
+        }
+        for (word, means) in &self.synonyms {
+            if word.split_whitespace().count() != 1 {
+                push(
+                    &format!("synonyms.{word:?}"),
+                    "the key must be one word".into(),
+                );
+            }
+            if means.trim().is_empty() {
+                push(&format!("synonyms.{word:?}"), "must name something".into());
+            }
         }
         errors.extend(self.llm.validate());
         errors

@@ -21,12 +21,17 @@
 
 pub mod commands;
 pub mod config;
+pub mod lexicon;
 pub mod llm;
 pub mod session;
 pub mod text;
 pub mod toolcall;
 pub mod tools;
 mod turn;
+pub mod understand;
+
+#[cfg(test)]
+mod russian_tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};

@@ -8,11 +8,11 @@ use std::fmt::Write as _;
 use super::Question;
 use super::tools::{
     AlarmItem, FloorSummary, HistorySummary, Overview, ReadingItem, SensorInfo, SyncSummary,
-    TenantSummary,
+    TenantSummary, ToolError,
 };
-use crate::alarms::text::number;
+use crate::alarms::text::{number, severity_word, state_word};
 use crate::config::Config;
-use crate::model::Lang;
+use crate::model::{Lang, Quality, Severity};
 
 /// Picks the answer language: the script of the question when it tells (Cyrillic → Russian,
 /// Latin → English), else what the channel knows, else the user's `[[users]] lang`, else
@@ -245,12 +245,79 @@ pub fn usage(lang: Lang, en: &str, ru: &str) -> String {
     )
 }
 
-/// A tool error shown to a person.
-pub fn error(lang: Lang, e: &str) -> String {
+/// After `/reset` when the conversation could not be cleared.
+pub fn reset_failed(lang: Lang) -> String {
     t(
         lang,
-        &format!("Cannot answer: {e}"),
-        &format!("Не получилось: {e}"),
+        "The conversation could not be cleared; try again in a minute.",
+        "Не удалось начать разговор заново; попробуйте через минуту.",
+    )
+}
+
+/// A list for a sentence ("1, 2, 3"), or "none" in `lang`.
+fn list_or_none(lang: Lang, items: &[String]) -> String {
+    if items.is_empty() {
+        t(lang, "none", "нет")
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Why a tool gave no result, for a person (the model gets the English `Display` text).
+pub fn tool_error(lang: Lang, e: &ToolError) -> String {
+    match (lang, e) {
+        (_, ToolError::NoSensor(_)) => no_sensor(lang),
+        (Lang::En, ToolError::Database(_)) => {
+            "The gateway's local database could not be read; try again in a minute.".into()
+        }
+        (Lang::Ru, ToolError::Database(_)) => {
+            "Не удалось прочитать локальную базу шлюза; попробуйте через минуту.".into()
+        }
+        (Lang::En, ToolError::Forbidden { .. }) => {
+            "You may not acknowledge alarms: that needs the operator role.".into()
+        }
+        (Lang::Ru, ToolError::Forbidden { .. }) => {
+            "Недостаточно прав: квитировать тревоги может только оператор.".into()
+        }
+        (Lang::En, ToolError::NoAlarm { id, open }) => format!(
+            "There is no alarm #{id}. Open alarms: {}.",
+            list_or_none(lang, open)
+        ),
+        (Lang::Ru, ToolError::NoAlarm { id, open }) => format!(
+            "Тревоги #{id} нет. Открытые тревоги: {}.",
+            list_or_none(lang, open)
+        ),
+        (Lang::En, ToolError::NotAwaiting { id, alert, state }) => format!(
+            "Alarm #{id} ({alert}) does not await acknowledgement: it is {}.",
+            crate::alarms::text::state_word(lang, *state)
+        ),
+        (Lang::Ru, ToolError::NotAwaiting { id, alert, state }) => format!(
+            "Тревога #{id} ({alert}) не ждёт квитирования: её состояние «{}».",
+            crate::alarms::text::state_word(lang, *state)
+        ),
+        (Lang::En, ToolError::NoFloor { floor, floors }) => format!(
+            "There is no floor {floor}. Floors: {}.",
+            list_or_none(lang, floors)
+        ),
+        (Lang::Ru, ToolError::NoFloor { floor, floors }) => {
+            format!("Этажа {floor} нет. Этажи: {}.", list_or_none(lang, floors))
+        }
+        (Lang::En, ToolError::NoTenant { tenants }) => {
+            format!("No such tenant. Tenants: {}.", list_or_none(lang, tenants))
+        }
+        (Lang::Ru, ToolError::NoTenant { tenants }) => format!(
+            "Такого арендатора нет. Арендаторы: {}.",
+            list_or_none(lang, tenants)
+        ),
+    }
+}
+
+/// The question named sensors, but none exists.
+pub fn no_sensor(lang: Lang) -> String {
+    t(
+        lang,
+        "No sensor matches. /sensor <words> searches by name; /status lists what there is.",
+        "Таких датчиков нет. /sensor <слова> ищет по названию; /status покажет, что есть.",
     )
 }
 
@@ -263,11 +330,32 @@ pub fn not_understood(lang: Lang) -> String {
     )
 }
 
-fn value(r: &ReadingItem) -> String {
+fn value(lang: Lang, r: &ReadingItem) -> String {
     match r.value {
         Some(v) if r.unit.is_empty() => number(v),
         Some(v) => format!("{} {}", number(v), r.unit),
-        None => format!("— ({})", r.quality),
+        None => format!("— ({})", quality_word(lang, r.quality)),
+    }
+}
+
+fn quality_word(lang: Lang, q: Quality) -> String {
+    match (lang, q) {
+        (Lang::Ru, Quality::Good) => "в порядке".into(),
+        (Lang::Ru, Quality::Bad) => "ошибка датчика".into(),
+        (Lang::Ru, Quality::Stale) => "устарело".into(),
+        (Lang::Ru, Quality::CommError) => "нет связи".into(),
+        (Lang::En, q) => q.as_str().replace('_', " "),
+    }
+}
+
+/// A floor plan's measure in `lang`.
+fn measure_word(lang: Lang, m: &str) -> String {
+    match (lang, m) {
+        (Lang::Ru, "temperature") => "температура".into(),
+        (Lang::Ru, "humidity") => "влажность".into(),
+        (Lang::Ru, "co2") => "CO2".into(),
+        (Lang::Ru, "alarms") => "тревоги".into(),
+        (_, m) => m.into(),
     }
 }
 
@@ -310,7 +398,7 @@ pub fn readings(lang: Lang, rows: &[ReadingItem]) -> String {
             out,
             "{}: {} ({}, {}){stale}",
             r.name,
-            value(r),
+            value(lang, r),
             hhmm(&r.time),
             age(lang, r.age_s)
         )
@@ -343,12 +431,12 @@ pub fn alarms(lang: Lang, list: &[AlarmItem]) -> String {
             .as_deref()
             .map(|s| format!(", {}", hhmm(s)))
             .unwrap_or_default();
-        let state = state_word(lang, a.state.as_str());
+        let state = state_word(lang, a.state);
         writeln!(
             out,
             "#{} [{}] {} — {} ({}{since}){}",
             a.id,
-            a.severity.as_str(),
+            severity_word(lang, a.severity),
             a.alert,
             a.message,
             state,
@@ -363,26 +451,16 @@ pub fn alarms(lang: Lang, list: &[AlarmItem]) -> String {
     out.trim_end().to_owned()
 }
 
-fn state_word(lang: Lang, state: &str) -> String {
-    match (lang, state) {
-        (Lang::Ru, "active_unacked") => "активна, не квитирована".into(),
-        (Lang::Ru, "active_acked") => "активна, квитирована".into(),
-        (Lang::Ru, "cleared_unacked") => "снята, не квитирована".into(),
-        (Lang::Ru, "normal") => "норма".into(),
-        (Lang::En, "active_unacked") => "active, unacknowledged".into(),
-        (Lang::En, "active_acked") => "active, acknowledged".into(),
-        (Lang::En, "cleared_unacked") => "cleared, unacknowledged".into(),
-        (_, s) => s.into(),
-    }
-}
-
 /// The building at a glance.
 pub fn overview(lang: Lang, o: &Overview) -> String {
     let alarms: usize = o.open_alarms.values().sum();
     let by_sev = o
         .open_alarms
         .iter()
-        .map(|(k, v)| format!("{k}: {v}"))
+        .map(|(k, v)| {
+            let k = Severity::parse(k).map_or(k.as_str(), |s| severity_word(lang, s));
+            format!("{k}: {v}")
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let mut out = match lang {
@@ -491,7 +569,7 @@ pub fn sync(lang: Lang, s: &SyncSummary) -> String {
             t(
                 lang,
                 &format!("; last error: {e}"),
-                &format!("; последняя ошибка: {e}")
+                &format!("; последняя ошибка: «{e}»")
             )
         )
         .ok();
@@ -543,7 +621,7 @@ pub fn history(lang: Lang, h: &HistorySummary) -> String {
 pub fn floor(lang: Lang, f: &FloorSummary) -> String {
     let mut out = match lang {
         Lang::En => format!("Floor {} ({}).", f.floor, f.measure),
-        Lang::Ru => format!("Этаж {} ({}).", f.floor, f.measure),
+        Lang::Ru => format!("Этаж {} ({}).", f.floor, measure_word(lang, &f.measure)),
     };
     if !f.rooms.is_empty() {
         out.push('\n');

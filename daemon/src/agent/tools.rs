@@ -302,10 +302,57 @@ pub struct ToolOutput {
     pub stale: Vec<String>,
 }
 
-/// A tool failed; the text goes back to the model (and, offline, to the person).
+/// Why a tool gave no result. The English text (`Display`) goes back to the model; people get
+/// it in their language from `super::text::tool_error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ToolError(pub String);
+pub enum ToolError {
+    /// No sensor matches; the text says what exists instead.
+    #[error("{0}")]
+    NoSensor(String),
+    /// The local database could not be read.
+    #[error("the local database could not be read: {0}")]
+    Database(String),
+    /// The person may not acknowledge alarms.
+    #[error("{user} may not acknowledge alarms (role: {role}); an operator must do it")]
+    Forbidden {
+        /// Login.
+        user: String,
+        /// Their role, or `unknown user`.
+        role: String,
+    },
+    /// No such alarm.
+    #[error("there is no alarm {id}; open alarms: {}", if open.is_empty() { "none".to_owned() } else { open.join(", ") })]
+    NoAlarm {
+        /// The number asked for.
+        id: i64,
+        /// Open alarms as `id (alert)`.
+        open: Vec<String>,
+    },
+    /// The alarm does not await acknowledgement.
+    #[error("alarm {id} ({alert}) does not await acknowledgement (state: {})", state.as_str())]
+    NotAwaiting {
+        /// Alarm number.
+        id: i64,
+        /// Rule name.
+        alert: String,
+        /// Its state.
+        state: AlarmState,
+    },
+    /// No such floor.
+    #[error("there is no floor {floor:?}; floors: {}", floors.join(", "))]
+    NoFloor {
+        /// The floor asked for.
+        floor: String,
+        /// The floors there are.
+        floors: Vec<String>,
+    },
+    /// No such tenant.
+    #[error("no such tenant; tenants: {}", if tenants.is_empty() { "none configured".to_owned() } else { tenants.join(", ") })]
+    NoTenant {
+        /// The tenants there are.
+        tenants: Vec<String>,
+    },
+}
 
 /// What a tool may use.
 #[derive(Debug)]
@@ -347,7 +394,7 @@ pub async fn call(
             };
             let found = find(ctx, &q).await?;
             if found.is_empty() {
-                return Err(ToolError(no_sensor_hint(ctx, &q).await));
+                return Err(ToolError::NoSensor(no_sensor_hint(ctx, &q).await));
             }
             Ok(output(&json!({"sensors": found}), Vec::new()))
         }
@@ -361,7 +408,7 @@ pub async fn call(
             };
             let rows = readings(ctx, &q).await?;
             if rows.is_empty() {
-                return Err(ToolError(no_sensor_hint(ctx, &q).await));
+                return Err(ToolError::NoSensor(no_sensor_hint(ctx, &q).await));
             }
             let stale = rows
                 .iter()
@@ -502,7 +549,7 @@ async fn all_sensors(core: &Core) -> Result<Vec<SensorInfo>, ToolError> {
         .reader
         .sensors()
         .await
-        .map_err(|e| ToolError(format!("the local database could not be read: {e}")))?;
+        .map_err(|e| ToolError::Database(e.to_string()))?;
     let cfg = core.config();
     let tenants: HashMap<&str, &str> = cfg
         .site
@@ -900,7 +947,7 @@ async fn resolve_sensor(ctx: &ToolContext<'_>, text: &str) -> Result<SensorInfo,
     let found = search(ctx, &SensorQuery::text(text), false).await?;
     match found.into_iter().next() {
         Some(s) => Ok(s),
-        None => Err(ToolError(
+        None => Err(ToolError::NoSensor(
             no_sensor_hint(ctx, &SensorQuery::text(text)).await,
         )),
     }
@@ -978,7 +1025,7 @@ pub async fn history(
         .reader
         .history_buckets(&s.id, Timestamp(from), ctx.now, bucket)
         .await
-        .map_err(|e| ToolError(format!("the local database could not be read: {e}")))?;
+        .map_err(|e| ToolError::Database(e.to_string()))?;
     let count: i64 = rows.iter().map(|r| r.count).sum();
     let min = rows.iter().map(|r| r.min).reduce(f64::min);
     let max = rows.iter().map(|r| r.max).reduce(f64::max);
@@ -1129,11 +1176,14 @@ pub fn alarms(
 /// Not an operator, unknown alarm, nothing to acknowledge.
 pub fn propose_ack(ctx: &ToolContext<'_>, id: i64) -> Result<Confirmation, ToolError> {
     if !ctx.actor.role.is_some_and(Role::may_act) {
-        return Err(ToolError(format!(
-            "{} may not acknowledge alarms (role: {}); an operator must do it",
-            ctx.actor.user,
-            ctx.actor.role.map_or("unknown user", Role::as_str)
-        )));
+        return Err(ToolError::Forbidden {
+            user: ctx.actor.user.clone(),
+            role: ctx
+                .actor
+                .role
+                .map_or("unknown user", Role::as_str)
+                .to_owned(),
+        });
     }
     let Some(alarm) = ctx.core.alarms.get(id) else {
         let open: Vec<String> = ctx
@@ -1143,21 +1193,14 @@ pub fn propose_ack(ctx: &ToolContext<'_>, id: i64) -> Result<Confirmation, ToolE
             .iter()
             .map(|a| format!("{} ({})", a.id, a.alert))
             .collect();
-        return Err(ToolError(format!(
-            "there is no alarm {id}; open alarms: {}",
-            if open.is_empty() {
-                "none".to_owned()
-            } else {
-                open.join(", ")
-            }
-        )));
+        return Err(ToolError::NoAlarm { id, open });
     };
     if !alarm.state.is_unacked() {
-        return Err(ToolError(format!(
-            "alarm {id} ({}) does not await acknowledgement (state: {})",
-            alarm.alert,
-            alarm.state.as_str()
-        )));
+        return Err(ToolError::NotAwaiting {
+            id,
+            alert: alarm.alert.clone(),
+            state: alarm.state,
+        });
     }
     Ok(ctx.agent.propose_ack(id, ctx.actor, ctx.lang))
 }
@@ -1290,10 +1333,10 @@ pub async fn floor_summary(
 ) -> Result<FloorSummary, ToolError> {
     let all = floors(ctx).await?;
     let Some(floor) = all.iter().find(|f| eq_label(f, floor)).cloned() else {
-        return Err(ToolError(format!(
-            "there is no floor {floor:?}; floors: {}",
-            all.join(", ")
-        )));
+        return Err(ToolError::NoFloor {
+            floor: floor.to_owned(),
+            floors: all.clone(),
+        });
     };
     let kind = if measure == "alarms" {
         None
@@ -1439,14 +1482,7 @@ pub async fn tenant(
             .map(|(_, id)| id)
     });
     let Some(t) = wanted.and_then(|id| cfg.site.tenant.iter().find(|t| t.id == id)) else {
-        return Err(ToolError(format!(
-            "no such tenant; tenants: {}",
-            if list.is_empty() {
-                "none configured".to_owned()
-            } else {
-                list.join(", ")
-            }
-        )));
+        return Err(ToolError::NoTenant { tenants: list });
     };
     let rooms: Vec<String> = cfg
         .site

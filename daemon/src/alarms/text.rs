@@ -1,13 +1,14 @@
 //! Wording of alarm messages: the rule's template (or a default one built from symbols and the
-//! sensor's own name, readable in any language) and the headers of notifications in English and
-//! Russian.
+//! sensor's own name, readable in any language), the headers of notifications and the refusals
+//! of operator actions, in English and Russian.
 
 use std::fmt::Write as _;
 
 use super::config::RuleKind;
 
-use super::engine::EventKind;
+use super::engine::{EventKind, Refusal};
 use super::rules::{Rule, SensorInfo};
+use super::service::AlarmError;
 use crate::model::{AlarmState, Lang, Severity};
 
 const PLACEHOLDERS: &[&str] = &[
@@ -186,6 +187,54 @@ pub fn state_word(lang: Lang, s: AlarmState) -> &'static str {
         (Lang::Ru, AlarmState::ActiveUnacked) => "активна, не квитирована",
         (Lang::Ru, AlarmState::ActiveAcked) => "активна, квитирована",
         (Lang::Ru, AlarmState::ClearedUnacked) => "норма, не квитирована",
+    }
+}
+
+/// An action's name in `lang`, as a verb ("acknowledge").
+fn action_word(lang: Lang, action: &str) -> &'static str {
+    match (lang, action) {
+        (Lang::En, "ack") => "acknowledge",
+        (Lang::En, "shelve") => "shelve",
+        (Lang::En, "unshelve") => "unshelve",
+        (Lang::En, _) => "take in or out of service",
+        (Lang::Ru, "ack") => "квитировать",
+        (Lang::Ru, "shelve") => "откладывать",
+        (Lang::Ru, "unshelve") => "снимать откладывание",
+        (Lang::Ru, _) => "выводить из работы и вводить в работу",
+    }
+}
+
+/// Why an operator action was not done, for the person who asked (at most 200 characters, so
+/// it fits a Telegram callback answer).
+pub fn refusal(lang: Lang, e: &AlarmError) -> String {
+    match (lang, e) {
+        (Lang::En, AlarmError::Refused(Refusal::Forbidden { action, .. })) => format!(
+            "You may not {} alarms: that needs the operator role.",
+            action_word(lang, action)
+        ),
+        (Lang::Ru, AlarmError::Refused(Refusal::Forbidden { action, .. })) => format!(
+            "Недостаточно прав: {} тревоги может только оператор.",
+            action_word(lang, action)
+        ),
+        (_, AlarmError::Refused(Refusal::NotApplicable { id, state, .. })) => {
+            let state = AlarmState::parse(state).map_or(*state, |s| state_word(lang, s));
+            match lang {
+                Lang::En => format!("Alarm #{id} is {state}: nothing to do."),
+                Lang::Ru => format!("Тревога #{id} сейчас в состоянии «{state}»: делать нечего."),
+            }
+        }
+        (Lang::En, AlarmError::Refused(Refusal::Unknown(id))) => {
+            format!("There is no alarm #{id}.")
+        }
+        (Lang::Ru, AlarmError::Refused(Refusal::Unknown(id))) => format!("Тревоги #{id} нет."),
+        (Lang::En, AlarmError::NotRunning) => "Alarms are not running on the gateway.".to_owned(),
+        (Lang::Ru, AlarmError::NotRunning) => "Тревоги на шлюзе сейчас не работают.".to_owned(),
+        (Lang::En, AlarmError::Store(_)) => {
+            "The gateway could not record that; try again.".to_owned()
+        }
+        (Lang::Ru, AlarmError::Store(_)) => {
+            "Шлюз не смог это записать; попробуйте ещё раз.".to_owned()
+        }
     }
 }
 

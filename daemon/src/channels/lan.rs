@@ -26,7 +26,7 @@ mod dashboard;
 mod page;
 mod pictures;
 mod request;
-mod words;
+pub(crate) mod words;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -555,6 +555,6 @@ fn alarm_status(e: &AlarmError) -> StatusCode {
 fn refusal(lang: Lang, e: &AlarmError) -> String {
     match e {
         AlarmError::Refused(Refusal::Forbidden { .. }) => page::words(lang).viewer_note.to_owned(),
-        other => other.to_string(),
+        other => crate::alarms::text::refusal(lang, other),
     }
 }

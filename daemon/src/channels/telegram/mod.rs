@@ -36,7 +36,7 @@ mod format;
 mod notify;
 mod persist;
 mod poll;
-mod text;
+pub(crate) mod text;
 mod voice;
 
 use std::sync::Arc;

@@ -5,7 +5,6 @@
 //! Owns: every user-facing text of `super`.
 
 use crate::agent::ConfirmError;
-use crate::alarms::engine::Refusal;
 use crate::alarms::{AlarmError, AlarmView};
 use crate::model::{AlarmState, Lang, Timestamp};
 
@@ -82,32 +81,7 @@ pub(crate) fn action_done(lang: Lang, id: i64, shelved: bool) -> String {
 
 /// Why a button's action was not done, for `answerCallbackQuery` (at most 200 characters).
 pub(crate) fn action_refused(lang: Lang, e: &AlarmError) -> String {
-    match (lang, e) {
-        (Lang::En, AlarmError::Refused(Refusal::Forbidden { action, .. })) => {
-            format!("You may not {action} alarms: that needs the operator role.")
-        }
-        (Lang::Ru, AlarmError::Refused(Refusal::Forbidden { .. })) => {
-            "Недостаточно прав: это может только оператор.".to_owned()
-        }
-        (Lang::En, AlarmError::Refused(Refusal::NotApplicable { id, state, .. })) => {
-            format!("Alarm #{id} is {}: nothing to do.", state.replace('_', " "))
-        }
-        (Lang::Ru, AlarmError::Refused(Refusal::NotApplicable { id, .. })) => {
-            format!("С тревогой #{id} уже ничего делать не нужно.")
-        }
-        (Lang::En, AlarmError::Refused(Refusal::Unknown(id))) => {
-            format!("There is no alarm #{id}.")
-        }
-        (Lang::Ru, AlarmError::Refused(Refusal::Unknown(id))) => format!("Тревоги #{id} нет."),
-        (Lang::En, AlarmError::NotRunning) => "Alarms are not running on the gateway.".to_owned(),
-        (Lang::Ru, AlarmError::NotRunning) => "Тревоги на шлюзе сейчас не работают.".to_owned(),
-        (Lang::En, AlarmError::Store(_)) => {
-            "The gateway could not record that; try again.".to_owned()
-        }
-        (Lang::Ru, AlarmError::Store(_)) => {
-            "Шлюз не смог это записать; попробуйте ещё раз.".to_owned()
-        }
-    }
+    crate::alarms::text::refusal(lang, e)
 }
 
 /// Why a confirmation was not carried out.
@@ -148,7 +122,16 @@ pub(crate) fn plan_caption(lang: Lang, floor: &str, measure: &str) -> String {
 
 /// Caption of a history chart.
 pub(crate) fn chart_caption(lang: Lang, sensor: &str, since_secs: u64) -> String {
-    let span = humantime::format_duration(std::time::Duration::from_secs(since_secs));
+    let hours = since_secs.div_ceil(3600).max(1);
+    let days = since_secs.div_ceil(86_400);
+    let span = match (lang, hours) {
+        (Lang::En, 1) => "hour".to_owned(),
+        (Lang::En, 2..=47) => format!("{hours} h"),
+        (Lang::En, _) => format!("{days} days"),
+        (Lang::Ru, 1) => "час".to_owned(),
+        (Lang::Ru, 2..=47) => format!("{hours} ч"),
+        (Lang::Ru, _) => format!("{days} сут."),
+    };
     match lang {
         Lang::En => format!("{sensor}, last {span}"),
         Lang::Ru => format!("{sensor}, за {span}"),

@@ -3,9 +3,10 @@
 //!
 //! Starts the real `markoff` binary (build it first: `cargo build --release -p markoff`) on the
 //! simulated building with `[agent.llm] url` set to `--url`, waits until every sensor has a
-//! reading, asks the 30 questions of `tests/data/agent-eval.toml` through `POST /api/v1/ask`,
-//! and prints, per question, what was expected, the first tool the model called, ok or FAIL and
-//! the latency; then the accuracy, the answers that fell back to offline and the latency
+//! reading, asks the 30 questions of `tests/data/agent-eval.toml`, then the held-out set of
+//! `tests/data/agent-eval-heldout.toml`, through `POST /api/v1/ask`, and prints, per question,
+//! what was expected, the first tool the model called, ok or FAIL and the latency; then, per
+//! set, the accuracy, the answers that fell back to offline and the latency
 //! quantiles. The questions, the matching rule and how to read the figures are in
 //! `docs/agent-eval.md`; the runner is `markoff_tests::agent_eval`.
 //!
@@ -37,7 +38,8 @@ pub(crate) struct Args {
     /// Seconds for one question, every LLM request and tool included (1 to 600).
     #[arg(long, default_value = "90", value_parser = clap::value_parser!(u64).range(1..=600))]
     turn_timeout: u64,
-    /// The case file [default: tests/data/agent-eval.toml].
+    /// One case file instead of the two sets [default: tests/data/agent-eval.toml, then
+    /// tests/data/agent-eval-heldout.toml].
     #[arg(long, value_name = "FILE")]
     cases: Option<PathBuf>,
     /// Only the cases whose id contains this text (e.g. `ru-` or `history`).
@@ -51,13 +53,79 @@ pub(crate) struct Args {
     router_only: bool,
 }
 
-/// Runs the evaluation and prints its report.
+/// Runs the evaluation and prints its report: the 30 questions, then the held-out set (unless
+/// `--cases` names one file).
 pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
-    let path = args
-        .cases
-        .clone()
-        .unwrap_or_else(agent_eval::default_cases_path);
-    let mut cases = agent_eval::load_cases(&path)?;
+    let sets = match &args.cases {
+        Some(path) => vec![("cases", path.clone())],
+        None => vec![
+            ("tuning set", agent_eval::default_cases_path()),
+            ("held-out set", agent_eval::heldout_cases_path()),
+        ],
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-runtime")
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let mut summaries = Vec::new();
+    let mut verdict = Verdict::Checked;
+    for (label, path) in sets {
+        let Some(report) = run_set(args, &runtime, &path)? else {
+            continue;
+        };
+        summaries.push(format!(
+            "{label} ({}):\n{}",
+            path.display(),
+            report.summary()
+        ));
+        if let Some(file) = &args.json {
+            let file = if label == "held-out set" {
+                file.with_extension("heldout.json")
+            } else {
+                file.clone()
+            };
+            let text = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+            std::fs::write(&file, text)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!("report written to {}", file.display());
+        }
+        if !args.router_only && report.offline() == report.outcomes.len() {
+            println!(
+                "CHECK FAILED: every answer fell back to offline: the gateway could not use the \
+                 LLM server. Warnings of the daemon:"
+            );
+            for line in report
+                .log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .take(20)
+            {
+                println!("  {line}");
+            }
+            verdict = Verdict::CheckFailed;
+        }
+    }
+    if summaries.is_empty() {
+        bail!(
+            "no case id contains {:?}",
+            args.only.as_deref().unwrap_or_default()
+        );
+    }
+    println!();
+    for s in summaries {
+        print!("{s}");
+    }
+    Ok(verdict)
+}
+
+/// One case file: `None` when `--only` leaves none of its cases.
+fn run_set(
+    args: &Args,
+    runtime: &tokio::runtime::Runtime,
+    path: &std::path::Path,
+) -> anyhow::Result<Option<agent_eval::Report>> {
+    let mut cases = agent_eval::load_cases(path)?;
     let problems = agent_eval::check_cases(&cases);
     if !problems.is_empty() {
         bail!("{} has mistakes:\n{}", path.display(), problems.join("\n"));
@@ -65,7 +133,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
     if let Some(only) = &args.only {
         cases.retain(|c| c.id.contains(only.as_str()));
         if cases.is_empty() {
-            bail!("no case id contains {only:?}");
+            return Ok(None);
         }
     }
     let key = match &args.key_env {
@@ -83,11 +151,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
         turn_timeout: Duration::from_secs(args.turn_timeout),
         cases,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("bench-runtime")
-        .build()
-        .context("cannot start the tokio runtime")?;
     println!(
         "agent-eval: {} questions from {} against {}{}",
         opts.cases.len(),
@@ -105,26 +168,5 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
         print!("{}", agent_eval::format_outcome(i, o));
     }))?;
     println!();
-    print!("{}", report.summary());
-    if let Some(file) = &args.json {
-        let text = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
-        std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
-        println!("report written to {}", file.display());
-    }
-    if !args.router_only && report.offline() == report.outcomes.len() {
-        println!(
-            "CHECK FAILED: every answer fell back to offline: the gateway could not use the LLM \
-             server. Warnings of the daemon:"
-        );
-        for line in report
-            .log
-            .lines()
-            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-            .take(20)
-        {
-            println!("  {line}");
-        }
-        return Ok(Verdict::CheckFailed);
-    }
-    Ok(Verdict::Checked)
+    Ok(Some(report))
 }
