@@ -14,6 +14,7 @@ mod e2e {
     mod disk_budget;
     mod import;
     mod lan;
+    mod local_auth;
     mod logs;
     mod reload;
     mod services;
