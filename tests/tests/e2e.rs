@@ -9,6 +9,7 @@ mod e2e {
     mod agent;
     mod alarms;
     mod cli;
+    mod conn_limits;
     mod crash;
     mod demo;
     mod disk_budget;
