@@ -964,7 +964,7 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__modbus__subcmd__holes)
-            opts="-c -h -V --device --forget --json --api --config --help --version"
+            opts="-c -h -V --device --forget --json --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -975,6 +975,14 @@ _markoff() {
                     return 0
                     ;;
                 --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -96,8 +96,10 @@ complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from scan" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from scan" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l device -d 'Only this device' -r
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l forget -d 'Clear the holes: the next cycles read across them again and learn those still there'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l json -d 'Machine-readable output'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s h -l help -d 'Print help'
