@@ -7,7 +7,7 @@
 //! SIGHUP: reload the config file; an invalid one keeps the running config and logs why.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -176,6 +176,7 @@ impl Gateway {
         supervisor.watch_critical("store:writer", gw.stopping.clone(), heartbeat, writer_done);
 
         if config.http.enabled {
+            start_socket(&config.http.socket, &core, &agent, &supervisor, &downstream);
             let listener = tokio::net::TcpListener::bind(config.http.listen)
                 .await
                 .with_context(|| {
@@ -209,7 +210,7 @@ impl Gateway {
                                     )
                                 })?,
                         };
-                        http::serve(listener, st, agent, child).await
+                        http::serve(listener, "api", st, agent, child).await
                     }
                 },
             );
@@ -583,4 +584,47 @@ impl Gateway {
         systemd::ready();
         info!(path = %path.display(), "Config reloaded.");
     }
+}
+
+/// Binds `[http] socket` and starts the supervised `api-socket` task. A socket that cannot be
+/// bound is logged as an error and the gateway keeps running: reads stay on TCP, and actions
+/// then need a bearer token.
+fn start_socket(
+    path: &Path,
+    core: &Core,
+    agent: &Agent,
+    supervisor: &Supervisor,
+    downstream: &CancellationToken,
+) {
+    if path.as_os_str().is_empty() {
+        return;
+    }
+    let listener = match http::bind_socket(path) {
+        Ok(l) => l,
+        Err(e) => {
+            error!(socket = %path.display(), error = %e, "Cannot listen on the API socket ([http] socket); local actions need a bearer token until it can.");
+            return;
+        }
+    };
+    info!(socket = %path.display(), "API socket listening.");
+    let (core, agent, path) = (core.clone(), agent.clone(), path.to_owned());
+    let mut listener = Some(listener);
+    supervisor.spawn(
+        "api-socket",
+        Restart::OnFailure,
+        downstream.clone(),
+        move |child| {
+            let (core, agent, path) = (core.clone(), agent.clone(), path.clone());
+            let listener = listener.take();
+            async move {
+                let listener = match listener {
+                    Some(l) => l,
+                    None => http::bind_socket(&path).map_err(|e| {
+                        crate::service::supervisor::TaskError::new("cannot listen again", e)
+                    })?,
+                };
+                http::serve(listener, "api-socket", core, agent, child).await
+            }
+        },
+    );
 }

@@ -89,16 +89,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        who: UserArgs,
-        #[command(flatten)]
         api: ApiArgs,
     },
-    /// Acknowledge an alarm (operator role in [[users]] required).
+    /// Acknowledge an alarm, as the account running this command (through the daemon's socket:
+    /// group markoff-operators, and an operator in [[users]] by unix_user).
     Ack {
         /// Alarm number, as listed by `markoff alarms`.
         id: i64,
-        #[command(flatten)]
-        who: UserArgs,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -109,16 +106,12 @@ pub enum Command {
         /// How long ("30m", "2h"; 1 minute to 7 days).
         duration: String,
         #[command(flatten)]
-        who: UserArgs,
-        #[command(flatten)]
         api: ApiArgs,
     },
     /// Lift an alarm's shelving (operator role required).
     Unshelve {
         /// Alarm number.
         id: i64,
-        #[command(flatten)]
-        who: UserArgs,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -169,25 +162,6 @@ pub enum Command {
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     let mut cmd = <Cli as clap::CommandFactory>::command();
     clap_complete::generate(shell, &mut cmd, "markoff", out);
-}
-
-/// Who acts, for commands that change something.
-#[derive(Debug, clap::Args)]
-pub struct UserArgs {
-    /// Login from [[users]] to act as. Default: $SUDO_USER, else $USER.
-    #[arg(long)]
-    pub user: Option<String>,
-}
-
-impl UserArgs {
-    /// The login to act as.
-    pub fn login(&self) -> String {
-        self.user
-            .clone()
-            .or_else(|| std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()))
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "unknown".to_owned())
-    }
 }
 
 /// `markoff sync ...`

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 use markoff::app::{Exit, Gateway, StartOptions};
-use markoff::channels::client::{self, Client, ClientError};
+use markoff::channels::client::{self, ClientError};
 use markoff::cli::{Cli, Command};
 use markoff::config::{self, LoadError};
 use markoff::service::logging::{self, LogTarget};
@@ -65,7 +65,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
             plain,
         } => exit_of(markoff::demo::run(data_dir, duration, plain).await),
         Command::Status { json, api } => {
-            let client = Client::new(&api.base_url());
+            let client = match api.client() {
+                Ok(c) => c,
+                Err(e) => return print_or_fail(Err(e)),
+            };
             let out = if json {
                 client.raw("/api/v1/status").await.map(|v| pretty(&v))
             } else {
@@ -74,7 +77,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
             print_or_fail(out)
         }
         Command::Alarms { all, json, api } => {
-            let client = Client::new(&api.base_url());
+            let client = match api.client() {
+                Ok(c) => c,
+                Err(e) => return print_or_fail(Err(e)),
+            };
             let path = if all {
                 "/api/v1/alarms?all=true"
             } else {
@@ -94,15 +100,15 @@ async fn dispatch(cli: Cli) -> ExitCode {
             question,
             session,
             json,
-            who,
             api,
         } => {
-            let client = Client::new(&api.base_url());
+            let client = match api.client() {
+                Ok(c) => c,
+                Err(e) => return print_or_fail(Err(e)),
+            };
             let req = markoff::channels::agent_api::AskRequest {
                 text: question.join(" "),
-                user: who.login(),
                 session,
-                channel: Some("cli".to_owned()),
                 lang: None,
             };
             let out = client.ask(&req).await.map(|r| {
@@ -116,35 +122,34 @@ async fn dispatch(cli: Cli) -> ExitCode {
             });
             print_or_fail(out)
         }
-        Command::Ack { id, who, api } => {
-            let client = Client::new(&api.base_url());
-            print_or_fail(client.alarm_action(id, "ack", &who.login(), None).await)
+        Command::Ack { id, api } => {
+            let client = match api.client() {
+                Ok(c) => c,
+                Err(e) => return print_or_fail(Err(e)),
+            };
+            print_or_fail(client.alarm_action(id, "ack", None).await)
         }
-        Command::Shelve {
-            id,
-            duration,
-            who,
-            api,
-        } => {
-            let client = Client::new(&api.base_url());
-            print_or_fail(
-                client
-                    .alarm_action(id, "shelve", &who.login(), Some(&duration))
-                    .await,
-            )
+        Command::Shelve { id, duration, api } => {
+            let client = match api.client() {
+                Ok(c) => c,
+                Err(e) => return print_or_fail(Err(e)),
+            };
+            print_or_fail(client.alarm_action(id, "shelve", Some(&duration)).await)
         }
-        Command::Unshelve { id, who, api } => {
-            let client = Client::new(&api.base_url());
-            print_or_fail(
-                client
-                    .alarm_action(id, "unshelve", &who.login(), None)
-                    .await,
-            )
+        Command::Unshelve { id, api } => {
+            let client = match api.client() {
+                Ok(c) => c,
+                Err(e) => return print_or_fail(Err(e)),
+            };
+            print_or_fail(client.alarm_action(id, "unshelve", None).await)
         }
         Command::Sync {
             command: markoff::cli::SyncCommand::Status { json, api },
         } => {
-            let client = Client::new(&api.base_url());
+            let client = match api.client() {
+                Ok(c) => c,
+                Err(e) => return print_or_fail(Err(e)),
+            };
             print_or_fail(markoff::channels::sync_cli::status(&client, json).await)
         }
         Command::Modbus { command } => markoff::sources::modbus::cli::run(command).await,
@@ -160,7 +165,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
             json,
             api,
         } => {
-            let client = Client::new(&api.base_url());
+            let client = match api.client() {
+                Ok(c) => c,
+                Err(e) => return print_or_fail(Err(e)),
+            };
             let out = match (sensor, json) {
                 (None, true) => client.raw("/api/v1/readings").await.map(|v| pretty(&v)),
                 (None, false) => client.readings().await.map(|r| client::render_readings(&r)),
@@ -199,7 +207,9 @@ fn print_or_fail(out: Result<String, ClientError>) -> ExitCode {
         Err(e) => {
             eprintln!("markoff: {}", error_chain(&e));
             match e {
-                ClientError::Unreachable { .. } => ExitCode::from(EX_UNAVAILABLE),
+                ClientError::Unreachable { .. } | ClientError::Socket { .. } => {
+                    ExitCode::from(EX_UNAVAILABLE)
+                }
                 _ => ExitCode::FAILURE,
             }
         }

@@ -238,17 +238,21 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__ack)
-            opts="-c -h -V --user --api --config --help --version"
+            opts="-c -h -V --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --user)
+                --api)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --api)
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -268,13 +272,21 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__alarms)
-            opts="-c -h -V --all --json --api --config --help --version"
+            opts="-c -h -V --all --json --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -294,7 +306,7 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__ask)
-            opts="-c -h -V --session --json --user --api --config --help --version"
+            opts="-c -h -V --session --json --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -304,11 +316,15 @@ _markoff() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --user)
+                --api)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --api)
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -948,7 +964,7 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__modbus__subcmd__holes)
-            opts="-c -h -V --device --forget --json --api --config --help --version"
+            opts="-c -h -V --device --forget --json --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -959,6 +975,14 @@ _markoff() {
                     return 0
                     ;;
                 --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1120,7 +1144,7 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__readings)
-            opts="-c -h -V --limit --json --api --config --help --version"
+            opts="-c -h -V --limit --json --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1131,6 +1155,14 @@ _markoff() {
                     return 0
                     ;;
                 --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1164,7 +1196,7 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__render__subcmd__chart)
-            opts="-o -c -h -V --sensor --since --height --output --lang --width --db --data-dir --api --config --help --version"
+            opts="-o -c -h -V --sensor --since --height --output --lang --width --db --data-dir --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1207,6 +1239,14 @@ _markoff() {
                     return 0
                     ;;
                 --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1282,7 +1322,7 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__render__subcmd__plan)
-            opts="-o -c -h -V --floor --measure --output --lang --width --db --data-dir --api --config --help --version"
+            opts="-o -c -h -V --floor --measure --output --lang --width --db --data-dir --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1324,6 +1364,14 @@ _markoff() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1362,17 +1410,21 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__shelve)
-            opts="-c -h -V --user --api --config --help --version"
+            opts="-c -h -V --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --user)
+                --api)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --api)
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1392,13 +1444,21 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__status)
-            opts="-c -h -V --json --api --config --help --version"
+            opts="-c -h -V --json --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1474,13 +1534,21 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__sync__subcmd__status)
-            opts="-c -h -V --json --api --config --help --version"
+            opts="-c -h -V --json --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1500,17 +1568,21 @@ _markoff() {
             return 0
             ;;
         markoff__subcmd__unshelve)
-            opts="-c -h -V --user --api --config --help --version"
+            opts="-c -h -V --api --socket --token-file --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --user)
+                --api)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --api)
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

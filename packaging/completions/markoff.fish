@@ -33,7 +33,7 @@ complete -c markoff -n "__fish_markoff_needs_command" -f -a "status" -d 'Show th
 complete -c markoff -n "__fish_markoff_needs_command" -f -a "modbus" -d 'Modbus commissioning: read registers with every interpretation, scan a line for unit ids, print the planned requests of a config'
 complete -c markoff -n "__fish_markoff_needs_command" -f -a "alarms" -d 'Show open alarms (active or awaiting acknowledgement), or every alarm with --all'
 complete -c markoff -n "__fish_markoff_needs_command" -f -a "ask" -d 'Ask the on-site assistant a question (or run one of its slash commands, e.g. "/status") through the running daemon. Works without the LLM too: the answer then comes from local data and says so'
-complete -c markoff -n "__fish_markoff_needs_command" -f -a "ack" -d 'Acknowledge an alarm (operator role in [[users]] required)'
+complete -c markoff -n "__fish_markoff_needs_command" -f -a "ack" -d 'Acknowledge an alarm, as the account running this command (through the daemon\'s socket: group markoff-operators, and an operator in [[users]] by unix_user)'
 complete -c markoff -n "__fish_markoff_needs_command" -f -a "shelve" -d 'Shelve an alarm: no notifications for a while (operator role required)'
 complete -c markoff -n "__fish_markoff_needs_command" -f -a "unshelve" -d 'Lift an alarm\'s shelving (operator role required)'
 complete -c markoff -n "__fish_markoff_needs_command" -f -a "sync" -d 'Sync to the central PostgreSQL'
@@ -53,8 +53,10 @@ complete -c markoff -n "__fish_markoff_using_subcommand demo" -l duration -d 'St
 complete -c markoff -n "__fish_markoff_using_subcommand demo" -l plain -d 'Print plain status lines instead of the full-screen view (automatic when stdout is not a terminal)'
 complete -c markoff -n "__fish_markoff_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand demo" -s V -l version -d 'Print version'
-complete -c markoff -n "__fish_markoff_using_subcommand status" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand status" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand status" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand status" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand status" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand status" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand status" -l json -d 'Machine-readable output'
 complete -c markoff -n "__fish_markoff_using_subcommand status" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand status" -s V -l version -d 'Print version'
@@ -94,8 +96,10 @@ complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from scan" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from scan" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l device -d 'Only this device' -r
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l forget -d 'Clear the holes: the next cycles read across them again and learn those still there'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -l json -d 'Machine-readable output'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from holes" -s h -l help -d 'Print help'
@@ -108,48 +112,58 @@ complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from help" -f -a "holes" -d 'List the address holes the running gateway has learned per device (ranges a device answered "illegal data address" for), or forget them with --forget. Readings and alarms are left alone'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Print the read requests per cycle of every Modbus device in a config'
 complete -c markoff -n "__fish_markoff_using_subcommand modbus; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c markoff -n "__fish_markoff_using_subcommand alarms" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand alarms" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand alarms" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand alarms" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand alarms" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand alarms" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand alarms" -l all -d 'Every alarm, including those in normal state'
 complete -c markoff -n "__fish_markoff_using_subcommand alarms" -l json -d 'Machine-readable output'
 complete -c markoff -n "__fish_markoff_using_subcommand alarms" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand alarms" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand ask" -l session -d 'Conversation to continue; default: one per user ("cli:<login>")' -r
-complete -c markoff -n "__fish_markoff_using_subcommand ask" -l user -d 'Login from [[users]] to act as. Default: $SUDO_USER, else $USER' -r
-complete -c markoff -n "__fish_markoff_using_subcommand ask" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand ask" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand ask" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand ask" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand ask" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand ask" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand ask" -l json -d 'Machine-readable output (the whole reply: source, tools used, attachments)'
 complete -c markoff -n "__fish_markoff_using_subcommand ask" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand ask" -s V -l version -d 'Print version'
-complete -c markoff -n "__fish_markoff_using_subcommand ack" -l user -d 'Login from [[users]] to act as. Default: $SUDO_USER, else $USER' -r
-complete -c markoff -n "__fish_markoff_using_subcommand ack" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand ack" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand ack" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand ack" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand ack" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand ack" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand ack" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand ack" -s V -l version -d 'Print version'
-complete -c markoff -n "__fish_markoff_using_subcommand shelve" -l user -d 'Login from [[users]] to act as. Default: $SUDO_USER, else $USER' -r
-complete -c markoff -n "__fish_markoff_using_subcommand shelve" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand shelve" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand shelve" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand shelve" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand shelve" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand shelve" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand shelve" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand shelve" -s V -l version -d 'Print version'
-complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -l user -d 'Login from [[users]] to act as. Default: $SUDO_USER, else $USER' -r
-complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand unshelve" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and not __fish_seen_subcommand_from status help" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and not __fish_seen_subcommand_from status help" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'Per stream (readings, alarm events, metadata): local and central cursor, rows and age of what waits for the centre, last success, last error, state'
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -l json -d 'Machine-readable output'
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from help" -f -a "status" -d 'Per stream (readings, alarm events, metadata): local and central cursor, rows and age of what waits for the centre, last success, last error, state'
 complete -c markoff -n "__fish_markoff_using_subcommand sync; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c markoff -n "__fish_markoff_using_subcommand readings" -l limit -d 'History rows to show for one sensor' -r
-complete -c markoff -n "__fish_markoff_using_subcommand readings" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand readings" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand readings" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand readings" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand readings" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand readings" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand readings" -l json -d 'Machine-readable output'
 complete -c markoff -n "__fish_markoff_using_subcommand readings" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand readings" -s V -l version -d 'Print version'
@@ -167,8 +181,10 @@ complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -l width -d 'Picture width in pixels (320 to 4000). Default: 1200' -r
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -l db -d 'Draw from this buffer file (read-only) instead of asking the daemon' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -l data-dir -d 'Draw from the buffer in this directory (markoff.db, as `markoff demo --data-dir` keeps it) instead of asking the daemon. [site] and the alarm rules come from --config (config/demo.toml for a demo\'s directory)' -r -F
-complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from plan" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -l sensor -d 'Sensor id, e.g. f3.r301.temperature' -r
@@ -179,8 +195,10 @@ complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -l width -d 'Picture width in pixels (320 to 4000). Default: 1200' -r
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -l db -d 'Draw from this buffer file (read-only) instead of asking the daemon' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -l data-dir -d 'Draw from the buffer in this directory (markoff.db, as `markoff demo --data-dir` keeps it) instead of asking the daemon. [site] and the alarm rules come from --config (config/demo.toml for a demo\'s directory)' -r -F
-complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -l api -d 'Base URL of the daemon\'s local API. Default: from [http] listen in the config file, else http://127.0.0.1:9780' -r
-complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -s c -l config -d 'Config file to read [http] listen from' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -l api -d 'Base URL of the daemon\'s local API (TCP). Default: from [http] listen in the config file, else http://127.0.0.1:9780. With it, actions need --token-file' -r
+complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -l socket -d 'The daemon\'s Unix socket; actions through it are done as the account running this command. Default (without --api): [http] socket of the config, /run/markoff/api.sock' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -l token-file -d 'File holding a bearer token of [[http.token]], for actions over TCP (--api)' -r -F
+complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -s c -l config -d 'Config file to read [http] listen and socket from' -r -F
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -s h -l help -d 'Print help'
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from chart" -s V -l version -d 'Print version'
 complete -c markoff -n "__fish_markoff_using_subcommand render; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Draw a floor plan: rooms coloured by a measure (with its scale), every sensor\'s value, alarms as rings in their severity\'s colour, stale values grey'
@@ -211,7 +229,7 @@ complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_see
 complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "modbus" -d 'Modbus commissioning: read registers with every interpretation, scan a line for unit ids, print the planned requests of a config'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "alarms" -d 'Show open alarms (active or awaiting acknowledgement), or every alarm with --all'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "ask" -d 'Ask the on-site assistant a question (or run one of its slash commands, e.g. "/status") through the running daemon. Works without the LLM too: the answer then comes from local data and says so'
-complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "ack" -d 'Acknowledge an alarm (operator role in [[users]] required)'
+complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "ack" -d 'Acknowledge an alarm, as the account running this command (through the daemon\'s socket: group markoff-operators, and an operator in [[users]] by unix_user)'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "shelve" -d 'Shelve an alarm: no notifications for a while (operator role required)'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "unshelve" -d 'Lift an alarm\'s shelving (operator role required)'
 complete -c markoff -n "__fish_markoff_using_subcommand help; and not __fish_seen_subcommand_from run validate demo status modbus alarms ask ack shelve unshelve sync readings render import completions help" -f -a "sync" -d 'Sync to the central PostgreSQL'

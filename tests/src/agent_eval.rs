@@ -40,6 +40,8 @@ pub use self::runner::{
 
 /// The login the evaluation asks as (an operator, so acknowledgements are proposed).
 pub const EVAL_USER: &str = "eval";
+/// The bearer token (`[[http.token]]`) the evaluation asks with, standing for [`EVAL_USER`].
+pub const EVAL_TOKEN: &str = "markoff-agent-eval-token";
 
 /// Longest free-text argument that can match: ids and names are short; a sentence is not one.
 pub const MAX_FREE_TEXT_CHARS: usize = 40;

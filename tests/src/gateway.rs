@@ -100,6 +100,8 @@ pub struct GatewayBuilder {
     simulator: Option<SimulatorKnobs>,
     env: Vec<(String, String)>,
     extra: String,
+    socket: Option<PathBuf>,
+    tokens: Vec<String>,
 }
 
 impl Default for GatewayBuilder {
@@ -123,11 +125,33 @@ impl Default for GatewayBuilder {
             }),
             env: Vec::new(),
             extra: String::new(),
+            socket: None,
+            tokens: Vec::new(),
         }
     }
 }
 
 impl GatewayBuilder {
+    /// The API's Unix socket at `path` instead of `<dir>/api.sock` (a directory other accounts
+    /// can reach, for tests that call as them).
+    pub fn socket(mut self, path: &Path) -> Self {
+        self.socket = Some(path.to_owned());
+        self
+    }
+
+    /// A bearer token of `[[http.token]]` standing for `user` (given to the daemon in an
+    /// environment variable).
+    pub fn api_token(mut self, user: &str, token: &str) -> Self {
+        let var = format!("MARKOFF_TEST_API_TOKEN_{}", self.tokens.len());
+        self.tokens.push(format!(
+            "\n[[http.token]]\nuser = {}\ntoken_env = {}\n",
+            toml_str(user),
+            toml_str(&var)
+        ));
+        self.env.push((var, token.to_owned()));
+        self
+    }
+
     /// More config text appended as is (e.g. a `[sources.mqtt.<name>]` table).
     pub fn extra_toml(mut self, text: &str) -> Self {
         self.extra.push('\n');
@@ -258,6 +282,11 @@ impl GatewayBuilder {
         duration_line(&mut t, "stall_timeout", self.stall_timeout);
         duration_line(&mut t, "status_interval", self.status_interval);
         t.push_str("\n[http]\nlisten = \"127.0.0.1:0\"\n");
+        let socket = self
+            .socket
+            .clone()
+            .unwrap_or_else(|| db_path.with_file_name("api.sock"));
+        writeln!(t, "socket = {}", toml_str(&socket.display().to_string())).ok();
         if let Some(sim) = &self.simulator {
             write!(
                 t,
@@ -268,6 +297,9 @@ impl GatewayBuilder {
             duration_line(&mut t, "interval", Some(sim.interval));
         }
         t.push_str(&self.extra);
+        for token in &self.tokens {
+            t.push_str(token);
+        }
         t
     }
 
@@ -360,6 +392,68 @@ impl TempGateway {
     /// The buffer.
     pub fn db_path(&self) -> PathBuf {
         self.dir().join("markoff.db")
+    }
+
+    /// The API's Unix socket.
+    pub fn socket_path(&self) -> PathBuf {
+        self.builder
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.dir().join("api.sock"))
+    }
+
+    /// `POST path` with a JSON body on the TCP API, with a bearer token if given: status code
+    /// and body.
+    ///
+    /// # Errors
+    /// The daemon cannot be reached (or has no recorded URL).
+    pub async fn post_json(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<(u16, String)> {
+        let Some(base) = &self.api else {
+            bail!("the daemon has not recorded its API URL yet")
+        };
+        let mut req = self.http.post(format!("{base}{path}")).json(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("POST {base}{path}"))?;
+        let code = resp.status().as_u16();
+        let body = resp.text().await.context("read the response body")?;
+        Ok((code, body))
+    }
+
+    /// `POST path` with a JSON body through the API's Unix socket, as this test process's
+    /// account: status code and body.
+    ///
+    /// # Errors
+    /// The socket cannot be used.
+    pub async fn post_socket(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<(u16, String)> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .unix_socket(self.socket_path())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("a Unix socket HTTP client")?;
+        let resp = client
+            .post(format!("http://localhost{path}"))
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path} on {}", self.socket_path().display()))?;
+        let code = resp.status().as_u16();
+        let body = resp.text().await.context("read the response body")?;
+        Ok((code, body))
     }
 
     /// Where the daemon records its API URL.
@@ -766,5 +860,6 @@ mod tests {
         assert!(t.contains("path = \"/tmp/x/markoff.db\""), "{t}");
         assert!(t.contains("busy_timeout = \"300ms\""), "{t}");
         assert!(t.contains("max_size = \"1MiB\""), "{t}");
+        assert!(t.contains("socket = \"/tmp/x/api.sock\""), "{t}");
     }
 }

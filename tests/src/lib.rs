@@ -9,6 +9,7 @@
 //!   captured log, signals, restart, and HTTP/metrics helpers.
 //! - [`FakeSystemd`]: a notify socket that records READY/STATUS/WATCHDOG/STOPPING.
 //! - [`db`]: a separate SQLite connection on a gateway's buffer.
+//! - [`accounts`]: Unix test accounts and groups (root; required under `CI=true`), the CLI run as them.
 //! - [`services`]: PostgreSQL and Mosquitto, required under `CI=true`.
 //! - [`pg`]: a migrated central database of the test's own, gateway roles, what the centre holds.
 //! - [`proxy`]: a TCP proxy that takes a server down for one client (cut, refuse, back up).
@@ -22,6 +23,7 @@
 //!
 //! The end-to-end tests themselves are in `tests/tests/e2e.rs`.
 
+pub mod accounts;
 pub mod agent_eval;
 pub mod binary;
 pub mod browser;

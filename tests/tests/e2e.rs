@@ -9,11 +9,13 @@ mod e2e {
     mod agent;
     mod alarms;
     mod cli;
+    mod conn_limits;
     mod crash;
     mod demo;
     mod disk_budget;
     mod import;
     mod lan;
+    mod local_auth;
     mod logs;
     mod reload;
     mod services;

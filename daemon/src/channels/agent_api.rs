@@ -1,16 +1,17 @@
 //! Assistant endpoints of the local HTTP API, used by `markoff ask` (and the LAN page's chat).
 //!
-//! - `POST /api/v1/ask`: body `{"text": "...", "user": "ivan", "session": "...", "lang": "ru"}`;
-//!   answers with the [`Reply`] (text, source, attachments, confirmations, tools used).
-//! - `POST /api/v1/ask/confirm`: body `{"token": "...", "user": "ivan"}`: carries out an
-//!   acknowledgement the assistant proposed, as that user (operators only, audited).
+//! - `POST /api/v1/ask`: body `{"text": "...", "session": "...", "lang": "ru"}`; answers with the
+//!   [`Reply`] (text, source, attachments, confirmations, tools used).
+//! - `POST /api/v1/ask/confirm`: body `{"token": "..."}`: carries out an acknowledgement the
+//!   assistant proposed to the same caller (operators only, audited).
 //!
-//! Like the rest of the local API this listens on loopback: the caller names the user.
+//! Both act for the caller the transport established (see `super::api_auth`); a `user` or
+//! `channel` in the body is ignored.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Agent, ConfirmError, Question, Reply};
@@ -22,14 +23,9 @@ use crate::model::{Actor, Lang};
 pub struct AskRequest {
     /// The question or slash command.
     pub text: String,
-    /// Login from `[[users]]` asking.
-    pub user: String,
-    /// Conversation key; default `<channel>:<user>`.
+    /// Conversation key; default `cli:<user>`.
     #[serde(default)]
     pub session: Option<String>,
-    /// Channel (`cli`, `lan`); default `api`.
-    #[serde(default)]
-    pub channel: Option<String>,
     /// Language of the answer, when the caller knows it.
     #[serde(default)]
     pub lang: Option<Lang>,
@@ -38,13 +34,8 @@ pub struct AskRequest {
 /// Body of `POST /api/v1/ask/confirm`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ConfirmRequest {
-    /// The token of the proposal.
+    /// The token of the proposal (it must have been proposed to the same caller).
     pub token: String,
-    /// Login of the person confirming (must be the one it was proposed to).
-    pub user: String,
-    /// Channel; default `api`.
-    #[serde(default)]
-    pub channel: Option<String>,
 }
 
 /// What the assistant's endpoints need: the shared core and the assistant.
@@ -57,21 +48,14 @@ pub(crate) struct AskState {
 /// Longest question accepted, in characters.
 pub const MAX_QUESTION_CHARS: usize = 4000;
 
-/// Builds the question a request stands for.
-pub fn question(core: &Core, req: &AskRequest, default_channel: &str) -> Question {
-    let cfg = core.config();
-    let channel = req
-        .channel
-        .clone()
-        .unwrap_or_else(|| default_channel.to_owned());
-    let user = req.user.trim();
-    let actor = Actor::by_login(&cfg.users, user, &channel);
+/// Builds the question `actor` asks with `req`.
+pub fn question(req: &AskRequest, actor: Actor) -> Question {
     Question {
         text: req.text.chars().take(MAX_QUESTION_CHARS).collect(),
         session: req
             .session
             .clone()
-            .unwrap_or_else(|| format!("{channel}:{user}")),
+            .unwrap_or_else(|| format!("cli:{}", actor.user)),
         actor,
         lang: req.lang,
     }
@@ -79,23 +63,22 @@ pub fn question(core: &Core, req: &AskRequest, default_channel: &str) -> Questio
 
 pub(crate) async fn ask(
     State(AskState { core, agent }): State<AskState>,
+    Extension(actor): Extension<Actor>,
     Json(req): Json<AskRequest>,
 ) -> Response {
     if req.text.trim().is_empty() {
         return (StatusCode::BAD_REQUEST, "text is empty\n").into_response();
     }
-    let q = question(&core, &req, "api");
+    let q = question(&req, actor);
     let reply: Reply = agent.ask(&core, q).await;
     Json(reply).into_response()
 }
 
 pub(crate) async fn confirm(
     State(AskState { core, agent }): State<AskState>,
+    Extension(actor): Extension<Actor>,
     Json(req): Json<ConfirmRequest>,
 ) -> Response {
-    let cfg = core.config();
-    let channel = req.channel.clone().unwrap_or_else(|| "api".to_owned());
-    let actor = Actor::by_login(&cfg.users, req.user.trim(), &channel);
     match agent.confirm(&core, req.token.trim(), actor).await {
         Ok(outcome) => Json(outcome).into_response(),
         Err(ConfirmError::Alarm(e)) => super::alarms_api::refusal(&e),

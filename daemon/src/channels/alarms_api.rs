@@ -1,19 +1,17 @@
 //! Alarm endpoints of the local HTTP API, used by `markoff alarms`, `markoff ack` and the LAN page.
 //!
 //! - `GET /api/v1/alarms[?all=true]`: open alarms (active or unacknowledged), or every alarm.
-//! - `POST /api/v1/alarms/{id}/ack`, `.../shelve`, `.../unshelve`, `.../out-of-service`:
-//!   body `{"user": "ivan", "channel": "cli", ...}`. The user is looked up in `[[users]]`; only
-//!   operators may act. Every attempt, allowed or refused, is in the audit log.
-//!
-//! The API listens on loopback by default: whoever can reach it is trusted to name themselves
-//! (a local login). Exposing it on the LAN needs the LAN page's own authentication.
+//! - `POST /api/v1/alarms/{id}/ack`, `.../shelve`, `.../unshelve`, `.../out-of-service`: the
+//!   caller the transport established acts (see `super::api_auth`: the socket's peer uid, or a
+//!   bearer token); only operators may. A `user` or `channel` in the body is ignored. Every
+//!   attempt, allowed or refused, is in the audit log with that identity and transport.
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::alarms::AlarmError;
@@ -30,11 +28,6 @@ pub(crate) struct ListQuery {
 /// Body of the action endpoints.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ActionRequest {
-    /// Login of the person acting.
-    pub user: String,
-    /// Channel the request came through (`cli`, `lan`); default `api`.
-    #[serde(default)]
-    pub channel: Option<String>,
     /// Shelve: how long ("30m", "2h").
     #[serde(default)]
     pub duration: Option<String>,
@@ -50,11 +43,9 @@ pub(crate) async fn list(State(core): State<Core>, Query(q): Query<ListQuery>) -
 pub(crate) async fn act(
     State(core): State<Core>,
     Path((id, action)): Path<(i64, String)>,
+    Extension(actor): Extension<Actor>,
     Json(req): Json<ActionRequest>,
 ) -> Response {
-    let cfg = core.config();
-    let channel = req.channel.clone().unwrap_or_else(|| "api".to_owned());
-    let actor = Actor::by_login(&cfg.users, req.user.trim(), &channel);
     let result = match action.as_str() {
         "ack" => core.alarms.ack(id, actor).await,
         "unshelve" => core.alarms.unshelve(id, actor).await,

@@ -27,7 +27,8 @@ impl Client {
         })
     }
 
-    /// `POST /api/v1/alarms/{id}/{action}` as `user` through the CLI; returns the text to print.
+    /// `POST /api/v1/alarms/{id}/{action}` as the caller the daemon establishes (the socket's
+    /// peer account, or the bearer token); returns the text to print.
     ///
     /// # Errors
     /// See [`ClientError`]; a refusal comes back as [`ClientError::Status`] with the reason.
@@ -35,12 +36,9 @@ impl Client {
         &self,
         id: i64,
         action: &str,
-        user: &str,
         duration: Option<&str>,
     ) -> Result<String, ClientError> {
         let body = ActionRequest {
-            user: user.to_owned(),
-            channel: Some("cli".to_owned()),
             duration: duration.map(str::to_owned),
             enabled: None,
         };
@@ -52,8 +50,15 @@ impl Client {
                 status: 200,
                 body: format!("unexpected answer: {e}"),
             })?;
+        let by = outcome
+            .alarm
+            .acked_by
+            .as_deref()
+            .filter(|_| action == "ack")
+            .map(|u| format!(", by {u}"))
+            .unwrap_or_default();
         Ok(format!(
-            "#{} {}: {} ({}), by {user}\n",
+            "#{} {}: {} ({}){by}\n",
             outcome.alarm.id,
             outcome.alarm.alert,
             outcome.event.as_str(),

@@ -1,8 +1,14 @@
 //! The CLI side of `markoff status` and `markoff readings`: finds a running daemon's local HTTP
 //! API ([`ApiArgs`]), queries it and prints text for people or JSON for scripts.
+//!
+//! The CLI talks to the daemon's Unix socket (`[http] socket`) when it exists, so that actions
+//! are done as the account running the CLI (the daemon reads its uid from the kernel); reads
+//! fall back to the TCP listener when the socket cannot be used (an account outside group
+//! `markoff-operators`). With `--api URL` it uses TCP, with the bearer token of
+//! `--token-file` for actions.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::http::{LatestRow, SensorDetail, format_ts, format_value};
@@ -22,6 +28,27 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    /// The daemon's socket could not be used for an action.
+    #[error(
+        "cannot use the daemon's socket {path}: actions need it (members of group \
+         markoff-operators, mapped to a login by unix_user in [[users]]) or --api with --token-file"
+    )]
+    Socket {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The bearer token file could not be read.
+    #[error("cannot read the token file {path}")]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The daemon answered with an error.
     #[error("the daemon answered {status}: {body}")]
     Status {
@@ -35,26 +62,55 @@ pub enum ClientError {
     Decode(#[source] reqwest::Error),
 }
 
+/// The daemon's Unix socket, and a client that talks through it.
+#[derive(Debug, Clone)]
+struct Local {
+    path: PathBuf,
+    http: reqwest::Client,
+}
+
 /// A client of one daemon.
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    local: Option<Local>,
+    token: Option<String>,
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
 }
 
 impl Client {
-    /// A client for the API at `base` (e.g. `http://127.0.0.1:9780`).
+    /// A client for the API at `base` (e.g. `http://127.0.0.1:9780`), over TCP only.
     pub fn new(base: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .unwrap_or_default();
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            http,
+            http: builder().build().unwrap_or_default(),
+            local: None,
+            token: None,
         }
+    }
+
+    /// Talks through the Unix socket at `path` first (every action, and reads while it answers).
+    #[must_use]
+    pub fn with_socket(mut self, path: &Path) -> Self {
+        self.local = builder().unix_socket(path).build().ok().map(|http| Local {
+            path: path.to_owned(),
+            http,
+        });
+        self
+    }
+
+    /// Sends `token` as a bearer token on TCP.
+    #[must_use]
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
     }
 
     /// `POST` of a JSON body; the JSON answer.
@@ -67,34 +123,62 @@ impl Client {
             .await
     }
 
-    /// `POST` of a JSON body, waiting up to `timeout` for the answer.
+    /// `POST` of a JSON body, waiting up to `timeout` for the answer: through the socket when
+    /// there is one (an action is never retried elsewhere), else over TCP with the token.
     pub(crate) async fn post_json_within<B: serde::Serialize>(
         &self,
         path: &str,
         body: &B,
         timeout: Duration,
     ) -> Result<serde_json::Value, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .timeout(timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            let body = resp.text().await.unwrap_or_default().trim().to_owned();
-            return Err(ClientError::Status { status, body });
-        }
+        let resp = if let Some(local) = &self.local {
+            local
+                .http
+                .post(format!("http://localhost{path}"))
+                .timeout(timeout)
+                .json(body)
+                .send()
+                .await
+                .map_err(|source| ClientError::Socket {
+                    path: local.path.clone(),
+                    source,
+                })?
+        } else {
+            let url = format!("{}{path}", self.base);
+            let mut req = self.http.post(&url).timeout(timeout).json(body);
+            if let Some(token) = &self.token {
+                req = req.bearer_auth(token);
+            }
+            req.send()
+                .await
+                .map_err(|source| ClientError::Unreachable {
+                    url: url.clone(),
+                    source,
+                })?
+        };
+        let resp = checked(resp).await?;
         resp.json().await.map_err(ClientError::Decode)
     }
 
     async fn get(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        if let Some(local) = &self.local {
+            match local
+                .http
+                .get(format!("http://localhost{path}"))
+                .send()
+                .await
+            {
+                Ok(resp) => return checked(resp).await,
+                // The socket is not there or not ours: reads are open on TCP.
+                Err(e) if e.is_connect() => {}
+                Err(source) => {
+                    return Err(ClientError::Socket {
+                        path: local.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
         let url = format!("{}{path}", self.base);
         let resp = self
             .http
@@ -105,12 +189,7 @@ impl Client {
                 url: url.clone(),
                 source,
             })?;
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            let body = resp.text().await.unwrap_or_default().trim().to_owned();
-            return Err(ClientError::Status { status, body });
-        }
-        Ok(resp)
+        checked(resp).await
     }
 
     /// `GET /api/v1/status`.
@@ -328,19 +407,71 @@ pub fn render_sensor(sensor: &str, d: &SensorDetail) -> String {
     out
 }
 
+/// A non-success answer as [`ClientError::Status`].
+async fn checked(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default().trim().to_owned();
+    Err(ClientError::Status { status, body })
+}
+
 /// How the CLI finds the running daemon.
 #[derive(Debug, clap::Args)]
 pub struct ApiArgs {
-    /// Base URL of the daemon's local API. Default: from [http] listen in the config file,
-    /// else http://127.0.0.1:9780.
+    /// Base URL of the daemon's local API (TCP). Default: from [http] listen in the config
+    /// file, else http://127.0.0.1:9780. With it, actions need --token-file.
     #[arg(long, env = "MARKOFF_API")]
     pub api: Option<String>,
-    /// Config file to read [http] listen from.
+    /// The daemon's Unix socket; actions through it are done as the account running this
+    /// command. Default (without --api): [http] socket of the config, /run/markoff/api.sock.
+    #[arg(long, env = "MARKOFF_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// File holding a bearer token of [[http.token]], for actions over TCP (--api).
+    #[arg(long, env = "MARKOFF_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Config file to read [http] listen and socket from.
     #[arg(long, short, env = "MARKOFF_CONFIG", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
 }
 
 impl ApiArgs {
+    /// The client these arguments describe: the socket (given, or the config's when no
+    /// `--api` is), the TCP base URL and the token.
+    ///
+    /// # Errors
+    /// The token file cannot be read.
+    pub fn client(&self) -> Result<Client, ClientError> {
+        let token = match &self.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| ClientError::Token {
+                        path: path.clone(),
+                        source,
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let socket = self.socket.clone().or_else(|| {
+            if self.api.is_some() || self.token_file.is_some() {
+                return None;
+            }
+            let path = crate::config::load_file(&self.config).map_or_else(
+                |_| crate::config::defaults::http_socket(),
+                |c| c.http.socket,
+            );
+            (!path.as_os_str().is_empty() && path.exists()).then_some(path)
+        });
+        let client = Client::new(&self.base_url()).with_token(token);
+        Ok(match socket {
+            Some(path) => client.with_socket(&path),
+            None => client,
+        })
+    }
+
     /// The API base URL: `--api`, else `[http] listen` of the config (or, when that is port 0,
     /// the address the daemon recorded in `markoff.api` beside its buffer), else the default.
     pub fn base_url(&self) -> String {

@@ -13,7 +13,11 @@
 //! - `/api/v1/alarms...`: alarms and operator actions (see `super::alarms_api`).
 //! - `GET /api/v1/render/plan`, `GET /api/v1/render/chart`: PNG pictures (see `crate::render::api`).
 //! - `POST /api/v1/ask`, `/api/v1/ask/confirm`: the assistant (see `super::agent_api`).
+//!
+//! Served on loopback TCP (`[http] listen`) and on a Unix socket (`[http] socket`). Reads need
+//! nothing; every `POST` needs a caller established by the transport (see `super::api_auth`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -26,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use super::api_auth::{ApiTokens, Gate, require_caller};
+use super::conn::{self, Acceptor, Limits};
 use crate::agent::Agent;
 use crate::context::Core;
 use crate::model::{Quality, Timestamp};
@@ -69,8 +75,14 @@ struct HistoryQuery {
     limit: Option<u32>,
 }
 
-/// Builds the router (exposed for tests).
+/// Builds the router (exposed for tests). The state-changing routes need a caller established
+/// by the transport (see `super::api_auth`); reads need nothing.
 pub fn router(core: Core, agent: Agent) -> Router {
+    let gate = Gate {
+        core: core.clone(),
+        tokens: Arc::new(ApiTokens::default()),
+    };
+    let caller = axum::middleware::from_fn_with_state(gate, require_caller);
     // A question may take the assistant's whole turn (at most 10 minutes by config); the
     // assistant bounds it itself.
     let agent = Router::new()
@@ -79,6 +91,7 @@ pub fn router(core: Core, agent: Agent) -> Router {
             "/api/v1/ask/confirm",
             axum::routing::post(super::agent_api::confirm),
         )
+        .route_layer(caller.clone())
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -88,6 +101,12 @@ pub fn router(core: Core, agent: Agent) -> Router {
             core: core.clone(),
             agent,
         });
+    let acts = Router::new()
+        .route(
+            "/api/v1/alarms/{id}/{action}",
+            axum::routing::post(super::alarms_api::act),
+        )
+        .route_layer(caller);
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
@@ -107,10 +126,7 @@ pub fn router(core: Core, agent: Agent) -> Router {
         .route("/api/v1/alarms", get(super::alarms_api::list))
         .route("/api/v1/render/plan", get(crate::render::api::plan))
         .route("/api/v1/render/chart", get(crate::render::api::chart))
-        .route(
-            "/api/v1/alarms/{id}/{action}",
-            axum::routing::post(super::alarms_api::act),
-        )
+        .merge(acts)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -120,20 +136,69 @@ pub fn router(core: Core, agent: Agent) -> Router {
         .merge(agent)
 }
 
-/// Serves the API on `listener` until `token` is cancelled.
+/// Serves the API on `listener` (the TCP listener or the Unix socket, named `name` in metrics
+/// and logs) until `token` is cancelled, with the connection limits of `super::conn`.
 ///
 /// # Errors
 /// The server failed.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+pub async fn serve<A: Acceptor>(
+    listener: A,
+    name: &'static str,
     core: Core,
     agent: Agent,
     token: CancellationToken,
 ) -> Result<(), TaskError> {
-    axum::serve(listener, router(core, agent))
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-        .map_err(|e| TaskError::new("HTTP server failed", e))
+    let shed = core
+        .metrics
+        .get::<super::api_auth::ApiMetrics>()
+        .shed
+        .clone();
+    conn::serve(
+        listener,
+        name,
+        router(core, agent),
+        Limits::default(),
+        shed,
+        token,
+    )
+    .await
+}
+
+/// Binds the API's Unix socket at `path`: makes its directory if missing, replaces a stale
+/// socket file (refusing when another daemon still answers on it) and sets mode 0660, so that
+/// the socket's group (`markoff-operators` under the packaged unit, whose runtime directory is
+/// set-group-id) decides who may connect.
+///
+/// # Errors
+/// The directory cannot be made, another daemon serves the socket, or binding fails.
+pub fn bind_socket(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another markoff daemon answers on this socket",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file that is not a socket is in the way",
+            ));
+        }
+        Err(_) => {}
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
 }
 
 async fn ready(State(core): State<Core>) -> Response {

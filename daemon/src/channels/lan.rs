@@ -16,6 +16,7 @@
 //!
 //! Every answer carries `Cache-Control: no-store` and a content security policy that allows no
 //! script. The bound address is recorded in `markoff.lan` beside the buffer (useful with port 0).
+//! Connections are served with the idle timeout and connection cap of `super::conn`.
 //!
 //! Owns: the page's routes, sessions and presentation. Does not own: the answers (see
 //! `crate::agent`), the alarm lifecycle (see `crate::alarms`), drawing (see `crate::render`).
@@ -168,11 +169,21 @@ async fn serve(
     auth: Arc<Auth>,
     token: CancellationToken,
 ) -> Result<(), TaskError> {
-    let app = router(core, agent, auth).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-        .map_err(|e| TaskError::new("LAN page server failed", e))
+    let shed = core
+        .metrics
+        .get::<super::api_auth::ApiMetrics>()
+        .shed
+        .clone();
+    let app = router(core, agent, auth);
+    super::conn::serve(
+        listener,
+        "lan",
+        app,
+        super::conn::Limits::default(),
+        shed,
+        token,
+    )
+    .await
 }
 
 #[derive(Clone, Debug)]
@@ -405,12 +416,10 @@ async fn ask(State(p): State<Page>, headers: HeaderMap, Form(f): Form<AskForm>) 
     }
     let req = super::agent_api::AskRequest {
         text: f.text.clone(),
-        user: who.session.user.clone(),
         session: Some(who.session.conversation.clone()),
-        channel: Some("lan".to_owned()),
         lang: Some(lang),
     };
-    let question = super::agent_api::question(&p.core, &req, "lan");
+    let question = super::agent_api::question(&req, who.actor());
     let reply = p.agent.ask(&p.core, question).await;
     p.auth.push_chat(
         &who.id,

@@ -266,8 +266,17 @@ pub struct HttpConfig {
     #[serde(default = "defaults::enabled")]
     pub enabled: bool,
     /// Address to listen on. Loopback by default; binding a LAN address is an explicit choice.
+    /// Without a bearer token (`[[http.token]]`) this listener only answers reads.
     #[serde(default = "defaults::http_listen")]
     pub listen: SocketAddr,
+    /// The Unix socket of the local control plane: the caller's uid (from the kernel) says who
+    /// acts. Empty: no socket.
+    #[serde(default = "defaults::http_socket")]
+    pub socket: PathBuf,
+    /// `[[http.token]]`: bearer tokens for remote tools on the TCP listener, each standing for a
+    /// `[[users]]` login. Read from env/file/credential, never from this file.
+    #[serde(default)]
+    pub token: Vec<crate::channels::lan::config::LanTokenConfig>,
 }
 
 impl Default for HttpConfig {
@@ -275,6 +284,8 @@ impl Default for HttpConfig {
         Self {
             enabled: true,
             listen: defaults::http_listen(),
+            socket: defaults::http_socket(),
+            token: Vec::new(),
         }
     }
 }
@@ -353,6 +364,7 @@ impl Default for SimulatorConfig {
 /// Named default values, one function each so serde and docs share them.
 pub(crate) mod defaults {
     use std::net::{Ipv4Addr, SocketAddr};
+    use std::path::PathBuf;
     use std::time::Duration;
 
     use super::{ByteSize, Synchronous};
@@ -417,6 +429,9 @@ pub(crate) mod defaults {
     }
     pub(crate) fn http_listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 9780))
+    }
+    pub(crate) fn http_socket() -> PathBuf {
+        PathBuf::from("/run/markoff/api.sock")
     }
     pub(crate) fn sim_floors() -> u32 {
         3

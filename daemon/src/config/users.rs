@@ -16,6 +16,10 @@ pub struct UserConfig {
     pub name: Option<String>,
     /// `viewer` (may ask) or `operator` (may also acknowledge and shelve alarms).
     pub role: Role,
+    /// The person's Unix account on the gateway: a local CLI call from it (through the API
+    /// socket, whose kernel-checked peer uid names the caller) acts as this login.
+    #[serde(default)]
+    pub unix_user: Option<String>,
     /// Numeric Telegram user id, if the person uses the bot.
     #[serde(default)]
     pub telegram_id: Option<i64>,

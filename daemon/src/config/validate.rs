@@ -129,6 +129,7 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
     v.0.extend(super::site::validate(&config.site));
     v.0.extend(config.agent.validate());
     v.0.extend(config.lan.validate(&config.users));
+    v.0.extend(crate::channels::api_auth::validate(config));
     v.0.extend(config.telegram.validate());
     if let Some(sync) = &config.sync {
         v.0.extend(crate::sync::config::validate(sync));

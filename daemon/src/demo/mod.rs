@@ -38,6 +38,8 @@ pub fn demo_config(
     let mut cfg = config::parse_str(DEMO_CONFIG, Path::new("config/demo.toml"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     cfg.store.path = Some(data_dir.join("markoff.db"));
+    // The demo's own socket, beside its buffer: actions through it are the demo user's.
+    cfg.http.socket = data_dir.join("api.sock");
     for conn in cfg.sources.modbus.values_mut() {
         conn.controller = format!("tcp://{plant}");
     }

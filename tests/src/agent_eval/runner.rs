@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{Case, EVAL_USER, describe_call, describe_expect};
+use super::{Case, EVAL_TOKEN, EVAL_USER, describe_call, describe_expect};
 use crate::gateway::{TempGateway, metric_in, toml_str};
 
 /// What to run the evaluation against.
@@ -321,7 +321,8 @@ pub async fn run(
     let mut builder = TempGateway::builder()
         .id("agent-eval")
         .simulator(3, 5, Duration::from_millis(500))
-        .extra_toml(&gateway_toml(opts));
+        .extra_toml(&gateway_toml(opts))
+        .api_token(EVAL_USER, EVAL_TOKEN);
     if let Some((var, value)) = &opts.key {
         builder = builder.env(var, value);
     }
@@ -359,13 +360,12 @@ pub async fn run(
         let sent = Instant::now();
         let body = serde_json::json!({
             "text": case.question,
-            "user": EVAL_USER,
             "session": format!("eval:{}", case.id),
-            "channel": "eval",
             "lang": case.lang,
         });
         let resp = http
             .post(&ask_url)
+            .bearer_auth(EVAL_TOKEN)
             .json(&body)
             .send()
             .await

@@ -26,13 +26,27 @@ role = "viewer"
 lang = "ru"
 "#;
 
+/// The bearer token of `user` (`[[http.token]]`, see [`with_tokens`]).
+fn token_of(user: &str) -> String {
+    format!("{user}-agent-e2e-token")
+}
+
+/// `builder` with a bearer token for each person of [`USERS`].
+fn with_tokens(builder: markoff_tests::GatewayBuilder) -> markoff_tests::GatewayBuilder {
+    builder
+        .api_token("ivan", &token_of("ivan"))
+        .api_token("olga", &token_of("olga"))
+}
+
 /// A gateway whose assistant talks to `fake`.
 async fn gateway(fake: &FakeKobold, agent_extra: &str) -> TempGateway {
     let toml = format!(
         "{ROOM_TOO_WARM}\n{USERS}\n[agent]\nturn_timeout = \"20s\"\n{agent_extra}\n\n[agent.llm]\nurl = \"{}\"\nrequest_timeout = \"2s\"\nbreaker_cooldown = \"1h\"\n",
         fake.url()
     );
-    let gw = TempGateway::builder().extra_toml(&toml).start().await;
+    let gw = with_tokens(TempGateway::builder().extra_toml(&toml))
+        .start()
+        .await;
     // The simulator's first readings are in the latest-value cache.
     assert_eventually!(
         gw.get_json("/api/v1/readings")
@@ -53,7 +67,8 @@ async fn ask(gw: &TempGateway, user: &str, text: &str) -> Value {
 async fn ask_in(gw: &TempGateway, user: &str, text: &str, session: Option<&str>) -> Value {
     let resp = reqwest::Client::new()
         .post(format!("{}/api/v1/ask", gw.api_url()))
-        .json(&json!({"text": text, "user": user, "session": session}))
+        .bearer_auth(token_of(user))
+        .json(&json!({"text": text, "session": session}))
         .timeout(Duration::from_secs(60))
         .send()
         .await
@@ -292,12 +307,14 @@ async fn server_down_gives_local_answers_within_a_second() {
         assert!(text.contains(expect), "{question}: {text}");
     }
     // Through the CLI too.
+    let token_file = gw.dir().join("ivan.token");
+    std::fs::write(&token_file, token_of("ivan")).expect("write the token file");
     let out = run_markoff(&[
         "ask",
         "any",
         "leaks?",
-        "--user",
-        "ivan",
+        "--token-file",
+        &token_file.display().to_string(),
         "--api",
         gw.api_url(),
     ])
@@ -506,7 +523,8 @@ async fn acknowledgement_needs_a_confirmation_outside_the_llm() {
         async move {
             client
                 .post(url)
-                .json(&json!({"token": token, "user": user}))
+                .bearer_auth(token_of(user))
+                .json(&json!({"token": token}))
                 .send()
                 .await
                 .expect("confirm request")
@@ -535,7 +553,7 @@ async fn answers_on_stale_data_say_so() {
         "{ROOM_TOO_WARM}\n{USERS}\n[agent]\nturn_timeout = \"20s\"\nstale_after = \"1s\"\n\n[agent.llm]\nurl = \"{}\"\nrequest_timeout = \"2s\"\n",
         fake.url()
     );
-    let quiet = TempGateway::builder().no_simulator().extra_toml(&agent);
+    let quiet = with_tokens(TempGateway::builder().no_simulator().extra_toml(&agent));
     gw.write_config_from(quiet);
     gw.sighup();
     assert_eventually!(

@@ -1,6 +1,7 @@
 //! Local alarms through the real binary: a rule on a simulated room fires, `markoff alarms` lists
-//! it, a viewer's `markoff ack` is refused and an operator's is done (both in the audit log), and
-//! after `kill -9` and a restart the alarm is still acknowledged and is not raised again.
+//! it, a viewer's `markoff ack` is refused and an operator's is done (both in the audit log, under
+//! the identity their bearer token stands for), and after `kill -9` and a restart the alarm is
+//! still acknowledged and is not raised again.
 
 use markoff_tests::{TempGateway, assert_eventually, db, metric_in, run_markoff};
 use rusqlite::Connection;
@@ -33,6 +34,10 @@ role = "viewer"
 "#;
 
 const ALERT: &str = "RoomTooWarm";
+
+/// Bearer tokens of `[[http.token]]` for the two people.
+const IVAN_TOKEN: &str = "ivan-e2e-token-5b1f";
+const OLGA_TOKEN: &str = "olga-e2e-token-93c2";
 
 /// `markoff <args> --api <api>`: exit code, stdout, stderr.
 async fn cli(api: &str, args: &[&str]) -> (Option<i32>, String, String) {
@@ -114,9 +119,20 @@ async fn alarm_is_listed_acknowledged_by_an_operator_only_and_survives_kill9() {
         .id("alarms")
         .simulator(1, 2, ms(100))
         .extra_toml(ALARMS)
+        .api_token("ivan", IVAN_TOKEN)
+        .api_token("olga", OLGA_TOKEN)
         .start()
         .await;
     let api = gw.api_url().to_owned();
+    let token_file = |name: &str, token: &str| {
+        let path = gw.dir().join(format!("{name}.token"));
+        std::fs::write(&path, format!("{token}\n")).expect("write a token file");
+        path.display().to_string()
+    };
+    let (ivan_token, olga_token) = (
+        token_file("ivan", IVAN_TOKEN),
+        token_file("olga", OLGA_TOKEN),
+    );
 
     // Listed for people, then as JSON.
     assert_eventually!(
@@ -142,7 +158,7 @@ async fn alarm_is_listed_acknowledged_by_an_operator_only_and_survives_kill9() {
     let id_arg = id.to_string();
 
     // A viewer may not acknowledge.
-    let (code, out, err) = cli(&api, &["ack", &id_arg, "--user", "olga"]).await;
+    let (code, out, err) = cli(&api, &["ack", &id_arg, "--token-file", &olga_token]).await;
     assert_ne!(code, Some(0), "olga's ack succeeded: {out}");
     assert!(err.contains("operator role"), "{err}");
     assert_eq!(
@@ -152,7 +168,7 @@ async fn alarm_is_listed_acknowledged_by_an_operator_only_and_survives_kill9() {
     );
 
     // An operator may.
-    let (code, out, err) = cli(&api, &["ack", &id_arg, "--user", "ivan"]).await;
+    let (code, out, err) = cli(&api, &["ack", &id_arg, "--token-file", &ivan_token]).await;
     assert_eq!(code, Some(0), "ivan's ack failed: {err}");
     assert!(
         out.contains(&format!("#{id} {ALERT}: acked")) && out.contains("by ivan"),
@@ -174,7 +190,7 @@ async fn alarm_is_listed_acknowledged_by_an_operator_only_and_survives_kill9() {
             channel.as_str(),
             action.as_str()
         ),
-        ("olga", Some("viewer"), "cli", "ack"),
+        ("olga", Some("viewer"), "token", "ack"),
         "{entries:?}"
     );
     assert_eq!(outcome, "refused", "{entries:?}");
@@ -189,7 +205,7 @@ async fn alarm_is_listed_acknowledged_by_an_operator_only_and_survives_kill9() {
         (
             "ivan".to_owned(),
             Some("operator".to_owned()),
-            "cli".to_owned(),
+            "token".to_owned(),
             "ack".to_owned(),
             "done".to_owned(),
             None
@@ -202,7 +218,7 @@ async fn alarm_is_listed_acknowledged_by_an_operator_only_and_survives_kill9() {
         count(
             &conn,
             "SELECT count(*) FROM alarm_events WHERE alarm_id = ?1 AND event = 'acked' \
-             AND actor = 'ivan' AND channel = 'cli'",
+             AND actor = 'ivan' AND channel = 'token'",
             id
         ),
         1

@@ -157,6 +157,7 @@ mod tests {
     fn users() -> Vec<UserConfig> {
         vec![UserConfig {
             login: "ivan".into(),
+            unix_user: None,
             name: None,
             role: Role::Operator,
             telegram_id: None,

@@ -150,6 +150,7 @@ mod tests {
         cfg.users = vec![
             UserConfig {
                 login: "ivan".into(),
+                unix_user: None,
                 name: None,
                 role: Role::Operator,
                 telegram_id: Some(11),
@@ -159,6 +160,7 @@ mod tests {
             },
             UserConfig {
                 login: "olga".into(),
+                unix_user: None,
                 name: None,
                 role: Role::Viewer,
                 telegram_id: None,
