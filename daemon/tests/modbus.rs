@@ -68,6 +68,18 @@ impl Rig {
         }
     }
 
+    /// `markoff_modbus_device_up` of `device` (any connection).
+    fn device_up(&self, device: &str) -> Option<f64> {
+        let label = format!("device=\"{device}\"}}");
+        self.store
+            .shared
+            .registry
+            .render()
+            .lines()
+            .find(|l| l.starts_with("markoff_modbus_device_up{") && l.contains(&label))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
     fn ctx(&self) -> SourceContext {
         SourceContext::for_store(&self.store)
     }
@@ -146,6 +158,11 @@ async fn polling_resumes_by_itself_after_a_device_restart() {
     })
     .await;
     assert_eq!(
+        rig.device_up("boiler"),
+        Some(0.0),
+        "markoff_modbus_device_up"
+    );
+    assert_eq!(
         rig.value("boiler.temp"),
         None,
         "a failed read is never stored as a number"
@@ -158,6 +175,11 @@ async fn polling_resumes_by_itself_after_a_device_restart() {
     })
     .await;
     eventually("online again", || rig.value("boiler.online") == Some(1.0)).await;
+    assert_eq!(
+        rig.device_up("boiler"),
+        Some(1.0),
+        "markoff_modbus_device_up"
+    );
     let history = rig.history("boiler.temp").await;
     assert!(
         history

@@ -57,6 +57,12 @@ async fn a_missing_broker_costs_no_cpu_and_is_rejoined_within_the_backoff_cap() 
         (1.0..=6.0).contains(&attempts),
         "attempts in 4.5 s with a 2 s cap: {attempts}"
     );
+    let connected = "markoff_mqtt_connected{broker=\"bus\"}";
+    let text = store.shared.registry.render();
+    assert!(
+        text.contains(&format!("{connected} 0")),
+        "the connection is down: {text}"
+    );
 
     // The broker returns: the gateway is back within the cap (2 s) plus connect time.
     let Some(broker) = Mosquitto::start_on(port).await else {
@@ -65,6 +71,14 @@ async fn a_missing_broker_costs_no_cpu_and_is_rejoined_within_the_backoff_cap() 
     let back = tokio::time::Instant::now();
     eventually("subscribed again", || broker.subscribed(&gw)).await;
     let took = back.elapsed();
+    eventually("the connection gauge is up", || {
+        store
+            .shared
+            .registry
+            .render()
+            .contains(&format!("{connected} 1"))
+    })
+    .await;
     assert!(
         took < Duration::from_millis(3_500),
         "reconnected after {took:?}, the cap is 2 s"

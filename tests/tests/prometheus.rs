@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use markoff_tests::prometheus::{PrometheusServer, promtool_in, require_prometheus};
 use markoff_tests::{TempGateway, assert_eventually};
@@ -35,14 +36,40 @@ async fn promtool_accepts_the_exposition() {
     if !require_prometheus("promtool_accepts_the_exposition") {
         return;
     }
-    let gw = TempGateway::builder().start().await;
+    let gw = TempGateway::builder()
+        .max_size("64MiB")
+        .maintenance_interval(Duration::from_millis(200))
+        .start()
+        .await;
     assert_eventually!(
         gw.metrics_text()
             .await
             .contains("markoff_readings_ingested_total"),
         "no readings counted"
     );
+    // The gateway's own health: the budget as configured, the free space of the buffer's disk
+    // once maintenance ran, and the build.
+    assert_eq!(
+        gw.metric_value("markoff_buffer_budget_bytes").await,
+        Some(64.0 * 1024.0 * 1024.0)
+    );
+    assert_eventually!(
+        gw.metric_value("markoff_buffer_disk_free_bytes")
+            .await
+            .is_some_and(|free| free > 0.0),
+        "markoff_buffer_disk_free_bytes never set"
+    );
     let text = gw.metrics_text().await;
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("markoff_build_info{"))
+        .unwrap_or_else(|| panic!("no markoff_build_info:\n{text}"));
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.contains("target=\"")
+            && build.ends_with(" 1"),
+        "{build}"
+    );
     let (ok, out) = promtool_in(gw.dir(), &["check", "metrics"], Some(&text)).await;
     assert!(
         ok && out.trim().is_empty(),
@@ -134,8 +161,11 @@ async fn dashboard_queries_run(prom: &PrometheusServer) {
     let with_data = [
         "Gateways up",
         "Ready",
+        "Version",
         "Readings committed per second",
         "Commit latency p95",
+        "Buffer size and budget",
+        "Free space on the buffer's disk",
     ];
     let mut queries = 0;
     for p in dash["panels"].as_array().unwrap() {

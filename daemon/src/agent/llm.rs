@@ -530,7 +530,7 @@ impl Llm {
         }
         match change {
             Change::Opened => {
-                m.breaker_opens.inc();
+                m.breaker_trips.inc();
                 m.breaker_open.set(1);
                 let error = result.as_ref().err().map(ToString::to_string);
                 warn!(

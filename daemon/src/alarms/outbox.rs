@@ -201,16 +201,16 @@ pub struct AlarmMetrics {
 }
 
 impl MetricSet for AlarmMetrics {
-    /// Registers the metrics under `markoff_alarm_*`.
+    /// Registers the metrics under `markoff_alarms_*`.
     fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         registry.register(
-            "alarm_readings_evaluated",
+            "alarms_readings_evaluated",
             "Readings evaluated by the alarm engine",
             m.evaluated.clone(),
         );
         registry.register(
-            "alarm_events",
+            "alarms_events",
             "Alarm lifecycle events recorded, by event",
             m.events.clone(),
         );
@@ -221,27 +221,27 @@ impl MetricSet for AlarmMetrics {
             m.unacked.clone(),
         );
         registry.register(
-            "alarm_outbox_pending",
+            "alarms_outbox_pending",
             "Notifications not yet accepted by their channel",
             m.outbox_pending.clone(),
         );
         registry.register(
-            "alarm_notifications_delivered",
+            "alarms_notifications_delivered",
             "Notifications accepted by a channel, by channel",
             m.delivered.clone(),
         );
         registry.register(
-            "alarm_delivery_failures",
+            "alarms_delivery_failures",
             "Notification attempts a channel refused, by channel",
             m.delivery_failures.clone(),
         );
         registry.register(
-            "alarm_flood_summaries",
+            "alarms_flood_summaries",
             "Summary messages sent instead of a burst of notifications",
             m.summaries.clone(),
         );
         registry.register(
-            "alarm_actions_refused",
+            "alarms_actions_refused",
             "Operator actions refused (role, unknown alarm, wrong state)",
             m.refused.clone(),
         );

@@ -1,8 +1,8 @@
 //! Process metrics in the Prometheus text format, served at `/metrics`.
 //!
-//! Owns: the registry, the process-wide gauges (`markoff_ready`), and the place every component's
-//! metric set is kept once registered. Does not own: any component's metrics. Each component
-//! defines its own set (`StoreMetrics`, `SourceMetrics`, `SyncMetrics`, `AlarmMetrics`, …) with
+//! Owns: the registry, the process-wide series (`markoff_ready`, `markoff_build_info`), and the
+//! place every component's metric set is kept once registered. Does not own: any component's
+//! metrics. Each component defines its own set (`StoreMetrics`, `SourceMetrics`, `SyncMetrics`, `AlarmMetrics`, …) with
 //! its label sets as `#[derive(EncodeLabelSet)]` structs, and registers it through
 //! [`MetricSet::register`]; [`Metrics::get`] registers a set on first use and hands every later
 //! caller the same handles, so a component opened twice (a test reopening a store) never
@@ -15,6 +15,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 /// Label set with one label, for the component sets not yet given a typed label set.
@@ -59,6 +60,11 @@ impl Metrics {
             "1 once the store is open and the sources are built",
             ready.clone(),
         );
+        registry.register(
+            "build",
+            "The running build (always 1)",
+            Info::new(build_labels()),
+        );
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 registry,
@@ -90,6 +96,16 @@ impl Metrics {
         }
         out
     }
+}
+
+/// `version`, `commit` (when the build recorded one) and `target` of this build.
+fn build_labels() -> Labels {
+    let mut labels = vec![("version".to_owned(), env!("CARGO_PKG_VERSION").to_owned())];
+    if let Some(commit) = option_env!("MARKOFF_COMMIT").filter(|c| !c.is_empty()) {
+        labels.push(("commit".to_owned(), commit.to_owned()));
+    }
+    labels.push(("target".to_owned(), env!("MARKOFF_TARGET").to_owned()));
+    labels
 }
 
 #[cfg(test)]
@@ -141,6 +157,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("markoff_ready 0"), "{text}");
+        let build = format!(
+            "markoff_build_info{{version=\"{}\",target=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("MARKOFF_TARGET")
+        );
+        assert!(
+            option_env!("MARKOFF_COMMIT").is_some() || text.contains(&build),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -1,4 +1,4 @@
-//! The sources' metrics (`markoff_source_errors`, `markoff_mqtt_*`).
+//! The sources' metrics (`markoff_source_errors`, `markoff_mqtt_*`, `markoff_modbus_device_up`).
 //!
 //! Owns: the families every source updates, registered by the sources through [`MetricSet`].
 //! Does not own: the registry (`crate::service::metrics`).
@@ -54,6 +54,15 @@ impl SubscriptionLabels {
     }
 }
 
+/// A Modbus device: its connection (line) and its name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceLabels {
+    /// The `[[sources.modbus]]` connection's name.
+    pub connection: String,
+    /// The device's name.
+    pub device: String,
+}
+
 /// Metrics of the sources.
 #[derive(Debug, Default)]
 pub struct SourceMetrics {
@@ -70,6 +79,8 @@ pub struct SourceMetrics {
     pub mqtt_sensor_limit_dropped: Family<SubscriptionLabels, Counter>,
     /// 1 while the MQTT connection is up, by `broker`.
     pub mqtt_connected: Family<BrokerLabel, Gauge>,
+    /// 1 while a Modbus device answers (0 once it is counted down), by `connection` and `device`.
+    pub modbus_device_up: Family<DeviceLabels, Gauge>,
 }
 
 impl MetricSet for SourceMetrics {
@@ -106,6 +117,11 @@ impl MetricSet for SourceMetrics {
             "1 while the MQTT connection is up, by broker",
             m.mqtt_connected.clone(),
         );
+        registry.register(
+            "modbus_device_up",
+            "1 while the Modbus device answers, by connection and device",
+            m.modbus_device_up.clone(),
+        );
         m
     }
 }
@@ -118,5 +134,15 @@ impl SourceMetrics {
                 source: source.to_owned(),
             })
             .inc();
+    }
+
+    /// Records whether the Modbus device `device` on `connection` answers.
+    pub fn set_modbus_device_up(&self, connection: &str, device: &str, up: bool) {
+        self.modbus_device_up
+            .get_or_create(&DeviceLabels {
+                connection: connection.to_owned(),
+                device: device.to_owned(),
+            })
+            .set(i64::from(up));
     }
 }

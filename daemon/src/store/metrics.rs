@@ -38,6 +38,10 @@ pub struct StoreMetrics {
     pub last_seq: Gauge,
     /// Rows dropped by the disk budget or retention, by `reason`.
     pub dropped_rows: Family<ReasonLabel, Counter>,
+    /// The disk budget (`[store] max_size`).
+    pub budget_bytes: Gauge,
+    /// Bytes free for the daemon on the buffer's file system.
+    pub disk_free_bytes: Gauge,
 }
 
 impl MetricSet for StoreMetrics {
@@ -51,6 +55,8 @@ impl MetricSet for StoreMetrics {
             buffer_bytes: Gauge::default(),
             last_seq: Gauge::default(),
             dropped_rows: Family::default(),
+            budget_bytes: Gauge::default(),
+            disk_free_bytes: Gauge::default(),
         };
         registry.register(
             "readings_ingested",
@@ -92,11 +98,26 @@ impl MetricSet for StoreMetrics {
             "Rows dropped by the disk budget or retention, by reason",
             m.dropped_rows.clone(),
         );
+        registry.register(
+            "buffer_budget_bytes",
+            "The buffer's disk budget ([store] max_size)",
+            m.budget_bytes.clone(),
+        );
+        registry.register(
+            "buffer_disk_free_bytes",
+            "Bytes free for the daemon on the file system of the buffer",
+            m.disk_free_bytes.clone(),
+        );
         m
     }
 }
 
 impl StoreMetrics {
+    /// Sets a byte gauge, saturating at `i64::MAX`.
+    pub fn set_bytes(gauge: &Gauge, bytes: u64) {
+        gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
     /// Counts `rows` dropped for `reason`.
     pub fn count_dropped(&self, reason: &str, rows: u64) {
         self.dropped_rows

@@ -425,6 +425,7 @@ impl Store {
             bytes: AtomicU64::new(0),
             committed,
         });
+        StoreMetrics::set_bytes(&shared.metrics.budget_bytes, cfg.max_size.bytes());
         cache::warm(&conn, &shared.latest)?;
         let reader = Reader::open(path)?;
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::{
-    CommitReceipt, CommittedBatch, StoreError, StoreOptions, StoreShared, WriterMsg, budget, now_ms,
+    CommitReceipt, CommittedBatch, StoreError, StoreMetrics, StoreOptions, StoreShared, WriterMsg,
+    budget, now_ms,
 };
 use crate::config::StoreConfig;
 use crate::model::{Quality, Reading, SensorId, SensorMeta, Seq};
@@ -429,6 +431,16 @@ impl Writer {
     fn maintain(&mut self) {
         self.last_maintenance = Some(Instant::now());
         self.shared.heartbeat.busy();
+        let metrics = &self.shared.metrics;
+        StoreMetrics::set_bytes(&metrics.budget_bytes, self.cfg.max_size.bytes());
+        if let Some(path) = self.conn.path().filter(|p| !p.is_empty()) {
+            match super::space::Files::new(Path::new(path)).free_space() {
+                Ok(free) => StoreMetrics::set_bytes(&metrics.disk_free_bytes, free),
+                Err(err) => {
+                    debug!(component = "store", error = %err, "Cannot read the free space of the buffer's disk.")
+                }
+            }
+        }
         match budget::enforce(
             &mut self.conn,
             &self.cfg,

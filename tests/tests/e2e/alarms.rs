@@ -108,7 +108,7 @@ fn audit(conn: &Connection, id: i64) -> Vec<AuditRow> {
 async fn evaluated(gw: &TempGateway) -> f64 {
     metric_in(
         &gw.metrics_text().await,
-        "markoff_alarm_readings_evaluated_total",
+        "markoff_alarms_readings_evaluated_total",
     )
     .unwrap_or(0.0)
 }

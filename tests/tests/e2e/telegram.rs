@@ -663,7 +663,7 @@ async fn telegram_unreachable_at_boot_then_the_bot_connects_and_delivers() {
         gw.log()
     );
     assert_eventually!(
-        metric(&gw, "markoff_alarm_outbox_pending").await >= 1.0,
+        metric(&gw, "markoff_alarms_outbox_pending").await >= 1.0,
         "no notification waiting:\n{}",
         gw.log()
     );

@@ -20,7 +20,7 @@ pub struct LlmMetrics {
     /// Retries after HTTP 503/429 busy answers.
     pub busy_retries: Counter,
     /// Times the circuit breaker opened.
-    pub breaker_opens: Counter,
+    pub breaker_trips: Counter,
     /// 1 while the circuit breaker is open (or half-open, a trial in flight).
     pub breaker_open: Gauge,
     /// Latency of requests that got an answer, by `endpoint`.
@@ -39,7 +39,7 @@ impl Default for LlmMetrics {
         Self {
             requests: Family::default(),
             busy_retries: Counter::default(),
-            breaker_opens: Counter::default(),
+            breaker_trips: Counter::default(),
             breaker_open: Gauge::default(),
             request_seconds: Family::new_with_constructor(latency_histogram),
             prompt_tokens: Counter::default(),
@@ -69,9 +69,9 @@ impl MetricSet for LlmMetrics {
             m.busy_retries.clone(),
         );
         registry.register(
-            "llm_breaker_opens",
+            "llm_breaker_trips",
             "Times the LLM circuit breaker opened",
-            m.breaker_opens.clone(),
+            m.breaker_trips.clone(),
         );
         registry.register(
             "llm_breaker_open",

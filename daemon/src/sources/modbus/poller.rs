@@ -318,6 +318,8 @@ async fn poll_device(
         }
     }
     let online = !state.down;
+    ctx.metrics
+        .set_modbus_device_up(&conn.name, &dev.name, online);
     ctx.health.update(source, |h| {
         h.connected = link.is_open();
         h.devices.insert(dev.name.clone(), online);
