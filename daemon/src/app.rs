@@ -140,7 +140,7 @@ impl Gateway {
                     config.sync.as_ref(),
                     metrics.clone(),
                 ),
-                health: crate::sources::health::Health::default(),
+                health: crate::context::Health::default(),
                 supervisor: supervisor.clone(),
                 metrics: metrics.clone(),
                 uplink: store_options.uplink,

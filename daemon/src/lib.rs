@@ -5,23 +5,28 @@
 //! sees it; the service layer supervises tasks and speaks the systemd protocol.
 //!
 //! # Layout
-//! - [`agent`]: the on-site assistant: LLM tool loop, tools over local data, slash commands and
-//!   answers without the LLM.
-//! - [`alarms`]: local alarm rules, the ISA-18.2 lifecycle, the notification outbox.
-//! - [`app`]: composition root: start, staged shutdown, reload.
-//! - [`cli`]: the command line.
-//! - [`config`]: typed config: parse, validate (every error with line:col), defaults, secrets.
-//! - [`context`]: [`context::Core`], what the running components share; the status report.
+//! From the bottom of the module graph up; a module imports only those above it in this list
+//! (docs/architecture.md section 14; `daemon/tests/module_graph.rs` fails on any cycle).
 //! - [`model`]: readings, sensors, qualities, sequence numbers; language, severity, role and
 //!   actor; floor-plan polygons.
-//! - [`render`]: floor plans and history charts as PNG pictures.
-//! - [`store`]: the durable SQLite buffer: migrations, batched writer, disk budget, queries.
-//! - [`sync`]: the uploader to the central PostgreSQL.
-//! - [`sources`]: data sources (the building simulator so far).
+//! - [`config`]: typed config: parse, validate (every error with line:col), defaults, secrets.
+//!   With the components' leaf `config` modules and the resolvers the loader runs, it is one
+//!   layer that imports only [`model`].
 //! - [`service`]: supervisor, backoff, systemd notify/watchdog, logging, metrics, status.
-//! - [`channels`]: the local HTTP API and the CLI client of a running daemon.
-//! - [`demo`]: `markoff demo`, the whole pipeline on a simulated building with a live view.
+//! - [`store`]: the durable SQLite buffer: migrations, batched writer, disk budget, queries.
+//! - [`alarms`]: local alarm rules, the ISA-18.2 lifecycle, the notification outbox.
+//! - [`sync`]: the uploader to the central PostgreSQL.
+//! - [`context`]: [`context::Core`], what the running components share; the sources' health
+//!   board; the status report.
+//! - [`sources`]: data sources: Modbus, MQTT, the building simulator.
+//! - [`agent`]: the on-site assistant: LLM tool loop, tools over local data, slash commands and
+//!   answers without the LLM.
+//! - [`render`]: floor plans and history charts as PNG pictures.
+//! - [`channels`]: the local HTTP API, the LAN page, the Telegram bot, the API client.
 //! - [`import`]: `markoff import`: Telegraf and ThingsBoard IoT Gateway configs translated.
+//! - [`cli`]: the command line, and the presentation of `markoff render` and `markoff modbus`.
+//! - [`app`]: composition root: start, staged shutdown, reload.
+//! - [`demo`]: `markoff demo`, the whole pipeline on a simulated building with a live view.
 
 pub mod agent;
 pub mod alarms;

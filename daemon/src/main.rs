@@ -152,8 +152,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             print_or_fail(markoff::channels::sync_cli::status(&client, json).await)
         }
-        Command::Modbus { command } => markoff::sources::modbus::cli::run(command).await,
-        Command::Render { command } => markoff::render::cli::run(command).await,
+        Command::Modbus { command } => markoff::cli::modbus::run(command).await,
+        Command::Render { command } => markoff::cli::render::run(command).await,
         Command::Import { command } => markoff::import::run(command),
         Command::Completions { shell } => {
             markoff::cli::completions(shell, &mut std::io::stdout());

@@ -419,7 +419,7 @@ fn compile_rule(
         .map_or(60_000.0, |d| d.as_secs_f64() * 1000.0)
         .max(1.0);
     if let Some(m) = &r.message
-        && let Err(e) = super::text::check_template(m)
+        && let Err(e) = check_template(m)
     {
         err(format!("{base}.message"), &e, None);
         ok = false;
@@ -449,6 +449,38 @@ fn compile_rule(
         after_ms,
         message: r.message.clone(),
     })
+}
+
+/// Placeholders a rule's message template may use.
+const PLACEHOLDERS: &[&str] = &[
+    "alert", "sensor", "name", "value", "unit", "limit", "floor", "room", "location", "severity",
+];
+
+/// Checks that a template only uses known placeholders and closes its braces.
+///
+/// # Errors
+/// A description of the first problem.
+pub fn check_template(t: &str) -> Result<(), String> {
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err("has a '{' without its '}'".into());
+        };
+        let name = &after[..close];
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}}; known: {}",
+                PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,40 +7,11 @@ use std::fmt::Write as _;
 use super::config::RuleKind;
 
 use super::engine::{EventKind, Refusal};
+#[cfg(test)]
+use super::rules::check_template;
 use super::rules::{Rule, SensorInfo};
 use super::service::AlarmError;
 use crate::model::{AlarmState, Lang, Severity};
-
-const PLACEHOLDERS: &[&str] = &[
-    "alert", "sensor", "name", "value", "unit", "limit", "floor", "room", "location", "severity",
-];
-
-/// Checks that a template only uses known placeholders and closes its braces.
-///
-/// # Errors
-/// A description of the first problem.
-pub fn check_template(t: &str) -> Result<(), String> {
-    let mut rest = t;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err("has a '{' without its '}'".into());
-        };
-        let name = &after[..close];
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(format!(
-                "unknown placeholder {{{name}}}; known: {}",
-                PLACEHOLDERS
-                    .iter()
-                    .map(|p| format!("{{{p}}}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
-}
 
 /// A number as people read it: no trailing zeros, at most 3 decimals.
 pub fn number(v: f64) -> String {

@@ -265,68 +265,6 @@ fn unauthorized(text: &str) -> Response {
     res
 }
 
-/// Semantic checks of `[http]` against `[[users]]`: every token names a known login and has
-/// exactly one source; `unix_user` is not shared; the socket path is absolute.
-pub(crate) fn validate(cfg: &Config) -> Vec<crate::config::ConfigError> {
-    let mut errors = Vec::new();
-    let push = |errors: &mut Vec<crate::config::ConfigError>, path: String, message: String| {
-        errors.push(crate::config::ConfigError {
-            path,
-            position: None,
-            message,
-            hint: None,
-        });
-    };
-    let socket = &cfg.http.socket;
-    if !socket.as_os_str().is_empty() && !socket.is_absolute() {
-        push(
-            &mut errors,
-            "http.socket".into(),
-            "must be an absolute path (or \"\" for no socket)".into(),
-        );
-    }
-    for (i, t) in cfg.http.token.iter().enumerate() {
-        let base = format!("http.token.{i}");
-        if !cfg.users.iter().any(|u| u.login == t.user) {
-            push(
-                &mut errors,
-                format!("{base}.user"),
-                format!("{:?} is not a login in [[users]]", t.user),
-            );
-        }
-        if let Some(mut e) = t.secret().check(&base, "token", true) {
-            e.hint = Some(
-                "set one of token_env, token_file or token_credential; the token never lives \
-                 in the config file"
-                    .to_owned(),
-            );
-            errors.push(e);
-        }
-    }
-    for (i, u) in cfg.users.iter().enumerate() {
-        let Some(name) = u.unix_user.as_deref() else {
-            continue;
-        };
-        if name.trim().is_empty() {
-            push(
-                &mut errors,
-                format!("users.{i}.unix_user"),
-                "must not be empty".into(),
-            );
-        } else if cfg.users[..i]
-            .iter()
-            .any(|o| o.unix_user.as_deref() == Some(name))
-        {
-            push(
-                &mut errors,
-                format!("users.{i}.unix_user"),
-                format!("{name:?} is already the account of another [[users]] entry"),
-            );
-        }
-    }
-    errors
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;

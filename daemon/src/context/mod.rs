@@ -8,6 +8,7 @@
 //! channels' delivery registry (`crate::alarms::outbox::Channels`, held by the outbox
 //! dispatcher and the bot, never by the `Core` they hold).
 
+pub mod health;
 pub mod status;
 
 use std::sync::Arc;
@@ -18,10 +19,10 @@ use crate::alarms::Alarms;
 use crate::config::Config;
 use crate::service::metrics::Metrics;
 use crate::service::supervisor::Supervisor;
-use crate::sources::health::Health;
 use crate::store::{IngestHandle, Reader, StoreShared};
 use crate::sync::SyncState;
 
+pub use health::Health;
 pub use status::{StatusReport, StatusTracker};
 
 /// What every component of a running gateway shares. Cheap to clone: every field is a handle.

@@ -86,7 +86,7 @@ pub struct StatusReport {
     pub tasks: Vec<TaskInfo>,
     /// Connection and device health, by source (`modbus:<name>`, `mqtt:<name>`).
     #[serde(default)]
-    pub sources: std::collections::BTreeMap<String, crate::sources::health::SourceStatus>,
+    pub sources: std::collections::BTreeMap<String, super::health::SourceStatus>,
 }
 
 /// Builds a report from the live state.

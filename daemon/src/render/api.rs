@@ -111,7 +111,7 @@ fn respond(result: Result<Vec<u8>, RenderError>, lang: Lang) -> Response {
                 | RenderError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             if !e.is_request_error() {
-                tracing::warn!(error = %crate::render::cli::chain(&e), "Rendering failed.");
+                tracing::warn!(error = %super::chain(&e), "Rendering failed.");
             }
             text(status, e.message(lang))
         }

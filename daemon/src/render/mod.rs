@@ -34,7 +34,6 @@
 
 pub mod api;
 mod chart;
-pub mod cli;
 mod font;
 pub mod gather;
 pub(crate) mod geometry;
@@ -67,6 +66,18 @@ use crate::config::{Config, FloorConfig};
 use crate::context::Core;
 use crate::model::{Lang, Timestamp};
 use crate::store::{ReadConnection, StoreError};
+
+/// An error with its sources, `a: b: c`.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
 
 /// Shortest chart period.
 pub const MIN_SINCE: Duration = Duration::from_secs(60);

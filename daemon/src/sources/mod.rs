@@ -9,7 +9,7 @@
 //!   [`IngestHandle`](crate::store::IngestHandle), waiting when the buffer queue is full;
 //! - bad input is counted (`source_errors`) and logged, never a panic.
 
-pub mod health;
+pub use crate::context::health;
 pub mod metrics;
 pub mod modbus;
 pub mod mqtt;

@@ -12,7 +12,6 @@
 
 pub mod address;
 pub mod checks;
-pub mod cli;
 pub mod commission;
 pub mod config;
 pub mod decode;

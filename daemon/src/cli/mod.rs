@@ -1,4 +1,9 @@
-//! Command line (clap derive). The text here is the `--help` users read.
+//! Command line (clap derive). The text here is the `--help` users read. The presentation of
+//! subcommands that talk to the running daemon or read the buffer lives beside it: `render`
+//! (`markoff render`) and `modbus` (`markoff modbus`).
+
+pub mod modbus;
+pub mod render;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -139,7 +144,7 @@ pub enum Command {
     Render {
         /// What to draw.
         #[command(subcommand)]
-        command: crate::render::cli::RenderCommand,
+        command: render::RenderCommand,
     },
     /// Translate another tool's config into a Markoff config: a Telegraf config
     /// ([[inputs.modbus]], [[inputs.mqtt_consumer]]) or a ThingsBoard IoT Gateway Modbus connector.

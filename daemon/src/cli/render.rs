@@ -3,7 +3,7 @@
 //! the buffer itself, opened read-only, with `[site]` and the alarm rules from the config file.
 //!
 //! Owns: the command's arguments and its fallback to the buffer. Does not own: drawing
-//! (`super`) or the daemon's endpoints (`super::api`).
+//! (`crate::render`) or the daemon's endpoints (`crate::render::api`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
-use super::{CHART_SIZE, ChartOptions, Measure, PLAN_WIDTH, PlanOptions, RenderError};
 use crate::channels::client::{ApiArgs, ClientError};
 use crate::config::{self, Config, LoadError};
 use crate::model::{Lang, Timestamp};
+use crate::render::{
+    CHART_SIZE, ChartOptions, Measure, PLAN_WIDTH, PlanOptions, RenderError, chain,
+};
 
 const EX_UNAVAILABLE: u8 = 69;
 const EX_CONFIG: u8 = 78;
@@ -267,7 +269,7 @@ async fn render_local(request: &Request, out: &OutputArgs, db: &Path) -> Result<
                     now,
                     width_px: width.unwrap_or(PLAN_WIDTH).clamp(320, 4000),
                 };
-                super::plan_png_from_buffer(&cfg, &conn, &floor, opts)
+                crate::render::plan_png_from_buffer(&cfg, &conn, &floor, opts)
             }
             Request::Chart {
                 sensor,
@@ -280,7 +282,7 @@ async fn render_local(request: &Request, out: &OutputArgs, db: &Path) -> Result<
                     lang,
                     size: (width.unwrap_or(CHART_SIZE.0), height),
                 };
-                super::chart_png_from_buffer(&cfg, &conn, &sensor, opts)
+                crate::render::chart_png_from_buffer(&cfg, &conn, &sensor, opts)
             }
         }
     })
@@ -323,16 +325,4 @@ fn write(path: &Path, png: &[u8]) -> Result<String, CliError> {
         dim(20),
         png.len().div_ceil(1024)
     ))
-}
-
-/// An error with its sources, `a: b: c`.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

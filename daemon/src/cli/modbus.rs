@@ -1,14 +1,15 @@
-//! The `markoff modbus` subcommands: argument handling and output around [`super::commission`].
+//! The `markoff modbus` subcommands: argument handling and output around
+//! [`crate::sources::modbus::commission`].
 
 use std::process::ExitCode;
 
-use super::address::AddressSpec;
-use super::commission::{self, CommissionError, LineSpec};
-use super::config::{Parity, RegisterKind, TransmissionMode};
-use super::link::ReadData;
-use super::{SerialParams, planner, poller};
+use super::{LineArgs, ModbusCommand};
 use crate::channels::client::{ApiArgs, Client, ClientError};
-use crate::cli::{LineArgs, ModbusCommand};
+use crate::sources::modbus::address::AddressSpec;
+use crate::sources::modbus::commission::{self, CommissionError, LineSpec};
+use crate::sources::modbus::config::{Parity, RegisterKind, TransmissionMode};
+use crate::sources::modbus::link::ReadData;
+use crate::sources::modbus::{SerialParams, planner, poller};
 
 const EX_USAGE: u8 = 64;
 const EX_UNAVAILABLE: u8 = 69;
@@ -155,7 +156,8 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
                     return ExitCode::from(EX_CONFIG);
                 }
             };
-            let Ok(conns) = super::resolve(&cfg.sources.modbus, &cfg.sources.modbus_profiles)
+            let Ok(conns) =
+                crate::sources::modbus::resolve(&cfg.sources.modbus, &cfg.sources.modbus_profiles)
             else {
                 return fail(EX_CONFIG, "invalid Modbus configuration");
             };
@@ -220,9 +222,9 @@ async fn holes(device: Option<String>, forget: bool, json: bool, api: &ApiArgs) 
         );
         return ExitCode::SUCCESS;
     }
-    match serde_json::from_value::<Vec<super::holes::DeviceHoles>>(value) {
+    match serde_json::from_value::<Vec<crate::sources::modbus::holes::DeviceHoles>>(value) {
         Ok(list) => {
-            print!("{}", super::holes::render(&list, forget));
+            print!("{}", crate::sources::modbus::holes::render(&list, forget));
             ExitCode::SUCCESS
         }
         Err(e) => fail(EX_UNAVAILABLE, &format!("unexpected answer: {e}")),

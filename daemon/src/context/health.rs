@@ -1,8 +1,10 @@
-//! What each source reports about its peers, for `markoff status` and the status API:
+//! The sources' health board: what each source reports about its peers, for `markoff status` and the status API:
 //! whether a connection is up, which devices answer, the last error.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,18 +31,11 @@ pub struct Health {
 impl Health {
     /// Updates the status of `source`.
     pub fn update(&self, source: &str, f: impl FnOnce(&mut SourceStatus)) {
-        let mut map = match self.inner.write() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(map.entry(source.to_owned()).or_default());
+        f(self.inner.write().entry(source.to_owned()).or_default());
     }
 
     /// Every source's status, by name.
     pub fn snapshot(&self) -> BTreeMap<String, SourceStatus> {
-        match self.inner.read() {
-            Ok(m) => m.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.inner.read().clone()
     }
 }
