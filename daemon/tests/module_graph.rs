@@ -8,7 +8,6 @@
 //! the file and line of every edge. The allowed directions are listed in docs/architecture.md.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// One source file: where it is, its module path from the crate root, its production text.
@@ -412,10 +411,10 @@ fn referenced_nodes(
     };
     let mut note = |paths: Vec<Vec<String>>, pos: usize| {
         for p in paths {
-            if p.first().is_some_and(|t| tops.contains(t)) {
-                if let Some(node) = node_of(&module_prefix(&p, modules)) {
-                    found.entry(node).or_insert_with(|| line_of(pos));
-                }
+            if p.first().is_some_and(|t| tops.contains(t))
+                && let Some(node) = node_of(&module_prefix(&p, modules))
+            {
+                found.entry(node).or_insert_with(|| line_of(pos));
             }
         }
     };
@@ -614,12 +613,12 @@ fn no_import_cycle_between_top_level_modules() {
     for comp in components(&graph).into_iter().filter(|c| c.len() > 1) {
         let set: BTreeSet<String> = comp.iter().cloned().collect();
         let cycle = cycle_through(&comp[0], &set, &graph);
-        let _ = writeln!(report, "cycle among {} modules {comp:?}:", comp.len());
+        report += &format!("cycle among {} modules {comp:?}:\n", comp.len());
         for pair in cycle.windows(2) {
             let at = evidence
                 .get(&(pair[0].clone(), pair[1].clone()))
                 .map_or("?", String::as_str);
-            let _ = writeln!(report, "  {} -> {}   ({at})", pair[0], pair[1]);
+            report += &format!("  {} -> {}   ({at})\n", pair[0], pair[1]);
         }
         for a in &comp {
             for b in graph.get(a).into_iter().flatten() {
@@ -627,16 +626,15 @@ fn no_import_cycle_between_top_level_modules() {
                     let at = evidence
                         .get(&(a.clone(), b.clone()))
                         .map_or("?", String::as_str);
-                    let _ = writeln!(report, "  edge {a} -> {b}   ({at})");
+                    report += &format!("  edge {a} -> {b}   ({at})\n");
                 }
             }
         }
     }
     let mut edges = String::new();
     for (a, bs) in &graph {
-        let _ = writeln!(
-            edges,
-            "  {a} -> {}",
+        edges += &format!(
+            "  {a} -> {}\n",
             bs.iter().cloned().collect::<Vec<_>>().join(", ")
         );
     }
