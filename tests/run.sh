@@ -262,6 +262,25 @@ ensure_mosquitto() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# PgBouncer (the sync tests start their own, on a port of their own; the packaged service is
+# stopped so it holds no port)
+# ---------------------------------------------------------------------------------------------
+
+ensure_pgbouncer() {
+    section "PgBouncer"
+    if ! command -v pgbouncer >/dev/null 2>&1 && [[ ! -x /usr/sbin/pgbouncer ]]; then
+        apt_install pgbouncer
+        if command -v systemctl >/dev/null 2>&1; then
+            as_root systemctl disable --now pgbouncer >/dev/null 2>&1 || true
+        fi
+    fi
+    local bin
+    bin=$(command -v pgbouncer || printf '/usr/sbin/pgbouncer')
+    [[ -x $bin ]] || fail "pgbouncer is not installed (apt-get install pgbouncer)"
+    note "$("$bin" --version | head -n 1)"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Build tools and test peers
 # ---------------------------------------------------------------------------------------------
 
@@ -400,6 +419,7 @@ run_step() {
 main() {
     ensure_postgres
     ensure_mosquitto
+    ensure_pgbouncer
     ensure_build_tools
     ensure_test_peers
     ensure_voice_tools

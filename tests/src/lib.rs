@@ -34,6 +34,7 @@ pub mod fake_server;
 pub mod gateway;
 pub mod kobold;
 pub mod pg;
+pub mod pgbouncer;
 pub mod prometheus;
 pub mod proxy;
 pub mod services;

@@ -15,6 +15,16 @@
 //! - `copy`: the PostgreSQL binary COPY encoder.
 //! - `credentials`: where a systemd credential is found (by name or from the packaged
 //!   units' credentials directory).
+//!
+//! # Behind a transaction-pooling PgBouncer
+//! Every call works through a pooler that hands the server connection to another client between
+//! transactions (PgBouncer `pool_mode = transaction`, including versions before 1.21 that do not
+//! track prepared statements): every statement with parameters runs inside an explicit
+//! transaction and as the *unnamed* prepared statement (parse, describe, bind and execute on the
+//! one server connection the transaction holds; nothing named is left on it for the next
+//! client); settings are `SET LOCAL`; the staging tables are created, if absent, inside each
+//! upload transaction and emptied at its commit; no advisory lock, `LISTEN` or session `SET` is
+//! used. `docs/central-schema.md` ("Through PgBouncer") has the deployment.
 
 use std::fmt;
 
@@ -25,11 +35,29 @@ mod metadata;
 mod upload;
 
 pub use error::{SyncError, is_unreachable};
+
 pub use metadata::{FloorRow, RoomRow, SensorMetaRow, SiteMetadata, TenantRow, upsert_metadata};
+use sqlx::Postgres;
+use sqlx::postgres::PgArguments;
+use sqlx::query::{Query, QueryScalar};
 pub use upload::{
     AlarmEventRow, BatchOutcome, ReadingRow, central_cursor, raw_copy_readings, report_head,
     touch_gateway, upload_alarm_events, upload_readings,
 };
+
+/// `sqlx::query` as the unnamed prepared statement: never cached under a name on the server
+/// connection, so a transaction-pooling PgBouncer may give that connection to any client next.
+pub(crate) fn query<'q>(sql: &'static str) -> Query<'q, Postgres, PgArguments> {
+    sqlx::query(sql).persistent(false)
+}
+
+/// `sqlx::query_scalar` as the unnamed prepared statement (see [`query`]).
+pub(crate) fn query_scalar<'q, O>(sql: &'static str) -> QueryScalar<'q, Postgres, O, PgArguments>
+where
+    (O,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    sqlx::query_scalar(sql).persistent(false)
+}
 
 /// A stream of rows a gateway uploads; part of the idempotency key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

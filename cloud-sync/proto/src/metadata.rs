@@ -120,7 +120,7 @@ pub async fn upsert_metadata(
         .await
         .map_err(db_err("starting the metadata transaction", gw))?;
     lock_cursor(&mut tx, gw, Stream::Metadata).await?;
-    let building: Option<String> = sqlx::query("SELECT markoff.gateway_building($1)")
+    let building: Option<String> = crate::query("SELECT markoff.gateway_building($1)")
         .bind(gw)
         .fetch_one(&mut *tx)
         .await
@@ -134,7 +134,7 @@ pub async fn upsert_metadata(
         });
     };
 
-    sqlx::query(
+    crate::query(
         "UPDATE markoff.buildings \
          SET name = coalesce($2, name), address = coalesce($3, address), updated_at = now() \
          WHERE building_id = $1 \
@@ -152,7 +152,7 @@ pub async fn upsert_metadata(
     write_rooms(&mut tx, gw, &building, &meta.rooms).await?;
     write_sensors(&mut tx, gw, sensors).await?;
 
-    sqlx::query(
+    crate::query(
         "UPDATE markoff.sync_cursors SET last_seq = $3, updated_at = now() \
          WHERE gateway_id = $1 AND stream = $2",
     )
@@ -189,7 +189,7 @@ async fn write_floors(
     let levels: Vec<Option<i32>> = rows.iter().map(|f| f.level).collect();
     let widths: Vec<Option<f64>> = rows.iter().map(|f| f.width).collect();
     let heights: Vec<Option<f64>> = rows.iter().map(|f| f.height).collect();
-    sqlx::query(
+    crate::query(
         "INSERT INTO markoff.floors AS t (building_id, floor_id, name, level, width, height) \
          SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int4[], $5::float8[], $6::float8[]) \
          ON CONFLICT (building_id, floor_id) DO UPDATE \
@@ -207,7 +207,7 @@ async fn write_floors(
     .execute(&mut *conn)
     .await
     .map_err(db_err("writing floors", gw))?;
-    sqlx::query("DELETE FROM markoff.floors WHERE building_id = $1 AND floor_id <> ALL($2)")
+    crate::query("DELETE FROM markoff.floors WHERE building_id = $1 AND floor_id <> ALL($2)")
         .bind(building)
         .bind(&ids)
         .execute(&mut *conn)
@@ -225,7 +225,7 @@ async fn write_tenants(
     let rows = dedup(tenants, |t| &t.id);
     let ids: Vec<&str> = rows.iter().map(|t| t.id.as_str()).collect();
     let names: Vec<&str> = rows.iter().map(|t| t.name.as_str()).collect();
-    sqlx::query(
+    crate::query(
         "INSERT INTO markoff.tenants AS t (building_id, tenant_id, name) \
          SELECT $1, * FROM unnest($2::text[], $3::text[]) \
          ON CONFLICT (building_id, tenant_id) DO UPDATE \
@@ -238,7 +238,7 @@ async fn write_tenants(
     .execute(&mut *conn)
     .await
     .map_err(db_err("writing tenants", gw))?;
-    sqlx::query("DELETE FROM markoff.tenants WHERE building_id = $1 AND tenant_id <> ALL($2)")
+    crate::query("DELETE FROM markoff.tenants WHERE building_id = $1 AND tenant_id <> ALL($2)")
         .bind(building)
         .bind(&ids)
         .execute(&mut *conn)
@@ -267,7 +267,7 @@ async fn write_rooms(
                 .and_then(|p| serde_json::to_string(p).ok())
         })
         .collect();
-    sqlx::query(
+    crate::query(
         "INSERT INTO markoff.rooms AS t (building_id, room_id, floor_id, name, tenant_id, polygon) \
          SELECT $1, r, f, n, tn, p::jsonb \
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(r, f, n, tn, p) \
@@ -286,7 +286,7 @@ async fn write_rooms(
     .execute(&mut *conn)
     .await
     .map_err(db_err("writing rooms", gw))?;
-    sqlx::query("DELETE FROM markoff.rooms WHERE building_id = $1 AND room_id <> ALL($2)")
+    crate::query("DELETE FROM markoff.rooms WHERE building_id = $1 AND room_id <> ALL($2)")
         .bind(building)
         .bind(&ids)
         .execute(&mut *conn)
@@ -339,7 +339,7 @@ async fn write_sensors(
     gw: &str,
     s: SensorColumns<'_>,
 ) -> Result<(), SyncError> {
-    sqlx::query(
+    crate::query(
         "INSERT INTO markoff.sensors AS t \
              (gateway_id, sensor_id, key, name, kind, unit, floor, room, source) \
          SELECT $1, * FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], \

@@ -168,18 +168,21 @@ pub async fn central_cursor(
     gateway_id: &str,
     stream: Stream,
 ) -> Result<i64, SyncError> {
-    let row = sqlx::query(
+    let op = "reading the central cursor";
+    // In a transaction of its own, like every call: see "Behind a transaction-pooling PgBouncer"
+    // in the crate docs.
+    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    let row = crate::query(
         "SELECT last_seq FROM markoff.sync_cursors WHERE gateway_id = $1 AND stream = $2",
     )
     .bind(gateway_id)
     .bind(stream.as_str())
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut *tx)
     .await
-    .map_err(db_err("reading the central cursor", gateway_id))?;
+    .map_err(db_err(op, gateway_id))?;
+    tx.commit().await.map_err(db_err(op, gateway_id))?;
     match row {
-        Some(row) => row
-            .try_get::<i64, _>(0)
-            .map_err(db_err("reading the central cursor", gateway_id)),
+        Some(row) => row.try_get::<i64, _>(0).map_err(db_err(op, gateway_id)),
         None => Ok(0),
     }
 }
@@ -251,12 +254,14 @@ pub async fn raw_copy_readings(
 /// # Errors
 /// [`SyncError::Database`]; SQLSTATE 42501 when the connected role is not `gateway_id`'s.
 pub async fn touch_gateway(conn: &mut PgConnection, gateway_id: &str) -> Result<(), SyncError> {
-    sqlx::query("SELECT markoff.touch_gateway($1)")
+    let op = "recording contact";
+    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    crate::query("SELECT markoff.touch_gateway($1)")
         .bind(gateway_id)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
-        .map_err(db_err("recording contact", gateway_id))?;
-    Ok(())
+        .map_err(db_err(op, gateway_id))?;
+    tx.commit().await.map_err(db_err(op, gateway_id))
 }
 
 /// Reports the newest seq the gateway holds for `stream`, so the centre can show the backlog
@@ -270,17 +275,19 @@ pub async fn report_head(
     stream: Stream,
     head_seq: i64,
 ) -> Result<(), SyncError> {
-    sqlx::query(
+    let op = "reporting the backlog";
+    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    crate::query(
         "INSERT INTO markoff.sync_cursors (gateway_id, stream, head_seq) VALUES ($1, $2, $3) \
          ON CONFLICT (gateway_id, stream) DO UPDATE SET head_seq = excluded.head_seq",
     )
     .bind(gateway_id)
     .bind(stream.as_str())
     .bind(head_seq)
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await
-    .map_err(db_err("reporting the backlog", gateway_id))?;
-    Ok(())
+    .map_err(db_err(op, gateway_id))?;
+    tx.commit().await.map_err(db_err(op, gateway_id))
 }
 
 // === the upload transaction ===
@@ -432,7 +439,7 @@ async fn transaction<T: Staged>(
         .map_err(db_err("copying into the staging table", gw))?;
     let all_new = insert == T::INSERT && T::INSERT != T::INSERT_IDEMPOTENT;
     let inserted = if !all_new && T::INSERT_IDEMPOTENT_COUNTS {
-        let n: i64 = sqlx::query_scalar(insert)
+        let n: i64 = crate::query_scalar(insert)
             .bind(gw)
             .bind(cursor)
             .fetch_one(&mut *tx)
@@ -440,7 +447,7 @@ async fn transaction<T: Staged>(
             .map_err(db_err("inserting from the staging table", gw))?;
         u64::try_from(n).unwrap_or(0)
     } else {
-        sqlx::query(insert)
+        crate::query(insert)
             .bind(gw)
             .bind(cursor)
             .execute(&mut *tx)
@@ -449,7 +456,7 @@ async fn transaction<T: Staged>(
             .rows_affected()
     };
     T::after_insert(&mut tx, gw, fresh, all_new).await?;
-    sqlx::query(
+    crate::query(
         "UPDATE markoff.sync_cursors \
          SET last_seq = greatest(last_seq, $3), \
              newest_ts = greatest(newest_ts, to_timestamp(0) + $4 * interval '1 millisecond'), \
@@ -483,7 +490,7 @@ async fn transaction<T: Staged>(
 
 /// Adds the staged batch to `markoff.readings_10m` (see [`ROLLUP_UPSERT`]).
 async fn upsert_rollup(conn: &mut PgConnection, gw: &str) -> Result<(), SyncError> {
-    sqlx::query(ROLLUP_UPSERT)
+    crate::query(ROLLUP_UPSERT)
         .bind(gw)
         .execute(&mut *conn)
         .await
@@ -519,7 +526,7 @@ async fn upsert_latest(
     let ts: Vec<i64> = latest.iter().map(|r| r.ts_ms).collect();
     let values: Vec<Option<f64>> = latest.iter().map(|r| r.value).collect();
     let qualities: Vec<i16> = latest.iter().map(|r| r.quality).collect();
-    sqlx::query(LATEST_UPSERT)
+    crate::query(LATEST_UPSERT)
         .bind(gw)
         .bind(&ids)
         .bind(&seqs)
@@ -542,7 +549,7 @@ pub(crate) async fn lock_cursor(
     const LOCK: &str = "SELECT last_seq FROM markoff.sync_cursors \
                         WHERE gateway_id = $1 AND stream = $2 FOR UPDATE";
     let op = "locking the central cursor";
-    let found = sqlx::query(LOCK)
+    let found = crate::query(LOCK)
         .bind(gateway_id)
         .bind(stream.as_str())
         .fetch_optional(&mut *conn)
@@ -551,7 +558,7 @@ pub(crate) async fn lock_cursor(
     let row = match found {
         Some(row) => row,
         None => {
-            sqlx::query(
+            crate::query(
                 "INSERT INTO markoff.sync_cursors (gateway_id, stream) VALUES ($1, $2) \
                  ON CONFLICT (gateway_id, stream) DO NOTHING",
             )
@@ -560,7 +567,7 @@ pub(crate) async fn lock_cursor(
             .execute(&mut *conn)
             .await
             .map_err(db_err("creating the central cursor", gateway_id))?;
-            sqlx::query(LOCK)
+            crate::query(LOCK)
                 .bind(gateway_id)
                 .bind(stream.as_str())
                 .fetch_one(&mut *conn)

@@ -32,6 +32,7 @@ pub use config::{SslMode, SyncConfig};
 pub use connect::{SyncFailure, connect};
 pub use metadata::SiteSource;
 pub use metrics::SyncMetrics;
+pub use retry::{RECONNECT_SPREAD, reconnect_jitter};
 pub use status::{StreamState, StreamStatus, SyncReport, SyncState};
 pub use uploader::{DrainStats, drain_readings};
 

@@ -25,6 +25,17 @@ const REMIND_EVERY: Duration = Duration::from_secs(3600);
 /// half to one and a half times this, so gateways do not probe in step.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// When a centre that was down answers again, each stream reconnects after a delay drawn
+/// uniformly from zero to this: a fleet of gateways that all saw the same outage comes back
+/// spread over this window (on top of the spread of their probes) rather than in one burst.
+pub const RECONNECT_SPREAD: Duration = Duration::from_secs(2);
+
+/// A delay drawn uniformly from zero to [`RECONNECT_SPREAD`], to wait before reconnecting to a
+/// centre that answers again after an outage.
+pub fn reconnect_jitter() -> Duration {
+    RECONNECT_SPREAD.mul_f64(rand::rng().random_range(0.0..=1.0))
+}
+
 /// The retry policy of one stream, and its logging: an outage is logged once at WARN when it
 /// starts (no data is lost: rows wait in the buffer), again at ERROR if it lasts
 /// [`ESCALATE_AFTER`], then every [`REMIND_EVERY`]; its end at INFO. A failure that needs an

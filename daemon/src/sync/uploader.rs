@@ -170,11 +170,18 @@ pub(crate) async fn back_off(
                 a = ctx.target.probe() => a,
             };
             if watch.observe(answered) {
+                // Spread the reconnections of a fleet that saw the same outage.
+                let jitter = super::retry::reconnect_jitter();
                 debug!(
                     target = ctx.target.display(),
-                    "The centre answers again; reconnecting now."
+                    ?jitter,
+                    "The centre answers again; reconnecting after a random delay."
                 );
                 retry.centre_answers();
+                tokio::select! {
+                    () = token.cancelled() => return false,
+                    () = tokio::time::sleep(jitter) => {}
+                }
                 return true;
             }
             next_probe = watch.next_probe().map(|d| Instant::now() + d);

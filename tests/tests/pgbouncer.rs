@@ -1,0 +1,216 @@
+//! Sync through a real PgBouncer in transaction pooling mode (the packaged configuration,
+//! `packaging/pgbouncer/markoff-central.ini`, with a port and pool size of the test's own), in
+//! front of a real PostgreSQL: the upload protocol from several clients of one role sharing one
+//! server connection, and the real `markoff` binary syncing through it while it is killed with
+//! SIGKILL. Build the binary first: `cargo build -p markoff`.
+//!
+//! What must hold: the central rows of a gateway are exactly its local rows, none missing and
+//! none twice; no call fails because of state the pooler moved between clients (a named
+//! prepared statement, a session setting, a temporary table).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use markoff_cloud_sync::{ReadingRow, Stream};
+use markoff_tests::pg::{CentralReading, PgTestDb};
+use markoff_tests::pgbouncer::PgBouncer;
+use markoff_tests::services::require_postgres;
+use markoff_tests::{TempGateway, assert_eventually, db};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn local_readings(path: &Path, upto: i64) -> Vec<CentralReading> {
+    let conn = db::open_read_only(path);
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, sensor, ts, value, quality FROM readings WHERE seq <= ?1 ORDER BY seq",
+        )
+        .unwrap();
+    stmt.query_map([upto], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn local_cursor(path: &Path) -> i64 {
+    use rusqlite::OptionalExtension as _;
+    db::open_read_only(path)
+        .query_row(
+            "SELECT last_seq FROM sync_cursor WHERE stream = 'readings'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .unwrap()
+        .unwrap_or(0)
+}
+
+async fn connect_as(addr: &str, db: &str, role: &str, password: &str) -> PgConnection {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    // The options the gateway sends (sqlx's defaults plus `options`), which the packaged
+    // configuration must accept.
+    let opts = PgConnectOptions::new_without_pgpass()
+        .host(host)
+        .port(port.parse().unwrap())
+        .username(role)
+        .password(password)
+        .database(db)
+        .options([("statement_timeout", "5000")]);
+    PgConnection::connect_with(&opts)
+        .await
+        .unwrap_or_else(|e| panic!("cannot log in as {role} through PgBouncer at {addr}: {e}"))
+}
+
+fn batch(from: i64, n: i64) -> Vec<ReadingRow> {
+    (from..from + n)
+        .map(|seq| ReadingRow {
+            seq,
+            sensor_id: seq % 7,
+            ts_ms: 1_700_000_000_000 + seq * 100,
+            value: Some(seq as f64 / 4.0),
+            quality: 0,
+        })
+        .collect()
+}
+
+/// Three connections of one gateway role share PgBouncer's single server connection of that
+/// role's pool; their calls interleave transaction by transaction. With named prepared
+/// statements (sqlx's default) the second client's first statement would collide with the
+/// first's on that connection; with session state, one client's would leak into the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_clients_of_one_role_share_a_server_connection_and_every_call_works() {
+    if !require_postgres() {
+        return;
+    }
+    let mut pg = PgTestDb::create("pgbshare").await;
+    let Some(bouncer) = PgBouncer::start(&pg, 1).await else {
+        return;
+    };
+    let id = "pgb-share";
+    let creds = pg.add_gateway(id, "pgb-building").await;
+    let pw = creds.password.expose().to_owned();
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        conns.push(connect_as(&bouncer.addr(), pg.name(), &creds.role, &pw).await);
+    }
+    let mut next = 1;
+    for round in 0..30 {
+        let c = &mut conns[round % 3];
+        let rows = batch(next, 50);
+        // A resend of the previous batch first: skipped whole.
+        if next > 1 {
+            let again = markoff_cloud_sync::upload_readings(c, id, &batch(next - 50, 50))
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: resend failed: {e}"));
+            assert_eq!(again.inserted, 0, "round {round}: a resend inserted rows");
+        }
+        let out = markoff_cloud_sync::upload_readings(c, id, &rows)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: upload failed: {e}\n{}", bouncer.log()));
+        assert_eq!(out.inserted, 50, "round {round}");
+        next += 50;
+        let cursor = markoff_cloud_sync::central_cursor(c, id, Stream::Readings)
+            .await
+            .unwrap();
+        assert_eq!(cursor, next - 1, "round {round}");
+        markoff_cloud_sync::touch_gateway(c, id).await.unwrap();
+        markoff_cloud_sync::report_head(c, id, Stream::Readings, next + 10)
+            .await
+            .unwrap();
+    }
+    let central = pg.readings(id, next).await;
+    let want: Vec<CentralReading> = batch(1, next - 1)
+        .into_iter()
+        .map(|r| (r.seq, r.sensor_id, r.ts_ms, r.value, r.quality))
+        .collect();
+    assert_eq!(central, want, "central rows differ from what was sent");
+    let log = bouncer.log();
+    assert!(
+        log.contains(&format!("user={}", creds.role)),
+        "the logins did not go through PgBouncer:\n{log}"
+    );
+}
+
+/// The real gateway syncing through PgBouncer (one server connection for its three streams),
+/// killed with SIGKILL at random moments: afterwards the centre holds exactly its local rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_syncs_exactly_once_through_pgbouncer_across_kill9() {
+    if !require_postgres() {
+        return;
+    }
+    let mut pg = PgTestDb::create("pgbkill").await;
+    let Some(bouncer) = PgBouncer::start(&pg, 1).await else {
+        return;
+    };
+    let id = "pgb-kill9";
+    let creds = pg.add_gateway(id, "pgb-kill-building").await;
+    let builder = TempGateway::builder()
+        .id(id)
+        .simulator(2, 5, ms(50))
+        .extra_toml(&pg.sync_toml(&creds.role, &bouncer.addr(), 50));
+    let mut gw = builder.clone().start().await;
+    let path = gw.db_path();
+    let mut central = 0;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.as_nanos() as u64)
+        | 1;
+    eprintln!("seed {seed}");
+    for round in 1..=8 {
+        assert_eventually!(
+            pg.cursor(id, Stream::Readings).await > central,
+            patience = Duration::from_secs(30),
+            "round {round}: sync through PgBouncer does not progress past {central}:\n{}\n{}",
+            gw.log(),
+            bouncer.log()
+        );
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tokio::time::sleep(ms(seed % 300)).await;
+        gw.kill9();
+        central = pg.cursor(id, Stream::Readings).await;
+        let local = local_cursor(&path);
+        assert!(
+            local <= central,
+            "round {round}: the local cursor {local} is ahead of the central {central}"
+        );
+        gw.restart().await;
+    }
+    gw.kill9();
+    gw.write_config_from(builder.no_simulator());
+    gw.restart().await;
+    let last = db::max_seq(&db::open_read_only(&path));
+    assert_eventually!(
+        pg.cursor(id, Stream::Readings).await == last,
+        patience = Duration::from_secs(60),
+        "the backlog did not drain to {last} through PgBouncer:\n{}\n{}",
+        gw.log(),
+        bouncer.log()
+    );
+    let central_rows = pg.readings(id, last).await;
+    let local_rows = local_readings(&path, last);
+    assert_eq!(central_rows.len(), local_rows.len(), "row counts differ");
+    assert!(
+        central_rows == local_rows,
+        "central rows differ from local rows"
+    );
+    let log = gw.log();
+    assert!(
+        !log.contains("prepared statement") && !log.contains("panicked"),
+        "{log}"
+    );
+    let blog = bouncer.log();
+    assert!(blog.contains(&format!("user={}", creds.role)), "{blog}");
+    assert!(!blog.contains("unsupported startup parameter"), "{blog}");
+    gw.sigterm();
+    assert!(gw.wait_exit(Duration::from_secs(20)).await.success());
+}
