@@ -1,6 +1,6 @@
 //! Benchmarks of Markoff: `cargo run --release -p markoff-tests --bin bench -- <benchmark>`.
 //!
-//! One subcommand per benchmark (`ingest`, `codec`, `layout`, `modbus`, `mqtt`, `alarms`, `sync`, `render`,
+//! One subcommand per benchmark (`ingest`, `daemon`, `codec`, `layout`, `modbus`, `mqtt`, `alarms`, `sync`, `render`,
 //! `agent-eval`). Every benchmark checks its result, because a fast wrong answer is worthless: a
 //! failed check exits non-zero. Missed performance targets are printed as MISSED and do not change
 //! the exit code. The figures and how to read them are recorded in `docs/performance.md`.
@@ -12,6 +12,8 @@ mod agent_eval;
 mod alarms;
 #[path = "bench/codec.rs"]
 mod codec;
+#[path = "bench/daemon.rs"]
+mod daemon;
 #[path = "bench/ingest.rs"]
 mod ingest;
 #[path = "bench/layout.rs"]
@@ -43,9 +45,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Readings/s through the real ingest path (producers -> queue -> writer -> SQLite), compared
-    /// with a raw batched rusqlite insert of the same rows into the same schema, on the same disk.
+    /// Readings/s, bytes written and stored per reading as the buffer grows to 50M readings
+    /// (10,000 sensors), through the daemon's store and the columnar layout, beside the floor
+    /// (encoded batches appended to a file with an fdatasync each) and the old row-per-reading
+    /// layout, with a 24 h history query of one sensor; docs/performance.md, section 2.
     Ingest(ingest::Args),
+    /// Steady state of `markoff run` with 1,000 and 10,000 simulated points at 1 Hz: bytes
+    /// written to disk per reading (/proc/<pid>/io) and RSS, optionally beside another build.
+    Daemon(daemon::Args),
     /// Bytes and CPU per reading of the buffer's batch and chunk encodings against pco and
     /// lz4_flex over the same columns, on 1 Hz building data; docs/storage.md.
     Codec(codec::Args),
@@ -87,6 +94,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let verdict = match cli.command {
         Command::Ingest(args) => ingest::run(&args)?,
         Command::Codec(args) => codec::run(&args)?,
+        Command::Daemon(args) => daemon::run(&args)?,
         Command::Layout(args) => layout::run(&args)?,
         Command::Modbus(args) => modbus::run(&args)?,
         Command::Mqtt(args) => mqtt::run(&args)?,

@@ -34,7 +34,65 @@ pub(crate) fn io_counters() -> Option<Io> {
     Some(Io {
         read: field("rchar:")?,
         written: field("wchar:")?,
+        disk_written: field("write_bytes:").unwrap_or(0),
     })
+}
+
+/// `rchar`, `wchar` and `write_bytes` of another process (`/proc/<pid>/io`; needs the same user
+/// or root).
+pub(crate) fn process_io(pid: u32) -> Option<Io> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(Io {
+        read: field("rchar:")?,
+        written: field("wchar:")?,
+        disk_written: field("write_bytes:")?,
+    })
+}
+
+/// `VmRSS` and `VmHWM` of another process, bytes.
+pub(crate) fn process_rss(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = |field: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        line[field.len()..].split_whitespace().next()?.parse().ok()
+    };
+    Some((kb("VmRSS:")? * 1024, kb("VmHWM:")? * 1024))
+}
+
+/// Bytes allocated on disk for every file under `dir` (recursively): what the files really take,
+/// sparse parts left out.
+pub(crate) fn allocated(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => allocated(&e.path()),
+            Ok(m) => std::os::unix::fs::MetadataExt::blocks(&m) * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The CPU model of `/proc/cpuinfo`.
+pub(crate) fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
 }
 
 /// I/O counters of the process, see [`io_counters`].
@@ -42,6 +100,9 @@ pub(crate) fn io_counters() -> Option<Io> {
 pub(crate) struct Io {
     pub(crate) read: u64,
     pub(crate) written: u64,
+    /// Bytes sent to the block layer (`write_bytes`): what reaches the disk, page cache
+    /// write-back included, rewrites of the same page in the cache counted once.
+    pub(crate) disk_written: u64,
 }
 
 impl Io {
@@ -50,6 +111,7 @@ impl Io {
         Self {
             read: self.read.saturating_sub(earlier.read),
             written: self.written.saturating_sub(earlier.written),
+            disk_written: self.disk_written.saturating_sub(earlier.disk_written),
         }
     }
 }
@@ -155,16 +217,6 @@ pub(crate) fn default_base_dir() -> PathBuf {
                 .map(Path::to_owned)
         })
         .unwrap_or_else(|| PathBuf::from("/var/tmp"))
-}
-
-/// Size of a file, 0 when it does not exist.
-pub(crate) fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
-/// Size of an SQLite database with its `-wal` and `-shm` files.
-pub(crate) fn database_len(path: &Path) -> u64 {
-    file_len(path) + file_len(&sibling(path, "-wal")) + file_len(&sibling(path, "-shm"))
 }
 
 /// Removes an SQLite database and its `-wal` and `-shm` files, if present.

@@ -36,7 +36,7 @@ pub(crate) struct Sample {
 }
 
 /// The readings of one benchmark run.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Workload {
     /// Sensor ids, built once (sources build theirs once and clone the `Arc` per reading).
     pub(crate) sensor_ids: Vec<SensorId>,
@@ -52,12 +52,18 @@ pub(crate) struct Workload {
 
 impl Workload {
     pub(crate) fn new(total: u64, sensors: usize, batch: u64) -> Self {
+        Self::with_period(total, sensors, batch, POLL_PERIOD_MS)
+    }
+
+    /// Like [`Workload::new`] with a poll every `period_ms` (shortened, as there, so that the
+    /// readings span at most a day).
+    pub(crate) fn with_period(total: u64, sensors: usize, batch: u64, period_ms: i64) -> Self {
         let sensors = sensors.max(1);
         let batch = batch.max(1);
         let sensor_ids = (0..sensors).map(sensor_id).collect();
         let sweeps = total.div_ceil(sensors as u64).max(1);
         let sweeps_i = i64::try_from(sweeps).unwrap_or(i64::MAX);
-        let period_ms = POLL_PERIOD_MS.min(MAX_SPAN_MS / sweeps_i).max(1);
+        let period_ms = period_ms.min(MAX_SPAN_MS / sweeps_i).max(1);
         // The data ends about now, so that retention (relative to the wall clock) keeps all of it.
         let t0 = Timestamp::now().as_millis() - sweeps_i.saturating_mul(period_ms);
         Self {
@@ -68,6 +74,11 @@ impl Workload {
             t0,
             period_ms,
         }
+    }
+
+    /// Time between two readings of one sensor, ms.
+    pub(crate) fn period_ms(&self) -> i64 {
+        self.period_ms
     }
 
     pub(crate) fn sensors(&self) -> usize {
@@ -139,31 +150,6 @@ impl Workload {
         let end = (first + self.batch).min(self.total);
         (first..end).map(|k| self.reading(k)).collect()
     }
-
-    /// What the database must contain afterwards.
-    pub(crate) fn expected(&self) -> Expected {
-        let mut failed = 0;
-        for k in 0..self.total {
-            if self.sample(k).value.is_none() {
-                failed += 1;
-            }
-        }
-        Expected {
-            rows: self.total,
-            without_value: failed,
-            sensors: (self.sensors() as u64).min(self.total),
-        }
-    }
-}
-
-/// Expected content of the `readings` and `sensors` tables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Expected {
-    pub(crate) rows: u64,
-    /// Rows with quality `comm_error` and no value.
-    pub(crate) without_value: u64,
-    /// Distinct sensors.
-    pub(crate) sensors: u64,
 }
 
 /// `b1.f3.r301.temperature`: building, floor, room, kind.

@@ -1,0 +1,311 @@
+//! `bench daemon`: what `markoff run` writes to disk and holds in memory in steady state, with its
+//! built-in simulator producing `--points` points once a second each.
+//!
+//! For each point count the real binary (`markoff` beside this one, or `$MARKOFF_BIN`) runs with
+//! a config of its own (a fresh buffer, the default `[store]`, the API on a free loopback port,
+//! `[sources.simulator]` with enough floors and rooms for the points at `interval = "1s"`). After
+//! `--warmup` seconds, the bench reads `/proc/<pid>/io` of the daemon and its
+//! `markoff_readings_ingested` counter, waits `--seconds`, and reads them again: bytes written to
+//! disk per reading (`write_bytes`: WAL, database, checkpoints, logs, whatever the process wrote),
+//! bytes through `write(2)` per reading (`wchar`), readings/s, the growth of the data directory
+//! per reading, and the daemon's RSS (`VmRSS`, `VmHWM`) at the end.
+//!
+//! With `--baseline BIN` the same is measured, in the same run, for another build of the daemon
+//! (for example the last release with the row-per-reading buffer): the bench runs itself again
+//! with `MARKOFF_BIN=BIN` and prints both side by side.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use markoff_tests::gateway::TempGateway;
+
+use super::Verdict;
+use super::sys::{self, thousands};
+
+/// Target: bytes written to disk per reading in steady state.
+const TARGET_WRITTEN: f64 = 40.0;
+/// Target: RSS with 10,000 points at 1 Hz, bytes.
+const TARGET_RSS: u64 = 40 * 1000 * 1000;
+
+/// Options of `bench daemon`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Point counts to run, each in a daemon of its own.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000", value_parser = sys::parse_positive)]
+    points: Vec<u64>,
+    /// Seconds from the daemon being ready to the start of the measurement.
+    #[arg(long, default_value_t = 60)]
+    warmup: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 180)]
+    seconds: u64,
+    /// Another markoff binary measured the same way in the same run, as the baseline.
+    #[arg(long, value_name = "BIN")]
+    baseline: Option<PathBuf>,
+    /// Print only machine-readable result lines (used for the baseline run).
+    #[arg(long, hide = true)]
+    results_only: bool,
+}
+
+/// Steady-state figures of one daemon.
+#[derive(Clone, Debug)]
+struct Figures {
+    points: u64,
+    rate: f64,
+    disk_written: f64,
+    written: f64,
+    grown: f64,
+    rss: u64,
+    hwm: u64,
+    load: String,
+}
+
+impl Figures {
+    fn line(&self) -> String {
+        format!(
+            "result {} {} {} {} {} {} {} {}",
+            self.points,
+            self.rate,
+            self.disk_written,
+            self.written,
+            self.grown,
+            self.rss,
+            self.hwm,
+            self.load
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let mut f = line.strip_prefix("result ")?.split_whitespace();
+        Some(Self {
+            points: f.next()?.parse().ok()?,
+            rate: f.next()?.parse().ok()?,
+            disk_written: f.next()?.parse().ok()?,
+            written: f.next()?.parse().ok()?,
+            grown: f.next()?.parse().ok()?,
+            rss: f.next()?.parse().ok()?,
+            hwm: f.next()?.parse().ok()?,
+            load: f.next()?.to_owned(),
+        })
+    }
+}
+
+/// Floors and rooms per floor for about `points` points (three per room, six plant sensors).
+fn layout_for(points: u64) -> (u32, u32) {
+    let rooms = points.saturating_sub(6).div_ceil(3).max(1);
+    let floors = rooms.div_ceil(250).clamp(1, 200);
+    let per_floor = rooms.div_ceil(floors).clamp(1, 500);
+    (
+        u32::try_from(floors).unwrap_or(200),
+        u32::try_from(per_floor).unwrap_or(500),
+    )
+}
+
+async fn measure(args: &Args, points: u64) -> anyhow::Result<Figures> {
+    let (floors, rooms) = layout_for(points);
+    let mut gw = TempGateway::builder()
+        .simulator(floors, rooms, Duration::from_secs(1))
+        .log_filter("warn")
+        .start()
+        .await;
+    let sensors = floors * rooms * 3 + 6;
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let pid = gw.pid();
+    let ingested = |text: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("markoff_readings_ingested"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let io0 = sys::process_io(pid).context("cannot read /proc/<pid>/io of the daemon")?;
+    let n0 = ingested(&gw.metrics_text().await);
+    let disk0 = sys::allocated(gw.dir());
+    let t0 = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let io = sys::process_io(pid)
+        .context("cannot read /proc/<pid>/io of the daemon")?
+        .since(io0);
+    let n = ingested(&gw.metrics_text().await) - n0;
+    let secs = t0.elapsed().as_secs_f64();
+    let disk = sys::allocated(gw.dir());
+    let (rss, hwm) = sys::process_rss(pid).context("cannot read the daemon's status")?;
+    if !gw.is_running() {
+        bail!(
+            "the daemon exited during the measurement; log:\n{}",
+            gw.log()
+        );
+    }
+    if n <= 0.0 {
+        bail!(
+            "the daemon ingested no readings in {secs:.0} s; log:\n{}",
+            gw.log()
+        );
+    }
+    gw.sigterm();
+    gw.wait_exit(Duration::from_secs(60)).await;
+    Ok(Figures {
+        points: u64::from(sensors),
+        rate: n / secs,
+        disk_written: io.disk_written as f64 / n,
+        written: io.written as f64 / n,
+        grown: disk.saturating_sub(disk0) as f64 / n,
+        rss,
+        hwm,
+        load: sys::load_average().unwrap_or_else(|| "unknown".to_owned()),
+    })
+}
+
+/// Runs the benchmark and prints its report.
+pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    if !args.results_only {
+        println!("markoff bench daemon");
+        println!(
+            "  machine    {}, load average {} at start",
+            sys::machine(),
+            sys::load_average().unwrap_or_else(|| "unknown".to_owned())
+        );
+        println!(
+            "  daemon     {}",
+            markoff_tests::binary::markoff_bin().display()
+        );
+        println!(
+            "  run        built-in simulator at 1 Hz per point, default [store]; {} s warm-up, {} s measured",
+            args.warmup, args.seconds
+        );
+    }
+    let mut ours = Vec::new();
+    for &points in &args.points {
+        let f = runtime.block_on(measure(args, points))?;
+        if args.results_only {
+            println!("{}", f.line());
+        } else {
+            println!(
+                "  ... {} points: {} readings/s, {:.1} B written per reading, RSS {}, load {}",
+                thousands(f.points),
+                thousands(f.rate as u64),
+                f.disk_written,
+                sys::bytes(f.rss),
+                f.load
+            );
+        }
+        ours.push(f);
+    }
+    if args.results_only {
+        return Ok(Verdict::Checked);
+    }
+    let mut theirs = Vec::new();
+    if let Some(bin) = &args.baseline {
+        println!("  baseline   {}", bin.display());
+        let exe = std::env::current_exe()?;
+        let points = args
+            .points
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let out = std::process::Command::new(exe)
+            .args([
+                "daemon",
+                "--results-only",
+                "--points",
+                &points,
+                "--warmup",
+                &args.warmup.to_string(),
+                "--seconds",
+                &args.seconds.to_string(),
+            ])
+            .env(markoff_tests::binary::BIN_ENV, bin)
+            .output()
+            .context("cannot run the baseline")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        theirs = text.lines().filter_map(Figures::parse).collect();
+        if !out.status.success() || theirs.len() != args.points.len() {
+            bail!(
+                "the baseline run failed ({}):\n{text}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    println!();
+    println!(
+        "summary (CPU {}, load average {} at the end)",
+        sys::cpu_model(),
+        sys::load_average().unwrap_or_else(|| "unknown".to_owned())
+    );
+    println!(
+        "  | daemon | points | readings/s | written to disk B/reading | write(2) B/reading | data dir growth B/reading | RSS | peak RSS | load average |"
+    );
+    println!("  |---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (who, list) in [("this build", &ours), ("baseline", &theirs)] {
+        for f in list {
+            println!(
+                "  | {who} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {} | {} |",
+                thousands(f.points),
+                thousands(f.rate as u64),
+                f.disk_written,
+                f.written,
+                f.grown,
+                sys::bytes(f.rss),
+                sys::bytes(f.hwm),
+                f.load
+            );
+        }
+    }
+    for f in &ours {
+        println!(
+            "  {} points: {:.1} B written to disk per reading   target <= {TARGET_WRITTEN}   {}",
+            thousands(f.points),
+            f.disk_written,
+            if f.disk_written <= TARGET_WRITTEN {
+                "met"
+            } else {
+                "MISSED"
+            }
+        );
+    }
+    if let Some(f) = ours
+        .iter()
+        .filter(|f| f.points >= 10_000)
+        .max_by_key(|f| f.points)
+    {
+        println!(
+            "  {} points: RSS {} (peak {})   target <= 40 MB   {}",
+            thousands(f.points),
+            sys::bytes(f.rss),
+            sys::bytes(f.hwm),
+            if f.rss.max(f.hwm) <= TARGET_RSS {
+                "met"
+            } else {
+                "MISSED"
+            }
+        );
+    }
+    // Every point was read about once a second.
+    let failures: Vec<String> = ours
+        .iter()
+        .filter(|f| f.rate < f.points as f64 * 0.9)
+        .map(|f| {
+            format!(
+                "{} points ingested only {:.0} readings/s (1 Hz each expected)",
+                f.points, f.rate
+            )
+        })
+        .collect();
+    if failures.is_empty() {
+        println!("  check      OK (every daemon ingested its points at about 1 Hz)");
+        Ok(Verdict::Checked)
+    } else {
+        println!("  check      FAILED: the figures above are not valid");
+        for f in failures {
+            println!("    - {f}");
+        }
+        Ok(Verdict::CheckFailed)
+    }
+}
