@@ -503,8 +503,9 @@ impl Gateway {
         }
     }
 
-    /// Reloads the config file (SIGHUP). Sources and the log filter follow the new file;
-    /// settings that need a restart (store, HTTP address, gateway id) keep their old values.
+    /// Reloads the config file (SIGHUP). The log filter follows the new file; a component
+    /// restarts only when a section it reads changed ([`Changed`]); settings that need a
+    /// restart of the process (store, HTTP address, gateway id) keep their old values.
     async fn reload(&mut self) {
         let Some(path) = self.options.config_path.clone() else {
             warn!(
@@ -525,14 +526,8 @@ impl Gateway {
         for (what, changed) in [
             ("gateway.id", old.gateway.id != new.gateway.id),
             ("log.format", old.log.format != new.log.format),
-            (
-                "store",
-                format!("{:?}", old.store) != format!("{:?}", new.store),
-            ),
-            (
-                "http",
-                format!("{:?}", old.http) != format!("{:?}", new.http),
-            ),
+            ("store", old.store != new.store),
+            ("http", old.http != new.http),
             ("sync", old.sync != new.sync),
             (
                 "lan",
@@ -555,9 +550,6 @@ impl Gateway {
             warn!(error = %e, "Invalid log filter; keeping the old one.");
         }
         let deadline = Instant::now() + new.service.shutdown_timeout;
-        if !self.stop_sources(deadline).await {
-            warn!("Some sources did not stop in time during reload.");
-        }
         let mut applied = new.clone();
         applied.gateway = old.gateway.clone();
         applied.store = old.store.clone();
@@ -565,24 +557,81 @@ impl Gateway {
         applied.sync = old.sync.clone();
         applied.lan.enabled = old.lan.enabled;
         applied.lan.listen = old.lan.listen;
-        if !self.stop_alarms(deadline).await {
-            warn!("The alarm engine did not stop in time during reload.");
+        // Each component compares the sections it reads; only those whose sections differ
+        // restart, so a reload that changes nothing restarts nothing.
+        let changed = Changed::between(&old, &applied);
+        if changed.sources && !self.stop_sources(deadline).await {
+            warn!("Some sources did not stop in time during reload.");
         }
-        self.start_alarms(&applied);
-        self.start_sources(&applied);
-        self.agent.configure(&applied.agent);
-        let telegram_changed = old.telegram != applied.telegram;
+        if changed.alarms {
+            if !self.stop_alarms(deadline).await {
+                warn!("The alarm engine did not stop in time during reload.");
+            }
+            self.start_alarms(&applied);
+        }
+        if changed.sources {
+            self.start_sources(&applied);
+        }
+        if changed.agent {
+            self.agent.configure(&applied.agent);
+        }
         self.config.send_replace(Arc::new(applied));
         // The bot reads people and chats from the config in force; only its own section
         // needs a restart (a new token, API address or proxy).
-        if telegram_changed {
+        if changed.telegram {
             if !self.stop_telegram(deadline).await {
                 warn!("The Telegram bot did not stop in time during reload.");
             }
             self.start_telegram();
         }
         systemd::ready();
-        info!(path = %path.display(), "Config reloaded.");
+        info!(
+            path = %path.display(),
+            "Config reloaded. Restarted: {}.",
+            changed.names()
+        );
+    }
+}
+
+/// Which components a reload restarts: those whose config sections differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Changed {
+    /// `[sources]`: every source.
+    sources: bool,
+    /// `[alarms]` or `[[users]]` (recipients): the alarm engine and the outbox.
+    alarms: bool,
+    /// `[agent]`: the assistant's settings, applied in place.
+    agent: bool,
+    /// `[telegram]`: the bot.
+    telegram: bool,
+}
+
+impl Changed {
+    fn between(old: &Config, new: &Config) -> Self {
+        Self {
+            sources: old.sources != new.sources,
+            alarms: old.alarms != new.alarms || old.users != new.users,
+            agent: old.agent != new.agent,
+            telegram: old.telegram != new.telegram,
+        }
+    }
+
+    /// `"sources, alarms"`, or `"nothing"`.
+    fn names(self) -> String {
+        let names: Vec<&str> = [
+            (self.sources, "sources"),
+            (self.alarms, "alarms"),
+            (self.agent, "agent"),
+            (self.telegram, "telegram"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if names.is_empty() {
+            "nothing".to_owned()
+        } else {
+            names.join(", ")
+        }
     }
 }
 

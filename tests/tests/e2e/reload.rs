@@ -79,3 +79,64 @@ async fn sighup_rejects_a_bad_config_and_applies_a_good_one() {
     assert!(gw.is_running());
     assert_eq!(gw.pid(), pid, "reload must not restart the process");
 }
+
+/// How many times the log says a reload restarted exactly `what`.
+fn reloads_restarting(gw: &TempGateway, what: &str) -> usize {
+    gw.log()
+        .matches(&format!("Config reloaded. Restarted: {what}."))
+        .count()
+}
+
+#[tokio::test]
+async fn sighup_restarts_only_the_components_whose_sections_changed() {
+    let mut gw = TempGateway::builder()
+        .id("reload-diff")
+        .simulator(1, 2, ms(100))
+        .start()
+        .await;
+    let pid = gw.pid();
+    assert_eventually!(sensor_ids(&gw).await.len() == 12, "simulator sensors");
+
+    // The same file again: nothing restarts, ingest goes on.
+    gw.sighup();
+    assert_eventually!(
+        reloads_restarting(&gw, "nothing") == 1,
+        "an unchanged reload restarted something:\n{}",
+        gw.log()
+    );
+    let seq = gw.last_seq().await;
+    assert_eventually!(
+        gw.try_last_seq().await.is_some_and(|s| s > seq + 20),
+        "ingest stopped after an unchanged reload"
+    );
+
+    // Only `[alarms]` changes: the alarm engine restarts, the sources keep running.
+    let good = std::fs::read_to_string(gw.config_path()).expect("read the config");
+    gw.write_config(&format!("{good}\n[alarms]\nflood_threshold = 7\n"));
+    gw.sighup();
+    assert_eventually!(
+        reloads_restarting(&gw, "alarms") == 1,
+        "a change of [alarms] alone did not restart only the alarms:\n{}",
+        gw.log()
+    );
+
+    // Only the simulator changes: the sources restart, nothing else.
+    let bigger = gw
+        .builder_config()
+        .clone()
+        .simulator(2, 2, ms(100))
+        .extra_toml("[alarms]\nflood_threshold = 7");
+    gw.write_config_from(bigger);
+    gw.sighup();
+    assert_eventually!(
+        reloads_restarting(&gw, "sources") == 1,
+        "a change of the simulator did not restart the sources:\n{}",
+        gw.log()
+    );
+    assert_eventually!(
+        sensor_ids(&gw).await.len() == 2 * 2 * 3 + 6,
+        "the reloaded simulator's sensors never appeared"
+    );
+    assert_eq!(reloads_restarting(&gw, "nothing"), 1);
+    assert_eq!(gw.pid(), pid, "reload must not restart the process");
+}
