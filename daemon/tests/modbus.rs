@@ -222,13 +222,21 @@ points = [
         .all(|(s, v)| rig.value(s) == Some(*v))
     })
     .await;
-    let learned = rig
-        .store
-        .reader
-        .state(&format!("modbus/holes/tcp://{}/1", srv.addr()))
-        .await
-        .unwrap()
-        .unwrap();
+    // The hole is learned once found in two consecutive cycles.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let learned = loop {
+        let stored = rig
+            .store
+            .reader
+            .state(&format!("modbus/holes/tcp://{}/1", srv.addr()))
+            .await
+            .unwrap();
+        if let Some(learned) = stored {
+            break learned;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "hole learned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(
         learned.contains("\"start\":5") && learned.contains("\"end\":10"),
         "{learned}"
@@ -417,5 +425,202 @@ points = [
         attrs.first().map(|a| (a.0.as_str(), a.1.as_str())),
         Some(("io.serial", "AB12"))
     );
+    rig.stop_pollers().await;
+}
+
+/// Where a scripted STOP is, request by request. Cycles are counted by the read of the learned
+/// point hole at holding 0 (`ReadHoldingRegisters(0, 1)`): the first request of every cycle
+/// once the holes are learned, and never sent otherwise (it never returns data, so it is never
+/// read again as a witness).
+#[derive(Debug)]
+struct StopScript {
+    /// Position in the cycle of the first request answered in STOP.
+    enter_pos: u32,
+    /// Cycles started in STOP before the one in which the PLC leaves it.
+    leave_after_cycles: u32,
+    /// Position in that cycle of the first request answered normally again.
+    leave_pos: u32,
+    /// The STOP lasts at least this long.
+    min_stop: Duration,
+    cycles: u32,
+    pos: u32,
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Before,
+    Stopped {
+        since: tokio::time::Instant,
+        cycle: u32,
+        leave_in: Option<u32>,
+    },
+    After {
+        cycle: u32,
+    },
+    Done,
+}
+
+impl StopScript {
+    fn new(enter_pos: u32, leave_after_cycles: u32, leave_pos: u32, min_stop: Duration) -> Self {
+        Self {
+            enter_pos,
+            leave_after_cycles,
+            leave_pos,
+            min_stop,
+            cycles: 0,
+            pos: 0,
+            phase: Phase::Before,
+        }
+    }
+
+    /// Whether the PLC is in STOP for `req`.
+    fn step(&mut self, req: &tokio_modbus::Request<'_>) -> bool {
+        let now = tokio::time::Instant::now();
+        if matches!(req, tokio_modbus::Request::ReadHoldingRegisters(0, 1)) {
+            self.cycles += 1;
+            self.pos = 0;
+            if let Phase::Stopped {
+                since,
+                cycle,
+                leave_in: leave_in @ None,
+            } = &mut self.phase
+                && self.cycles - *cycle >= self.leave_after_cycles
+                && now - *since >= self.min_stop
+            {
+                *leave_in = Some(self.cycles);
+            }
+        } else {
+            self.pos += 1;
+        }
+        // Positions count from the first cycle start seen.
+        if self.phase == Phase::Before && self.cycles >= 1 && self.pos >= self.enter_pos {
+            let same_cycle = self.leave_after_cycles == 0 && self.min_stop.is_zero();
+            self.phase = Phase::Stopped {
+                since: now,
+                cycle: self.cycles,
+                leave_in: same_cycle.then_some(self.cycles),
+            };
+        }
+        match self.phase {
+            Phase::Stopped {
+                leave_in: Some(c), ..
+            } if self.cycles > c || self.pos >= self.leave_pos => {
+                self.phase = Phase::After { cycle: self.cycles };
+            }
+            // Three full cycles after leaving STOP: a hole taught by the STOP would be learned
+            // by then.
+            Phase::After { cycle } if self.cycles >= cycle + 4 => self.phase = Phase::Done,
+            _ => {}
+        }
+        matches!(self.phase, Phase::Stopped { .. })
+    }
+}
+
+/// A PLC that answers exception 02 to every read while in STOP never leaves a hole, whatever
+/// position in a cycle it enters and leaves STOP at (every position is driven by the test, one
+/// scenario after the other, plus one STOP of 4 s), while the holes the device really has are
+/// learned and kept, including one at the end of the plan.
+#[tokio::test]
+async fn a_plc_in_stop_never_teaches_holes_whenever_it_enters_or_leaves_stop() {
+    use markoff::sources::modbus::planner::Hole;
+    let devices = SimDevices::new();
+    // Holding 0 does not exist (a point hole read first in every cycle), 15..20 do not exist
+    // (a hole between two reads), input 5 does not exist (a point hole read last).
+    devices.set_holding(1, 10, &[10, 11, 12, 13, 14]);
+    devices.set_holding(1, 20, &[20, 21]);
+    devices.set_holding(1, 50, &[50]);
+    devices.set_input(1, 0, &[7]);
+    let srv = server(&devices).await;
+    let conn = r#"
+[[sources.modbus.line.devices]]
+name = "plc"
+slave_id = 1
+interval = "15ms"
+max_gap = 10
+hole_recheck_interval = "1h"
+points = [
+  { name = "m", register = "holding", address = 0 },
+  { name = "a", register = "holding", address = 10 },
+  { name = "b", register = "holding", address = 14 },
+  { name = "c", register = "holding", address = 20 },
+  { name = "d", register = "holding", address = 21 },
+  { name = "e", register = "holding", address = 50 },
+  { name = "f", register = "input", address = 0 },
+  { name = "g", register = "input", address = 5 },
+]
+"#;
+    let mut rig = Rig::new();
+    rig.poll(resolve(&tcp_conn(srv.addr(), "", conn)).remove(0));
+    let key = format!("modbus/holes/tcp://{}/1", srv.addr());
+    let reader = rig.store.reader.clone();
+    let holes = || {
+        let reader = reader.clone();
+        let key = key.clone();
+        async move {
+            let json = reader.state(&key).await.unwrap().unwrap_or_default();
+            let mut h: Vec<Hole> = serde_json::from_str(&json).unwrap_or_default();
+            h.sort();
+            h
+        }
+    };
+    let mut real: Vec<Hole> = serde_json::from_str(
+        r#"[{"kind":"holding","start":0,"end":1},{"kind":"holding","start":15,"end":20},
+            {"kind":"input","start":5,"end":6}]"#,
+    )
+    .unwrap();
+    real.sort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while holes().await != real {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the real holes are learned: {:?}",
+            holes().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut scenarios = Vec::new();
+    // Every entry position of a normal cycle (6 reads), leaving in the same cycle or one or two
+    // cycles later at every position of a cycle in STOP (10 reads, with the bisections).
+    for enter in 0..6 {
+        for after in 0..3 {
+            for leave in 0..11 {
+                if after == 0 && leave <= enter {
+                    continue;
+                }
+                scenarios.push(StopScript::new(enter, after, leave, Duration::ZERO));
+            }
+        }
+    }
+    // A STOP of 4 s entered and left in the middle of a cycle.
+    scenarios.push(StopScript::new(2, 1, 4, Duration::from_secs(4)));
+    scenarios.push(StopScript::new(4, 1, 2, Duration::from_secs(4)));
+    for script in scenarios {
+        let described = format!("{script:?}");
+        let script = Arc::new(std::sync::Mutex::new(script));
+        let s = script.clone();
+        devices.set_stop_rule(
+            1,
+            Some(Arc::new(move |req: &tokio_modbus::Request<'_>| {
+                s.lock().unwrap().step(req)
+            })),
+        );
+        eventually(&format!("scenario done: {described}"), || {
+            script.lock().unwrap().phase == Phase::Done
+        })
+        .await;
+        devices.set_stop_rule(1, None);
+        assert_eq!(holes().await, real, "after {described}");
+    }
+    for (p, v) in [
+        ("a", 10.0),
+        ("b", 14.0),
+        ("c", 20.0),
+        ("e", 50.0),
+        ("f", 7.0),
+    ] {
+        assert_eq!(rig.value(&format!("plc.{p}")), Some(v), "{p}");
+    }
     rig.stop_pollers().await;
 }

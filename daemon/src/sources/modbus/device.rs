@@ -1,7 +1,8 @@
 //! A simulated Modbus TCP device (tokio-modbus server): what `markoff demo` polls and what the
 //! tests talk to. It holds register maps for several unit ids and can misbehave on purpose:
 //! addresses missing from the map answer "illegal data address" (02), a unit can answer "busy"
-//! (06) a number of times, answer slowly, or not at all.
+//! (06) a number of times, answer slowly, or not at all, or be in STOP (02 to every read, as a
+//! PLC in STOP or booting answers) when a rule of the test says so.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -28,12 +29,29 @@ pub struct Registers {
     pub discrete: BTreeMap<u16, bool>,
 }
 
-#[derive(Debug, Default)]
+/// Decides, request by request, whether a unit is in STOP: it then answers exception 02 to
+/// every read. The rule sees each request the unit receives, in order.
+pub type StopRule = Arc<dyn Fn(&Request<'_>) -> bool + Send + Sync>;
+
+#[derive(Default)]
 struct Unit {
     regs: Registers,
     busy_for: u32,
     delay: Duration,
     mute: bool,
+    stop: Option<StopRule>,
+}
+
+impl std::fmt::Debug for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unit")
+            .field("regs", &self.regs)
+            .field("busy_for", &self.busy_for)
+            .field("delay", &self.delay)
+            .field("mute", &self.mute)
+            .field("stop", &self.stop.is_some())
+            .finish()
+    }
 }
 
 /// The simulated units, shared between the server and whoever drives the values.
@@ -112,6 +130,19 @@ impl SimDevices {
         self.with(unit, |u| u.mute = mute);
     }
 
+    /// Puts the unit in STOP (exception 02 to every read) or takes it out.
+    pub fn set_stop(&self, unit: u8, stop: bool) {
+        self.set_stop_rule(
+            unit,
+            stop.then(|| -> StopRule { Arc::new(|_: &Request<'_>| true) }),
+        );
+    }
+
+    /// The unit is in STOP whenever `rule` says so (asked once per request); `None` runs it.
+    pub fn set_stop_rule(&self, unit: u8, rule: Option<StopRule>) {
+        self.with(unit, |u| u.stop = rule);
+    }
+
     /// Requests received so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
@@ -136,6 +167,14 @@ impl SimDevices {
         };
         if unit.mute {
             return (Duration::ZERO, None);
+        }
+        let in_stop = match &unit.stop {
+            Some(rule) => rule(&req.request),
+            None => false,
+        };
+        if in_stop && !matches!(req.request, Request::WriteSingleRegister(..)) {
+            self.illegal_address.fetch_add(1, Ordering::Relaxed);
+            return (unit.delay, Some(Err(ExceptionCode::IllegalDataAddress)));
         }
         if unit.busy_for > 0 {
             unit.busy_for -= 1;

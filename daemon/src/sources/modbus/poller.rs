@@ -2,9 +2,13 @@
 //!
 //! Devices are polled when due, one request at a time on the link. Per device and cycle:
 //! - each planned block is read; a block rejected with exception 02 is bisected until the bad
-//!   addresses are isolated. The holes found are learned (and stored: they survive restarts)
-//!   only when the device returned data for some read of the same cycle: a device that rejects
-//!   everything (a PLC in STOP, a device booting) teaches nothing;
+//!   addresses are isolated. A hole is learned (and stored: it survives restarts) only when it
+//!   is found in two consecutive cycles and, in each, the device returned data for a read sent
+//!   after the rejected one (when no later read of the plan did, one block that read fine is read
+//!   again as a witness). A device that rejects everything for a while (a PLC in STOP, a device
+//!   booting) answers one contiguous stretch of 02s: a rejection followed by data in the same
+//!   cycle means the stretch ended in that cycle, so the next cycle cannot see it again, and
+//!   entering or leaving STOP in the middle of a cycle never teaches a hole;
 //! - learned holes are verified every `hole_recheck_interval` (counted from the start, so a
 //!   restart reads the stored plan without probing the holes again): that cycle reads the plan
 //!   without holes and keeps only those still rejected. Holes
@@ -57,6 +61,8 @@ struct DeviceState {
     recheck_due: Instant,
     /// When the stored holes are compared with these next (a forget through the API).
     stored_check_due: Instant,
+    /// Holes found in the previous cycle and not learned yet: learned if found again.
+    pending: Vec<Hole>,
 }
 
 /// How often a device with learned holes looks for them being cleared in the buffer.
@@ -65,10 +71,45 @@ const STORED_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// What a cycle found out about holes.
 #[derive(Default)]
 struct Learning {
-    /// Holes found by bisection this cycle.
-    found: Vec<Hole>,
+    /// Holes found by bisection this cycle, each with the number of the rejected read that
+    /// showed it.
+    found: Vec<(Hole, u32)>,
+    /// Reads sent so far this cycle.
+    reads: u32,
+    /// Number of the last read that returned data (0: none did).
+    last_data: u32,
+    /// The first block that returned data: read again as a witness when needed.
+    witness: Option<Block>,
+}
+
+impl Learning {
     /// Whether any read returned data.
-    data: bool,
+    fn data(&self) -> bool {
+        self.last_data > 0
+    }
+
+    /// Whether a read that returned data followed the read that showed `seq`.
+    fn followed(&self, seq: u32) -> bool {
+        seq < self.last_data
+    }
+
+    /// The holes found and followed by data, without repeats.
+    fn confirmed(&self) -> Vec<Hole> {
+        let mut out: Vec<Hole> = Vec::new();
+        for (h, seq) in &self.found {
+            if self.followed(*seq) && !out.contains(h) {
+                out.push(*h);
+            }
+        }
+        out
+    }
+
+    /// Whether a hole outside `known` was found with no data after it.
+    fn unfollowed(&self, known: &[Hole]) -> bool {
+        self.found
+            .iter()
+            .any(|(h, seq)| !self.followed(*seq) && !known.contains(h))
+    }
 }
 
 /// What happened to one point in a cycle.
@@ -116,6 +157,7 @@ pub async fn run(
             holes_key: key,
             recheck_due: start + dev.hole_recheck_interval,
             stored_check_due: start + STORED_CHECK,
+            pending: Vec::new(),
         });
     }
     info!(connection = %conn.name, target = %conn.target, devices = conn.devices.len(), "Modbus connection started.");
@@ -248,23 +290,40 @@ async fn poll_device(
             }
         }
     }
+    // A rejection not followed by data may be the device entering STOP: one block that read
+    // fine is read again to tell.
+    let mut witnessed = true;
+    if failure.is_none() && learning.data() && learning.unfollowed(&state.holes) {
+        witnessed = read_witness(link, dev.slave, &mut learning).await;
+    }
     let ts = Timestamp::now();
     let now = Instant::now();
-    // Only a device that returned data for some read tells holes from a refusal of everything;
-    // a pending verification is retried at the next cycle until it does.
-    // A verification counts only when the whole hole-free plan was read.
-    if learning.data && (!recheck || failure.is_none()) {
+    // Only a device that returned data after a rejection tells a hole from a refusal of
+    // everything; a pending verification is retried at the next cycle until it does.
+    // A verification counts only when the whole hole-free plan was read and every new rejection
+    // was followed by data.
+    let verified = failure.is_none() && witnessed && !learning.unfollowed(&state.holes);
+    if learning.data() && (!recheck || verified) {
         if recheck || state.recheck_due <= now {
             state.recheck_due = now + dev.hole_recheck_interval;
         }
         if recheck {
-            state.holes.clear();
+            state
+                .holes
+                .retain(|h| learning.found.iter().any(|(f, _)| f == h));
         }
-        for h in learning.found {
-            if !state.holes.contains(&h) {
+        let mut pending = Vec::new();
+        for h in learning.confirmed() {
+            if state.holes.contains(&h) {
+                continue;
+            }
+            if state.pending.contains(&h) {
                 state.holes.push(h);
+            } else {
+                pending.push(h);
             }
         }
+        state.pending = pending;
         if recheck && state.holes != holes_before {
             let forgotten = holes_before
                 .iter()
@@ -272,6 +331,8 @@ async fn poll_device(
                 .count();
             info!(device = %dev.name, forgotten, kept = state.holes.len(), "Verified the learned address holes.");
         }
+    } else {
+        state.pending.clear();
     }
     if let Some(e) = &failure {
         ctx.metrics.count_source_error(source);
@@ -352,12 +413,17 @@ async fn read_block(
     points: &[Point],
     out: &mut [Option<Outcome>],
 ) -> Result<bool, LinkError> {
+    holes.reads += 1;
+    let seq = holes.reads;
     match link
         .read(slave, block.kind, block.start, block.count)
         .await?
     {
         Ok(data) => {
-            holes.data = true;
+            holes.last_data = seq;
+            if holes.witness.is_none() {
+                holes.witness = Some(block.clone());
+            }
             for &idx in &block.points {
                 out[idx] = Some(extract(&points[idx], block, &data));
             }
@@ -368,17 +434,16 @@ async fn read_block(
                 let l = Box::pin(read_block(link, slave, &left, pts, holes, points, out)).await?;
                 let r = Box::pin(read_block(link, slave, &right, pts, holes, points, out)).await?;
                 if l && r {
-                    holes.found.push(planner::hole_between(&left, &right));
+                    holes
+                        .found
+                        .push((planner::hole_between(&left, &right), seq));
                 }
                 Ok(false)
             }
             None => {
                 for &idx in &block.points {
                     if let Some(p) = pts.iter().find(|p| p.index == idx) {
-                        let hole = planner::hole_of_point(p);
-                        if !holes.found.contains(&hole) {
-                            holes.found.push(hole);
-                        }
+                        holes.found.push((planner::hole_of_point(p), seq));
                     }
                     out[idx] = Some(Outcome::Rejected(ExceptionCode::IllegalDataAddress));
                 }
@@ -391,6 +456,22 @@ async fn read_block(
             }
             Ok(true)
         }
+    }
+}
+
+/// Reads the witness block again; returns whether the read was answered (with data or not).
+async fn read_witness(link: &mut Link, slave: u8, learning: &mut Learning) -> bool {
+    let Some(block) = learning.witness.clone() else {
+        return false;
+    };
+    learning.reads += 1;
+    match link.read(slave, block.kind, block.start, block.count).await {
+        Ok(Ok(_)) => {
+            learning.last_data = learning.reads;
+            true
+        }
+        Ok(Err(_)) => true,
+        Err(_) => false,
     }
 }
 
