@@ -9,7 +9,8 @@
 //! - `GET /api/v1/readings/{sensor}?limit=N`: one sensor's metadata, latest value and recent history.
 //! - `GET /api/v1/sync`: per-stream sync to the centre (`markoff sync status`).
 //! - `GET /api/v1/modbus/holes`, `POST /api/v1/modbus/holes/forget`: learned Modbus address
-//!   holes (`markoff modbus holes`, see `crate::sources::modbus::holes`).
+//!   holes (`markoff modbus holes`, see `crate::sources::modbus::holes`); a forget needs an
+//!   operator or an administrator.
 //! - `/api/v1/alarms...`: alarms and operator actions (see `super::alarms_api`).
 //! - `GET /api/v1/render/plan`, `GET /api/v1/render/chart`: PNG pictures (see `crate::render::api`).
 //! - `POST /api/v1/ask`, `/api/v1/ask/confirm`: the assistant (see `super::agent_api`).
@@ -106,6 +107,10 @@ pub fn router(core: Core, agent: Agent) -> Router {
             "/api/v1/alarms/{id}/{action}",
             axum::routing::post(super::alarms_api::act),
         )
+        .route(
+            "/api/v1/modbus/holes/forget",
+            axum::routing::post(crate::sources::modbus::holes::forget),
+        )
         .route_layer(caller);
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
@@ -118,10 +123,6 @@ pub fn router(core: Core, agent: Agent) -> Router {
         .route(
             "/api/v1/modbus/holes",
             get(crate::sources::modbus::holes::list),
-        )
-        .route(
-            "/api/v1/modbus/holes/forget",
-            axum::routing::post(crate::sources::modbus::holes::forget),
         )
         .route("/api/v1/alarms", get(super::alarms_api::list))
         .route("/api/v1/render/plan", get(crate::render::api::plan))

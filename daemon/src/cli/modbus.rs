@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::{LineArgs, ModbusCommand};
-use crate::channels::client::{ApiArgs, Client, ClientError};
+use crate::channels::client::{ApiArgs, ClientError};
 use crate::sources::modbus::address::AddressSpec;
 use crate::sources::modbus::commission::{self, CommissionError, LineSpec};
 use crate::sources::modbus::config::{Parity, RegisterKind, TransmissionMode};
@@ -195,7 +195,10 @@ pub async fn run(cmd: ModbusCommand) -> ExitCode {
 
 /// `markoff modbus holes`: through the running gateway's API.
 async fn holes(device: Option<String>, forget: bool, json: bool, api: &ApiArgs) -> ExitCode {
-    let client = Client::new(&api.base_url());
+    let client = match api.client() {
+        Ok(c) => c,
+        Err(e) => return fail(EX_USAGE, &e.to_string()),
+    };
     let mut path = if forget {
         "/api/v1/modbus/holes/forget".to_owned()
     } else {
@@ -213,6 +216,12 @@ async fn holes(device: Option<String>, forget: bool, json: bool, api: &ApiArgs) 
     let value = match answer {
         Ok(v) => v,
         Err(e @ ClientError::Status { status: 404, .. }) => return fail(EX_USAGE, &e.to_string()),
+        // Refused: exit 1, as the alarm actions do.
+        Err(
+            e @ ClientError::Status {
+                status: 401 | 403, ..
+            },
+        ) => return fail(1, &e.to_string()),
         Err(e) => return fail(EX_UNAVAILABLE, &e.to_string()),
     };
     if json {

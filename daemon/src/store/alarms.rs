@@ -331,6 +331,26 @@ impl IngestHandle {
         let now = Timestamp::now().as_millis();
         self.transact(move |tx| write_step(tx, &step, now)).await
     }
+
+    /// Appends one entry to the audit log (an action outside the alarm service, such as a
+    /// request of the local API) and waits for the commit.
+    ///
+    /// # Errors
+    /// The writer failed or has stopped.
+    pub async fn audit(&self, record: AuditRecord) -> Result<(), StoreError> {
+        self.transact(move |tx| insert_audit(tx, &record)).await
+    }
+}
+
+fn insert_audit(tx: &Transaction<'_>, a: &AuditRecord) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT INTO audit_log (ts, actor, role, channel, action, target, outcome, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.ts, a.actor, a.role, a.channel, a.action, a.target, a.outcome, a.detail
+    ])?;
+    Ok(())
 }
 
 /// Writes a step. Runs inside the writer's transaction.
@@ -413,13 +433,7 @@ fn write_step(
         insert_notification(tx, n, &format!("{dedup}:{}", n.subscriber), None, now)?;
     }
     for a in &step.audit {
-        tx.prepare_cached(
-            "INSERT INTO audit_log (ts, actor, role, channel, action, target, outcome, detail) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            a.ts, a.actor, a.role, a.channel, a.action, a.target, a.outcome, a.detail
-        ])?;
+        insert_audit(tx, a)?;
     }
     if let Some(seq) = step.evaluated_seq {
         tx.prepare_cached(

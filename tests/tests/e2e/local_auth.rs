@@ -76,7 +76,45 @@ fn mutating(id: i64) -> Vec<(String, Value)> {
             "/api/v1/ask/confirm".to_owned(),
             forged(json!({"token": "0000"})),
         ),
+        ("/api/v1/modbus/holes/forget".to_owned(), forged(json!({}))),
     ]
+}
+
+/// Audit rows of Modbus hole forgets, oldest first: (actor, role, channel, outcome).
+fn forgets(gw: &TempGateway) -> Vec<(String, Option<String>, String, String)> {
+    let conn: Connection = db::open_read_only(&gw.db_path());
+    let mut stmt = conn
+        .prepare(
+            "SELECT actor, role, channel, outcome FROM audit_log \
+             WHERE action = 'forget_holes' ORDER BY id",
+        )
+        .expect("prepare the audit query");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query the audit log")
+        .collect::<Result<_, _>>()
+        .expect("read the audit log")
+}
+
+/// Every route of the local API as `(methods, path)`, read from the router's source, so that a
+/// route added there is checked here without anyone listing it.
+fn routes() -> Vec<(String, String)> {
+    let src = include_str!("../../../daemon/src/channels/http.rs");
+    let src = &src[src.find("pub fn router(").expect("the router")..];
+    let src = &src[..src.find("\n}\n").expect("the router's end")];
+    let mut out = Vec::new();
+    for part in src.split(".route(").skip(1) {
+        let path = part.split('"').nth(1).expect("a quoted path").to_owned();
+        let handler = part.split_once(',').map_or("", |(_, h)| h);
+        let method = if handler.trim_start().starts_with("get(") {
+            "get"
+        } else if handler.contains("routing::post(") {
+            "post"
+        } else {
+            "other"
+        };
+        out.push((method.to_owned(), path));
+    }
+    out
 }
 
 #[tokio::test]
@@ -124,6 +162,44 @@ async fn tcp_actions_need_a_token_and_act_as_its_user_whatever_the_body_says() {
         "{metrics}"
     );
     assert_eq!(refused("bad_token"), endpoints.len() as f64, "{metrics}");
+
+    // Every route of the router: a state-changing method without credentials is refused (401),
+    // or the route has no such method (405). Every POST route is in the list above.
+    let routes = routes();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client");
+    assert!(routes.len() >= 15, "{routes:?}");
+    for (method, path) in &routes {
+        let path = path
+            .replace("{id}", &id.to_string())
+            .replace("{action}", "ack")
+            .replace("{sensor}", "room.temp");
+        if method == "post" {
+            assert!(
+                endpoints.iter().any(|(p, _)| *p == path),
+                "POST {path} is not in the list of state-changing requests"
+            );
+        } else {
+            assert_eq!(method, "get", "{path}: a method this test does not know");
+        }
+        for verb in ["POST", "PUT", "PATCH", "DELETE"] {
+            let method = reqwest::Method::from_bytes(verb.as_bytes()).expect("a method");
+            let code = http
+                .request(method, format!("{}{path}", gw.api_url()))
+                .json(&json!({"user": "ivan", "channel": "lan"}))
+                .send()
+                .await
+                .expect("a request to the local API")
+                .status()
+                .as_u16();
+            assert!(
+                code == 401 || code == 405,
+                "{verb} {path} without credentials answered {code}"
+            );
+        }
+    }
 
     // Reads stay open.
     for path in [
@@ -238,6 +314,9 @@ async fn socket_callers_act_as_their_unix_account_and_outsiders_cannot() {
         assert_ne!(code, Some(0), "nobody's {args:?} went through: {out}");
         assert!(err.contains("socket"), "{args:?}: {err}");
     }
+    let (code, out, err) = cli(&outsider, &["modbus", "holes", "--forget"]);
+    assert_ne!(code, Some(0), "nobody's forget went through: {out}");
+    assert!(err.contains("socket"), "{err}");
     let (code, out, err) = cli(&outsider, &["status"]);
     assert_eq!(code, Some(0), "nobody cannot read the status: {err}");
     assert!(out.contains("ready"), "{out}");
@@ -266,6 +345,35 @@ async fn socket_callers_act_as_their_unix_account_and_outsiders_cannot() {
         assert_eq!(code, Some(0), "ivan's {args:?}: {err}");
     }
     assert_eq!(alarm(&gw).await["acked_by"], "ivan");
+
+    // Forgetting learned Modbus holes: a viewer is refused, the operator is done, each audited
+    // as who they are.
+    let (code, _, err) = cli(&viewer, &["modbus", "holes", "--forget"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("403"), "{err}");
+    let (code, _, err) = cli(&operator, &["modbus", "holes", "--forget"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (vc, oc) = (
+        format!("socket:uid={}", viewer.uid),
+        format!("socket:uid={}", operator.uid),
+    );
+    assert_eq!(
+        forgets(&gw),
+        vec![
+            (
+                "olga".to_owned(),
+                Some("viewer".to_owned()),
+                vc,
+                "refused".to_owned()
+            ),
+            (
+                "ivan".to_owned(),
+                Some("operator".to_owned()),
+                oc,
+                "done".to_owned()
+            ),
+        ]
+    );
 
     // Root through the socket, naming olga on Telegram in the body: audited as root.
     let (code, text) = gw

@@ -134,8 +134,8 @@ fn plc(port: u16, recheck: &str) -> String {
     )
 }
 
-/// Holes a device no longer has (here: stored while it was in STOP, as gateways before this
-/// fix did, and loaded at start) are forgotten at the next verification, the real one is kept;
+/// Holes a device no longer has (here: written into the buffer before the start, as a device
+/// that was rebuilt since would leave them) are forgotten at the next verification, the real one is kept;
 /// verification runs every `hole_recheck_interval`.
 #[tokio::test]
 async fn stale_learned_holes_are_forgotten_at_the_scheduled_verification() {
@@ -194,7 +194,9 @@ async fn stale_learned_holes_are_forgotten_at_the_scheduled_verification() {
 
 /// `markoff modbus holes` lists the holes of the running gateway and `--forget` clears them
 /// without touching the readings; the gateway learns the real hole again. `markoff status` shows
-/// the count.
+/// the count. A forget is an action of the local API: without credentials it is refused and
+/// changes nothing, a viewer's token is refused and audited, an operator's token is done and
+/// audited under that operator.
 #[tokio::test]
 async fn markoff_modbus_holes_lists_and_forgets_through_the_running_gateway() {
     if !peer::available(
@@ -205,13 +207,27 @@ async fn markoff_modbus_holes_lists_and_forgets_through_the_running_gateway() {
     }
     let dir = tempfile::tempdir().unwrap();
     let server = PyServer::start(dir.path(), &Listen::Tcp { port: 0 }, &[1], 1).await;
+    const IVAN: &str = "ivan-holes-token-5e21";
+    const OLGA: &str = "olga-holes-token-90ad";
     let mut gw = markoff_tests::TempGateway::builder()
         .id("modbus-holes")
         .no_simulator()
-        .extra_toml(&plc(server.port, "1h"))
+        .extra_toml(&format!(
+            "{}\n[[users]]\nlogin = \"ivan\"\nrole = \"operator\"\n\n\
+             [[users]]\nlogin = \"olga\"\nrole = \"viewer\"\n",
+            plc(server.port, "1h")
+        ))
+        .api_token("ivan", IVAN)
+        .api_token("olga", OLGA)
         .start()
         .await;
     let api = gw.api_url().to_owned();
+    let token_file = |name: &str, token: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, token).unwrap();
+        path.display().to_string()
+    };
+    let (ivan, olga) = (token_file("ivan", IVAN), token_file("olga", OLGA));
     let cli = |args: &[&str]| {
         let mut all = vec!["modbus", "holes", "--api", api.as_str()];
         all.extend_from_slice(args);
@@ -239,9 +255,18 @@ async fn markoff_modbus_holes_lists_and_forgets_through_the_running_gateway() {
     let (code, _, err) = cli(&["--device", "nope"]).await;
     assert_eq!(code, Some(64), "{err}");
 
+    // Without a token, or with a viewer's: refused, the hole stays.
+    let (code, _, err) = cli(&["--device", "u1", "--forget"]).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("401"), "{err}");
+    let (code, _, err) = cli(&["--device", "u1", "--forget", "--token-file", &olga]).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("403") && err.contains("operator"), "{err}");
+    assert_eq!(cli(&[]).await.1, listed);
+
     let rows_before = gw_rows(&gw.db_path());
     let rejected = server.exceptions(1, 2);
-    let (code, out, err) = cli(&["--device", "u1", "--forget"]).await;
+    let (code, out, err) = cli(&["--device", "u1", "--forget", "--token-file", &ivan]).await;
     assert_eq!(code, Some(0), "{err}");
     assert!(
         out.starts_with("u1 (connection line, unit 1): 1 hole forgotten\n"),
@@ -255,6 +280,45 @@ async fn markoff_modbus_holes_lists_and_forgets_through_the_running_gateway() {
         gw.log()
     );
     assert!(gw_rows(&gw.db_path()) >= rows_before, "readings untouched");
+    let audit: Vec<(String, Option<String>, String, String, String, String)> = {
+        let conn = markoff_tests::db::open_read_only(&gw.db_path());
+        let mut stmt = conn
+            .prepare(
+                "SELECT actor, role, channel, action, target, outcome FROM audit_log \
+                 WHERE action = 'forget_holes' ORDER BY id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    let row = |who: &str, role: &str, outcome: &str| {
+        (
+            who.to_owned(),
+            Some(role.to_owned()),
+            "token".to_owned(),
+            "forget_holes".to_owned(),
+            "modbus:u1".to_owned(),
+            outcome.to_owned(),
+        )
+    };
+    assert_eq!(
+        audit,
+        vec![
+            row("olga", "viewer", "refused"),
+            row("ivan", "operator", "done")
+        ]
+    );
     gw.sigterm();
     let exit = gw.wait_exit(Duration::from_secs(20)).await;
     assert!(exit.success(), "{exit}\n{}", gw.log());

@@ -5,7 +5,13 @@
 //! The holes live in the buffer (`component_state`, one key per device); a forget writes an
 //! empty list through the buffer's writer and the device's poller drops the holes within a
 //! second (see [`super::poller`]). Readings, alarms and every other key are left alone.
+//!
+//! A forget is a state-changing request: it goes through the local API's caller gate
+//! (`crate::channels::api_auth`: the socket's peer account or a bearer token), only an operator
+//! or an administrator may, and every attempt, done or refused, is in the audit log
+//! (`forget_holes`, target `modbus:<device>` or `modbus:*`) under the authenticated identity.
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::planner::Hole;
 use super::poller::holes_key;
 use crate::context::Core;
+use crate::model::{Actor, Role, Timestamp};
+use crate::store::AuditRecord;
 
 /// The holes of one device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,12 +98,63 @@ pub async fn list(State(core): State<Core>, Query(q): Query<HolesQuery>) -> Resp
     }
 }
 
+/// Writes the audit entry of a forget; `None` once committed, else the answer to give.
+async fn audit(
+    core: &Core,
+    actor: &Actor,
+    device: Option<&str>,
+    outcome: &str,
+    detail: String,
+) -> Option<Response> {
+    let record = AuditRecord {
+        ts: Timestamp::now().as_millis(),
+        actor: actor.user.clone(),
+        role: actor.role.map(|r| r.as_str().to_owned()),
+        channel: actor.channel.clone(),
+        action: "forget_holes".to_owned(),
+        target: Some(format!("modbus:{}", device.unwrap_or("*"))),
+        outcome: outcome.to_owned(),
+        detail: Some(detail),
+    };
+    match core.ingest.audit(record).await {
+        Ok(()) => None,
+        Err(e) => Some(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot write the audit log: {e}\n"),
+            )
+                .into_response(),
+        ),
+    }
+}
+
 /// `POST /api/v1/modbus/holes/forget[?device=NAME]`: clears the holes and answers with those
-/// cleared.
-pub async fn forget(State(core): State<Core>, Query(q): Query<HolesQuery>) -> Response {
-    let list = match collect(&core, q.device.as_deref()).await {
+/// cleared. Only an operator or an administrator may (403 otherwise); audited either way.
+pub async fn forget(
+    State(core): State<Core>,
+    Extension(actor): Extension<Actor>,
+    Query(q): Query<HolesQuery>,
+) -> Response {
+    let device = q.device.as_deref();
+    if !actor.role.is_some_and(Role::may_act) {
+        tracing::warn!(user = %actor.user, channel = %actor.channel, device = device.unwrap_or("*"), "Forgetting Modbus address holes refused: the operator role is needed.");
+        let detail = "the operator role is needed".to_owned();
+        if let Some(r) = audit(&core, &actor, device, "refused", detail).await {
+            return r;
+        }
+        return (
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} may not forget Modbus address holes: the operator role is needed; \
+                 {} не может сбросить дыры адресов Modbus: нужна роль оператора\n",
+                actor.user, actor.user
+            ),
+        )
+            .into_response();
+    }
+    let list = match collect(&core, device).await {
         Ok(Some(list)) => list,
-        Ok(None) => return unknown(q.device.as_deref()),
+        Ok(None) => return unknown(device),
         Err(r) => return r,
     };
     let cfg = core.config();
@@ -115,10 +174,19 @@ pub async fn forget(State(core): State<Core>, Query(q): Query<HolesQuery>) -> Re
             }
         }
     }
+    let devices = list.iter().filter(|h| !h.holes.is_empty()).count();
+    let holes: usize = list.iter().map(|h| h.holes.len()).sum();
     tracing::info!(
-        devices = list.iter().filter(|h| !h.holes.is_empty()).count(),
+        user = %actor.user,
+        channel = %actor.channel,
+        devices,
+        holes,
         "Learned Modbus address holes forgotten on request."
     );
+    let detail = format!("{holes} holes of {devices} devices");
+    if let Some(r) = audit(&core, &actor, device, "done", detail).await {
+        return r;
+    }
     axum::Json(list).into_response()
 }
 
