@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "web_access",
         include_str!("../../migrations/central/0005_web_access.sql"),
     ),
+    (
+        6,
+        "distribution",
+        include_str!("../../migrations/central/0006_distribution.sql"),
+    ),
 ];
 
 /// Why an administrative operation failed.
