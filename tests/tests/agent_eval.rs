@@ -174,11 +174,41 @@ fn model(cases: Vec<Case>, pick: fn(usize, &Case) -> (String, Value)) -> impl Fn
         {
             Some((i, case)) => {
                 let (name, args) = pick(i, case);
+                let args = as_the_grammar_allows(req, &name, args);
                 Step::ToolCall { name, args }
             }
             None => Step::Text(format!("I was not asked {text:?} in the evaluation.")),
         }
     }
+}
+
+/// `args` as a grammar-constrained model writes them: a free-text expectation (`sensor~"301"`)
+/// becomes the first value of the tool's `enum` in the request that contains it.
+fn as_the_grammar_allows(req: &Value, tool: &str, args: Value) -> Value {
+    let Value::Object(mut args) = args else {
+        return args;
+    };
+    let params = req["tools"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["function"]["name"] == tool))
+        .map(|t| t["function"]["parameters"].clone())
+        .unwrap_or(Value::Null);
+    for (key, value) in &mut args {
+        let (Some(text), Some(allowed)) = (
+            value.as_str().map(str::to_lowercase),
+            params["properties"][key.as_str()]["enum"].as_array(),
+        ) else {
+            continue;
+        };
+        if let Some(v) = allowed
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|a| a.to_lowercase().contains(&text))
+        {
+            *value = Value::String(v.to_owned());
+        }
+    }
+    Value::Object(args)
 }
 
 fn first_expected(_: usize, case: &Case) -> (String, Value) {

@@ -285,6 +285,7 @@ fn assistant_texts() -> Vec<(String, String)> {
     let tool_errors = [
         ToolError::NoSensor("no sensor matches; floors: 1, 2".into()),
         ToolError::Database("database is locked".into()),
+        ToolError::Arguments("invalid type: string, expected i64".into()),
         ToolError::Forbidden {
             user: "victor".into(),
             role: "viewer".into(),

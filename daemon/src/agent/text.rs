@@ -267,6 +267,12 @@ fn list_or_none(lang: Lang, items: &[String]) -> String {
 pub fn tool_error(lang: Lang, e: &ToolError) -> String {
     match (lang, e) {
         (_, ToolError::NoSensor(_)) => no_sensor(lang),
+        (Lang::En, ToolError::Arguments(_)) => {
+            "The question could not be turned into a lookup; /help lists what I can answer.".into()
+        }
+        (Lang::Ru, ToolError::Arguments(_)) => {
+            "Не получилось превратить вопрос в запрос; /help покажет, на что я отвечаю.".into()
+        }
         (Lang::En, ToolError::Database(_)) => {
             "The gateway's local database could not be read; try again in a minute.".into()
         }

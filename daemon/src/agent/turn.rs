@@ -61,7 +61,15 @@ pub(super) async fn answer(agent: &Agent, core: &Core, q: &Question, lang: Lang)
         .or_else(|| cfg.gateway.name.clone())
         .unwrap_or_else(|| cfg.gateway.id.clone());
     let system = text::system_prompt(lang, &building, cfg.agent.instructions.as_deref());
-    let specs = tools::specs();
+    // The site's floors, rooms, tenants, kinds and sensors become the tools' enumerations.
+    let site = match tools::Site::load(core).await {
+        Ok(site) => site,
+        Err(e) => {
+            warn!(error = %e, "Cannot read the sensors; the tools list no site values.");
+            tools::Site::default()
+        }
+    };
+    let specs = tools::specs(&site);
     let question = text::question_with_time(lang, &q.text, &Timestamp::now().to_rfc3339());
 
     // Token budget: the context minus the answer, the system prompt and the tools (as the
@@ -102,6 +110,7 @@ pub(super) async fn answer(agent: &Agent, core: &Core, q: &Question, lang: Lang)
         core,
         q,
         lang,
+        site: &site,
         traces: Vec::new(),
         out: ToolOutput::default(),
         result_tokens_left: room.saturating_sub(history_tokens),
@@ -315,6 +324,7 @@ struct Run<'a> {
     core: &'a Core,
     q: &'a Question,
     lang: Lang,
+    site: &'a tools::Site,
     traces: Vec<ToolTrace>,
     out: ToolOutput,
     result_tokens_left: u32,
@@ -340,11 +350,11 @@ impl Run<'_> {
                 return Err(Problem::Malformed(format!(
                     "error: the arguments of {} are not a JSON object ({e}). Call it again with arguments like {}.",
                     tool.name(),
-                    example(tool)
+                    tools::example(tool, self.site)
                 )));
             }
         };
-        let args = match tools::validate(tool, args) {
+        let args = match tools::validate(tool, args, self.site) {
             Ok(a) => a,
             Err(e) => {
                 metrics.count_tool(tool.name(), "invalid");
@@ -354,9 +364,8 @@ impl Run<'_> {
                     ok: false,
                 });
                 return Err(Problem::Failed(format!(
-                    "error: {e}. Call {} again with arguments like {}.",
+                    "error: {e}. Call {} again with the right arguments.",
                     tool.name(),
-                    example(tool)
                 )));
             }
         };
@@ -491,30 +500,6 @@ fn mentions_staleness(answer: &str) -> bool {
     .any(|w| a.contains(w))
 }
 
-/// An example argument object for a corrective message.
-fn example(tool: Tool) -> String {
-    let schema = tool.parameters();
-    let mut ex = serde_json::Map::new();
-    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-        for (k, p) in props {
-            let v = match (
-                p.get("type").and_then(Value::as_str),
-                p.get("enum")
-                    .and_then(Value::as_array)
-                    .and_then(|e| e.first()),
-            ) {
-                (_, Some(first)) => first.clone(),
-                (Some("integer"), _) => Value::from(1),
-                (Some("number"), _) => Value::from(1.0),
-                (Some("boolean"), _) => Value::Bool(false),
-                _ => Value::String("...".into()),
-            };
-            ex.insert(k.clone(), v);
-        }
-    }
-    Value::Object(ex).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,14 +558,5 @@ mod tests {
         while trim(&mut m, &mut at) {}
         assert_eq!(m.len(), 3);
         assert_eq!(m[1].text(), "q");
-    }
-
-    #[test]
-    fn examples_follow_the_schema() {
-        let ex: Value = serde_json::from_str(&example(Tool::History)).expect("json");
-        assert_eq!(ex["range"], "1h");
-        assert_eq!(ex["chart"], false);
-        let ex: Value = serde_json::from_str(&example(Tool::AcknowledgeAlarm)).expect("json");
-        assert_eq!(ex["alarm_id"], 1);
     }
 }

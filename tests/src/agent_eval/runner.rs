@@ -53,6 +53,13 @@ pub struct Outcome {
     /// Time from sending the question to the answer (milliseconds in JSON).
     #[serde(rename = "latency_ms", serialize_with = "millis")]
     pub latency: Duration,
+    /// Prompt tokens the server reported for the question's requests, every round included
+    /// (`markoff_llm_prompt_tokens_total` delta; 0 when the server reports no usage).
+    pub prompt_tokens: u64,
+    /// Generated tokens the server reported (`markoff_llm_completion_tokens_total` delta).
+    pub completion_tokens: u64,
+    /// Chat requests the question took (`markoff_llm_requests_total{endpoint="chat"}` delta).
+    pub llm_requests: u64,
     /// The answer's text.
     pub answer: String,
 }
@@ -92,6 +99,29 @@ impl Report {
         nearest_rank(&all, q)
     }
 
+    /// Per-question token figures at quantile `q` (nearest rank): prompt and generated tokens.
+    pub fn tokens(&self, q: f64) -> (u64, u64) {
+        let quantile = |f: fn(&Outcome) -> u64| {
+            let mut all: Vec<u64> = self
+                .outcomes
+                .iter()
+                .filter(|o| o.llm_requests > 0)
+                .map(f)
+                .collect();
+            all.sort_unstable();
+            if all.is_empty() {
+                return 0;
+            }
+            let n = all.len();
+            let rank = (q.clamp(0.0, 1.0) * n as f64).ceil() as usize;
+            all[rank.clamp(1, n) - 1]
+        };
+        (
+            quantile(|o| o.prompt_tokens),
+            quantile(|o| o.completion_tokens),
+        )
+    }
+
     /// The summary lines printed after the table.
     pub fn summary(&self) -> String {
         let mut s = String::new();
@@ -122,6 +152,19 @@ impl Report {
         .ok();
         let malformed: u64 = self.outcomes.iter().map(|o| o.malformed).sum();
         writeln!(s, "malformed model outputs: {malformed}").ok();
+        let requests: u64 = self.outcomes.iter().map(|o| o.llm_requests).sum();
+        if requests > 0 {
+            let (p50, c50) = self.tokens(0.5);
+            let (p95, c95) = self.tokens(0.95);
+            let prompt: u64 = self.outcomes.iter().map(|o| o.prompt_tokens).sum();
+            writeln!(
+                s,
+                "tokens per answer: prompt p50 {p50}, p95 {p95}; generated p50 {c50}, p95 {c95}; \
+                 {requests} chat requests, {} prompt tokens per request on average",
+                prompt / requests
+            )
+            .ok();
+        }
         writeln!(
             s,
             "latency: p50 {} ms, p95 {} ms, max {} ms",
@@ -162,7 +205,7 @@ pub fn nearest_rank(sorted: &[Duration], q: f64) -> Duration {
 pub fn format_outcome(i: usize, o: &Outcome) -> String {
     let verdict = if o.ok { "ok  " } else { "FAIL" };
     let mut s = format!(
-        "{:>3} {verdict} {:>7} ms  {:<5} {}  [{}{}]\n      expected: {}\n      got:      {}\n",
+        "{:>3} {verdict} {:>7} ms  {:<5} {}  [{}{}{}]\n      expected: {}\n      got:      {}\n",
         i + 1,
         o.latency.as_millis(),
         o.lang,
@@ -170,6 +213,14 @@ pub fn format_outcome(i: usize, o: &Outcome) -> String {
         o.source,
         if o.malformed > 0 {
             format!(", {} malformed", o.malformed)
+        } else {
+            String::new()
+        },
+        if o.llm_requests > 0 {
+            format!(
+                ", {} requests, {} prompt + {} generated tokens",
+                o.llm_requests, o.prompt_tokens, o.completion_tokens
+            )
         } else {
             String::new()
         },
@@ -293,9 +344,31 @@ async fn preflight(http: &reqwest::Client, opts: &Options) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn malformed_total(gw: &TempGateway) -> u64 {
+/// The counters read before and after each question.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    malformed: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    chat_requests: u64,
+}
+
+async fn counters(gw: &TempGateway) -> Counters {
+    let text = gw.metrics_text().await;
     // Counters are exact integers in the exposition text.
-    metric_in(&gw.metrics_text().await, "markoff_agent_malformed_total").map_or(0, |v| v as u64)
+    let one = |name: &str| metric_in(&text, name).map_or(0, |v| v as u64);
+    let chat_requests = text
+        .lines()
+        .filter(|l| l.starts_with("markoff_llm_requests_total{") && l.contains("endpoint=\"chat\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum();
+    Counters {
+        malformed: one("markoff_agent_malformed_total"),
+        prompt_tokens: one("markoff_llm_prompt_tokens_total"),
+        completion_tokens: one("markoff_llm_completion_tokens_total"),
+        chat_requests,
+    }
 }
 
 /// Starts a gateway as [`gateway_toml`] describes, waits until every sensor has a reading,
@@ -356,7 +429,7 @@ pub async fn run(
     let ask_url = format!("{}/api/v1/ask", gw.api_url());
     let mut outcomes = Vec::with_capacity(opts.cases.len());
     for (i, case) in opts.cases.iter().enumerate() {
-        let before = malformed_total(&gw).await;
+        let before = counters(&gw).await;
         let sent = Instant::now();
         let body = serde_json::json!({
             "text": case.question,
@@ -381,8 +454,14 @@ pub async fn run(
         let reply: Reply = serde_json::from_str(&text)
             .with_context(|| format!("{}: the answer is not a Reply: {text}", case.id))?;
         let latency = sent.elapsed();
-        let malformed = malformed_total(&gw).await.saturating_sub(before);
-        let outcome = score(case, &reply, opts.llm_url.is_some(), malformed, latency);
+        let after = counters(&gw).await;
+        let malformed = after.malformed.saturating_sub(before.malformed);
+        let mut outcome = score(case, &reply, opts.llm_url.is_some(), malformed, latency);
+        outcome.prompt_tokens = after.prompt_tokens.saturating_sub(before.prompt_tokens);
+        outcome.completion_tokens = after
+            .completion_tokens
+            .saturating_sub(before.completion_tokens);
+        outcome.llm_requests = after.chat_requests.saturating_sub(before.chat_requests);
         progress(i, &outcome);
         outcomes.push(outcome);
     }
@@ -444,6 +523,9 @@ pub fn score(case: &Case, reply: &Reply, llm: bool, malformed: u64, latency: Dur
         fell_back: llm && reply.source == Source::Offline,
         malformed,
         latency,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        llm_requests: 0,
         answer: reply.text.clone(),
     }
 }

@@ -758,3 +758,78 @@ async fn a_prompt_the_server_finds_too_long_is_trimmed_and_sent_again() {
         last_message(&last)
     );
 }
+
+/// The values of a property's `enum`.
+fn enum_of(prop: &Value) -> Vec<String> {
+    prop["enum"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_tools_list_the_sites_values_and_junk_arguments_get_examples() {
+    let fake = FakeKobold::start().await;
+    let gw = gateway(&fake, "").await;
+    fake.push_all([
+        Step::ToolCall {
+            name: "current_readings".into(),
+            args: json!({"room": "]["}),
+        },
+        Step::Text("Which room do you mean?".into()),
+    ]);
+    let reply = ask(&gw, "ivan", "how warm is it?").await;
+    assert_eq!(reply["source"], "llm", "{reply}");
+    let reqs = fake.requests();
+    let tools = reqs[0]["tools"].as_array().expect("tools sent").clone();
+    let params = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t["function"]["name"] == name)
+            .map(|t| t["function"]["parameters"].clone())
+            .unwrap_or(Value::Null)
+    };
+    // The simulated building: floors 1 and 2, rooms 101 to 202, 18 sensors.
+    let readings = params("current_readings");
+    let sensors = enum_of(&readings["properties"]["sensor"]);
+    assert!(sensors.len() >= 18, "{sensors:?}");
+    assert!(
+        sensors.contains(&"f1.r101.temperature".to_owned()),
+        "{sensors:?}"
+    );
+    let rooms = enum_of(&readings["properties"]["room"]);
+    for room in ["101", "102", "201", "202"] {
+        assert!(
+            rooms.contains(&room.to_owned()),
+            "{room} missing from {rooms:?}"
+        );
+    }
+    let floors = enum_of(&params("floor_plan")["properties"]["floor"]);
+    assert!(
+        floors.contains(&"1".to_owned()) && floors.contains(&"2".to_owned()),
+        "{floors:?}"
+    );
+    assert!(!floors.contains(&"9".to_owned()), "{floors:?}");
+    let kinds = enum_of(&readings["properties"]["kind"]);
+    assert!(kinds.contains(&"co2".to_owned()), "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .all(|k| markoff::agent::tools::KINDS.contains(&k.as_str())),
+        "{kinds:?}"
+    );
+    assert_eq!(params("history")["required"], json!(["sensor"]));
+    // The junk room came back to the model in plain words with the site's rooms.
+    let refused = tool_messages(&reqs[1]);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let text = &refused[0];
+    assert!(text.contains("\"][\" is not a room"), "{text}");
+    assert!(text.contains("rooms here: 101, 102"), "{text}");
+    assert!(text.contains(r#"for example {"room":"101"}"#), "{text}");
+    assert!(!text.contains("Some(") && !text.contains("Query"), "{text}");
+    assert_eq!(reply["tools"][0]["ok"], false, "{reply}");
+}
