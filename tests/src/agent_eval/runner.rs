@@ -153,15 +153,19 @@ impl Report {
         let malformed: u64 = self.outcomes.iter().map(|o| o.malformed).sum();
         writeln!(s, "malformed model outputs: {malformed}").ok();
         let requests: u64 = self.outcomes.iter().map(|o| o.llm_requests).sum();
-        if requests > 0 {
+        if let Some(per_request) = self
+            .outcomes
+            .iter()
+            .map(|o| o.prompt_tokens)
+            .sum::<u64>()
+            .checked_div(requests)
+        {
             let (p50, c50) = self.tokens(0.5);
             let (p95, c95) = self.tokens(0.95);
-            let prompt: u64 = self.outcomes.iter().map(|o| o.prompt_tokens).sum();
             writeln!(
                 s,
                 "tokens per answer: prompt p50 {p50}, p95 {p95}; generated p50 {c50}, p95 {c95}; \
-                 {requests} chat requests, {} prompt tokens per request on average",
-                prompt / requests
+                 {requests} chat requests, {per_request} prompt tokens per request on average"
             )
             .ok();
         }
