@@ -400,3 +400,163 @@ async fn jobs_commit_with_the_writer_and_a_failing_job_rolls_back_only_itself() 
     );
     assert_eq!(count(&path, "SELECT count(*) FROM readings"), 15);
 }
+
+/// A tmpfs of `size` mounted on a directory of its own, unmounted on drop. Tests run as root in
+/// CI; elsewhere a failed mount skips the test, under `CI=true` it fails it.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self { dir }),
+            other => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "cannot mount a tmpfs for the disk-full test (run as root): {other:?}"
+                );
+                eprintln!("skipped: cannot mount a tmpfs (not root?): {other:?}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _unmounted = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn full_cfg() -> StoreConfig {
+    StoreConfig {
+        maintenance_interval: Duration::from_millis(100),
+        ..cfg(BIG)
+    }
+}
+
+fn dropped(path: &Path, reason: &str) -> i64 {
+    count(
+        path,
+        &format!("SELECT coalesce(sum(rows), 0) FROM dropped_rows WHERE reason = '{reason}'"),
+    )
+}
+
+/// Every committed seq up to `last` is either in the buffer (the newest, without gaps) or
+/// counted as dropped, and synced rows went before unsynced ones.
+fn accounted(path: &Path, last: i64, synced: i64) {
+    let rows = count(path, "SELECT count(*) FROM readings");
+    let total = count(path, "SELECT coalesce(sum(rows), 0) FROM dropped_rows");
+    assert_eq!(
+        rows + total,
+        last,
+        "kept {rows} + dropped {total} != committed {last}"
+    );
+    assert_eq!(
+        count(path, "SELECT max(seq) FROM readings"),
+        last,
+        "the newest rows are kept"
+    );
+    assert_eq!(
+        count(path, "SELECT max(seq) - min(seq) + 1 FROM readings"),
+        rows,
+        "the kept rows are the newest, without gaps"
+    );
+    if dropped(path, "unsynced_overflow") > 0 {
+        assert_eq!(
+            dropped(path, "synced_overflow"),
+            synced,
+            "synced rows went first"
+        );
+    }
+}
+
+/// Writes `n` batches, each of which must commit within a few seconds.
+async fn write_batches(store: &Store, n: usize, offset: &mut i64) -> i64 {
+    let mut last = 0;
+    for _ in 0..n {
+        let receipt = tokio::time::timeout(
+            Duration::from_secs(20),
+            store.ingest.write(readings(500, *offset)),
+        )
+        .await
+        .expect("a commit waited more than 20 s: ingest did not resume")
+        .unwrap();
+        *offset += 500;
+        last = receipt.last.0;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_file_filling_the_disk_frees_room_and_a_restart_does_not_loop() {
+    let Some(disk) = Tmpfs::mount("3m") else {
+        return;
+    };
+    let path = disk.path().join("b.db");
+    let open = move |path: std::path::PathBuf| {
+        Store::open(
+            &full_cfg(),
+            &path,
+            StoreOptions { uplink: true },
+            Metrics::new(),
+            Heartbeat::new("test"),
+        )
+        .unwrap()
+    };
+    let store = open(path.clone());
+    let mut offset = 1_000;
+    let before = write_batches(&store, 40, &mut offset).await;
+    let synced = before / 2;
+    set_synced(&path, synced);
+    // Another program fills the disk to the last byte.
+    {
+        use std::io::Write as _;
+        let mut filler = std::fs::File::create(disk.path().join("filler")).unwrap();
+        let block = vec![7u8; 64 * 1024];
+        let mut small = vec![7u8; 4096];
+        while filler.write_all(&block).is_ok() {}
+        while filler.write_all(&small).is_ok() {}
+        small.truncate(1);
+        while filler.write_all(&small).is_ok() {}
+        let _full_disk_may_refuse = filler.sync_all();
+    }
+    let last = write_batches(&store, 40, &mut offset).await;
+    assert!(last > before);
+    assert!(
+        dropped(&path, "synced_overflow") > 0,
+        "room was made by dropping the oldest synced rows"
+    );
+    close(store).await;
+    accounted(&path, last, synced);
+
+    // A restart with the disk still full opens and ingests.
+    let store = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || open(path)
+        }),
+    )
+    .await
+    .expect("opening on a full disk hung")
+    .unwrap();
+    let next = write_batches(&store, 20, &mut offset).await;
+    assert!(next > last);
+    close(store).await;
+    accounted(&path, next, synced);
+    assert!(disk.path().join("filler").exists());
+}

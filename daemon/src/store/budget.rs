@@ -1,6 +1,10 @@
 //! Disk budget and retention of the buffer.
 //!
-//! When the database uses more than `max_size`, rows are dropped down to 90 % of it, in this order:
+//! The budget covers every file the buffer owns: the database's pages in use, its WAL, its
+//! shared-memory index and the reserve file (`space`). It is `max_size`, or less when the disk
+//! cannot hold that much (whoever filled it): what the buffer's files take plus the free space,
+//! less the room the WAL and the reserve need. When the buffer uses more, rows are dropped down to
+//! 90 % of the budget, in this order:
 //! the oldest **synced** readings, then the oldest **unsynced** readings. Alarm events are never
 //! dropped. Synced readings older than `retention` are removed as routine housekeeping (without an
 //! uplink, every reading counts for retention). Every drop is counted in `dropped_rows` (metrics
@@ -38,6 +42,7 @@ impl DropReason {
 /// Size and extent of the buffer after maintenance.
 #[derive(Debug)]
 pub(crate) struct BudgetStatus {
+    /// What the budget counts (pages in use, WAL, shm, reserve).
     pub(crate) used_bytes: u64,
     pub(crate) first_seq: i64,
 }
@@ -47,9 +52,11 @@ const CHUNK: i64 = 50_000;
 /// Passes over budget before giving up for this round (index pages free slower than table pages).
 const MAX_PASSES: usize = 20;
 
+/// Applies retention, then brings the buffer under `budget` bytes (section comment above).
 pub(crate) fn enforce(
     conn: &mut Connection,
     cfg: &StoreConfig,
+    budget: u64,
     options: super::StoreOptions,
     metrics: &StoreMetrics,
     now_ms: i64,
@@ -63,7 +70,6 @@ pub(crate) fn enforce(
     })? > 0
     {}
 
-    let budget = cfg.max_size.bytes();
     let target = budget / 10 * 9;
     let mut used = used_bytes(conn)?;
     if used > budget {
@@ -82,16 +88,29 @@ pub(crate) fn enforce(
         let want = i64::try_from((used.saturating_sub(target)).div_ceil(per_row))
             .unwrap_or(i64::MAX)
             .clamp(1, CHUNK);
-        let from_synced = drop_rows(conn, metrics, DropReason::SyncedOverflow, |c| {
-            delete_oldest(c, synced, want)
-        })?;
+        let from_synced =
+            drop_on_full_disk(conn, metrics, DropReason::SyncedOverflow, synced, want)?;
         let rest = want - from_synced;
-        if rest > 0 {
-            drop_rows(conn, metrics, DropReason::UnsyncedOverflow, |c| {
-                delete_oldest(c, i64::MAX, rest)
-            })?;
+        // A deletion cut short by a full disk leaves synced rows behind: they go first.
+        let synced_left = conn
+            .query_row(
+                "SELECT 1 FROM readings WHERE seq <= ?1 LIMIT 1",
+                [synced],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if rest > 0 && !synced_left {
+            drop_on_full_disk(conn, metrics, DropReason::UnsyncedOverflow, i64::MAX, rest)?;
         }
-        conn.execute_batch("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE)")?;
+        // The deletions' WAL frames go back into the database file first, so that the vacuum
+        // (which writes frames of its own) finds the WAL empty. A vacuum that finds no room
+        // leaves free pages behind, which the buffer reuses: they do not count as used.
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        match vacuum(conn).and_then(|()| conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")) {
+            Err(err) if super::space::is_disk_full(&err) => {}
+            other => other?,
+        }
         used = used_bytes(conn)?;
     }
     if used > budget {
@@ -109,6 +128,38 @@ pub(crate) fn enforce(
         used_bytes: used,
         first_seq: first_seq.unwrap_or(0),
     })
+}
+
+/// Gives the free pages back to the file system. The pragma frees one page per step, so every
+/// row it returns is stepped through.
+fn vacuum(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// Drops up to `want` of the oldest rows with seq <= `upto`. On a full disk the deletion's own
+/// WAL frames may not fit: it is retried with half as many rows, down to one, with the WAL
+/// emptied in between.
+fn drop_on_full_disk(
+    conn: &mut Connection,
+    metrics: &StoreMetrics,
+    reason: DropReason,
+    upto: i64,
+    want: i64,
+) -> Result<i64, rusqlite::Error> {
+    let mut limit = want;
+    loop {
+        match drop_rows(conn, metrics, reason, |c| delete_oldest(c, upto, limit)) {
+            Err(err) if super::space::is_disk_full(&err) && limit > 1 => {
+                limit /= 2;
+                let _wal_may_still_be_in_use =
+                    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Deletes rows with `delete` and records the drop in the same transaction, so a crash never
@@ -146,16 +197,17 @@ fn synced_upto(conn: &Connection) -> Result<i64, rusqlite::Error> {
     .map(|v| v.unwrap_or(0))
 }
 
-/// Bytes in pages that hold data (free pages are reusable and excluded), plus the write-ahead log.
+/// Bytes in pages that hold data (free pages are reusable and excluded), plus what the
+/// write-ahead log, the shared-memory index and the reserve take on disk.
 pub(crate) fn used_bytes(conn: &Connection) -> Result<u64, rusqlite::Error> {
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    let wal = conn
-        .path()
-        .and_then(|p| std::fs::metadata(format!("{p}-wal")).ok())
-        .map_or(0, |m| m.len());
-    Ok(u64::try_from((pages - free).max(0) * page_size).unwrap_or(0) + wal)
+    let others = conn.path().filter(|p| !p.is_empty()).map_or(0, |p| {
+        let usage = super::space::Files::new(std::path::Path::new(p)).usage();
+        usage.wal + usage.shm + usage.reserve
+    });
+    Ok(u64::try_from((pages - free).max(0) * page_size).unwrap_or(0) + others)
 }
 
 fn row_count_estimate(conn: &Connection) -> Result<i64, rusqlite::Error> {

@@ -43,8 +43,8 @@ mod reader;
 // (docs/storage.md, section 8).
 #[allow(dead_code)]
 mod series;
-// Not used by the running store until the writer and readers move to the columnar layout
-// (docs/storage.md, section 8).
+// Partly used by the running store (the files, the reserve, the budget's plan); the rest waits
+// for the columnar writer (docs/storage.md, section 8).
 #[allow(dead_code)]
 mod space;
 mod sync;
@@ -228,7 +228,8 @@ impl StoreShared {
         }
     }
 
-    /// Bytes in use by the database file.
+    /// Bytes the buffer's files (database, WAL, shared-memory index, reserve) take on disk, as
+    /// of the last maintenance.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -411,6 +412,19 @@ impl Store {
                 source,
             })?;
         }
+        // A restart on a full disk: SQLite needs a little room to open the WAL and its index,
+        // which the reserve gives back (maintenance writes it again once there is room).
+        let files = space::Files::new(path);
+        if files.free_space().is_ok_and(|free| {
+            free < space::reserve_size(cfg.max_size.bytes()) + space::wal_cap(cfg.max_size.bytes())
+        }) && let Ok(bytes @ 1..) = files.release_reserve()
+        {
+            tracing::warn!(
+                component = "store",
+                bytes,
+                "The disk of the buffer is nearly full; released the buffer's disk reserve."
+            );
+        }
         let mut conn = open_connection(path, cfg)?;
         migrations::migrate(&mut conn)?;
         let state = writer::WriterState::load(&conn)?;
@@ -466,15 +480,23 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
     conn.pragma_update(None, "synchronous", cfg.synchronous.pragma())
         .map_err(fail)?;
     conn.busy_timeout(cfg.busy_timeout).map_err(fail)?;
-    // Negative cache_size is in KiB. Checkpoints every 8192 pages (32 MiB of WAL at most between
-    // them) let a page dirtied by many commits be written back once.
+    // Negative cache_size is in KiB. The WAL is checkpointed once it holds a sixteenth of the
+    // budget (32 MiB at most: a page dirtied by many commits is written back once) and truncated
+    // back to that size after a checkpoint; maintenance adjusts both to the disk (`space::plan`).
     let cache_kib = i64::try_from(cfg.cache_size.bytes() / 1024)
         .unwrap_or(i64::MAX)
         .max(2048);
     conn.pragma_update(None, "cache_size", -cache_kib)
         .map_err(fail)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 8192)
+    let wal_cap = i64::try_from(space::wal_cap(cfg.max_size.bytes())).unwrap_or(32 << 20);
+    conn.pragma_update(None, "wal_autocheckpoint", (wal_cap / 4096).max(16))
         .map_err(fail)?;
+    conn.query_row(
+        &format!("PRAGMA journal_size_limit = {wal_cap}"),
+        [],
+        |_| Ok(()),
+    )
+    .map_err(fail)?;
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(fail)?;
     conn.set_prepared_statement_cache_capacity(32);

@@ -121,6 +121,61 @@ impl Files {
     }
 }
 
+/// Room for the shared-memory index and SQLite's temporary files, kept free beside the budget.
+pub(crate) const MARGIN: u64 = 64 * 1024;
+
+/// Most bytes the WAL may take between two checkpoints for a buffer of `room` bytes: a
+/// sixteenth, within 256 KiB and 32 MiB.
+pub(crate) fn wal_cap(room: u64) -> u64 {
+    (room / 16).clamp(256 * 1024, 32 << 20)
+}
+
+/// Size of the reserve file for a buffer of `room` bytes: a sixty-fourth, within 64 KiB and
+/// 4 MiB.
+pub(crate) fn reserve_size(room: u64) -> u64 {
+    (room / 64).clamp(64 * 1024, 4 << 20)
+}
+
+/// What the buffer may take and keep aside, given its configured budget and its disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Bytes the buffer may use (pages in use, WAL, shm, reserve).
+    pub(crate) budget: u64,
+    /// The WAL's bound.
+    pub(crate) wal_cap: u64,
+    /// The reserve's size.
+    pub(crate) reserve: u64,
+}
+
+/// The budget is `max_size`, or what the disk can hold for the buffer (its files plus the free
+/// space) when that is less, minus the WAL's bound, the part of the reserve that is missing, and
+/// a margin; less the missing part of the reserve in any case, so that writing it back keeps the
+/// buffer within `max_size`.
+pub(crate) fn plan(max_size: u64, usage: Usage, free: Option<u64>) -> Plan {
+    let Some(free) = free else {
+        return Plan {
+            budget: max_size,
+            wal_cap: wal_cap(max_size),
+            reserve: 0,
+        };
+    };
+    let room = usage.total().saturating_add(free);
+    let base = max_size.min(room);
+    let wal = wal_cap(base);
+    let reserve = reserve_size(base);
+    let missing = reserve.saturating_sub(usage.reserve);
+    // The whole WAL bound, not what it may still grow: a checkpoint moves the WAL's new pages
+    // into the database file, which grows by as much as the WAL shrinks.
+    let aside = wal + missing + MARGIN;
+    Plan {
+        budget: max_size
+            .saturating_sub(missing)
+            .min(room.saturating_sub(aside)),
+        wal_cap: wal,
+        reserve,
+    }
+}
+
 fn allocated(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.blocks().saturating_mul(512))
 }
@@ -152,6 +207,24 @@ mod tests {
         assert_eq!(files.release_reserve().unwrap(), usage.reserve);
         assert_eq!(files.release_reserve().unwrap(), 0);
         assert_eq!(files.usage().total(), 0);
+    }
+
+    #[test]
+    fn the_budget_shrinks_to_what_the_disk_holds() {
+        let usage = Usage {
+            db: 6 << 20,
+            wal: 256 * 1024,
+            shm: 32 * 1024,
+            reserve: 0,
+        };
+        let roomy = plan(1 << 30, usage, Some(100 << 30));
+        assert_eq!(roomy.budget, (1 << 30) - reserve_size(1 << 30));
+        assert_eq!(roomy.wal_cap, 32 << 20);
+        let full = plan(1 << 30, usage, Some(0));
+        assert!(full.budget < usage.total(), "{full:?}");
+        assert_eq!(full.reserve, reserve_size(usage.total()));
+        let unknown = plan(8 << 20, usage, None);
+        assert_eq!(unknown.budget, 8 << 20);
     }
 
     #[test]
