@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "distribution",
         include_str!("../../migrations/central/0006_distribution.sql"),
     ),
+    (
+        7,
+        "office_requests",
+        include_str!("../../migrations/central/0007_office_requests.sql"),
+    ),
 ];
 
 /// Why an administrative operation failed.

@@ -1083,6 +1083,14 @@ async fn office_roles_have_only_the_privileges_they_need() {
         "UPDATE markoff.buildings SET name = 'x'",
         "CREATE TABLE markoff.evil (x int)",
         "SELECT markoff.ensure_partitions(1)",
+        // Office requests: asked for only through markoff.office_request (as the session's
+        // user), answered only by their gateway.
+        "INSERT INTO markoff.office_requests (gateway_id, alarm_id, action, login, display_name) \
+         VALUES ('web-gw', 1, 'ack', 'eve', 'Eve')",
+        "UPDATE markoff.office_requests SET state = 'done'",
+        "SELECT markoff.office_request('web-gw', 1, 'ack', NULL)",
+        "SELECT markoff.office_requests_pending('web-gw')",
+        "SELECT markoff.office_request_answer('web-gw', 1, 'done', 'eve', NULL)",
     ] {
         assert_eq!(
             sqlstate(&mut w, refused).await.as_deref(),

@@ -24,6 +24,7 @@ const DISTRIBUTED: &[&str] = &[
     "alarm_events",
     "alarm_latest",
     "alarm_comments",
+    "office_requests",
     "sync_cursors",
     "sensors",
 ];

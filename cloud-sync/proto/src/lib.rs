@@ -11,6 +11,7 @@
 //! - `upload`: readings and alarm events, exactly once (cursor row lock, binary COPY into a
 //!   staging table, `INSERT ... ON CONFLICT DO NOTHING`); the central cursor; contact and backlog.
 //! - `metadata`: site metadata (building, floors, rooms, tenants, sensors) upserted on change.
+//! - `office`: the office's requests to acknowledge or shelve an alarm, pulled and answered.
 //! - `error`: [`SyncError`], classified for the uploader's retry policy.
 //! - `copy`: the PostgreSQL binary COPY encoder.
 //! - `credentials`: where a systemd credential is found (by name or from the packaged
@@ -32,11 +33,13 @@ mod copy;
 pub mod credentials;
 mod error;
 mod metadata;
+mod office;
 mod upload;
 
 pub use error::{SyncError, is_unreachable};
 
 pub use metadata::{FloorRow, RoomRow, SensorMetaRow, SiteMetadata, TenantRow, upsert_metadata};
+pub use office::{OfficeRequestRow, answer_office_request, office_requests_pending};
 use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::{Query, QueryScalar};

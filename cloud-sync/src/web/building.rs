@@ -352,6 +352,7 @@ mod tests {
             acked_at: None,
             acked_by: None,
             comments: 0,
+            pending: Vec::new(),
         }
     }
 

@@ -41,7 +41,7 @@ impl DataError {
     }
 }
 
-fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> DataError {
+pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> DataError {
     move |source| DataError::Database { op, source }
 }
 
@@ -415,6 +415,9 @@ pub struct AlarmView {
     pub acked_by: Option<String>,
     /// Comments from the office.
     pub comments: i64,
+    /// Actions asked for from the office that its gateway has not answered yet (`ack`,
+    /// `shelve`), oldest first.
+    pub pending: Vec<String>,
 }
 
 const ALARM_COLUMNS: &str = concat!(
@@ -427,7 +430,10 @@ const ALARM_COLUMNS: &str = concat!(
     ms!("a.acked_at"),
     " AS acked_at, a.acked_by, \
      (SELECT count(*) FROM markoff.alarm_comments c \
-      WHERE c.gateway_id = a.gateway_id AND c.alarm_id = a.alarm_id) AS comments"
+      WHERE c.gateway_id = a.gateway_id AND c.alarm_id = a.alarm_id) AS comments, \
+     ARRAY(SELECT r.action FROM markoff.office_requests r \
+      WHERE r.gateway_id = a.gateway_id AND r.alarm_id = a.alarm_id AND r.state = 'pending' \
+      ORDER BY r.request_id) AS pending"
 );
 
 /// A floor row: (floor_id, name, level, width, height).
@@ -763,6 +769,10 @@ pub struct AlarmDetail {
     pub events: Vec<AlarmEvent>,
     /// Comments, oldest first.
     pub comments: Vec<Comment>,
+    /// Its gateway's last contact with the centre.
+    pub gateway_last_contact: Option<Time>,
+    /// Acknowledgements and shelvings asked for from the office, newest first (at most 50).
+    pub requests: Vec<super::requests::OfficeRequest>,
 }
 
 /// An alarm with its events and comments; `None` when unknown or the viewer may not see it.
@@ -782,6 +792,7 @@ pub async fn alarm(
     let mut tx = begin(pool, viewer).await?;
     let head_sql = format!(
         "SELECT {ALARM_COLUMNS}, g.building_id, b.name AS building_name, \
+                (extract(epoch FROM g.last_contact) * 1000)::int8 AS gateway_last_contact, \
                 (SELECT s.sensor_id FROM markoff.sensors s \
                  WHERE s.gateway_id = a.gateway_id AND s.key = a.sensor LIMIT 1) AS sensor_id \
          FROM markoff.alarm_latest a JOIN markoff.gateways g USING (gateway_id) \
@@ -819,6 +830,9 @@ pub async fn alarm(
     .fetch_all(&mut *tx)
     .await
     .map_err(db(op))?;
+    let requests = super::requests::of_alarm(&mut tx, gateway_id, alarm_id)
+        .await
+        .map_err(db(op))?;
     Ok(Some(AlarmDetail {
         building_id: head.building_id,
         building_name: head.building_name,
@@ -826,6 +840,8 @@ pub async fn alarm(
         sensor_id: head.sensor_id,
         events,
         comments,
+        gateway_last_contact: head.gateway_last_contact,
+        requests,
     }))
 }
 
@@ -836,6 +852,7 @@ struct AlarmHead {
     alarm: AlarmView,
     building_id: String,
     building_name: Option<String>,
+    gateway_last_contact: Option<Time>,
     sensor_id: Option<i32>,
 }
 

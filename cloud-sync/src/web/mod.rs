@@ -2,9 +2,10 @@
 //!
 //! Owns: the HTTP server (axum), its routes, the session check in front of every page and API
 //! route, security headers, and the connection pool (its own role, see
-//! `markoff-central add-role --kind web`). Read-only except sessions and alarm comments. Every
-//! read of synced data runs in a transaction naming the request's session, and the database
-//! shows only the buildings granted to its user (`data::begin`, migration 5).
+//! `markoff-central add-role --kind web`). Read-only except sessions, alarm comments and
+//! requests to acknowledge or shelve an alarm (which its gateway pulls). Every read of synced
+//! data runs in a transaction naming the request's session, and the database shows only the
+//! buildings granted to its user (`data::begin`, migration 5).
 //! docs/central-web.md describes every page and endpoint.
 //!
 //! # Layout
@@ -17,6 +18,7 @@
 //! - `building`: a building laid out by floor and room.
 //! - `plan`, `chart`: floor plans and history charts as SVG.
 //! - `pages`: the HTML pages; `api`: the JSON API.
+//! - `requests`: acknowledging and shelving from the office (pulled by the gateways).
 //! - `time`: timestamps and ages.
 
 use std::future::Future;
@@ -47,6 +49,7 @@ mod limit;
 mod login;
 mod pages;
 pub mod plan;
+pub mod requests;
 mod session;
 pub mod time;
 pub mod users;
@@ -243,6 +246,7 @@ fn router(state: AppState) -> Router {
             "/alarms/{gateway}/{alarm}/comments",
             post(pages::add_comment),
         )
+        .route("/alarms/{gateway}/{alarm}/requests", post(requests::form))
         .route("/logout", post(login::logout))
         .route("/api/me", get(api::me))
         .route("/api/status", get(api::status))
@@ -253,6 +257,10 @@ fn router(state: AppState) -> Router {
         .route(
             "/api/alarms/{gateway}/{alarm}/comments",
             post(api::add_comment),
+        )
+        .route(
+            "/api/alarms/{gateway}/{alarm}/requests",
+            post(requests::json),
         )
         .fallback(not_found)
         // `layer`, not `route_layer`: unknown paths are refused like the others, so nobody

@@ -40,7 +40,8 @@ th[style] .muted{color:inherit}
 .unacked-count{background:#b00020;color:#fff;font-weight:bold}
 .stale{color:#595959;font-style:italic}form.login{display:grid;gap:.6em;max-width:20em}form.login input{width:100%}
 .plan,.chart{background:#fff;border:1px solid #ccc;max-width:100%;height:auto}.legend span{display:inline-block;padding:0 .5em}
-textarea{width:100%;max-width:40em}";
+textarea{width:100%;max-width:40em}
+.pending{color:#8a4b00;font-weight:bold}.done{color:#1b5e20;font-weight:bold}form.actions{margin:.4em 0}";
 
 /// The page frame; `session` adds the user and the logout button.
 pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -70,7 +71,7 @@ pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Ma
     }
 }
 
-fn page_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn page_error(status: StatusCode, message: &str) -> Response {
     (
         status,
         layout(
@@ -82,7 +83,7 @@ fn page_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-fn failed(e: &DataError) -> Response {
+pub(crate) fn failed(e: &DataError) -> Response {
     if e.is_bad_input() {
         tracing::warn!(error = %e, "A request's data was refused by the database.");
         return page_error(
@@ -250,7 +251,8 @@ fn alarm_table(alarms: &[AlarmView], id: &str) -> Markup {
                     td { @match (&a.acked_at, &a.acked_by) {
                         (Some(t), by) => { (opt_age(Some(*t))) @if let Some(b) = by { " by " (b) } }
                         _ => { @if a.state.ends_with("unacked") { span.error { "no" } } @else { "–" } }
-                    } }
+                    }
+                    @for p in &a.pending { br; span.pending data-pending=(p) { (action_label(p)) " asked, waiting for the gateway" } } }
                     td { (a.message) }
                     td.num { (a.comments) }
                 }
@@ -518,6 +520,41 @@ pub(crate) async fn alarm(
             h1 #alarm { (a.alarm.alarm) }
             (alarm_table(std::slice::from_ref(&a.alarm), "alarm-now"))
             @if let Some(id) = a.sensor_id { p { a href={"/sensors/" (a.alarm.gateway_id) "/" (id)} { "Sensor history" } } }
+            h2 #requests { "Acknowledge or shelve" }
+            p.muted { "The gateway applies the request on its next contact, as your account there ("
+                      "[[users]] office_login); until then it waits here." }
+            form.actions method="post" action={"/alarms/" (a.alarm.gateway_id) "/" (a.alarm.alarm_id) "/requests"} {
+                input type="hidden" name="csrf" value=(s.csrf);
+                button #request-ack type="submit" name="action" value="ack" { "Acknowledge" }
+            }
+            form.actions method="post" action={"/alarms/" (a.alarm.gateway_id) "/" (a.alarm.alarm_id) "/requests"} {
+                input type="hidden" name="csrf" value=(s.csrf);
+                input type="hidden" name="action" value="shelve";
+                label { "Shelve for " select name="duration" {
+                    option value="1h" { "1 hour" } option value="8h" selected { "8 hours" } option value="24h" { "24 hours" }
+                } }
+                " "
+                button #request-shelve type="submit" { "Shelve" }
+            }
+            @if !a.requests.is_empty() {
+                table #office-requests {
+                    tr { th { "Asked" } th { "By" } th { "Action" } th { "State" } th { "Applied as" } }
+                    @for r in &a.requests {
+                        tr data-request=(r.request_id) data-state=(r.state) {
+                            td title=(r.requested_at.display()) { (opt_age(Some(r.requested_at))) }
+                            td { (r.display_name) }
+                            td { (action_label(&r.action)) @if let Some(sec) = r.shelve_seconds { " for " (shelve_text(sec)) } }
+                            td { @match r.state.as_str() {
+                                "pending" => { span.pending { "waiting for the gateway" }
+                                    span.muted { " (last contact " (opt_age(a.gateway_last_contact)) ")" } }
+                                "done" => { span.done { "done" } }
+                                _ => { span.error { "refused" } @if let Some(d) = &r.detail { ": " (d) } }
+                            } }
+                            td { (r.actor.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
             h2 #comments { "Comments" }
             @if a.comments.is_empty() { p.muted { "No comment yet." } }
             @for c in &a.comments {
@@ -541,6 +578,24 @@ pub(crate) async fn alarm(
         },
     )
     .into_response()
+}
+
+/// "Acknowledgement" or "Shelving" for a request's action.
+fn action_label(action: &str) -> &str {
+    match action {
+        "ack" => "Acknowledgement",
+        "shelve" => "Shelving",
+        other => other,
+    }
+}
+
+/// "8 h", "30 min" for a shelving's length.
+fn shelve_text(seconds: i32) -> String {
+    if seconds % 3600 == 0 {
+        format!("{} h", seconds / 3600)
+    } else {
+        format!("{} min", seconds / 60)
+    }
 }
 
 /// The comment form's fields.

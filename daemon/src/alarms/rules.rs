@@ -231,7 +231,17 @@ pub fn compile(cfg: &AlarmsConfig, users: &[UserConfig]) -> Result<RuleSet, Vec<
     }
     let mut logins = std::collections::HashSet::new();
     let mut telegram_ids = std::collections::HashSet::new();
+    let mut office_logins = std::collections::HashSet::new();
     for (i, u) in users.iter().enumerate() {
+        if let Some(o) = &u.office_login
+            && !office_logins.insert(o.to_lowercase())
+        {
+            err(
+                format!("users.{i}.office_login"),
+                &format!("\"{o}\" belongs to two users"),
+                None,
+            );
+        }
         if u.login.trim().is_empty() {
             err(format!("users.{i}.login"), "must not be empty", None);
         } else if !logins.insert(u.login.as_str()) {

@@ -13,5 +13,6 @@ pub mod client;
 pub mod conn;
 pub mod http;
 pub mod lan;
+pub mod office;
 pub mod sync_cli;
 pub mod telegram;

@@ -23,6 +23,11 @@ pub struct UserConfig {
     /// Numeric Telegram user id, if the person uses the bot.
     #[serde(default)]
     pub telegram_id: Option<i64>,
+    /// The person's login in the central office web application (`markoff-central serve`): an
+    /// acknowledgement or shelving asked for there acts as this login (compared without case,
+    /// as the office stores logins in lower case).
+    #[serde(default)]
+    pub office_login: Option<String>,
     /// Language of replies and notifications.
     #[serde(default)]
     pub lang: Lang,
@@ -61,6 +66,29 @@ impl Actor {
             None => Self {
                 user: format!("telegram:{id}"),
                 channel: "telegram".into(),
+                role: None,
+            },
+        }
+    }
+}
+
+impl Actor {
+    /// The person behind an office login (`[[users]] office_login`), acting through `channel`;
+    /// `office:LOGIN` without a role when nobody here has that office login.
+    pub fn by_office_login(users: &[UserConfig], login: &str, channel: &str) -> Self {
+        match users.iter().find(|u| {
+            u.office_login
+                .as_deref()
+                .is_some_and(|o| o.eq_ignore_ascii_case(login))
+        }) {
+            Some(u) => Self {
+                user: u.login.clone(),
+                channel: channel.to_owned(),
+                role: Some(u.role),
+            },
+            None => Self {
+                user: format!("office:{login}"),
+                channel: channel.to_owned(),
                 role: None,
             },
         }

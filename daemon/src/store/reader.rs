@@ -330,6 +330,30 @@ impl Reader {
         .await
     }
 
+    /// The newest audit row recorded through `channel`: (actor, outcome, detail). Channels that
+    /// carry a request's id (`office:42`) use it to apply that request at most once: the audit
+    /// row is committed with the action it records.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub async fn audit_by_channel(
+        &self,
+        channel: &str,
+    ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
+        let channel = channel.to_owned();
+        self.run(Lane::Quick, move |c| {
+            let c = &c.conn;
+            c.query_row(
+                "SELECT actor, outcome, detail FROM audit_log WHERE channel = ?1 \
+                 ORDER BY id DESC LIMIT 1",
+                [channel],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+        })
+        .await
+    }
+
     /// Latest text attributes, as (sensor, value, ts), sorted by sensor.
     ///
     /// # Errors

@@ -2,7 +2,8 @@
 //! and no duplicate, however the gateway or the database fails.
 //!
 //! Owns: `[sync]`, one supervised uploader per stream (`sync:readings`, `sync:alarm_events`,
-//! `sync:metadata`), the local cursors' movement, the sync status and metrics.
+//! `sync:metadata`), the pull of the office's alarm requests (`sync:office`), the local
+//! cursors' movement, the sync status and metrics.
 //! Does not own: the central schema and SQL (`markoff_proto`), the buffer (`crate::store`).
 //!
 //! The protocol, per batch: read the rows after the local cursor; make them durable on disk;
@@ -17,6 +18,7 @@ pub mod config;
 mod connect;
 mod metadata;
 pub mod metrics;
+mod office;
 mod retry;
 mod status;
 mod uploader;
@@ -32,12 +34,13 @@ pub use config::{SslMode, SyncConfig};
 pub use connect::{SyncFailure, connect};
 pub use metadata::SiteSource;
 pub use metrics::SyncMetrics;
+pub use office::{OfficeAction, OfficeActions, OfficeAnswer, OfficeRequest};
 pub use retry::{RECONNECT_SPREAD, reconnect_jitter};
 pub use status::{StreamState, StreamStatus, SyncReport, SyncState};
 pub use uploader::{DrainStats, drain_readings};
 
-/// Starts the three uploaders under `supervisor`, stopped by `token`. Does nothing when `cfg` is
-/// disabled.
+/// Starts the three uploaders under `supervisor`, stopped by `token`, and, with `office`, the
+/// pull of the office's requests (`sync:office`). Does nothing when `cfg` is disabled.
 pub fn start(
     supervisor: &Supervisor,
     token: &CancellationToken,
@@ -46,6 +49,7 @@ pub fn start(
     store: &Store,
     status: Arc<SyncState>,
     site: SiteSource,
+    office: Option<Arc<dyn OfficeActions>>,
 ) {
     if !cfg.enabled {
         return;
@@ -74,6 +78,15 @@ pub fn start(
         token.clone(),
         move |tok| uploader::run::<uploader::AlarmEvents>(c.clone(), tok),
     );
+    if let Some(actions) = office {
+        let c = ctx.clone();
+        supervisor.spawn(
+            "sync:office",
+            Restart::OnFailure,
+            token.clone(),
+            move |tok| office::run(c.clone(), actions.clone(), tok),
+        );
+    }
     supervisor.spawn(
         "sync:metadata",
         Restart::OnFailure,

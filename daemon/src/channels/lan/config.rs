@@ -161,6 +161,7 @@ mod tests {
             name: None,
             role: Role::Operator,
             telegram_id: None,
+            office_login: None,
             lang: crate::model::Lang::En,
             notify: false,
             min_severity: crate::model::Severity::Low,
