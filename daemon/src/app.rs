@@ -330,9 +330,13 @@ impl Gateway {
             &self.store,
             self.core.sync.clone(),
             site,
-            Some(Arc::new(crate::channels::office::Office::new(
-                self.core.clone(),
-            ))),
+        );
+        crate::sync::start_office(
+            &self.core.supervisor,
+            &self.downstream,
+            cfg,
+            &config.gateway.id,
+            Arc::new(crate::channels::office::Office::new(self.core.clone())),
         );
         info!(target = %cfg.display_url(), sslmode = cfg.sslmode.as_str(), "Sync to the centre started.");
     }

@@ -7,13 +7,13 @@
 //! Owns: the two calls and the row a gateway reads. Does not own: applying a request (the
 //! daemon's alarm engine) or recording one (the office web application).
 
-use sqlx::{FromRow, PgConnection};
+use sqlx::PgConnection;
 
 use crate::SyncError;
 use crate::upload::db_err;
 
 /// A pending request, as the gateway reads it.
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OfficeRequestRow {
     /// The centre's id of the request.
     pub request_id: i64,
@@ -39,14 +39,31 @@ pub async fn office_requests_pending(
     conn: &mut PgConnection,
     gateway_id: &str,
 ) -> Result<Vec<OfficeRequestRow>, SyncError> {
-    sqlx::query_as(
+    type Row = (i64, i64, String, Option<i32>, String, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT request_id, alarm_id, action, shelve_seconds, login, display_name, requested_ms \
          FROM markoff.office_requests_pending($1)",
     )
     .bind(gateway_id)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db_err("reading the office's requests", gateway_id))
+    .map_err(db_err("reading the office's requests", gateway_id))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(request_id, alarm_id, action, shelve_seconds, login, display_name, requested_ms)| {
+                OfficeRequestRow {
+                    request_id,
+                    alarm_id,
+                    action,
+                    shelve_seconds,
+                    login,
+                    display_name,
+                    requested_ms,
+                }
+            },
+        )
+        .collect())
 }
 
 /// Answers request `request_id`: `done` or refused (with the reason), applied as `actor`.

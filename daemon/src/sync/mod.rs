@@ -39,8 +39,8 @@ pub use retry::{RECONNECT_SPREAD, reconnect_jitter};
 pub use status::{StreamState, StreamStatus, SyncReport, SyncState};
 pub use uploader::{DrainStats, drain_readings};
 
-/// Starts the three uploaders under `supervisor`, stopped by `token`, and, with `office`, the
-/// pull of the office's requests (`sync:office`). Does nothing when `cfg` is disabled.
+/// Starts the three uploaders under `supervisor`, stopped by `token`. Does nothing when `cfg` is
+/// disabled.
 pub fn start(
     supervisor: &Supervisor,
     token: &CancellationToken,
@@ -49,7 +49,6 @@ pub fn start(
     store: &Store,
     status: Arc<SyncState>,
     site: SiteSource,
-    office: Option<Arc<dyn OfficeActions>>,
 ) {
     if !cfg.enabled {
         return;
@@ -78,19 +77,36 @@ pub fn start(
         token.clone(),
         move |tok| uploader::run::<uploader::AlarmEvents>(c.clone(), tok),
     );
-    if let Some(actions) = office {
-        let c = ctx.clone();
-        supervisor.spawn(
-            "sync:office",
-            Restart::OnFailure,
-            token.clone(),
-            move |tok| office::run(c.clone(), actions.clone(), tok),
-        );
-    }
     supervisor.spawn(
         "sync:metadata",
         Restart::OnFailure,
         token.clone(),
         move |tok| metadata::run(ctx.clone(), site.clone(), tok),
+    );
+}
+
+/// Starts the pull of the office's requests (`sync:office`) under `supervisor`, stopped by
+/// `token`, applying them through `actions`. Does nothing when `cfg` is disabled.
+pub fn start_office(
+    supervisor: &Supervisor,
+    token: &CancellationToken,
+    cfg: &SyncConfig,
+    gateway_id: &str,
+    actions: Arc<dyn OfficeActions>,
+) {
+    if !cfg.enabled {
+        return;
+    }
+    let ctx = Arc::new(office::OfficeCtx {
+        gateway_id: gateway_id.to_owned(),
+        target: connect::Target::new(cfg, gateway_id),
+        interval: cfg.interval,
+        max_backoff: cfg.max_backoff,
+    });
+    supervisor.spawn(
+        "sync:office",
+        Restart::OnFailure,
+        token.clone(),
+        move |tok| office::run(ctx.clone(), actions.clone(), tok),
     );
 }

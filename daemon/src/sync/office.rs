@@ -21,8 +21,7 @@ use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::connect::SyncFailure;
-use super::uploader::StreamCtx;
+use super::connect::{SyncFailure, Target};
 use crate::service::backoff::Backoff;
 use crate::service::supervisor::TaskError;
 
@@ -69,12 +68,21 @@ pub trait OfficeActions: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Option<OfficeAnswer>> + Send + '_>>;
 }
 
-/// Shortest and longest wait after a failed round.
+/// Shortest wait after a failed round (the longest is `[sync] max_backoff`).
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What the pull works with.
+#[derive(Debug)]
+pub(crate) struct OfficeCtx {
+    pub(crate) gateway_id: String,
+    pub(crate) target: Target,
+    pub(crate) interval: Duration,
+    pub(crate) max_backoff: Duration,
+}
 
 /// Runs the pull loop until `token` is cancelled.
 pub(crate) async fn run(
-    ctx: Arc<StreamCtx>,
+    ctx: Arc<OfficeCtx>,
     actions: Arc<dyn OfficeActions>,
     token: CancellationToken,
 ) -> Result<(), TaskError> {
@@ -103,7 +111,7 @@ pub(crate) async fn run(
 
 /// One connection: every interval, pull the pending requests and answer each.
 async fn session(
-    ctx: &StreamCtx,
+    ctx: &OfficeCtx,
     actions: &dyn OfficeActions,
     backoff: &mut Backoff,
     failing: &mut bool,
@@ -130,7 +138,7 @@ async fn session(
 }
 
 async fn handle(
-    ctx: &StreamCtx,
+    ctx: &OfficeCtx,
     conn: &mut PgConnection,
     actions: &dyn OfficeActions,
     row: OfficeRequestRow,
@@ -160,7 +168,7 @@ async fn handle(
 }
 
 async fn answer(
-    ctx: &StreamCtx,
+    ctx: &OfficeCtx,
     conn: &mut PgConnection,
     request_id: i64,
     done: bool,
