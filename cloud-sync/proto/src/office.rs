@@ -7,7 +7,7 @@
 //! Owns: the two calls and the row a gateway reads. Does not own: applying a request (the
 //! daemon's alarm engine) or recording one (the office web application).
 
-use sqlx::PgConnection;
+use sqlx::{Connection as _, PgConnection};
 
 use crate::SyncError;
 use crate::upload::db_err;
@@ -40,14 +40,18 @@ pub async fn office_requests_pending(
     gateway_id: &str,
 ) -> Result<Vec<OfficeRequestRow>, SyncError> {
     type Row = (i64, i64, String, Option<i32>, String, String, i64);
+    let op = "reading the office's requests";
+    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT request_id, alarm_id, action, shelve_seconds, login, display_name, requested_ms \
          FROM markoff.office_requests_pending($1)",
     )
+    .persistent(false)
     .bind(gateway_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut *tx)
     .await
-    .map_err(db_err("reading the office's requests", gateway_id))?;
+    .map_err(db_err(op, gateway_id))?;
+    tx.commit().await.map_err(db_err(op, gateway_id))?;
     Ok(rows
         .into_iter()
         .map(
