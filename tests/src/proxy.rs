@@ -5,8 +5,10 @@
 //! Does not own: the server behind it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -32,10 +34,7 @@ struct Shared {
 
 impl Shared {
     fn generation(&self) -> CancellationToken {
-        match self.generation.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.generation.lock().clone()
     }
 }
 
@@ -86,10 +85,7 @@ impl TcpProxy {
 
     /// Closes every open connection (clients and server both see them end).
     pub fn cut(&self) {
-        let mut g = match self.shared.generation.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut g = self.shared.generation.lock();
         g.cancel();
         *g = CancellationToken::new();
     }

@@ -5,8 +5,10 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -128,10 +130,7 @@ impl FakeSystemd {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Notification>> {
-        match self.received.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.received.lock()
     }
 }
 
@@ -159,10 +158,7 @@ fn read_loop(sock: &UnixDatagram, received: &Mutex<Vec<Notification>>, stop: &At
             Ok(n) => {
                 let at = Instant::now();
                 let text = String::from_utf8_lossy(&buf[..n]);
-                let mut all = match received.lock() {
-                    Ok(g) => g,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut all = received.lock();
                 all.extend(
                     text.lines()
                         .filter(|l| !l.is_empty())

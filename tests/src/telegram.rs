@@ -29,7 +29,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
@@ -177,10 +179,7 @@ impl fmt::Debug for FakeTelegram {
 }
 
 fn lock(s: &Shared) -> MutexGuard<'_, Books> {
-    match s.books.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    s.books.lock()
 }
 
 fn now_secs() -> u64 {

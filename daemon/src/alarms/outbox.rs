@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -87,47 +89,32 @@ pub struct Channels {
 impl Channels {
     /// Registers (or replaces) a channel.
     pub fn register(&self, name: &str, channel: Arc<dyn Channel>) {
-        let mut map = match self.inner.write() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = self.inner.write();
         map.insert(name.to_owned(), channel);
     }
 
     /// Removes a channel.
     pub fn unregister(&self, name: &str) {
-        let mut map = match self.inner.write() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = self.inner.write();
         map.remove(name);
     }
 
     /// Removes channel `name` if it is still `channel` (one registered since, by a restarted
     /// component, stays).
     pub fn unregister_if(&self, name: &str, channel: &Arc<dyn Channel>) {
-        let mut map = match self.inner.write() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = self.inner.write();
         if map.get(name).is_some_and(|c| Arc::ptr_eq(c, channel)) {
             map.remove(name);
         }
     }
 
     fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {
-        let map = match self.inner.read() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let map = self.inner.read();
         map.get(name).cloned()
     }
 
     fn names(&self) -> Vec<String> {
-        let map = match self.inner.read() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let map = self.inner.read();
         map.keys().cloned().collect()
     }
 }

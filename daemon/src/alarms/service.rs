@@ -3,7 +3,9 @@
 //! commits each step's state, events, notifications and evaluated seq in one transaction.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -154,10 +156,7 @@ impl Alarms {
 
     /// Every alarm, or only open ones (active or unacknowledged); most severe and newest first.
     pub fn list(&self, open_only: bool) -> Vec<AlarmView> {
-        let views = match self.inner.views.read() {
-            Ok(v) => v,
-            Err(p) => p.into_inner(),
-        };
+        let views = self.inner.views.read();
         let mut out: Vec<AlarmView> = views
             .values()
             .filter(|v| !open_only || v.is_open())
@@ -176,10 +175,7 @@ impl Alarms {
 
     /// One alarm.
     pub fn get(&self, id: i64) -> Option<AlarmView> {
-        let views = match self.inner.views.read() {
-            Ok(v) => v,
-            Err(p) => p.into_inner(),
-        };
+        let views = self.inner.views.read();
         views.get(&id).cloned()
     }
 
@@ -234,10 +230,7 @@ impl Alarms {
         actor: Actor,
     ) -> Result<CommandOutcome, AlarmError> {
         let tx = {
-            let guard = match self.inner.tx.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let guard = self.inner.tx.read();
             guard.clone().ok_or(AlarmError::NotRunning)?
         };
         let (reply, rx) = oneshot::channel();
@@ -258,10 +251,7 @@ impl Alarms {
     }
 
     fn set_views(&self, views: impl IntoIterator<Item = AlarmView>, replace: bool) {
-        let mut map = match self.inner.views.write() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = self.inner.views.write();
         if replace {
             map.clear();
         }
@@ -356,10 +346,7 @@ pub async fn run(
     }
     let (tx, mut requests) = mpsc::channel::<Request>(64);
     {
-        let mut slot = match ctx.alarms.inner.tx.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut slot = ctx.alarms.inner.tx.write();
         *slot = Some(tx);
     }
     runner.publish_all();
@@ -414,10 +401,7 @@ pub async fn run(
             }
         }
     }
-    let mut slot = match ctx.alarms.inner.tx.write() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
+    let mut slot = ctx.alarms.inner.tx.write();
     *slot = None;
     Ok(())
 }

@@ -17,7 +17,9 @@
 //! Tokens are kept only as HMAC-SHA256 tags under a key drawn at start, compared in constant
 //! time against every configured one, and read again when the config in force changes.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -101,15 +103,12 @@ impl Default for ApiTokens {
 
 /// Equality of two tags in time that does not depend on where they differ.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(&a[..], &b[..]))
 }
 
 impl ApiTokens {
     fn lock(&self) -> MutexGuard<'_, Tags> {
-        match self.tags.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.tags.lock()
     }
 
     fn tag(&self, token: &str) -> [u8; 32] {

@@ -18,8 +18,10 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
@@ -127,10 +129,7 @@ struct Table {
 
 impl Table {
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
-        match self.slots.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.slots.lock()
     }
 
     fn now_ms(&self) -> u64 {

@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -321,9 +323,7 @@ impl Supervisor {
         Fut: Future<Output = bool> + Send + 'static,
     {
         let name = name.into();
-        if let Ok(mut hb) = self.heartbeats.lock() {
-            hb.push(heartbeat);
-        }
+        self.heartbeats.lock().push(heartbeat);
         set_state(&self.tasks, &name, TaskState::Running, None, false);
         let tasks = self.tasks.clone();
         let fatal = self.fatal.clone();
@@ -356,20 +356,14 @@ impl Supervisor {
     /// Whether every critical component made progress within `stall_timeout` (the watchdog
     /// pings only while this holds). Returns the first stalled component otherwise.
     pub fn liveness(&self, stall_timeout: Duration) -> Result<(), (String, Duration)> {
-        let hbs = match self.heartbeats.lock() {
-            Ok(h) => h,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let hbs = self.heartbeats.lock();
         for hb in hbs.iter() {
             let age = hb.age();
             if age > stall_timeout {
                 return Err((hb.name().to_owned(), age));
             }
         }
-        let tasks = match self.tasks.lock() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let tasks = self.tasks.lock();
         if let Some(t) = tasks.values().find(|t| t.state == TaskState::Failed) {
             return Err((t.name.clone(), Duration::ZERO));
         }
@@ -378,10 +372,7 @@ impl Supervisor {
 
     /// Status of every task, sorted by name.
     pub fn tasks(&self) -> Vec<TaskInfo> {
-        self.tasks
-            .lock()
-            .map(|t| t.values().cloned().collect())
-            .unwrap_or_default()
+        self.tasks.lock().values().cloned().collect()
     }
 
     /// Names of tasks still running (for the shutdown log).
@@ -410,10 +401,7 @@ fn set_state(
     error: Option<String>,
     restarted: bool,
 ) {
-    let mut map = match tasks.lock() {
-        Ok(m) => m,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut map = tasks.lock();
     let entry = map.entry(name.to_owned()).or_insert_with(|| TaskInfo {
         name: name.to_owned(),
         state,
