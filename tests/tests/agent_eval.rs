@@ -306,6 +306,23 @@ async fn an_oracle_model_scores_100_percent_and_a_wrong_one_exactly_50() {
     assert!(report.outcomes.iter().all(|o| o.source == "llm"));
     // Two chat requests a question: the call, then the answer after the tool's result.
     assert_eq!(kobold.chat_count(), 2 * cases.len(), "{:?}", kobold.paths());
+    // Tokens per answer come from the usage the server reports for each request.
+    for o in &report.outcomes {
+        assert_eq!(o.llm_requests, 2, "{}: {o:?}", o.id);
+        assert!(
+            o.prompt_tokens > 0 && o.completion_tokens > 0,
+            "{}: {o:?}",
+            o.id
+        );
+    }
+    let (p50, _) = report.tokens(0.5);
+    assert!(
+        report
+            .summary()
+            .contains(&format!("tokens per answer: prompt p50 {p50}, ")),
+        "{}",
+        report.summary()
+    );
 
     let wrong = FakeKobold::start().await;
     wrong.respond_with(model(cases.clone(), wrong_on_even));
