@@ -13,13 +13,14 @@ use crate::alarms::AlarmView;
 use crate::alarms::text::{number, severity_word, state_word};
 use crate::model::{Lang, Quality, Severity};
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem;\
-color:#222}header{display:flex;justify-content:space-between;align-items:baseline;flex-wrap:wrap;\
+const STYLE: &str = "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0 auto;\
+max-width:72rem;padding:1rem;color:#222;background:#fff;overflow-wrap:anywhere}header{display:flex;justify-content:space-between;align-items:baseline;flex-wrap:wrap;\
 gap:.5rem}h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.15rem;margin-top:1.6rem;\
-border-bottom:1px solid #ccc}table{border-collapse:collapse;width:100%}td,th{text-align:left;\
+border-bottom:1px solid #ccc}table{border-collapse:collapse;width:100%}\
+@media(max-width:48rem){table{display:block;max-width:100%;overflow-x:auto}}td,th{text-align:left;\
 padding:.25rem .5rem;border-bottom:1px solid #eee;vertical-align:top}.num{text-align:right;\
 font-variant-numeric:tabular-nums}.sev-critical,.sev-high{color:#b00;font-weight:600}\
-.sev-medium{color:#a60}.stale{color:#888}.note{color:#555;font-size:.9rem}.flash{padding:.5rem;\
+.sev-medium{color:#8a5300}.stale,.stale .note{color:#595959}.note{color:#555;font-size:.9rem}.flash{padding:.5rem;\
 border-radius:.3rem;background:#eef6ee}.flash.bad{background:#fbeaea}.plans{display:flex;\
 flex-wrap:wrap;gap:1rem}.plans figure{margin:0}.plans img,.reply img{max-width:100%;\
 border:1px solid #ddd}.chat{border:1px solid #ddd;border-radius:.3rem;padding:.5rem}\
