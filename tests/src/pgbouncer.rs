@@ -214,6 +214,11 @@ impl PgBouncer {
         Some(me)
     }
 
+    /// The process id of PgBouncer (to stop and continue it, as a central outage).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)

@@ -14,6 +14,8 @@ mod alarms;
 mod codec;
 #[path = "bench/daemon.rs"]
 mod daemon;
+#[path = "bench/fleet.rs"]
+mod fleet;
 #[path = "bench/ingest.rs"]
 mod ingest;
 #[path = "bench/layout.rs"]
@@ -77,6 +79,8 @@ enum Command {
     /// The assistant's tool-selection accuracy and latency on 30 staff questions (English and
     /// Russian) against an OpenAI-compatible server (Koboldcpp, llama.cpp server, vLLM);
     /// docs/agent-eval.md.
+    /// N simulated gateways syncing into one PostgreSQL, through PgBouncer and directly.
+    Fleet(fleet::Args),
     AgentEval(agent_eval::Args),
 }
 
@@ -101,6 +105,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Alarms(args) => alarms::run(&args)?,
         Command::Sync(args) => sync::run(&args)?,
         Command::Render(args) => render::run(&args)?,
+        Command::Fleet(args) => fleet::run(&args)?,
         Command::AgentEval(args) => agent_eval::run(&args)?,
     };
     Ok(match verdict {
