@@ -110,6 +110,7 @@ impl Gateway {
         metrics.get::<crate::channels::lan::LanMetrics>();
         metrics.get::<crate::channels::telegram::TelegramMetrics>();
         metrics.get::<crate::sync::SyncMetrics>();
+        metrics.get::<crate::clock::ClockMetrics>();
         let (supervisor, fatal) = Supervisor::new(config.service.clone(), metrics.clone());
         let heartbeat = Heartbeat::new("store:writer");
         let path = config.store.resolved_path();
@@ -126,6 +127,16 @@ impl Gateway {
         )
         .with_context(|| format!("cannot open the buffer at {}", path.display()))?;
         info!(path = %path.display(), last_seq = store.shared.last_seq(), rows = store.shared.rows(), "Buffer open.");
+        // The clock, before anything is stamped: a free-running start is anchored after the
+        // newest stored reading.
+        let floor = store
+            .shared
+            .latest
+            .snapshot()
+            .iter()
+            .map(|(_, v)| v.ts.as_millis())
+            .max();
+        let clock = crate::clock::start(&config.clock, floor, &metrics).await;
 
         let downstream = CancellationToken::new();
         let (core, config_tx) = Core::new(
@@ -239,6 +250,28 @@ impl Gateway {
                         store_shared.clone(),
                         tok,
                         line,
+                    );
+                    async move {
+                        fut.await;
+                        Ok(())
+                    }
+                },
+            );
+        }
+        {
+            let clock_metrics = metrics.get::<crate::clock::ClockMetrics>();
+            let interval = config.clock.probe_interval;
+            supervisor.spawn(
+                "clock",
+                Restart::OnFailure,
+                downstream.clone(),
+                move |tok| {
+                    let fut = crate::clock::run(
+                        clock.clone(),
+                        clock_metrics.clone(),
+                        interval,
+                        tok,
+                        |_events| {},
                     );
                     async move {
                         fut.await;

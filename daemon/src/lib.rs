@@ -33,6 +33,7 @@ pub mod alarms;
 pub mod app;
 pub mod channels;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod demo;

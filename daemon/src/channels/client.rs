@@ -289,6 +289,9 @@ pub fn render_status(s: &StatusReport) -> String {
             writeln!(out, "sync      not configured").ok();
         }
     }
+    if let Some(c) = &s.clock {
+        writeln!(out, "clock     {}", crate::clock::describe(c)).ok();
+    }
     if !s.dropped.is_empty() {
         let parts: Vec<String> = s.dropped.iter().map(|(r, n)| format!("{r}={n}")).collect();
         writeln!(out, "dropped   {}", parts.join(", ")).ok();

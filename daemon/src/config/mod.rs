@@ -56,6 +56,9 @@ pub struct Config {
     /// Data sources.
     #[serde(default)]
     pub sources: SourcesConfig,
+    /// The system clock: trusting it, and stamping while it is not synchronised.
+    #[serde(default)]
+    pub clock: crate::clock::ClockConfig,
     /// The building: name, address, floors, rooms, tenants (site metadata for the centre).
     #[serde(default)]
     pub site: SiteConfig,

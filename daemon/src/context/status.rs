@@ -87,6 +87,9 @@ pub struct StatusReport {
     /// Connection and device health, by source (`modbus:<name>`, `mqtt:<name>`).
     #[serde(default)]
     pub sources: std::collections::BTreeMap<String, super::health::SourceStatus>,
+    /// The system clock: synchronised or not, and how readings are stamped.
+    #[serde(default)]
+    pub clock: Option<crate::clock::ClockSnapshot>,
 }
 
 /// Builds a report from the live state.
@@ -118,6 +121,7 @@ pub async fn report(
         dropped,
         tasks: supervisor.tasks(),
         sources: std::collections::BTreeMap::new(),
+        clock: Some(crate::clock::global().snapshot()),
     }
 }
 

@@ -55,10 +55,25 @@ impl From<&str> for SensorId {
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
+/// Where [`Timestamp::now`] reads the time, once the gateway's clock is installed.
+static NOW: std::sync::OnceLock<fn() -> i64> = std::sync::OnceLock::new();
+
+/// Routes [`Timestamp::now`] through `now` (the gateway's clock, `crate::clock`) for the rest of
+/// the process. The first call wins.
+pub fn route_now(now: fn() -> i64) {
+    if NOW.set(now).is_err() {
+        // Already routed: one clock per process.
+    }
+}
+
 impl Timestamp {
-    /// The wall clock now.
+    /// Now: the gateway's clock once it is installed (the wall clock while it is trusted,
+    /// stamps that follow the monotonic clock while it is not), else the wall clock.
     pub fn now() -> Self {
-        Self::from_system(SystemTime::now())
+        match NOW.get() {
+            Some(now) => Self(now()),
+            None => Self::from_system(SystemTime::now()),
+        }
     }
 
     /// Converts a `SystemTime`; times before the epoch clamp to 0.
