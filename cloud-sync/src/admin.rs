@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "office_requests",
         include_str!("../../migrations/central/0007_office_requests.sql"),
     ),
+    (
+        8,
+        "clock",
+        include_str!("../../migrations/central/0008_clock.sql"),
+    ),
 ];
 
 /// Why an administrative operation failed.

@@ -136,7 +136,8 @@ impl Gateway {
             .iter()
             .map(|(_, v)| v.ts.as_millis())
             .max();
-        let clock = crate::clock::start(&config.clock, floor, &metrics).await;
+        let (clock, clock_rec) =
+            crate::clock::start(&config.clock, floor, &metrics, &store.shared, &store.ingest).await;
 
         let downstream = CancellationToken::new();
         let (core, config_tx) = Core::new(
@@ -268,10 +269,10 @@ impl Gateway {
                 move |tok| {
                     let fut = crate::clock::run(
                         clock.clone(),
+                        clock_rec.clone(),
                         clock_metrics.clone(),
                         interval,
                         tok,
-                        |_events| {},
                     );
                     async move {
                         fut.await;

@@ -582,3 +582,37 @@ fn alarms_of_a_rule_that_no_longer_selects_their_sensor_are_retired() {
             .retired
     );
 }
+
+#[test]
+fn a_clock_correction_moves_running_delays_and_stale_timers_with_the_timeline() {
+    let mut e = engine(
+        r#"[[rule]]
+        alert = "Hot"
+        kind = "high"
+        sensor = "s"
+        limit = 85.0
+        for = "30s"
+
+        [[rule]]
+        alert = "Silent"
+        kind = "stale"
+        sensor = "s"
+        after = "5m""#,
+    );
+    sensor(&mut e, "s", "temperature");
+    // The on-delay starts at 0; 10 s later the timeline jumps a day ahead (the clock synchronised).
+    assert!(feed(&mut e, "s", &good(&[(0, 90.0), (10, 91.0)])).is_empty());
+    let day = 86_400;
+    e.shift(day * 1000);
+    // Neither the on-delay nor the stale timer ends early: the delay ends 30 s after it began.
+    assert_eq!(ticks(&mut e, day + 11, day + 29), vec![]);
+    assert_eq!(
+        ticks(&mut e, day + 30, day + 31),
+        vec![(day + 30, EventKind::Raised)]
+    );
+    assert_eq!(ticks(&mut e, day + 32, day + 310), vec![]);
+    assert_eq!(
+        ticks(&mut e, day + 311, day + 312),
+        vec![(day + 311, EventKind::Raised)]
+    );
+}

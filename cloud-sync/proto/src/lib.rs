@@ -29,6 +29,7 @@
 
 use std::fmt;
 
+mod clock;
 mod copy;
 pub mod credentials;
 mod error;
@@ -36,6 +37,7 @@ mod metadata;
 mod office;
 mod upload;
 
+pub use clock::{ClockEpochRow, ClockStatusRow, report_clock};
 pub use error::{SyncError, is_unreachable};
 
 pub use metadata::{FloorRow, RoomRow, SensorMetaRow, SiteMetadata, TenantRow, upsert_metadata};

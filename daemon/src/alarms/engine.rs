@@ -583,6 +583,35 @@ impl Engine {
         }));
     }
 
+    /// Moves every running timer (on/off delays, stale data, reminders, shelving, rates) by
+    /// `delta_ms`: the gateway's timeline jumped by that much when the clock was corrected
+    /// (`crate::clock`), and no delay may end or start early because of it. Times of past events
+    /// (raised, acknowledged, cleared) stay as they were recorded.
+    pub fn shift(&mut self, delta_ms: i64) {
+        if delta_ms == 0 {
+            return;
+        }
+        let mv = |t: &mut Option<i64>| {
+            if let Some(t) = t.as_mut() {
+                *t = t.saturating_add(delta_ms);
+            }
+        };
+        self.started_ms = self.started_ms.saturating_add(delta_ms);
+        for (idx, inst) in self.instances.iter_mut().enumerate() {
+            mv(&mut inst.pending_since);
+            mv(&mut inst.clearing_since);
+            mv(&mut inst.last_notified_ms);
+            mv(&mut inst.last_good_ms);
+            if let Some((t, _)) = inst.prev.as_mut() {
+                *t = t.saturating_add(delta_ms);
+            }
+            if inst.shelved_until.is_some() {
+                mv(&mut inst.shelved_until);
+                self.dirty[idx] = true;
+            }
+        }
+    }
+
     /// Timer-driven work at `now`: on/off delays of sensors that went quiet, stale data,
     /// shelving expiry and reminders.
     pub fn tick(&mut self, now: i64, out: &mut Vec<Output>) {

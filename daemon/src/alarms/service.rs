@@ -363,11 +363,17 @@ pub async fn run(
         .map_err(fail("catch-up failed"))?;
     let mut ticker = tokio::time::interval(cfg.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Corrections of the clock move the timeline; the engine's timers move with it.
+    let clock = crate::clock::global();
+    let mut shifted = clock.timeline_shift_ms();
     loop {
         tokio::select! {
             () = token.cancelled() => break,
             batch = committed.recv() => match batch {
                 Ok(batch) => {
+                    let shift = clock.timeline_shift_ms();
+                    runner.engine.shift(shift - shifted);
+                    shifted = shift;
                     let first = batch.first_seq.0;
                     if first > runner.evaluated + 1 {
                         runner.catch_up_to(first - 1, &mut out).await.map_err(fail("catch-up failed"))?;
@@ -391,6 +397,9 @@ pub async fn run(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = ticker.tick() => {
+                let shift = clock.timeline_shift_ms();
+                runner.engine.shift(shift - shifted);
+                shifted = shift;
                 runner.engine.tick(Timestamp::now().as_millis(), &mut out);
                 if !out.is_empty() || runner.engine.has_dirty() {
                     runner.commit(&mut out, None, Vec::new()).await.map_err(fail("cannot store alarm state"))?;

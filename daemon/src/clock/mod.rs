@@ -27,6 +27,7 @@ mod probe;
 mod run;
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
 pub use probe::{FakeClock, SystemClock, TimedatectlProbe, fake_from_env};
-pub use run::{run, start};
+pub use run::{Recorder, run, start};
 
 use crate::service::metrics::MetricSet;
 
@@ -103,6 +104,10 @@ pub struct ClockConfig {
     /// After a step, the new wall time is accepted once it has been synchronised this long.
     #[serde(default = "defaults::step_settle", with = "humantime_serde")]
     pub step_settle: Duration,
+    /// Readings stamped from the monotonic clock wait this long for their correction before
+    /// they are uploaded as stamped (and marked uncorrected).
+    #[serde(default = "defaults::hold_upload", with = "humantime_serde")]
+    pub hold_upload: Duration,
 }
 
 impl Default for ClockConfig {
@@ -112,6 +117,7 @@ impl Default for ClockConfig {
             probe_interval: defaults::probe_interval(),
             step_threshold: defaults::step_threshold(),
             step_settle: defaults::step_settle(),
+            hold_upload: defaults::hold_upload(),
         }
     }
 }
@@ -127,6 +133,9 @@ mod defaults {
     }
     pub(super) fn step_settle() -> Duration {
         Duration::from_secs(60)
+    }
+    pub(super) fn hold_upload() -> Duration {
+        Duration::from_secs(3600)
     }
 }
 
@@ -163,6 +172,10 @@ pub enum ClockEvent {
         reason: FreeReason,
         /// The first stamp of the span.
         from_ms: i64,
+        /// Stamps of the span are the monotonic clock plus this.
+        mono_base: i64,
+        /// The newest reading seq committed when the span began: the span's readings come after.
+        after_seq: i64,
     },
     /// The wall clock stepped by `by_ms` (negative: backwards).
     Step {
@@ -210,6 +223,22 @@ pub struct Clock {
     source: Arc<dyn TimeSource>,
     probe: Arc<dyn SyncProbe>,
     state: Mutex<State>,
+    /// The sum of the corrections applied to the timeline (how far "now" jumped in total).
+    shift: AtomicI64,
+}
+
+/// The newest committed reading seq (the buffer's), read when a free-running span begins.
+pub type SeqSource = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// A free-running span to continue (the gateway restarted during it, on the same boot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// Why the span began.
+    pub reason: FreeReason,
+    /// Its first stamp.
+    pub from_ms: i64,
+    /// Its stamps are the monotonic clock plus this.
+    pub mono_base: i64,
 }
 
 impl fmt::Debug for Clock {
@@ -221,11 +250,11 @@ impl fmt::Debug for Clock {
     }
 }
 
-#[derive(Debug)]
 struct State {
     rtc: bool,
     step_threshold_ms: i64,
     step_settle_ms: i64,
+    hold_upload_ms: i64,
     status: SyncStatus,
     trusted: bool,
     /// Stamps are `mono + base`.
@@ -236,10 +265,23 @@ struct State {
     held_until: Option<i64>,
     free_reason: Option<FreeReason>,
     free_since: Option<i64>,
+    /// The newest reading seq committed when the current free-running span began.
+    free_after_seq: i64,
     steps: u64,
     corrections: u64,
     last_offset_ms: Option<i64>,
     events: Vec<ClockEvent>,
+    seq: Option<SeqSource>,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("status", &self.status)
+            .field("trusted", &self.trusted)
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
 }
 
 fn ms(d: Duration) -> i64 {
@@ -274,9 +316,13 @@ impl State {
         self.trusted = false;
         self.free_reason = Some(reason);
         self.free_since = Some(from);
+        let after_seq = self.seq.as_ref().map_or(0, |f| f());
+        self.free_after_seq = after_seq;
         self.events.push(ClockEvent::FreeRunning {
             reason,
             from_ms: from,
+            mono_base: self.base,
+            after_seq,
         });
     }
 
@@ -284,8 +330,8 @@ impl State {
         self.rtc || self.status != SyncStatus::Unsynchronized
     }
 
-    /// A new status at (`wall`, `mono`).
-    fn on_status(&mut self, status: SyncStatus, wall: i64, mono: i64) {
+    /// A new status at (`wall`, `mono`); returns the correction applied to the timeline.
+    fn on_status(&mut self, status: SyncStatus, wall: i64, mono: i64) -> i64 {
         let stamp = self.observe(wall, mono);
         self.status = status;
         let settled = self.held_until.is_none_or(|h| mono >= h);
@@ -305,7 +351,9 @@ impl State {
             self.held_until = None;
             self.free_reason = None;
             self.free_since = None;
+            return offset;
         }
+        0
     }
 }
 
@@ -321,6 +369,7 @@ impl Clock {
                 rtc: false,
                 step_threshold_ms: ms(cfg.step_threshold),
                 step_settle_ms: ms(cfg.step_settle),
+                hold_upload_ms: ms(cfg.hold_upload),
                 status: SyncStatus::Unknown,
                 trusted: true,
                 base,
@@ -328,32 +377,75 @@ impl Clock {
                 held_until: None,
                 free_reason: None,
                 free_since: None,
+                free_after_seq: 0,
                 steps: 0,
                 corrections: 0,
                 last_offset_ms: None,
                 events: Vec::new(),
+                seq: None,
             }),
+            shift: AtomicI64::new(0),
         }
+    }
+
+    /// Where the newest committed reading seq is read when a free-running span begins.
+    pub fn set_seq_source(&self, seq: SeqSource) {
+        self.state.lock().seq = Some(seq);
+    }
+
+    /// How far the timeline has jumped in total through corrections, milliseconds: a
+    /// component that keeps times of its own moves them by the change.
+    pub fn timeline_shift_ms(&self) -> i64 {
+        self.shift.load(Ordering::Acquire)
+    }
+
+    /// Readings with a seq above this must not be uploaded yet: they belong to the current
+    /// free-running span, which has not waited `hold_upload` for its correction. `None` while
+    /// trusted or once the span has waited that long.
+    pub fn upload_hold_after(&self) -> Option<i64> {
+        let (wall, mono) = (self.source.wall_ms(), self.source.mono_ms());
+        let mut s = self.state.lock();
+        let now = s.observe(wall, mono);
+        let since = s.free_since?;
+        (!s.trusted && now - since <= s.hold_upload_ms).then_some(s.free_after_seq)
     }
 
     /// Applies `[clock]` and the first probe's `status`: an unsynchronised clock without `rtc`
     /// starts a free-running span anchored at the later of the wall clock and `floor_ms` (the
     /// newest stamp already stored), so new stamps never sort before stored ones.
-    pub fn configure(&self, cfg: &ClockConfig, status: SyncStatus, floor_ms: Option<i64>) {
+    ///
+    /// With `resume` (a span left open by a previous run on the same boot), the span continues:
+    /// its stamps keep their base, and it ends with its correction as soon as the clock is
+    /// trusted.
+    pub fn configure(
+        &self,
+        cfg: &ClockConfig,
+        status: SyncStatus,
+        floor_ms: Option<i64>,
+        resume: Option<Resume>,
+    ) {
         let (wall, mono) = (self.source.wall_ms(), self.source.mono_ms());
         let mut s = self.state.lock();
         s.rtc = cfg.rtc;
         s.step_threshold_ms = ms(cfg.step_threshold);
         s.step_settle_ms = ms(cfg.step_settle);
+        s.hold_upload_ms = ms(cfg.hold_upload);
         s.observe(wall, mono);
         s.status = status;
-        if s.trusted && !s.wall_ok() {
+        if let Some(r) = resume {
+            s.trusted = false;
+            s.base = r.mono_base;
+            s.free_reason = Some(r.reason);
+            s.free_since = Some(r.from_ms);
+            s.free_after_seq = s.seq.as_ref().map_or(0, |f| f());
+        } else if s.trusted && !s.wall_ok() {
             let anchor = floor_ms.map_or(wall, |f| wall.max(f + 1));
             s.base = anchor - mono;
             s.go_free(FreeReason::Boot, anchor);
-        } else {
-            s.on_status(status, wall, mono);
+            return;
         }
+        let jump = s.on_status(status, wall, mono);
+        self.shift.fetch_add(jump, Ordering::AcqRel);
     }
 
     /// The timestamp for "now", milliseconds since the epoch: the wall clock while it is trusted,
@@ -378,7 +470,8 @@ impl Clock {
     /// Updates the state with a status read elsewhere.
     pub fn apply_status(&self, status: SyncStatus) {
         let (wall, mono) = (self.source.wall_ms(), self.source.mono_ms());
-        self.state.lock().on_status(status, wall, mono);
+        let jump = self.state.lock().on_status(status, wall, mono);
+        self.shift.fetch_add(jump, Ordering::AcqRel);
     }
 
     /// Reads the synchronisation status without changing anything (blocking).

@@ -61,7 +61,7 @@ fn clock(wall: i64, status: SyncStatus, cfg: &ClockConfig) -> (Arc<Manual>, Cloc
     m.mono.store(5_000, Ordering::SeqCst);
     m.set_status(status);
     let c = Clock::new(m.clone(), m.clone());
-    c.configure(cfg, status, None);
+    c.configure(cfg, status, None, None);
     (m, c)
 }
 
@@ -92,6 +92,7 @@ fn boot_at_1970_runs_free_and_the_correction_is_learnt_when_the_clock_synchronis
     assert!(snap.trusted);
     assert_eq!(snap.steps, 1);
     assert_eq!(snap.corrections, 1);
+    assert_eq!(c.timeline_shift_ms(), REAL + 60_000 - 75_000);
     let events = c.take_events();
     assert_eq!(
         events.last(),
@@ -212,6 +213,7 @@ fn the_boot_anchor_is_never_before_the_newest_stored_stamp() {
         &ClockConfig::default(),
         SyncStatus::Unsynchronized,
         Some(REAL),
+        None,
     );
     assert_eq!(c.now_ms(), REAL + 1);
     assert_eq!(c.snapshot().free_since_ms, Some(REAL + 1));

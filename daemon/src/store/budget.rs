@@ -65,6 +65,8 @@ pub(crate) fn enforce(
     let retention_ms = i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX);
     let horizon = if options.uplink { synced } else { i64::MAX };
     let cutoff = now_ms.saturating_sub(retention_ms);
+    // Readings stamped while the clock was not trusted are judged by their corrected time.
+    let horizon = horizon.min(super::clock::retention_horizon(conn, cutoff)?);
     while drop_rows(conn, metrics, DropReason::Retention, |c| {
         delete_expired_chunk(c, horizon, cutoff)
     })? > 0

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_telegram",
         include_str!("../../../migrations/gateway/0005_telegram.sql"),
     ),
+    (
+        "0007_clock",
+        include_str!("../../../migrations/gateway/0007_clock.sql"),
+    ),
 ];
 
 /// Why the schema could not be brought up to date.

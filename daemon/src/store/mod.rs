@@ -30,6 +30,7 @@ mod fold;
 // Not used by the running store until the writer and readers move to the columnar layout
 // (docs/storage.md, section 8).
 mod chat;
+pub mod clock;
 mod history;
 #[allow(dead_code)]
 mod log;

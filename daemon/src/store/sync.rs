@@ -17,7 +17,7 @@ use super::{IngestHandle, StoreError};
 /// A read-only connection on the buffer, owned by one uploader.
 #[derive(Debug)]
 pub struct SyncReader {
-    conn: Connection,
+    pub(super) conn: Connection,
     db: PathBuf,
     wal: PathBuf,
     dir_synced: bool,

@@ -14,6 +14,7 @@
 //! the local cursor behind (the next start reads the central cursor and moves the local one
 //! forward, and anything sent again is skipped by the key). `docs/sync.md` has the whole argument.
 
+mod clock;
 pub mod config;
 mod connect;
 mod metadata;

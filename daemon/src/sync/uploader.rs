@@ -68,7 +68,12 @@ impl RowStream for Readings {
     type Row = ReadingRow;
     const STREAM: Stream = Stream::Readings;
     fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, StoreError> {
-        db.readings(after, limit)
+        let mut chunk = db.readings(after, limit)?;
+        let spans = db.clock_epochs()?;
+        let hold = crate::clock::global().upload_hold_after();
+        super::clock::prepare(&mut chunk.rows, &spans, hold);
+        super::clock::remember(spans);
+        Ok(chunk)
     }
     fn seq(row: &ReadingRow) -> i64 {
         row.seq
@@ -81,7 +86,10 @@ impl RowStream for Readings {
         gateway_id: &'a str,
         rows: &'a [ReadingRow],
     ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a {
-        markoff_proto::upload_readings(conn, gateway_id, rows)
+        async move {
+            super::clock::report(conn, gateway_id).await;
+            markoff_proto::upload_readings(conn, gateway_id, rows).await
+        }
     }
 }
 
