@@ -58,7 +58,7 @@ pub struct Config {
     pub sources: SourcesConfig,
     /// The system clock: trusting it, and stamping while it is not synchronised.
     #[serde(default)]
-    pub clock: crate::clock::ClockConfig,
+    pub clock: crate::clock::config::ClockConfig,
     /// The building: name, address, floors, rooms, tenants (site metadata for the centre).
     #[serde(default)]
     pub site: SiteConfig,
