@@ -81,15 +81,13 @@ impl RowStream for Readings {
     fn ts_ms(row: &ReadingRow) -> i64 {
         row.ts_ms
     }
-    fn upload<'a>(
+    async fn upload<'a>(
         conn: &'a mut PgConnection,
         gateway_id: &'a str,
         rows: &'a [ReadingRow],
-    ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a {
-        async move {
-            super::clock::report(conn, gateway_id).await;
-            markoff_proto::upload_readings(conn, gateway_id, rows).await
-        }
+    ) -> Result<BatchOutcome, SyncError> {
+        super::clock::report(conn, gateway_id).await;
+        markoff_proto::upload_readings(conn, gateway_id, rows).await
     }
 }
 
