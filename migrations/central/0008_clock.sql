@@ -89,10 +89,10 @@ LEFT JOIN markoff.clock_epochs e
       AND e.state <> 'pending'
       AND r.seq >= e.first_seq
       AND (e.last_seq IS NULL OR r.seq <= e.last_seq)
-      AND r.ts >= to_timestamp((e.from_ms
-              + CASE e.state WHEN 'corrected' THEN e.offset_ms ELSE 0 END) / 1000.0)
-      AND (e.to_ms IS NULL OR r.ts <= to_timestamp((e.to_ms
-              + CASE e.state WHEN 'corrected' THEN e.offset_ms ELSE 0 END) / 1000.0));
+      AND r.ts >= to_timestamp(0) + (e.from_ms
+              + CASE e.state WHEN 'corrected' THEN e.offset_ms ELSE 0 END) * interval '1 millisecond'
+      AND (e.to_ms IS NULL OR r.ts <= to_timestamp(0) + (e.to_ms
+              + CASE e.state WHEN 'corrected' THEN e.offset_ms ELSE 0 END) * interval '1 millisecond');
 
 -- Not forced: the owner (and so the two functions above) writes past the policies.
 ALTER TABLE markoff.clock_epochs ENABLE ROW LEVEL SECURITY;
