@@ -6,7 +6,7 @@
 //! the correction of uploaded readings (the daemon's uploader applies it before upload).
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 
 use crate::error::SyncError;
 use crate::upload::db_err;
@@ -55,17 +55,21 @@ pub async fn report_clock(
     status: &ClockStatusRow,
     epochs: &[ClockEpochRow],
 ) -> Result<(), SyncError> {
-    sqlx::query("SELECT markoff.report_clock($1, $2, $3, $4, $5)")
+    let op = "reporting the clock";
+    // One transaction, unnamed statements: see "Behind a transaction-pooling PgBouncer" in the
+    // crate docs.
+    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    crate::query("SELECT markoff.report_clock($1, $2, $3, $4, $5)")
         .bind(gateway_id)
         .bind(status.synchronized)
         .bind(status.trusted)
         .bind(status.steps)
         .bind(status.last_offset_ms)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
-        .map_err(db_err("reporting the clock", gateway_id))?;
+        .map_err(db_err(op, gateway_id))?;
     for e in epochs {
-        sqlx::query("SELECT markoff.report_clock_epoch($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        crate::query("SELECT markoff.report_clock_epoch($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(gateway_id)
             .bind(e.epoch_id)
             .bind(&e.reason)
@@ -75,9 +79,9 @@ pub async fn report_clock(
             .bind(e.to_ms)
             .bind(e.offset_ms)
             .bind(&e.state)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
-            .map_err(db_err("reporting a clock epoch", gateway_id))?;
+            .map_err(db_err(op, gateway_id))?;
     }
-    Ok(())
+    tx.commit().await.map_err(db_err(op, gateway_id))
 }
