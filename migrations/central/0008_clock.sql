@@ -94,12 +94,21 @@ LEFT JOIN markoff.clock_epochs e
       AND (e.to_ms IS NULL OR r.ts <= to_timestamp(0) + (e.to_ms
               + CASE e.state WHEN 'corrected' THEN e.offset_ms ELSE 0 END) * interval '1 millisecond');
 
--- Not forced: the owner (and so the two functions above) writes past the policies.
+-- Forced like every table: the two functions above run as the owner, and the policies let
+-- them write only the calling gateway's rows (current_gateway() looks at session_user).
 ALTER TABLE markoff.clock_epochs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE markoff.clock_epochs FORCE ROW LEVEL SECURITY;
 CREATE POLICY central ON markoff.clock_epochs USING ((SELECT markoff.is_central()));
+CREATE POLICY gateway_own ON markoff.clock_epochs
+    USING (gateway_id = (SELECT markoff.current_gateway()))
+    WITH CHECK (gateway_id = (SELECT markoff.current_gateway()));
 CREATE POLICY gateway_read ON markoff.clock_epochs FOR SELECT
     USING (gateway_id = ANY (CAST((SELECT markoff.building_gateways()) AS text[])));
 ALTER TABLE markoff.gateway_clock ENABLE ROW LEVEL SECURITY;
+ALTER TABLE markoff.gateway_clock FORCE ROW LEVEL SECURITY;
 CREATE POLICY central ON markoff.gateway_clock USING ((SELECT markoff.is_central()));
+CREATE POLICY gateway_own ON markoff.gateway_clock
+    USING (gateway_id = (SELECT markoff.current_gateway()))
+    WITH CHECK (gateway_id = (SELECT markoff.current_gateway()));
 CREATE POLICY gateway_read ON markoff.gateway_clock FOR SELECT
     USING (gateway_id = ANY (CAST((SELECT markoff.building_gateways()) AS text[])));

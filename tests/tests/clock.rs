@@ -38,7 +38,11 @@ fn real_ms() -> i64 {
 fn set_clock(path: &Path, offset_ms: i64, synchronized: bool) {
     let sync = if synchronized { "yes" } else { "no" };
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("offset_ms = {offset_ms}\nsynchronized = {sync}\n")).unwrap();
+    std::fs::write(
+        &tmp,
+        format!("offset_ms = {offset_ms}\nsynchronized = {sync}\n"),
+    )
+    .unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
 
@@ -137,7 +141,10 @@ async fn readings_taken_before_the_clock_synchronises_reach_the_centre_at_their_
             "reading {seq}: centre {} vs real {real}",
             c.2
         );
-        assert!(c.2 >= started - 1_000 && c.2 <= set_at + 1_000, "reading {seq}");
+        assert!(
+            c.2 >= started - 1_000 && c.2 <= set_at + 1_000,
+            "reading {seq}"
+        );
     }
     assert_eq!(local(&path)[..before.len()], before[..]);
     let mut conn = pg.admin().await;
@@ -260,9 +267,15 @@ async fn a_clock_jumping_an_hour_back_changes_no_order_deletes_nothing_and_delay
     let mut last: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
     for &(seq, sensor, ts) in &rows {
         if let Some(prev) = last.insert(sensor, ts) {
-            assert!(ts > prev, "reading {seq} of sensor {sensor}: {ts} after {prev}");
+            assert!(
+                ts > prev,
+                "reading {seq} of sensor {sensor}: {ts} after {prev}"
+            );
         }
-        assert!(ts > jumped_at - 600_000, "reading {seq} stamped in the past: {ts}");
+        assert!(
+            ts > jumped_at - 600_000,
+            "reading {seq} stamped in the past: {ts}"
+        );
     }
 
     // NTP puts the clock right again: the span's correction is about zero; nothing was deleted.
@@ -272,7 +285,9 @@ async fn a_clock_jumping_an_hour_back_changes_no_order_deletes_nothing_and_delay
         "the clock is not trusted again:\n{}",
         gw.log()
     );
-    let offset = gw.status().await["clock"]["last_offset_ms"].as_i64().unwrap();
+    let offset = gw.status().await["clock"]["last_offset_ms"]
+        .as_i64()
+        .unwrap();
     assert!(offset.abs() < 1_000, "correction {offset} ms");
     tokio::time::sleep(Duration::from_millis(600)).await;
     let status = gw.status().await;
