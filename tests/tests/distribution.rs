@@ -27,6 +27,8 @@ const DISTRIBUTED: &[&str] = &[
     "office_requests",
     "sync_cursors",
     "sensors",
+    "clock_epochs",
+    "gateway_clock",
 ];
 
 /// Reference tables: one row per building, gateway, floor, room, tenant or office user.
