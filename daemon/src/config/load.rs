@@ -266,6 +266,9 @@ const SECTIONS: &[(&str, Probe)] = &[
     ("alarms", |t, p, l, e| {
         collect::<crate::alarms::config::AlarmsConfig>(t, p, Vec::new(), l, e).is_some()
     }),
+    ("clock", |t, p, l, e| {
+        collect::<crate::clock::config::ClockConfig>(t, p, Vec::new(), l, e).is_some()
+    }),
 ];
 
 /// Deserializes `tree` as `T`, recording each error and pruning the offending entry until it
