@@ -274,6 +274,8 @@ const CONFIG_LAYER: &[&str] = &[
     "sources::modbus::address",
     "sources::modbus::decode",
     "sources::modbus::planner",
+    "sources::modbus::resolve",
+    "sources::modbus::checks",
     "sources::mqtt",
     "sources::mqtt::decode",
     "alarms::rules",

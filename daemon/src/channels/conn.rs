@@ -7,7 +7,9 @@
 //! - At most [`Limits::max_connections`] are open per listener. At the cap, a new connection
 //!   closes the connection that has been idle longest, so a crowd of silent sockets never locks
 //!   out a real client; when every connection is busy the new one is closed instead. Either way
-//!   `markoff_http_connections_shed_total{listener}` counts it.
+//!   `markoff_http_connections_shed_total{listener}` counts it. The cap is on sockets really
+//!   open: a closed connection frees its place only once its task has closed the socket, so a
+//!   burst of connections never holds more descriptors than the cap.
 //! - The caller's identity ([`Peer`]: the TCP address, or the kernel-checked uid of a Unix
 //!   socket peer) goes into every request's extensions; the TCP address also as axum's
 //!   `ConnectInfo<SocketAddr>`.
@@ -32,6 +34,7 @@ use hyper_util::service::TowerToHyperService;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -215,6 +218,11 @@ pub async fn serve<A: Acceptor>(
     let shed_count = shed
         .get_or_create(&vec![("listener".to_owned(), name.to_owned())])
         .clone();
+    // One permit per connection whose socket is still open. The table says which connections
+    // count against the cap; the permits say which descriptors are really still open: an evicted
+    // connection keeps its permit until its task has closed the socket, so under a burst the
+    // listener waits for those closes instead of accepting past the cap.
+    let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut next_id: u64 = 0;
     loop {
         let accepted = tokio::select! {
@@ -248,6 +256,14 @@ pub async fn serve<A: Acceptor>(
                 continue;
             }
         }
+        let permit = tokio::select! {
+            () = token.cancelled() => break,
+            p = open.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                // The semaphore is never closed.
+                Err(_) => break,
+            },
+        };
         next_id += 1;
         let id = next_id;
         let slot = Slot {
@@ -269,6 +285,7 @@ pub async fn serve<A: Acceptor>(
         tracker.spawn(async move {
             conn.run(io).await;
             conn.table.lock().remove(&id);
+            drop(permit);
         });
     }
     // Every connection's `close` is a child of `token`: idle ones close now, busy ones after
