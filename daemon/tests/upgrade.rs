@@ -153,6 +153,51 @@ fn the_fixture_is_a_row_per_reading_buffer_with_unsynced_rows() {
     assert_eq!(f.sensors.len(), 9);
 }
 
+/// `inspect::readings` as the rows of this test.
+fn inspected(conn: &Connection) -> BTreeMap<i64, Row> {
+    let all = markoff::store::inspect::readings(conn).unwrap();
+    let seqs: Vec<i64> = all.iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seq order, each once");
+    all.into_iter()
+        .map(|r| {
+            (
+                r.seq,
+                (r.sensor, r.ts, r.value.map(f64::to_bits), r.quality),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn inspection_reads_every_reading_in_both_layouts() {
+    let (_dir, path) = copy_fixture();
+    let old = {
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(inspected(&conn), old_rows(&conn), "row-per-reading");
+        old_rows(&conn)
+    };
+    let mut layout = Layout::open(&path, 2048, 1000).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(inspected(&conn), old, "upgraded, nothing folded");
+    layout.fold(1_000).unwrap();
+    assert_eq!(inspected(&conn), old, "folded, batches not released");
+    let row = BatchRow {
+        sensor: 1,
+        ts: 1_800_000_000_000,
+        value: Some(-0.5),
+        quality: 0,
+    };
+    assert_eq!(layout.commit(&[row]).unwrap(), 2151);
+    let mut want = old.clone();
+    want.insert(2151, (1, 1_800_000_000_000, Some((-0.5f64).to_bits()), 0));
+    assert_eq!(inspected(&conn), want, "folded chunks and an unfolded tail");
+    layout.release(true, 1433).unwrap();
+    assert_eq!(inspected(&conn), want, "folded, synced batches released");
+    layout.fold(1_000_000).unwrap();
+    layout.release(false, 0).unwrap();
+    assert_eq!(inspected(&conn), want, "everything folded and released");
+}
+
 #[test]
 fn upgrade_keeps_every_reading_once_and_the_sync_cursor_carries_on() {
     let (_dir, path) = copy_fixture();

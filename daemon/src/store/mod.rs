@@ -32,6 +32,7 @@ mod fold;
 mod chat;
 pub mod clock;
 mod history;
+pub mod inspect;
 #[allow(dead_code)]
 mod log;
 pub mod metrics;
