@@ -26,6 +26,8 @@ pub struct PgTestDb {
     tag: String,
     roles: Vec<String>,
     dir: tempfile::TempDir,
+    /// Kept when the value is dropped ([`Self::reuse`]).
+    keep: bool,
 }
 
 impl PgTestDb {
@@ -62,6 +64,52 @@ impl PgTestDb {
                 .prefix("markoff-pg-")
                 .tempdir()
                 .expect("a temp dir for credentials"),
+            keep: false,
+        };
+        let mut conn = db.admin().await;
+        markoff_cloud_sync::migrate(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot migrate {}: {e}", db.name));
+        db
+    }
+
+    /// Opens database `name` (`markoff_t_` and ASCII letters, digits and `_`), creating it if
+    /// absent, and migrates it; unlike [`Self::create`], it is kept when the value is dropped,
+    /// so a benchmark can keep its provisioned gateways between runs. Roles added with
+    /// [`Self::add_gateway`] are kept too.
+    ///
+    /// # Panics
+    /// A bad name; PostgreSQL is unreachable or refuses.
+    pub async fn reuse(name: &str) -> Self {
+        assert!(
+            name.starts_with("markoff_t_")
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "bad database name {name}"
+        );
+        let mut admin = connect(&server_url("postgres")).await;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(name)
+                .fetch_one(&mut admin)
+                .await
+                .unwrap_or_else(|e| panic!("cannot look up database {name}: {e}"));
+        if !exists {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+        }
+        let db = Self {
+            name: name.to_owned(),
+            tag: name.trim_start_matches("markoff_t_").to_owned(),
+            roles: Vec::new(),
+            dir: tempfile::Builder::new()
+                .prefix("markoff-pg-")
+                .tempdir()
+                .expect("a temp dir for credentials"),
+            keep: true,
         };
         let mut conn = db.admin().await;
         markoff_cloud_sync::migrate(&mut conn)
@@ -230,6 +278,9 @@ impl PgTestDb {
 
 impl Drop for PgTestDb {
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         if std::thread::panicking() && std::env::var_os("MARKOFF_TEST_KEEP").is_some() {
             eprintln!("--- kept database {} (MARKOFF_TEST_KEEP) ---", self.name);
             return;

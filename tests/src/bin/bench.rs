@@ -16,6 +16,8 @@ mod codec;
 mod daemon;
 #[path = "bench/fleet.rs"]
 mod fleet;
+#[path = "bench/fleet_web.rs"]
+mod fleet_web;
 #[path = "bench/ingest.rs"]
 mod ingest;
 #[path = "bench/layout.rs"]
@@ -81,6 +83,9 @@ enum Command {
     /// docs/agent-eval.md.
     /// N simulated gateways syncing into one PostgreSQL, through PgBouncer and directly.
     Fleet(fleet::Args),
+    /// The office web application (buildings list, building page) over a centre filled to a
+    /// year of a fleet of buildings; docs/performance.md, section 9.
+    CentralWeb(fleet_web::Args),
     AgentEval(agent_eval::Args),
 }
 
@@ -106,6 +111,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Sync(args) => sync::run(&args)?,
         Command::Render(args) => render::run(&args)?,
         Command::Fleet(args) => fleet::run(&args)?,
+        Command::CentralWeb(args) => fleet_web::run(&args)?,
         Command::AgentEval(args) => agent_eval::run(&args)?,
     };
     Ok(match verdict {

@@ -8,9 +8,15 @@
 //! uploader's jitter when it continues, and the drain time is measured.
 //!
 //! Reported: aggregate rows/s, per-gateway lag (read time to central commit) p50/p99 outside the
-//! outage, PostgreSQL CPU (from /proc of the `postgres` processes) and its peak connections,
-//! refused connections and failed calls. Checked: the central row count equals what the
-//! gateways were told was inserted.
+//! outage, the upload call's duration, the CPU of PostgreSQL (its live processes plus the
+//! backends it has reaped), of PgBouncer and of the bench itself, PostgreSQL's peak connections,
+//! commits and new backends per second, refused connections and failed calls. Checked: the
+//! central row count equals what the gateways were told was inserted.
+//!
+//! The database `markoff_t_fleet` and its gateway roles `mkt_fleet_NNNN` are kept between runs
+//! (provisioning a thousand roles is the slow part of the setup); each run empties the readings,
+//! the rollup, the latest values and the cursors. `--drop` removes the database and the roles
+//! (and those of older runs) at the end.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,15 +51,38 @@ pub(crate) struct Args {
     /// Also run the fleet straight to PostgreSQL, without PgBouncer.
     #[arg(long)]
     direct: bool,
+    /// Seconds between a gateway's uploads (the `[sync] interval` of the uploader).
+    #[arg(long, default_value_t = 1)]
+    interval: u64,
+    /// PgBouncer's server connections per gateway role (`default_pool_size`).
+    #[arg(long, default_value_t = 2)]
+    pool_size: u32,
+    /// Skip the PgBouncer mode (with `--direct`: only straight to PostgreSQL).
+    #[arg(long)]
+    no_pgbouncer: bool,
+    /// Drop the database and the gateway roles at the end (they are kept for the next run
+    /// otherwise).
+    #[arg(long)]
+    drop: bool,
 }
+
+/// The bench's database, kept between runs.
+const DB: &str = "markoff_t_fleet";
 
 /// Lag samples and counters of one run.
 #[derive(Debug, Default)]
 struct Shared {
     lags_ms: Mutex<Vec<u64>>,
     inserted: AtomicU64,
+    /// Connections that failed outside the outage.
     refused: AtomicU64,
+    /// Connections that failed while the centre was stopped (expected).
+    refused_in_outage: AtomicU64,
+    /// Connections or calls PostgreSQL refused for lack of connection slots (SQLSTATE 53300).
+    too_many: AtomicU64,
     failed_calls: AtomicU64,
+    /// Durations of successful upload calls, ms.
+    calls_ms: Mutex<Vec<u64>>,
     /// When PgBouncer continued after the outage (ms since the epoch; 0 before).
     resumed_ms: std::sync::atomic::AtomicI64,
     /// Gateways that have committed their whole backlog since then.
@@ -82,30 +111,20 @@ async fn bench(args: &Args) -> anyhow::Result<Verdict> {
         sys::cpu_model(),
         sys::load_average().unwrap_or_default()
     );
-    let mut pg = PgTestDb::create("fleet").await;
+    let pg = PgTestDb::reuse(DB).await;
     let mut admin = pg.admin().await;
     sqlx::query("SELECT markoff.ensure_partitions(1, 1)")
         .execute(&mut admin)
         .await?;
     let started = Instant::now();
-    let mut creds = Vec::with_capacity(args.gateways);
-    for i in 0..args.gateways {
-        let c = pg
-            .add_gateway(&format!("fleet-{i:04}"), &format!("building-{i:04}"))
-            .await;
-        creds.push((
-            c.gateway_id.clone(),
-            c.role.clone(),
-            c.password.expose().to_owned(),
-        ));
-    }
+    let (creds, created) = provision(&mut admin, args.gateways).await?;
     println!(
-        "provisioned {} gateway roles in {:.1} s",
+        "{} gateway roles ({created} created, the rest kept from an earlier run) in {:.1} s",
         args.gateways,
         started.elapsed().as_secs_f64()
     );
     let creds = Arc::new(creds);
-    let bouncer = PgBouncer::start(&pg, 2)
+    let bouncer = PgBouncer::start(&pg, args.pool_size)
         .await
         .ok_or_else(|| anyhow::anyhow!("pgbouncer is not installed"))?;
     println!(
@@ -114,60 +133,84 @@ async fn bench(args: &Args) -> anyhow::Result<Verdict> {
     );
 
     let mut verdict = Verdict::Checked;
-    let mut modes = vec![("pgbouncer", bouncer.addr(), Some(bouncer.pid()))];
+    let mut modes = Vec::new();
+    if !args.no_pgbouncer {
+        modes.push(("pgbouncer", bouncer.addr(), Some(bouncer.pid())));
+    }
     if args.direct {
         modes.push(("direct", markoff_tests::services::postgres_addr(), None));
     }
     for (name, addr, pid) in modes {
-        let before: i64 = sqlx::query_scalar("SELECT count(*) FROM markoff.readings")
-            .fetch_one(&mut admin)
-            .await?;
-        let (shared, elapsed, cpu, peak_conns, drain) =
-            run_fleet(args, &pg, &creds, &addr, pid).await?;
+        reset(&mut admin).await?;
+        let run = run_fleet(args, &pg, &creds, &addr, pid).await?;
         let after: i64 = sqlx::query_scalar("SELECT count(*) FROM markoff.readings")
             .fetch_one(&mut admin)
             .await?;
+        let shared = &run.shared;
         let inserted = shared.inserted.load(Ordering::Relaxed);
-        let ok = u64::try_from(after - before).unwrap_or(0) == inserted;
+        let ok = u64::try_from(after).unwrap_or(0) == inserted;
         if !ok {
             verdict = Verdict::CheckFailed;
         }
-        let mut lags = shared.lags_ms.lock().await.clone();
-        lags.sort_unstable();
-        let pct = |p: f64| {
-            lags.get(((lags.len() as f64 - 1.0) * p).round() as usize)
-                .copied()
-                .unwrap_or(0)
-        };
-        let rate = inserted as f64 / elapsed;
+        let lags = sorted(&shared.lags_ms).await;
+        let calls = sorted(&shared.calls_ms).await;
+        let rate = inserted as f64 / run.elapsed;
+        let offered = args.gateways as f64 * f64::from(args.rate);
         println!("== {name} ==");
         println!(
-            "  rows/s {rate:.0} (target 100,000: {}), rows {inserted}, central count check: {}",
+            "  rows/s {rate:.0} (offered {offered:.0}; target 100,000: {}), rows {inserted} in {:.0} s, central count check: {}",
             if rate >= 100_000.0 { "met" } else { "MISSED" },
+            run.elapsed,
             if ok { "ok" } else { "FAILED" }
         );
         println!(
             "  lag p50 {} ms, p99 {} ms (target p99 < 10,000 ms: {}), samples {}",
-            pct(0.5),
-            pct(0.99),
-            if pct(0.99) < 10_000 { "met" } else { "MISSED" },
+            pct(&lags, 0.5),
+            pct(&lags, 0.99),
+            if pct(&lags, 0.99) < 10_000 && !lags.is_empty() {
+                "met"
+            } else {
+                "MISSED"
+            },
             lags.len()
         );
         println!(
-            "  PostgreSQL CPU {:.0} % of one core, peak connections {peak_conns}",
-            cpu * 100.0
+            "  upload call p50 {} ms, p99 {} ms, {} calls ({:.0}/s)",
+            pct(&calls, 0.5),
+            pct(&calls, 0.99),
+            calls.len(),
+            calls.len() as f64 / run.elapsed
         );
         println!(
-            "  refused connections {}, failed calls {}",
+            "  CPU, % of one core: PostgreSQL {:.0} (the whole server), PgBouncer {:.0}, bench {:.0}, machine {:.0} of {}",
+            run.cpu.postgres * 100.0,
+            run.cpu.bouncer * 100.0,
+            run.cpu.bench * 100.0,
+            run.cpu.machine * 100.0,
+            run.cpu.cores * 100
+        );
+        println!(
+            "  PostgreSQL: peak connections {} to this database, {} to the server (max_connections {}); {:.0} commits/s, {:.1} new backends/s",
+            run.peak_db,
+            run.peak_server,
+            run.max_connections,
+            run.commits as f64 / run.elapsed,
+            run.sessions as f64 / run.elapsed
+        );
+        println!(
+            "  refused connections {} (during the outage: {}), refused by PostgreSQL for slots (53300): {}, failed calls {}",
             shared.refused.load(Ordering::Relaxed),
+            shared.refused_in_outage.load(Ordering::Relaxed),
+            shared.too_many.load(Ordering::Relaxed),
             shared.failed_calls.load(Ordering::Relaxed)
         );
-        if let Some(d) = drain {
+        if let Some((d, rows)) = run.drain {
             println!(
-                "  outage {} s: backlog drained {:.1} s after PgBouncer continued (target < 300 s: {})",
+                "  outage {} s: backlog drained {:.1} s after the centre continued (target < 300 s: {}), {:.0} rows/s while draining",
                 args.outage,
                 d,
-                if d < 300.0 { "met" } else { "MISSED" }
+                if d < 300.0 { "met" } else { "MISSED" },
+                rows as f64 / d.max(0.001)
             );
         }
         println!("  load average {}", sys::load_average().unwrap_or_default());
@@ -188,8 +231,145 @@ async fn bench(args: &Args) -> anyhow::Result<Verdict> {
         println!("{}", bouncer.log());
     }
     drop(bouncer);
-    drop(admin);
+    if args.drop {
+        drop(admin);
+        drop(pg);
+        drop_all().await?;
+        println!("dropped {DB} and its gateway roles");
+    } else {
+        reset(&mut admin).await?;
+    }
     Ok(verdict)
+}
+
+async fn sorted(v: &Mutex<Vec<u64>>) -> Vec<u64> {
+    let mut v = v.lock().await.clone();
+    v.sort_unstable();
+    v
+}
+
+fn pct(v: &[u64], p: f64) -> u64 {
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// One gateway's login: (gateway id, role, password).
+type Cred = (String, String, String);
+
+/// The first `n` gateways, provisioned as `markoff-central add-gateway` does, with the roles and
+/// passwords of an earlier run where they are still there; answers them and how many were created.
+async fn provision(admin: &mut PgConnection, n: usize) -> anyhow::Result<(Vec<Cred>, usize)> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS public.fleet_bench_credentials \
+         (n integer PRIMARY KEY, gateway_id text NOT NULL, role text NOT NULL, password text NOT NULL); \
+         REVOKE ALL ON public.fleet_bench_credentials FROM PUBLIC",
+    )
+    .execute(&mut *admin)
+    .await?;
+    let kept: Vec<(i32, String, String, String)> = sqlx::query_as(
+        "SELECT c.n, c.gateway_id, c.role, c.password FROM public.fleet_bench_credentials c \
+         JOIN pg_roles r ON r.rolname = c.role ORDER BY c.n",
+    )
+    .fetch_all(&mut *admin)
+    .await?;
+    let mut creds: Vec<Option<Cred>> = vec![None; n];
+    for (i, gw, role, pw) in kept {
+        if let Some(slot) = usize::try_from(i).ok().and_then(|i| creds.get_mut(i)) {
+            *slot = Some((gw, role, pw));
+        }
+    }
+    let mut created = 0;
+    for (i, slot) in creds.iter_mut().enumerate() {
+        if slot.is_some() {
+            continue;
+        }
+        let (gw, role) = (format!("fleet-{i:04}"), format!("mkt_fleet_{i:04}"));
+        // Left half-made by an interrupted run: remove, then provision again.
+        sqlx::query("DELETE FROM public.fleet_bench_credentials WHERE n = $1")
+            .bind(i32::try_from(i)?)
+            .execute(&mut *admin)
+            .await?;
+        sqlx::query("DELETE FROM markoff.gateways WHERE gateway_id = $1")
+            .bind(&gw)
+            .execute(&mut *admin)
+            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(&role)
+                .fetch_one(&mut *admin)
+                .await?;
+        if exists {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP OWNED BY {role}; DROP ROLE {role}"
+            )))
+            .execute(&mut *admin)
+            .await?;
+        }
+        let c = markoff_cloud_sync::add_gateway(
+            &mut *admin,
+            &markoff_cloud_sync::NewGateway {
+                gateway_id: gw.clone(),
+                building_id: format!("building-{i:04}"),
+                role: Some(role.clone()),
+                password: Some(markoff_cloud_sync::Password::generate()),
+            },
+        )
+        .await?;
+        let pw = c.password.expose().to_owned();
+        sqlx::query(
+            "INSERT INTO public.fleet_bench_credentials (n, gateway_id, role, password) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(i32::try_from(i)?)
+        .bind(&gw)
+        .bind(&role)
+        .bind(&pw)
+        .execute(&mut *admin)
+        .await?;
+        *slot = Some((gw, role, pw));
+        created += 1;
+    }
+    Ok((creds.into_iter().flatten().collect(), created))
+}
+
+/// Empties what a run writes: readings, rollup, latest values, cursors.
+async fn reset(admin: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::raw_sql(
+        "TRUNCATE markoff.readings, markoff.readings_10m, markoff.sensor_latest, \
+         markoff.sync_cursors",
+    )
+    .execute(&mut *admin)
+    .await?;
+    Ok(())
+}
+
+/// Drops the bench's databases (this one and those of older runs, `markoff_t_fleet...`) and
+/// their gateway roles (`mkt_fleet...`).
+async fn drop_all() -> anyhow::Result<()> {
+    let mut conn = markoff_tests::pg::connect(&markoff_tests::pg::server_url("postgres")).await;
+    let dbs: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'markoff\\_t\\_fleet%'",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    for db in dbs {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
+    }
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'mkt\\_fleet%'")
+            .fetch_all(&mut conn)
+            .await?;
+    for role in roles {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -210,7 +390,9 @@ fn synth(first_seq: i64, n: u64, ts_ms: i64) -> Vec<ReadingRow> {
         .collect()
 }
 
-/// Sum of user and system CPU ticks of the processes named `postgres`.
+/// CPU ticks (user and system) of the processes named `postgres`, plus those of the children
+/// they have reaped (the postmaster's `cutime`/`cstime`: backends that exited, such as the server
+/// connections PgBouncer closed).
 fn postgres_ticks() -> u64 {
     let mut total = 0;
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -226,13 +408,91 @@ fn postgres_ticks() -> u64 {
         if !head.ends_with("(postgres") {
             continue;
         }
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // After the command: state is field 3, utime 14, stime 15 (1-based in proc(5)).
-        let ut: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let st: u64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-        total += ut + st;
+        total += stat_ticks(rest, true);
     }
     total
+}
+
+/// utime + stime (+ cutime + cstime when `children`) from the part of `/proc/PID/stat` after
+/// the command.
+fn stat_ticks(rest: &str, children: bool) -> u64 {
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3; utime 14, stime 15, cutime 16, cstime 17 (1-based
+    // in proc(5)).
+    let at = |i: usize| -> u64 { f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    at(11) + at(12) + if children { at(13) + at(14) } else { 0 }
+}
+
+fn process_ticks(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| stat_ticks(r, false)))
+        .unwrap_or(0)
+}
+
+/// (busy, total) ticks of all CPUs (`/proc/stat`).
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().next() else {
+        return (0, 0);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// CPU use over a run, in cores (1.0 = one core busy the whole time).
+#[derive(Debug, Default)]
+struct Cpu {
+    postgres: f64,
+    bouncer: f64,
+    bench: f64,
+    machine: f64,
+    cores: usize,
+}
+
+struct CpuMark {
+    postgres: u64,
+    bouncer: u64,
+    bench: u64,
+    machine: (u64, u64),
+}
+
+impl CpuMark {
+    fn now(bouncer: Option<u32>) -> Self {
+        Self {
+            postgres: postgres_ticks(),
+            bouncer: bouncer.map_or(0, |p| process_ticks(&p.to_string())),
+            bench: process_ticks("self"),
+            machine: machine_ticks(),
+        }
+    }
+
+    fn since(&self, bouncer: Option<u32>, secs: f64) -> Cpu {
+        let now = Self::now(bouncer);
+        let hz = 100.0 * secs;
+        let (busy, total) = (
+            now.machine.0.saturating_sub(self.machine.0),
+            now.machine.1.saturating_sub(self.machine.1),
+        );
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Cpu {
+            postgres: now.postgres.saturating_sub(self.postgres) as f64 / hz,
+            bouncer: now.bouncer.saturating_sub(self.bouncer) as f64 / hz,
+            bench: now.bench.saturating_sub(self.bench) as f64 / hz,
+            machine: if total == 0 {
+                0.0
+            } else {
+                busy as f64 / total as f64 * cores as f64
+            },
+            cores,
+        }
+    }
 }
 
 async fn connect(addr: &str, db: &str, role: &str, pw: &str) -> Result<PgConnection, sqlx::Error> {
@@ -246,19 +506,59 @@ async fn connect(addr: &str, db: &str, role: &str, pw: &str) -> Result<PgConnect
     PgConnection::connect_with(&opts).await
 }
 
-#[allow(clippy::type_complexity)]
+/// Whether `e` says PostgreSQL has no connection slot left (SQLSTATE 53300).
+fn no_slots(e: &str) -> bool {
+    e.contains("53300")
+        || e.contains("too many clients")
+        || e.contains("remaining connection slots")
+}
+
+/// What one mode measured.
+struct Run {
+    shared: Arc<Shared>,
+    elapsed: f64,
+    cpu: Cpu,
+    peak_db: i64,
+    peak_server: i64,
+    max_connections: i64,
+    commits: i64,
+    sessions: i64,
+    /// Seconds from the end of the outage until every gateway had caught up, and the rows
+    /// inserted in that time.
+    drain: Option<(f64, u64)>,
+}
+
+/// (commits, sessions) of this database so far (`pg_stat_database`).
+async fn db_counters(admin: &mut PgConnection) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT xact_commit, sessions FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(admin)
+    .await
+    .unwrap_or((0, 0))
+}
+
 async fn run_fleet(
     args: &Args,
     pg: &PgTestDb,
-    creds: &Arc<Vec<(String, String, String)>>,
+    creds: &Arc<Vec<Cred>>,
     addr: &str,
     bouncer_pid: Option<u32>,
-) -> anyhow::Result<(Arc<Shared>, f64, f64, i64, Option<f64>)> {
+) -> anyhow::Result<Run> {
     let shared = Arc::new(Shared::default());
     let stop = Arc::new(AtomicBool::new(false));
     let in_outage = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
+    let interval = Duration::from_secs(args.interval.max(1));
+    let per_tick = u64::from(args.rate) * args.interval.max(1);
+    let mut admin = pg.admin().await;
+    let max_connections: i64 =
+        sqlx::query_scalar("SELECT current_setting('max_connections')::int8")
+            .fetch_one(&mut admin)
+            .await?;
+    let (commits0, sessions0) = db_counters(&mut admin).await;
     let t0 = Instant::now();
+    let cpu0 = CpuMark::now(bouncer_pid);
     for i in 0..creds.len() {
         let (creds, shared, stop, in_outage) = (
             creds.clone(),
@@ -266,32 +566,21 @@ async fn run_fleet(
             stop.clone(),
             in_outage.clone(),
         );
-        let (addr, db, rate, n) = (
-            addr.to_owned(),
-            pg.name().to_owned(),
-            args.rate,
-            creds.len(),
-        );
+        let (addr, db, n) = (addr.to_owned(), pg.name().to_owned(), creds.len());
         tasks.push(tokio::spawn(async move {
             let (gw, role, pw) = &creds[i];
-            // Spread the fleet's rounds over the second.
-            tokio::time::sleep(Duration::from_millis((i * 1000 / n.max(1)) as u64)).await;
+            // Spread the fleet's rounds over the interval.
+            tokio::time::sleep(interval.mul_f64(i as f64 / n.max(1) as f64)).await;
             let mut conn: Option<PgConnection> = None;
             let mut pending: Vec<ReadingRow> = Vec::new();
-            let mut seq = markoff_cloud_sync::central_cursor(
-                &mut connect(&addr, &db, role, pw).await.ok()?,
-                gw,
-                Stream::Readings,
-            )
-            .await
-            .ok()?
-                + 1;
+            let mut seq = 1;
             let mut caught = false;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
-                let rows = synth(seq, u64::from(rate), now_ms());
-                seq += i64::from(rate);
+                let rows = synth(seq, per_tick, now_ms());
+                seq += i64::try_from(per_tick).unwrap_or(0);
                 pending.extend(rows);
                 if conn.is_none() {
                     match tokio::time::timeout(
@@ -301,8 +590,19 @@ async fn run_fleet(
                     .await
                     {
                         Ok(Ok(c)) => conn = Some(c),
-                        _ => {
-                            shared.refused.fetch_add(1, Ordering::Relaxed);
+                        failed => {
+                            if let Ok(Err(e)) = &failed
+                                && no_slots(&e.to_string())
+                            {
+                                shared.too_many.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if in_outage.load(Ordering::Relaxed)
+                                && shared.resumed_ms.load(Ordering::Relaxed) == 0
+                            {
+                                shared.refused_in_outage.fetch_add(1, Ordering::Relaxed);
+                            } else {
+                                shared.refused.fetch_add(1, Ordering::Relaxed);
+                            }
                             tokio::time::sleep(markoff::sync::reconnect_jitter()).await;
                             continue;
                         }
@@ -318,6 +618,7 @@ async fn run_fleet(
                 .await
                 {
                     Ok(Ok(out)) => {
+                        let done = now_ms();
                         shared.inserted.fetch_add(out.inserted, Ordering::Relaxed);
                         pending.clear();
                         let resumed = shared.resumed_ms.load(Ordering::Relaxed);
@@ -325,12 +626,22 @@ async fn run_fleet(
                             caught = true;
                             shared.caught_up.fetch_add(1, Ordering::Relaxed);
                         }
+                        shared
+                            .calls_ms
+                            .lock()
+                            .await
+                            .push(u64::try_from(done - call_start).unwrap_or(0));
                         if !in_outage.load(Ordering::Relaxed) {
-                            let lag = u64::try_from(now_ms() - oldest).unwrap_or(0);
+                            let lag = u64::try_from(done - oldest).unwrap_or(0);
                             shared.lags_ms.lock().await.push(lag);
                         }
                     }
-                    _ => {
+                    failed => {
+                        if let Ok(Err(e)) = &failed
+                            && no_slots(&e.to_string())
+                        {
+                            shared.too_many.fetch_add(1, Ordering::Relaxed);
+                        }
                         shared.failed_calls.fetch_add(1, Ordering::Relaxed);
                         conn = None;
                         tokio::time::sleep(markoff::sync::reconnect_jitter()).await;
@@ -340,21 +651,21 @@ async fn run_fleet(
             Some(())
         }));
     }
-    let cpu0 = postgres_ticks();
-    let mut admin = pg.admin().await;
-    let mut peak = 0i64;
+    let (mut peak_db, mut peak_server) = (0i64, 0i64);
     let mut drain = None;
     let outage_at = Duration::from_secs(args.seconds / 3);
     let mut outage_done = args.outage == 0 || bouncer_pid.is_none();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let conns: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()",
+        let (db, server): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE datname = current_database()), count(*) \
+             FROM pg_stat_activity WHERE backend_type = 'client backend'",
         )
         .fetch_one(&mut admin)
         .await
-        .unwrap_or(0);
-        peak = peak.max(conns);
+        .unwrap_or((0, 0));
+        peak_db = peak_db.max(db);
+        peak_server = peak_server.max(server);
         if !outage_done && t0.elapsed() >= outage_at {
             let pid = bouncer_pid.unwrap_or(0).to_string();
             in_outage.store(true, Ordering::Relaxed);
@@ -367,6 +678,7 @@ async fn run_fleet(
                 .args(["-CONT", &pid])
                 .status()?;
             let resumed = Instant::now();
+            let rows0 = shared.inserted.load(Ordering::Relaxed);
             shared.resumed_ms.store(now_ms(), Ordering::Relaxed);
             // Drained: every gateway has committed its whole backlog in a call started after
             // PgBouncer continued.
@@ -375,8 +687,20 @@ async fn run_fleet(
                 && shared.caught_up.load(Ordering::Relaxed) < n
             {
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                let (db, server): (i64, i64) = sqlx::query_as(
+                    "SELECT count(*) FILTER (WHERE datname = current_database()), count(*) \
+                     FROM pg_stat_activity WHERE backend_type = 'client backend'",
+                )
+                .fetch_one(&mut admin)
+                .await
+                .unwrap_or((0, 0));
+                peak_db = peak_db.max(db);
+                peak_server = peak_server.max(server);
             }
-            drain = Some(resumed.elapsed().as_secs_f64());
+            drain = Some((
+                resumed.elapsed().as_secs_f64(),
+                shared.inserted.load(Ordering::Relaxed) - rows0,
+            ));
             in_outage.store(false, Ordering::Relaxed);
             outage_done = true;
         }
@@ -386,9 +710,20 @@ async fn run_fleet(
     }
     stop.store(true, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
-    let cpu = (postgres_ticks().saturating_sub(cpu0)) as f64 / 100.0 / elapsed;
+    let cpu = cpu0.since(bouncer_pid, elapsed);
+    let (commits1, sessions1) = db_counters(&mut admin).await;
     for t in tasks {
         t.await.ok();
     }
-    Ok((shared, elapsed, cpu, peak, drain))
+    Ok(Run {
+        shared,
+        elapsed,
+        cpu,
+        peak_db,
+        peak_server,
+        max_connections,
+        commits: commits1 - commits0,
+        sessions: sessions1 - sessions0,
+        drain,
+    })
 }

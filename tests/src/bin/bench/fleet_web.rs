@@ -1,0 +1,369 @@
+//! `bench central-web`: the office web application over a centre at a fleet's size. A database
+//! `markoff_t_fleetweb` is filled with SQL (`generate_series`, as the superuser) to the shape of
+//! `--buildings` buildings of one gateway each after a year: site metadata (10 floors of 10 rooms
+//! with polygons), `--sensors` sensors per gateway with their latest values, a year of alarm
+//! events (20 alarms per gateway, raised, acknowledged and cleared once a week; 3 still open),
+//! the cursors, the monthly partitions of the last year, an hour of raw readings of one gateway,
+//! and a year of the 10-minute rollup for `--rollup-gateways` gateways (one sensor each). The
+//! real `markoff-central serve` then runs as its own web role; a signed-in user requests the
+//! buildings list, a building page and a month of one sensor, one request at a time over
+//! loopback HTTP, and p50/p95/max are reported.
+//!
+//! The database is kept between runs when it holds the same shape (the generation takes
+//! minutes); `--drop` removes it at the end (`bench fleet --drop` does too).
+
+use std::time::Duration;
+
+use markoff_tests::central_web::{CentralWeb, WebOptions, add_user};
+use markoff_tests::pg::PgTestDb;
+use tokio::time::Instant;
+
+use crate::Verdict;
+use crate::sys;
+
+/// Command-line options of `bench central-web`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Buildings, one gateway each.
+    #[arg(long, default_value_t = 1000)]
+    buildings: u32,
+    /// Sensors per gateway.
+    #[arg(long, default_value_t = 1000)]
+    sensors: u32,
+    /// Gateways with a year of the 10-minute rollup (one sensor each).
+    #[arg(long, default_value_t = 100)]
+    rollup_gateways: u32,
+    /// Requests per route (after 3 unmeasured ones).
+    #[arg(long, default_value_t = 40)]
+    requests: usize,
+    /// Drop the database at the end.
+    #[arg(long)]
+    drop: bool,
+}
+
+const DB: &str = "markoff_t_fleetweb";
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: &Args) -> anyhow::Result<Verdict> {
+    anyhow::ensure!(
+        markoff_tests::services::require_postgres(),
+        "PostgreSQL is needed"
+    );
+    println!(
+        "bench central-web: {} buildings x {} sensors, a year of alarms, a year of rollup for {} gateways",
+        args.buildings, args.sensors, args.rollup_gateways
+    );
+    println!(
+        "CPU {}; load average {}",
+        sys::cpu_model(),
+        sys::load_average().unwrap_or_default()
+    );
+    let mut pg = PgTestDb::reuse(DB).await;
+    let mut admin = pg.admin().await;
+    let shape = format!(
+        "{} {} {}",
+        args.buildings, args.sensors, args.rollup_gateways
+    );
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS public.fleet_web_shape (shape text NOT NULL, made timestamptz NOT NULL)",
+    )
+    .execute(&mut admin)
+    .await?;
+    let have: Option<(String, f64)> = sqlx::query_as(
+        "SELECT shape, extract(epoch FROM now() - made)::float8 FROM public.fleet_web_shape",
+    )
+    .fetch_optional(&mut admin)
+    .await?;
+    // Kept data ages: the latest values and open alarms are only "current" for a while.
+    if have
+        .as_ref()
+        .is_some_and(|(s, age)| *s == shape && *age < 6.0 * 3600.0)
+    {
+        println!("data kept from an earlier run ({shape})");
+        refresh(&mut admin).await?;
+    } else {
+        let t = Instant::now();
+        generate(&mut admin, args).await?;
+        sqlx::query("TRUNCATE public.fleet_web_shape")
+            .execute(&mut admin)
+            .await?;
+        sqlx::query("INSERT INTO public.fleet_web_shape VALUES ($1, now())")
+            .bind(&shape)
+            .execute(&mut admin)
+            .await?;
+        println!("generated in {:.0} s", t.elapsed().as_secs_f64());
+    }
+    let sizes: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT c.relname::text, c.reltuples::int8, \
+                pg_size_pretty(pg_total_relation_size(c.oid)) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'markoff' AND c.relkind IN ('r', 'p') \
+           AND c.relname IN ('buildings', 'gateways', 'floors', 'rooms', 'sensors', \
+                             'sensor_latest', 'alarm_events', 'alarm_latest', 'readings_10m') \
+         ORDER BY 1",
+    )
+    .fetch_all(&mut admin)
+    .await?;
+    for (t, rows, size) in sizes {
+        println!("  {t}: {rows} rows, {size}");
+    }
+    let parts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'markoff.readings'::regclass",
+    )
+    .fetch_one(&mut admin)
+    .await?;
+    println!("  readings: {parts} partitions");
+
+    // The web role of an earlier run (same name in the kept database).
+    let old_role = format!("mkt_{}_0_web", DB.trim_start_matches("markoff_t_"));
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(&old_role)
+            .fetch_one(&mut admin)
+            .await?;
+    if exists {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP OWNED BY {old_role}; DROP ROLE {old_role}"
+        )))
+        .execute(&mut admin)
+        .await?;
+    }
+    let web = CentralWeb::start(&mut pg, &WebOptions::default()).await;
+    let login = format!("bench{}", std::process::id());
+    let password = "fleet web bench password 1";
+    add_user(&pg, &login, "Bench", password).await;
+    let client = web.client();
+    let answer = client.login(&login, password).await;
+    anyhow::ensure!(answer.status == 303, "login failed: {}", answer.status);
+
+    let mid = args.buildings / 2;
+    let routes = [
+        ("/".to_owned(), "buildings list (HTML)"),
+        ("/api/buildings".to_owned(), "buildings list (JSON)"),
+        (format!("/buildings/b-{mid:04}"), "building page (HTML)"),
+        (format!("/api/buildings/b-{mid:04}"), "building (JSON)"),
+        (
+            "/sensors/gw-0001/1?range=30d".to_owned(),
+            "a month of one sensor (rollup)",
+        ),
+    ];
+    let mut verdict = Verdict::Checked;
+    println!(
+        "{:<36} {:>8} {:>8} {:>8} {:>10}  route",
+        "what", "p50 ms", "p95 ms", "max ms", "bytes"
+    );
+    for (path, what) in &routes {
+        let mut times = Vec::with_capacity(args.requests);
+        let mut bytes = 0;
+        for i in 0..args.requests + 3 {
+            let t = Instant::now();
+            let a = client.get(path).await;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            if a.status != 200 {
+                println!("  {path}: status {}", a.status);
+                verdict = Verdict::CheckFailed;
+                break;
+            }
+            bytes = a.body.len();
+            if i >= 3 {
+                times.push(ms);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            times
+                .get(((times.len() as f64 - 1.0) * p).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        let target = if path.starts_with("/sensors") {
+            ""
+        } else if pct(0.95) < 200.0 {
+            "  (p95 < 200 ms: met)"
+        } else {
+            "  (p95 < 200 ms: MISSED)"
+        };
+        println!(
+            "{what:<36} {:>8.1} {:>8.1} {:>8.1} {bytes:>10}  {path}{target}",
+            pct(0.5),
+            pct(0.95),
+            pct(1.0)
+        );
+    }
+    // The buildings list must list every building.
+    let list = client.get("/api/buildings").await.json();
+    let n = list
+        .get("buildings")
+        .and_then(|b| b.as_array())
+        .or_else(|| list.as_array())
+        .map_or(0, Vec::len);
+    println!("buildings listed: {n}");
+    if n != args.buildings as usize {
+        verdict = Verdict::CheckFailed;
+    }
+    println!("load average {}", sys::load_average().unwrap_or_default());
+    drop(web);
+    if args.drop {
+        drop(admin);
+        drop(pg);
+        let mut conn = markoff_tests::pg::connect(&markoff_tests::pg::server_url("postgres")).await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {DB} WITH (FORCE); DROP ROLE IF EXISTS {old_role}"
+        )))
+        .execute(&mut conn)
+        .await?;
+        println!("dropped {DB}");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(verdict)
+}
+
+/// Brings kept data up to date: contact, latest values and cursors as of now.
+async fn refresh(admin: &mut sqlx::PgConnection) -> anyhow::Result<()> {
+    sqlx::raw_sql(
+        "UPDATE markoff.gateways SET last_contact = now(); \
+         UPDATE markoff.sync_cursors SET newest_ts = now(), updated_at = now(); \
+         UPDATE markoff.sensor_latest SET ts = now() - (sensor_id % 10) * interval '1 second'",
+    )
+    .execute(admin)
+    .await?;
+    Ok(())
+}
+
+/// Fills the centre (see the module docs). Everything is keyed by gateway, as uploads write it.
+async fn generate(admin: &mut sqlx::PgConnection, args: &Args) -> anyhow::Result<()> {
+    let (b, s, rg) = (args.buildings, args.sensors, args.rollup_gateways);
+    let steps: Vec<(&str, String)> = vec![
+        (
+            "empty",
+            "TRUNCATE markoff.buildings, markoff.gateways, markoff.floors, markoff.rooms, \
+             markoff.tenants, markoff.sensors, markoff.sensor_latest, markoff.alarm_events, \
+             markoff.alarm_latest, markoff.readings, markoff.readings_10m, markoff.sync_cursors \
+             CASCADE"
+                .to_owned(),
+        ),
+        (
+            "partitions",
+            "SELECT markoff.ensure_partitions(1, 12)".to_owned(),
+        ),
+        (
+            "buildings and gateways",
+            format!(
+                "INSERT INTO markoff.buildings (building_id, name, address) \
+                 SELECT format('b-%s', lpad(i::text, 4, '0')), format('Building %s', i), \
+                        format('%s Fleet Street', i + 1) \
+                 FROM generate_series(0, {b} - 1) i; \
+                 INSERT INTO markoff.gateways (gateway_id, building_id, role_name, last_contact) \
+                 SELECT format('gw-%s', lpad(i::text, 4, '0')), format('b-%s', lpad(i::text, 4, '0')), \
+                        format('mkt_fleetweb_gw_%s', i), now() \
+                 FROM generate_series(0, {b} - 1) i"
+            ),
+        ),
+        (
+            "floors, rooms, tenants",
+            "INSERT INTO markoff.floors (building_id, floor_id, name, level, width, height) \
+             SELECT building_id, f::text, format('Floor %s', f), f, 60, 24 \
+             FROM markoff.buildings, generate_series(1, 10) f; \
+             INSERT INTO markoff.tenants (building_id, tenant_id, name) \
+             SELECT building_id, format('t%s', t), format('Tenant %s', t) \
+             FROM markoff.buildings, generate_series(1, 5) t; \
+             INSERT INTO markoff.rooms (building_id, room_id, floor_id, name, tenant_id, polygon) \
+             SELECT building_id, format('r%s%s', f, lpad(r::text, 2, '0')), f::text, \
+                    format('Room %s%s', f, lpad(r::text, 2, '0')), format('t%s', 1 + r % 5), \
+                    jsonb_build_array(jsonb_build_array(r * 6 - 6, 0), jsonb_build_array(r * 6, 0), \
+                                      jsonb_build_array(r * 6, 10), jsonb_build_array(r * 6 - 6, 10)) \
+             FROM markoff.buildings, generate_series(1, 10) f, generate_series(1, 10) r"
+                .to_owned(),
+        ),
+        (
+            "sensors and latest values",
+            format!(
+                "INSERT INTO markoff.sensors (gateway_id, sensor_id, key, name, kind, unit, floor, room, source) \
+                 SELECT g.gateway_id, s, \
+                        format('f%s.r%s%s.%s%s', fl, fl, lpad(rm::text, 2, '0'), k.kind, s), \
+                        format('%s %s', k.kind, s), k.kind, k.unit, fl::text, \
+                        format('r%s%s', fl, lpad(rm::text, 2, '0')), 'modbus' \
+                 FROM markoff.gateways g, generate_series(1, {s}) s, \
+                      LATERAL (SELECT 1 + ((s - 1) / 10) % 10 AS fl, 1 + (s - 1) % 10 AS rm) p, \
+                      LATERAL (SELECT (ARRAY['temperature','humidity','co2','power','flow'])[1 + s % 5] AS kind, \
+                                      (ARRAY['°C','%','ppm','kW','m³/h'])[1 + s % 5] AS unit) k; \
+                 INSERT INTO markoff.sensor_latest (gateway_id, sensor_id, seq, ts, value, quality) \
+                 SELECT gateway_id, sensor_id, sensor_id, now() - (sensor_id % 10) * interval '1 second', \
+                        20 + (sensor_id % 50) / 10.0, CASE WHEN sensor_id % 100 = 0 THEN 3 ELSE 0 END \
+                 FROM markoff.sensors"
+            ),
+        ),
+        (
+            "cursors",
+            "INSERT INTO markoff.sync_cursors (gateway_id, stream, last_seq, newest_ts, head_seq) \
+             SELECT gateway_id, st, 3153600000, now(), 3153600000 \
+             FROM markoff.gateways, unnest(ARRAY['readings', 'alarm_events', 'metadata']) st"
+                .to_owned(),
+        ),
+        (
+            "a year of alarm events",
+            // One statement per gateway, as uploads are: the trigger keeping alarm_latest
+            // reads the statement's rows.
+            "DO $$ DECLARE g text; BEGIN \
+             FOR g IN SELECT gateway_id FROM markoff.gateways ORDER BY 1 LOOP \
+             INSERT INTO markoff.alarm_events (gateway_id, seq, ts, alarm_id, alarm, rule, sensor, \
+                 event, state, severity, value, message, actor, channel) \
+             SELECT g, row_number() OVER (ORDER BY w, a, e), \
+                    now() - interval '365 days' + w * interval '7 days' + a * interval '1 hour' \
+                        + e * interval '10 minutes', \
+                    a, format('high/s%s', a), 'high', format('f1.r1%s.temperature%s', lpad(a::text, 2, '0'), a), \
+                    (ARRAY['raised', 'acked', 'cleared'])[e + 1], \
+                    (ARRAY['active_unacked', 'active_acked', 'normal'])[e + 1], \
+                    'warning', 30.5, 'Temperature above 30 °C', \
+                    CASE WHEN e = 1 THEN 'operator' END, CASE WHEN e = 1 THEN 'web' END \
+             FROM generate_series(0, 52) w, generate_series(1, 20) a, generate_series(0, 2) e \
+             WHERE NOT (w = 52 AND (a > 3 OR e > 0)); \
+             END LOOP; END $$"
+                .to_owned(),
+        ),
+        (
+            "an hour of raw readings of one gateway",
+            format!(
+                "INSERT INTO markoff.readings (gateway_id, seq, sensor_id, ts, value, quality) \
+                 SELECT 'gw-0001', row_number() OVER (), s, t, 20 + random(), 0 \
+                 FROM generate_series(now() - interval '1 hour', now(), interval '10 seconds') t, \
+                      generate_series(1, {s}) s"
+            ),
+        ),
+        (
+            "a year of the rollup",
+            format!(
+                "INSERT INTO markoff.readings_10m (gateway_id, sensor_id, bucket, n, sum, min, max, bad) \
+                 SELECT g.gateway_id, 1, bk, 60, 60 * (20 + sin(extract(epoch FROM bk) / 86400 * 6.28)), \
+                        19, 22, 0 \
+                 FROM (SELECT gateway_id FROM markoff.gateways ORDER BY 1 LIMIT {rg}) g, \
+                      generate_series(date_bin(interval '10 minutes', now() - interval '365 days', \
+                                               timestamptz '2000-01-01 00:00:00+00'), \
+                                      now(), interval '10 minutes') bk"
+            ),
+        ),
+        (
+            "analyze",
+            "VACUUM ANALYZE markoff.buildings, markoff.gateways, markoff.floors, markoff.rooms, \
+             markoff.tenants, markoff.sensors, markoff.sensor_latest, markoff.alarm_events, \
+             markoff.alarm_latest, markoff.readings_10m, markoff.sync_cursors; ANALYZE markoff.readings"
+                .to_owned(),
+        ),
+    ];
+    for (what, sql) in steps {
+        let t = Instant::now();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *admin)
+            .await
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        println!("  {what}: {:.1} s", t.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
