@@ -34,8 +34,10 @@ pub mod understand;
 mod russian_tests;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
 
 use tokio::time::Instant;
 
@@ -322,18 +324,12 @@ impl Agent {
     }
 
     fn set_llm(&self, llm: Option<llm::Llm>) {
-        match self.inner.llm.write() {
-            Ok(mut g) => *g = llm,
-            Err(poisoned) => *poisoned.into_inner() = llm,
-        }
+        *self.inner.llm.write() = llm;
     }
 
     /// The LLM client, if configured.
     pub fn llm(&self) -> Option<llm::Llm> {
-        match self.inner.llm.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.inner.llm.read().clone()
     }
 
     /// Metrics.
@@ -394,10 +390,7 @@ impl Agent {
     fn propose_ack(&self, alarm_id: i64, actor: &Actor, lang: Lang) -> Confirmation {
         let token = format!("{:016x}", rand::random::<u64>());
         let now = Instant::now();
-        let mut pending = match self.inner.pending.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut pending = self.inner.pending.lock();
         pending.retain(|_, p| p.expires > now);
         pending.insert(
             token.clone(),
@@ -426,10 +419,7 @@ impl Agent {
         actor: Actor,
     ) -> Result<crate::alarms::CommandOutcome, ConfirmError> {
         let pending = {
-            let mut map = match self.inner.pending.lock() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut map = self.inner.pending.lock();
             let now = Instant::now();
             map.retain(|_, p| p.expires > now);
             match map.get(token) {

@@ -5,104 +5,21 @@
 //! deadband), the on-delay and off-delay timers, the ISA-18.2 state, shelving and
 //! out-of-service. Hot path: one hash lookup per reading, then one comparison per rule that
 //! applies to the sensor.
+//!
+//! Layout: this file the instances and the state machine; `event` what it produces; `command`
+//! the operator actions.
+
+mod command;
+mod event;
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
+pub use self::command::{Command, Refusal};
+pub use self::event::{Event, EventKind, Output};
 use super::config::RuleKind;
 use super::rules::{RuleSet, SensorInfo};
 use super::text;
-use crate::model::{Actor, AlarmState, Quality, Reading, Role, Severity};
-
-/// A lifecycle transition (or an operator action), stored in `alarm_events`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The condition held past the on-delay: the alarm is active.
-    Raised,
-    /// The condition ended; the alarm still needs acknowledgement.
-    Cleared,
-    /// The alarm returned to normal.
-    Normal,
-    /// Someone acknowledged it.
-    Acked,
-    /// Someone shelved it (notifications suppressed until a time).
-    Shelved,
-    /// Shelving ended (expired or lifted).
-    Unshelved,
-    /// Taken out of service (not evaluated).
-    OutOfService,
-    /// Returned to service.
-    InService,
-}
-
-impl EventKind {
-    /// The snake_case name (as stored).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Raised => "raised",
-            Self::Cleared => "cleared",
-            Self::Normal => "normal",
-            Self::Acked => "acked",
-            Self::Shelved => "shelved",
-            Self::Unshelved => "unshelved",
-            Self::OutOfService => "out_of_service",
-            Self::InService => "in_service",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Raised,
-            Self::Cleared,
-            Self::Normal,
-            Self::Acked,
-            Self::Shelved,
-            Self::Unshelved,
-            Self::OutOfService,
-            Self::InService,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-}
-
-/// What the engine produced.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Output {
-    /// A transition, to store (and to notify when `notify`).
-    Event(Event),
-    /// A reminder for an alarm still active and unacknowledged.
-    Reminder {
-        /// Instance index.
-        instance: usize,
-        /// When it became due.
-        ts: i64,
-    },
-}
-
-/// One transition.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    /// Instance index (see [`Engine::instance`]).
-    pub instance: usize,
-    /// What happened.
-    pub kind: EventKind,
-    /// When (ms).
-    pub ts: i64,
-    /// State after the event.
-    pub state: AlarmState,
-    /// The value that caused it, if any.
-    pub value: Option<f64>,
-    /// The alarm message.
-    pub message: String,
-    /// Who asked, for operator actions.
-    pub actor: Option<Actor>,
-    /// Whether subscribers are told (not while shelved or out of service).
-    pub notify: bool,
-}
+use crate::model::{Actor, AlarmState, Quality, Reading, Severity};
 
 /// One alarm: a rule applied to one sensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -180,61 +97,6 @@ impl Instance {
     pub fn suppressed(&self, now: i64) -> bool {
         self.out_of_service || self.shelved_until.is_some_and(|t| t > now)
     }
-}
-
-/// An operator action.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Command {
-    /// Acknowledge.
-    Ack,
-    /// Shelve until a time (ms).
-    Shelve {
-        /// Until.
-        until: i64,
-    },
-    /// Lift shelving.
-    Unshelve,
-    /// Take out of service (`true`) or back (`false`).
-    OutOfService(bool),
-}
-
-impl Command {
-    /// Name in the audit log.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Ack => "ack",
-            Self::Shelve { .. } => "shelve",
-            Self::Unshelve => "unshelve",
-            Self::OutOfService(true) => "out_of_service",
-            Self::OutOfService(false) => "in_service",
-        }
-    }
-}
-
-/// Why an operator action was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// No such alarm.
-    #[error("no alarm #{0}")]
-    Unknown(i64),
-    /// The actor lacks the operator role.
-    #[error("{user} may not {action} alarms: the operator role is required")]
-    Forbidden {
-        /// Who.
-        user: String,
-        /// What.
-        action: &'static str,
-    },
-    /// Nothing to do in the alarm's current state.
-    #[error("alarm #{id} is {state}: nothing to {action}")]
-    NotApplicable {
-        /// Alarm id.
-        id: i64,
-        /// Its state.
-        state: &'static str,
-        /// What was asked.
-        action: &'static str,
-    },
 }
 
 /// The engine.
@@ -674,88 +536,6 @@ impl Engine {
                 });
             }
         }
-    }
-
-    /// Applies an operator action by `actor` to alarm `id` at `now`.
-    ///
-    /// # Errors
-    /// The alarm is unknown, the actor is not an operator, or the action makes no sense in the
-    /// alarm's state.
-    pub fn command(
-        &mut self,
-        id: i64,
-        cmd: &Command,
-        actor: &Actor,
-        now: i64,
-        out: &mut Vec<Output>,
-    ) -> Result<(), Refusal> {
-        let idx = self
-            .index_of(id)
-            .filter(|&i| !self.instances[i].retired)
-            .ok_or(Refusal::Unknown(id))?;
-        if !actor.role.is_some_and(Role::may_act) {
-            return Err(Refusal::Forbidden {
-                user: actor.user.clone(),
-                action: cmd.name(),
-            });
-        }
-        let inst = &mut self.instances[idx];
-        let not_applicable = |inst: &Instance| Refusal::NotApplicable {
-            id,
-            state: inst.state.as_str(),
-            action: cmd.name(),
-        };
-        let kind = match cmd {
-            Command::Ack => {
-                match inst.state {
-                    AlarmState::ActiveUnacked => inst.state = AlarmState::ActiveAcked,
-                    AlarmState::ClearedUnacked => inst.state = AlarmState::Normal,
-                    _ => return Err(not_applicable(inst)),
-                }
-                inst.acked_ms = Some(now);
-                inst.acked_by = Some(actor.user.clone());
-                EventKind::Acked
-            }
-            Command::Shelve { until } => {
-                if *until <= now {
-                    return Err(not_applicable(inst));
-                }
-                inst.shelved_until = Some(*until);
-                inst.shelved_by = Some(actor.user.clone());
-                EventKind::Shelved
-            }
-            Command::Unshelve => {
-                if inst.shelved_until.is_none() {
-                    return Err(not_applicable(inst));
-                }
-                inst.shelved_until = None;
-                inst.shelved_by = None;
-                EventKind::Unshelved
-            }
-            Command::OutOfService(true) => {
-                if inst.out_of_service {
-                    return Err(not_applicable(inst));
-                }
-                inst.out_of_service = true;
-                inst.state = AlarmState::Normal;
-                inst.pending_since = None;
-                inst.clearing_since = None;
-                EventKind::OutOfService
-            }
-            Command::OutOfService(false) => {
-                if !inst.out_of_service {
-                    return Err(not_applicable(inst));
-                }
-                inst.out_of_service = false;
-                EventKind::InService
-            }
-        };
-        self.emit(idx, kind, now, None, Some(actor.clone()), out);
-        // Back in service (or unshelved) with the condition present: evaluate it again now.
-        if matches!(cmd, Command::OutOfService(false)) && self.instances[idx].condition {
-            self.apply(idx, true, now, None, out);
-        }
-        Ok(())
     }
 
     /// Severity of an instance's rule.

@@ -5,9 +5,10 @@
 //! uploaders do, from the buffer).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use markoff_proto::Stream;
+use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{StreamLabel, SyncMetrics};
@@ -171,11 +172,8 @@ impl SyncState {
         self.lock().values().map(|s| s.lag_rows).sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, StreamStatus>> {
-        match self.streams.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<&'static str, StreamStatus>> {
+        self.streams.lock()
     }
 
     fn update(&self, stream: Stream, f: impl FnOnce(&mut StreamStatus)) {

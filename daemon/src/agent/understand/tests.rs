@@ -2,6 +2,7 @@
 //! x01 to x05, a boiler plant, two tenants, one synonym.
 
 use super::*;
+use crate::store::SensorRow;
 
 fn building() -> Vocabulary {
     let cfg = crate::config::parse_str(

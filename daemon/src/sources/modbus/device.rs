@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio_modbus::server::tcp::Server;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
@@ -69,10 +70,7 @@ impl SimDevices {
     }
 
     fn with<T>(&self, unit: u8, f: impl FnOnce(&mut Unit) -> T) -> T {
-        let mut units = match self.units.lock() {
-            Ok(u) => u,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut units = self.units.lock();
         f(units.entry(unit).or_default())
     }
 
@@ -158,10 +156,7 @@ impl SimDevices {
         req: &SlaveRequest<'_>,
     ) -> (Duration, Option<Result<Response, ExceptionCode>>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut units = match self.units.lock() {
-            Ok(u) => u,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut units = self.units.lock();
         let Some(unit) = units.get_mut(&req.slave) else {
             return (Duration::ZERO, None);
         };

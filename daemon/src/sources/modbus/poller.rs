@@ -21,6 +21,9 @@
 //!
 //! A failed read never becomes a number; values unchanged within a point's deadband are not
 //! stored again until its `max_silence` has passed.
+//!
+//! Layout: this file the polling loop and the learning of holes; `convert` what one point's read
+//! becomes and whether it is stored.
 
 use std::sync::Arc;
 
@@ -29,21 +32,15 @@ use tokio_modbus::ExceptionCode;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::decode::{DataType, Decoded, decode_words};
-use super::link::{Link, LinkError, ReadData};
+mod convert;
+
+use self::convert::{Converted, Outcome, Report, convert, extract, should_store};
+use super::link::{Link, LinkError};
 use super::planner::{self, Block, Hole, PlanPoint};
 use super::{Connection, Device, Point, sensor_metas};
 use crate::model::{Quality, Reading, Timestamp};
 use crate::service::supervisor::TaskError;
 use crate::sources::SourceContext;
-
-/// Per-point report-by-exception state.
-#[derive(Clone, Debug, Default)]
-struct Report {
-    value: Option<f64>,
-    quality: Option<Quality>,
-    stored_at: Option<Instant>,
-}
 
 /// Per-device polling state.
 #[derive(Debug)]
@@ -110,13 +107,6 @@ impl Learning {
             .iter()
             .any(|(h, seq)| !self.followed(*seq) && !known.contains(h))
     }
-}
-
-/// What happened to one point in a cycle.
-enum Outcome {
-    Data(Decoded),
-    Rejected(ExceptionCode),
-    NoAnswer,
 }
 
 /// The state key under which a device's learned holes are kept.
@@ -475,270 +465,5 @@ async fn read_witness(link: &mut Link, slave: u8, learning: &mut Learning) -> bo
     }
 }
 
-fn extract(point: &Point, block: &Block, data: &ReadData) -> Outcome {
-    let offset = usize::from(point.address - block.start);
-    match data {
-        ReadData::Words(words) => match words.get(offset..) {
-            Some(ws) => match decode_words(
-                ws,
-                point.data_type,
-                point.byte_order,
-                point.bit,
-                point.length,
-            ) {
-                Ok(d) => Outcome::Data(d),
-                Err(_) => Outcome::Rejected(ExceptionCode::IllegalDataValue),
-            },
-            None => Outcome::Rejected(ExceptionCode::IllegalDataValue),
-        },
-        ReadData::Bits(bits) => match bits.get(offset) {
-            Some(b) => {
-                let v = u8::from(*b);
-                Outcome::Data(Decoded::Number {
-                    value: f64::from(v),
-                    bits: Some(u64::from(v)),
-                    signed: Some(i64::from(v)),
-                })
-            }
-            None => Outcome::Rejected(ExceptionCode::IllegalDataValue),
-        },
-    }
-}
-
-enum Converted {
-    Value(Option<f64>, Quality),
-    Text(String),
-}
-
-/// Applies sentinel, scale/offset and plausibility to a decoded value.
-fn convert(point: &Point, outcome: Outcome) -> Converted {
-    match outcome {
-        Outcome::NoAnswer => Converted::Value(None, Quality::CommError),
-        Outcome::Rejected(_) => Converted::Value(None, Quality::Bad),
-        Outcome::Data(Decoded::Text(t)) => Converted::Text(t),
-        Outcome::Data(Decoded::Number {
-            value,
-            bits,
-            signed,
-        }) => {
-            if point.data_type == DataType::String {
-                return Converted::Value(None, Quality::Bad);
-            }
-            if let Some(nan) = point.nan_value {
-                let width_mask = match point.words() {
-                    1 => 0xFFFF,
-                    2 => 0xFFFF_FFFF,
-                    _ => u64::MAX,
-                };
-                let hit =
-                    signed == Some(nan) || bits.is_some_and(|b| b == (nan as u64) & width_mask);
-                if hit {
-                    return Converted::Value(None, Quality::Bad);
-                }
-            }
-            if !value.is_finite() {
-                return Converted::Value(None, Quality::Bad);
-            }
-            let v = precise(point, value * point.scale + point.offset);
-            let out_of_range = point.min_value.is_some_and(|lo| v < lo)
-                || point.max_value.is_some_and(|hi| v > hi);
-            if out_of_range {
-                Converted::Value(None, Quality::Bad)
-            } else {
-                Converted::Value(Some(v), Quality::Good)
-            }
-        }
-    }
-}
-
-/// Drops digits the device never had: FLOAT32 values keep the shortest decimal that is the
-/// same f32, scaled integers keep the decimals of their scale and offset.
-fn precise(point: &Point, v: f64) -> f64 {
-    match point.data_type {
-        DataType::Float32 if point.scale == 1.0 && point.offset == 0.0 => {
-            format!("{}", v as f32).parse().unwrap_or(v)
-        }
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => v,
-        _ => {
-            let decimals = |x: f64| -> i32 {
-                let mut d = 0;
-                while d < 9 && ((x * 10f64.powi(d)).round() - x * 10f64.powi(d)).abs() > 1e-9 {
-                    d += 1;
-                }
-                d
-            };
-            let d = decimals(point.scale).max(decimals(point.offset));
-            let f = 10f64.powi(d);
-            (v * f).round() / f
-        }
-    }
-}
-
-/// Report by exception: store on quality change, on a move beyond the deadband, or after
-/// `max_silence`; a repeated failure is stored again only after `max_silence`.
-fn should_store(
-    r: &mut Report,
-    point: &Point,
-    value: Option<f64>,
-    quality: Quality,
-    now: Instant,
-) -> bool {
-    let silent_too_long = r
-        .stored_at
-        .is_none_or(|t| now.duration_since(t) >= point.max_silence);
-    let store = if r.quality != Some(quality) || silent_too_long {
-        true
-    } else if quality != Quality::Good {
-        false
-    } else {
-        match (point.deadband, value, r.value) {
-            (Some(db), Some(v), Some(last)) => (v - last).abs() > db,
-            _ => true,
-        }
-    };
-    if store {
-        r.value = value;
-        r.quality = Some(quality);
-        r.stored_at = Some(now);
-    }
-    store
-}
-
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::model::{SensorId, SensorKind};
-    use crate::sources::modbus::config::RegisterKind;
-    use crate::sources::modbus::decode::ByteOrder;
-
-    fn point(deadband: Option<f64>) -> Point {
-        Point {
-            name: "t".into(),
-            sensor: SensorId::new("d.t"),
-            kind: RegisterKind::Holding,
-            address: 0,
-            data_type: DataType::Int16,
-            byte_order: ByteOrder::Abcd,
-            bit: None,
-            length: None,
-            scale: 0.1,
-            offset: 0.0,
-            unit: "°C".into(),
-            sensor_kind: SensorKind::Temperature,
-            nan_value: Some(0x8000),
-            min_value: Some(-50.0),
-            max_value: Some(150.0),
-            deadband,
-            max_silence: Duration::from_secs(60),
-            description: String::new(),
-        }
-    }
-
-    fn num(v: i64) -> Outcome {
-        Outcome::Data(Decoded::Number {
-            value: v as f64,
-            bits: Some((v as u64) & 0xFFFF),
-            signed: Some(v),
-        })
-    }
-
-    fn value(c: Converted) -> (Option<f64>, Quality) {
-        match c {
-            Converted::Value(v, q) => (v, q),
-            Converted::Text(_) => panic!("text"),
-        }
-    }
-
-    #[test]
-    fn sentinels_failures_and_range_never_become_numbers() {
-        let p = point(None);
-        assert_eq!(value(convert(&p, num(215))), (Some(21.5), Quality::Good));
-        assert_eq!(
-            value(convert(&p, num(726))),
-            (Some(72.6), Quality::Good),
-            "no binary noise from the scale"
-        );
-        assert_eq!(
-            value(convert(&p, num(-32768))),
-            (None, Quality::Bad),
-            "0x8000 sentinel"
-        );
-        assert_eq!(
-            value(convert(&p, num(2000))),
-            (None, Quality::Bad),
-            "200 °C is implausible"
-        );
-        assert_eq!(
-            value(convert(&p, Outcome::NoAnswer)),
-            (None, Quality::CommError)
-        );
-        assert_eq!(
-            value(convert(
-                &p,
-                Outcome::Rejected(ExceptionCode::ServerDeviceBusy)
-            )),
-            (None, Quality::Bad)
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn deadband_suppresses_chatter_until_max_silence() {
-        let p = point(Some(0.5));
-        let mut r = Report::default();
-        let t0 = Instant::now();
-        assert!(should_store(&mut r, &p, Some(21.0), Quality::Good, t0));
-        assert!(!should_store(
-            &mut r,
-            &p,
-            Some(21.3),
-            Quality::Good,
-            t0 + Duration::from_secs(1)
-        ));
-        assert!(should_store(
-            &mut r,
-            &p,
-            Some(21.6),
-            Quality::Good,
-            t0 + Duration::from_secs(2)
-        ));
-        assert!(!should_store(
-            &mut r,
-            &p,
-            Some(21.6),
-            Quality::Good,
-            t0 + Duration::from_secs(30)
-        ));
-        assert!(
-            should_store(
-                &mut r,
-                &p,
-                Some(21.6),
-                Quality::Good,
-                t0 + Duration::from_secs(63)
-            ),
-            "max silence"
-        );
-        assert!(
-            should_store(
-                &mut r,
-                &p,
-                None,
-                Quality::CommError,
-                t0 + Duration::from_secs(64)
-            ),
-            "quality change"
-        );
-        assert!(
-            !should_store(
-                &mut r,
-                &p,
-                None,
-                Quality::CommError,
-                t0 + Duration::from_secs(70)
-            ),
-            "repeated failure"
-        );
-    }
-}
+mod tests;

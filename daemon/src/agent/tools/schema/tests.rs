@@ -1,5 +1,6 @@
 use super::*;
 use crate::agent::llm::check_tool_spec;
+use crate::agent::llm::estimate_tokens;
 use crate::agent::tools::specs;
 
 fn args(v: Value) -> Map<String, Value> {
