@@ -19,6 +19,11 @@
 //! use `ON CONFLICT DO NOTHING`. The rollup `readings_10m` counts each reading once for the same
 //! reason: it moves in the transaction that inserts the reading, by the rows the plain insert
 //! inserted (all those above the cursor) or, on the fallback, by the rows the insert returned.
+//!
+//! Layout: this file the row types and the upload transaction; `check` the checks and the COPY
+//! encoding of the rows.
+
+mod check;
 
 use std::collections::HashMap;
 
@@ -28,6 +33,12 @@ use sqlx::{Connection, PgConnection, Row};
 use crate::Stream;
 use crate::copy::{self, CopyEncoder};
 use crate::error::SyncError;
+
+pub(crate) use self::check::db_err;
+use self::check::{
+    check_order, encode_reading_fields, encode_stage_alarm_event, invalid, validate_alarm_events,
+    validate_readings,
+};
 
 /// One reading as the gateway stored it (`readings` in the gateway's SQLite buffer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -578,195 +589,5 @@ pub(crate) async fn lock_cursor(
     row.try_get::<i64, _>(0).map_err(db_err(op, gateway_id))
 }
 
-// === validation and encoding ===
-
-fn check_order(
-    stream: Stream,
-    gateway_id: &str,
-    seqs: impl Iterator<Item = i64>,
-) -> Result<(), SyncError> {
-    let mut previous: Option<i64> = None;
-    for (index, seq) in seqs.enumerate() {
-        if let Some(p) = previous
-            && seq <= p
-        {
-            return Err(SyncError::Unordered {
-                stream,
-                gateway_id: gateway_id.to_owned(),
-                index,
-                previous: p,
-                seq,
-            });
-        }
-        previous = Some(seq);
-    }
-    Ok(())
-}
-
-/// Checks every reading can be stored; returns the newest ts.
-fn validate_readings(gateway_id: &str, rows: &[ReadingRow]) -> Result<Option<i64>, SyncError> {
-    let mut newest = None;
-    for r in rows {
-        if i32::try_from(r.sensor_id).is_err() {
-            return Err(invalid(
-                Stream::Readings,
-                gateway_id,
-                r.seq,
-                &format!("sensor id {} does not fit in an int4", r.sensor_id),
-            ));
-        }
-        if !(0..=3).contains(&r.quality) {
-            return Err(invalid(
-                Stream::Readings,
-                gateway_id,
-                r.seq,
-                &format!("quality {} is not 0..=3", r.quality),
-            ));
-        }
-        check_ts(Stream::Readings, gateway_id, r.seq, r.ts_ms)?;
-        newest = newest.max(Some(r.ts_ms));
-    }
-    Ok(newest)
-}
-
-fn validate_alarm_events(
-    gateway_id: &str,
-    rows: &[AlarmEventRow],
-) -> Result<Option<i64>, SyncError> {
-    let mut newest = None;
-    for r in rows {
-        check_ts(Stream::AlarmEvents, gateway_id, r.seq, r.ts_ms)?;
-        let texts = [
-            Some(r.alarm.as_str()),
-            Some(r.rule.as_str()),
-            r.sensor.as_deref(),
-            Some(r.event.as_str()),
-            Some(r.state.as_str()),
-            Some(r.severity.as_str()),
-            Some(r.message.as_str()),
-            r.actor.as_deref(),
-            r.channel.as_deref(),
-        ];
-        if texts.into_iter().flatten().any(|t| !copy::text_fits(t)) {
-            return Err(invalid(
-                Stream::AlarmEvents,
-                gateway_id,
-                r.seq,
-                "a text field is 2 GiB or longer",
-            ));
-        }
-        newest = newest.max(Some(r.ts_ms));
-    }
-    Ok(newest)
-}
-
-/// PostgreSQL's timestamptz range is 4713 BC to 294276 AD; this accepts years 1..=9999 of the
-/// proleptic Gregorian calendar, which every real read time is in.
-fn check_ts(stream: Stream, gateway_id: &str, seq: i64, ts_ms: i64) -> Result<(), SyncError> {
-    const MIN_MS: i64 = -62_135_596_800_000; // 0001-01-01T00:00:00Z
-    const MAX_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
-    if (MIN_MS..=MAX_MS).contains(&ts_ms) && copy::pg_micros(ts_ms).is_some() {
-        Ok(())
-    } else {
-        Err(invalid(
-            stream,
-            gateway_id,
-            seq,
-            &format!("timestamp {ts_ms} ms is outside years 1..=9999"),
-        ))
-    }
-}
-
-fn encode_reading_fields(e: &mut CopyEncoder, r: &ReadingRow) {
-    e.i64(r.seq);
-    // Validated: fits in an i32.
-    e.i32(i32::try_from(r.sensor_id).unwrap_or(i32::MAX));
-    e.timestamptz(copy::pg_micros(r.ts_ms).unwrap_or(0));
-    e.opt_f64(r.value);
-    e.i16(r.quality);
-}
-
-fn encode_stage_alarm_event(e: &mut CopyEncoder, r: &AlarmEventRow) {
-    e.tuple(13);
-    e.i64(r.seq);
-    e.timestamptz(copy::pg_micros(r.ts_ms).unwrap_or(0));
-    e.i64(r.alarm_id);
-    e.text(&r.alarm);
-    e.text(&r.rule);
-    e.opt_text(r.sensor.as_deref());
-    e.text(&r.event);
-    e.text(&r.state);
-    e.text(&r.severity);
-    e.opt_f64(r.value);
-    e.text(&r.message);
-    e.opt_text(r.actor.as_deref());
-    e.opt_text(r.channel.as_deref());
-}
-
-fn invalid(stream: Stream, gateway_id: &str, seq: i64, reason: &str) -> SyncError {
-    SyncError::InvalidRow {
-        stream,
-        gateway_id: gateway_id.to_owned(),
-        seq,
-        reason: reason.to_owned(),
-    }
-}
-
-/// Wraps a driver error with what was being done and for which gateway.
-pub(crate) fn db_err(op: &'static str, gateway_id: &str) -> impl FnOnce(sqlx::Error) -> SyncError {
-    let gateway_id = gateway_id.to_owned();
-    move |source| SyncError::Database {
-        op,
-        gateway_id,
-        source,
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reading(seq: i64) -> ReadingRow {
-        ReadingRow {
-            seq,
-            sensor_id: 1,
-            ts_ms: 1_700_000_000_000,
-            value: Some(1.0),
-            quality: 0,
-        }
-    }
-
-    #[test]
-    fn order_is_checked() {
-        assert!(check_order(Stream::Readings, "gw", [1, 2, 5].into_iter()).is_ok());
-        let e = check_order(Stream::Readings, "gw", [1, 3, 3].into_iter()).unwrap_err();
-        assert!(matches!(
-            e,
-            SyncError::Unordered {
-                index: 2,
-                previous: 3,
-                seq: 3,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn bad_rows_are_rejected_before_sending() {
-        let mut r = reading(1);
-        r.sensor_id = i64::from(i32::MAX) + 1;
-        assert!(validate_readings("gw", &[r]).is_err());
-        let mut r = reading(1);
-        r.quality = 4;
-        assert!(validate_readings("gw", &[r]).is_err());
-        let mut r = reading(1);
-        r.ts_ms = i64::MAX;
-        assert!(validate_readings("gw", &[r]).is_err());
-        let mut late = reading(2);
-        late.ts_ms += 5;
-        assert_eq!(
-            validate_readings("gw", &[reading(1), late]).unwrap(),
-            Some(1_700_000_000_005)
-        );
-    }
-}
+mod tests;
