@@ -27,6 +27,10 @@
 //! - [`cli`]: the command line, and the presentation of `markoff render` and `markoff modbus`.
 //! - [`app`]: composition root: start, staged shutdown, reload.
 //! - [`demo`]: `markoff demo`, the whole pipeline on a simulated building with a live view.
+//!
+//! Within a module, a file that grew past about 600 lines of logic is split into child modules
+//! along its seams (its header's `Layout:` line names them; docs/architecture.md section 14 lists
+//! them), and the browser front ends' security rules come from `markoff_proto::web_security`.
 
 pub mod agent;
 pub mod alarms;

@@ -16,6 +16,8 @@
 //! - `copy`: the PostgreSQL binary COPY encoder.
 //! - `credentials`: where a systemd credential is found (by name or from the packaged
 //!   units' credentials directory).
+//! - `web_security`: the rules the LAN page and the office web application share: same-origin
+//!   POSTs, session cookies, constant-time comparison, the failed-login limit.
 //!
 //! # Behind a transaction-pooling PgBouncer
 //! Every call works through a pooler that hands the server connection to another client between
@@ -36,6 +38,7 @@ mod error;
 mod metadata;
 mod office;
 mod upload;
+pub mod web_security;
 
 pub use clock::{ClockEpochRow, ClockStatusRow, report_clock};
 pub use error::{SyncError, is_unreachable};

@@ -65,37 +65,8 @@ pub enum SslMode {
     VerifyFull,
 }
 
-/// `[login]`: how failed logins are limited.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoginLimits {
-    /// Failed logins from one client address within `window` before each further attempt has to
-    /// wait.
-    pub free_failures_per_ip: u32,
-    /// Failed logins for one account within `window` before each further attempt has to wait.
-    pub free_failures_per_account: u32,
-    /// How long a failure counts.
-    #[serde(with = "humantime_serde")]
-    pub window: Duration,
-    /// The wait after the first failure past the free ones; it doubles with each further one.
-    #[serde(with = "humantime_serde")]
-    pub base_delay: Duration,
-    /// The longest wait.
-    #[serde(with = "humantime_serde")]
-    pub max_delay: Duration,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        Self {
-            free_failures_per_ip: 20,
-            free_failures_per_account: 5,
-            window: Duration::from_secs(15 * 60),
-            base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(15 * 60),
-        }
-    }
-}
+/// `[login]`: how failed logins are limited (the rules shared with the LAN page).
+pub use markoff_proto::web_security::LoginLimits;
 
 /// Everything `serve` needs. Every key has a default except `database_url`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

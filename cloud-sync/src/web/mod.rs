@@ -34,6 +34,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use markoff_proto::web_security;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use tokio::sync::Semaphore;
@@ -328,25 +329,16 @@ async fn require_session(State(st): State<AppState>, mut req: Request, next: Nex
     }
 }
 
-/// Refuses a POST whose `Origin` (sent by every current browser) is not this server: a second
-/// line behind the CSRF tokens.
+/// Refuses a POST the browser says comes from elsewhere (`Origin`, `Sec-Fetch-Site`; the rules
+/// shared with the LAN page, `markoff_proto::web_security`): a second line behind the CSRF tokens.
 async fn same_origin(req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let text = |name: &str| h.get(name).map(|v| v.to_str().unwrap_or_default());
     if req.method() == Method::POST
-        && let Some(origin) = req.headers().get(header::ORIGIN)
+        && !web_security::same_origin(text("origin"), text("host"), text("sec-fetch-site"))
     {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok());
-        let origin_host = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, h)| h);
-        if host.is_none() || origin_host != host {
-            tracing::warn!(origin = ?origin, host = ?host, "Cross-origin POST refused.");
-            return (StatusCode::FORBIDDEN, "cross-origin request refused\n").into_response();
-        }
+        tracing::warn!(origin = ?h.get(header::ORIGIN), host = ?h.get(header::HOST), "Cross-origin POST refused.");
+        return (StatusCode::FORBIDDEN, "cross-origin request refused\n").into_response();
     }
     next.run(req).await
 }

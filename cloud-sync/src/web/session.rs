@@ -13,6 +13,7 @@ use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use markoff_proto::web_security;
 use rand::Rng as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::{PgPool, Row as _};
@@ -47,40 +48,19 @@ pub(crate) fn hash_token(token: &str) -> Vec<u8> {
 
 /// Equality that takes the same time wherever the strings differ.
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
+    web_security::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
-/// The value of cookie `name` in the request, if present.
+/// The value of cookie `name` in the request, if present and not empty.
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let values = headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .filter_map(|v| v.to_str().ok());
+    web_security::cookie(values, name)
 }
 
-/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, path `/`, `Secure` when `secure`;
-/// `max_age` `None` deletes the cookie.
-pub(crate) fn set_cookie(
-    name: &str,
-    value: &str,
-    max_age: Option<Duration>,
-    secure: bool,
-) -> String {
-    let age = max_age.map_or(0, |d| d.as_secs());
-    let mut c = format!("{name}={value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict");
-    if secure {
-        c.push_str("; Secure");
-    }
-    c
-}
+pub(crate) use markoff_proto::web_security::set_cookie;
 
 /// Creates a session for `user_id` lasting `lifetime`; returns the cookie's id (never stored)
 /// and the session.

@@ -40,6 +40,7 @@ use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use markoff_proto::web_security::set_cookie;
 use maud::Markup;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -320,11 +321,7 @@ async fn login(
             if f.lang.as_deref().and_then(parse_lang).is_some() {
                 p.auth.update(&id, |s| s.lang = Some(lang));
             }
-            let cookie = format!(
-                "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                auth::COOKIE,
-                cfg.lan.session_ttl.as_secs()
-            );
+            let cookie = set_cookie(auth::COOKIE, &id, Some(cfg.lan.session_ttl), false);
             redirect_with_cookie("/", &cookie)
         }
         Login::Refused { delay } => {
@@ -359,10 +356,7 @@ async fn logout(State(p): State<Page>, headers: HeaderMap, Form(f): Form<CsrfFor
         p.auth.logout(&who.id);
         info!(user = %who.session.user, "LAN page logout.");
     }
-    let cookie = format!(
-        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        auth::COOKIE
-    );
+    let cookie = set_cookie(auth::COOKIE, "", None, false);
     redirect_with_cookie("/", &cookie)
 }
 

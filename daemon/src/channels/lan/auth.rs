@@ -1,6 +1,7 @@
 //! Who is logged in to the LAN page: tokens checked in constant time, sessions behind a random
 //! id in an `HttpOnly; SameSite=Strict` cookie, a CSRF token per session, and the limit on failed
-//! logins per client address.
+//! logins per client address (the rules shared with the office web application,
+//! `markoff_proto::web_security`).
 //!
 //! Owns: the in-memory sessions (lost on restart: people log in again) and failure counters.
 //! Does not own: roles (looked up in `[[users]]` at every request, so a reload applies at once)
@@ -18,6 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
+pub(crate) use markoff_proto::web_security::constant_time_eq;
+use markoff_proto::web_security::{LoginLimiter, LoginLimits};
 use sha2::Sha256;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -29,18 +32,15 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Name of the session cookie.
 pub(crate) const COOKIE: &str = "markoff_lan";
-/// Failed logins from one address within [`FAILURE_WINDOW`] after which it is refused outright.
+/// Failed logins from one address within [`FAILURE_WINDOW`] after which each further attempt has
+/// to wait (refused outright until then).
 pub(crate) const MAX_FAILURES: u32 = 10;
 /// How long failed logins are remembered.
 pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(600);
-/// Added to the answer of every failed login, per failure so far (capped by [`MAX_DELAY`]).
-const DELAY_STEP: Duration = Duration::from_millis(200);
-/// Longest delay of a failed login.
+/// Longest delay of the answer to a failed login.
 const MAX_DELAY: Duration = Duration::from_secs(3);
 /// Sessions kept at once; the oldest goes first.
 const MAX_SESSIONS: usize = 256;
-/// Addresses whose failures are remembered at once; the oldest goes first.
-const MAX_TRACKED: usize = 4096;
 /// Question and answer pairs kept per session for the chat box.
 pub(crate) const CHAT_KEPT: usize = 12;
 
@@ -86,19 +86,13 @@ pub(crate) enum Login {
         /// Who logged in.
         user: String,
     },
-    /// Wrong token; the caller waits `delay` before answering.
+    /// Wrong token; the caller waits `delay` before answering (the wait it imposes, capped).
     Refused {
         /// Delay before the answer.
         delay: Duration,
     },
     /// Too many failures from this address; refused without looking at the token.
     Locked,
-}
-
-#[derive(Debug)]
-struct Failures {
-    count: u32,
-    first: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -115,7 +109,7 @@ pub(crate) struct Auth {
     key: [u8; 32],
     tokens: Mutex<Tokens>,
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
+    failures: LoginLimiter,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -131,14 +125,6 @@ fn random_hex<const N: usize>() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Equality of two byte strings in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
-}
-
 impl Auth {
     /// Fresh state with a new HMAC key.
     pub(crate) fn new() -> Self {
@@ -146,7 +132,12 @@ impl Auth {
             key: rand::random(),
             tokens: Mutex::new(Tokens::default()),
             sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            failures: LoginLimiter::new(LoginLimits {
+                free_failures_per_ip: MAX_FAILURES,
+                window: FAILURE_WINDOW,
+                max_delay: FAILURE_WINDOW,
+                ..LoginLimits::default()
+            }),
         }
     }
 
@@ -199,12 +190,9 @@ impl Auth {
     /// Checks `token` from `addr`; on success opens a session.
     pub(crate) fn login(&self, cfg: &Arc<Config>, addr: IpAddr, token: &str) -> Login {
         let now = Instant::now();
-        {
-            let mut failures = lock(&self.failures);
-            failures.retain(|_, f| now.duration_since(f.first) < FAILURE_WINDOW);
-            if failures.get(&addr).is_some_and(|f| f.count >= MAX_FAILURES) {
-                return Login::Locked;
-            }
+        // A token login names no account: failures count against the address.
+        if self.failures.check(addr, "", now).is_err() {
+            return Login::Locked;
         }
         let candidate = self.tag(token.trim());
         let mut found: Option<String> = None;
@@ -215,28 +203,15 @@ impl Auth {
             }
         }
         let Some(user) = found.filter(|_| !token.trim().is_empty()) else {
-            let mut failures = lock(&self.failures);
-            if failures.len() >= MAX_TRACKED
-                && let Some(oldest) = failures
-                    .iter()
-                    .min_by_key(|(_, f)| f.first)
-                    .map(|(a, _)| *a)
-            {
-                failures.remove(&oldest);
-            }
-            let f = failures.entry(addr).or_insert(Failures {
-                count: 0,
-                first: now,
-            });
-            f.count += 1;
-            if f.count == MAX_FAILURES {
-                warn!(client = %addr, failures = f.count, "Too many failed LAN page logins; refusing this address for a while.");
+            let wait = self.failures.failed(addr, "", now);
+            if let Some(wait) = wait {
+                warn!(client = %addr, wait = ?wait, "Too many failed LAN page logins; refusing this address for a while.");
             }
             return Login::Refused {
-                delay: DELAY_STEP.saturating_mul(f.count).min(MAX_DELAY),
+                delay: wait.unwrap_or_default().min(MAX_DELAY),
             };
         };
-        lock(&self.failures).remove(&addr);
+        self.failures.succeeded(&user);
         let id = random_hex::<32>();
         let session = Session {
             user: user.clone(),
@@ -317,13 +292,6 @@ mod tests {
         Arc::new(crate::config::parse_str(&text, Path::new("t.toml")).unwrap())
     }
 
-    #[test]
-    fn compares_in_constant_time_shape() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-    }
-
     #[tokio::test(start_paused = true)]
     async fn wrong_tokens_are_delayed_then_locked_and_a_right_one_opens_a_session() {
         // PATH is always set: use it as the "token" so no variable has to be set.
@@ -335,7 +303,11 @@ mod tests {
         let Login::Refused { delay } = auth.login(&cfg, addr, "wrong") else {
             panic!("a wrong token was accepted")
         };
-        assert_eq!(delay, DELAY_STEP);
+        assert_eq!(
+            delay,
+            Duration::ZERO,
+            "the free failures are answered at once"
+        );
         assert!(matches!(auth.login(&cfg, addr, ""), Login::Refused { .. }));
         let Login::Ok { id, user } = auth.login(&cfg, addr, &path) else {
             panic!("the right token was refused")

@@ -4,45 +4,26 @@
 //! Owns: pure functions over request headers. Does not own: sessions (see `super::auth`).
 
 use axum::http::{HeaderMap, header};
+use markoff_proto::web_security;
 
 use super::auth::{self, Session};
 use crate::model::Lang;
 
 /// The value of the session cookie, if sent.
 pub(super) fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
+    let values = headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == auth::COOKIE && !v.is_empty()).then(|| v.to_owned())
-        })
+        .filter_map(|v| v.to_str().ok());
+    web_security::cookie(values, auth::COOKIE).map(str::to_owned)
 }
 
-/// Whether the browser says the request comes from this page: `Origin` (when sent) names the
-/// host the request was sent to, and `Sec-Fetch-Site` (when sent) is not cross-site. Browsers
-/// that send neither still need the session's CSRF token.
+/// Whether the browser says the request comes from this page (`Origin`, `Sec-Fetch-Site`; the
+/// rules shared with the office web application, `markoff_proto::web_security`). Browsers that
+/// send neither still need the session's CSRF token.
 pub(super) fn same_origin(headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site" || v == "same-site")
-    {
-        return false;
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    match (origin.to_str().ok(), host) {
-        (Some(origin), Some(host)) => origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-            .is_some_and(|o| o.eq_ignore_ascii_case(host)),
-        _ => false,
-    }
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default());
+    web_security::same_origin(text("origin"), text("host"), text("sec-fetch-site"))
 }
 
 pub(super) fn parse_lang(s: &str) -> Option<Lang> {
