@@ -125,6 +125,13 @@ impl Mosquitto {
         }
     }
 
+    /// Lines of the broker's log (subscriptions, connections, notices, warnings, errors) that
+    /// contain `text`.
+    pub(crate) fn log_lines(&self, text: &str) -> usize {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log"))
+            .map_or(0, |log| log.lines().filter(|l| l.contains(text)).count())
+    }
+
     /// Whether the broker logged a subscription by `client_id`.
     pub(crate) fn subscribed(&self, client_id: &str) -> bool {
         std::fs::read_to_string(self.dir.path().join("mosquitto.log")).is_ok_and(|log| {

@@ -12,8 +12,10 @@
 //!
 //! Undecodable payloads are counted per subscription, logged at WARN (at most once a minute per
 //! subscription), acknowledged and dropped: one bad device never blocks the others. So are
-//! messages over `max_message_size` (counted per connection): the client reads packets up to the
-//! protocol's limit, so a large message never breaks the connection, and the gateway drops it.
+//! messages over `max_message_size` (counted per connection): an MQTT 3.1.1 client reads packets
+//! up to the protocol's limit, so a large message never breaks the connection, and the gateway
+//! drops it. An MQTT 5 client announces `max_message_size` as its Maximum Packet Size, and the
+//! broker drops larger messages for it unseen ([`super::session`]).
 //! Readings of new sensors over a `max_sensors` limit ([`super::limits`]) are counted and
 //! dropped, with one WARN per subscription; their messages are acknowledged like any other.
 
@@ -21,15 +23,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
+use super::Mqtt;
 use super::decode::{self, Decoded};
 use super::limits::{SensorCap, SensorLimits};
-use super::{MQTT_MAX_PACKET, Mqtt, Server};
+use super::session::{self, Client, Event, Message};
 use crate::model::{Quality, Reading, SensorId, SensorKind, SensorMeta, Timestamp};
 use crate::service::backoff::Backoff;
 use crate::service::supervisor::TaskError;
@@ -49,81 +51,8 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 /// A message handed to the processor; an oversized one comes without its payload, to be
 /// acknowledged in its turn.
 struct Incoming {
-    publish: Publish,
+    message: Message,
     oversized: bool,
-}
-
-fn qos(q: u8) -> QoS {
-    match q {
-        0 => QoS::AtMostOnce,
-        2 => QoS::ExactlyOnce,
-        _ => QoS::AtLeastOnce,
-    }
-}
-
-/// Client options for one server of the connection.
-fn options(m: &Mqtt, server: &Server) -> Result<MqttOptions, TaskError> {
-    let mut o = MqttOptions::new(m.client_id.clone(), server.host.clone(), server.port);
-    o.set_keep_alive(m.keep_alive);
-    o.set_clean_session(!m.persistent_session);
-    o.set_manual_acks(true);
-    o.set_inflight(m.max_inflight);
-    // Every packet the protocol allows is read: a message over `max_message_size` is dropped
-    // (and acknowledged) by the processor. A smaller client limit would end the connection at
-    // such a message, and the broker would send it again at every reconnect.
-    o.set_max_packet_size(MQTT_MAX_PACKET, 1 << 20);
-    if let Some(user) = &m.username {
-        let password = if m.password.is_well_formed() {
-            m.password
-                .resolve()
-                .map_err(|e| TaskError::new("cannot read the MQTT password", e))?
-                .expose()
-                .to_owned()
-        } else {
-            String::new()
-        };
-        o.set_credentials(user.clone(), password);
-    }
-    if let Some(topic) = &m.status_topic {
-        o.set_last_will(LastWill::new(
-            topic.clone(),
-            "offline",
-            QoS::AtLeastOnce,
-            true,
-        ));
-    }
-    if server.tls {
-        o.set_transport(rumqttc::Transport::tls_with_config(tls_config(m)?));
-    }
-    Ok(o)
-}
-
-fn tls_config(m: &Mqtt) -> Result<rumqttc::TlsConfiguration, TaskError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    match &m.ca_file {
-        Some(path) => {
-            for cert in CertificateDer::pem_file_iter(path)
-                .map_err(|e| TaskError::new(format!("cannot read {}", path.display()), e))?
-            {
-                let cert = cert.map_err(|e| {
-                    TaskError::new(format!("bad certificate in {}", path.display()), e)
-                })?;
-                roots
-                    .add(cert)
-                    .map_err(|e| TaskError::new("unusable CA certificate", e))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TaskError::new("TLS setup failed", e))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(rumqttc::TlsConfiguration::Rustls(Arc::new(config)))
 }
 
 /// Runs the connection on its own (its gateway-wide sensor cap counts for it alone) until
@@ -152,7 +81,7 @@ pub async fn run_with_cap(
     cap: Arc<SensorCap>,
 ) -> Result<(), TaskError> {
     let mut server_idx = 0;
-    let (client, mut eventloop) = AsyncClient::new(options(&m, &m.servers[server_idx])?, 1024);
+    let (client, mut eventloop) = session::connect(&m, &m.servers[server_idx])?;
     // Unbounded so the event loop never waits on the processor: the processor's acks need the
     // event loop to be polled, and a bounded hand-over could deadlock the two.
     let (tx, rx) = mpsc::unbounded_channel::<Incoming>();
@@ -186,50 +115,47 @@ pub async fn run_with_cap(
             e = eventloop.poll() => e,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+            Ok(Event::Connected { session_present }) => {
                 connected = true;
                 connected_gauge.set(1);
                 backoff.reset();
                 ctx.health
                     .update(&format!("mqtt:{}", m.name), |h| h.connected = true);
-                info!(connection = %m.name, server = %m.servers[server_idx], session_present = ack.session_present, "MQTT connected.");
+                info!(connection = %m.name, server = %m.servers[server_idx], protocol = %m.protocol, session_present, "MQTT connected.");
                 for s in &m.subscriptions {
-                    if let Err(e) = client.try_subscribe(s.rule.filter.clone(), qos(s.qos)) {
+                    if let Err(e) = client.try_subscribe(&s.rule.filter, s.qos) {
                         warn!(connection = %m.name, error = %e, "Cannot queue a subscription.");
                     }
                 }
                 if let Some(topic) = &m.status_topic {
-                    let _queued =
-                        client.try_publish(topic.clone(), QoS::AtLeastOnce, true, "online");
+                    let _queued = client.try_publish_retained(topic, "online");
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(mut p))) => {
-                let size = p.payload.len();
+            Ok(Event::Message(mut p)) => {
+                let size = p.payload().len();
                 let too_big = size > m.max_message_size;
                 if too_big {
                     oversized.inc();
                     let (since, dropped) = oversized_warned.get_or_insert((Instant::now(), 0));
                     *dropped += 1;
                     if *dropped == 1 || since.elapsed() >= WARN_EVERY {
-                        warn!(connection = %m.name, topic = %p.topic, size, max_message_size = m.max_message_size, dropped = *dropped, "MQTT message over max_message_size dropped (acknowledged, not stored).");
+                        warn!(connection = %m.name, topic = %p.topic(), size, max_message_size = m.max_message_size, dropped = *dropped, "MQTT message over max_message_size dropped (acknowledged, not stored).");
                         oversized_warned = Some((Instant::now(), 0));
                     }
-                    if p.qos == QoS::AtMostOnce {
+                    if p.at_most_once() {
                         continue;
                     }
                     // Acknowledged by the processor in its turn; the payload is not kept.
-                    p.payload = Default::default();
+                    p.drop_payload();
                 }
-                if p.qos == QoS::AtMostOnce
-                    && queued.load(std::sync::atomic::Ordering::Relaxed) >= QUEUE
-                {
+                if p.at_most_once() && queued.load(std::sync::atomic::Ordering::Relaxed) >= QUEUE {
                     ctx.metrics.count_source_error(&format!("mqtt:{}", m.name));
-                    debug!(connection = %m.name, topic = %p.topic, "Processor behind; QoS 0 message dropped.");
+                    debug!(connection = %m.name, topic = %p.topic(), "Processor behind; QoS 0 message dropped.");
                     continue;
                 }
                 queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let incoming = Incoming {
-                    publish: p,
+                    message: p,
                     oversized: too_big,
                 };
                 if tx.send(incoming).is_err() {
@@ -239,7 +165,10 @@ pub async fn run_with_cap(
             Ok(_) => {}
             Err(e) => {
                 let delay = backoff.next_delay();
-                if connected || backoff.failures() == 1 {
+                if let Some(size) = e.packet_over_announced_limit() {
+                    // The message stays on the broker and comes again at every reconnect.
+                    error!(connection = %m.name, server = %m.servers[server_idx], size, max_message_size = m.max_message_size, "The MQTT broker sent a packet over the Maximum Packet Size announced in CONNECT (max_message_size): it does not honour MQTT 5's limit. Set protocol = \"3.1.1\" for this connection, or raise max_message_size.");
+                } else if connected || backoff.failures() == 1 {
                     warn!(connection = %m.name, server = %m.servers[server_idx], error = %e, ?delay, "MQTT connection lost; reconnecting with backoff.");
                 } else {
                     debug!(connection = %m.name, error = %e, ?delay, "MQTT reconnect failed.");
@@ -253,7 +182,7 @@ pub async fn run_with_cap(
                 });
                 if m.servers.len() > 1 {
                     server_idx = (server_idx + 1) % m.servers.len();
-                    eventloop.mqtt_options = options(&m, &m.servers[server_idx])?;
+                    eventloop.use_server(&m, &m.servers[server_idx])?;
                 }
                 tokio::select! {
                     () = token.cancelled() => break Ok(()),
@@ -280,7 +209,7 @@ pub async fn run_with_cap(
     .flatten();
     if connected {
         if let Some(topic) = &m.status_topic {
-            let _queued = client.try_publish(topic.clone(), QoS::AtLeastOnce, true, "offline");
+            let _queued = client.try_publish_retained(topic, "offline");
         }
         // DISCONNECT goes out after everything queued before it; the session is kept.
         if client.try_disconnect().is_ok() {
@@ -306,7 +235,7 @@ pub async fn run_with_cap(
 /// Decodes, commits, then acknowledges, batch by batch.
 async fn process(
     m: Arc<Mqtt>,
-    client: AsyncClient,
+    client: Client,
     mut rx: mpsc::UnboundedReceiver<Incoming>,
     ctx: SourceContext,
     queued: Arc<std::sync::atomic::AtomicUsize>,
@@ -334,18 +263,19 @@ async fn process(
         let mut stamped = Vec::new();
         let mut metas = Vec::new();
         for Incoming {
-            publish: p,
+            message: p,
             oversized,
         } in &batch
         {
             if *oversized {
                 continue;
             }
+            let topic = p.topic();
             let Some((idx, sub)) = m
                 .subscriptions
                 .iter()
                 .enumerate()
-                .find(|(_, s)| decode::topic_matches(&s.rule.filter, &p.topic))
+                .find(|(_, s)| decode::topic_matches(&s.rule.filter, &topic))
             else {
                 continue;
             };
@@ -353,7 +283,7 @@ async fn process(
                 .mqtt_messages
                 .get_or_create(&SubscriptionLabels::new(&m.name, &sub.rule.filter))
                 .inc();
-            match decode::decode(&sub.rule, &p.topic, &p.payload) {
+            match decode::decode(&sub.rule, &topic, p.payload()) {
                 Ok(decoded) => {
                     for d in decoded {
                         if let Err(refusal) = limits.admit(idx, &d.sensor, &cap) {
@@ -390,7 +320,7 @@ async fn process(
                         .or_insert((Instant::now() - Duration::from_secs(3600), 0));
                     entry.1 += 1;
                     if entry.0.elapsed() >= WARN_EVERY {
-                        warn!(connection = %m.name, subscription = %sub.rule.filter, topic = %p.topic, error = %e, dropped = entry.1, "Undecodable MQTT payload dropped.");
+                        warn!(connection = %m.name, subscription = %sub.rule.filter, topic = %topic, error = %e, dropped = entry.1, "Undecodable MQTT payload dropped.");
                         *entry = (Instant::now(), 0);
                     }
                 }
@@ -410,7 +340,7 @@ async fn process(
                 .await
                 .map_err(|e| TaskError::new("buffer closed; messages left unacknowledged", e))?;
         }
-        for Incoming { publish: p, .. } in &batch {
+        for Incoming { message: p, .. } in &batch {
             if client.ack(p).await.is_err() {
                 return Err(TaskError::msg("MQTT client closed before acknowledging"));
             }

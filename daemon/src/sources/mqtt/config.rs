@@ -59,8 +59,64 @@ pub struct MqttConfig {
     /// acknowledged and counted, and the connection goes on.
     #[serde(default = "defaults::max_message_size")]
     pub max_message_size: ByteSize,
+    /// MQTT protocol version: `"3.1.1"` (default) or `"5"`. With 5, `max_message_size` is
+    /// announced to the broker as the Maximum Packet Size, and the broker drops larger messages
+    /// for this client.
+    #[serde(default)]
+    pub protocol: Protocol,
     /// Subscriptions.
     pub subscriptions: Vec<SubscriptionConfig>,
+}
+
+/// The MQTT protocol version a connection speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// MQTT 3.1.1: the gateway reads every message and drops, acknowledges and counts those over
+    /// `max_message_size` itself.
+    #[default]
+    V311,
+    /// MQTT 5: `max_message_size` is the Maximum Packet Size announced in CONNECT; the broker
+    /// drops larger messages for this client, unseen by the gateway.
+    V5,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::V311 => "3.1.1",
+            Self::V5 => "5",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Version;
+        impl serde::de::Visitor<'_> for Version {
+            type Value = Protocol;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"3.1.1\" or \"5\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Protocol, E> {
+                match v {
+                    "3.1.1" => Ok(Protocol::V311),
+                    "5" | "5.0" => Ok(Protocol::V5),
+                    other => Err(E::custom(format!(
+                        "unsupported MQTT protocol version {other:?}: \"3.1.1\" or \"5\""
+                    ))),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Protocol, E> {
+                match v {
+                    5 => Ok(Protocol::V5),
+                    other => Err(E::custom(format!(
+                        "unsupported MQTT protocol version {other}: \"3.1.1\" or \"5\""
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(Version)
+    }
 }
 
 /// How a payload is read.

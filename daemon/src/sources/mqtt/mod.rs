@@ -1,22 +1,25 @@
 //! MQTT acquisition with at-least-once delivery into the buffer.
 //!
-//! Owns: broker connections (rumqttc, persistent session, failover servers, TLS, last will),
+//! Owns: broker connections (rumqttc, MQTT 3.1.1 or 5, persistent session, failover servers,
+//! TLS, last will),
 //! subscriptions, payload decoding, and the rule that a message is acknowledged to the broker only
 //! after the readings it produced are committed to SQLite. Does not own: storage.
 //!
 //! Layout: [`config`] (what users write), [`decode`] (pure payload decoding and the presets),
-//! [`client`] (the connection task and the commit-then-ack processor), [`limits`] (how many
-//! sensors topics may create).
+//! [`client`] (the connection task and the commit-then-ack processor), `session` (the MQTT
+//! 3.1.1 and MQTT 5 clients behind one shape), [`limits`] (how many sensors topics may create).
 
 pub mod client;
 pub mod config;
 pub mod decode;
 pub mod limits;
+mod session;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use config::MqttConnections;
+pub use config::Protocol;
 use decode::Rule;
 
 use crate::config::secret::SecretRef;
@@ -104,6 +107,10 @@ pub struct Subscription {
 /// (and acknowledged) instead of breaking the connection.
 pub const MQTT_MAX_PACKET: usize = 268_435_455;
 
+/// The smallest `max_message_size` of an MQTT 5 connection, where it is the Maximum Packet Size
+/// of every packet the broker sends.
+pub const MQTT5_MIN_PACKET: usize = 256;
+
 /// Default of `[sources] mqtt_max_sensors`: sensors created from MQTT topics in the gateway.
 pub const DEFAULT_GATEWAY_MAX_SENSORS: usize = 5000;
 
@@ -137,6 +144,8 @@ pub struct Mqtt {
     /// `[sources] mqtt_max_sensors`, for a connection run on its own (`client::run`); the
     /// daemon shares one cap between its connections (`client::run_with_cap`).
     pub gateway_max_sensors: usize,
+    /// Protocol version.
+    pub protocol: Protocol,
     /// Subscriptions.
     pub subscriptions: Vec<Subscription>,
 }
@@ -208,6 +217,19 @@ pub fn resolve(conns: &MqttConnections, gateway_id: &str) -> Result<Vec<Mqtt>, V
                 format!("{base}.max_message_size"),
                 format!("must be between 1 byte and {MQTT_MAX_PACKET} bytes (the MQTT limit)"),
                 Some("max_message_size = \"1MiB\""),
+            );
+        }
+        if c.protocol == Protocol::V5 && max_message_size < MQTT5_MIN_PACKET && max_message_size > 0
+        {
+            err(
+                &mut errors,
+                format!("{base}.max_message_size"),
+                format!(
+                    "must be at least {MQTT5_MIN_PACKET} bytes with protocol = \"5\": it is the \
+                     Maximum Packet Size announced to the broker, and the broker's own packets \
+                     (CONNACK, SUBACK) must fit in it"
+                ),
+                Some("max_message_size = \"1KiB\""),
             );
         }
         if c.subscriptions.is_empty() {
@@ -289,6 +311,7 @@ pub fn resolve(conns: &MqttConnections, gateway_id: &str) -> Result<Vec<Mqtt>, V
             status_topic,
             max_inflight: c.max_inflight,
             max_message_size,
+            protocol: c.protocol,
             gateway_max_sensors: DEFAULT_GATEWAY_MAX_SENSORS,
             subscriptions: subs,
         });
@@ -384,6 +407,49 @@ max_sensors = 0
         let m = resolve(&cfg.sources.mqtt, "t").unwrap().remove(0);
         assert_eq!(m.max_message_size, 2 << 20);
         assert_eq!(m.subscriptions[0].max_sensors, 2000);
+    }
+
+    #[test]
+    fn protocol_is_checked() {
+        let text = |protocol: &str, size: &str| {
+            format!(
+                "[gateway]\nid = \"t\"\n[sources.mqtt.bus]\nservers = [\"tcp://127.0.0.1:1883\"]\n\
+                 protocol = {protocol}\nmax_message_size = \"{size}\"\n\
+                 [[sources.mqtt.bus.subscriptions]]\ntopic = \"a/+\"\n"
+            )
+        };
+        let parse = |t: String| crate::config::parse_str(&t, std::path::Path::new("t.toml"));
+        let resolved = |t: String| resolve(&parse(t).unwrap().sources.mqtt, "t").unwrap();
+        assert_eq!(
+            resolved(text("\"3.1.1\"", "1MiB"))[0].protocol,
+            Protocol::V311
+        );
+        assert_eq!(resolved(text("\"5\"", "1MiB"))[0].protocol, Protocol::V5);
+        assert_eq!(resolved(text("5", "1MiB"))[0].protocol, Protocol::V5);
+        let default = text("\"3.1.1\"", "1MiB").replace("protocol = \"3.1.1\"\n", "");
+        assert_eq!(resolved(default)[0].protocol, Protocol::V311);
+        // 3.1.1 takes any size; under 5 it is the Maximum Packet Size of every packet.
+        assert_eq!(resolved(text("\"3.1.1\"", "16B"))[0].max_message_size, 16);
+        for (protocol, size, line, message) in [
+            (
+                "\"4\"",
+                "1MiB",
+                5,
+                "unsupported MQTT protocol version \"4\"",
+            ),
+            ("3", "1MiB", 5, "unsupported MQTT protocol version 3"),
+            (
+                "\"5\"",
+                "255B",
+                6,
+                "must be at least 256 bytes with protocol = \"5\"",
+            ),
+        ] {
+            let errors = parse(text(protocol, size)).unwrap_err().errors;
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].position.map(|p| p.0), Some(line), "{errors:?}");
+            assert!(errors[0].message.contains(message), "{errors:?}");
+        }
     }
 
     #[test]
