@@ -569,7 +569,7 @@ fn start_socket(
             return;
         }
     };
-    info!(socket = %path.display(), "API socket listening.");
+    info!(socket = %path.display(), group = %http::socket_group(path), "API socket listening.");
     let (core, agent, path) = (core.clone(), agent.clone(), path.to_owned());
     let mut listener = Some(listener);
     supervisor.spawn(

@@ -11,6 +11,9 @@
 #     it reports READY, stores readings, reloads on SIGHUP and stops cleanly on SIGTERM;
 #   - the unit under systemd, in the root booted with systemd-nspawn: active (READY), the user
 #     and sandbox in force, the credentials directory passed, readings stored, watchdog pings,
+#     the API socket /run/markoff/api.sock (group markoff-operators, 0660): an account outside
+#     the group cannot acknowledge an alarm, a member mapped by `[[users]] unix_user` to an
+#     operator does, and the audit log records that operator with the member's uid,
 #     reload (and an invalid config refused by reload), restart after SIGKILL, an upgrade to
 #     the next revision of the package (service restarted, buffer kept), clean stop;
 #   - the central maintenance under systemd: markoff-central-maintain.timer enabled and
@@ -600,11 +603,29 @@ run_daemon() {
         /^listen = "127\.0\.0\.1:9780"/ { print "listen = \"127.0.0.1:0\""; next }
         { print }
     ' "$CHROOT/etc/markoff/markoff.toml" >"$CHROOT/etc/markoff/sim.toml"
+    # Two local accounts for the API socket: ivan, a member of markoff-operators mapped to an
+    # operator, and nadia, outside the group. An alarm that is always active, for ivan to
+    # acknowledge.
+    in_root useradd --no-create-home --shell /usr/sbin/nologin --groups markoff-operators ivan ||
+        fail "cannot create the account ivan in markoff-operators"
+    in_root useradd --no-create-home --shell /usr/sbin/nologin nadia || fail "cannot create the account nadia"
     cat >>"$CHROOT/etc/markoff/sim.toml" <<'EOF'
 
 [[users]]
 login = "installer"
 role = "viewer"
+
+[[users]]
+login = "ivan"
+role = "operator"
+unix_user = "ivan"
+
+[[alarms.rule]]
+alert = "InstallTestWarm"
+kind = "high"
+sensor = "f1.r101.temperature"
+limit = 0.0
+severity = "high"
 
 [[lan.token]]
 user = "installer"
@@ -721,6 +742,37 @@ wait_for 30 readings && ok "simulator readings stored and served" || bad "no sim
     bad "buffer file is $(stat -c '%U:%G %a' /var/lib/markoff/markoff.db)"
 wait_for 25 watchdog_pinged "$(prop WatchdogTimestampMonotonic)" && ok "watchdog pings arrive (WatchdogSec=$(prop WatchdogUSec))" ||
     bad "no watchdog ping"
+
+# The API socket: nadia (outside markoff-operators) cannot act, ivan (a member, unix_user of the
+# operator ivan) acknowledges as ivan. The host checks the audit log after the run.
+sock=/run/markoff/api.sock
+[ "$(stat -c '%G %a' $sock 2>&1)" = "markoff-operators 660" ] &&
+    ok "$sock: group markoff-operators, mode 660" || bad "$sock: $(stat -c '%U:%G %a' $sock 2>&1)"
+alarms_json() { markoff alarms --all --json --config /etc/markoff/sim.toml 2>/dev/null | tr -d ' \n'; }
+alarm_id() { alarms_json | grep -o '"id":[0-9]*' | head -n 1 | cut -d: -f2; }
+raised() { [ -n "$(alarm_id)" ]; }
+acked_by() { alarms_json | grep -o '"acked_by":[^,}]*' | head -n 1 | cut -d: -f2; }
+as_user() { u=$1; shift; runuser -u "$u" -- markoff "$@" --config /etc/markoff/sim.toml --socket $sock 2>&1; }
+if wait_for 60 raised; then
+    id=$(alarm_id)
+    if out=$(as_user nadia ack "$id"); then
+        bad "nadia, outside markoff-operators, acknowledged alarm $id: $out"
+    else
+        case "$out" in
+            *socket*) ok "nadia (not in markoff-operators) is refused on $sock" ;;
+            *) bad "nadia's ack failed, but not at the socket: $out" ;;
+        esac
+    fi
+    [ "$(acked_by)" = null ] && ok "alarm $id still unacknowledged" || bad "alarm $id acked by $(acked_by)"
+    if out=$(as_user ivan ack "$id"); then
+        ok "ivan (markoff-operators, unix_user of the operator ivan) acknowledged alarm $id: $out"
+    else
+        bad "ivan's ack of alarm $id failed: $out"
+    fi
+    [ "$(acked_by)" = '"ivan"' ] && ok "alarm $id acked_by ivan" || bad "alarm $id acked_by $(acked_by)"
+else
+    bad "the alarm InstallTestWarm was not raised: $(alarms_json)"
+fi
 
 if systemctl reload markoff && is_active && [ "$(prop MainPID)" = "$pid" ] && wait_for 10 journal_has 'Config reloaded'; then
     ok "systemctl reload: validated, SIGHUP, reloaded in place"
@@ -901,6 +953,19 @@ boot_test() {
         esac
     done <"$CHROOT/markoff-probe.out"
     grep -qx 'done' "$CHROOT/markoff-probe.out" || fail "the probe did not finish"
+    # The audit log of the socket checks: one acknowledgement, by ivan with ivan's uid; nadia
+    # never reached the daemon.
+    local audit expected
+    audit=$(python3 - "$CHROOT/var/lib/markoff/markoff.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+for row in db.execute("SELECT actor, role, channel, action, outcome FROM audit_log ORDER BY id"):
+    print("|".join("" if v is None else str(v) for v in row))
+PY
+    ) || fail "cannot read the audit log of the booted run"
+    expected="ivan|operator|socket:uid=$(in_root id -u ivan)|ack|done"
+    [[ $audit == "$expected" ]] || fail "audit log: '$audit', expected '$expected'"
+    ok "audit log: $expected (the member under their own login and uid)"
     [[ -n $(pg "$PG_DB" -c "SELECT to_regclass('markoff.$DROPPED_PARTITION')") ]] ||
         fail "markoff.$DROPPED_PARTITION was not recreated by the maintenance"
     ok "markoff.$DROPPED_PARTITION is back in the central database"

@@ -202,6 +202,23 @@ pub fn bind_socket(path: &std::path::Path) -> std::io::Result<tokio::net::UnixLi
     Ok(listener)
 }
 
+/// The group that may connect to the socket at `path` (its name, else its gid), for the log:
+/// `markoff-operators` under the packaged unit; the daemon's own group means only root can act.
+#[must_use]
+pub fn socket_group(path: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let gid = nix::unistd::Gid::from_raw(meta.gid());
+            match nix::unistd::Group::from_gid(gid) {
+                Ok(Some(group)) => group.name,
+                _ => gid.to_string(),
+            }
+        }
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
 async fn ready(State(core): State<Core>) -> Response {
     if core.tracker.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
