@@ -11,9 +11,11 @@
 #     it reports READY, stores readings, reloads on SIGHUP and stops cleanly on SIGTERM;
 #   - the unit under systemd, in the root booted with systemd-nspawn: active (READY), the user
 #     and sandbox in force, the credentials directory passed, readings stored, watchdog pings,
-#     the API socket /run/markoff/api.sock (group markoff-operators, 0660): an account outside
-#     the group cannot acknowledge an alarm, a member mapped by `[[users]] unix_user` to an
-#     operator does, and the audit log records that operator with the member's uid,
+#     the API socket /run/markoff/api.sock (in /run/markoff, markoff:markoff-operators 2750,
+#     from tmpfiles.d; the socket group markoff-operators, 0660, also after a restart and the
+#     upgrade): an account outside the group cannot acknowledge an alarm, a member mapped by
+#     `[[users]] unix_user` to a viewer is refused, one mapped to an operator acknowledges, and
+#     the audit log records both under their own logins and uids,
 #     reload (and an invalid config refused by reload), restart after SIGKILL, an upgrade to
 #     the next revision of the package (service restarted, buffer kept), clean stop;
 #   - the central maintenance under systemd: markoff-central-maintain.timer enabled and
@@ -450,6 +452,9 @@ check_files() {
     expect_stat /usr/lib/systemd/system/markoff-central-maintain.timer root:root 644
     expect_stat /usr/lib/sysusers.d/markoff.conf root:root 644
     expect_stat /var/lib/markoff markoff:markoff 750
+    expect_stat /usr/lib/tmpfiles.d/markoff.conf root:root 644
+    # Made by the postinst's systemd-tmpfiles (the root is not booted), as at boot.
+    expect_stat /run/markoff markoff:markoff-operators 2750
     cmp -s "$CHROOT/etc/markoff/markoff.toml" config/markoff.toml || fail "the shipped config is not config/markoff.toml"
     ok "/etc/markoff/markoff.toml is the reference config/markoff.toml"
     [[ -f $CHROOT/usr/share/doc/markoff/operations.md && -f $CHROOT/usr/share/doc/markoff/copyright ]] ||
@@ -481,6 +486,11 @@ check_user() {
     groups=$(in_root id -nG markoff)
     [[ " $groups " == *" dialout "* ]] || fail "markoff is not in dialout (groups: $groups)"
     ok "markoff: system user $uid, home $home, shell $shell, groups: $groups"
+    local gid
+    gid=$(in_root getent group markoff-operators | cut -d: -f3) || fail "no group markoff-operators"
+    ((gid < 1000)) || fail "markoff-operators is not a system group (gid $gid)"
+    [[ " $groups " != *" markoff-operators "* ]] || fail "markoff should not be in markoff-operators"
+    ok "markoff-operators: system group $gid (markoff is not a member)"
     in_root getent passwd markoff-central >/dev/null || fail "no markoff-central user"
     groups=$(in_root id -nG markoff-central)
     [[ " $groups " != *" dialout "* ]] || fail "markoff-central should not be in dialout"
@@ -603,11 +613,14 @@ run_daemon() {
         /^listen = "127\.0\.0\.1:9780"/ { print "listen = \"127.0.0.1:0\""; next }
         { print }
     ' "$CHROOT/etc/markoff/markoff.toml" >"$CHROOT/etc/markoff/sim.toml"
-    # Two local accounts for the API socket: ivan, a member of markoff-operators mapped to an
-    # operator, and nadia, outside the group. An alarm that is always active, for ivan to
-    # acknowledge.
-    in_root useradd --no-create-home --shell /usr/sbin/nologin --groups markoff-operators ivan ||
-        fail "cannot create the account ivan in markoff-operators"
+    # Three local accounts for the API socket: ivan and olga, members of markoff-operators
+    # mapped to an operator and a viewer, and nadia, outside the group. An alarm that is always
+    # active, for them to try to acknowledge.
+    local member
+    for member in ivan olga; do
+        in_root useradd --no-create-home --shell /usr/sbin/nologin --groups markoff-operators "$member" ||
+            fail "cannot create the account $member in markoff-operators"
+    done
     in_root useradd --no-create-home --shell /usr/sbin/nologin nadia || fail "cannot create the account nadia"
     cat >>"$CHROOT/etc/markoff/sim.toml" <<'EOF'
 
@@ -619,6 +632,11 @@ role = "viewer"
 login = "ivan"
 role = "operator"
 unix_user = "ivan"
+
+[[users]]
+login = "olga"
+role = "viewer"
+unix_user = "olga"
 
 [[alarms.rule]]
 alert = "InstallTestWarm"
@@ -665,6 +683,7 @@ EOF
     grep -q '^STATUS=' "$WORK/notify.log" || fail "no STATUS= line"
     ok "$(grep -m1 '^STATUS=' "$WORK/notify.log")"
     expect_stat /var/lib/markoff/markoff.db markoff:markoff 600
+    expect_stat /run/markoff/api.sock markoff:markoff-operators 660
 
     kill -HUP "$DAEMON_PID"
     eventually "the reload is reported" 100 0.1 notified RELOADING=1
@@ -743,11 +762,23 @@ wait_for 30 readings && ok "simulator readings stored and served" || bad "no sim
 wait_for 25 watchdog_pinged "$(prop WatchdogTimestampMonotonic)" && ok "watchdog pings arrive (WatchdogSec=$(prop WatchdogUSec))" ||
     bad "no watchdog ping"
 
-# The API socket: nadia (outside markoff-operators) cannot act, ivan (a member, unix_user of the
-# operator ivan) acknowledges as ivan. The host checks the audit log after the run.
+# The API socket: nadia (outside markoff-operators) cannot act, olga (a member, unix_user of
+# the viewer olga) is refused, ivan (a member, unix_user of the operator ivan) acknowledges as
+# ivan. The host checks the audit log after the run.
 sock=/run/markoff/api.sock
-[ "$(stat -c '%G %a' $sock 2>&1)" = "markoff-operators 660" ] &&
-    ok "$sock: group markoff-operators, mode 660" || bad "$sock: $(stat -c '%U:%G %a' $sock 2>&1)"
+# The socket directory and the socket, as the daemon serves them (after $1).
+socket_access() {
+    if [ "$(stat -c '%U:%G %a' /run/markoff 2>&1)" = "markoff:markoff-operators 2750" ] &&
+        [ "$(stat -c '%U:%G %a' $sock 2>&1)" = "markoff:markoff-operators 660" ]; then
+        ok "$1: /run/markoff markoff:markoff-operators 2750, $sock markoff:markoff-operators 660"
+    else
+        bad "$1: /run/markoff $(stat -c '%U:%G %a' /run/markoff 2>&1), $sock $(stat -c '%U:%G %a' $sock 2>&1)"
+    fi
+}
+socket_access "started by systemd"
+journalctl -u markoff --no-pager -o verbose | grep -q '^ *F_GROUP=markoff-operators$' &&
+    journal_has 'API socket listening' && ok "the journal names the socket's group (GROUP=markoff-operators)" ||
+    bad "the journal does not name markoff-operators as the socket's group"
 alarms_json() { markoff alarms --all --json --config /etc/markoff/sim.toml 2>/dev/null | tr -d ' \n'; }
 alarm_id() { alarms_json | grep -o '"id":[0-9]*' | head -n 1 | cut -d: -f2; }
 raised() { [ -n "$(alarm_id)" ]; }
@@ -761,6 +792,15 @@ if wait_for 60 raised; then
         case "$out" in
             *socket*) ok "nadia (not in markoff-operators) is refused on $sock" ;;
             *) bad "nadia's ack failed, but not at the socket: $out" ;;
+        esac
+    fi
+    [ "$(acked_by)" = null ] && ok "alarm $id still unacknowledged" || bad "alarm $id acked by $(acked_by)"
+    if out=$(as_user olga ack "$id"); then
+        bad "olga, a viewer, acknowledged alarm $id: $out"
+    else
+        case "$out" in
+            *403*) ok "olga (markoff-operators, unix_user of the viewer olga) is refused: $out" ;;
+            *) bad "olga's ack failed, but not with 403: $out" ;;
         esac
     fi
     [ "$(acked_by)" = null ] && ok "alarm $id still unacknowledged" || bad "alarm $id acked by $(acked_by)"
@@ -797,6 +837,7 @@ else
     bad "not restarted after SIGKILL: $(prop ActiveState)/$(prop SubState)"
 fi
 wait_for 30 readings && ok "readings served again after the restart" || bad "no readings after the restart"
+socket_access "restarted after SIGKILL"
 
 # An upgrade to the next revision of the package, with the service running. The maintainer
 # scripts restart the service: it stops cleanly (the daemon logs "Stopped cleanly" on SIGTERM,
@@ -835,6 +876,7 @@ case "$seq0/$ts0" in
         ;;
     *) bad "no reading of '$sensor' before the upgrade: '$before'" ;;
 esac
+socket_access "upgraded"
 
 systemctl stop markoff
 [ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] &&
@@ -953,8 +995,8 @@ boot_test() {
         esac
     done <"$CHROOT/markoff-probe.out"
     grep -qx 'done' "$CHROOT/markoff-probe.out" || fail "the probe did not finish"
-    # The audit log of the socket checks: one acknowledgement, by ivan with ivan's uid; nadia
-    # never reached the daemon.
+    # The audit log of the socket checks: olga's acknowledgement refused and ivan's done, each
+    # under their own login and uid; nadia never reached the daemon.
     local audit expected
     audit=$(python3 - "$CHROOT/var/lib/markoff/markoff.db" <<'PY'
 import sqlite3, sys
@@ -963,9 +1005,10 @@ for row in db.execute("SELECT actor, role, channel, action, outcome FROM audit_l
     print("|".join("" if v is None else str(v) for v in row))
 PY
     ) || fail "cannot read the audit log of the booted run"
-    expected="ivan|operator|socket:uid=$(in_root id -u ivan)|ack|done"
+    expected="olga|viewer|socket:uid=$(in_root id -u olga)|ack|refused
+ivan|operator|socket:uid=$(in_root id -u ivan)|ack|done"
     [[ $audit == "$expected" ]] || fail "audit log: '$audit', expected '$expected'"
-    ok "audit log: $expected (the member under their own login and uid)"
+    ok "audit log: $(tr '\n' ' ' <<<"$expected")(the members under their own logins and uids)"
     [[ -n $(pg "$PG_DB" -c "SELECT to_regclass('markoff.$DROPPED_PARTITION')") ]] ||
         fail "markoff.$DROPPED_PARTITION was not recreated by the maintenance"
     ok "markoff.$DROPPED_PARTITION is back in the central database"
@@ -991,7 +1034,8 @@ check_lifecycle() {
     [[ ! -e $CHROOT/usr/bin/markoff ]] || fail "/usr/bin/markoff is still there after remove"
     [[ -s $CHROOT/var/lib/markoff/markoff.db ]] || fail "remove deleted the buffer"
     grep -qx "$marker" "$CHROOT/etc/markoff/markoff.toml" || fail "remove deleted the config"
-    ok "remove: binary gone; buffer and config kept"
+    [[ ! -e $CHROOT/run/markoff ]] || fail "remove left /run/markoff"
+    ok "remove: binary and /run/markoff gone; buffer and config kept"
 
     in_root dpkg --purge markoff >>"$WORK/apt.log" 2>&1 || fail "dpkg --purge markoff failed"
     [[ ! -e $CHROOT/var/lib/markoff ]] || fail "purge left /var/lib/markoff"
