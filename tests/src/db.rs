@@ -3,6 +3,12 @@
 //!
 //! Owns: read-only inspection helpers and the sync-cursor write the uploader will do. Does not own:
 //! the schema (`migrations/gateway/`).
+//!
+//! Tests look at the stored readings with SQL on a table `readings (seq, sensor, ts, value,
+//! quality)`, one row per reading, whatever layout the buffer keeps them in: [`refresh_readings`]
+//! fills a temporary table of that name on the test's own connection from what the buffer holds.
+//! It shadows a real table of the same name in the database, and it is filled inside the
+//! connection's current transaction, so queries in one read transaction see one snapshot.
 
 use std::path::Path;
 use std::time::Duration;
@@ -23,6 +29,93 @@ pub fn open_read_only(path: &Path) -> Connection {
     conn.busy_timeout(Duration::from_secs(10))
         .expect("set a busy timeout");
     conn
+}
+
+/// Every reading the buffer on `conn` holds, in seq order: `(seq, sensor, ts, value, quality)`.
+///
+/// # Panics
+/// The buffer cannot be read.
+pub fn stored_readings(conn: &Connection) -> Vec<StoredRow> {
+    try_stored_readings(conn).unwrap_or_else(|e| panic!("cannot read the stored readings: {e}"))
+}
+
+fn try_stored_readings(conn: &Connection) -> rusqlite::Result<Vec<StoredRow>> {
+    let has_table = conn.query_row(
+        "SELECT count(*) > 0 FROM main.sqlite_master WHERE type = 'table' AND name = 'readings'",
+        [],
+        |r| r.get::<_, bool>(0),
+    )?;
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    conn.prepare("SELECT seq, sensor, ts, value, quality FROM main.readings ORDER BY seq")?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect()
+}
+
+/// One stored reading: `(seq, sensor, ts, value, quality)`.
+pub type StoredRow = (i64, i64, i64, Option<f64>, i64);
+
+/// (Re)fills the temporary table `readings (seq, sensor, ts, value, quality)` of `conn` with every
+/// reading the buffer holds, unless no other connection committed since the last fill. Call it
+/// before each query on `readings` (the helpers of this module do). Inside a transaction it reads
+/// that transaction's snapshot.
+///
+/// # Errors
+/// The buffer cannot be read (for example while a test kills and restarts the daemon).
+pub fn try_refresh_readings(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, \
+         sensor INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL, quality INTEGER NOT NULL); \
+         CREATE TEMP TABLE IF NOT EXISTS readings_filled_at (version INTEGER NOT NULL);",
+    )?;
+    conn.execute_batch("SAVEPOINT refresh_readings")?;
+    let filled = fill_readings(conn);
+    let end = if filled.is_ok() {
+        "RELEASE refresh_readings"
+    } else {
+        "ROLLBACK TO refresh_readings; RELEASE refresh_readings"
+    };
+    let ended = conn.execute_batch(end);
+    filled?;
+    ended
+}
+
+fn fill_readings(conn: &Connection) -> rusqlite::Result<()> {
+    // Read first: it starts the snapshot that the fill then copies.
+    let version: i64 = conn.query_row("PRAGMA main.data_version", [], |r| r.get(0))?;
+    let filled_at: Option<i64> = conn
+        .query_row("SELECT version FROM temp.readings_filled_at", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if filled_at == Some(version) {
+        return Ok(());
+    }
+    let all = try_stored_readings(conn)?;
+    conn.execute("DELETE FROM temp.readings", [])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO temp.readings (seq, sensor, ts, value, quality) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (seq, sensor, ts, value, quality) in all {
+        insert.execute(rusqlite::params![seq, sensor, ts, value, quality])?;
+    }
+    conn.execute("DELETE FROM temp.readings_filled_at", [])?;
+    conn.execute(
+        "INSERT INTO temp.readings_filled_at (version) VALUES (?1)",
+        [version],
+    )?;
+    Ok(())
+}
+
+/// [`try_refresh_readings`], for tests that cannot go on without it.
+///
+/// # Panics
+/// The buffer cannot be read.
+pub fn refresh_readings(conn: &Connection) {
+    try_refresh_readings(conn).unwrap_or_else(|e| panic!("cannot read the stored readings: {e}"));
 }
 
 /// Opens `path` read-write (for what the tests do in place of other processes: the sync cursor,
@@ -67,6 +160,7 @@ pub struct Checksum {
 /// # Panics
 /// The query fails.
 pub fn checksum(conn: &Connection, upto: i64) -> Checksum {
+    refresh_readings(conn);
     conn.query_row(
         "SELECT count(*), min(seq), max(seq), coalesce(sum(seq), 0), coalesce(sum(ts), 0), \
          coalesce(sum(seq * sensor), 0), coalesce(sum(quality), 0), total(value) \
@@ -93,6 +187,7 @@ pub fn checksum(conn: &Connection, upto: i64) -> Checksum {
 /// # Panics
 /// The query fails.
 pub fn extent(conn: &Connection) -> (i64, Option<i64>, Option<i64>) {
+    refresh_readings(conn);
     conn.query_row(
         "SELECT count(*), min(seq), max(seq) FROM readings",
         [],
@@ -155,6 +250,7 @@ pub fn set_sync_cursor(conn: &Connection, seq: i64) {
 /// # Panics
 /// The query fails.
 pub fn reading_at(conn: &Connection, seq: i64) -> Option<(String, Option<f64>)> {
+    refresh_readings(conn);
     conn.query_row(
         "SELECT s.key, r.value FROM readings r JOIN sensors s ON s.id = r.sensor WHERE r.seq = ?1",
         [seq],

@@ -111,14 +111,15 @@ fn find_sensor<'a>(building: &'a Value, key: &str) -> Option<&'a Value> {
 
 /// Whether the local buffer holds a reading of sensor `key` at `ts` with `value`.
 fn local_has(path: &Path, key: &str, ts: i64, value: f64) -> bool {
-    db::open_read_only(path)
-        .query_row(
-            "SELECT count(*) FROM readings r JOIN sensors s ON s.id = r.sensor \
+    let conn = db::open_read_only(path);
+    db::refresh_readings(&conn);
+    conn.query_row(
+        "SELECT count(*) FROM readings r JOIN sensors s ON s.id = r.sensor \
              WHERE s.key = ?1 AND r.ts = ?2 AND r.value = ?3",
-            rusqlite::params![key, ts, value],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap()
+        rusqlite::params![key, ts, value],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
         == 1
 }
 

@@ -55,6 +55,7 @@ step_settle = "1s"
 /// (seq, sensor, ts) of the local readings, by seq.
 fn local(path: &Path) -> Vec<(i64, i64, i64)> {
     let conn = db::open_read_only(path);
+    db::refresh_readings(&conn);
     let mut stmt = conn
         .prepare("SELECT seq, sensor, ts FROM readings ORDER BY seq")
         .unwrap();

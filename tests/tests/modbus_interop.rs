@@ -952,6 +952,7 @@ async fn rtu_over_tcp_against_pymodbus() {
 /// (sensor, value, quality code): what the daemon stored, read as an operator would.
 fn committed_rows(db: &Path, want: &[(String, f64)]) -> Vec<(String, Option<f64>, i64)> {
     let conn = markoff_tests::db::open_read_only(db);
+    markoff_tests::db::refresh_readings(&conn);
     let mut stmt = conn
         .prepare(
             "SELECT s.key, r.value, r.quality FROM readings r JOIN sensors s ON s.id = r.sensor \

@@ -60,6 +60,7 @@ impl Rig {
 
     fn count(&self, sql: &str) -> i64 {
         let c = rusqlite::Connection::open(self.dir.path().join("q.db")).unwrap();
+        markoff_tests::db::refresh_readings(&c);
         c.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 }

@@ -57,6 +57,7 @@ impl Rng {
 /// The local readings with `seq <= upto`, in the centre's shape.
 fn local_readings(path: &Path, upto: i64) -> Vec<CentralReading> {
     let conn = db::open_read_only(path);
+    db::refresh_readings(&conn);
     let mut stmt = conn
         .prepare(
             "SELECT seq, sensor, ts, value, quality FROM readings WHERE seq <= ?1 ORDER BY seq",

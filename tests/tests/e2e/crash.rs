@@ -107,6 +107,7 @@ async fn kill9_during_heavy_ingest_keeps_every_committed_row_and_never_reuses_a_
             max - min + 1,
             "round {round}: seqs are not dense (gap or reuse)"
         );
+        db::refresh_readings(&reader);
         let (old_newest_ts, new_oldest_ts): (i64, i64) = reader
             .query_row(
                 "SELECT (SELECT max(ts) FROM readings WHERE seq <= ?1), \

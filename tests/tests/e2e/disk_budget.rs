@@ -34,6 +34,7 @@ fn snapshot(conn: &Connection, s: i64) -> Snapshot {
     conn.execute_batch("BEGIN")
         .expect("begin a read transaction");
     let (count, min, max) = db::extent(conn);
+    db::refresh_readings(conn);
     let unsynced_rows: i64 = conn
         .query_row("SELECT count(*) FROM readings WHERE seq > ?1", [s], |r| {
             r.get(0)

@@ -97,6 +97,7 @@ async fn watchdog_pings_stop_while_the_writer_is_locked_out_and_resume_after() {
     let reader = db::open_read_only(&gw.db_path());
     let (count, min, max) = db::extent(&reader);
     assert_eq!((min, Some(count)), (Some(1), max), "seqs are not dense");
+    db::refresh_readings(&reader);
     let read_while_locked: i64 = reader
         .query_row(
             "SELECT count(*) FROM readings WHERE ts > ?1 AND ts < ?2",

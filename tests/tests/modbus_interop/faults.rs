@@ -325,7 +325,8 @@ async fn markoff_modbus_holes_lists_and_forgets_through_the_running_gateway() {
 }
 
 fn gw_rows(db: &std::path::Path) -> i64 {
-    markoff_tests::db::open_read_only(db)
-        .query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
+    let conn = markoff_tests::db::open_read_only(db);
+    markoff_tests::db::refresh_readings(&conn);
+    conn.query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
         .unwrap()
 }
