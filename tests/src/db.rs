@@ -6,7 +6,8 @@
 //!
 //! Tests look at the stored readings with SQL on a table `readings (seq, sensor, ts, value,
 //! quality)`, one row per reading, whatever layout the buffer keeps them in: [`refresh_readings`]
-//! fills a temporary table of that name on the test's own connection from what the buffer holds.
+//! fills a temporary table of that name on the test's own connection from what the buffer holds
+//! (`markoff::store::inspect`).
 //! It shadows a real table of the same name in the database, and it is filled inside the
 //! connection's current transaction, so queries in one read transaction see one snapshot.
 
@@ -31,7 +32,8 @@ pub fn open_read_only(path: &Path) -> Connection {
     conn
 }
 
-/// Every reading the buffer on `conn` holds, in seq order: `(seq, sensor, ts, value, quality)`.
+/// Every reading the buffer on `conn` holds, in seq order: `(seq, sensor, ts, value, quality)`,
+/// as `markoff::store::inspect` reads them from whichever layout the file has.
 ///
 /// # Panics
 /// The buffer cannot be read.
@@ -40,19 +42,10 @@ pub fn stored_readings(conn: &Connection) -> Vec<StoredRow> {
 }
 
 fn try_stored_readings(conn: &Connection) -> rusqlite::Result<Vec<StoredRow>> {
-    let has_table = conn.query_row(
-        "SELECT count(*) > 0 FROM main.sqlite_master WHERE type = 'table' AND name = 'readings'",
-        [],
-        |r| r.get::<_, bool>(0),
-    )?;
-    if !has_table {
-        return Ok(Vec::new());
-    }
-    conn.prepare("SELECT seq, sensor, ts, value, quality FROM main.readings ORDER BY seq")?
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect()
+    Ok(markoff::store::inspect::readings(conn)?
+        .into_iter()
+        .map(|r| (r.seq, r.sensor, r.ts, r.value, i64::from(r.quality)))
+        .collect())
 }
 
 /// One stored reading: `(seq, sensor, ts, value, quality)`.
