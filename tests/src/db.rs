@@ -53,8 +53,8 @@ pub type StoredRow = (i64, i64, i64, Option<f64>, i64);
 
 /// (Re)fills the temporary table `readings (seq, sensor, ts, value, quality)` of `conn` with every
 /// reading the buffer holds, unless no other connection committed since the last fill. Call it
-/// before each query on `readings` (the helpers of this module do). Inside a transaction it reads
-/// that transaction's snapshot.
+/// before each query on `readings` (the helpers of this module read the stored readings
+/// directly). Inside a transaction it reads that transaction's snapshot.
 ///
 /// # Errors
 /// The buffer cannot be read (for example while a test kills and restarts the daemon).
@@ -151,28 +151,33 @@ pub struct Checksum {
 /// The [`Checksum`] of the readings with `seq <= upto`.
 ///
 /// # Panics
-/// The query fails.
+/// The buffer cannot be read.
 pub fn checksum(conn: &Connection, upto: i64) -> Checksum {
-    refresh_readings(conn);
-    conn.query_row(
-        "SELECT count(*), min(seq), max(seq), coalesce(sum(seq), 0), coalesce(sum(ts), 0), \
-         coalesce(sum(seq * sensor), 0), coalesce(sum(quality), 0), total(value) \
-         FROM (SELECT * FROM readings WHERE seq <= ?1 ORDER BY seq)",
-        [upto],
-        |r| {
-            Ok(Checksum {
-                count: r.get(0)?,
-                min_seq: r.get(1)?,
-                max_seq: r.get(2)?,
-                sum_seq: r.get(3)?,
-                sum_ts: r.get(4)?,
-                sum_seq_sensor: r.get(5)?,
-                sum_quality: r.get(6)?,
-                total_value: r.get(7)?,
-            })
-        },
-    )
-    .unwrap_or_else(|e| panic!("checksum query failed: {e}"))
+    let mut sum = Checksum {
+        count: 0,
+        min_seq: None,
+        max_seq: None,
+        sum_seq: 0,
+        sum_ts: 0,
+        sum_seq_sensor: 0,
+        sum_quality: 0,
+        total_value: 0.0,
+    };
+    // In seq order, so the float sum is the same whenever the rows are.
+    for (seq, sensor, ts, value, quality) in stored_readings(conn) {
+        if seq > upto {
+            break;
+        }
+        sum.count += 1;
+        sum.min_seq = Some(sum.min_seq.map_or(seq, |m: i64| m.min(seq)));
+        sum.max_seq = Some(sum.max_seq.map_or(seq, |m: i64| m.max(seq)));
+        sum.sum_seq = sum.sum_seq.wrapping_add(seq);
+        sum.sum_ts = sum.sum_ts.wrapping_add(ts);
+        sum.sum_seq_sensor = sum.sum_seq_sensor.wrapping_add(seq.wrapping_mul(sensor));
+        sum.sum_quality = sum.sum_quality.wrapping_add(quality);
+        sum.total_value += value.unwrap_or(0.0);
+    }
+    sum
 }
 
 /// `(count, min(seq), max(seq))` of all readings.
@@ -180,13 +185,9 @@ pub fn checksum(conn: &Connection, upto: i64) -> Checksum {
 /// # Panics
 /// The query fails.
 pub fn extent(conn: &Connection) -> (i64, Option<i64>, Option<i64>) {
-    refresh_readings(conn);
-    conn.query_row(
-        "SELECT count(*), min(seq), max(seq) FROM readings",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-    .unwrap_or_else(|e| panic!("extent query failed: {e}"))
+    let all = stored_readings(conn);
+    let count = i64::try_from(all.len()).unwrap_or(i64::MAX);
+    (count, all.first().map(|r| r.0), all.last().map(|r| r.0))
 }
 
 /// Highest readings seq, 0 when empty.
@@ -243,12 +244,14 @@ pub fn set_sync_cursor(conn: &Connection, seq: i64) {
 /// # Panics
 /// The query fails.
 pub fn reading_at(conn: &Connection, seq: i64) -> Option<(String, Option<f64>)> {
-    refresh_readings(conn);
-    conn.query_row(
-        "SELECT s.key, r.value FROM readings r JOIN sensors s ON s.id = r.sensor WHERE r.seq = ?1",
-        [seq],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
-    .unwrap_or_else(|e| panic!("reading query failed: {e}"))
+    let all = stored_readings(conn);
+    let at = all.binary_search_by_key(&seq, |r| r.0).ok()?;
+    let (_, sensor, _, value, _) = all[at];
+    let key = conn
+        .query_row("SELECT key FROM sensors WHERE id = ?1", [sensor], |r| {
+            r.get(0)
+        })
+        .optional()
+        .unwrap_or_else(|e| panic!("sensor query failed: {e}"))?;
+    Some((key, value))
 }

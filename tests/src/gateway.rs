@@ -364,6 +364,9 @@ impl TempGateway {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))
+            // Below the daemon's idle timeout (15 s): a pooled connection is never one the
+            // daemon is closing at the moment it is reused.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .expect("an HTTP client");
         let gw = Self {
