@@ -262,10 +262,10 @@ fn spawn_child(dir: &Path, plan: &Path, from: usize) -> Running {
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             // The harness may have begun the line with the test's name.
-            if let Some((_, rest)) = line.split_once("model ") {
-                if tx.send(rest.to_owned()).is_err() {
-                    break;
-                }
+            if let Some((_, rest)) = line.split_once("model ")
+                && tx.send(rest.to_owned()).is_err()
+            {
+                break;
             }
         }
     });
