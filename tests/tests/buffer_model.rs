@@ -379,15 +379,24 @@ impl Model {
     /// Compares the buffer with the model; readings of `flight` that were committed without a
     /// receipt join the model.
     fn check(&mut self, path: &Path, flight: &InFlight, when: &str) {
-        // A child killed while it created the buffer may leave no file, or an empty one.
+        // A child killed while it created the buffer may leave no file, an empty one, or one
+        // with a hot rollback journal (before the buffer switched to WAL) that only a writer
+        // may roll back: the next child does.
         let created = path.exists()
-            && db::open_read_only(path)
-                .query_row(
-                    "SELECT count(*) = 2 FROM sqlite_master WHERE name IN ('sensors', 'sync_cursor')",
-                    [],
-                    |r| r.get::<_, bool>(0),
-                )
-                .unwrap();
+            && match db::open_read_only(path).query_row(
+                "SELECT count(*) = 2 FROM sqlite_master WHERE name IN ('sensors', 'sync_cursor')",
+                [],
+                |r| r.get::<_, bool>(0),
+            ) {
+                Ok(created) => created,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ReadOnly
+                        && path.with_extension("db-journal").exists() =>
+                {
+                    false
+                }
+                Err(e) => panic!("{when}: cannot read the buffer: {e}"),
+            };
         if !created {
             assert!(
                 self.stored.is_empty() && self.cursor == 0,
