@@ -565,7 +565,52 @@ async fn count_tokens_uses_the_endpoint() {
     let text = "What is the temperature in room 301?";
     assert_eq!(llm.count_tokens(text).await, fake_token_count(text));
     assert_ne!(fake_token_count(text), estimate_tokens(text));
-    assert_eq!(kobold.paths(), ["POST /api/extra/tokencount"]);
+    // Never probed: the first request probes, then counts.
+    assert_eq!(
+        kobold.paths(),
+        [
+            "GET /api/extra/version",
+            "GET /api/extra/true_max_context_length",
+            "POST /api/extra/tokencount"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_llama_cpp_server_down_at_startup_is_probed_when_it_is_back() {
+    let server = FakeKobold::start_with(FakeOptions {
+        openai_only: true,
+        tokenize: true,
+        context: 6144,
+        ..FakeOptions::default()
+    })
+    .await;
+    let llm = client_with(
+        LlmConfig {
+            breaker_cooldown: Duration::from_millis(300),
+            ..config(&server.url())
+        },
+        None,
+    );
+    // The GPU box boots after the gateway: the startup probe finds nobody.
+    server.stop().await;
+    assert!(llm.probe().await.is_err());
+    let text = r#"{"sensor":"f3.r301.temperature","value":21.5,"age_s":40}"#;
+    assert_eq!(llm.count_tokens(text).await, estimate_tokens(text));
+    server.restart().await;
+    // Once it answers, it is known for a llama.cpp server: its /tokenize counts, its context
+    // is the one of /props, and no Koboldcpp genkey goes with a chat request.
+    assert_eventually!(
+        llm.count_tokens(text).await == fake_token_count(text),
+        "never counted by /tokenize: {:?}",
+        server.paths()
+    );
+    assert_eq!(llm.context_tokens(), 6144);
+    assert_eq!(
+        ask(&llm, "hi").await.unwrap().content.as_deref(),
+        Some("ok")
+    );
+    assert!(server.requests()[0].get("genkey").is_none());
 }
 
 #[tokio::test]
@@ -660,7 +705,11 @@ async fn count_tokens_falls_back_on_a_server_without_it() {
     assert_eq!(llm.count_tokens(text).await, estimate_tokens(text));
     assert_eq!(
         kobold.paths(),
-        ["POST /api/extra/tokencount"],
+        [
+            "GET /api/extra/version",
+            "GET /api/extra/true_max_context_length",
+            "POST /api/extra/tokencount"
+        ],
         "the missing endpoint is asked once"
     );
     assert!(!llm.breaker_open());

@@ -84,6 +84,8 @@ struct Inner {
     http: reqwest::Client,
     breaker: Mutex<Breaker>,
     capabilities: Mutex<Option<Capabilities>>,
+    /// When a request last probed the server because no probe had succeeded yet.
+    last_probe: Mutex<Option<Instant>>,
     /// The server answered 404 to `/api/extra/tokencount`: estimate from now on.
     tokencount_missing: AtomicBool,
     /// The server answered 404 to llama.cpp's `/tokenize`: estimate from now on.
@@ -169,6 +171,7 @@ impl Llm {
                     config.breaker_cooldown,
                 )),
                 capabilities: Mutex::new(None),
+                last_probe: Mutex::new(None),
                 tokencount_missing: AtomicBool::new(false),
                 tokenize_missing: AtomicBool::new(false),
                 counted: Mutex::new(std::collections::HashMap::new()),
@@ -290,6 +293,31 @@ impl Llm {
         })
     }
 
+    /// Probes the server when no probe has succeeded yet: the server was down or still loading
+    /// its model when the gateway started (a GPU box that boots after the gateway). Which server
+    /// it is decides the token-count endpoint (Koboldcpp's `/api/extra/tokencount` or llama.cpp's
+    /// `/tokenize`), the abort of a request given up on and the context size; without a probe
+    /// the client would take a llama.cpp server for Koboldcpp for as long as it runs. At most
+    /// once per `breaker_cooldown` (how soon a server found down is worth trying again), and
+    /// not while the breaker is open.
+    async fn ensure_probed(&self) {
+        if self.capabilities().is_some() || self.breaker_open() {
+            return;
+        }
+        {
+            let now = Instant::now();
+            let mut last = lock(&self.inner.last_probe);
+            let interval = self.inner.config.breaker_cooldown;
+            if last.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+                return;
+            }
+            *last = Some(now);
+        }
+        if let Err(e) = self.probe().await {
+            debug!(error = %e, "LLM server probe failed; asking anyway.");
+        }
+    }
+
     /// The result of the last successful [`Llm::probe`].
     pub fn capabilities(&self) -> Option<Capabilities> {
         lock(&self.inner.capabilities).clone()
@@ -315,6 +343,8 @@ impl Llm {
     /// are retried up to `busy_retries` times with backoff, never past `deadline`; each HTTP
     /// request has `request_timeout` (or what is left before `deadline`).
     ///
+    /// A server no probe has identified yet is probed first (see `ensure_probed`).
+    ///
     /// On Koboldcpp the request carries a `genkey` of its own, and a request given up on
     /// (timeout, deadline) is aborted on the server (`POST /api/extra/abort` with that key), so
     /// the next question does not queue behind a generation nobody waits for. Other servers
@@ -328,6 +358,8 @@ impl Llm {
         req: &ChatRequest<'_>,
         deadline: Instant,
     ) -> Result<ChatResponse, LlmError> {
+        // Within the caller's deadline: a probe cut short is only tried again later.
+        let _ = tokio::time::timeout_at(deadline, self.ensure_probed()).await;
         let started = Instant::now();
         let mut admission = self.admit("chat")?;
         let cfg = &self.inner.config;
@@ -401,12 +433,16 @@ impl Llm {
 
     /// Tokens in `text` as the server's tokenizer counts them: Koboldcpp's
     /// `POST /api/extra/tokencount` (special tokens included), or llama.cpp server's
-    /// `POST /tokenize` on a server probed as OpenAI-compatible. Counts are remembered, so the
+    /// `POST /tokenize` on a server probed as OpenAI-compatible (a server no probe has
+    /// identified yet is probed first). Counts are remembered, so the
     /// byte-stable system prompt and tool list are counted once. Never fails: on a server
     /// without the endpoint (remembered after its first 404), while the breaker is open, or on
     /// any error, it returns [`estimate_tokens`].
     pub async fn count_tokens(&self, text: &str) -> u32 {
         let estimate = estimate_tokens(text);
+        if !text.is_empty() {
+            self.ensure_probed().await;
+        }
         let kobold = self.is_koboldcpp();
         let missing = if kobold {
             &self.inner.tokencount_missing

@@ -60,6 +60,13 @@ pub struct Outcome {
     pub completion_tokens: u64,
     /// Chat requests the question took (`markoff_llm_requests_total{endpoint="chat"}` delta).
     pub llm_requests: u64,
+    /// Token counts the server's tokenizer made for the question (Koboldcpp's
+    /// `/api/extra/tokencount`, llama.cpp's `/tokenize`: `markoff_llm_requests_total{
+    /// endpoint="tokencount",outcome="ok"}` delta). Texts counted before are not asked again.
+    pub server_token_counts: u64,
+    /// Token counts estimated by the gateway instead (`markoff_llm_token_estimates_total`
+    /// delta): the server has no tokenizer endpoint, or it failed.
+    pub token_estimates: u64,
     /// The answer's text.
     pub answer: String,
 }
@@ -166,6 +173,15 @@ impl Report {
                 s,
                 "tokens per answer: prompt p50 {p50}, p95 {p95}; generated p50 {c50}, p95 {c95}; \
                  {requests} chat requests, {per_request} prompt tokens per request on average"
+            )
+            .ok();
+        }
+        let counted: u64 = self.outcomes.iter().map(|o| o.server_token_counts).sum();
+        let estimated: u64 = self.outcomes.iter().map(|o| o.token_estimates).sum();
+        if counted + estimated > 0 {
+            writeln!(
+                s,
+                "token counts: {counted} by the server's tokenizer, {estimated} estimated"
             )
             .ok();
         }
@@ -355,23 +371,32 @@ struct Counters {
     prompt_tokens: u64,
     completion_tokens: u64,
     chat_requests: u64,
+    server_token_counts: u64,
+    token_estimates: u64,
 }
 
 async fn counters(gw: &TempGateway) -> Counters {
     let text = gw.metrics_text().await;
     // Counters are exact integers in the exposition text.
     let one = |name: &str| metric_in(&text, name).map_or(0, |v| v as u64);
-    let chat_requests = text
-        .lines()
-        .filter(|l| l.starts_with("markoff_llm_requests_total{") && l.contains("endpoint=\"chat\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum();
+    // The sum of `markoff_llm_requests_total` over the lines with every one of `labels`.
+    let requests = |labels: &[&str]| -> u64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("markoff_llm_requests_total{")
+                    && labels.iter().all(|label| l.contains(label))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    };
     Counters {
         malformed: one("markoff_agent_malformed_total"),
         prompt_tokens: one("markoff_llm_prompt_tokens_total"),
         completion_tokens: one("markoff_llm_completion_tokens_total"),
-        chat_requests,
+        chat_requests: requests(&["endpoint=\"chat\""]),
+        server_token_counts: requests(&["endpoint=\"tokencount\"", "outcome=\"ok\""]),
+        token_estimates: one("markoff_llm_token_estimates_total"),
     }
 }
 
@@ -466,6 +491,10 @@ pub async fn run(
             .completion_tokens
             .saturating_sub(before.completion_tokens);
         outcome.llm_requests = after.chat_requests.saturating_sub(before.chat_requests);
+        outcome.server_token_counts = after
+            .server_token_counts
+            .saturating_sub(before.server_token_counts);
+        outcome.token_estimates = after.token_estimates.saturating_sub(before.token_estimates);
         progress(i, &outcome);
         outcomes.push(outcome);
     }
@@ -530,6 +559,8 @@ pub fn score(case: &Case, reply: &Reply, llm: bool, malformed: u64, latency: Dur
         prompt_tokens: 0,
         completion_tokens: 0,
         llm_requests: 0,
+        server_token_counts: 0,
+        token_estimates: 0,
         answer: reply.text.clone(),
     }
 }
