@@ -359,7 +359,12 @@ impl Llm {
         deadline: Instant,
     ) -> Result<ChatResponse, LlmError> {
         // Within the caller's deadline: a probe cut short is only tried again later.
-        let _ = tokio::time::timeout_at(deadline, self.ensure_probed()).await;
+        if tokio::time::timeout_at(deadline, self.ensure_probed())
+            .await
+            .is_err()
+        {
+            debug!("The deadline came during the LLM server probe.");
+        }
         let started = Instant::now();
         let mut admission = self.admit("chat")?;
         let cfg = &self.inner.config;
