@@ -6,7 +6,8 @@
 //! printed and the caller returns early.
 //!
 //! Owns: finding the binaries, starting chromedriver on a free loopback port, a headless
-//! session. Does not own: what the tests do in the browser.
+//! session, and the readability check shared by the page tests ([`readable_at`]). Does not own:
+//! what the tests do in the browser.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -143,4 +144,131 @@ impl Drop for ChromeDriver {
         self.child.kill().ok();
         self.child.wait().ok();
     }
+}
+
+/// Run in the page: the document's width against the viewport's, the WCAG contrast of every
+/// visible text node with the colour behind it (backgrounds composited up the tree; in a floor
+/// plan, a room's label against its room's fill and an alarm marker's against its circle), and
+/// the on-screen size of every label of an SVG floor plan (`svg.plan text`).
+pub const READABILITY_JS: &str = r#"
+const parse = (c) => {
+  const m = c && c.match(/rgba?\(([^)]+)\)/);
+  if (!m) return null;
+  const p = m[1].split(',').map(parseFloat);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
+const lum = (c) => {
+  const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+};
+const behind = (el) => {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let base = [255, 255, 255];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const c = layers[i];
+    base = base.map((b, k) => c[k] * c[3] + b * (1 - c[3]));
+  }
+  return base;
+};
+const fails = [];
+let checked = 0;
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+let n;
+while ((n = walker.nextNode())) {
+  if (!n.textContent.trim()) continue;
+  const el = n.parentElement;
+  const st = getComputedStyle(el);
+  if (st.visibility === 'hidden' || st.display === 'none' || el.closest('title, style, script')) continue;
+  let fg, bg;
+  if (el.closest('svg')) {
+    fg = parse(st.fill);
+    const marker = el.closest('g.alarm-marker');
+    const room = el.closest('g.room');
+    const shape = marker ? marker.querySelector('circle') : room && room.querySelector('polygon');
+    bg = shape ? parse(getComputedStyle(shape).fill).slice(0, 3) : behind(el.closest('svg'));
+  } else {
+    fg = parse(st.color);
+    bg = behind(el);
+  }
+  if (!fg) continue;
+  const c = fg.slice(0, 3).map((v, k) => v * fg[3] + bg[k] * (1 - fg[3]));
+  const a = lum(c), b = lum(bg);
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  checked++;
+  if (ratio < 4.5) {
+    fails.push(n.textContent.trim().slice(0, 40) + ': ' + ratio.toFixed(2) + ' ' + c.map(Math.round) + ' on ' + bg.map(Math.round));
+  }
+}
+const labels = [];
+let smallest = null;
+for (const t of document.querySelectorAll('svg.plan text')) {
+  const ctm = t.getScreenCTM();
+  if (!ctm) continue;
+  const px = parseFloat(getComputedStyle(t).fontSize) * Math.hypot(ctm.a, ctm.b);
+  if (smallest === null || px < smallest) smallest = px;
+  if (px < 11) labels.push(t.textContent.trim().slice(0, 30) + ': ' + px.toFixed(1) + ' px');
+}
+return { scroll: document.documentElement.scrollWidth, inner: window.innerWidth, checked, fails,
+         small_labels: labels, smallest_label: smallest, plans: document.querySelectorAll('svg.plan').length };
+"#;
+
+/// Opens `url` at `width` x `height`, writes a screenshot to `shot`, runs [`READABILITY_JS`] and
+/// returns its report after checking it: the viewport is about `width` wide, nothing scrolls
+/// sideways, more than `min_texts` texts were checked, every one contrasts at least 4.5:1, and
+/// no floor-plan label is under 11 px.
+///
+/// # Panics
+/// When any of these fails (the message names `name` and the size), or the browser fails.
+pub async fn readable_at(
+    client: &Client,
+    name: &str,
+    url: &str,
+    (width, height): (u32, u32),
+    shot: &Path,
+    min_texts: u64,
+) -> serde_json::Value {
+    client
+        .set_window_size(width, height)
+        .await
+        .unwrap_or_else(|e| panic!("resizing to {width}x{height}: {e}"));
+    client
+        .goto(url)
+        .await
+        .unwrap_or_else(|e| panic!("opening {url}: {e}"));
+    let report = client
+        .execute(READABILITY_JS, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{name}: the readability script failed: {e}"));
+    let png = client
+        .screenshot()
+        .await
+        .unwrap_or_else(|e| panic!("{name}: no screenshot: {e}"));
+    std::fs::write(shot, png).unwrap_or_else(|e| panic!("writing {}: {e}", shot.display()));
+    let at = format!("{name} at {width}x{height}");
+    let inner = report["inner"].as_f64().unwrap_or_default();
+    assert!(
+        (f64::from(width) - 40.0..=f64::from(width)).contains(&inner),
+        "{at}: the viewport is {inner} px wide"
+    );
+    assert!(
+        report["scroll"].as_f64().unwrap_or(f64::MAX) <= inner,
+        "{at} scrolls sideways: {report}"
+    );
+    assert!(
+        report["checked"].as_u64().unwrap_or_default() > min_texts,
+        "{at}: too few texts checked: {report}"
+    );
+    assert!(
+        report["fails"].as_array().is_some_and(Vec::is_empty),
+        "{at}: texts under 4.5:1: {report}"
+    );
+    assert!(
+        report["small_labels"].as_array().is_some_and(Vec::is_empty),
+        "{at}: plan labels under 11 px: {report}"
+    );
+    report
 }

@@ -68,14 +68,122 @@ pub struct RoomView {
     pub tenant: Option<String>,
     /// Outline on the floor's plan, when the site gives it.
     pub polygon: Option<Vec<[f64; 2]>>,
+    /// What the room is for, which decides how it is coloured.
+    pub kind: RoomKind,
     /// Mean of its fresh, good temperature values.
     pub temperature: Option<f64>,
+    /// The reading that sums the room up on its plan: the mean temperature of a comfort room;
+    /// in a plant room a leak detector's state, else its warmest temperature, else any fresh
+    /// value. `None` only when no sensor of the room has a fresh, good value.
+    pub reading: Option<RoomReading>,
     /// Open alarms of its sensors.
     pub open_alarms: usize,
     /// Whether any of them waits for acknowledgement.
     pub unacked: bool,
     /// Its sensors, by name.
     pub sensors: Vec<SensorValue>,
+}
+
+/// What a room is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    /// People work or live there: coloured by temperature on the comfort scale.
+    Comfort,
+    /// Equipment (a boiler room, a basement, a riser): 61 °C may be normal, so it is coloured by
+    /// the state of its alarms and whether its sensors report, never by temperature.
+    Plant,
+}
+
+/// A room's summary reading (see [`RoomView::reading`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoomReading {
+    /// The value (a mean for a comfort room's temperature).
+    pub value: f64,
+    /// The sensor kind it comes from (`temperature`, `leak`, ...).
+    pub kind: Option<String>,
+    /// Its unit.
+    pub unit: Option<String>,
+}
+
+/// Words in a room's id or name that mark equipment rooms (English and Russian stems).
+const PLANT_WORDS: [&str; 14] = [
+    "boiler",
+    "plant",
+    "basement",
+    "cellar",
+    "mechanical",
+    "machine",
+    "pump",
+    "riser",
+    "technical",
+    "котел",
+    "котёл",
+    "котельн",
+    "подвал",
+    "технич",
+];
+
+/// Sensor kinds that people feel: a room with one of them is a comfort room.
+const COMFORT_KINDS: [&str; 3] = ["humidity", "co2", "air_quality"];
+
+/// Sensor kinds of equipment.
+const PLANT_KINDS: [&str; 6] = ["pressure", "energy", "flow", "leak", "state", "power"];
+
+/// Whether a room is a plant room: its id or name says so, or it has equipment sensors and none
+/// that people feel (humidity, CO2).
+pub(crate) fn room_kind(room_id: &str, name: &str, sensors: &[SensorValue]) -> RoomKind {
+    let text = format!("{room_id} {name}").to_lowercase();
+    let kind = |s: &SensorValue| s.kind.as_deref().unwrap_or("").to_ascii_lowercase();
+    let named = PLANT_WORDS.iter().any(|w| text.contains(w));
+    let comfort = sensors
+        .iter()
+        .any(|s| COMFORT_KINDS.contains(&kind(s).as_str()));
+    let equipment = sensors
+        .iter()
+        .any(|s| PLANT_KINDS.contains(&kind(s).as_str()));
+    if named || (equipment && !comfort) {
+        RoomKind::Plant
+    } else {
+        RoomKind::Comfort
+    }
+}
+
+/// The reading that sums a room up (see [`RoomView::reading`]); every sensor kind counts, so a
+/// room whose only sensor is a fresh leak detector has one.
+pub(crate) fn room_reading(kind: RoomKind, sensors: &[SensorValue]) -> Option<RoomReading> {
+    let of = |k: &str| -> Vec<(&SensorValue, f64)> {
+        sensors
+            .iter()
+            .filter(|s| s.kind.as_deref() == Some(k))
+            .filter_map(|s| s.fresh_value().map(|v| (s, v)))
+            .collect()
+    };
+    let reading = |s: &SensorValue, value: f64| RoomReading {
+        value,
+        kind: s.kind.clone(),
+        unit: s.unit.clone(),
+    };
+    let temps = of("temperature");
+    if kind == RoomKind::Comfort && !temps.is_empty() {
+        let mean = temps.iter().map(|(_, v)| v).sum::<f64>() / temps.len() as f64;
+        return Some(reading(temps[0].0, mean));
+    }
+    // A wet leak detector first, then any leak detector, then the warmest temperature.
+    let leaks = of("leak");
+    if let Some((s, v)) = leaks
+        .iter()
+        .find(|(_, v)| *v != 0.0)
+        .or_else(|| leaks.first())
+    {
+        return Some(reading(s, *v));
+    }
+    if let Some((s, v)) = temps.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        return Some(reading(s, *v));
+    }
+    sensors
+        .iter()
+        .find_map(|s| s.fresh_value().map(|v| reading(s, v)))
 }
 
 /// A tenant.
@@ -179,7 +287,9 @@ pub(crate) fn assemble(building_id: &str, rows: BuildingRows) -> BuildingView {
                     .map(|n| (*n).to_owned()),
                 tenant_id: tenant,
                 polygon,
+                kind: RoomKind::Comfort,
                 temperature: None,
+                reading: None,
                 open_alarms: 0,
                 unacked: false,
                 sensors: Vec::new(),
@@ -227,7 +337,9 @@ pub(crate) fn assemble(building_id: &str, rows: BuildingRows) -> BuildingView {
                     tenant_id: None,
                     tenant: None,
                     polygon: None,
+                    kind: RoomKind::Comfort,
                     temperature: None,
+                    reading: None,
                     open_alarms: 0,
                     unacked: false,
                     sensors: Vec::new(),
@@ -247,6 +359,8 @@ pub(crate) fn assemble(building_id: &str, rows: BuildingRows) -> BuildingView {
             .collect();
         room.temperature =
             (!temps.is_empty()).then(|| temps.iter().sum::<f64>() / temps.len() as f64);
+        room.kind = room_kind(&room.room_id, &room.name, &room.sensors);
+        room.reading = room_reading(room.kind, &room.sensors);
         room.open_alarms = room.sensors.iter().filter(|s| s.alarm.is_some()).count();
         room.unacked = room
             .sensors
@@ -404,5 +518,83 @@ mod tests {
         assert_eq!(b.active_alarms.len(), 1);
         assert_eq!(b.recent_alarms.len(), 1);
         assert_eq!(b.tenants[0].rooms, ["Office"]);
+    }
+
+    /// A basement whose only sensor is a fresh leak detector has a reading ("dry"), not "no
+    /// value"; a boiler room is a plant room whatever its temperature; offices are comfort rooms.
+    #[test]
+    fn every_kind_of_sensor_counts_for_a_room_and_plant_rooms_are_recognised() {
+        let mut leak = sensor(1, "basement.leak", "leak", Some("B"), Some("basement"), 0.0);
+        leak.unit = None;
+        let mut supply = sensor(
+            2,
+            "boiler.supply",
+            "temperature",
+            Some("B"),
+            Some("boiler room"),
+            61.0,
+        );
+        supply.name = Some("Supply".into());
+        let ret = sensor(
+            3,
+            "boiler.return",
+            "temperature",
+            Some("B"),
+            Some("boiler room"),
+            45.0,
+        );
+        let burner = sensor(
+            4,
+            "boiler.burner",
+            "state",
+            Some("B"),
+            Some("boiler room"),
+            1.0,
+        );
+        let office_t = sensor(5, "f1.r101.t", "temperature", Some("1"), Some("101"), 21.5);
+        let office_h = sensor(6, "f1.r101.h", "humidity", Some("1"), Some("101"), 40.0);
+        let mut stale_leak = sensor(7, "f1.r102.leak", "leak", Some("1"), Some("102"), 1.0);
+        stale_leak.stale = true;
+        let rows = BuildingRows {
+            name: None,
+            address: None,
+            gateways: Vec::new(),
+            floors: Vec::new(),
+            rooms: Vec::new(),
+            tenants: Vec::new(),
+            sensors: vec![leak, supply, ret, burner, office_t, office_h, stale_leak],
+            alarms: Vec::new(),
+        };
+        let b = assemble("b", rows);
+        let room = |id: &str| {
+            b.floors
+                .iter()
+                .flat_map(|f| &f.rooms)
+                .find(|r| r.room_id == id)
+                .unwrap()
+        };
+        let basement = room("basement");
+        assert_eq!(basement.kind, RoomKind::Plant);
+        assert_eq!(basement.temperature, None);
+        let r = basement.reading.as_ref().expect("the fresh leak detector");
+        assert_eq!((r.value, r.kind.as_deref()), (0.0, Some("leak")));
+        let boiler = room("boiler room");
+        assert_eq!(boiler.kind, RoomKind::Plant);
+        assert_eq!(
+            boiler.reading.as_ref().map(|r| r.value),
+            Some(61.0),
+            "the warmest"
+        );
+        let office = room("101");
+        assert_eq!(office.kind, RoomKind::Comfort);
+        assert_eq!(office.reading.as_ref().map(|r| r.value), Some(21.5));
+        let r102 = room("102");
+        assert_eq!(r102.kind, RoomKind::Plant, "equipment only");
+        assert_eq!(r102.reading, None, "a stale value is no value");
+        assert_eq!(
+            room_kind("B1", "Котельная", &[]),
+            RoomKind::Plant,
+            "named in Russian"
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use super::data::HistoryPoint;
 use super::plan::esc;
 use super::time::civil;
+use super::words::Lang;
 
 const W: f64 = 900.0;
 const H: f64 = 320.0;
@@ -37,6 +38,8 @@ pub struct ChartInput<'a> {
     pub bucket_seconds: i64,
     /// Unit for the y axis.
     pub unit: &'a str,
+    /// The language of the words on it.
+    pub lang: Lang,
 }
 
 /// Round tick values covering `lo..=hi`, about `n` of them (steps of 1, 2 or 5 times a power of
@@ -153,13 +156,14 @@ pub fn history_svg(c: &ChartInput<'_>) -> String {
     write!(
         svg,
         "<path d=\"M{LEFT},{TOP} V{:.1} H{:.1}\" fill=\"none\" stroke=\"#555\"/>\
-         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">time (UTC)</text>\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">{}</text>\
          <text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\" \
          fill=\"#555\">{}</text>",
         H - BOTTOM,
         W - RIGHT,
         W - RIGHT,
         H - 6.0,
+        c.lang.t("time (UTC)", "время (UTC)"),
         (H - BOTTOM + TOP) / 2.0,
         (H - BOTTOM + TOP) / 2.0,
         esc(c.unit)
@@ -175,9 +179,10 @@ pub fn history_svg(c: &ChartInput<'_>) -> String {
             (W + LEFT) / 2.0,
             (H - BOTTOM) / 2.0,
             if good.is_empty() {
-                "No readings in this range"
+                c.lang
+                    .t("No readings in this range", "Нет показаний за этот период")
             } else {
-                "Not enough data yet"
+                c.lang.t("Not enough data yet", "Пока мало данных")
             }
         )
         .ok();
@@ -328,6 +333,7 @@ mod tests {
             to: 420_000,
             bucket_seconds: 60,
             unit: "°C",
+            lang: Lang::En,
         });
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert_eq!(svg.matches("<circle").count(), 1);
@@ -339,6 +345,7 @@ mod tests {
             to: 420_000,
             bucket_seconds: 60,
             unit: "°C",
+            lang: Lang::En,
         });
         assert!(one.contains("Not enough data yet"), "{one}");
         assert!(
@@ -355,6 +362,7 @@ mod tests {
             to: 3_600_000,
             bucket_seconds: 10,
             unit: "",
+            lang: Lang::En,
         });
         assert!(svg.contains("No readings in this range"));
     }

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::pages::layout;
 use super::session::{self, Session};
 use super::users::{normalize_login, verify_password};
+use super::words::{Lang, Ui};
 use super::{AppState, client_ip};
 
 /// How long the login form may stay open.
@@ -74,21 +75,22 @@ pub(crate) fn url_encode(s: &str) -> String {
     out
 }
 
-fn form_page(token: &str, next: &str, login: &str, message: Option<&str>) -> Markup {
+fn form_page(ui: &Ui, token: &str, next: &str, login: &str, message: Option<&str>) -> Markup {
     layout(
-        "Sign in",
+        ui,
+        ui.t("Sign in", "Вход"),
         None,
         html! {
-            h1 { "Markoff central office" }
+            h1 { (ui.t("Markoff central office", "Markoff: центральный офис")) }
             @if let Some(m) = message {
                 p.error role="alert" { (m) }
             }
             form.login method="post" action="/login" {
                 input type="hidden" name="csrf" value=(token);
                 input type="hidden" name="next" value=(next);
-                label { "Login" input #login name="login" value=(login) autocomplete="username" required autofocus; }
-                label { "Password" input #password type="password" name="password" autocomplete="current-password" required; }
-                button #sign-in type="submit" { "Sign in" }
+                label { (ui.t("Login", "Имя пользователя")) input #login name="login" value=(login) autocomplete="username" required autofocus; }
+                label { (ui.t("Password", "Пароль")) input #password type="password" name="password" autocomplete="current-password" required; }
+                button #sign-in type="submit" { (ui.t("Sign in", "Войти")) }
             }
         },
     )
@@ -97,6 +99,7 @@ fn form_page(token: &str, next: &str, login: &str, message: Option<&str>) -> Mar
 /// GET /login: the form (or straight on when already signed in).
 pub(crate) async fn form(
     State(st): State<AppState>,
+    Extension(ui): Extension<Ui>,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Response {
@@ -121,13 +124,18 @@ pub(crate) async fn form(
         Some(FORM_LIFETIME),
         st.cfg.cookie_secure,
     );
-    ([(SET_COOKIE, cookie)], form_page(&token, &next, "", None)).into_response()
+    (
+        [(SET_COOKIE, cookie)],
+        form_page(&ui, &token, &next, "", None),
+    )
+        .into_response()
 }
 
 /// POST /login: checks the form's token, then the rate limits, then the password.
 pub(crate) async fn submit(
     State(st): State<AppState>,
     peer: ConnectInfo<SocketAddr>,
+    Extension(ui): Extension<Ui>,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -137,9 +145,11 @@ pub(crate) async fn submit(
         return (
             StatusCode::FORBIDDEN,
             layout(
-                "Sign in",
+                &ui,
+                ui.t("Sign in", "Вход"),
                 None,
-                html! { p.error { "The form has expired. " a href="/login" { "Sign in again" } "." } },
+                html! { p.error { (ui.t("The form has expired.", "Срок действия формы истёк.")) " "
+                a href="/login" { (ui.t("Sign in again", "Войти снова")) } "." } },
             ),
         )
             .into_response();
@@ -150,11 +160,14 @@ pub(crate) async fn submit(
     if let Err(wait) = st.limiter.check(ip, &account, Instant::now()) {
         let secs = wait.as_secs().max(1);
         tracing::warn!(%ip, login = %account, wait_s = secs, "Login refused: too many failures.");
-        let msg = format!("Too many failed logins. Try again in {secs} s.");
+        let msg = match ui.lang {
+            Lang::En => format!("Too many failed logins. Try again in {secs} s."),
+            Lang::Ru => format!("Слишком много неудачных попыток входа. Повторите через {secs} с."),
+        };
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(RETRY_AFTER, secs.to_string())],
-            form_page(&f.csrf, &next, &f.login, Some(&msg)),
+            form_page(&ui, &f.csrf, &next, &f.login, Some(&msg)),
         )
             .into_response();
     }
@@ -193,7 +206,16 @@ pub(crate) async fn submit(
         tracing::warn!(%ip, login = %account, wait = ?wait, "Login failed.");
         return (
             StatusCode::UNAUTHORIZED,
-            form_page(&f.csrf, &next, &f.login, Some("Wrong login or password.")),
+            form_page(
+                &ui,
+                &f.csrf,
+                &next,
+                &f.login,
+                Some(ui.t(
+                    "Wrong login or password.",
+                    "Неверное имя пользователя или пароль.",
+                )),
+            ),
         )
             .into_response();
     };

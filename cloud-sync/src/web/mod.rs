@@ -17,7 +17,8 @@
 //! - `data`: every SQL statement and the types the JSON API returns.
 //! - `building`: a building laid out by floor and room.
 //! - `plan`, `chart`: floor plans and history charts as SVG.
-//! - `pages`: the HTML pages; `api`: the JSON API.
+//! - `pages`, `alarm`: the HTML pages, in English or Russian (`words`: the language and the
+//!   words for values and states); `api`: the JSON API.
 //! - `requests`: acknowledging and shelving from the office (pulled by the gateways).
 //! - `time`: timestamps and ages.
 
@@ -41,6 +42,7 @@ use tokio::sync::Semaphore;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+mod alarm;
 mod api;
 mod building;
 pub mod chart;
@@ -54,8 +56,9 @@ pub mod requests;
 mod session;
 pub mod time;
 pub mod users;
+pub mod words;
 
-pub use building::{BuildingView, FloorView, RoomView, TenantView};
+pub use building::{BuildingView, FloorView, RoomKind, RoomReading, RoomView, TenantView};
 pub use config::{ConfigError, LoginLimits, ServeConfig, SslMode};
 pub use limit::LoginStats;
 pub use users::{
@@ -242,10 +245,10 @@ fn router(state: AppState) -> Router {
             "/sensors/{gateway}/{sensor}/chart.svg",
             get(pages::chart_svg),
         )
-        .route("/alarms/{gateway}/{alarm}", get(pages::alarm))
+        .route("/alarms/{gateway}/{alarm}", get(alarm::alarm))
         .route(
             "/alarms/{gateway}/{alarm}/comments",
-            post(pages::add_comment),
+            post(alarm::add_comment),
         )
         .route("/alarms/{gateway}/{alarm}/requests", post(requests::form))
         .route("/logout", post(login::logout))
@@ -276,6 +279,7 @@ fn router(state: AppState) -> Router {
         // Browsers ask for it on every site; answering here keeps it from the login redirect.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .merge(protected)
+        .layer(middleware::from_fn(words::language))
         .layer(middleware::from_fn(same_origin))
         .layer(middleware::map_response(security_headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

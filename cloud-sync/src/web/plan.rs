@@ -1,6 +1,8 @@
 //! Floor plans as SVG, drawn on the server from the synced site metadata: room polygons when
-//! the site gives them, else an automatic grid of rooms; rooms coloured by temperature, a marker
-//! on rooms with open alarms.
+//! the site gives them, else an automatic grid of rooms; comfort rooms coloured by temperature,
+//! plant rooms by the state of their alarms (see [`room_fill`]), a marker on rooms with open
+//! alarms. Every label is drawn at least [`MIN_LABEL_PX`] high: the picture has a minimum width
+//! and scrolls inside its own box on a narrow screen.
 //!
 //! Owns: the drawing (pure: a floor in, SVG text out). Does not own: the layout by floor and
 //! room (`building`). Independent of the gateway's PNG renderer on purpose: the centre does not
@@ -8,7 +10,21 @@
 
 use std::fmt::Write as _;
 
-use super::building::{FloorView, RoomView};
+use super::building::{FloorView, RoomKind, RoomView};
+use super::words::{Lang, reading_text};
+
+/// The smallest a plan's label may be drawn on screen, in CSS pixels.
+pub const MIN_LABEL_PX: f64 = 11.5;
+
+/// Plant room colours: an alarm waiting for acknowledgement, an acknowledged open alarm, all
+/// normal with fresh values. None of them is on the temperature scale.
+pub const PLANT_UNACKED: &str = "#b00020";
+/// See [`PLANT_UNACKED`].
+pub const PLANT_ACKED: &str = "#f9a825";
+/// See [`PLANT_UNACKED`].
+pub const PLANT_NORMAL: &str = "#d7d2e8";
+/// A room with no fresh value (either kind).
+pub const NO_VALUE: &str = "#e0e0e0";
 
 /// Width of the grid cell of a room without geometry, in SVG units.
 const CELL_W: f64 = 180.0;
@@ -49,6 +65,28 @@ pub fn temperature_colour(t: Option<f64>) -> String {
         ]
     };
     format!("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2])
+}
+
+/// The fill of a room: a comfort room by its temperature; a plant room by its alarms (an
+/// unacknowledged one red, an acknowledged one amber), else pale violet when its sensors report
+/// and grey when none does.
+pub fn room_fill(room: &RoomView) -> String {
+    match room.kind {
+        RoomKind::Comfort => temperature_colour(room.temperature),
+        RoomKind::Plant if room.unacked => PLANT_UNACKED.to_owned(),
+        RoomKind::Plant if room.open_alarms > 0 => PLANT_ACKED.to_owned(),
+        RoomKind::Plant if room.reading.is_some() => PLANT_NORMAL.to_owned(),
+        RoomKind::Plant => NO_VALUE.to_owned(),
+    }
+}
+
+/// A room's summary as the plan writes it: its reading in words ("21.3 °C", "dry"), or "no
+/// value".
+pub fn room_text(lang: Lang, room: &RoomView) -> String {
+    match &room.reading {
+        Some(r) => reading_text(lang, Some(r.value), r.kind.as_deref(), r.unit.as_deref()),
+        None => lang.t("no value", "нет данных").to_owned(),
+    }
 }
 
 /// WCAG relative luminance of `#rrggbb` (`None` for anything else).
@@ -109,7 +147,7 @@ struct Placed<'a> {
 }
 
 /// The SVG of one floor. `link` makes each room a link (e.g. to its part of the page).
-pub fn floor_svg(floor: &FloorView, link: &dyn Fn(&RoomView) -> String) -> String {
+pub fn floor_svg(lang: Lang, floor: &FloorView, link: &dyn Fn(&RoomView) -> String) -> String {
     let geometry = floor.width.zip(floor.height);
     // Plan units to SVG units: plans are drawn 800 wide.
     let (scale, plan_h) = match geometry {
@@ -178,20 +216,29 @@ pub fn floor_svg(floor: &FloorView, link: &dyn Fn(&RoomView) -> String) -> Strin
 
     let mut svg = String::new();
     let pad = 12.0;
+    let view_w = total_w + 2.0 * pad;
+    // Never so small that a label is under MIN_LABEL_PX on screen.
+    let min_w = (view_w * MIN_LABEL_PX / font).ceil();
     write!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plan\" role=\"img\" \
-         viewBox=\"{:.1} {:.1} {:.1} {:.1}\" width=\"{:.0}\" data-floor=\"{}\" \
-         font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"{font}\">",
+         viewBox=\"{:.1} {:.1} {:.1} {:.1}\" width=\"{:.0}\" style=\"min-width:{min_w:.0}px\" \
+         data-floor=\"{}\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"{font}\">",
         -pad,
         -pad,
-        total_w + 2.0 * pad,
+        view_w,
         total_h + 2.0 * pad,
-        (total_w + 2.0 * pad).min(900.0),
+        view_w.min(900.0).max(min_w),
         esc(&floor.floor_id)
     )
     .ok();
-    write!(svg, "<title>Floor {}</title>", esc(&floor.name)).ok();
+    write!(
+        svg,
+        "<title>{} {}</title>",
+        lang.t("Floor", "Этаж"),
+        esc(&floor.name)
+    )
+    .ok();
     if let Some((_, _)) = geometry {
         write!(
             svg,
@@ -201,7 +248,7 @@ pub fn floor_svg(floor: &FloorView, link: &dyn Fn(&RoomView) -> String) -> Strin
         .ok();
     }
     for p in &placed {
-        draw_room(&mut svg, p, font, link);
+        draw_room(&mut svg, lang, p, font, link);
     }
     svg.push_str("</svg>");
     svg
@@ -216,31 +263,40 @@ fn grid_columns(n: usize) -> usize {
     cols.max(n.min(4))
 }
 
-fn draw_room(svg: &mut String, p: &Placed<'_>, font: f64, link: &dyn Fn(&RoomView) -> String) {
+fn draw_room(
+    svg: &mut String,
+    lang: Lang,
+    p: &Placed<'_>,
+    font: f64,
+    link: &dyn Fn(&RoomView) -> String,
+) {
     let room = p.room;
     let points: Vec<String> = p
         .points
         .iter()
         .map(|[x, y]| format!("{x:.1},{y:.1}"))
         .collect();
-    let temp = room
-        .temperature
-        .map_or_else(|| "no value".to_owned(), |t| format!("{t:.1} °C"));
+    let temp = room_text(lang, room);
+    let fill = room_fill(room);
     write!(
         svg,
-        "<a href=\"{}\"><g class=\"room\" data-room=\"{}\">\
+        "<a href=\"{}\"><g class=\"room\" data-room=\"{}\" data-kind=\"{}\">\
          <title>{} — {}</title>\
          <polygon points=\"{}\" fill=\"{}\" stroke=\"#333\" stroke-width=\"1.5\"/>",
         esc(&link(room)),
         esc(&room.room_id),
+        match room.kind {
+            RoomKind::Comfort => "comfort",
+            RoomKind::Plant => "plant",
+        },
         esc(&room.name),
         esc(&temp),
         points.join(" "),
-        temperature_colour(room.temperature)
+        fill
     )
     .ok();
     let [x, y] = p.label;
-    let ink = text_on(&temperature_colour(room.temperature));
+    let ink = text_on(&fill);
     write!(
         svg,
         "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-weight=\"bold\" \
@@ -284,6 +340,7 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::building::RoomReading;
 
     fn room(id: &str, t: Option<f64>, polygon: Option<Vec<[f64; 2]>>, alarms: usize) -> RoomView {
         RoomView {
@@ -292,7 +349,13 @@ mod tests {
             tenant_id: None,
             tenant: None,
             polygon,
+            kind: RoomKind::Comfort,
             temperature: t,
+            reading: t.map(|value| RoomReading {
+                value,
+                kind: Some("temperature".into()),
+                unit: Some("°C".into()),
+            }),
             open_alarms: alarms,
             unacked: alarms > 0,
             sensors: Vec::new(),
@@ -331,6 +394,70 @@ mod tests {
     }
 
     #[test]
+    fn plant_rooms_are_coloured_by_their_alarms_with_legible_text() {
+        let mut boiler = room("boiler", None, None, 0);
+        boiler.kind = RoomKind::Plant;
+        boiler.reading = Some(RoomReading {
+            value: 61.0,
+            kind: Some("temperature".into()),
+            unit: Some("°C".into()),
+        });
+        assert_eq!(room_fill(&boiler), PLANT_NORMAL, "61 °C is normal there");
+        assert_eq!(room_text(Lang::En, &boiler), "61.0 °C");
+        boiler.open_alarms = 1;
+        boiler.unacked = false;
+        assert_eq!(room_fill(&boiler), PLANT_ACKED);
+        boiler.unacked = true;
+        assert_eq!(room_fill(&boiler), PLANT_UNACKED);
+        boiler.reading = None;
+        boiler.open_alarms = 0;
+        boiler.unacked = false;
+        assert_eq!(room_fill(&boiler), NO_VALUE);
+        assert_eq!(room_text(Lang::Ru, &boiler), "нет данных");
+        for bg in [PLANT_UNACKED, PLANT_ACKED, PLANT_NORMAL, NO_VALUE] {
+            assert!(contrast(bg, text_on(bg)) >= 4.5, "{bg}");
+        }
+        let mut basement = room("basement", None, None, 0);
+        basement.kind = RoomKind::Plant;
+        basement.reading = Some(RoomReading {
+            value: 0.0,
+            kind: Some("leak".into()),
+            unit: None,
+        });
+        assert_eq!(room_text(Lang::En, &basement), "dry");
+        assert_eq!(room_text(Lang::Ru, &basement), "сухо");
+    }
+
+    #[test]
+    fn labels_keep_their_size_on_a_narrow_screen() {
+        let rooms = (1..=16)
+            .map(|i| room(&format!("{i}"), Some(20.0), None, 0))
+            .collect();
+        let svg = floor_svg(Lang::En, &floor(None, rooms), &|_| "#".into());
+        let attr = |name: &str| -> f64 {
+            let start = svg.find(&format!("{name}")).unwrap() + name.len();
+            let rest = &svg[start..];
+            rest[..rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap()]
+                .parse()
+                .unwrap()
+        };
+        let view_w: f64 = svg
+            .split("viewBox=\"")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let min = attr("min-width:");
+        assert!(min / view_w * 15.0 >= MIN_LABEL_PX, "{min} for {view_w}");
+        assert!(attr(" width=\"") >= min);
+    }
+
+    #[test]
     fn polygons_are_scaled_and_other_rooms_gridded() {
         let square = vec![[0.0, 0.0], [10.0, 0.0], [10.0, 5.0], [0.0, 5.0]];
         let f = floor(
@@ -340,7 +467,7 @@ mod tests {
                 room("102", None, None, 0),
             ],
         );
-        let svg = floor_svg(&f, &|r| format!("#room-{}", r.room_id));
+        let svg = floor_svg(Lang::En, &f, &|r| format!("#room-{}", r.room_id));
         assert!(
             svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
             "{svg}"
@@ -361,7 +488,7 @@ mod tests {
         let rooms = (1..=7)
             .map(|i| room(&format!("{i}"), Some(20.0), None, 0))
             .collect();
-        let svg = floor_svg(&floor(None, rooms), &|_| "#".into());
+        let svg = floor_svg(Lang::En, &floor(None, rooms), &|_| "#".into());
         assert_eq!(svg.matches("<polygon").count(), 7);
         assert!(!svg.contains("alarm-marker"));
     }

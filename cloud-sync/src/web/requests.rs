@@ -22,6 +22,7 @@ use super::data::{DataError, Viewer, begin, db, possible_id};
 use super::pages;
 use super::session::{self, Session};
 use super::time::Time;
+use super::words::Ui;
 
 /// Shortest and longest shelving the office may ask for.
 const SHELVE_MIN: Duration = Duration::from_secs(60);
@@ -165,26 +166,31 @@ pub(crate) struct RequestForm {
 pub(crate) async fn form(
     State(st): State<AppState>,
     Extension(s): Extension<Session>,
+    Extension(ui): Extension<Ui>,
     Path((gateway, alarm)): Path<(String, i64)>,
     Form(f): Form<RequestForm>,
 ) -> Response {
     if !session::same(&s.csrf, &f.csrf) {
         return pages::page_error(
+            &ui,
             StatusCode::FORBIDDEN,
-            "The form is not valid for this session; reload the page.",
+            ui.t(
+                "The form is not valid for this session; reload the page.",
+                "Форма недействительна для этого сеанса; обновите страницу.",
+            ),
         );
     }
     let action = match Action::parse(&f.action, f.duration.as_deref()) {
         Ok(a) => a,
-        Err(m) => return pages::page_error(StatusCode::UNPROCESSABLE_ENTITY, &m),
+        Err(m) => return pages::page_error(&ui, StatusCode::UNPROCESSABLE_ENTITY, &m),
     };
     match ask(&st.pool, Viewer(&s.id_hash), &gateway, alarm, action).await {
         Ok(Some(r)) => {
             tracing::info!(login = %s.login, gateway = %gateway, alarm, action = %r.action, request = r.request_id, "Alarm action requested from the office.");
             Redirect::to(&format!("/alarms/{gateway}/{alarm}#requests")).into_response()
         }
-        Ok(None) => pages::page_error(StatusCode::NOT_FOUND, "No such alarm."),
-        Err(e) => pages::failed(&e),
+        Ok(None) => pages::not_found(&ui, "No such alarm.", "Такой тревоги нет."),
+        Err(e) => pages::failed(&ui, &e),
     }
 }
 

@@ -13,6 +13,9 @@ use crate::alarms::AlarmView;
 use crate::alarms::text::{number, severity_word, state_word};
 use crate::model::{Lang, Quality, Severity};
 
+/// Phone first: nothing is wider than the screen (a table, and a floor plan drawn at its own
+/// size so its labels stay legible, scroll inside their own box), and every text contrasts at
+/// least 4.5:1 with its background.
 const STYLE: &str = "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0 auto;\
 max-width:72rem;padding:1rem;color:#222;background:#fff;overflow-wrap:anywhere}header{display:flex;justify-content:space-between;align-items:baseline;flex-wrap:wrap;\
 gap:.5rem}h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.15rem;margin-top:1.6rem;\
@@ -22,8 +25,8 @@ padding:.25rem .5rem;border-bottom:1px solid #eee;vertical-align:top}.num{text-a
 font-variant-numeric:tabular-nums}.sev-critical,.sev-high{color:#b00;font-weight:600}\
 .sev-medium{color:#8a5300}.stale,.stale .note{color:#595959}.note{color:#555;font-size:.9rem}.flash{padding:.5rem;\
 border-radius:.3rem;background:#eef6ee}.flash.bad{background:#fbeaea}.plans{display:flex;\
-flex-wrap:wrap;gap:1rem}.plans figure{margin:0}.plans img,.reply img{max-width:100%;\
-border:1px solid #ddd}.chat{border:1px solid #ddd;border-radius:.3rem;padding:.5rem}\
+flex-wrap:wrap;gap:1rem}.plans figure{margin:0;min-width:0;max-width:100%;overflow-x:auto}\
+.plans img{display:block;border:1px solid #ddd}.reply img{max-width:100%;border:1px solid #ddd}.chat{border:1px solid #ddd;border-radius:.3rem;padding:.5rem}\
 .q{font-weight:600;margin-top:.6rem}.a{white-space:pre-wrap}form.inline{display:inline}\
 input[type=text],input[type=password]{width:100%;max-width:40rem;padding:.4rem;font-size:1rem}\
 button{padding:.35rem .8rem;font-size:1rem}.langs a{margin-left:.5rem}";
