@@ -1878,8 +1878,10 @@ return { boiler: room('boiler room'), basement: room('basement'), office: room('
 const VISIBLE_TEXT_JS: &str = r#"
 const parts = [document.title, document.body.innerText];
 for (const t of document.querySelectorAll('svg text')) parts.push(t.textContent);
-for (const e of document.querySelectorAll('input[type=submit], button, option, [aria-label]')) {
-  parts.push(e.value || '', e.textContent || '', e.getAttribute('aria-label') || '');
+for (const e of document.querySelectorAll('input[type=submit]')) parts.push(e.value);
+for (const e of document.querySelectorAll('button, option')) parts.push(e.textContent);
+for (const e of document.querySelectorAll('[aria-label], [placeholder]')) {
+  parts.push(e.getAttribute('aria-label') || '', e.getAttribute('placeholder') || '');
 }
 return parts.join('\n');
 "#;

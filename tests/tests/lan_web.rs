@@ -45,7 +45,7 @@ token_env = "MARKOFF_LAN_WEB_IVAN"
 /// Run in the dashboard: each floor plan's drawn width against its picture's own width.
 const PLAN_SCALE_JS: &str = r#"
 return Array.from(document.querySelectorAll('.plans img')).map((i) => ({
-  src: i.getAttribute('src'), complete: i.complete, natural: i.naturalWidth, shown: i.getBoundingClientRect().width,
+  src: i.getAttribute('src'), complete: i.complete, natural: i.naturalWidth, shown: i.clientWidth,
 }));
 "#;
 
@@ -108,11 +108,15 @@ async fn the_lan_page_is_readable_on_a_phone_and_a_laptop_in_both_languages() {
             .click()
             .await
             .unwrap();
-        let alarm = browser
-            .wait()
-            .for_element(Locator::Css("tr.alarm"))
-            .await
-            .unwrap_or_else(|e| panic!("no alarm on the dashboard ({e}):\n{}", gw.log()));
+        let alarm = match browser.wait().for_element(Locator::Css("tr.alarm")).await {
+            Ok(a) => a,
+            Err(e) => panic!(
+                "no alarm on the dashboard ({e}) at {}:\n{}\n{}",
+                browser.current_url().await.unwrap(),
+                browser.source().await.unwrap(),
+                gw.log()
+            ),
+        };
         assert!(alarm.text().await.unwrap().contains("RoomTooWarm"));
         let page_lang = browser
             .execute("return document.documentElement.lang;", vec![])
@@ -133,7 +137,7 @@ async fn the_lan_page_is_readable_on_a_phone_and_a_laptop_in_both_languages() {
             .await;
             // Every plan is drawn at its picture's own size, so its labels keep the size the
             // renderer gave them; on the phone the plan scrolls inside its own box.
-            let mut plans = serde_json::Value::Null;
+            let mut plans: serde_json::Value;
             assert_eventually!(
                 {
                     plans = browser.execute(PLAN_SCALE_JS, vec![]).await.unwrap();
@@ -146,10 +150,8 @@ async fn the_lan_page_is_readable_on_a_phone_and_a_laptop_in_both_languages() {
                 "plans not loaded: {plans}"
             );
             for p in plans.as_array().unwrap() {
-                let (natural, shown) = (
-                    p["natural"].as_f64().unwrap(),
-                    p["shown"].as_f64().unwrap(),
-                );
+                let (natural, shown) =
+                    (p["natural"].as_f64().unwrap(), p["shown"].as_f64().unwrap());
                 assert!(
                     (shown - natural).abs() <= 1.0,
                     "{lang} at {w}x{h}: a plan is shrunk to {shown} of {natural} px: {p}"

@@ -435,7 +435,7 @@ mod tests {
             .collect();
         let svg = floor_svg(Lang::En, &floor(None, rooms), &|_| "#".into());
         let attr = |name: &str| -> f64 {
-            let start = svg.find(&format!("{name}")).unwrap() + name.len();
+            let start = svg.find(name).unwrap() + name.len();
             let rest = &svg[start..];
             rest[..rest
                 .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -214,7 +214,8 @@ fn router(core: Core, agent: Agent, auth: Arc<Auth>) -> Router {
         .with_state(Page { core, agent, auth })
 }
 
-/// Headers on every answer: never cached, no script, not framed, no referrer.
+/// Headers on every answer: never cached, no script, not framed, no referrer to other sites
+/// (`same-origin`: with `no-referrer` a browser's form posts carry `Origin: null`).
 async fn protect(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -229,7 +230,7 @@ async fn protect(mut res: Response) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     res
 }
