@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use markoff_cloud_sync::{ReadingRow, Stream};
+use markoff_cloud_sync::ReadingRow;
 use markoff_tests::pg::PgTestDb;
 use markoff_tests::pgbouncer::PgBouncer;
 use sqlx::Connection as _;
