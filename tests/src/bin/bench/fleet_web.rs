@@ -309,23 +309,24 @@ async fn generate(admin: &mut sqlx::PgConnection, args: &Args) -> anyhow::Result
         ),
         (
             "a year of alarm events",
-            // One statement per gateway, as uploads are: the trigger keeping alarm_latest
-            // reads the statement's rows.
+            // One statement per gateway and week, as uploads bring them: the trigger keeping
+            // alarm_latest reads the statement's rows.
             "DO $$ DECLARE g text; BEGIN \
              FOR g IN SELECT gateway_id FROM markoff.gateways ORDER BY 1 LOOP \
+             FOR wk IN 0 .. 52 LOOP \
              INSERT INTO markoff.alarm_events (gateway_id, seq, ts, alarm_id, alarm, rule, sensor, \
                  event, state, severity, value, message, actor, channel) \
-             SELECT g, row_number() OVER (ORDER BY w, a, e), \
-                    now() - interval '365 days' + w * interval '7 days' + a * interval '1 hour' \
+             SELECT g, wk * 60 + row_number() OVER (ORDER BY a, e), \
+                    now() - interval '365 days' + wk * interval '7 days' + a * interval '1 hour' \
                         + e * interval '10 minutes', \
                     a, format('high/s%s', a), 'high', format('f1.r1%s.temperature%s', lpad(a::text, 2, '0'), a), \
                     (ARRAY['raised', 'acked', 'cleared'])[e + 1], \
                     (ARRAY['active_unacked', 'active_acked', 'normal'])[e + 1], \
                     'warning', 30.5, 'Temperature above 30 °C', \
                     CASE WHEN e = 1 THEN 'operator' END, CASE WHEN e = 1 THEN 'web' END \
-             FROM generate_series(0, 52) w, generate_series(1, 20) a, generate_series(0, 2) e \
-             WHERE NOT (w = 52 AND (a > 3 OR e > 0)); \
-             END LOOP; END $$"
+             FROM generate_series(1, 20) a, generate_series(0, 2) e \
+             WHERE NOT (wk = 52 AND (a > 3 OR e > 0)); \
+             END LOOP; END LOOP; END $$"
                 .to_owned(),
         ),
         (
