@@ -583,8 +583,10 @@ async fn run_fleet(
                 seq += i64::try_from(per_tick).unwrap_or(0);
                 pending.extend(rows);
                 if conn.is_none() {
+                    // The uploader's connect_timeout default (10 s) and more: a thousand SCRAM
+                    // logins at once queue for the bench's two threads.
                     match tokio::time::timeout(
-                        Duration::from_secs(5),
+                        Duration::from_secs(30),
                         connect(&addr, &db, role, pw),
                     )
                     .await

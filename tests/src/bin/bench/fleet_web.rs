@@ -352,7 +352,7 @@ async fn generate(admin: &mut sqlx::PgConnection, args: &Args) -> anyhow::Result
         ),
         (
             "analyze",
-            "VACUUM ANALYZE markoff.buildings, markoff.gateways, markoff.floors, markoff.rooms, \
+            "ANALYZE markoff.buildings, markoff.gateways, markoff.floors, markoff.rooms, \
              markoff.tenants, markoff.sensors, markoff.sensor_latest, markoff.alarm_events, \
              markoff.alarm_latest, markoff.readings_10m, markoff.sync_cursors; ANALYZE markoff.readings"
                 .to_owned(),
