@@ -273,3 +273,70 @@ fn upgrade_keeps_every_reading_once_and_the_sync_cursor_carries_on() {
     assert_eq!(history(&layout, &before.sensors), want);
     assert_eq!(facts(&conn).cursor, before.cursor);
 }
+
+#[tokio::test]
+async fn the_daemon_upgrades_at_start_and_opens_the_upgraded_buffer_again() {
+    use markoff::config::StoreConfig;
+    use markoff::model::{Reading, SensorId, Seq, Timestamp};
+    use markoff::service::metrics::Metrics;
+    use markoff::service::supervisor::Heartbeat;
+    use markoff::store::{Store, StoreOptions, SyncReader};
+
+    let (_dir, path) = copy_fixture();
+    let (before, old) = {
+        let conn = Connection::open(&path).unwrap();
+        (facts(&conn), old_rows(&conn))
+    };
+    let open = || {
+        Store::open(
+            &StoreConfig::default(),
+            &path,
+            StoreOptions { uplink: true },
+            Metrics::new(),
+            Heartbeat::new("test"),
+        )
+        .unwrap()
+    };
+    let store = open();
+    {
+        let conn = Connection::open(&path).unwrap();
+        assert!(!table_exists(&conn, "readings"), "readings is dropped");
+        assert_eq!(inspected(&conn), old, "every reading once, bit for bit");
+        assert_eq!(facts(&conn).cursor, before.cursor);
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 7);
+    }
+    // The uploader carries on at its cursor with the unsynced readings.
+    let sync = SyncReader::open(&path).unwrap();
+    let chunk = sync.readings(1433, 10_000).unwrap();
+    let seqs: Vec<i64> = chunk.rows.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1434..=2150).collect::<Vec<_>>());
+    assert_eq!(chunk.local_max, 2150);
+    store.writer.drain();
+    assert!(store.writer.finished().await);
+
+    // A second start opens the upgraded file; new readings take seqs after every old one.
+    let store = open();
+    let receipt = store
+        .ingest
+        .write(vec![Reading::good(
+            SensorId::new("f1.r101.temperature"),
+            Timestamp::now(),
+            21.5,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(receipt.first, Seq(2151));
+    store.writer.drain();
+    assert!(store.writer.finished().await);
+    let store = open();
+    store.writer.drain();
+    assert!(store.writer.finished().await);
+    let conn = Connection::open(&path).unwrap();
+    let now = inspected(&conn);
+    assert_eq!(now.len(), old.len() + 1);
+    assert!(old.iter().all(|(seq, row)| now.get(seq) == Some(row)));
+    assert_eq!(facts(&conn).dropped, before.dropped, "nothing dropped");
+}

@@ -90,26 +90,30 @@ impl std::borrow::Borrow<str> for SensorId {
     }
 }
 
-/// The newest reading of every sensor, read from the database (what the cache holds).
+/// The newest reading of every sensor, read from the database (what the cache holds): the
+/// folded ones from `latest`, then the log not folded yet.
 pub(crate) fn read_latest(
     conn: &Connection,
 ) -> Result<Vec<(String, LatestValue)>, rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.key, r.seq, r.ts, r.value, r.quality FROM sensors s \
-         JOIN readings r ON r.seq = (SELECT seq FROM readings WHERE sensor = s.id ORDER BY ts DESC, seq DESC LIMIT 1)",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            LatestValue {
-                seq: Seq(r.get(1)?),
-                ts: Timestamp(r.get(2)?),
-                value: r.get(3)?,
-                quality: Quality::from_code(r.get(4)?),
-            },
-        ))
-    })?;
-    rows.collect()
+    let keys: HashMap<i64, String> = conn
+        .prepare_cached("SELECT id, key FROM sensors")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(super::series::latest(conn)?
+        .into_iter()
+        .filter_map(|(id, r)| {
+            let key = keys.get(&id)?.clone();
+            Some((
+                key,
+                LatestValue {
+                    seq: Seq(r.seq),
+                    ts: Timestamp(r.ts),
+                    value: r.value,
+                    quality: Quality::from_code(i64::from(r.quality)),
+                },
+            ))
+        })
+        .collect())
 }
 
 /// Fills the cache from the database at start, so the latest values survive a restart.

@@ -2,13 +2,17 @@
 //! for them: statistics per time bucket, a series to draw (thinned as it is read when long), and
 //! every reading after a seq cursor.
 //!
-//! Owns: range queries over `readings`. Does not own: what the numbers mean for a person
+//! Owns: range queries over a sensor's series (`series`: its chunks and the unfolded log) and
+//! reads by seq cursor. Does not own: what the numbers mean for a person
 //! (`crate::agent::tools`, `crate::render`).
 
-use rusqlite::{OptionalExtension, params};
+use std::collections::{BTreeMap, HashMap};
 
+use rusqlite::{Connection, OptionalExtension};
+
+use super::codec::ChunkRow;
 use super::reader::{Lane, ReadConnection};
-use super::{Reader, StoreError};
+use super::{Reader, StoreError, fold, series};
 use crate::model::{Quality, Reading, SensorId, Seq, StoredReading, Timestamp};
 
 /// Readings returned one by one up to this many in a series' window; above it, only the lowest
@@ -59,43 +63,43 @@ impl Reader {
     ) -> Result<(Vec<BucketStats>, Option<(Timestamp, f64)>), StoreError> {
         let key = sensor.to_owned();
         let (from, to) = (from.as_millis(), to.as_millis());
+        let bucket_ms = bucket_ms.max(1);
         self.run(Lane::Heavy, move |c| {
-            let c = &c.conn;
-            let mut stmt = c.prepare_cached(
-                "SELECT (r.ts - ?2) / ?3 AS b, avg(r.value), min(r.value), max(r.value), count(*) \
-                 FROM readings r JOIN sensors s ON s.id = r.sensor \
-                 WHERE s.key = ?1 AND r.ts >= ?2 AND r.ts <= ?4 AND r.quality = 0 AND r.value IS NOT NULL \
-                 GROUP BY b ORDER BY b",
-            )?;
-            let mut rows = stmt
-                .query_map(params![key, from, bucket_ms, to], |r| {
-                    Ok(BucketStats {
-                        index: r.get(0)?,
-                        avg: r.get(1)?,
-                        min: r.get(2)?,
-                        max: r.get(3)?,
-                        count: r.get(4)?,
-                        last: 0.0,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            // With a single max() aggregate SQLite takes the bare column from the newest row.
-            let mut newest = c.prepare_cached(
-                "SELECT (r.ts - ?2) / ?3 AS b, r.value, max(r.ts) \
-                 FROM readings r JOIN sensors s ON s.id = r.sensor \
-                 WHERE s.key = ?1 AND r.ts >= ?2 AND r.ts <= ?4 AND r.quality = 0 AND r.value IS NOT NULL \
-                 GROUP BY b ORDER BY b",
-            )?;
-            let newest = newest
-                .query_map(params![key, from, bucket_ms, to], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, i64>(2)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (row, n) in rows.iter_mut().zip(&newest) {
-                row.last = n.1;
+            let Some(id) = sensor_id(&c.conn, &key)? else {
+                return Ok((Vec::new(), None));
+            };
+            let mut rows = Vec::new();
+            series::range(&c.conn, id, from, to, &mut rows)?;
+            // In time order: the newest good value of a bucket is the last one added.
+            let mut buckets: Vec<BucketStats> = Vec::new();
+            let mut last = None;
+            for r in rows {
+                let Some(v) = good(&r) else { continue };
+                let index = (r.ts - from) / bucket_ms;
+                match buckets.last_mut() {
+                    Some(b) if b.index == index => {
+                        b.avg += v;
+                        b.min = b.min.min(v);
+                        b.max = b.max.max(v);
+                        b.count += 1;
+                        b.last = v;
+                    }
+                    _ => buckets.push(BucketStats {
+                        index,
+                        avg: v,
+                        min: v,
+                        max: v,
+                        count: 1,
+                        last: v,
+                    }),
+                }
+                last = Some((Timestamp(r.ts), v));
             }
-            let last = newest.last().map(|n| (Timestamp(n.2), n.1));
-            Ok::<_, rusqlite::Error>((rows, last))
+            for b in &mut buckets {
+                // `avg` held the sum.
+                b.avg /= b.count as f64;
+            }
+            Ok::<_, rusqlite::Error>((buckets, last))
         })
         .await
     }
@@ -124,23 +128,38 @@ impl Reader {
         after: Seq,
         limit: i64,
     ) -> Result<Vec<StoredReading>, StoreError> {
+        let limit = usize::try_from(limit.max(0)).unwrap_or(usize::MAX);
         self.run(Lane::Heavy, move |c| {
-            let mut stmt = c.conn.prepare_cached(
-                "SELECT r.seq, s.key, r.ts, r.value, r.quality FROM readings r \
-                 JOIN sensors s ON s.id = r.sensor WHERE r.seq > ?1 ORDER BY r.seq LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after.0, limit], |r| {
-                Ok(StoredReading {
-                    seq: Seq(r.get(0)?),
+            let rows = series::after_seq(&c.conn, after.0, limit)?;
+            let mut keys: HashMap<i64, SensorId> = HashMap::new();
+            let mut stmt = c
+                .conn
+                .prepare_cached("SELECT key FROM sensors WHERE id = ?1")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (seq, r) in rows {
+                let sensor = match keys.get(&r.sensor) {
+                    Some(k) => k.clone(),
+                    None => {
+                        let key: String = stmt
+                            .query_row([r.sensor], |row| row.get(0))
+                            .optional()?
+                            .unwrap_or_default();
+                        let key = SensorId::new(key);
+                        keys.insert(r.sensor, key.clone());
+                        key
+                    }
+                };
+                out.push(StoredReading {
+                    seq: Seq(seq),
                     reading: Reading {
-                        sensor: SensorId::new(r.get::<_, String>(1)?),
-                        ts: Timestamp(r.get(2)?),
-                        value: r.get(3)?,
-                        quality: Quality::from_code(r.get(4)?),
+                        sensor,
+                        ts: Timestamp(r.ts),
+                        value: r.value,
+                        quality: Quality::from_code(i64::from(r.quality)),
                     },
-                })
-            })?;
-            rows.collect()
+                });
+            }
+            Ok::<_, rusqlite::Error>(out)
         })
         .await
     }
@@ -158,81 +177,109 @@ impl ReadConnection {
     ) -> Result<Option<Vec<SeriesPoint>>, StoreError> {
         let c = &self.conn;
         let (from, to) = (from.as_millis(), to.as_millis());
-        let Some(id): Option<i64> = c
-            .query_row("SELECT id FROM sensors WHERE key = ?1", [sensor], |r| {
-                r.get(0)
-            })
-            .optional()?
-        else {
+        let Some(id) = sensor_id(c, sensor)? else {
             return Ok(None);
         };
-        let count: i64 = c.query_row(
-            "SELECT count(*) FROM readings WHERE sensor = ?1 AND ts BETWEEN ?2 AND ?3",
-            params![id, from, to],
-            |r| r.get(0),
-        )?;
-        let mut out = Vec::new();
-        if count <= MAX_RAW_POINTS {
-            let mut stmt = c.prepare_cached(
-            "SELECT ts, value, quality FROM readings WHERE sensor = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts, seq",
-        )?;
-            let rows = stmt.query_map(params![id, from, to], |r| {
-                let quality = Quality::from_code(r.get(2)?);
-                Ok(SeriesPoint {
-                    ts: r.get(0)?,
-                    value: r
-                        .get::<_, Option<f64>>(1)?
-                        .filter(|_| quality == Quality::Good),
-                })
-            })?;
-            for row in rows {
-                out.push(row?);
-            }
-            return Ok(Some(out));
-        }
-        // Thinned while streaming in index order (no GROUP BY: SQLite would sort every row):
-        // per bucket, the lowest and the highest good value at their own times.
-        let bucket = ((to - from) / BUCKETS).max(1);
-        let mut stmt = c.prepare_cached(
-        "SELECT ts, value, quality FROM readings WHERE sensor = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts, seq",
-    )?;
-        let mut rows = stmt.query(params![id, from, to])?;
-        let mut current: Option<Bucket> = None;
-        while let Some(r) = rows.next()? {
-            let ts: i64 = r.get(0)?;
-            let value: Option<f64> = r.get(1)?;
-            let quality = Quality::from_code(r.get(2)?);
-            let good = value.filter(|_| quality == Quality::Good);
-            let b = (ts - from) / bucket;
-            if current.as_ref().is_some_and(|c| c.index != b)
-                && let Some(done) = current.take()
-            {
-                done.emit(&mut out);
-            }
-            current
-                .get_or_insert_with(|| Bucket::new(b, ts))
-                .add(ts, good);
-        }
-        if let Some(done) = current {
-            done.emit(&mut out);
-        }
-        Ok(Some(out))
+        Ok(Some(series::snapshot(c, |c| {
+            series_points(c, id, from, to)
+        })?))
     }
+}
+
+/// The sensor's `sensors.id`.
+fn sensor_id(c: &Connection, key: &str) -> Result<Option<i64>, rusqlite::Error> {
+    c.prepare_cached("SELECT id FROM sensors WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+}
+
+/// The value of a reading that has a good one.
+fn good(r: &ChunkRow) -> Option<f64> {
+    r.value
+        .filter(|_| Quality::from_code(i64::from(r.quality)) == Quality::Good)
+}
+
+/// See [`ReadConnection::series`]. Chunks that lie inside the range are counted by their row
+/// alone; when the range is long enough to be thinned, a chunk that falls within one time bucket
+/// gives that bucket its rollup (least and greatest good value) without being decoded.
+fn series_points(
+    c: &Connection,
+    sensor: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<SeriesPoint>, rusqlite::Error> {
+    let chunks = series::chunks_in(c, sensor, from, to)?;
+    // Readings of chunks that cross an end of the range, and of the unfolded tail, in range.
+    let mut loose: Vec<ChunkRow> = Vec::new();
+    let mut inside: Vec<series::ChunkInfo> = Vec::new();
+    let mut decoded = Vec::new();
+    for info in chunks {
+        if info.min_ts >= from && info.max_ts <= to {
+            inside.push(info);
+        } else {
+            decoded.clear();
+            fold::read_chunk(c, info.fold, sensor, &mut decoded)?;
+            loose.extend(decoded.iter().filter(|r| (from..=to).contains(&r.ts)));
+        }
+    }
+    series::tail(c, sensor, from, to, &mut loose)?;
+    let count = inside.iter().map(|i| i.readings).sum::<i64>() + loose.len() as i64;
+    let mut out = Vec::new();
+    if count <= MAX_RAW_POINTS {
+        for info in &inside {
+            fold::read_chunk(c, info.fold, sensor, &mut loose)?;
+        }
+        loose.sort_by_key(|r| (r.ts, r.seq));
+        out.extend(loose.iter().map(|r| SeriesPoint {
+            ts: r.ts,
+            value: good(r),
+        }));
+        return Ok(out);
+    }
+    // Thinned: per bucket, the lowest and the highest good value at their own times.
+    let width = ((to - from) / BUCKETS).max(1);
+    let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
+    let mut add = |ts: i64, value: Option<f64>| {
+        let b = (ts - from) / width;
+        buckets
+            .entry(b)
+            .or_insert_with(|| Bucket::new(ts))
+            .add(ts, value);
+    };
+    for info in &inside {
+        if (info.min_ts - from) / width == (info.max_ts - from) / width {
+            // The chunk's rollup: its least and greatest good values, placed at its first and
+            // last read time (inside the same bucket).
+            add(info.min_ts, info.low.filter(|_| info.good > 0));
+            add(info.max_ts, info.high.filter(|_| info.good > 0));
+        } else {
+            decoded.clear();
+            fold::read_chunk(c, info.fold, sensor, &mut decoded)?;
+            for r in &decoded {
+                add(r.ts, good(r));
+            }
+        }
+    }
+    for r in &loose {
+        add(r.ts, good(r));
+    }
+    for (_, b) in buckets {
+        b.emit(&mut out);
+    }
+    Ok(out)
 }
 
 /// One time bucket of a thinned history.
 #[derive(Debug)]
 struct Bucket {
-    index: i64,
     first_ts: i64,
     low: Option<(i64, f64)>,
     high: Option<(i64, f64)>,
 }
 
 impl Bucket {
-    fn new(index: i64, first_ts: i64) -> Self {
+    fn new(first_ts: i64) -> Self {
         Self {
-            index,
             first_ts,
             low: None,
             high: None,
@@ -240,11 +287,13 @@ impl Bucket {
     }
 
     fn add(&mut self, ts: i64, value: Option<f64>) {
+        self.first_ts = self.first_ts.min(ts);
         let Some(v) = value else { return };
-        if self.low.is_none_or(|(_, l)| v < l) {
+        // On equal values the earlier one stands, whatever order they come in.
+        if self.low.is_none_or(|(t, l)| v < l || (v == l && ts < t)) {
             self.low = Some((ts, v));
         }
-        if self.high.is_none_or(|(_, h)| v > h) {
+        if self.high.is_none_or(|(t, h)| v > h || (v == h && ts < t)) {
             self.high = Some((ts, v));
         }
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use super::codec::{BatchRow, ChunkRow};
-use super::{StoreError, fold, log, migrations, series, trim, upgrade};
+use super::{StoreError, fold, log, migrations, series, trim};
 
 /// A buffer file in the columnar layout, opened for direct use.
 #[derive(Debug)]
@@ -48,9 +48,7 @@ impl Layout {
             .map_err(fail)?;
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(fail)?;
-        migrations::migrate(&mut conn)?;
-        conn.execute_batch(include_str!("../../../migrations/gateway/0006_columns.sql"))?;
-        upgrade::run(&mut conn, 6)?;
+        migrations::open(&mut conn)?;
         let next_seq = log::resume_seq(&conn)?;
         Ok(Self {
             conn,

@@ -112,6 +112,7 @@ pub(crate) fn for_each_in_time(
 }
 
 /// `(readings, first seq, last seq)` of the log, `None` when it is empty.
+#[cfg(test)]
 pub(crate) fn extent(conn: &Connection) -> Result<Option<(i64, i64, i64)>, rusqlite::Error> {
     conn.prepare_cached(
         "SELECT sum(readings), min(first_seq), \
@@ -131,6 +132,32 @@ pub(crate) fn next_seq(conn: &Connection) -> Result<i64, rusqlite::Error> {
         .query_row([], |r| r.get(0))
         .optional()
         .map(|v| v.unwrap_or(1))
+}
+
+/// The oldest and the newest seq the buffer holds, in the log or in the folds (`None` when it
+/// holds no reading).
+pub(crate) fn held(conn: &Connection) -> Result<Option<(i64, i64)>, rusqlite::Error> {
+    conn.prepare_cached(
+        "SELECT min(lo), max(hi) FROM ( \
+           SELECT min(first_seq) AS lo, \
+             (SELECT first_seq + readings - 1 FROM batches ORDER BY first_seq DESC LIMIT 1) AS hi \
+             FROM batches \
+           UNION ALL SELECT min(first_seq), max(last_seq) FROM folds)",
+    )?
+    .query_row([], |r| {
+        Ok(
+            match (r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?) {
+                (Some(lo), Some(hi)) => Some((lo, hi)),
+                _ => None,
+            },
+        )
+    })
+}
+
+/// Readings in the batches after seq `upto` (whole batches: a fold never splits one).
+pub(crate) fn readings_after(conn: &Connection, upto: i64) -> Result<i64, rusqlite::Error> {
+    conn.prepare_cached("SELECT coalesce(sum(readings), 0) FROM batches WHERE first_seq > ?1")?
+        .query_row([upto], |r| r.get(0))
 }
 
 /// The seq the next committed reading gets: past every seq ever committed, whether its reading

@@ -7,8 +7,12 @@
 //! for tools), whose signatures say what is read (a sensor, a time range, a seq cursor), not how.
 //! Does not own: producing readings (`crate::sources`) or uploading them (`crate::sync`).
 //!
-//! Layout: `writer` (batches, commits), `budget` (retention, disk budget), `reader` (the read
-//! pool and the shared lookups), `cache` (latest values), `migrations`; and per subject:
+//! Layout (docs/storage.md): `writer` (commits: one `log` batch per transaction; the `fold` of
+//! the log into per-sensor chunks between commits), `budget` and `trim` (retention, disk
+//! budget, releasing the log), `reader` (the read pool and the shared lookups), `series` (a
+//! sensor's chunks and unfolded log in one snapshot), `cache` (latest values), `codec` (the
+//! blobs), `migrations` and `upgrade` (from the row-per-reading layout), `inspect` (every stored
+//! reading, for tools and tests); and per subject:
 //! `history` (a sensor over a time range, readings after a seq), `alarms` (alarm state, events,
 //! audit), `outbox` (notifications waiting for delivery), `chat` (the assistant's
 //! conversations), `telegram` (the bot's offset and notices), `sync` (the uploaders' reads and
@@ -21,43 +25,37 @@
 mod alarms;
 mod budget;
 pub(crate) mod cache;
-pub mod codec;
-pub mod layout;
-// Not used by the running store until the writer and readers move to the columnar layout
-// (docs/storage.md, section 8).
-#[allow(dead_code)]
-mod fold;
-// Not used by the running store until the writer and readers move to the columnar layout
-// (docs/storage.md, section 8).
 mod chat;
 pub mod clock;
+pub mod codec;
+mod fold;
 mod history;
 pub mod inspect;
-#[allow(dead_code)]
+pub mod layout;
 mod log;
 pub mod metrics;
 mod migrations;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Writing readings straight into a buffer's log, for tests of the readers.
+    pub(crate) use super::codec::BatchRow;
+
+    /// Appends `rows` as one batch of seqs `first_seq..`.
+    pub(crate) fn append(conn: &rusqlite::Connection, first_seq: i64, rows: &[BatchRow]) {
+        super::log::append(conn, first_seq, rows).expect("append a batch");
+    }
+}
 mod outbox;
 mod reader;
-// Not used by the running store until the writer and readers move to the columnar layout
-// (docs/storage.md, section 8).
-#[allow(dead_code)]
 mod series;
-// Partly used by the running store (the files, the reserve, the budget's plan); the rest waits
-// for the columnar writer (docs/storage.md, section 8).
+// Partly used by the running store (the files, the reserve, the budget's plan).
 #[allow(dead_code)]
 mod space;
 mod sync;
 mod telegram;
-// Not used by the running store until the writer and readers move to the columnar layout
-// (docs/storage.md, section 8).
-#[allow(dead_code)]
 mod trim;
-// Not used by the running store until the writer and readers move to the columnar layout
-// (docs/storage.md, section 8).
-#[allow(dead_code)]
 mod upgrade;
 mod writer;
 
@@ -219,7 +217,7 @@ impl StoreShared {
         self.last_seq.load(Ordering::Acquire)
     }
 
-    /// Rows currently in `readings`.
+    /// Readings the buffer holds (between the oldest and the newest seq it holds).
     pub fn rows(&self) -> i64 {
         let last = self.last_seq.load(Ordering::Acquire);
         let first = self.first_seq.load(Ordering::Acquire);
@@ -428,7 +426,7 @@ impl Store {
             );
         }
         let mut conn = open_connection(path, cfg)?;
-        migrations::migrate(&mut conn)?;
+        migrations::open(&mut conn)?;
         let state = writer::WriterState::load(&conn)?;
         let (committed, _) = broadcast::channel(64);
         let shared = Arc::new(StoreShared {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -68,6 +68,13 @@ fn sensor_row(r: &rusqlite::Row<'_>) -> Result<SensorRow, rusqlite::Error> {
         room: r.get(5)?,
         source: r.get(6)?,
     })
+}
+
+/// The `sensors.id` of the sensor `key`.
+fn sensor_id(c: &Connection, key: &str) -> Result<Option<i64>, rusqlite::Error> {
+    c.prepare_cached("SELECT id FROM sensors WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
 }
 
 /// A read-only connection to the buffer. The store's modules add their blocking queries to it;
@@ -224,21 +231,23 @@ impl Reader {
     /// The query failed.
     pub async fn history(&self, sensor: &str, limit: u32) -> Result<Vec<HistoryRow>, StoreError> {
         let sensor = sensor.to_owned();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         self.run(Lane::Heavy, move |c| {
             let c = &c.conn;
-            let mut stmt = c.prepare_cached(
-                "SELECT r.seq, r.ts, r.value, r.quality FROM readings r JOIN sensors s ON s.id = r.sensor \
-                 WHERE s.key = ?1 ORDER BY r.ts DESC, r.seq DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![sensor, limit], |r| {
-                Ok(HistoryRow {
-                    seq: r.get(0)?,
-                    ts: Timestamp(r.get(1)?),
-                    value: r.get(2)?,
-                    quality: Quality::from_code(r.get(3)?),
-                })
-            })?;
-            rows.collect()
+            let Some(id) = sensor_id(c, &sensor)? else {
+                return Ok(Vec::new());
+            };
+            let rows = super::series::newest(c, id, limit)?;
+            Ok::<_, rusqlite::Error>(
+                rows.into_iter()
+                    .map(|r| HistoryRow {
+                        seq: r.seq,
+                        ts: Timestamp(r.ts),
+                        value: r.value,
+                        quality: Quality::from_code(i64::from(r.quality)),
+                    })
+                    .collect(),
+            )
         })
         .await
     }
@@ -298,15 +307,25 @@ impl Reader {
     ) -> Result<std::collections::HashSet<(String, i64)>, StoreError> {
         self.run(Lane::Quick, move |c| {
             let c = &c.conn;
-            let mut stmt = c.prepare_cached(
-                "SELECT 1 FROM readings r JOIN sensors s ON s.id = r.sensor WHERE s.key = ?1 AND r.ts = ?2 LIMIT 1",
-            )?;
-            let mut found = std::collections::HashSet::new();
-            for (sensor, ts) in pairs {
-                if stmt.exists(params![sensor, ts])? {
-                    found.insert((sensor, ts));
-                }
+            // Per sensor, one read of its series over the span of the times asked about.
+            let mut by_sensor: HashMap<String, (i64, i64)> = HashMap::new();
+            for (sensor, ts) in &pairs {
+                let span = by_sensor.entry(sensor.clone()).or_insert((*ts, *ts));
+                span.0 = span.0.min(*ts);
+                span.1 = span.1.max(*ts);
             }
+            let mut stored: std::collections::HashSet<(String, i64)> =
+                std::collections::HashSet::new();
+            let mut rows = Vec::new();
+            for (sensor, (from, to)) in by_sensor {
+                let Some(id) = sensor_id(c, &sensor)? else {
+                    continue;
+                };
+                rows.clear();
+                super::series::range(c, id, from, to, &mut rows)?;
+                stored.extend(rows.iter().map(|r| (sensor.clone(), r.ts)));
+            }
+            let found = pairs.into_iter().filter(|p| stored.contains(p)).collect();
             Ok::<_, rusqlite::Error>(found)
         })
         .await

@@ -3,9 +3,9 @@
 //!
 //! Owns: the read side of `folds`, `chunks` and `latest`. Does not own: writing them (`fold`).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::codec::ChunkRow;
+use super::codec::{self, BatchRow, ChunkRow};
 use super::fold::{self, FOLDED_UPTO};
 use super::log;
 
@@ -142,40 +142,152 @@ pub(crate) fn latest(conn: &Connection) -> Result<Vec<(i64, ChunkRow)>, rusqlite
     })
 }
 
-/// Per-chunk summaries of `sensor`'s good values for chunks overlapping `from..=to`:
-/// `(min_ts, max_ts, good, low, high, total)`. Only folded readings are summarised.
-pub(crate) type ChunkSummary = (i64, i64, i64, Option<f64>, Option<f64>, Option<f64>);
+/// Up to `limit` readings with seqs after `after`, in seq order, as `(seq, reading)`: from the
+/// log, and from the chunks for the seqs the log no longer holds (folded, then released because
+/// they were synced, or because there is no uplink). One snapshot.
+pub(crate) fn after_seq(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, BatchRow)>, rusqlite::Error> {
+    snapshot(conn, |c| {
+        let mut out: Vec<(i64, BatchRow)> = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        // The first seq after `after` that the log holds.
+        let in_log: Option<i64> = c
+            .prepare_cached(
+                "SELECT first_seq FROM batches WHERE first_seq + readings - 1 > ?1 \
+                 ORDER BY first_seq LIMIT 1",
+            )?
+            .query_row([after], |r| r.get(0))
+            .optional()?
+            .map(|first: i64| first.max(after + 1));
+        let below = in_log.unwrap_or(i64::MAX);
+        let folds: Vec<i64> = c
+            .prepare_cached(
+                "SELECT id FROM folds WHERE last_seq > ?1 AND first_seq < ?2 ORDER BY id",
+            )?
+            .query_map(params![after, below], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut stmt =
+            c.prepare_cached("SELECT id, data FROM chunks WHERE id >= ?1 AND id < ?2")?;
+        let mut chunk = Vec::new();
+        for f in folds {
+            if out.len() >= limit {
+                break;
+            }
+            let start = out.len();
+            let mut rows = stmt.query(params![fold::chunk_id(f, 0)?, fold::chunk_id(f + 1, 0)?])?;
+            while let Some(row) = rows.next()? {
+                let sensor = row.get::<_, i64>(0)? & 0xffff_ffff;
+                chunk.clear();
+                codec::decode_chunk(row.get_ref(1)?.as_blob()?, &mut chunk)
+                    .map_err(log::corrupt)?;
+                out.extend(
+                    chunk
+                        .iter()
+                        .filter(|r| r.seq > after && r.seq < below)
+                        .map(|r| {
+                            (
+                                r.seq,
+                                BatchRow {
+                                    sensor,
+                                    ts: r.ts,
+                                    value: r.value,
+                                    quality: r.quality,
+                                },
+                            )
+                        }),
+                );
+            }
+            out[start..].sort_by_key(|(seq, _)| *seq);
+        }
+        out.truncate(limit);
+        if out.len() < limit && in_log.is_some() {
+            log::for_each_after(c, after, |batch| {
+                for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
+                    if seq > after && out.len() < limit {
+                        out.push((seq, *r));
+                    }
+                }
+                out.len() < limit
+            })?;
+        }
+        Ok(out)
+    })
+}
 
-/// See [`ChunkSummary`].
-pub(crate) fn summaries(
+/// A chunk of one sensor, without its readings: its fold, extent and rollup of good values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ChunkInfo {
+    pub(crate) fold: i64,
+    pub(crate) readings: i64,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+    /// Good values (quality good, finite) and their least and greatest.
+    pub(crate) good: i64,
+    pub(crate) low: Option<f64>,
+    pub(crate) high: Option<f64>,
+}
+
+/// The chunks of `sensor` whose read times overlap `from..=to`, oldest fold first: chunk keys
+/// and their extents only, nothing decoded.
+pub(crate) fn chunks_in(
     conn: &Connection,
     sensor: i64,
     from: i64,
     to: i64,
-) -> Result<Vec<ChunkSummary>, rusqlite::Error> {
+) -> Result<Vec<ChunkInfo>, rusqlite::Error> {
     snapshot(conn, |c| {
         let folds: Vec<i64> = c
             .prepare_cached("SELECT id FROM folds WHERE max_ts >= ?1 AND min_ts <= ?2 ORDER BY id")?
             .query_map(params![from, to], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut stmt = c.prepare_cached(
-            "SELECT min_ts, max_ts, good, low, high, total FROM chunks WHERE id = ?1",
+            "SELECT readings, min_ts, max_ts, good, low, high FROM chunks WHERE id = ?1",
         )?;
         let mut out = Vec::new();
         for f in folds {
             let mut rows = stmt.query([fold::chunk_id(f, sensor)?])?;
             if let Some(r) = rows.next()? {
-                out.push((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ));
+                let info = ChunkInfo {
+                    fold: f,
+                    readings: r.get(0)?,
+                    min_ts: r.get(1)?,
+                    max_ts: r.get(2)?,
+                    good: r.get(3)?,
+                    low: r.get(4)?,
+                    high: r.get(5)?,
+                };
+                if info.max_ts >= from && info.min_ts <= to {
+                    out.push(info);
+                }
             }
         }
         Ok(out)
+    })
+}
+
+/// Appends the unfolded readings of `sensor` with read times in `from..=to` to `out` (log
+/// order, not sorted).
+pub(crate) fn tail(
+    conn: &Connection,
+    sensor: i64,
+    from: i64,
+    to: i64,
+    out: &mut Vec<ChunkRow>,
+) -> Result<(), rusqlite::Error> {
+    snapshot(conn, |c| {
+        let upto = fold::meta(c, FOLDED_UPTO)?;
+        log::for_each_in_time(c, upto, from, to, |batch| {
+            tail_rows(&batch, upto, sensor, |r| {
+                if (from..=to).contains(&r.ts) {
+                    out.push(r);
+                }
+            });
+        })
     })
 }
 
@@ -221,8 +333,19 @@ mod tests {
         assert_eq!(latest.len(), 3);
         assert_eq!(latest[1].0, 2);
         assert_eq!(latest[1].1.seq, 59);
-        let sums = summaries(&conn, 2, 0, 2_000).unwrap();
+        let sums = chunks_in(&conn, 2, 0, 2_000).unwrap();
         assert_eq!(sums.len(), 1);
-        assert_eq!((sums[0].0, sums[0].1), (1_001, 1_028));
+        assert_eq!((sums[0].min_ts, sums[0].max_ts), (1_001, 1_028));
+        assert_eq!(sums[0].readings, 10);
+        let mut rows = Vec::new();
+        tail(&conn, 2, 0, 2_000, &mut rows).unwrap();
+        assert_eq!(rows.len(), 10);
+        let after = after_seq(&conn, 25, 10).unwrap();
+        let seqs: Vec<i64> = after.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, (26..=35).collect::<Vec<_>>());
+        crate::store::trim::release_log(&mut conn, false, 0).unwrap();
+        let again = after_seq(&conn, 25, 10).unwrap();
+        assert_eq!(again, after, "folded and released: read from the chunks");
+        assert_eq!(after_seq(&conn, 0, 100).unwrap().len(), 60);
     }
 }

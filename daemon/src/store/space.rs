@@ -131,9 +131,13 @@ pub(crate) fn wal_cap(room: u64) -> u64 {
 }
 
 /// Size of the reserve file for a buffer of `room` bytes: a sixty-fourth, within 64 KiB and
-/// 4 MiB.
+/// 4 MiB, and at least the WAL's bound and a margin: on a full disk, the checkpoint that moves
+/// the WAL into the database file (which grows as the log is appended to) must fit in it before
+/// anything can be deleted.
 pub(crate) fn reserve_size(room: u64) -> u64 {
-    (room / 64).clamp(64 * 1024, 4 << 20)
+    (room / 64)
+        .clamp(64 * 1024, 4 << 20)
+        .max(wal_cap(room) + MARGIN)
 }
 
 /// What the buffer may take and keep aside, given its configured budget and its disk.

@@ -74,8 +74,7 @@ impl SyncReader {
     pub fn max_seq(&self, stream: Stream) -> Result<i64, StoreError> {
         let sql = match stream {
             Stream::Readings => {
-                "SELECT max(coalesce((SELECT value - 1 FROM meta WHERE key = 'readings_next_seq'), 0), \
-                            coalesce((SELECT max(seq) FROM readings), 0))"
+                return Ok(super::series::snapshot(&self.conn, |c| super::log::resume_seq(c))? - 1);
             }
             Stream::AlarmEvents => {
                 "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'alarm_events'), 0), \
@@ -90,10 +89,19 @@ impl SyncReader {
     pub fn backlog(&self, stream: Stream, cursor: i64) -> Result<Backlog, StoreError> {
         let sql = match stream {
             // Unsynced readings are dense between the oldest and the newest: the disk budget only
-            // ever drops the oldest rows, so max - min + 1 counts them without a scan.
+            // ever drops the oldest readings, so newest - oldest + 1 counts them without a scan.
             Stream::Readings => {
-                "SELECT (SELECT max(seq) FROM readings) - r.seq + 1, r.ts \
-                 FROM readings r WHERE r.seq > ?1 ORDER BY r.seq LIMIT 1"
+                return Ok(super::series::snapshot(&self.conn, |c| {
+                    let newest = super::log::held(c)?.map_or(0, |(_, last)| last);
+                    let first = super::series::after_seq(c, cursor, 1)?;
+                    Ok::<_, rusqlite::Error>(first.first().map_or_else(
+                        Backlog::default,
+                        |(seq, r)| Backlog {
+                            rows: newest - seq + 1,
+                            oldest_ts: Some(r.ts),
+                        },
+                    ))
+                })?);
             }
             Stream::AlarmEvents => {
                 "SELECT (SELECT count(*) FROM alarm_events WHERE seq > ?1), \
@@ -116,30 +124,21 @@ impl SyncReader {
 
     /// Up to `limit` readings after `after`, in seq order.
     pub fn readings(&self, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, StoreError> {
-        let mut rows = Vec::with_capacity(limit.min(1 << 20));
-        // One statement reads the batch and the newest seq from the same snapshot.
-        let local_max: i64 = self
-            .conn
-            .prepare_cached("SELECT coalesce(max(seq), 0) FROM readings")?
-            .query_row([], |r| r.get(0))?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, sensor, ts, value, quality FROM readings \
-             WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let mut q = stmt.query(params![
-            after,
-            local_max,
-            i64::try_from(limit).unwrap_or(i64::MAX)
-        ])?;
-        while let Some(r) = q.next()? {
-            rows.push(ReadingRow {
-                seq: r.get(0)?,
-                sensor_id: r.get(1)?,
-                ts_ms: r.get(2)?,
-                value: r.get(3)?,
-                quality: r.get(4)?,
-            });
-        }
+        // The rows and the newest seq from the same snapshot.
+        let (found, local_max) = super::series::snapshot(&self.conn, |c| {
+            let local_max = super::log::held(c)?.map_or(0, |(_, last)| last);
+            Ok::<_, rusqlite::Error>((super::series::after_seq(c, after, limit)?, local_max))
+        })?;
+        let rows = found
+            .into_iter()
+            .map(|(seq, r)| ReadingRow {
+                seq,
+                sensor_id: r.sensor,
+                ts_ms: r.ts,
+                value: r.value,
+                quality: i16::from(r.quality),
+            })
+            .collect();
         Ok(Chunk { rows, local_max })
     }
 

@@ -34,15 +34,20 @@ pub(crate) fn release_log(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let folded = fold::meta(&tx, FOLDED_UPTO)?;
     let upto = if uplink { folded.min(synced) } else { folded };
-    remember_next_seq(&tx)?;
+    let next = log::resume_seq(&tx)?;
     let n = log::delete_upto(&tx, upto)?;
-    tx.commit()?;
+    if n > 0 {
+        // Nothing written when there is nothing to release (a full disk has no room for it).
+        fold::set_meta(&tx, "readings_next_seq", next)?;
+        tx.commit()?;
+    }
     Ok(n)
 }
 
 /// Deletes folds whose newest reading is older than `cutoff` and whose readings are all at or
 /// below `horizon` (the sync cursor, or everything without an uplink), oldest first, with their
-/// chunks and any batches they still share seqs with.
+/// chunks and any batches they still share seqs with; then, once no fold is left, the oldest
+/// batches of the log that meet the same test.
 pub(crate) fn expire(
     conn: &mut Connection,
     cutoff: i64,
@@ -59,6 +64,30 @@ pub(crate) fn expire(
                 count(&tx, DropReason::Retention, f.readings)?;
                 tx.commit()?;
                 dropped.retention += f.readings;
+            }
+            _ => break,
+        }
+    }
+    // With no fold left, the oldest batches of the log expire the same way.
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let folds: i64 = tx.query_row("SELECT count(*) FROM folds", [], |r| r.get(0))?;
+        let oldest: Option<(i64, i64, i64)> = tx
+            .query_row(
+                "SELECT first_seq, readings, max_ts FROM batches ORDER BY first_seq LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        match oldest {
+            Some((first, readings, max_ts))
+                if folds == 0 && max_ts < cutoff && first + readings - 1 <= horizon =>
+            {
+                remember_next_seq(&tx)?;
+                let n = log::delete_upto(&tx, first + readings - 1)?;
+                count(&tx, DropReason::Retention, n)?;
+                tx.commit()?;
+                dropped.retention += n;
             }
             _ => return Ok(dropped),
         }

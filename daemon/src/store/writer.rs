@@ -13,15 +13,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::codec::BatchRow;
 use super::{
     CommitReceipt, CommittedBatch, StoreError, StoreMetrics, StoreOptions, StoreShared, WriterMsg,
-    budget, now_ms, space,
+    budget, fold, log, now_ms, space,
 };
 use crate::config::StoreConfig;
 use crate::model::{Quality, Reading, SensorId, SensorMeta, Seq};
@@ -30,31 +31,32 @@ use crate::model::{Quality, Reading, SensorId, SensorMeta, Seq};
 const IDLE_TICK: Duration = Duration::from_millis(500);
 /// Longest pause between two commit attempts after failures.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+/// Readings one fold takes (whole batches, so a little more): the log is folded once it holds
+/// this many unfolded readings.
+pub(crate) const FOLD_READINGS: i64 = 262_144;
+/// The log is also folded once its oldest unfolded reading was committed this long ago, so a
+/// small site's history does not wait days in the log.
+const FOLD_AGE: Duration = Duration::from_secs(15 * 60);
+/// Pause before folding again after a fold failed.
+const FOLD_RETRY: Duration = Duration::from_secs(30);
 
 /// What the writer needs to resume where the database left off.
 #[derive(Debug)]
 pub(crate) struct WriterState {
     pub(crate) next_seq: i64,
     pub(crate) first_seq: i64,
+    /// Readings in the log that are not folded yet.
+    unfolded: i64,
     sensor_ids: HashMap<SensorId, i64>,
 }
 
 impl WriterState {
-    /// Reads the next seq (never reusing one, even if the newest rows were dropped), the oldest
-    /// row, and the sensor id map.
+    /// Reads the next seq (never reusing one, even if the newest readings were dropped), the
+    /// oldest reading held, the readings not folded yet, and the sensor id map.
     pub(crate) fn load(conn: &Connection) -> Result<Self, StoreError> {
-        let recorded: Option<i64> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'readings_next_seq'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let (min, max): (Option<i64>, Option<i64>) =
-            conn.query_row("SELECT min(seq), max(seq) FROM readings", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        let next_seq = recorded.unwrap_or(1).max(max.map_or(1, |m| m + 1));
+        let next_seq = log::resume_seq(conn)?;
+        let first_seq = log::held(conn)?.map_or(0, |(first, _)| first);
+        let unfolded = log::readings_after(conn, fold::meta(conn, fold::FOLDED_UPTO)?)?;
         let mut sensor_ids = HashMap::new();
         let mut stmt = conn.prepare("SELECT key, id FROM sensors")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -64,7 +66,8 @@ impl WriterState {
         }
         Ok(Self {
             next_seq,
-            first_seq: min.unwrap_or(0),
+            first_seq,
+            unfolded,
             sensor_ids,
         })
     }
@@ -124,6 +127,8 @@ pub(crate) fn spawn(
         stop: stop.clone(),
         runtime,
         last_maintenance: None,
+        unfolded_since: None,
+        fold_retry_at: None,
     };
     std::thread::Builder::new()
         .name("markoff-writer".into())
@@ -156,6 +161,10 @@ struct Writer {
     stop: CancellationToken,
     runtime: tokio::runtime::Handle,
     last_maintenance: Option<Instant>,
+    /// When the oldest reading not folded yet was committed (as far as this run knows).
+    unfolded_since: Option<Instant>,
+    /// No fold before this (the last one failed).
+    fold_retry_at: Option<Instant>,
 }
 
 enum Next {
@@ -172,6 +181,9 @@ impl Writer {
             seq = self.state.next_seq,
             "Buffer writer started."
         );
+        if self.state.unfolded > 0 {
+            self.unfolded_since = Some(Instant::now());
+        }
         self.maintain();
         let mut closing = false;
         loop {
@@ -185,12 +197,14 @@ impl Writer {
                     continue;
                 }
                 Next::Idle => {
+                    self.maybe_fold();
                     self.maybe_maintain();
                     continue;
                 }
             };
             let batch = self.collect(first, closing);
             self.commit_with_retry(batch);
+            self.maybe_fold();
             self.maybe_maintain();
         }
         self.maintain();
@@ -301,13 +315,11 @@ impl Writer {
         let mut seq = first_seq;
         // Sensors first seen in this batch; merged into the map only once the batch commits.
         let mut new_sensors: HashMap<SensorId, i64> = HashMap::new();
+        let mut rows: Vec<BatchRow> = Vec::new();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO readings (seq, sensor, ts, value, quality) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
             for msg in batch {
                 match msg {
                     WriterMsg::Readings { readings, .. } => {
@@ -324,13 +336,12 @@ impl Writer {
                                 },
                             };
                             let (value, quality) = sanitize(r);
-                            insert.execute(params![
-                                seq,
+                            rows.push(BatchRow {
                                 sensor,
-                                r.ts.as_millis(),
+                                ts: r.ts.as_millis(),
                                 value,
-                                quality.code()
-                            ])?;
+                                quality: quality.code(),
+                            });
                             seq += 1;
                         }
                     }
@@ -357,13 +368,8 @@ impl Writer {
                     WriterMsg::Job { job, .. } => outcomes.push(run_job(&tx, job)?),
                 }
             }
-            if seq != first_seq {
-                tx.prepare_cached(
-                    "INSERT INTO meta (key, value) VALUES ('readings_next_seq', ?1) \
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )?
-                .execute([seq])?;
-            }
+            // One row for every reading of the transaction; their seqs are implied.
+            log::append(&tx, first_seq, &rows)?;
         }
         tx.commit()?;
         self.shared
@@ -372,6 +378,10 @@ impl Writer {
             .observe(started.elapsed().as_secs_f64());
         self.state.sensor_ids.extend(new_sensors);
         self.state.next_seq = seq;
+        if !rows.is_empty() {
+            self.state.unfolded += seq - first_seq;
+            self.unfolded_since.get_or_insert_with(Instant::now);
+        }
         Ok((first_seq, outcomes))
     }
 
@@ -442,6 +452,49 @@ impl Writer {
             seq = self.state.next_seq - 1,
             "Batch committed."
         );
+    }
+
+    /// Folds the oldest unfolded batches into per-sensor chunks when the log holds
+    /// [`FOLD_READINGS`] unfolded readings or its oldest waited [`FOLD_AGE`]: one fold per call
+    /// (bounded work between two commits), in a transaction of its own.
+    fn maybe_fold(&mut self) {
+        if self.state.unfolded <= 0 || self.fold_retry_at.is_some_and(|t| t > Instant::now()) {
+            return;
+        }
+        let old = self.unfolded_since.is_none_or(|t| t.elapsed() >= FOLD_AGE);
+        if self.state.unfolded < FOLD_READINGS && !old {
+            return;
+        }
+        self.shared.heartbeat.busy();
+        let started = Instant::now();
+        let max = usize::try_from(FOLD_READINGS).unwrap_or(usize::MAX);
+        match fold::fold(&mut self.conn, max) {
+            Ok(Some(done)) => {
+                self.fold_retry_at = None;
+                self.state.unfolded = (self.state.unfolded - done.readings).max(0);
+                self.unfolded_since = (self.state.unfolded > 0).then(Instant::now);
+                debug!(
+                    component = "store",
+                    fold = done.fold,
+                    readings = done.readings,
+                    chunks = done.chunks,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "Folded the log into chunks."
+                );
+            }
+            Ok(None) => {
+                self.state.unfolded = 0;
+                self.unfolded_since = None;
+            }
+            Err(err) => {
+                self.fold_retry_at = Some(Instant::now() + FOLD_RETRY);
+                if space::is_disk_full(&err) {
+                    self.shrink = true;
+                }
+                warn!(component = "store", error = %err, "Folding the buffer's log failed; will retry.");
+            }
+        }
+        self.shared.heartbeat.idle();
     }
 
     fn maybe_maintain(&mut self) {

@@ -15,6 +15,7 @@ use crate::render::gather::{self, OpenAlarm, PlanOptions, PlanSources};
 use crate::render::palette::Measure;
 use crate::render::plan::{AlarmMark, draw_plan};
 use crate::render::{RenderError, query};
+use crate::store::testing::BatchRow;
 use crate::store::{LatestValue, ReadConnection, SensorRow};
 
 fn config(toml: &str) -> Config {
@@ -213,6 +214,7 @@ fn buffer() -> Connection {
         include_str!("../../../../migrations/gateway/0001_buffer.sql"),
         include_str!("../../../../migrations/gateway/0002_attributes_state.sql"),
         include_str!("../../../../migrations/gateway/0003_alarms.sql"),
+        include_str!("../../../../migrations/gateway/0006_columns.sql"),
     ] {
         c.execute_batch(sql).unwrap();
     }
@@ -224,23 +226,18 @@ fn buffer() -> Connection {
 #[test]
 fn history_is_raw_or_thinned_and_bad_readings_carry_no_value() {
     let c = buffer();
-    let mut insert = c
-        .prepare(
-            "INSERT INTO readings (seq, sensor, ts, value, quality) VALUES (?1, 7, ?2, ?3, ?4)",
-        )
-        .unwrap();
-    for i in 0..30_000i64 {
-        let bad = i % 1000 == 5;
-        insert
-            .execute(params![
-                i + 1,
-                i * 1000,
-                if bad { None } else { Some((i % 100) as f64) },
-                if bad { 3 } else { 0 }
-            ])
-            .unwrap();
-    }
-    drop(insert);
+    let rows: Vec<BatchRow> = (0..30_000i64)
+        .map(|i| {
+            let bad = i % 1000 == 5;
+            BatchRow {
+                sensor: 7,
+                ts: i * 1000,
+                value: if bad { None } else { Some((i % 100) as f64) },
+                quality: if bad { 3 } else { 0 },
+            }
+        })
+        .collect();
+    crate::store::testing::append(&c, 1, &rows);
     let c = ReadConnection::from(c);
     let raw = query::history(&c, "s", 0, 10_000_000).unwrap().unwrap();
     assert_eq!(raw.len(), 10_001);
