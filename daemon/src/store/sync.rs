@@ -74,7 +74,7 @@ impl SyncReader {
     pub fn max_seq(&self, stream: Stream) -> Result<i64, StoreError> {
         let sql = match stream {
             Stream::Readings => {
-                return Ok(super::series::snapshot(&self.conn, |c| super::log::resume_seq(c))? - 1);
+                return Ok(super::series::snapshot(&self.conn, super::log::resume_seq)? - 1);
             }
             Stream::AlarmEvents => {
                 "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'alarm_events'), 0), \
