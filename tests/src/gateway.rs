@@ -84,7 +84,8 @@ impl SimulatorKnobs {
 }
 
 /// The config of a test gateway. Every knob left unset keeps the daemon's default; the HTTP API
-/// always listens on `127.0.0.1:0` and the buffer is always `<dir>/markoff.db`.
+/// always listens on `127.0.0.1:0` and the buffer is `<dir>/markoff.db` unless
+/// [`data_dir`](Self::data_dir) says otherwise.
 #[derive(Clone, Debug)]
 pub struct GatewayBuilder {
     id: String,
@@ -101,6 +102,7 @@ pub struct GatewayBuilder {
     env: Vec<(String, String)>,
     extra: String,
     socket: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     tokens: Vec<String>,
 }
 
@@ -126,12 +128,20 @@ impl Default for GatewayBuilder {
             env: Vec::new(),
             extra: String::new(),
             socket: None,
+            data_dir: None,
             tokens: Vec::new(),
         }
     }
 }
 
 impl GatewayBuilder {
+    /// The buffer (and the API URL file beside it) in `dir` instead of the gateway's temp dir:
+    /// for a buffer on a disk of its own, such as a small tmpfs.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_owned());
+        self
+    }
+
     /// The API's Unix socket at `path` instead of `<dir>/api.sock` (a directory other accounts
     /// can reach, for tests that call as them).
     pub fn socket(mut self, path: &Path) -> Self {
@@ -387,6 +397,11 @@ impl TempGateway {
         self.dir.path()
     }
 
+    /// Where the buffer is: [`GatewayBuilder::data_dir`], else the temp dir.
+    fn data_dir(&self) -> &Path {
+        self.builder.data_dir.as_deref().unwrap_or(self.dir())
+    }
+
     /// The config file.
     pub fn config_path(&self) -> PathBuf {
         self.dir().join("markoff.toml")
@@ -394,7 +409,7 @@ impl TempGateway {
 
     /// The buffer.
     pub fn db_path(&self) -> PathBuf {
-        self.dir().join("markoff.db")
+        self.data_dir().join("markoff.db")
     }
 
     /// The API's Unix socket.
@@ -461,7 +476,7 @@ impl TempGateway {
 
     /// Where the daemon records its API URL.
     pub fn api_file(&self) -> PathBuf {
-        self.dir().join("markoff.api")
+        self.data_dir().join("markoff.api")
     }
 
     /// The daemon's stderr (and stdout), appended across restarts.
