@@ -106,10 +106,11 @@ fn check(snap: &Snapshot, s: i64) {
 
 #[tokio::test]
 async fn over_budget_drops_synced_rows_first_then_unsynced_and_counts_both() {
-    // 10 x 10 rooms x 3 + 6 = 306 sensors every 50 ms: ~6k readings/s, about 1 MiB in 4 s.
+    // 20 x 20 rooms x 3 + 6 = 1,206 sensors every 50 ms: ~24k readings/s, about 1 MiB in 15 s
+    // at a few bytes per reading.
     let mut gw = TempGateway::builder()
         .id("budget")
-        .simulator(10, 10, ms(50))
+        .simulator(20, 20, ms(50))
         .max_size("1MiB")
         .maintenance_interval(ms(200))
         .start()
