@@ -177,9 +177,9 @@ pub struct StoreConfig {
     /// Durability of each commit.
     #[serde(default = "defaults::synchronous")]
     pub synchronous: Synchronous,
-    /// SQLite page cache of the writer. Readings of many sensors interleave in the per-sensor
-    /// index; a cache that holds the index's hot pages makes commits several times cheaper.
-    /// It is an upper bound: pages are only allocated as the buffer grows.
+    /// SQLite page cache of the writer (default 8 MiB). A commit appends to the end of the log
+    /// and a fold to the end of the chunks, so the hot pages are few; it is an upper bound:
+    /// pages are only allocated as they are used.
     #[serde(default = "defaults::cache_size")]
     pub cache_size: ByteSize,
     /// How long the writer waits for a lock held by another process before it reports the
@@ -401,7 +401,7 @@ pub(crate) mod defaults {
         Synchronous::Normal
     }
     pub(crate) fn cache_size() -> ByteSize {
-        ByteSize(64 * 1024 * 1024)
+        ByteSize(8 * 1024 * 1024)
     }
     pub(crate) fn busy_timeout() -> Duration {
         Duration::from_secs(5)
