@@ -65,6 +65,7 @@ impl Rig {
 
     fn count(&self, sql: &str) -> i64 {
         let c = rusqlite::Connection::open(self.dir.path().join("q.db")).unwrap();
+        markoff_tests::db::refresh_readings(&c);
         c.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
@@ -275,6 +276,10 @@ fn count(db: &std::path::Path, sql: &str) -> i64 {
     else {
         return -1;
     };
+    // The buffer may not hold its tables yet while the daemon starts.
+    if markoff_tests::db::try_refresh_readings(&c).is_err() {
+        return -1;
+    }
     c.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
 }
 

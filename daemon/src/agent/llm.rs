@@ -26,10 +26,11 @@ mod types;
 mod wire;
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde_json::json;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -101,7 +102,7 @@ impl fmt::Debug for Llm {
             .field("base", &self.inner.base)
             .field("model", &self.inner.config.model)
             .field("key", &self.inner.key.as_ref().map(|_| "[redacted]"))
-            .field("breaker", &lock(&self.inner.breaker).state())
+            .field("breaker", &self.inner.breaker.lock().state())
             .finish_non_exhaustive()
     }
 }
@@ -122,15 +123,8 @@ struct Admission<'a> {
 impl Drop for Admission<'_> {
     fn drop(&mut self) {
         if !self.settled {
-            lock(&self.inner.breaker).abandon(Instant::now());
+            self.inner.breaker.lock().abandon(Instant::now());
         }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
@@ -199,9 +193,18 @@ impl Llm {
     /// # Errors
     /// The server is unreachable, refuses the key, or neither endpoint answers sensibly.
     pub async fn probe(&self) -> Result<Capabilities, LlmError> {
+        self.probe_settled(true).await
+    }
+
+    /// [`Llm::probe`]; a failure counts against the server only when `count_failure` (the probe
+    /// before a request leaves that to the request, so a server that is down counts once per
+    /// question, not twice).
+    async fn probe_settled(&self, count_failure: bool) -> Result<Capabilities, LlmError> {
         let started = Instant::now();
         let result = self.probe_inner().await;
-        self.settle("probe", started, &result, true);
+        if count_failure || result.is_ok() {
+            self.settle("probe", started, &result, true);
+        }
         if let Ok(caps) = &result {
             if caps.protected && self.inner.key.is_none() {
                 warn!(
@@ -210,7 +213,7 @@ impl Llm {
                 );
             }
             debug!(server = %caps.server, version = ?caps.version, context = caps.context_tokens, "LLM server probed.");
-            *lock(&self.inner.capabilities) = Some(caps.clone());
+            *self.inner.capabilities.lock() = Some(caps.clone());
         }
         result
     }
@@ -306,21 +309,21 @@ impl Llm {
         }
         {
             let now = Instant::now();
-            let mut last = lock(&self.inner.last_probe);
+            let mut last = self.inner.last_probe.lock();
             let interval = self.inner.config.breaker_cooldown;
             if last.is_some_and(|t| now.saturating_duration_since(t) < interval) {
                 return;
             }
             *last = Some(now);
         }
-        if let Err(e) = self.probe().await {
+        if let Err(e) = self.probe_settled(false).await {
             debug!(error = %e, "LLM server probe failed; asking anyway.");
         }
     }
 
     /// The result of the last successful [`Llm::probe`].
     pub fn capabilities(&self) -> Option<Capabilities> {
-        lock(&self.inner.capabilities).clone()
+        self.inner.capabilities.lock().clone()
     }
 
     /// The context size to budget for: configured, else probed, else 8192.
@@ -335,7 +338,7 @@ impl Llm {
     /// Is the circuit breaker refusing requests now (open within its cooldown, or a trial in
     /// flight)? After the cooldown this is false again, so the next caller makes the trial.
     pub fn breaker_open(&self) -> bool {
-        lock(&self.inner.breaker).is_open(Instant::now())
+        self.inner.breaker.lock().is_open(Instant::now())
     }
 
     /// One chat completion: `POST /v1/chat/completions` with the conversation and, when
@@ -464,7 +467,7 @@ impl Llm {
             text.hash(&mut h);
             h.finish()
         };
-        if let Some(n) = lock(&self.inner.counted).get(&hash) {
+        if let Some(n) = self.inner.counted.lock().get(&hash) {
             return *n;
         }
         let Ok(mut admission) = self.admit("tokencount") else {
@@ -505,7 +508,7 @@ impl Llm {
         admission.settled = true;
         match result {
             Ok(n) => {
-                let mut counted = lock(&self.inner.counted);
+                let mut counted = self.inner.counted.lock();
                 if counted.len() >= COUNT_CACHE_MAX {
                     counted.clear();
                 }
@@ -521,7 +524,7 @@ impl Llm {
 
     /// Lets a request through the breaker, or refuses it with [`LlmError::CircuitOpen`].
     fn admit(&self, endpoint: &str) -> Result<Admission<'_>, LlmError> {
-        let admitted = lock(&self.inner.breaker).admit(Instant::now());
+        let admitted = self.inner.breaker.lock().admit(Instant::now());
         match admitted {
             Ok(()) => Ok(Admission {
                 inner: &self.inner,
@@ -546,7 +549,7 @@ impl Llm {
         let m = &self.inner.metrics;
         let now = Instant::now();
         let change = {
-            let mut breaker = lock(&self.inner.breaker);
+            let mut breaker = self.inner.breaker.lock();
             match result {
                 Ok(_) => breaker.success(),
                 Err(e) if e.counts_against_server() => breaker.failure(now),

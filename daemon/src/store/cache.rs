@@ -1,8 +1,8 @@
 //! Latest committed value per sensor, fed by the writer after each commit.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 
+use parking_lot::RwLock;
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -31,10 +31,7 @@ pub struct LatestCache {
 impl LatestCache {
     /// Applies a committed message whose first reading got `first_seq`.
     pub(crate) fn update(&self, first_seq: i64, readings: &[Reading]) {
-        let mut map = match self.map.write() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = self.map.write();
         for (seq, r) in (first_seq..).zip(readings) {
             let v = LatestValue {
                 seq: Seq(seq),
@@ -55,19 +52,13 @@ impl LatestCache {
 
     /// The latest value of one sensor.
     pub fn get(&self, sensor: &str) -> Option<LatestValue> {
-        let map = match self.map.read() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let map = self.map.read();
         map.get(sensor).cloned()
     }
 
     /// Every sensor's latest value, sorted by sensor id.
     pub fn snapshot(&self) -> Vec<(SensorId, LatestValue)> {
-        let map = match self.map.read() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let map = self.map.read();
         let mut all: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -75,7 +66,7 @@ impl LatestCache {
 
     /// Number of sensors with a value.
     pub fn len(&self) -> usize {
-        self.map.read().map_or(0, |m| m.len())
+        self.map.read().len()
     }
 
     /// No sensor has a value yet.
@@ -119,10 +110,7 @@ pub(crate) fn read_latest(
 /// Fills the cache from the database at start, so the latest values survive a restart.
 pub(crate) fn warm(conn: &Connection, cache: &LatestCache) -> Result<(), rusqlite::Error> {
     let rows = read_latest(conn)?;
-    let mut map = match cache.map.write() {
-        Ok(m) => m,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut map = cache.map.write();
     for (key, v) in rows {
         map.insert(SensorId::new(key), v);
     }

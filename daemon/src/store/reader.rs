@@ -13,8 +13,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -141,11 +142,7 @@ struct Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.pool
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(self.index);
+        self.pool.free.lock().push(self.index);
     }
 }
 
@@ -203,7 +200,6 @@ impl Reader {
             .pool
             .free
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .pop()
             .ok_or_else(|| StoreError::Task("no free read connection".to_owned()))?;
         let lease = Lease {
@@ -213,9 +209,7 @@ impl Reader {
             _heavy: heavy,
         };
         tokio::task::spawn_blocking(move || {
-            let conn = lease.pool.conns[lease.index]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let conn = lease.pool.conns[lease.index].lock();
             let out = f(&conn).map_err(Into::into);
             drop(conn);
             drop(lease);
@@ -454,7 +448,7 @@ mod tests {
                 reader
                     .run(Lane::Heavy, move |_| {
                         running.fetch_add(1, Ordering::SeqCst);
-                        let _released = gate.lock().unwrap().recv();
+                        let _released = gate.lock().recv();
                         Ok::<_, rusqlite::Error>(())
                     })
                     .await

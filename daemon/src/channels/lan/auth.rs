@@ -15,12 +15,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 pub(crate) use markoff_proto::web_security::constant_time_eq;
 use markoff_proto::web_security::{LoginLimiter, LoginLimits};
+use parking_lot::Mutex;
 use sha2::Sha256;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -112,13 +113,6 @@ pub(crate) struct Auth {
     failures: LoginLimiter,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
 /// `n` random bytes as lowercase hex.
 fn random_hex<const N: usize>() -> String {
     let bytes: [u8; N] = rand::random();
@@ -154,7 +148,7 @@ impl Auth {
     /// The configured (user, tag) pairs of `cfg`, read again when the config changed. A token
     /// that cannot be read is left out and logged (never its value).
     fn entries(&self, cfg: &Arc<Config>) -> Vec<(String, [u8; 32])> {
-        let mut t = lock(&self.tokens);
+        let mut t = self.tokens.lock();
         if t.from.as_ref().is_some_and(|c| Arc::ptr_eq(c, cfg)) {
             return t.entries.clone();
         }
@@ -224,7 +218,7 @@ impl Auth {
             created: now,
             expires: now + cfg.lan.session_ttl,
         };
-        let mut sessions = lock(&self.sessions);
+        let mut sessions = self.sessions.lock();
         sessions.retain(|_, s| s.expires > now);
         if sessions.len() >= MAX_SESSIONS
             && let Some(oldest) = sessions
@@ -243,7 +237,7 @@ impl Auth {
     pub(crate) fn session(&self, cfg: &Arc<Config>, id: &str) -> Option<Session> {
         let entries = self.entries(cfg);
         let now = Instant::now();
-        let mut sessions = lock(&self.sessions);
+        let mut sessions = self.sessions.lock();
         let s = sessions.get(id)?;
         let still = entries
             .iter()
@@ -257,7 +251,7 @@ impl Auth {
 
     /// Changes session `id` in place (language, chat); nothing when it is gone.
     pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut Session)) {
-        if let Some(s) = lock(&self.sessions).get_mut(id) {
+        if let Some(s) = self.sessions.lock().get_mut(id) {
             f(s);
         }
     }
@@ -273,7 +267,7 @@ impl Auth {
 
     /// Ends session `id`.
     pub(crate) fn logout(&self, id: &str) {
-        lock(&self.sessions).remove(id);
+        self.sessions.lock().remove(id);
     }
 }
 

@@ -9,7 +9,8 @@
 //! Does not own: counting and logging the refusals (`super::client`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+
+use parking_lot::Mutex;
 
 use crate::sources::SourceContext;
 
@@ -35,16 +36,9 @@ impl SensorCap {
         self.max
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<usize>> {
-        match self.used.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
     /// Sets the count from the buffer unless a connection already did.
     fn init(&self, in_buffer: usize) {
-        let mut used = self.lock();
+        let mut used = self.used.lock();
         if used.is_none() {
             *used = Some(in_buffer);
         }
@@ -52,7 +46,7 @@ impl SensorCap {
 
     /// Takes one place; `false` when the cap is reached.
     fn take(&self) -> bool {
-        let mut used = self.lock();
+        let mut used = self.used.lock();
         let n = used.get_or_insert(0);
         if *n >= self.max {
             return false;

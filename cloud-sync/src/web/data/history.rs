@@ -1,0 +1,177 @@
+//! A sensor's history for its page and chart: buckets of the raw readings or of the 10-minute
+//! rollup, chosen by the range, with the alarms of the range.
+
+use super::*;
+
+/// One bucket of a sensor's history.
+#[derive(Clone, Debug, PartialEq, Serialize, FromRow)]
+pub struct HistoryPoint {
+    /// Start of the bucket.
+    pub ts: Time,
+    /// Mean of the good values (`None`: no good value in the bucket, a gap).
+    pub avg: Option<f64>,
+    /// Smallest good value.
+    pub min: Option<f64>,
+    /// Largest good value.
+    pub max: Option<f64>,
+    /// Good values.
+    pub count: i64,
+    /// Readings without a trustworthy value (bad, stale, comm error).
+    pub bad: i64,
+}
+
+/// A sensor's page: its latest value, its history in buckets and its alarms.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SensorHistory {
+    /// The building.
+    pub building_id: String,
+    /// Its name.
+    pub building_name: Option<String>,
+    /// The sensor and its newest reading.
+    pub sensor: SensorValue,
+    /// Start of the range (inclusive).
+    pub from: Time,
+    /// End of the range (exclusive).
+    pub to: Time,
+    /// Width of a bucket.
+    pub bucket_seconds: i64,
+    /// Where the buckets come from: `readings` (ranges up to 3 hours) or `readings_10m`.
+    pub source: &'static str,
+    /// Buckets that hold readings, oldest first (missing buckets are gaps).
+    pub points: Vec<HistoryPoint>,
+    /// Its alarms, newest first.
+    pub alarms: Vec<AlarmView>,
+}
+
+/// Bucket widths a chart may use, seconds. From 600 on, multiples of the rollup's 10 minutes.
+const BUCKETS: [i64; 15] = [
+    1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+];
+
+/// Longest range read from `readings` itself (a scan of the gateway's readings in the range);
+/// longer ones read the 10-minute rollup `readings_10m`.
+pub const RAW_RANGE_MAX_MS: i64 = 3 * 3_600_000;
+
+/// The narrowest bucket that keeps `range_ms` within `max_points` buckets; at least the
+/// rollup's 10 minutes for ranges longer than [`RAW_RANGE_MAX_MS`].
+pub fn bucket_for(range_ms: i64, max_points: i64) -> i64 {
+    let want = range_ms / 1000 / max_points.max(1);
+    let want = if range_ms > RAW_RANGE_MAX_MS {
+        want.max(600)
+    } else {
+        want
+    };
+    BUCKETS
+        .iter()
+        .copied()
+        .find(|b| *b >= want)
+        .unwrap_or(86_400)
+}
+
+/// A sensor's readings in buckets of `$3` seconds from `$4` to `$5` (ms): `$1` gateway, `$2`
+/// sensor; over the gateway's readings in the range (`readings_key`, partition pruning).
+const HISTORY_RAW: &str = "SELECT (extract(epoch FROM date_bin($3 * interval '1 second', ts, \
+             to_timestamp($4::float8 / 1000))) * 1000)::int8 AS ts, \
+            avg(value) AS avg, min(value) AS min, max(value) AS max, count(value) AS count, \
+            count(*) - count(value) AS bad \
+     FROM markoff.readings \
+     WHERE gateway_id = $1 AND sensor_id = $2 \
+       AND ts >= to_timestamp($4::float8 / 1000) AND ts < to_timestamp($5::float8 / 1000) \
+     GROUP BY 1 ORDER BY 1";
+
+/// The same from the 10-minute rollup (its primary key), buckets aligned to the epoch: the first
+/// and last may reach up to 10 minutes past the range.
+const HISTORY_ROLLUP: &str = "SELECT (extract(epoch FROM date_bin($3 * interval '1 second', bucket, \
+             timestamptz '2000-01-01 00:00:00+00')) * 1000)::int8 AS ts, \
+            sum(sum) / nullif(sum(n), 0) AS avg, min(min) AS min, max(max) AS max, \
+            sum(n)::int8 AS count, sum(bad)::int8 AS bad \
+     FROM markoff.readings_10m \
+     WHERE gateway_id = $1 AND sensor_id = $2 \
+       AND bucket >= date_bin(interval '10 minutes', to_timestamp($4::float8 / 1000), \
+                              timestamptz '2000-01-01 00:00:00+00') \
+       AND bucket < to_timestamp($5::float8 / 1000) \
+     GROUP BY 1 ORDER BY 1";
+
+/// A sensor's history between `from` and `to` (ms) in at most about `max_points` buckets,
+/// aggregated by the server: from the readings for ranges up to [`RAW_RANGE_MAX_MS`], else from
+/// the 10-minute rollup; `None` when the sensor is unknown or the viewer may not see it.
+///
+/// # Errors
+/// [`DataError::Database`].
+#[allow(clippy::too_many_arguments)]
+pub async fn sensor_history(
+    pool: &PgPool,
+    viewer: Viewer<'_>,
+    gateway_id: &str,
+    sensor_id: i32,
+    from: i64,
+    to: i64,
+    max_points: i64,
+    stale_after_ms: i64,
+) -> Result<Option<SensorHistory>, DataError> {
+    let op = "reading the sensor's history";
+    if !possible_id(gateway_id) {
+        return Ok(None);
+    }
+    let bucket = bucket_for(to - from, max_points);
+    let mut tx = begin(pool, viewer).await?;
+    let head: Option<SensorHead> = sqlx::query_as(concat!(
+        "SELECT g.building_id, b.name AS building_name, g.gateway_id, $2::int4 AS sensor_id, \
+                s.key, s.name, s.kind, s.unit, s.floor, s.room, ",
+        ms!("l.ts"),
+        " AS ts, l.value, l.quality \
+         FROM markoff.gateways g JOIN markoff.buildings b USING (building_id) \
+         LEFT JOIN markoff.sensors s ON s.gateway_id = g.gateway_id AND s.sensor_id = $2 \
+         LEFT JOIN markoff.sensor_latest l ON l.gateway_id = g.gateway_id AND l.sensor_id = $2 \
+         WHERE g.gateway_id = $1 AND (s.sensor_id IS NOT NULL OR l.sensor_id IS NOT NULL)"
+    ))
+    .bind(gateway_id)
+    .bind(sensor_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db(op))?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let raw = to - from <= RAW_RANGE_MAX_MS;
+    let points: Vec<HistoryPoint> = sqlx::query_as(if raw { HISTORY_RAW } else { HISTORY_ROLLUP })
+        .bind(gateway_id)
+        .bind(sensor_id)
+        .bind(bucket as f64)
+        .bind(from as f64)
+        .bind(to as f64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(op))?;
+    let alarms_sql = format!(
+        "SELECT {ALARM_COLUMNS} FROM markoff.alarm_latest a \
+         JOIN markoff.sensors s ON s.gateway_id = a.gateway_id AND s.key = a.sensor \
+         WHERE a.gateway_id = $1 AND s.sensor_id = $2 ORDER BY a.ts DESC LIMIT 50"
+    );
+    let alarms: Vec<AlarmView> = sqlx::query_as(sqlx::AssertSqlSafe(alarms_sql))
+        .bind(gateway_id)
+        .bind(sensor_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(op))?;
+    Ok(Some(SensorHistory {
+        building_id: head.building_id,
+        building_name: head.building_name,
+        sensor: head.sensor.value(stale_after_ms, now_ms()),
+        from: Time(from),
+        to: Time(to),
+        bucket_seconds: bucket,
+        source: if raw { "readings" } else { "readings_10m" },
+        points,
+        alarms,
+    }))
+}
+
+/// A sensor's page head as read: its building and the sensor.
+#[derive(Debug, FromRow)]
+struct SensorHead {
+    building_id: String,
+    building_name: Option<String>,
+    #[sqlx(flatten)]
+    sensor: SensorRow,
+}
