@@ -786,28 +786,28 @@ acked_by() { alarms_json | grep -o '"acked_by":[^,}]*' | head -n 1 | cut -d: -f2
 as_user() { u=$1; shift; runuser -u "$u" -- markoff "$@" --config /etc/markoff/sim.toml --socket $sock 2>&1; }
 if wait_for 60 raised; then
     id=$(alarm_id)
-    if out=$(as_user nadia ack "$id"); then
-        bad "nadia, outside markoff-operators, acknowledged alarm $id: $out"
+    if said=$(as_user nadia ack "$id"); then
+        bad "nadia, outside markoff-operators, acknowledged alarm $id: $said"
     else
-        case "$out" in
+        case "$said" in
             *socket*) ok "nadia (not in markoff-operators) is refused on $sock" ;;
-            *) bad "nadia's ack failed, but not at the socket: $out" ;;
+            *) bad "nadia's ack failed, but not at the socket: $said" ;;
         esac
     fi
     [ "$(acked_by)" = null ] && ok "alarm $id still unacknowledged" || bad "alarm $id acked by $(acked_by)"
-    if out=$(as_user olga ack "$id"); then
-        bad "olga, a viewer, acknowledged alarm $id: $out"
+    if said=$(as_user olga ack "$id"); then
+        bad "olga, a viewer, acknowledged alarm $id: $said"
     else
-        case "$out" in
-            *403*) ok "olga (markoff-operators, unix_user of the viewer olga) is refused: $out" ;;
-            *) bad "olga's ack failed, but not with 403: $out" ;;
+        case "$said" in
+            *403*) ok "olga (markoff-operators, unix_user of the viewer olga) is refused: $said" ;;
+            *) bad "olga's ack failed, but not with 403: $said" ;;
         esac
     fi
     [ "$(acked_by)" = null ] && ok "alarm $id still unacknowledged" || bad "alarm $id acked by $(acked_by)"
-    if out=$(as_user ivan ack "$id"); then
-        ok "ivan (markoff-operators, unix_user of the operator ivan) acknowledged alarm $id: $out"
+    if said=$(as_user ivan ack "$id"); then
+        ok "ivan (markoff-operators, unix_user of the operator ivan) acknowledged alarm $id: $said"
     else
-        bad "ivan's ack of alarm $id failed: $out"
+        bad "ivan's ack of alarm $id failed: $said"
     fi
     [ "$(acked_by)" = '"ivan"' ] && ok "alarm $id acked_by ivan" || bad "alarm $id acked_by $(acked_by)"
 else
