@@ -20,6 +20,7 @@ mod connect;
 mod metadata;
 pub mod metrics;
 mod office;
+mod pipeline;
 mod retry;
 mod status;
 mod uploader;
@@ -36,9 +37,10 @@ pub use connect::{SyncFailure, connect};
 pub use metadata::SiteSource;
 pub use metrics::SyncMetrics;
 pub use office::{OfficeAction, OfficeActions, OfficeAnswer, OfficeRequest};
+pub use pipeline::{DrainStats, DrainTime};
 pub use retry::{RECONNECT_SPREAD, reconnect_jitter};
 pub use status::{StreamState, StreamStatus, SyncReport, SyncState};
-pub use uploader::{DrainStats, drain_readings};
+pub use uploader::drain_readings;
 
 /// Starts the three uploaders under `supervisor`, stopped by `token`. Does nothing when `cfg` is
 /// disabled.

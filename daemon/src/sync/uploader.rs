@@ -7,8 +7,9 @@
 //! (`crate::store`).
 //!
 //! Throughput: the next batch is read from SQLite (and made durable) while the current one is
-//! uploading, and the local cursor of a batch is written while the next one uploads, so a backlog
-//! drains at the speed of the central inserts with two batches in memory at most.
+//! uploading, and the local cursor of a batch is written while the next one uploads
+//! (`super::pipeline`), so a backlog drains at the speed of the central inserts with two batches
+//! in memory at most.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +17,6 @@ use std::time::Duration;
 
 use markoff_proto::{AlarmEventRow, BatchOutcome, ReadingRow, Stream, SyncError};
 use sqlx::PgConnection;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -24,14 +24,12 @@ use tracing::{debug, info, warn};
 use super::config::SyncConfig;
 use super::connect::{SyncFailure, Target};
 
+use super::pipeline::DrainStats;
 use super::retry::{Retry, Watch};
 use super::status::{StreamState, SyncState};
 use crate::model::Timestamp;
 use crate::service::supervisor::TaskError;
 use crate::store::{Chunk, IngestHandle, Store, StoreError, SyncReader};
-
-/// How often the newest local seq is reported to the centre (for its view of the backlog).
-const HEAD_EVERY: Duration = Duration::from_secs(5);
 
 /// What one stream's uploader works with.
 #[derive(Debug)]
@@ -51,12 +49,18 @@ pub(crate) trait RowStream: Send + Sync + 'static {
     type Row: Send + Sync + 'static;
     const STREAM: Stream;
     fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<Self::Row>, StoreError>;
+    /// Whether a backlog may have two batches at the centre at once (`super::pipeline`).
+    const PIPELINED: bool;
     fn seq(row: &Self::Row) -> i64;
     fn ts_ms(row: &Self::Row) -> i64;
+    /// Uploads `rows` in one central transaction; with `after`, one that commits only once the
+    /// central cursor is at `after` or beyond (the batch before it, still in flight on another
+    /// connection, has committed). `after` is only given when [`Self::PIPELINED`].
     fn upload<'a>(
         conn: &'a mut PgConnection,
         gateway_id: &'a str,
         rows: &'a [Self::Row],
+        after: Option<i64>,
     ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a;
 }
 
@@ -67,6 +71,7 @@ pub(crate) struct Readings;
 impl RowStream for Readings {
     type Row = ReadingRow;
     const STREAM: Stream = Stream::Readings;
+    const PIPELINED: bool = false;
     fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, StoreError> {
         let mut chunk = db.readings(after, limit)?;
         let spans = db.clock_epochs()?;
@@ -85,6 +90,8 @@ impl RowStream for Readings {
         conn: &'a mut PgConnection,
         gateway_id: &'a str,
         rows: &'a [ReadingRow],
+        // Not pipelined: never given.
+        _after: Option<i64>,
     ) -> Result<BatchOutcome, SyncError> {
         super::clock::report(conn, gateway_id).await;
         markoff_proto::upload_readings(conn, gateway_id, rows).await
@@ -98,6 +105,7 @@ pub(crate) struct AlarmEvents;
 impl RowStream for AlarmEvents {
     type Row = AlarmEventRow;
     const STREAM: Stream = Stream::AlarmEvents;
+    const PIPELINED: bool = false;
     fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<AlarmEventRow>, StoreError> {
         db.alarm_events(after, limit)
     }
@@ -111,6 +119,7 @@ impl RowStream for AlarmEvents {
         conn: &'a mut PgConnection,
         gateway_id: &'a str,
         rows: &'a [AlarmEventRow],
+        _after: Option<i64>,
     ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a {
         markoff_proto::upload_alarm_events(conn, gateway_id, rows)
     }
@@ -237,7 +246,7 @@ async fn session<S: RowStream>(ctx: &StreamCtx, retry: &mut Retry) -> Result<(),
         backlog = (local_max - cursor).max(0),
         "Connected to the centre."
     );
-    pump::<S>(ctx, &mut conn, db, cursor, true, retry)
+    super::pipeline::pump::<S>(ctx, conn, db, cursor, true, retry)
         .await
         .map(|_| ())
 }
@@ -282,154 +291,8 @@ async fn reconcile(
     }
 }
 
-/// Figures of a [`pump`] that ran until the backlog was gone.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DrainStats {
-    /// Rows sent.
-    pub rows: u64,
-    /// Rows the centre inserted (the rest it already had).
-    pub inserted: u64,
-    /// Batches (central transactions).
-    pub batches: u64,
-    /// The local cursor at the end.
-    pub cursor: i64,
-}
-
-type ReadJob<R> = JoinHandle<(SyncReader, Result<Chunk<R>, SyncFailure>)>;
-
-/// Reads the batch after `after` on the blocking pool and syncs it to disk before returning it.
-fn spawn_read<S: RowStream>(mut db: SyncReader, after: i64, limit: usize) -> ReadJob<S::Row> {
-    tokio::task::spawn_blocking(move || {
-        let chunk = S::read(&db, after, limit)
-            .map_err(SyncFailure::Local)
-            .and_then(|chunk| {
-                if !chunk.rows.is_empty() {
-                    db.make_durable().map_err(SyncFailure::Durability)?;
-                }
-                Ok(chunk)
-            });
-        (db, chunk)
-    })
-}
-
-/// Uploads batches after `cursor` until the backlog is gone (`follow = false`) or for as long as
-/// the connection works (`follow = true`: then it only returns with an error).
-async fn pump<S: RowStream>(
-    ctx: &StreamCtx,
-    conn: &mut PgConnection,
-    db: SyncReader,
-    mut cursor: i64,
-    follow: bool,
-    retry: &mut Retry,
-) -> Result<DrainStats, SyncFailure> {
-    let limit = ctx.batch_rows;
-    let mut stats = DrainStats {
-        cursor,
-        ..DrainStats::default()
-    };
-    let mut next = spawn_read::<S>(db, cursor, limit);
-    // The last batch committed centrally whose local cursor is not written yet.
-    let mut unadvanced: Option<i64> = None;
-    let mut head: Option<(Instant, i64)> = None;
-    loop {
-        let (db, chunk) = next
-            .await
-            .map_err(|e| SyncFailure::Local(StoreError::Task(e.to_string())))?;
-        let chunk = chunk?;
-        let Some((first, last)) = chunk.rows.first().zip(chunk.rows.last()) else {
-            if let Some(seq) = unadvanced.take() {
-                ctx.ingest.advance_sync_cursor(S::STREAM, seq).await?;
-                ctx.status.set_cursors(S::STREAM, seq, None);
-                stats.cursor = seq;
-            }
-            ctx.status.set_lag(S::STREAM, 0, 0.0);
-            report_head(ctx, conn, S::STREAM, &mut head, chunk.local_max).await?;
-            retry.recovered();
-            if !follow {
-                return Ok(stats);
-            }
-            tokio::time::sleep(ctx.interval).await;
-            next = spawn_read::<S>(db, cursor, limit);
-            continue;
-        };
-        let (first_seq, last_seq) = (S::seq(first), S::seq(last));
-        ctx.status.set_lag(
-            S::STREAM,
-            (chunk.local_max - first_seq + 1).max(0),
-            age_seconds(S::ts_ms(first)),
-        );
-        // Read the next batch while this one uploads.
-        next = spawn_read::<S>(db, last_seq, limit);
-
-        let started = Instant::now();
-        let upload = ctx.target.call(
-            "uploading a batch",
-            S::upload(conn, &ctx.gateway_id, &chunk.rows),
-        );
-        let pending = unadvanced.take();
-        let advance = async {
-            match pending {
-                Some(seq) => ctx
-                    .ingest
-                    .advance_sync_cursor(S::STREAM, seq)
-                    .await
-                    .map(|()| Some(seq)),
-                None => Ok(None),
-            }
-        };
-        let (uploaded, advanced) = tokio::join!(upload, advance);
-        if let Some(seq) = advanced? {
-            ctx.status.set_cursors(S::STREAM, seq, None);
-        }
-        let outcome = uploaded?;
-        let rows = u64::try_from(chunk.rows.len()).unwrap_or(u64::MAX);
-        ctx.status
-            .batch_committed(S::STREAM, rows, started.elapsed().as_secs_f64());
-        ctx.status
-            .set_cursors(S::STREAM, cursor, Some(outcome.central_cursor));
-        stats.rows += rows;
-        stats.inserted += outcome.inserted;
-        stats.batches += 1;
-        unadvanced = Some(last_seq);
-        cursor = last_seq;
-        report_head(ctx, conn, S::STREAM, &mut head, chunk.local_max).await?;
-        ctx.status.set_lag(
-            S::STREAM,
-            (chunk.local_max - last_seq).max(0),
-            if chunk.local_max > last_seq {
-                age_seconds(S::ts_ms(last))
-            } else {
-                0.0
-            },
-        );
-        retry.recovered();
-    }
-}
-
-/// Tells the centre the newest seq of the stream here (what `markoff-central gateways` shows as
-/// the backlog), when it changed, at most every [`HEAD_EVERY`].
-async fn report_head(
-    ctx: &StreamCtx,
-    conn: &mut PgConnection,
-    stream: Stream,
-    last: &mut Option<(Instant, i64)>,
-    head: i64,
-) -> Result<(), SyncFailure> {
-    let due = last.is_none_or(|(at, seq)| seq != head && at.elapsed() >= HEAD_EVERY);
-    if due {
-        ctx.target
-            .call(
-                "reporting the backlog",
-                markoff_proto::report_head(conn, &ctx.gateway_id, stream, head),
-            )
-            .await?;
-        *last = Some((Instant::now(), head));
-    }
-    Ok(())
-}
-
 /// Seconds since `ts_ms` (0 for times in the future).
-fn age_seconds(ts_ms: i64) -> f64 {
+pub(super) fn age_seconds(ts_ms: i64) -> f64 {
     let ms = Timestamp::now().as_millis().saturating_sub(ts_ms).max(0);
     ms as f64 / 1000.0
 }
@@ -467,9 +330,10 @@ pub(crate) async fn refresh_lag(ctx: &StreamCtx, stream: Stream) {
     }
 }
 
-/// Uploads every reading after the local cursor of `store` to the centre over `conn`, in
-/// batches of `cfg.batch_rows`, exactly as the running uploader does, and returns when none is
-/// left. For tools (the benchmark); the daemon runs the same code under its supervisor.
+/// Uploads every reading after the local cursor of `store` to the centre over `conn` (and a
+/// second connection it opens while a backlog drains), in batches of `cfg.batch_rows`, exactly as
+/// the running uploader does, and returns when none is left. For tools (the benchmark); the
+/// daemon runs the same code under its supervisor.
 ///
 /// # Errors
 /// The first failure; rows up to the returned local cursor are committed centrally.
@@ -477,7 +341,7 @@ pub async fn drain_readings(
     cfg: &SyncConfig,
     gateway_id: &str,
     store: &Store,
-    conn: &mut PgConnection,
+    conn: PgConnection,
 ) -> Result<DrainStats, SyncFailure> {
     let ctx = StreamCtx {
         gateway_id: gateway_id.to_owned(),
@@ -491,5 +355,5 @@ pub async fn drain_readings(
     };
     let (db, cursor) = blocking(&ctx.db_path, |db| db.cursor(Stream::Readings)).await?;
     let mut retry = Retry::new(Stream::Readings, ctx.max_backoff);
-    pump::<Readings>(&ctx, conn, db, cursor, false, &mut retry).await
+    super::pipeline::pump::<Readings>(&ctx, conn, db, cursor, false, &mut retry).await
 }

@@ -217,14 +217,13 @@ async fn bench(
 
     // Phase 1: drain through the uploader.
     let store = open_store(&store_cfg, &path)?;
-    let mut conn = markoff::sync::connect(&sync_cfg, gateway_id).await?;
+    let conn = markoff::sync::connect(&sync_cfg, gateway_id).await?;
     let rss_before = sys::current_rss();
     let reset = sys::reset_peak_rss();
     let started = Instant::now();
-    let stats = markoff::sync::drain_readings(&sync_cfg, gateway_id, &store, &mut conn).await?;
+    let stats = markoff::sync::drain_readings(&sync_cfg, gateway_id, &store, conn).await?;
     let drain_elapsed = started.elapsed();
     let drain_peak = sys::peak_rss();
-    drop(conn);
     store.writer.drain();
     let writer_ok = store.writer.finished().await;
     drop(store);
@@ -265,6 +264,16 @@ async fn bench(
         drain_elapsed.as_secs_f64(),
         thousands(stats.batches),
         thousands(sync_cfg.batch_rows as u64),
+    );
+    let t = stats.time;
+    println!(
+        "  where      {} connection(s); central transactions {:.1} s in all, waited for {:.1} s; reading and syncing batches {:.1} s in all, waited for {:.1} s with no upload in flight; local cursor writes waited for {:.1} s",
+        stats.connections,
+        t.upload.as_secs_f64(),
+        t.upload_wait.as_secs_f64(),
+        t.read.as_secs_f64(),
+        t.read_wait.as_secs_f64(),
+        t.cursor_wait.as_secs_f64(),
     );
     let growth = drain_peak.zip(rss_before).map_or_else(
         || "unknown".to_owned(),
