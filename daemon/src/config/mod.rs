@@ -158,9 +158,15 @@ pub struct StoreConfig {
     /// Commit a batch once it holds this many rows.
     #[serde(default = "defaults::flush_rows")]
     pub flush_rows: usize,
-    /// ... or once the oldest row in the batch waited this long.
+    /// ... or once the oldest row in the batch waited this long: the most any reading waits
+    /// before it is durable (and before alarms see it).
     #[serde(default = "defaults::flush_interval", with = "humantime_serde")]
     pub flush_interval: Duration,
+    /// ... or once a message whose producer waits for the commit (an MQTT message before its
+    /// acknowledgement, a sensor registration, component state) waited this long (at most
+    /// `flush_interval`).
+    #[serde(default = "defaults::flush_interval_waited", with = "humantime_serde")]
+    pub flush_interval_waited: Duration,
     /// Messages (each a batch of readings from one source) queued to the writer before producers wait.
     #[serde(default = "defaults::queue_capacity")]
     pub queue_capacity: usize,
@@ -194,6 +200,7 @@ impl Default for StoreConfig {
             path: None,
             flush_rows: defaults::flush_rows(),
             flush_interval: defaults::flush_interval(),
+            flush_interval_waited: defaults::flush_interval_waited(),
             queue_capacity: defaults::queue_capacity(),
             max_size: defaults::max_size(),
             retention: defaults::retention(),
@@ -383,6 +390,9 @@ pub(crate) mod defaults {
         5_000
     }
     pub(crate) fn flush_interval() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub(crate) fn flush_interval_waited() -> Duration {
         Duration::from_millis(50)
     }
     pub(crate) fn queue_capacity() -> usize {

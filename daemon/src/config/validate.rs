@@ -45,6 +45,11 @@ pub(crate) fn validate(config: &Config) -> Vec<ConfigError> {
         v.push("store.flush_rows", "must be at least 1", None);
     }
     positive(&mut v, "store.flush_interval", s.flush_interval);
+    positive(
+        &mut v,
+        "store.flush_interval_waited",
+        s.flush_interval_waited,
+    );
     if !(1..=MAX_QUEUE_CAPACITY).contains(&s.queue_capacity) {
         v.push(
             "store.queue_capacity",

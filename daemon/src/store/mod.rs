@@ -192,6 +192,16 @@ impl WriterMsg {
             Self::Attribute { .. } | Self::State { .. } | Self::Job { .. } => 1,
         }
     }
+
+    /// Whether a producer waits for this message's commit (jobs aside, which commit at once).
+    fn waited(&self) -> bool {
+        match self {
+            Self::Readings { reply, .. } => reply.is_some(),
+            Self::Sensors { reply, .. } | Self::State { reply, .. } => reply.is_some(),
+            Self::Attribute { .. } => false,
+            Self::Job { .. } => true,
+        }
+    }
 }
 
 /// State shared between the writer thread and everyone who looks at the buffer.

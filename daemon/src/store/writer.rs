@@ -1,7 +1,12 @@
 //! The single writer: one thread owns the read-write connection and commits batches.
 //!
-//! A batch closes when it holds `flush_rows` rows or its first message has waited `flush_interval`.
-//! Each batch is one IMMEDIATE transaction with prepared statements. A failed commit is rolled back
+//! A batch closes when it holds `flush_rows` rows, when its first message has waited
+//! `flush_interval`, when a message whose producer waits for the commit (MQTT acknowledges after
+//! it) has waited `flush_interval_waited`, or at once for a job ([`CommitPolicy`]). Readings
+//! nobody waits for (polled sources) thus go in batches of up to a second: a commit writes at
+//! least a page of WAL whatever it holds, so larger batches write fewer bytes per reading
+//! (docs/performance.md, section 2.2). Each batch is one IMMEDIATE transaction with prepared
+//! statements. A failed commit is rolled back
 //! and retried with backoff; the batch stays in memory meanwhile and producers wait (the queue is
 //! bounded), so nothing accepted is dropped by a transient error. Only after COMMIT are receipts
 //! sent, the latest-value cache updated and the batch announced.
@@ -27,9 +32,9 @@ use super::{
 use crate::config::StoreConfig;
 use crate::model::{Quality, Reading, SensorId, SensorMeta, Seq};
 
-/// How often an idle writer wakes up to run maintenance.
 mod maintain;
 
+/// How often an idle writer wakes up to run maintenance.
 const IDLE_TICK: Duration = Duration::from_millis(500);
 /// Longest pause between two commit attempts after failures.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -231,14 +236,12 @@ impl Writer {
         })
     }
 
-    /// Gathers messages until the batch is full or its first message waited `flush_interval`.
-    /// A job (alarm state, cursors) closes the batch at once: whoever sent it is waiting.
+    /// Gathers messages until [`CommitPolicy`] closes the batch.
     fn collect(&mut self, first: WriterMsg, closing: bool) -> Vec<WriterMsg> {
-        let mut rows = first.rows();
-        let mut urgent = matches!(first, WriterMsg::Job { .. });
+        let mut policy = CommitPolicy::new(&self.cfg, &first, Instant::now());
         let mut batch = vec![first];
-        let deadline = Instant::now() + self.cfg.flush_interval;
-        while rows < self.cfg.flush_rows && !urgent {
+        while !policy.closed() && Instant::now() < policy.deadline {
+            let deadline = policy.deadline;
             let msg = match self.rx.try_recv() {
                 Ok(m) => Some(m),
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
@@ -259,8 +262,7 @@ impl Writer {
             };
             match msg {
                 Some(m) => {
-                    rows += m.rows();
-                    urgent = matches!(m, WriterMsg::Job { .. });
+                    policy.add(&m, Instant::now());
                     batch.push(m);
                 }
                 None => break,
@@ -500,6 +502,50 @@ impl Writer {
     }
 }
 
+/// When the batch being collected commits: once it holds `flush_rows` rows; when its first
+/// message has waited `flush_interval` (the most any reading waits before it is durable); when a
+/// message whose producer waits for the commit has waited `flush_interval_waited` (capped by
+/// `flush_interval`); at once when it holds a job (alarm state, sync cursors: the sender waits,
+/// and an alarm event should not wait for readings to accumulate). The times run from when the
+/// writer takes the message from its queue. A drain commits whatever is collected at once.
+#[derive(Debug)]
+struct CommitPolicy {
+    rows: usize,
+    max_rows: usize,
+    urgent: bool,
+    waited: Duration,
+    /// The batch commits at this instant at the latest.
+    deadline: Instant,
+}
+
+impl CommitPolicy {
+    fn new(cfg: &StoreConfig, first: &WriterMsg, now: Instant) -> Self {
+        let mut policy = Self {
+            rows: 0,
+            max_rows: cfg.flush_rows,
+            urgent: false,
+            waited: cfg.flush_interval_waited.min(cfg.flush_interval),
+            deadline: now + cfg.flush_interval,
+        };
+        policy.add(first, now);
+        policy
+    }
+
+    /// Counts a message taken from the queue at `now`.
+    fn add(&mut self, msg: &WriterMsg, now: Instant) {
+        self.rows += msg.rows();
+        self.urgent |= matches!(msg, WriterMsg::Job { .. });
+        if msg.waited() {
+            self.deadline = self.deadline.min(now + self.waited);
+        }
+    }
+
+    /// The batch commits now, whatever the time: it is full or holds a job.
+    fn closed(&self) -> bool {
+        self.urgent || self.rows >= self.max_rows
+    }
+}
+
 /// Runs one job under a savepoint. The outer error aborts the batch (the savepoint machinery
 /// itself failed); the inner one is the job's own failure, rolled back and reported to its sender.
 fn run_job(
@@ -554,4 +600,113 @@ fn upsert_sensor(tx: &rusqlite::Transaction<'_>, m: &SensorMeta) -> Result<i64, 
 fn retry_delay(attempt: u32) -> Duration {
     let base = Duration::from_millis(100).saturating_mul(1 << attempt.min(6));
     base.min(MAX_RETRY_DELAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::model::Timestamp;
+
+    fn cfg() -> StoreConfig {
+        StoreConfig {
+            flush_rows: 100,
+            flush_interval: Duration::from_secs(1),
+            flush_interval_waited: Duration::from_millis(50),
+            ..StoreConfig::default()
+        }
+    }
+
+    fn readings(n: usize, waited: bool) -> WriterMsg {
+        let readings = (0..n)
+            .map(|i| Reading {
+                sensor: SensorId::new(format!("s{i}")),
+                ts: Timestamp(1_000),
+                value: Some(1.0),
+                quality: Quality::Good,
+            })
+            .collect();
+        WriterMsg::Readings {
+            readings,
+            reply: waited.then(|| oneshot::channel().0),
+        }
+    }
+
+    #[test]
+    fn polled_readings_wait_for_the_interval_or_the_rows() {
+        let t0 = Instant::now();
+        let mut p = CommitPolicy::new(&cfg(), &readings(30, false), t0);
+        assert_eq!(p.deadline, t0 + Duration::from_secs(1));
+        assert!(!p.closed());
+        p.add(&readings(30, false), t0 + Duration::from_millis(600));
+        p.add(
+            &WriterMsg::Attribute {
+                sensor: "s".into(),
+                value: "v".into(),
+                ts: 1,
+            },
+            t0 + Duration::from_millis(700),
+        );
+        // Later messages do not push the deadline back.
+        assert_eq!(p.deadline, t0 + Duration::from_secs(1));
+        assert!(!p.closed());
+        p.add(&readings(40, false), t0 + Duration::from_millis(800));
+        assert!(p.closed(), "100 rows of 100");
+    }
+
+    #[test]
+    fn a_waiting_producer_brings_the_commit_forward() {
+        let t0 = Instant::now();
+        let mut p = CommitPolicy::new(&cfg(), &readings(10, false), t0);
+        p.add(&readings(1, true), t0 + Duration::from_millis(300));
+        assert_eq!(p.deadline, t0 + Duration::from_millis(350));
+        // A second waited message does not delay the first one's commit.
+        p.add(&readings(1, true), t0 + Duration::from_millis(320));
+        assert_eq!(p.deadline, t0 + Duration::from_millis(350));
+        // Near the end of the interval the interval still bounds the wait.
+        let mut p = CommitPolicy::new(&cfg(), &readings(10, false), t0);
+        p.add(&readings(1, true), t0 + Duration::from_millis(990));
+        assert_eq!(p.deadline, t0 + Duration::from_secs(1));
+        assert!(!p.closed());
+        let (state, _rx) = oneshot::channel();
+        let p = CommitPolicy::new(
+            &cfg(),
+            &WriterMsg::State {
+                key: "k".into(),
+                value: "v".into(),
+                reply: Some(state),
+            },
+            t0,
+        );
+        assert_eq!(p.deadline, t0 + Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_job_commits_at_once() {
+        let t0 = Instant::now();
+        let mut p = CommitPolicy::new(&cfg(), &readings(10, false), t0);
+        assert!(!p.closed());
+        p.add(
+            &WriterMsg::Job {
+                job: super::super::Job(Box::new(|_| Ok(()))),
+                reply: oneshot::channel().0,
+            },
+            t0,
+        );
+        assert!(p.closed());
+    }
+
+    #[test]
+    fn a_short_interval_caps_the_waited_one() {
+        let t0 = Instant::now();
+        let short = StoreConfig {
+            flush_interval: Duration::from_millis(5),
+            ..cfg()
+        };
+        let p = CommitPolicy::new(&short, &readings(1, true), t0);
+        assert_eq!(p.deadline, t0 + Duration::from_millis(5));
+        let p = CommitPolicy::new(&short, &readings(1, false), t0);
+        assert_eq!(p.deadline, t0 + Duration::from_millis(5));
+    }
 }

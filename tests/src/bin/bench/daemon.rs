@@ -10,11 +10,23 @@
 //! bytes through `write(2)` per reading (`wchar`), readings/s, the growth of the data directory
 //! per reading, and the daemon's RSS (`VmRSS`, `VmHWM`) at the end.
 //!
+//! Two periodic costs would otherwise fall in or out of the window by chance:
+//! - **The fold** (the columnar layout rewrites the log into per-sensor chunks every 262,144
+//!   readings, every 4.4 minutes at 1,000 points): when the buffer has a `folds` table, the
+//!   window starts just after a fold has committed and ends just after a later one, at least
+//!   `--seconds` later, so it holds whole fold cycles.
+//! - **The WAL checkpoint** (every 32 MiB of WAL with the default budget: tens of minutes at
+//!   1,000 points): the bench checkpoints the WAL itself (`PRAGMA wal_checkpoint(PASSIVE)` on a
+//!   connection of its own) just before the window, so what was logged before is not counted, and
+//!   just after it, counting what its own process wrote then (`write_bytes` of `/proc/self/io`)
+//!   with the daemon's bytes: every page the window logged is also written to the database file
+//!   once, as the daemon's own checkpoints would.
+//!
 //! With `--baseline BIN` the same is measured, in the same run, for another build of the daemon
 //! (for example the last release with the row-per-reading buffer): the bench runs itself again
 //! with `MARKOFF_BIN=BIN` and prints both side by side.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -37,9 +49,12 @@ pub(crate) struct Args {
     /// Seconds from the daemon being ready to the start of the measurement.
     #[arg(long, default_value_t = 60)]
     warmup: u64,
-    /// Seconds measured.
+    /// Seconds measured (at least; the window is stretched to end just after a fold).
     #[arg(long, default_value_t = 180)]
     seconds: u64,
+    /// Measure exactly `--seconds`, without aligning the window on folds.
+    #[arg(long)]
+    no_fold_align: bool,
     /// Another markoff binary measured the same way in the same run, as the baseline.
     #[arg(long, value_name = "BIN")]
     baseline: Option<PathBuf>,
@@ -59,12 +74,16 @@ struct Figures {
     rss: u64,
     hwm: u64,
     load: String,
+    /// Folds inside the window.
+    folds: i64,
+    /// Bytes the window's closing checkpoint wrote, per reading (part of `disk_written`).
+    checkpoint: f64,
 }
 
 impl Figures {
     fn line(&self) -> String {
         format!(
-            "result {} {} {} {} {} {} {} {}",
+            "result {} {} {} {} {} {} {} {} {} {}",
             self.points,
             self.rate,
             self.disk_written,
@@ -72,7 +91,9 @@ impl Figures {
             self.grown,
             self.rss,
             self.hwm,
-            self.load
+            self.load,
+            self.folds,
+            self.checkpoint
         )
     }
 
@@ -87,6 +108,8 @@ impl Figures {
             rss: f.next()?.parse().ok()?,
             hwm: f.next()?.parse().ok()?,
             load: f.next()?.to_owned(),
+            folds: f.next()?.parse().ok()?,
+            checkpoint: f.next()?.parse().ok()?,
         })
     }
 }
@@ -102,6 +125,65 @@ fn layout_for(points: u64) -> (u32, u32) {
     )
 }
 
+/// A connection of the bench's own to the daemon's buffer: fold count and WAL checkpoints.
+struct Buffer {
+    conn: rusqlite::Connection,
+    columnar: bool,
+}
+
+impl Buffer {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let columnar = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'folds'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? > 0;
+        Ok(Self { conn, columnar })
+    }
+
+    /// Folds committed so far (0 for the row-per-reading layout).
+    fn folds(&self) -> anyhow::Result<i64> {
+        if !self.columnar {
+            return Ok(0);
+        }
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM folds", [], |r| r.get(0))?)
+    }
+
+    /// Copies the WAL into the database file; returns the bytes this process wrote to disk
+    /// meanwhile.
+    fn checkpoint(&self) -> anyhow::Result<u64> {
+        let before = sys::io_counters().context("cannot read /proc/self/io")?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        let after = sys::io_counters().context("cannot read /proc/self/io")?;
+        Ok(after.since(before).disk_written)
+    }
+
+    /// Waits for the fold after `seen` to commit, polling; `None` after `limit`.
+    async fn next_fold(&self, seen: i64, limit: Duration) -> anyhow::Result<Option<i64>> {
+        let until = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < until {
+            let now = self.folds()?;
+            if now > seen {
+                return Ok(Some(now));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(None)
+    }
+}
+
+/// Longest wait for a fold: the daemon folds at least every 15 minutes.
+const FOLD_PATIENCE: Duration = Duration::from_secs(16 * 60);
+
 async fn measure(args: &Args, points: u64) -> anyhow::Result<Figures> {
     let (floors, rooms) = layout_for(points);
     let mut gw = TempGateway::builder()
@@ -112,24 +194,37 @@ async fn measure(args: &Args, points: u64) -> anyhow::Result<Figures> {
     let sensors = floors * rooms * 3 + 6;
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let pid = gw.pid();
+    let buffer = Buffer::open(&gw.db_path())?;
+    let align = buffer.columnar && !args.no_fold_align;
+    let mut folds0 = buffer.folds()?;
+    if align && let Some(f) = buffer.next_fold(folds0, FOLD_PATIENCE).await? {
+        folds0 = f;
+    }
     let ingested = |text: &str| -> f64 {
         text.lines()
             .filter(|l| l.starts_with("markoff_readings_ingested"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
+    let _before_window = buffer.checkpoint()?;
     let io0 = sys::process_io(pid).context("cannot read /proc/<pid>/io of the daemon")?;
     let n0 = ingested(&gw.metrics_text().await);
     let disk0 = sys::allocated(gw.dir());
     let t0 = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let mut folds = buffer.folds()? - folds0;
+    if align && let Some(f) = buffer.next_fold(folds0 + folds, FOLD_PATIENCE).await? {
+        folds = f - folds0;
+    }
     let io = sys::process_io(pid)
         .context("cannot read /proc/<pid>/io of the daemon")?
         .since(io0);
     let n = ingested(&gw.metrics_text().await) - n0;
+    let checkpoint = buffer.checkpoint()?;
     let secs = t0.elapsed().as_secs_f64();
     let disk = sys::allocated(gw.dir());
     let (rss, hwm) = sys::process_rss(pid).context("cannot read the daemon's status")?;
+    drop(buffer);
     if !gw.is_running() {
         bail!(
             "the daemon exited during the measurement; log:\n{}",
@@ -147,12 +242,14 @@ async fn measure(args: &Args, points: u64) -> anyhow::Result<Figures> {
     Ok(Figures {
         points: u64::from(sensors),
         rate: n / secs,
-        disk_written: io.disk_written as f64 / n,
+        disk_written: (io.disk_written + checkpoint) as f64 / n,
         written: io.written as f64 / n,
         grown: disk.saturating_sub(disk0) as f64 / n,
         rss,
         hwm,
         load: sys::load_average().unwrap_or_else(|| "unknown".to_owned()),
+        folds,
+        checkpoint: checkpoint as f64 / n,
     })
 }
 
@@ -174,8 +271,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
             markoff_tests::binary::markoff_bin().display()
         );
         println!(
-            "  run        built-in simulator at 1 Hz per point, default [store]; {} s warm-up, {} s measured",
-            args.warmup, args.seconds
+            "  run        built-in simulator at 1 Hz per point, default [store]; {} s warm-up, {} s measured{}",
+            args.warmup,
+            args.seconds,
+            if args.no_fold_align {
+                ""
+            } else {
+                " (at least: from just after a fold to just after a later one)"
+            }
         );
     }
     let mut ours = Vec::new();
@@ -185,10 +288,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
             println!("{}", f.line());
         } else {
             println!(
-                "  ... {} points: {} readings/s, {:.1} B written per reading, RSS {}, load {}",
+                "  ... {} points: {} readings/s, {:.1} B written per reading ({:.1} of them by the closing checkpoint, {} folds in the window), RSS {}, load {}",
                 thousands(f.points),
                 thousands(f.rate as u64),
                 f.disk_written,
+                f.checkpoint,
+                f.folds,
                 sys::bytes(f.rss),
                 f.load
             );
@@ -208,17 +313,21 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let out = std::process::Command::new(exe)
-            .args([
-                "daemon",
-                "--results-only",
-                "--points",
-                &points,
-                "--warmup",
-                &args.warmup.to_string(),
-                "--seconds",
-                &args.seconds.to_string(),
-            ])
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args([
+            "daemon",
+            "--results-only",
+            "--points",
+            &points,
+            "--warmup",
+            &args.warmup.to_string(),
+            "--seconds",
+            &args.seconds.to_string(),
+        ]);
+        if args.no_fold_align {
+            cmd.arg("--no-fold-align");
+        }
+        let out = cmd
             .env(markoff_tests::binary::BIN_ENV, bin)
             .output()
             .context("cannot run the baseline")?;
@@ -240,16 +349,18 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
         sys::load_average().unwrap_or_else(|| "unknown".to_owned())
     );
     println!(
-        "  | daemon | points | readings/s | written to disk B/reading | write(2) B/reading | data dir growth B/reading | RSS | peak RSS | load average |"
+        "  | daemon | points | readings/s | written to disk B/reading | of which closing checkpoint | folds in window | write(2) B/reading | data dir growth B/reading | RSS | peak RSS | load average |"
     );
-    println!("  |---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (who, list) in [("this build", &ours), ("baseline", &theirs)] {
         for f in list {
             println!(
-                "  | {who} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {} | {} |",
+                "  | {who} | {} | {} | {:.1} | {:.1} | {} | {:.1} | {:.2} | {} | {} | {} |",
                 thousands(f.points),
                 thousands(f.rate as u64),
                 f.disk_written,
+                f.checkpoint,
+                f.folds,
                 f.written,
                 f.grown,
                 sys::bytes(f.rss),
