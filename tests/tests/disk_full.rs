@@ -1,4 +1,5 @@
-//! A full disk under the real daemon: the buffer on a small tmpfs of the test's own, filled by
+//! A full disk under the real daemon: the buffer on a small tmpfs of the test's own, filled by the
+//! buffer's own files (ingest faster than the disk is big, a `max_size` larger than the disk) or by
 //! another program. Ingest resumes by itself, every committed reading is either still stored or
 //! counted as dropped (oldest first, without gaps), and a restart on the full disk (clean or after
 //! `kill -9`) becomes ready and ingests instead of failing on "disk is full".
@@ -139,6 +140,55 @@ async fn stop_and_account(gw: &mut TempGateway, when: &str) -> i64 {
     assert!(exit.success(), "{when}: {exit}; log:\n{}", gw.log());
     accounted(&gw.db_path(), committed, when);
     committed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_buffers_own_files_filling_a_small_disk_stop_neither_ingest_nor_restarts() {
+    let Some(disk) = Tmpfs::mount("4m") else {
+        return;
+    };
+    // 30 x 30 rooms x 3 + 6 = 2,706 sensors every 25 ms: about 108,000 readings/s (a few
+    // bytes each), with a budget larger than the disk: only the disk limits the buffer's files
+    // (database, WAL, shm, reserve).
+    let mut gw = TempGateway::builder()
+        .id("disk-full-own")
+        .data_dir(disk.path())
+        .simulator(30, 30, ms(25))
+        .max_size("64MiB")
+        .maintenance_interval(ms(200))
+        .start()
+        .await;
+    let db_path = gw.db_path();
+
+    // The disk fills (or the daemon starts dropping before it does).
+    assert_eventually!(
+        disk.free() < 256 * 1024 || look(&db_path).3 > 0,
+        "the buffer never came near the size of the disk ({} bytes free); log:\n{}",
+        disk.free(),
+        gw.log()
+    );
+    ingests(&gw, 5_000, "with the disk full of the buffer").await;
+    // Releasing the folded log may make room first; as ingest goes on, the oldest readings
+    // must be dropped.
+    assert_eventually!(
+        look(&db_path).3 > 0,
+        "ingest went on with a full disk, so the oldest readings must have been dropped; log:\n{}",
+        gw.log()
+    );
+    let committed = stop_and_account(&mut gw, "after a clean stop on the full disk").await;
+
+    // A restart on the full disk becomes ready and ingests.
+    gw.restart().await;
+    let after = ingests(&gw, 5_000, "after a restart on the full disk").await;
+    assert!(after > committed, "seqs went on after the restart");
+
+    // The same after kill -9.
+    let committed = gw.last_seq().await;
+    gw.kill9();
+    gw.restart().await;
+    accounted(&db_path, committed, "after kill -9 on the full disk");
+    ingests(&gw, 5_000, "after kill -9 and a restart on the full disk").await;
+    stop_and_account(&mut gw, "at the end").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,8 +45,6 @@ impl DropReason {
 /// Size and extent of the buffer after maintenance.
 #[derive(Debug)]
 pub(crate) struct BudgetStatus {
-    /// What the budget counts (pages in use, WAL, shm, reserve).
-    pub(crate) used_bytes: u64,
     pub(crate) first_seq: i64,
 }
 
@@ -54,26 +52,37 @@ pub(crate) struct BudgetStatus {
 /// holds the writer for long; the next pass goes on.
 const MAX_DROPS: usize = 1_000;
 
-/// Releases the log, applies retention, then brings the buffer under `budget` bytes (module
-/// comment above).
+/// What one maintenance pass works to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Bytes the buffer may use (`space::Plan::budget`).
+    pub(crate) budget: u64,
+    /// The WAL's bound: one step of the vacuum writes about half of it.
+    pub(crate) wal_cap: u64,
+    /// The disk, not `max_size`, sets the budget (another program, or the buffer's own files,
+    /// filled it): the newest fold or batch is never dropped, whatever the budget says.
+    pub(crate) keep_newest: bool,
+}
+
+/// Releases the log, applies retention, then brings the buffer under `limits.budget` bytes
+/// (module comment above). Every step is a transaction of its own that writes a few pages
+/// (the vacuum in steps of half the WAL's bound), so that each fits in the WAL as it is
+/// allocated and a full disk does not stop it.
 pub(crate) fn enforce(
     conn: &mut Connection,
     cfg: &StoreConfig,
-    budget: u64,
+    limits: Limits,
     options: super::StoreOptions,
     metrics: &StoreMetrics,
     now_ms: i64,
 ) -> Result<BudgetStatus, rusqlite::Error> {
+    let budget = limits.budget;
     let synced = synced_upto(conn)?;
     let mut used = used_bytes(conn)?;
     if used > budget {
-        // A long write-ahead log counts against the budget too; fold it back first.
-        // On a full disk the database file may not grow by what the WAL holds: the deletions
-        // below may still find room in the WAL.
-        match conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-            Err(err) if super::space::is_disk_full(&err) => {}
-            other => other?,
-        }
+        // The WAL's pages go back into the database file first; the WAL keeps its size (its
+        // frames are written over), so the deletions below need no new room on the disk.
+        checkpoint(conn, false)?;
     }
     // Batches whose readings are all folded (and synced, with an uplink) live on in the chunks.
     // On a full disk these wait for the next pass: making room comes first.
@@ -93,21 +102,27 @@ pub(crate) fn enforce(
         other => report(metrics, DropReason::Retention, other?.retention),
     }
 
-    let target = budget / 10 * 9;
     used = used_bytes(conn)?;
     if used > budget {
-        // The deletions' own WAL frames are not counted while dropping: the pages they free are
-        // what brings the buffer down, and the WAL is emptied after.
-        let files = used.saturating_sub(pages_in_use(conn)?);
+        let pages = pages_in_use(conn)?;
+        // Only the readings' pages shrink by dropping; the WAL, the shared memory and the
+        // reserve do not. Down to 90 % of what the budget leaves for them.
+        let files = used.saturating_sub(pages);
+        let target = budget - budget.saturating_sub(files) / 10;
+        let excess = used - target;
+        let keep = if limits.keep_newest {
+            log::held(conn)?.map_or(i64::MAX, |(_, last)| last)
+        } else {
+            i64::MAX
+        };
         let mut drops = 0;
-        while used > target && drops < MAX_DROPS {
+        while pages.saturating_sub(pages_in_use(conn)?) < excess && drops < MAX_DROPS {
             drops += 1;
-            let dropped = match trim::drop_oldest(conn, synced) {
+            let dropped = match trim::drop_oldest_before(conn, synced, keep) {
                 Err(err) if super::space::is_disk_full(&err) => {
                     // The deletion's WAL frames did not fit: empty the WAL, try once more.
-                    let _wal_may_still_be_in_use =
-                        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
-                    trim::drop_oldest(conn, synced)?
+                    checkpoint(conn, true)?;
+                    trim::drop_oldest_before(conn, synced, keep)?
                 }
                 other => other?,
             };
@@ -123,13 +138,10 @@ pub(crate) fn enforce(
             );
             report(metrics, DropReason::SyncedOverflow, dropped.synced);
             report(metrics, DropReason::UnsyncedOverflow, dropped.unsynced);
-            used = pages_in_use(conn)? + files;
         }
-        // The deletions' WAL frames go back into the database file first, so that the vacuum
-        // (which writes frames of its own) finds the WAL empty. A vacuum that finds no room
+        // The free pages go back to the file system in steps. A step that finds no room
         // leaves free pages behind, which the buffer reuses: they do not count as used.
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
-        match vacuum(conn).and_then(|()| conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")) {
+        match vacuum(conn, limits.wal_cap / 2) {
             Err(err) if super::space::is_disk_full(&err) => {}
             other => other?,
         }
@@ -142,23 +154,59 @@ pub(crate) fn enforce(
         );
     }
     let first_seq = log::held(conn)?.map_or(0, |(first, _)| first);
-    Ok(BudgetStatus {
-        used_bytes: used,
-        first_seq,
-    })
+    Ok(BudgetStatus { first_seq })
 }
 
-/// Gives the free pages back to the file system. The pragma frees one page per step, so every
-/// row it returns is stepped through.
-fn vacuum(conn: &Connection) -> Result<(), rusqlite::Error> {
-    let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
-    let mut rows = stmt.query([])?;
-    while rows.next()?.is_some() {}
+/// Copies the WAL into the database file. `truncate` also gives the WAL's own room back to the
+/// file system; otherwise the WAL keeps its size and is written over from its start, so that
+/// the next transactions need no new room on the disk. A full disk (the database file could not
+/// grow by the pages the WAL holds beyond its end) is not an error here: the WAL stays as it was.
+/// Returns whether the whole WAL was copied.
+pub(crate) fn checkpoint(conn: &Connection, truncate: bool) -> Result<bool, rusqlite::Error> {
+    let sql = if truncate {
+        "PRAGMA wal_checkpoint(TRUNCATE)"
+    } else {
+        "PRAGMA wal_checkpoint(RESTART)"
+    };
+    match conn.query_row(sql, [], |r| r.get::<_, i64>(0)) {
+        // The first column is 1 when a reader or writer kept it from finishing.
+        Ok(busy) => Ok(busy == 0),
+        Err(err) if super::space::is_disk_full(&err) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Gives the free pages back to the file system, at most `step_bytes` of pages moved per
+/// transaction, with a checkpoint after each so that the database file shrinks and the WAL's
+/// frames are written over: each step fits in the WAL's bound.
+pub(crate) fn vacuum(conn: &Connection, step_bytes: u64) -> Result<(), rusqlite::Error> {
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    // A moved page costs about two frames (the page and its parent or pointer-map entry).
+    let step = (i64::try_from(step_bytes).unwrap_or(i64::MAX) / (2 * page.max(512))).max(16);
+    while vacuum_step(conn, step)? > 0 {}
     Ok(())
 }
 
+/// Moves at most `pages` pages from the end of the database file into its free pages, in one
+/// transaction, then checkpoints, so that the file shrinks by as much. Returns the pages freed.
+pub(crate) fn vacuum_step(conn: &Connection, pages: i64) -> Result<i64, rusqlite::Error> {
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    if free == 0 {
+        return Ok(0);
+    }
+    {
+        // The pragma frees one page per row it returns: step through them all.
+        let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({})", pages.max(1)))?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
+    }
+    let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    checkpoint(conn, false)?;
+    Ok((free - after).max(0))
+}
+
 /// Highest synced readings seq (0 when nothing has been synced).
-fn synced_upto(conn: &Connection) -> Result<i64, rusqlite::Error> {
+pub(crate) fn synced_upto(conn: &Connection) -> Result<i64, rusqlite::Error> {
     conn.query_row(
         "SELECT last_seq FROM sync_cursor WHERE stream = ?1",
         [READINGS_STREAM],
@@ -179,14 +227,14 @@ pub(crate) fn used_bytes(conn: &Connection) -> Result<u64, rusqlite::Error> {
 }
 
 /// Bytes in the database's pages that hold data.
-fn pages_in_use(conn: &Connection) -> Result<u64, rusqlite::Error> {
+pub(crate) fn pages_in_use(conn: &Connection) -> Result<u64, rusqlite::Error> {
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
     Ok(u64::try_from((pages - free).max(0) * page_size).unwrap_or(0))
 }
 
-fn report(metrics: &StoreMetrics, reason: DropReason, rows: i64) {
+pub(crate) fn report(metrics: &StoreMetrics, reason: DropReason, rows: i64) {
     if rows <= 0 {
         return;
     }

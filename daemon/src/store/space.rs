@@ -149,18 +149,26 @@ pub(crate) struct Plan {
     pub(crate) wal_cap: u64,
     /// The reserve's size.
     pub(crate) reserve: u64,
+    /// The disk, not `max_size`, sets the budget.
+    pub(crate) disk_limited: bool,
 }
 
-/// The budget is `max_size`, or what the disk can hold for the buffer (its files plus the free
-/// space) when that is less, minus the WAL's bound, the part of the reserve that is missing, and
-/// a margin; less the missing part of the reserve in any case, so that writing it back keeps the
-/// buffer within `max_size`.
+/// The budget is `max_size`, or what the disk can hold for the buffer when that is less: its files
+/// plus the free space, minus what its files may still grow by (the WAL up to its bound, the part
+/// of the reserve that is missing) and a margin. Less the missing part of the reserve in any case,
+/// so that writing it back keeps the buffer within `max_size`.
+///
+/// The WAL counts once: what it takes now is in `usage` (and so in what the buffer uses), and only
+/// its growth up to the bound is set aside. A checkpoint copies the WAL's pages into the database
+/// file, which may grow by the pages the WAL holds beyond its end; those pages are already counted
+/// as pages in use (`PRAGMA page_count` sees them), so they need no room of their own here.
 pub(crate) fn plan(max_size: u64, usage: Usage, free: Option<u64>) -> Plan {
     let Some(free) = free else {
         return Plan {
             budget: max_size,
             wal_cap: wal_cap(max_size),
             reserve: 0,
+            disk_limited: false,
         };
     };
     let room = usage.total().saturating_add(free);
@@ -168,15 +176,14 @@ pub(crate) fn plan(max_size: u64, usage: Usage, free: Option<u64>) -> Plan {
     let wal = wal_cap(base);
     let reserve = reserve_size(base);
     let missing = reserve.saturating_sub(usage.reserve);
-    // The whole WAL bound, not what it may still grow: a checkpoint moves the WAL's new pages
-    // into the database file, which grows by as much as the WAL shrinks.
-    let aside = wal + missing + MARGIN;
+    let aside = wal.saturating_sub(usage.wal) + missing + MARGIN;
+    let configured = max_size.saturating_sub(missing);
+    let on_disk = room.saturating_sub(aside);
     Plan {
-        budget: max_size
-            .saturating_sub(missing)
-            .min(room.saturating_sub(aside)),
+        budget: configured.min(on_disk),
         wal_cap: wal,
         reserve,
+        disk_limited: on_disk < configured,
     }
 }
 
@@ -229,6 +236,34 @@ mod tests {
         assert_eq!(full.reserve, reserve_size(usage.total()));
         let unknown = plan(8 << 20, usage, None);
         assert_eq!(unknown.budget, 8 << 20);
+    }
+
+    #[test]
+    fn the_wal_counts_once_and_the_disk_limit_is_told() {
+        // A WAL at its bound needs no further room: the budget does not set its size aside
+        // again, so a disk that another program filled does not shrink the budget by it.
+        let cap = wal_cap(4 << 20);
+        let at_bound = Usage {
+            db: 3 << 20,
+            wal: cap,
+            shm: 32 * 1024,
+            reserve: reserve_size(4 << 20),
+        };
+        let empty_wal = Usage { wal: 0, ..at_bound };
+        let full = plan(64 << 20, at_bound, Some(0));
+        let truncated = plan(64 << 20, empty_wal, Some(cap));
+        assert!(full.disk_limited && truncated.disk_limited);
+        assert_eq!(full.budget, at_bound.total() - MARGIN);
+        // The same disk with the WAL's room free instead of allocated: the pages may take the
+        // same (what counts as used is less by the WAL, and so is the budget).
+        assert_eq!(truncated.budget + cap, full.budget);
+        // Within `max_size` the configured budget rules.
+        let roomy = plan(8 << 20, at_bound, Some(100 << 20));
+        assert!(!roomy.disk_limited);
+        assert_eq!(
+            roomy.budget,
+            (8 << 20) - (reserve_size(8 << 20) - at_bound.reserve)
+        );
     }
 
     #[test]

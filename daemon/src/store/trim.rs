@@ -96,12 +96,22 @@ pub(crate) fn expire(
 
 /// Drops the oldest readings once: a fold (or, with nothing folded, a batch). `None` when the
 /// buffer holds no readings.
+#[cfg(test)]
 pub(crate) fn drop_oldest(
     conn: &mut Connection,
     synced: i64,
 ) -> Result<Option<Dropped>, rusqlite::Error> {
+    drop_oldest_before(conn, synced, i64::MAX)
+}
+
+/// Drops the oldest readings once, as [`drop_oldest`], but only a fold or batch that ends before
+/// seq `keep`: the readings from `keep` on stay. `None` when nothing ends before it.
+pub(crate) fn drop_oldest_before(
+    conn: &mut Connection,
+    synced: i64,
+    keep: i64,
+) -> Result<Option<Dropped>, rusqlite::Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    remember_next_seq(&tx)?;
     // Synced folds first, oldest first.
     let synced_fold: Option<Fold> = tx
         .query_row(
@@ -112,10 +122,15 @@ pub(crate) fn drop_oldest(
         )
         .optional()?;
     let mut dropped = Dropped::default();
-    if let Some(f) = synced_fold {
+    if let Some(f) = synced_fold.filter(|f| f.last_seq < keep) {
+        remember_next_seq(&tx)?;
         delete_fold(&tx, &f)?;
         dropped.synced = f.readings;
     } else if let Some(f) = oldest_fold(&tx)? {
+        if f.last_seq >= keep {
+            return Ok(None);
+        }
+        remember_next_seq(&tx)?;
         delete_fold(&tx, &f)?;
         let synced_part = (synced - f.first_seq + 1).clamp(0, f.readings);
         dropped.synced = synced_part;
@@ -128,9 +143,10 @@ pub(crate) fn drop_oldest(
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some((first, readings)) = batch else {
+        let Some((first, readings)) = batch.filter(|(first, n)| first + n - 1 < keep) else {
             return Ok(None);
         };
+        remember_next_seq(&tx)?;
         log::delete_upto(&tx, first + readings - 1)?;
         let synced_part = (synced - first + 1).clamp(0, readings);
         dropped.synced = synced_part;
@@ -271,6 +287,30 @@ mod tests {
         assert_eq!(counted(&conn, "synced_overflow"), 25);
         assert_eq!(counted(&conn, "unsynced_overflow"), 25);
         assert_eq!(log::resume_seq(&conn).unwrap(), 51);
+    }
+
+    #[test]
+    fn dropping_before_a_seq_keeps_the_fold_or_batch_that_holds_it() {
+        let mut conn = buffer();
+        for b in 0..2 {
+            log::append(&conn, 1 + b * 10, &rows(10, 1, 1_000 + b * 100)).unwrap();
+            fold::fold(&mut conn, 10).unwrap();
+        }
+        log::append(&conn, 21, &rows(10, 1, 2_000)).unwrap();
+        log::append(&conn, 31, &rows(10, 1, 3_000)).unwrap();
+        // Keep seq 31 on: both folds and the batch 21..30 may go, the batch 31..40 stays.
+        for _ in 0..3 {
+            assert!(drop_oldest_before(&mut conn, 0, 31).unwrap().is_some());
+        }
+        assert_eq!(drop_oldest_before(&mut conn, 0, 31).unwrap(), None);
+        assert_eq!(log::held(&conn).unwrap(), Some((31, 40)));
+        assert_eq!(counted(&conn, "unsynced_overflow"), 30);
+        // Everything folded and the newest fold holds the seq to keep: it stays.
+        fold::fold(&mut conn, 10).unwrap();
+        release_log(&mut conn, false, 0).unwrap();
+        assert_eq!(drop_oldest_before(&mut conn, 40, 40).unwrap(), None);
+        assert_eq!(log::held(&conn).unwrap(), Some((31, 40)));
+        assert_eq!(log::resume_seq(&conn).unwrap(), 41);
     }
 
     #[test]

@@ -156,8 +156,8 @@ struct Writer {
     files: Option<space::Files>,
     /// The WAL bound the connection was last given.
     wal_cap: u64,
-    /// A commit was refused for a full disk: the next maintenance brings the buffer under what
-    /// it uses now, whatever the budget says (the disk holds less than the plan assumed).
+    /// A write was refused for a full disk: the next maintenance makes room first
+    /// (`maintain::make_room`).
     shrink: bool,
     conn: Connection,
     state: WriterState,
@@ -469,9 +469,12 @@ impl Writer {
         if self.state.unfolded < FOLD_READINGS && !old {
             return;
         }
+        let max = self.fold_limit();
+        if max == 0 {
+            return;
+        }
         self.shared.heartbeat.busy();
         let started = Instant::now();
-        let max = usize::try_from(FOLD_READINGS).unwrap_or(usize::MAX);
         match fold::fold(&mut self.conn, max) {
             Ok(Some(done)) => {
                 self.fold_retry_at = None;
