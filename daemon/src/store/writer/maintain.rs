@@ -291,9 +291,9 @@ impl Writer {
             if free >= need {
                 return Ok(true);
             }
-            let free_pages: i64 =
-                self.conn
-                    .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            let free_pages: i64 = self
+                .conn
+                .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
             if free_pages > 0 {
                 // Frames of the moved pages (about three per page at worst: the page, its
                 // parent, a pointer-map page) go into the WAL as it is allocated, or into the
@@ -319,7 +319,11 @@ impl Writer {
             };
             let metrics = &self.shared.metrics;
             budget::report(metrics, budget::DropReason::SyncedOverflow, dropped.synced);
-            budget::report(metrics, budget::DropReason::UnsyncedOverflow, dropped.unsynced);
+            budget::report(
+                metrics,
+                budget::DropReason::UnsyncedOverflow,
+                dropped.unsynced,
+            );
             budget::checkpoint(&self.conn, false)?;
         }
         Ok(false)
