@@ -95,6 +95,19 @@ fn look(path: &Path) -> (i64, i64, i64, i64) {
     (count, min.unwrap_or(0), max.unwrap_or(0), dropped)
 }
 
+/// Bytes the buffer's files (database, WAL, shared memory, reserve) take on the disk.
+fn buffer_files(db: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    ["", "-wal", "-shm", "-reserve"]
+        .iter()
+        .map(|suffix| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(suffix);
+            std::fs::metadata(p).map_or(0, |m| m.blocks() * 512)
+        })
+        .sum()
+}
+
 /// Every reading committed up to `committed` is stored or counted as dropped, and what is
 /// stored is the newest, without gaps.
 fn accounted(path: &Path, committed: i64, when: &str) {
@@ -174,6 +187,37 @@ async fn the_buffers_own_files_filling_a_small_disk_stop_neither_ingest_nor_rest
         look(&db_path).3 > 0,
         "ingest went on with a full disk, so the oldest readings must have been dropped; log:\n{}",
         gw.log()
+    );
+    // The drop is counted where an operator looks, and `markoff_buffer_bytes` is what the
+    // buffer's files really take on the disk.
+    assert_eventually!(
+        {
+            let synced = gw
+                .metric_value("markoff_buffer_dropped_rows_total{reason=\"synced_overflow\"}")
+                .await
+                .unwrap_or(0.0);
+            let unsynced = gw
+                .metric_value("markoff_buffer_dropped_rows_total{reason=\"unsynced_overflow\"}")
+                .await
+                .unwrap_or(0.0);
+            synced + unsynced > 0.0
+        },
+        "the drop is not in markoff_buffer_dropped_rows_total; log:\n{}",
+        gw.log()
+    );
+    let seen = std::cell::Cell::new((0u64, 0u64));
+    assert_eventually!(
+        {
+            let reported = gw
+                .metric_value("markoff_buffer_bytes")
+                .await
+                .map_or(0, |v| v as u64);
+            let on_disk = buffer_files(&db_path);
+            seen.set((reported, on_disk));
+            reported > 0 && reported <= 4 << 20 && reported.abs_diff(on_disk) <= 512 * 1024
+        },
+        "markoff_buffer_bytes and what the buffer's files take on the disk: {:?}",
+        seen.get()
     );
     let committed = stop_and_account(&mut gw, "after a clean stop on the full disk").await;
 
