@@ -21,7 +21,7 @@ pub use self::gateways::{
     GatewayCredentials, GatewayStatus, NewGateway, Removed, add_gateway, default_role, gateway_url,
     list_gateways, password_verifier, remove_gateway,
 };
-pub use self::migrate::{MigrateReport, ensure_partitions, migrate, migrator};
+pub use self::migrate::{MigrateReport, drop_partitions, ensure_partitions, migrate, migrator};
 
 /// The schema every central object lives in.
 pub const SCHEMA: &str = "markoff";

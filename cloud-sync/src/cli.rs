@@ -34,11 +34,16 @@ pub enum Command {
     /// Create or update the central schema (idempotent), then make sure the readings partitions
     /// exist.
     Migrate,
-    /// Create the readings partitions for the coming months (run it monthly, e.g. from a timer).
+    /// Create the readings partitions for the coming months (run it monthly, e.g. from a timer)
+    /// and, with --keep-months, drop the months older than that.
     Maintain {
         /// How many months ahead of the current one to prepare.
         #[arg(long, default_value_t = admin::DEFAULT_MONTHS_AHEAD)]
         months_ahead: i32,
+        /// Keep the readings of this many months before the current one and drop older monthly
+        /// partitions (their readings are deleted; the 10-minute rollup stays). Default: keep all.
+        #[arg(long, value_name = "MONTHS")]
+        keep_months: Option<i32>,
     },
     /// Provision a gateway: a login role that can write only its own rows and read only its
     /// building; prints its `[gateway]` and `[sync]` settings and, once, its password.

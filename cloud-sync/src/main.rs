@@ -190,17 +190,32 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             println!("readings partitions created: {}", r.partitions_created);
         }
-        Command::Maintain { months_ahead } => {
+        Command::Maintain {
+            months_ahead,
+            keep_months,
+        } => {
             if months_ahead < 0 {
                 return Err(Failure {
                     code: EXIT_USAGE,
                     error: anyhow::anyhow!("--months-ahead must not be negative"),
                 });
             }
+            if keep_months.is_some_and(|k| k < 1) {
+                return Err(Failure {
+                    code: EXIT_USAGE,
+                    error: anyhow::anyhow!("--keep-months must be at least 1"),
+                });
+            }
             let n = admin::ensure_partitions(&mut conn, months_ahead)
                 .await
                 .context("maintain")?;
             println!("readings partitions created: {n}");
+            if let Some(keep) = keep_months {
+                let n = admin::drop_partitions(&mut conn, keep)
+                    .await
+                    .context("maintain")?;
+                println!("readings partitions dropped: {n}");
+            }
         }
         Command::AddGateway {
             id,

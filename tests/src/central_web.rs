@@ -160,6 +160,11 @@ impl CentralWeb {
     pub fn client(&self) -> WebClient {
         WebClient::new(&self.url)
     }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for CentralWeb {

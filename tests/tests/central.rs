@@ -237,11 +237,11 @@ async fn migrations_apply_to_an_empty_database_and_again() {
     };
     let mut c = db.admin().await;
     let first = admin::migrate(&mut c).await.unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7, 8, 10]);
     assert!(first.partitions_created >= 5, "{first:?}");
     let second = admin::migrate(&mut c).await.unwrap();
     assert!(second.applied.is_empty(), "{second:?}");
-    assert_eq!(second.current, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(second.current, vec![1, 2, 3, 4, 5, 6, 7, 8, 10]);
     assert_eq!(second.partitions_created, 0);
 
     let (n, ok): (i64, bool) =
@@ -1251,6 +1251,63 @@ fn toml_value(out: &str, key: &str) -> String {
         .find(|l| l.starts_with(&prefix))
         .unwrap_or_else(|| panic!("no {key} in {out}"));
     line[prefix.len()..line.len() - 1].to_owned()
+}
+
+/// `maintain --keep-months N` drops the monthly readings partitions older than N months before
+/// the current one, with their readings, and keeps the rest.
+#[tokio::test]
+async fn maintain_drops_the_months_older_than_those_kept() {
+    let Some(db) = TestDb::empty().await else {
+        return;
+    };
+    let url = db.url();
+    let (code, out, err) = central(&["--database-url", &url, "migrate"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let mut c = db.admin().await;
+    // Fourteen months back, and a reading in the oldest month and in the one 12 months back.
+    sqlx::query("SELECT markoff.ensure_partitions(0, 14)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO markoff.readings (gateway_id, seq, sensor_id, ts, value, quality) \
+         SELECT 'gw-old', m, 1, (date_trunc('month', now() AT TIME ZONE 'UTC') \
+                - make_interval(months => m) + interval '1 day') AT TIME ZONE 'UTC', 1, 0 \
+         FROM unnest(ARRAY[14, 12]) m",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let months = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'markoff.readings'::regclass";
+    let before: i64 = sqlx::query_scalar(months).fetch_one(&mut c).await.unwrap();
+
+    assert_eq!(
+        central(&["--database-url", &url, "maintain", "--keep-months", "0"])
+            .await
+            .0,
+        64
+    );
+    let (code, out, err) =
+        central(&["--database-url", &url, "maintain", "--keep-months", "12"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("partitions dropped: 2"), "{out}");
+    let after: i64 = sqlx::query_scalar(months).fetch_one(&mut c).await.unwrap();
+    assert_eq!(after, before - 2);
+    let kept: Vec<i64> = sqlx::query_scalar(
+        "SELECT seq FROM markoff.readings WHERE gateway_id = 'gw-old' ORDER BY seq",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        kept,
+        vec![12],
+        "the reading 14 months back is gone, 12 back stays"
+    );
+    let (code, out, err) =
+        central(&["--database-url", &url, "maintain", "--keep-months", "12"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("partitions dropped: 0"), "{out}");
 }
 
 #[tokio::test]

@@ -49,6 +49,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "clock",
         include_str!("../../../migrations/central/0008_clock.sql"),
     ),
+    (
+        10,
+        "year",
+        include_str!("../../../migrations/central/0010_year.sql"),
+    ),
 ];
 
 /// What `migrate` did.
@@ -140,4 +145,17 @@ pub async fn ensure_partitions(
         .fetch_one(&mut *conn)
         .await
         .map_err(db("creating readings partitions"))
+}
+
+/// Drops the monthly partitions of `markoff.readings` older than `keep_months` months before
+/// the current one (`markoff.drop_partitions`); returns how many were dropped.
+///
+/// # Errors
+/// [`AdminError::Database`] (also when `keep_months` is below 1).
+pub async fn drop_partitions(conn: &mut PgConnection, keep_months: i32) -> Result<i32, AdminError> {
+    sqlx::query_scalar::<_, i32>("SELECT markoff.drop_partitions($1)")
+        .bind(keep_months)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("dropping old readings partitions"))
 }
