@@ -249,7 +249,7 @@ async fn migrations_apply_to_an_empty_database_and_again() {
             .fetch_one(&mut c)
             .await
             .unwrap();
-    assert_eq!((n, ok), (8, true));
+    assert_eq!((n, ok), (9, true));
 
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \

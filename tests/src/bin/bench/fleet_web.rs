@@ -5,9 +5,11 @@
 //! events (20 alarms per gateway, raised, acknowledged and cleared once a week; 3 still open),
 //! the cursors, the monthly partitions of the last year, an hour of raw readings of one gateway,
 //! and a year of the 10-minute rollup for `--rollup-gateways` gateways (one sensor each). The
-//! real `markoff-central serve` then runs as its own web role; a signed-in user requests the
-//! buildings list, a building page and a month of one sensor, one request at a time over
-//! loopback HTTP, and p50/p95/max are reported.
+//! real `markoff-central serve` then runs as its own web role; an administrator and a user of a
+//! tenth of the buildings request the buildings list and a building page, and the administrator
+//! an hour, a month and a year of one sensor, one request at a time over loopback HTTP;
+//! p50/p95/max and the CPU time per request of the server and of its PostgreSQL backends are
+//! reported. Last, the monthly partitions ahead and the retention (`drop_partitions`) are checked.
 //!
 //! The database is kept between runs when it holds the same shape (the generation takes
 //! minutes); `--drop` removes it at the end (`bench fleet --drop` does too).
