@@ -180,7 +180,11 @@ fn inspection_reads_every_reading_in_both_layouts() {
     let conn = Connection::open(&path).unwrap();
     assert_eq!(inspected(&conn), old, "upgraded, nothing folded");
     layout.fold(1_000).unwrap();
-    assert_eq!(inspected(&conn), old, "folded, batches not released");
+    assert_eq!(
+        inspected(&conn),
+        old,
+        "folded (the fold releases its batches)"
+    );
     let row = BatchRow {
         sensor: 1,
         ts: 1_800_000_000_000,

@@ -1,14 +1,15 @@
 //! The fold: regroups the oldest unfolded commit batches by sensor into chunks, off the commit
 //! path (the writer runs it between commits, in a transaction of its own).
 //!
-//! Owns: `folds`, `chunks`, `latest` and the `folded_upto` / `next_fold` facts in `meta`. Does
-//! not own: deleting batches (that waits for the sync cursor; see `budget`).
+//! Owns: `folds`, `chunks`, `latest` and the `folded_upto` / `next_fold` facts in `meta`, and the
+//! release of the batches it folded. Does not own: dropping readings (`trim`, `budget`).
 //!
 //! A fold takes whole batches in seq order, from the first seq after `folded_upto`, until about
 //! `max_readings` readings. In one transaction it writes one chunk per sensor (keys
 //! `fold * 2^32 + sensor`, ascending, so the chunks table only grows at its end), the `folds`
-//! row, the newest reading of each sensor into `latest`, and moves `folded_upto`. A crash before
-//! the commit leaves everything as it was, and the same batches are folded again.
+//! row, the newest reading of each sensor into `latest`, moves `folded_upto` and deletes the
+//! batches it folded (their readings live on in the chunks, synced or not). A crash before the
+//! commit leaves everything as it was, and the same batches are folded again.
 
 use std::collections::BTreeMap;
 
@@ -134,6 +135,10 @@ pub(crate) fn fold(
     .execute(params![fold, first_seq, last_seq, readings as i64, min_ts, max_ts])?;
     set_meta(&tx, FOLDED_UPTO, last_seq)?;
     set_meta(&tx, NEXT_FOLD, fold + 1)?;
+    // The chunks now hold every reading of these batches: the batches go in the same
+    // transaction, so each reading is stored once (sync and alarms read released seqs from the
+    // chunks). Batches an earlier build kept folded for an unsynced uplink go too.
+    log::delete_upto(&tx, last_seq)?;
     tx.commit()?;
     Ok(Some(Folded {
         fold,
@@ -216,6 +221,8 @@ mod tests {
         log::append(&conn, 11, &rows(10, 1, 2_000)).unwrap();
         log::append(&conn, 21, &rows(10, 1, 3_000)).unwrap();
         let first = fold(&mut conn, 15).unwrap().unwrap();
+        // The folded batches are gone; the third is the whole log.
+        assert_eq!(log::extent(&conn).unwrap(), Some((10, 21, 30)));
         assert_eq!(
             first,
             Folded {
@@ -232,6 +239,8 @@ mod tests {
             (2, 21, 30)
         );
         assert_eq!(fold(&mut conn, 15).unwrap(), None);
+        assert_eq!(log::extent(&conn).unwrap(), None);
+        assert_eq!(log::resume_seq(&conn).unwrap(), 31);
         // Sensor 2 got every third reading, starting with the second.
         let mut out = Vec::new();
         assert!(read_chunk(&conn, 1, 2, &mut out).unwrap());

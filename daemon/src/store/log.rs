@@ -92,21 +92,40 @@ pub(crate) fn for_each_after(
     Ok(())
 }
 
-/// Calls `each` with the batches after seq `after` whose read times overlap `from..=to`.
-pub(crate) fn for_each_in_time(
+/// Calls `each` with the readings of `sensor`, as `(seq, reading)` in seq order, in the batches
+/// after seq `after` (whole batches: callers skip the seqs at or below it) whose read times
+/// overlap `from..=to` (`None`: every batch after `after`). Only that sensor's readings are
+/// decoded (`codec::decode_batch_sensor`).
+pub(crate) fn for_each_of_sensor(
     conn: &Connection,
     after: i64,
-    from: i64,
-    to: i64,
-    mut each: impl FnMut(Batch),
+    times: Option<(i64, i64)>,
+    sensor: i64,
+    mut each: impl FnMut(i64, BatchRow),
 ) -> Result<(), rusqlite::Error> {
+    let (from, to) = times.unwrap_or((i64::MIN, i64::MAX));
+    // The batch holding `after` may start at or before it.
+    let start: i64 = conn
+        .prepare_cached("SELECT max(first_seq) FROM batches WHERE first_seq <= ?1")?
+        .query_row([after], |r| r.get::<_, Option<i64>>(0))?
+        .unwrap_or(i64::MIN);
     let mut stmt = conn.prepare_cached(
-        "SELECT first_seq, data FROM batches WHERE first_seq > ?1 AND max_ts >= ?2 AND min_ts <= ?3 \
+        "SELECT first_seq, data FROM batches WHERE first_seq >= ?1 AND max_ts >= ?2 AND min_ts <= ?3 \
          ORDER BY first_seq",
     )?;
-    let mut rows = stmt.query(params![after, from, to])?;
+    let mut rows = stmt.query(params![start, from, to])?;
+    let mut found = Vec::new();
     while let Some(row) = rows.next()? {
-        each(batch_row(row)?);
+        let first_seq: i64 = row.get(0)?;
+        found.clear();
+        codec::decode_batch_sensor(row.get_ref(1)?.as_blob()?, sensor, &mut found)
+            .map_err(corrupt)?;
+        for &(i, r) in &found {
+            let seq = first_seq + i as i64;
+            if seq > after {
+                each(seq, r);
+            }
+        }
     }
     Ok(())
 }
@@ -238,9 +257,17 @@ pub(crate) mod tests {
         })
         .unwrap();
         assert_eq!(seen, vec![(11, 5), (20, 5)]);
+        // Sensor 2 in the batches after seq 10 whose times overlap 2,003..=2,100: the second
+        // batch (seqs 11..15, times 2,000..2,004, sensors 1, 2, 3, 1, 2).
         let mut seen = Vec::new();
-        for_each_in_time(&conn, 10, 2_003, 2_100, |b| seen.push(b.first_seq)).unwrap();
-        assert_eq!(seen, vec![11]);
+        for_each_of_sensor(&conn, 10, Some((2_003, 2_100)), 2, |seq, r| {
+            seen.push((seq, r.ts))
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(12, 2_001), (15, 2_004)]);
+        let mut seen = Vec::new();
+        for_each_of_sensor(&conn, 12, None, 2, |seq, _| seen.push(seq)).unwrap();
+        assert_eq!(seen, vec![15, 21, 24]);
         assert_eq!(delete_upto(&conn, 15).unwrap(), 15);
         assert_eq!(extent(&conn).unwrap(), Some((5, 20, 24)));
         assert_eq!(next_seq(&conn).unwrap(), 25);

@@ -227,17 +227,26 @@ fn check(conn: &Connection, model: &Model) -> Result<(), TestCaseError> {
     if let (Some(first), Some(last)) = (found.keys().next(), found.keys().next_back()) {
         prop_assert_eq!(last - first + 1, found.len() as i64);
     }
-    // Sync reads exactly the unsynced readings from the batches.
-    let mut unsynced = 0;
-    log::for_each_after(conn, model.synced, |b| {
-        unsynced += (b.first_seq..)
-            .take(b.rows.len())
-            .filter(|s| *s > model.synced)
-            .count();
-        true
-    })
-    .unwrap();
-    prop_assert_eq!(unsynced, model.readings.range(model.synced + 1..).count());
+    // Sync reads exactly the unsynced readings, by seq, from the batches and the chunks.
+    let unsynced = series::after_seq(conn, model.synced, usize::MAX).unwrap();
+    let want: Vec<(i64, BatchRow)> = model
+        .readings
+        .range(model.synced + 1..)
+        .map(|(s, r)| (*s, *r))
+        .collect();
+    prop_assert_eq!(unsynced.len(), want.len());
+    for ((seq, got), (want_seq, want)) in unsynced.iter().zip(&want) {
+        prop_assert_eq!(seq, want_seq);
+        prop_assert_eq!(
+            (got.sensor, got.ts, got.quality, got.value.map(f64::to_bits)),
+            (
+                want.sensor,
+                want.ts,
+                want.quality,
+                want.value.map(f64::to_bits)
+            )
+        );
+    }
     // The next seq is past every committed one.
     let next = log::resume_seq(conn).unwrap();
     prop_assert!(

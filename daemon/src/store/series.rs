@@ -48,12 +48,10 @@ pub(crate) fn range(
             fold::read_chunk(c, f, sensor, &mut chunk)?;
             out.extend(chunk.iter().filter(|r| (from..=to).contains(&r.ts)));
         }
-        log::for_each_in_time(c, upto, from, to, |batch| {
-            tail_rows(&batch, upto, sensor, |r| {
-                if (from..=to).contains(&r.ts) {
-                    out.push(r);
-                }
-            });
+        tail_rows(c, upto, Some((from, to)), sensor, |r| {
+            if (from..=to).contains(&r.ts) {
+                out.push(r);
+            }
         })?;
         out[start..].sort_by_key(|r| (r.ts, r.seq));
         Ok(())
@@ -69,10 +67,7 @@ pub(crate) fn newest(
     snapshot(conn, |c| {
         let upto = fold::meta(c, FOLDED_UPTO)?;
         let mut found = Vec::new();
-        log::for_each_after(c, upto, |batch| {
-            tail_rows(&batch, upto, sensor, |r| found.push(r));
-            true
-        })?;
+        tail_rows(c, upto, None, sensor, |r| found.push(r))?;
         let mut folds = c.prepare_cached("SELECT id, max_ts FROM folds ORDER BY id DESC")?;
         let mut rows = folds.query([])?;
         while let Some(row) = rows.next()? {
@@ -143,8 +138,8 @@ pub(crate) fn latest(conn: &Connection) -> Result<Vec<(i64, ChunkRow)>, rusqlite
 }
 
 /// Up to `limit` readings with seqs after `after`, in seq order, as `(seq, reading)`: from the
-/// log, and from the chunks for the seqs the log no longer holds (folded, then released because
-/// they were synced, or because there is no uplink). One snapshot.
+/// log, and from the chunks for the seqs the log no longer holds (a fold releases the batches it
+/// folded, synced or not). One snapshot.
 pub(crate) fn after_seq(
     conn: &Connection,
     after: i64,
@@ -281,29 +276,31 @@ pub(crate) fn tail(
 ) -> Result<(), rusqlite::Error> {
     snapshot(conn, |c| {
         let upto = fold::meta(c, FOLDED_UPTO)?;
-        log::for_each_in_time(c, upto, from, to, |batch| {
-            tail_rows(&batch, upto, sensor, |r| {
-                if (from..=to).contains(&r.ts) {
-                    out.push(r);
-                }
-            });
+        tail_rows(c, upto, Some((from, to)), sensor, |r| {
+            if (from..=to).contains(&r.ts) {
+                out.push(r);
+            }
         })
     })
 }
 
-/// The readings of `sensor` in an unfolded batch, with their seqs (those at or below `upto`
-/// are folded already and come from the chunks).
-fn tail_rows(batch: &log::Batch, upto: i64, sensor: i64, mut each: impl FnMut(ChunkRow)) {
-    for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
-        if seq > upto && r.sensor == sensor {
-            each(ChunkRow {
-                seq,
-                ts: r.ts,
-                value: r.value,
-                quality: r.quality,
-            });
-        }
-    }
+/// The readings of `sensor` in the unfolded log (seqs after `upto`; those at or below it are
+/// folded already and come from the chunks), in batches whose read times overlap `times`.
+fn tail_rows(
+    c: &Connection,
+    upto: i64,
+    times: Option<(i64, i64)>,
+    sensor: i64,
+    mut each: impl FnMut(ChunkRow),
+) -> Result<(), rusqlite::Error> {
+    log::for_each_of_sensor(c, upto, times, sensor, |seq, r| {
+        each(ChunkRow {
+            seq,
+            ts: r.ts,
+            value: r.value,
+            quality: r.quality,
+        });
+    })
 }
 
 #[cfg(test)]

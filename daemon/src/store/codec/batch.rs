@@ -87,6 +87,70 @@ pub fn decode_batch(blob: &[u8], out: &mut Vec<BatchRow>) -> Result<(), CodecErr
     Ok(())
 }
 
+/// Decodes only the readings of `sensor` from a batch blob, appending `(index, reading)` to
+/// `out` (the index in the batch: the reading's seq is the batch's first seq plus it). The blob
+/// is checked as by [`decode_batch`] (checksum, version, counts, runs), up to the sensor's last
+/// reading: the values after it are not read. A batch without the sensor costs its sensor
+/// column only.
+///
+/// # Errors
+/// The blob is not a batch this build wrote, or was damaged.
+pub fn decode_batch_sensor(
+    blob: &[u8],
+    sensor: i64,
+    out: &mut Vec<(usize, BatchRow)>,
+) -> Result<(), CodecError> {
+    let body = open(blob, VERSION)?;
+    let mut r = BitReader::new(body);
+    let n = count(&mut r, 2)?;
+    let mut column = Vec::new();
+    r.rice_column(n, &mut column)?;
+    let mut prev_sensor: i64 = -1;
+    let mut hits: Vec<usize> = Vec::new();
+    for (i, &z) in column.iter().enumerate() {
+        prev_sensor = prev_sensor.wrapping_add(1).wrapping_add(unzigzag(z));
+        if prev_sensor == sensor {
+            hits.push(i);
+        }
+    }
+    let Some(&last) = hits.last() else {
+        return Ok(());
+    };
+    let mut ts = r.residual()?;
+    column.clear();
+    r.rice_column(n, &mut column)?;
+    let mut times = Vec::with_capacity(hits.len());
+    let mut next = hits.iter().peekable();
+    for (i, &z) in column.iter().enumerate().take(last + 1) {
+        ts = ts.wrapping_add(unzigzag(z));
+        if next.next_if(|&&h| h == i).is_some() {
+            times.push(ts);
+        }
+    }
+    let qualities = runs::get_u8_runs(&mut r, n)?;
+    let present = runs::get_flag_runs(&mut r, n)?;
+    let mut next = hits.iter().zip(times).peekable();
+    for (i, &has_value) in present.iter().enumerate().take(last + 1) {
+        let value = if has_value {
+            Some(values::get_token(&mut r)?)
+        } else {
+            None
+        };
+        if let Some((_, ts)) = next.next_if(|(h, _)| **h == i) {
+            out.push((
+                i,
+                BatchRow {
+                    sensor,
+                    ts,
+                    value,
+                    quality: qualities[i],
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,12 +197,30 @@ mod tests {
         }
 
         #[test]
+        fn one_sensor_decodes_as_the_whole_batch_filtered(rows in proptest::collection::vec(row(), 0..300), pick in any::<prop::sample::Index>()) {
+            let blob = encode_batch(&rows);
+            let sensor = if rows.is_empty() { 7 } else { rows[pick.index(rows.len())].sensor };
+            let mut all = Vec::new();
+            decode_batch(&blob, &mut all).unwrap();
+            let want: Vec<(usize, BatchRow)> = all.into_iter().enumerate().filter(|(_, r)| r.sensor == sensor).collect();
+            let mut got = Vec::new();
+            decode_batch_sensor(&blob, sensor, &mut got).unwrap();
+            prop_assert_eq!(got.len(), want.len());
+            for ((i, a), (j, b)) in got.iter().zip(&want) {
+                prop_assert_eq!(i, j);
+                prop_assert!(same(std::slice::from_ref(a), std::slice::from_ref(b)));
+            }
+        }
+
+        #[test]
         fn damaged_batches_are_errors(rows in proptest::collection::vec(row(), 1..50), at in any::<prop::sample::Index>(), bit in 0u8..8) {
             let mut blob = encode_batch(&rows);
             let i = at.index(blob.len());
             blob[i] ^= 1 << bit;
             let mut out = Vec::new();
             prop_assert!(decode_batch(&blob, &mut out).is_err());
+            let mut one = Vec::new();
+            prop_assert!(decode_batch_sensor(&blob, rows[0].sensor, &mut one).is_err());
             let cut = at.index(blob.len());
             prop_assert!(decode_batch(&blob[..cut], &mut out).is_err());
         }
@@ -150,7 +232,10 @@ mod tests {
             // A valid checksum over garbage still decodes to an error or to rows, never a panic.
             let mut sealed = vec![VERSION];
             sealed.extend_from_slice(&bytes);
-            let _any_outcome = decode_batch(&seal(sealed), &mut out);
+            let sealed = seal(sealed);
+            let _any_outcome = decode_batch(&sealed, &mut out);
+            let mut one = Vec::new();
+            let _any_outcome = decode_batch_sensor(&sealed, 1, &mut one);
         }
     }
 

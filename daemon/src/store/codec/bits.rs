@@ -184,39 +184,62 @@ impl<'a> BitReader<'a> {
         Self { bytes, pos: 0 }
     }
 
+    /// The 64 bits from the current position on, most significant first; bits past the end
+    /// of the stream read as zeros (callers check `remaining` before they consume them).
+    #[inline]
+    fn peek(&self) -> u64 {
+        let at = self.pos / 8;
+        let shift = (self.pos % 8) as u32;
+        let tail = self.bytes.get(at..).unwrap_or(&[]);
+        let word: [u8; 8] = match tail.get(..8) {
+            Some(eight) => eight.try_into().unwrap_or([0; 8]),
+            None => {
+                let mut short = [0u8; 8];
+                short[..tail.len()].copy_from_slice(tail);
+                short
+            }
+        };
+        let high = u64::from_be_bytes(word);
+        if shift == 0 {
+            return high;
+        }
+        let next = u64::from(tail.get(8).copied().unwrap_or(0));
+        (high << shift) | (next >> (8 - shift))
+    }
+
     /// Reads `n` bits (`n` ≤ 64).
+    #[inline]
     pub(crate) fn get(&mut self, n: u32) -> Result<u64, CodecError> {
         if n == 0 {
             return Ok(0);
         }
-        let end = self.pos + n as usize;
-        if end > self.bytes.len() * 8 {
+        if n as usize > self.remaining() {
             return Err(CodecError::Truncated);
         }
-        let mut v: u64 = 0;
-        let mut left = n;
-        while left > 0 {
-            let byte = self.bytes[self.pos / 8];
-            let offset = (self.pos % 8) as u32;
-            let avail = 8 - offset;
-            let take = avail.min(left);
-            let bits = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
-            v = if take == 64 { bits } else { (v << take) | bits };
-            self.pos += take as usize;
-            left -= take;
-        }
-        Ok(v)
+        let word = self.peek();
+        self.pos += n as usize;
+        Ok(if n >= 64 { word } else { word >> (64 - n) })
     }
 
     pub(crate) fn bit(&mut self) -> Result<bool, CodecError> {
         Ok(self.get(1)? == 1)
     }
 
-    pub(crate) fn residual_u(&mut self) -> Result<u64, CodecError> {
-        let mut ones = 0usize;
-        while ones < CLASSES.len() && self.bit()? {
-            ones += 1;
+    /// Reads a unary prefix of at most `max` one bits (`max` < 64): the ones and, when fewer
+    /// than `max`, the zero that ends them. Returns the number of ones.
+    #[inline]
+    fn ones(&mut self, max: u32) -> Result<u32, CodecError> {
+        let ones = (!self.peek()).leading_zeros().min(max);
+        let used = if ones < max { ones + 1 } else { ones };
+        if used as usize > self.remaining() {
+            return Err(CodecError::Truncated);
         }
+        self.pos += used as usize;
+        Ok(ones)
+    }
+
+    pub(crate) fn residual_u(&mut self) -> Result<u64, CodecError> {
+        let ones = self.ones(CLASSES.len() as u32)? as usize;
         if ones == 0 {
             return Ok(0);
         }
@@ -235,10 +258,7 @@ impl<'a> BitReader<'a> {
         }
         out.reserve(n);
         for _ in 0..n {
-            let mut q: u32 = 0;
-            while q < RICE_ESCAPE && self.bit()? {
-                q += 1;
-            }
+            let q = self.ones(RICE_ESCAPE)?;
             if q == RICE_ESCAPE {
                 out.push(self.get(64)?);
             } else {

@@ -10,11 +10,12 @@
 //!
 //! Phases (`--phases`):
 //! - `store`: the daemon's buffer as the daemon opens it (`Store::open` with the default
-//!   `[store]`), `--producers` tasks sending messages through `ingest.submit`, each stretch ended
-//!   by `ingest.write` receipts; whatever layout the running store has.
+//!   `[store]`, an uplink that has synced nothing), `--producers` tasks sending messages through
+//!   `ingest.submit`, each stretch ended by `ingest.write` receipts; whatever layout the running
+//!   store has.
 //! - `engine`: the columnar layout driven directly (`store::layout`: a batch appended per commit
-//!   of `--commit` readings, a fold every `--fold` readings, the log kept as with an uplink that
-//!   is down), without the writer thread.
+//!   of `--commit` readings, a fold every `--fold` readings, which releases the batches it
+//!   folded; nothing synced), without the writer thread.
 //! - `floor`: the same readings encoded as batches (`store::codec::encode_batch`) appended to a
 //!   plain file with an `fdatasync` per batch: the least any durable layout can write.
 //! - `old`: the row-per-reading layout the buffer had before (one row per reading, the
@@ -226,14 +227,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
         let mut outcome = match kind {
             PhaseKind::Store => {
                 println!(
-                    "[store] Store::open (default [store]) + {} producers through ingest.submit/write",
+                    "[store] Store::open (default [store], uplink, nothing synced) + {} producers through ingest.submit/write",
                     args.producers
                 );
                 store_phase(args, &workload, &phase_dir, &marks)?
             }
             PhaseKind::Engine => {
                 println!(
-                    "[engine] columnar layout driven directly: a batch per {} readings, a fold per {}, log kept",
+                    "[engine] columnar layout driven directly: a batch per {} readings, a fold per {}, nothing synced",
                     thousands(args.commit),
                     thousands(args.fold)
                 );
@@ -564,11 +565,13 @@ fn engine_phase(args: &Args, w: &Workload, dir: &Path, marks: &[u64]) -> anyhow:
             query_rows = rows.len();
         }
     }
+    drop(layout);
     Ok(Outcome {
         marks,
         queries,
         query_rows,
         failures,
+        note: format!("layout     {}", store_layout(&dir.join("engine.db"))),
         ..Outcome::default()
     })
 }
@@ -717,7 +720,8 @@ fn store_phase(
         let store = Store::open(
             &cfg,
             &path,
-            StoreOptions::default(),
+            // An uplink that has synced nothing yet: the buffer keeps every reading for it.
+            StoreOptions { uplink: true },
             Metrics::new(),
             Heartbeat::new("bench"),
         )
@@ -835,11 +839,27 @@ fn store_layout(path: &Path) -> String {
             thousands(u64::try_from(count("SELECT count(*) FROM readings")).unwrap_or(0))
         )
     } else if has("batches") {
+        let file = |suffix: &str| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            sys::bytes(sys::allocated_file(Path::new(&name)))
+        };
         format!(
-            "columnar: {} batches, {} folds, {} chunks",
+            "columnar: {} batches ({} of blobs), {} folds, {} chunks ({} of blobs); files: database {}, WAL {}, reserve {}",
             count("SELECT count(*) FROM batches"),
+            sys::bytes(
+                u64::try_from(count("SELECT coalesce(sum(length(data)), 0) FROM batches"))
+                    .unwrap_or(0)
+            ),
             count("SELECT count(*) FROM folds"),
-            count("SELECT count(*) FROM chunks")
+            count("SELECT count(*) FROM chunks"),
+            sys::bytes(
+                u64::try_from(count("SELECT coalesce(sum(length(data)), 0) FROM chunks"))
+                    .unwrap_or(0)
+            ),
+            file(""),
+            file("-wal"),
+            file("-reserve"),
         )
     } else {
         "unknown".to_owned()

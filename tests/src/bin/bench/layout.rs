@@ -1,6 +1,6 @@
 //! The buffer's storage engine alone, on one disk, in one run: readings committed in batches to
-//! the columnar layout (log + fold, the log kept as with an uplink that is down), the same batch
-//! bytes appended to a plain file with an `fdatasync` per batch (the floor), and the
+//! the columnar layout (log + fold, nothing synced; the fold deletes the batches it folded), the
+//! same batch bytes appended to a plain file with an `fdatasync` per batch (the floor), and the
 //! row-per-reading table with its `(sensor, ts)` index (the old layout). For each: readings/s at
 //! each checkpoint of the buffer's size, bytes the process wrote per reading (`wchar` and the
 //! block-layer `write_bytes` of `/proc/self/io`), bytes on disk per reading; for the columnar
@@ -147,7 +147,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Verdict> {
     let files = vec![db.clone(), dir.path().join("columnar.db-wal")];
     let mut layout = Layout::open(&db, 4 * 1024, 1000)?;
     phase(
-        "columnar layout (log kept: nothing synced)",
+        "columnar layout (nothing synced; folded batches released by the fold)",
         args,
         &w,
         &files,

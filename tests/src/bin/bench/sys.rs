@@ -82,6 +82,11 @@ pub(crate) fn allocated(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Bytes allocated on disk for one file (0 when it does not exist).
+pub(crate) fn allocated_file(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
+}
+
 /// The CPU model of `/proc/cpuinfo`.
 pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
