@@ -1771,8 +1771,8 @@ async fn a_browser_logs_in_opens_a_building_and_sees_a_value_synced_seconds_befo
     // leaks for ten minutes of every hour, so the expected word comes from the same moment's API
     // answer, and a page read across a change of state is read again.
     browser.set_window_size(1280, 1600).await.unwrap();
-    let mut plant = Value::Null;
-    let mut leak = Value::Null;
+    let mut plant: Value;
+    let mut leak: Value;
     assert_eventually!(
         {
             browser
@@ -1783,7 +1783,7 @@ async fn a_browser_logs_in_opens_a_building_and_sees_a_value_synced_seconds_befo
             leak = api.get(&format!("/api/buildings/{BUILDING}")).await.json();
             let leak = find_sensor(&leak, "basement.leak").map(|s| s["value"].as_f64());
             let expected = match leak {
-                Some(Some(v)) if v == 0.0 => "dry",
+                Some(Some(0.0)) => "dry",
                 Some(Some(_)) => "wet",
                 _ => "a leak value synced",
             };
