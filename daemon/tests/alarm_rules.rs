@@ -584,6 +584,53 @@ fn alarms_of_a_rule_that_no_longer_selects_their_sensor_are_retired() {
 }
 
 #[test]
+fn names_and_places_are_kept_only_for_sensors_with_an_alarm() {
+    let cfg: AlarmsConfig = toml::from_str(
+        "[[rule]]\nalert = \"Hot\"\nkind = \"high\"\nmatch = { sensor = \"room.1\" }\nlimit = 30.0\n",
+    )
+    .unwrap();
+    let mut e = Engine::new(compile(&cfg, &[]).unwrap(), Vec::new(), T0);
+    sensor(&mut e, "room.1", "temperature");
+    sensor(&mut e, "room.2", "temperature");
+    assert!(e.knows("room.2"), "a sensor no rule covers is still known");
+    assert!(
+        e.sensor_info("room.2").is_none(),
+        "and its metadata is not kept"
+    );
+    assert_eq!(e.sensor_info("room.1").unwrap().name, "room.1 name");
+    // An alarm whose rule no longer covers its sensor keeps its sensor's name for its views.
+    feed(&mut e, "room.1", &good(&[(0, 35.0)]));
+    let stored: Vec<_> = e.instances().to_vec();
+    let narrower: AlarmsConfig = toml::from_str(
+        "[[rule]]\nalert = \"Hot\"\nkind = \"high\"\nmatch = { sensor = \"room.2\" }\nlimit = 30.0\n",
+    )
+    .unwrap();
+    let mut after = Engine::new(compile(&narrower, &[]).unwrap(), stored, T0);
+    sensor(&mut after, "room.1", "temperature");
+    sensor(&mut after, "room.3", "temperature");
+    assert!(
+        after
+            .instances()
+            .iter()
+            .any(|i| i.sensor == "room.1" && i.retired)
+    );
+    assert_eq!(after.sensor_info("room.1").unwrap().name, "room.1 name");
+    assert!(after.sensor_info("room.3").is_none());
+    // A sensor an alarm reading arrives for before its metadata is known.
+    let mut out = Vec::new();
+    after.on_reading(
+        &Reading {
+            sensor: SensorId::new("room.4"),
+            ts: Timestamp(T0),
+            value: Some(20.0),
+            quality: Quality::Good,
+        },
+        &mut out,
+    );
+    assert!(after.knows("room.4") && after.sensor_info("room.4").is_none());
+}
+
+#[test]
 fn a_clock_correction_moves_running_delays_and_stale_timers_with_the_timeline() {
     let mut e = engine(
         r#"[[rule]]

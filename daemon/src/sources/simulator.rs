@@ -30,24 +30,17 @@ enum Signal {
     Leak,
 }
 
-/// One simulated sensor.
-#[derive(Clone, Debug)]
-pub struct SimSensor {
-    meta: SensorMeta,
-    signal: Signal,
-}
-
-impl SimSensor {
-    /// The sensor's metadata.
-    pub fn meta(&self) -> &SensorMeta {
-        &self.meta
-    }
-}
-
 /// The simulated building: its sensors and the state of its noise.
+///
+/// The sensors' metadata (names, units, places) is needed once, to register them; the running
+/// simulator keeps only each sensor's id and signal (at 10,000 points the metadata is about
+/// 4 MB that nothing reads again).
 #[derive(Debug)]
 pub struct Building {
-    sensors: Vec<SimSensor>,
+    /// Every sensor's metadata, until [`Building::take_metas`] hands it over.
+    metas: Vec<SensorMeta>,
+    /// What sampling needs of each sensor, in the order of `metas`.
+    points: Vec<(SensorId, Signal)>,
     rng: SmallRng,
     time_scale: f64,
     epoch: Timestamp,
@@ -60,7 +53,7 @@ impl Building {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_rng(&mut rand::rng()),
         };
-        let mut sensors = Vec::new();
+        let mut sensors: Vec<(SensorMeta, Signal)> = Vec::new();
         for floor in 1..=cfg.floors {
             for room in 1..=cfg.rooms_per_floor {
                 let number = floor * 100 + room;
@@ -68,8 +61,8 @@ impl Building {
                 let floor_label = floor.to_string();
                 let base = format!("f{floor}.r{number}");
                 let mut add = |suffix: &str, name: String, kind, unit: &str, signal| {
-                    sensors.push(SimSensor {
-                        meta: SensorMeta {
+                    sensors.push((
+                        SensorMeta {
                             id: SensorId::new(format!("{base}.{suffix}")),
                             name,
                             kind,
@@ -79,7 +72,7 @@ impl Building {
                             source: "simulator".to_owned(),
                         },
                         signal,
-                    });
+                    ));
                 };
                 let offset = rng.random_range(-1.0..1.0);
                 let occupancy = rng.random_range(0.3..1.0);
@@ -106,17 +99,19 @@ impl Building {
                 );
             }
         }
-        let plant = |id: &str, name: &str, kind, unit: &str, signal| SimSensor {
-            meta: SensorMeta {
-                id: SensorId::new(id),
-                name: name.to_owned(),
-                kind,
-                unit: unit.to_owned(),
-                floor: Some("B".to_owned()),
-                room: Some("boiler room".to_owned()),
-                source: "simulator".to_owned(),
-            },
-            signal,
+        let plant = |id: &str, name: &str, kind, unit: &str, signal| {
+            (
+                SensorMeta {
+                    id: SensorId::new(id),
+                    name: name.to_owned(),
+                    kind,
+                    unit: unit.to_owned(),
+                    floor: Some("B".to_owned()),
+                    room: Some("boiler room".to_owned()),
+                    source: "simulator".to_owned(),
+                },
+                signal,
+            )
         };
         sensors.push(plant(
             "boiler.supply_temp",
@@ -153,8 +148,8 @@ impl Building {
             "A",
             Signal::PumpCurrent,
         ));
-        sensors.push(SimSensor {
-            meta: SensorMeta {
+        sensors.push((
+            SensorMeta {
                 id: SensorId::new("basement.leak"),
                 name: "Basement water leak".to_owned(),
                 kind: SensorKind::Leak,
@@ -163,19 +158,37 @@ impl Building {
                 room: Some("basement".to_owned()),
                 source: "simulator".to_owned(),
             },
-            signal: Signal::Leak,
-        });
+            Signal::Leak,
+        ));
+        let points = sensors.iter().map(|(m, s)| (m.id.clone(), *s)).collect();
         Self {
-            sensors,
+            metas: sensors.into_iter().map(|(m, _)| m).collect(),
+            points,
             rng,
             time_scale: cfg.time_scale,
             epoch: Timestamp::now(),
         }
     }
 
-    /// Every sensor of the building.
-    pub fn sensors(&self) -> &[SimSensor] {
-        &self.sensors
+    /// Every sensor's metadata (empty once [`Building::take_metas`] took it).
+    pub fn sensors(&self) -> &[SensorMeta] {
+        &self.metas
+    }
+
+    /// Hands over every sensor's metadata, for registering the sensors; sampling goes on
+    /// without it.
+    pub fn take_metas(&mut self) -> Vec<SensorMeta> {
+        std::mem::take(&mut self.metas)
+    }
+
+    /// How many sensors the building has.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether the building has no sensor (never: the plant is always there).
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
     }
 
     /// One reading of every sensor at wall-clock time `now`.
@@ -183,11 +196,11 @@ impl Building {
         let sim = self.sim_seconds(now);
         let day = (sim / 86_400.0).fract();
         let hour = (sim / 3_600.0).fract();
-        let mut out = Vec::with_capacity(self.sensors.len());
-        for i in 0..self.sensors.len() {
-            let signal = self.sensors[i].signal;
+        let mut out = Vec::with_capacity(self.points.len());
+        for i in 0..self.points.len() {
+            let signal = self.points[i].1;
             let value = self.value(signal, sim, day, hour);
-            out.push(Reading::good(self.sensors[i].meta.id.clone(), now, value));
+            out.push(Reading::good(self.points[i].0.clone(), now, value));
         }
         out
     }
@@ -255,7 +268,7 @@ pub async fn run(
     token: CancellationToken,
 ) -> Result<(), TaskError> {
     let mut building = Building::new(&cfg);
-    let metas: Vec<SensorMeta> = building.sensors().iter().map(|s| s.meta.clone()).collect();
+    let metas = building.take_metas();
     let count = metas.len();
     tokio::select! {
         () = token.cancelled() => return Ok(()),
@@ -294,7 +307,8 @@ mod tests {
     fn lays_out_rooms_and_plant() {
         let b = Building::new(&cfg());
         assert_eq!(b.sensors().len(), 2 * 3 * 3 + 6);
-        let ids: Vec<&str> = b.sensors().iter().map(|s| s.meta.id.as_str()).collect();
+        assert_eq!(b.len(), b.sensors().len());
+        let ids: Vec<&str> = b.sensors().iter().map(|m| m.id.as_str()).collect();
         assert!(ids.contains(&"f2.r203.co2"));
         assert!(ids.contains(&"basement.leak"));
         let unique: std::collections::HashSet<_> = ids.iter().collect();

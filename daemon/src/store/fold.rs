@@ -62,15 +62,53 @@ pub(crate) fn set_meta(conn: &Connection, key: &str, value: i64) -> Result<(), r
 pub(crate) const FOLDED_UPTO: &str = "folded_upto";
 const NEXT_FOLD: &str = "next_fold";
 
+/// Readings one pass of a fold holds in memory (more only when one sensor alone has more). A
+/// fold of more readings counts them per sensor first, then reads the batches again once per
+/// group of sensors of at most this many readings: at 262,144 readings of 10,000 sensors that
+/// holds about 2.6 MB at a time instead of 13 MB, for three to four more decodes of the batches.
+const PASS_READINGS: usize = 65_536;
+
+/// Consecutive sensors (ascending ids) whose readings in a fold add up to at most `limit`
+/// (a sensor with more is a group of its own).
+fn sensor_groups(counts: &BTreeMap<i64, usize>, limit: usize) -> Vec<Vec<(i64, usize)>> {
+    let mut groups: Vec<Vec<(i64, usize)>> = Vec::new();
+    let mut held = 0;
+    for (&sensor, &n) in counts {
+        match groups.last_mut() {
+            Some(g) if held + n <= limit => {
+                g.push((sensor, n));
+                held += n;
+            }
+            _ => {
+                groups.push(vec![(sensor, n)]);
+                held = n;
+            }
+        }
+    }
+    groups
+}
+
 /// Folds the oldest unfolded batches, about `max_readings` readings of them (whole batches).
 /// `None` when there was nothing to fold.
 pub(crate) fn fold(
     conn: &mut Connection,
     max_readings: usize,
 ) -> Result<Option<Folded>, rusqlite::Error> {
+    fold_in_passes(conn, max_readings, PASS_READINGS)
+}
+
+/// [`fold`] holding at most about `pass_readings` readings in memory at a time.
+fn fold_in_passes(
+    conn: &mut Connection,
+    max_readings: usize,
+    pass_readings: usize,
+) -> Result<Option<Folded>, rusqlite::Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let upto = meta(&tx, FOLDED_UPTO)?;
-    let mut per_sensor: BTreeMap<i64, Vec<ChunkRow>> = BTreeMap::new();
+    // Which batches, and how many readings each sensor has in them; their readings too while
+    // they fit in one pass.
+    let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut gathered: Option<BTreeMap<i64, Vec<ChunkRow>>> = Some(BTreeMap::new());
     let (mut first_seq, mut last_seq, mut readings) = (i64::MAX, upto, 0usize);
     log::for_each_after(&tx, upto, |batch| {
         for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
@@ -80,12 +118,18 @@ pub(crate) fn fold(
             first_seq = first_seq.min(seq);
             last_seq = seq;
             readings += 1;
-            per_sensor.entry(r.sensor).or_default().push(ChunkRow {
-                seq,
-                ts: r.ts,
-                value: r.value,
-                quality: r.quality,
-            });
+            *counts.entry(r.sensor).or_default() += 1;
+            if readings > pass_readings {
+                gathered = None;
+            }
+            if let Some(per_sensor) = gathered.as_mut() {
+                per_sensor.entry(r.sensor).or_default().push(ChunkRow {
+                    seq,
+                    ts: r.ts,
+                    value: r.value,
+                    quality: r.quality,
+                });
+            }
         }
         readings < max_readings
     })?;
@@ -94,7 +138,47 @@ pub(crate) fn fold(
     }
     let fold = meta(&tx, NEXT_FOLD)?.max(1);
     let (mut min_ts, mut max_ts) = (i64::MAX, i64::MIN);
+    // One group when the first pass held every reading; else a pass per group of sensors, each
+    // sensor's readings in a vector of its exact size. Groups ascend, so chunk keys do too.
+    let groups = match gathered {
+        Some(per_sensor) => vec![per_sensor],
+        None => Vec::new(),
+    };
+    let passes = if groups.is_empty() {
+        sensor_groups(&counts, pass_readings)
+    } else {
+        Vec::new()
+    };
+    let read_group =
+        |group: &[(i64, usize)]| -> Result<BTreeMap<i64, Vec<ChunkRow>>, rusqlite::Error> {
+            let mut per_sensor: BTreeMap<i64, Vec<ChunkRow>> = group
+                .iter()
+                .map(|&(sensor, n)| (sensor, Vec::with_capacity(n)))
+                .collect();
+            log::for_each_after(&tx, upto, |batch| {
+                for (seq, r) in (batch.first_seq..).zip(&batch.rows) {
+                    if seq <= upto || seq > last_seq {
+                        continue;
+                    }
+                    if let Some(rows) = per_sensor.get_mut(&r.sensor) {
+                        rows.push(ChunkRow {
+                            seq,
+                            ts: r.ts,
+                            value: r.value,
+                            quality: r.quality,
+                        });
+                    }
+                }
+                batch.last_seq() < last_seq
+            })?;
+            Ok(per_sensor)
+        };
+    for per_sensor in groups
+        .into_iter()
+        .map(Ok)
+        .chain(passes.iter().map(|g| read_group(g)))
     {
+        let per_sensor = per_sensor?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO chunks (id, readings, min_ts, max_ts, good, low, high, total, data) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -145,7 +229,7 @@ pub(crate) fn fold(
         first_seq,
         last_seq,
         readings: readings as i64,
-        chunks: per_sensor.len() as i64,
+        chunks: counts.len() as i64,
     }))
 }
 
@@ -212,6 +296,7 @@ pub(crate) fn read_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::codec::BatchRow;
     use crate::store::log::tests::{buffer, rows};
 
     #[test]
@@ -254,5 +339,80 @@ mod tests {
             .unwrap();
         assert_eq!(latest, (28, 3_007));
         assert_eq!(meta(&conn, FOLDED_UPTO).unwrap(), 30);
+    }
+
+    /// Everything a fold wrote: chunks, latest, folds and the folded-up-to mark.
+    fn written(conn: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT id, readings, min_ts, max_ts, good, low, high, total, hex(data) FROM chunks ORDER BY id",
+            "SELECT sensor, seq, ts, value_bits, quality FROM latest ORDER BY sensor",
+            "SELECT id, first_seq, last_seq, readings, min_ts, max_ts FROM folds ORDER BY id",
+            "SELECT key, value FROM meta WHERE key IN ('folded_upto', 'next_fold') ORDER BY key",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    let cells: Vec<String> = (0..n)
+                        .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                        .collect();
+                    Ok(cells.join("|"))
+                })
+                .unwrap();
+            out.extend(rows.map(Result::unwrap));
+        }
+        out
+    }
+
+    #[test]
+    fn a_fold_in_several_passes_writes_what_one_pass_writes() {
+        let fill = |conn: &Connection| {
+            // Seven sensors with uneven shares (sensor 1 in every other reading), four batches.
+            for b in 0..4_i64 {
+                let rows: Vec<_> = (0..30_i64)
+                    .map(|i| BatchRow {
+                        sensor: if i % 2 == 0 { 1 } else { 2 + (i / 2) % 6 },
+                        ts: 10_000 * (b + 1) + i,
+                        value: (i % 5 != 0).then_some((b * 30 + i) as f64 / 4.0),
+                        quality: if i % 5 == 0 { 3 } else { 0 },
+                    })
+                    .collect();
+                log::append(conn, 1 + b * 30, &rows).unwrap();
+            }
+        };
+        let mut one = buffer();
+        fill(&one);
+        let mut many = buffer();
+        fill(&many);
+        // Two folds of two batches each: one pass, and passes of at most 7 readings (sensor 1,
+        // with 30 readings in a fold, is a group of its own).
+        for _ in 0..2 {
+            let a = fold_in_passes(&mut one, 60, 1_000).unwrap().unwrap();
+            let b = fold_in_passes(&mut many, 60, 7).unwrap().unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a.readings, 60);
+            assert_eq!(a.chunks, 7);
+        }
+        assert_eq!(fold_in_passes(&mut many, 60, 7).unwrap(), None);
+        let (a, b) = (written(&one), written(&many));
+        assert!(a.len() > 14, "{a:?}");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn sensor_groups_stay_within_the_limit_unless_one_sensor_is_over_it() {
+        let counts: BTreeMap<i64, usize> = [(1, 3), (2, 4), (3, 10), (4, 1), (5, 2), (9, 5)].into();
+        assert_eq!(
+            sensor_groups(&counts, 7),
+            vec![
+                vec![(1, 3), (2, 4)],
+                vec![(3, 10)],
+                vec![(4, 1), (5, 2)],
+                vec![(9, 5)]
+            ]
+        );
+        assert_eq!(sensor_groups(&counts, 100).len(), 1);
+        assert!(sensor_groups(&BTreeMap::new(), 7).is_empty());
     }
 }

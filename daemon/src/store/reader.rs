@@ -26,6 +26,13 @@ use crate::model::{Quality, Timestamp};
 /// Read-only connections in a [`Reader`]'s pool.
 pub const READERS: usize = 3;
 
+/// Page cache of each read-only connection, KiB (SQLite's default is 2,000 KiB). A reader in WAL
+/// mode empties its cache whenever the database changed since its previous read transaction,
+/// which with a writer committing several times a second is before nearly every query; so the
+/// cache only serves pages within one query (the B-tree's inner pages above all), and 512 KiB
+/// (128 pages) holds those. The writer's connection keeps `[store] cache_size`.
+pub(super) const READ_CACHE_KIB: i64 = 512;
+
 /// One row of a sensor's history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRow {
@@ -108,6 +115,8 @@ pub fn open_read_only(path: &Path) -> Result<ReadConnection, StoreError> {
     )
     .map_err(fail)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(fail)?;
+    conn.pragma_update(None, "cache_size", -READ_CACHE_KIB)
         .map_err(fail)?;
     Ok(ReadConnection { conn })
 }
@@ -433,6 +442,21 @@ mod tests {
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         super::super::migrations::migrate(&mut conn).unwrap();
         path
+    }
+
+    #[tokio::test]
+    async fn read_connections_keep_a_small_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = buffer(&dir);
+        let cache =
+            |c: &Connection| c.pragma_query_value(None, "cache_size", |r| r.get::<_, i64>(0));
+        assert_eq!(
+            cache(&open_read_only(&path).unwrap().conn).unwrap(),
+            -READ_CACHE_KIB
+        );
+        let reader = Reader::open(&path).unwrap();
+        let size = reader.run(Lane::Quick, move |c| cache(&c.conn)).await.unwrap();
+        assert_eq!(size, -READ_CACHE_KIB);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

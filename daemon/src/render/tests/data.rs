@@ -313,17 +313,14 @@ fn the_demo_config_draws_every_floor() {
     let sensors: Vec<SensorRow> = sim
         .sensors()
         .iter()
-        .map(|s| {
-            let m = s.meta();
-            SensorRow {
-                id: m.id.to_string(),
-                name: m.name.clone(),
-                kind: m.kind.as_str().into(),
-                unit: m.unit.clone(),
-                floor: m.floor.clone(),
-                room: m.room.clone(),
-                source: m.source.clone(),
-            }
+        .map(|m| SensorRow {
+            id: m.id.to_string(),
+            name: m.name.clone(),
+            kind: m.kind.as_str().into(),
+            unit: m.unit.clone(),
+            floor: m.floor.clone(),
+            room: m.room.clone(),
+            source: m.source.clone(),
         })
         .collect();
     let latest: HashMap<String, LatestValue> = sensors
