@@ -455,7 +455,10 @@ mod tests {
             -READ_CACHE_KIB
         );
         let reader = Reader::open(&path).unwrap();
-        let size = reader.run(Lane::Quick, move |c| cache(&c.conn)).await.unwrap();
+        let size = reader
+            .run(Lane::Quick, move |c| cache(&c.conn))
+            .await
+            .unwrap();
         assert_eq!(size, -READ_CACHE_KIB);
     }
 
