@@ -19,7 +19,7 @@ use rand::distr::Alphanumeric;
 
 pub use self::gateways::{
     GatewayCredentials, GatewayStatus, NewGateway, Removed, add_gateway, default_role, gateway_url,
-    list_gateways, password_verifier, remove_gateway,
+    key_hash, list_gateways, password_verifier, remove_gateway, set_gateway_key,
 };
 pub use self::migrate::{MigrateReport, drop_partitions, ensure_partitions, migrate, migrator};
 

@@ -72,14 +72,24 @@ pub enum Command {
         #[arg(long)]
         purge: bool,
     },
+    /// Give a gateway a new upload key (the old one stops working at once) and print it once.
+    /// The key proves the gateway's identity when it logs in as the shared ingest role.
+    GatewayKey {
+        /// The gateway's id.
+        id: String,
+        /// Read the key from this file (first line) instead of generating one.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
     /// List the gateways: building, last contact and how far behind the centre is.
     Gateways,
     /// Create a login role for the office: `web` (for `serve`) or `reader` (Grafana, read-only),
-    /// with only the privileges it needs; prints its password once.
+    /// or the `ingest` role gateways share through PgBouncer, with only the privileges it needs;
+    /// prints its password once.
     AddRole {
         /// The role's name.
         role: String,
-        /// What it is for: `web` or `reader`.
+        /// What it is for: `web`, `reader` or `ingest`.
         #[arg(long)]
         kind: OfficeRoleKind,
         /// Read the role's password from this file (first line) instead of generating one.

@@ -23,11 +23,12 @@ pub mod web;
 
 pub use admin::{
     AdminError, GatewayCredentials, GatewayStatus, MigrateReport, NewGateway, Password, Removed,
-    add_gateway, ensure_partitions, list_gateways, migrate, remove_gateway,
+    add_gateway, ensure_partitions, list_gateways, migrate, remove_gateway, set_gateway_key,
 };
 pub use markoff_proto::{
-    AlarmEventRow, BatchOutcome, FloorRow, ReadingRow, RoomRow, SensorMetaRow, SiteMetadata,
-    Stream, SyncError, TenantRow, central_cursor, credentials, raw_copy_readings, report_head,
-    touch_gateway, upload_alarm_events, upload_readings, upsert_metadata,
+    AlarmEventRow, BatchOutcome, FloorRow, GatewayIdentity, GatewayKey, ReadingRow, RoomRow,
+    SensorMetaRow, SiteMetadata, Stream, SyncError, TenantRow, central_cursor, credentials,
+    raw_copy_readings, report_head, touch_gateway, upload_alarm_events, upload_readings,
+    upsert_metadata,
 };
 pub use office::{OfficeRole, OfficeRoleKind, add_office_role};

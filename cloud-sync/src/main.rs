@@ -235,6 +235,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await?;
         }
+        Command::GatewayKey { id, key_file } => {
+            let key = match &key_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Some(Password::new(text.lines().next().unwrap_or_default()))
+                }
+                None => None,
+            };
+            let key = admin::set_gateway_key(&mut conn, &id, key)
+                .await
+                .with_context(|| format!("gateway-key {id}"))?;
+            eprintln!("Gateway {id}: new key set; the old one no longer works.");
+            if key_file.is_none() {
+                println!(
+                    "# /etc/markoff/credentials/central-key (mode 0600, root; restart markoff): this line; it is shown only once"
+                );
+                println!("{}", key.expose());
+            }
+        }
         Command::RemoveGateway { id, purge } => {
             let r = admin::remove_gateway(&mut conn, &id, purge)
                 .await
@@ -438,6 +458,10 @@ async fn add_gateway(
     println!("[sync]");
     println!("url = {}", toml_string(&url));
     println!("password_credential = \"central-password\"");
+    println!("key_credential = \"central-key\"");
+    println!(
+        "# through PgBouncer as the shared ingest role (docs/central-schema.md, section 8): url = \"postgres://INGEST_ROLE@PGBOUNCER:6432/DATABASE\", and central-password holds that role's password"
+    );
     println!();
     match password_file {
         Some(path) => println!(
@@ -451,6 +475,10 @@ async fn add_gateway(
             println!("{}", creds.password.expose());
         }
     }
+    println!(
+        "# /etc/markoff/credentials/central-key (mode 0600, root): this line; it is shown only once"
+    );
+    println!("{}", creds.key.expose());
     Ok(())
 }
 

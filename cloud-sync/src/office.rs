@@ -24,6 +24,9 @@ pub enum OfficeRoleKind {
     Web,
     /// A read-only reader (Grafana): reads the synced data and comments, never users or sessions.
     Reader,
+    /// The login role gateways share through a transaction-pooling PgBouncer: nobody until a
+    /// transaction proves a gateway's key (`markoff.prove_gateway`), then that gateway.
+    Ingest,
 }
 
 impl OfficeRoleKind {
@@ -32,6 +35,7 @@ impl OfficeRoleKind {
         match self {
             Self::Web => "web",
             Self::Reader => "reader",
+            Self::Ingest => "ingest",
         }
     }
 
@@ -39,6 +43,15 @@ impl OfficeRoleKind {
         match self {
             Self::Web => "markoff.grant_web",
             Self::Reader => "markoff.grant_reader",
+            Self::Ingest => "markoff.grant_ingest",
+        }
+    }
+
+    /// The role's `CONNECTION LIMIT`: an ingest role carries PgBouncer's whole pool.
+    fn connection_limit(self) -> u32 {
+        match self {
+            Self::Web | Self::Reader => 32,
+            Self::Ingest => 80,
         }
     }
 }
@@ -56,8 +69,9 @@ impl FromStr for OfficeRoleKind {
         match s {
             "web" => Ok(Self::Web),
             "reader" | "grafana" => Ok(Self::Reader),
+            "ingest" => Ok(Self::Ingest),
             other => Err(format!(
-                "unknown role kind {other:?}: expected \"web\" or \"reader\""
+                "unknown role kind {other:?}: expected \"web\", \"reader\" or \"ingest\""
             )),
         }
     }
@@ -116,8 +130,9 @@ pub async fn add_office_role(
         let verifier = password_verifier(&password, &salt);
         let sql = format!(
             "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION \
-             NOBYPASSRLS CONNECTION LIMIT 32 PASSWORD {}",
+             NOBYPASSRLS CONNECTION LIMIT {} PASSWORD {}",
             quote_ident(role),
+            kind.connection_limit(),
             quote_literal(&verifier)
         );
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))

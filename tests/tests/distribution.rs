@@ -42,8 +42,13 @@ const REFERENCE: &[&str] = &[
     "web_sessions",
     "web_grants",
     "web_roles",
+    "ingest_roles",
+    "gateway_keys",
     // The migration runner's bookkeeping (a Citus coordinator keeps it local).
     "_sqlx_migrations",
+    // Which gateway each backend's current transaction proved to be: per node and per backend
+    // (keyed by pid), local to the node the transaction runs on, never distributed.
+    "gateway_proofs",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

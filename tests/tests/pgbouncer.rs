@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use markoff_cloud_sync::{ReadingRow, Stream};
+use markoff_cloud_sync::{GatewayKey, OfficeRoleKind, ReadingRow, Stream};
 use markoff_tests::pg::{CentralReading, PgTestDb};
 use markoff_tests::pgbouncer::PgBouncer;
 use markoff_tests::services::require_postgres;
@@ -140,8 +140,115 @@ async fn three_clients_of_one_role_share_a_server_connection_and_every_call_work
     );
 }
 
-/// The real gateway syncing through PgBouncer (one server connection for its three streams),
-/// killed with SIGKILL at random moments: afterwards the centre holds exactly its local rows.
+/// Two gateways logging in as the one ingest role (the recommended deployment) share PgBouncer's
+/// single server connection, transaction by transaction, each proving its key. Neither can act
+/// as the other: with the other's id and its own key, with no key or with a made-up key, the
+/// centre refuses (SQLSTATE 42501) and writes nothing; a proof lasts for its transaction only,
+/// and a gateway reads none of the other's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_of_one_ingest_role_share_a_server_connection_and_cannot_act_as_each_other() {
+    if !require_postgres() {
+        return;
+    }
+    let mut pg = PgTestDb::create("pgbingest").await;
+    let Some(bouncer) = PgBouncer::start(&pg, 1).await else {
+        return;
+    };
+    let a = pg.add_gateway("pgb-a", "pgb-building-a").await;
+    let b = pg.add_gateway("pgb-b", "pgb-building-b").await;
+    let ingest = pg.add_office_role(OfficeRoleKind::Ingest).await;
+    let pw = std::fs::read_to_string(pg.password_file(&ingest)).unwrap();
+    let mut ca = connect_as(&bouncer.addr(), pg.name(), &ingest, &pw).await;
+    let mut cb = connect_as(&bouncer.addr(), pg.name(), &ingest, &pw).await;
+    let ka = GatewayKey::new("pgb-a", Some(a.key.expose().to_owned()));
+    let kb = GatewayKey::new("pgb-b", Some(b.key.expose().to_owned()));
+    for round in 0..10 {
+        let from = 1 + round * 20;
+        let out = markoff_cloud_sync::upload_readings(&mut ca, &ka, &batch(from, 20))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: a's upload failed: {e}\n{}", bouncer.log()));
+        assert_eq!(out.inserted, 20, "round {round}");
+        let out = markoff_cloud_sync::upload_readings(&mut cb, &kb, &batch(from, 20))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: b's upload failed: {e}\n{}", bouncer.log()));
+        assert_eq!(out.inserted, 20, "round {round}");
+        markoff_cloud_sync::touch_gateway(&mut ca, &ka)
+            .await
+            .unwrap();
+        markoff_cloud_sync::report_head(&mut cb, &kb, Stream::Readings, from + 40)
+            .await
+            .unwrap();
+    }
+
+    // b as a: its own key, no key, a made-up key.
+    let forged = [
+        GatewayKey::new("pgb-a", Some(b.key.expose().to_owned())),
+        GatewayKey::new("pgb-a", None),
+        GatewayKey::new("pgb-a", Some("x".repeat(32))),
+    ];
+    for f in &forged {
+        let e = markoff_cloud_sync::upload_readings(&mut cb, f, &batch(1000, 5))
+            .await
+            .expect_err("b uploaded as a");
+        assert_eq!(e.sqlstate().as_deref(), Some("42501"), "{f:?}: {e}");
+        let e = markoff_cloud_sync::touch_gateway(&mut cb, f)
+            .await
+            .expect_err("b stamped a's contact");
+        assert_eq!(e.sqlstate().as_deref(), Some("42501"), "{f:?}: {e}");
+    }
+    // Without a proof in its transaction, the ingest role sees no cursor (a's is there).
+    assert_eq!(
+        markoff_cloud_sync::central_cursor(&mut cb, "pgb-a", Stream::Readings)
+            .await
+            .unwrap(),
+        0
+    );
+    // Proved as b, it reads b's rows and none of a's.
+    let mut tx = sqlx::Connection::begin(&mut cb).await.unwrap();
+    sqlx::query("SELECT markoff.prove_gateway($1, $2)")
+        .persistent(false)
+        .bind("pgb-b")
+        .bind(b.key.expose())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let seen: Vec<(String, i64)> =
+        sqlx::query_as("SELECT gateway_id, count(*) FROM markoff.readings GROUP BY 1 ORDER BY 1")
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(seen, vec![("pgb-b".to_owned(), 200)]);
+
+    let want: Vec<CentralReading> = batch(1, 200)
+        .into_iter()
+        .map(|r| (r.seq, r.sensor_id, r.ts_ms, r.value, r.quality))
+        .collect();
+    assert_eq!(pg.readings("pgb-a", 2000).await, want, "a's central rows");
+    assert_eq!(pg.readings("pgb-b", 2000).await, want, "b's central rows");
+    let log = bouncer.log();
+    assert!(
+        log.contains(&format!("user={ingest}")),
+        "the logins did not go through PgBouncer:\n{log}"
+    );
+    let mut admin = pg.admin().await;
+    let servers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND datname = current_database()",
+    )
+    .bind(&ingest)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        servers <= 1,
+        "{servers} server connections for a pool of one"
+    );
+}
+
+/// The real gateway syncing through PgBouncer as the ingest role with its key (one server
+/// connection for its three streams), killed with SIGKILL at random moments: afterwards the
+/// centre holds exactly its local rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_syncs_exactly_once_through_pgbouncer_across_kill9() {
     if !require_postgres() {
@@ -153,10 +260,18 @@ async fn the_gateway_syncs_exactly_once_through_pgbouncer_across_kill9() {
     };
     let id = "pgb-kill9";
     let creds = pg.add_gateway(id, "pgb-kill-building").await;
+    let ingest = pg.add_office_role(OfficeRoleKind::Ingest).await;
+    let key_file = pg.password_file(&format!("{id}-key"));
+    std::fs::write(&key_file, creds.key.expose()).unwrap();
+    let sync = format!(
+        "{}key_file = {}\n",
+        pg.sync_toml(&ingest, &bouncer.addr(), 50),
+        markoff_tests::gateway::toml_str(&key_file.display().to_string())
+    );
     let builder = TempGateway::builder()
         .id(id)
         .simulator(2, 5, ms(50))
-        .extra_toml(&pg.sync_toml(&creds.role, &bouncer.addr(), 50));
+        .extra_toml(&sync);
     let mut gw = builder.clone().start().await;
     let path = gw.db_path();
     let mut central = 0;
@@ -210,7 +325,7 @@ async fn the_gateway_syncs_exactly_once_through_pgbouncer_across_kill9() {
         "{log}"
     );
     let blog = bouncer.log();
-    assert!(blog.contains(&format!("user={}", creds.role)), "{blog}");
+    assert!(blog.contains(&format!("user={ingest}")), "{blog}");
     assert!(!blog.contains("unsupported startup parameter"), "{blog}");
     gw.sigterm();
     assert!(gw.wait_exit(Duration::from_secs(20)).await.success());

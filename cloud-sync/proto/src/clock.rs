@@ -6,9 +6,10 @@
 //! the correction of uploaded readings (the daemon's uploader applies it before upload).
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 
 use crate::error::SyncError;
+use crate::identity::{self, GatewayIdentity};
 use crate::upload::db_err;
 
 /// The gateway's clock status.
@@ -49,16 +50,17 @@ pub struct ClockEpochRow {
 ///
 /// # Errors
 /// [`SyncError::Database`] when a statement fails or the gateway is not the connected role's.
-pub async fn report_clock(
+pub async fn report_clock<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gateway_id: &str,
+    gateway: &G,
     status: &ClockStatusRow,
     epochs: &[ClockEpochRow],
 ) -> Result<(), SyncError> {
     let op = "reporting the clock";
     // One transaction, unnamed statements: see "Behind a transaction-pooling PgBouncer" in the
     // crate docs.
-    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    let gateway_id = gateway.gateway_id();
+    let mut tx = identity::begin(conn, gateway, None, op).await?;
     crate::query("SELECT markoff.report_clock($1, $2, $3, $4, $5)")
         .bind(gateway_id)
         .bind(status.synchronized)

@@ -85,14 +85,6 @@ impl CopyEncoder {
         self.buf.extend_from_slice(v.as_bytes());
     }
 
-    /// A nullable `text` field.
-    pub(crate) fn opt_text(&mut self, v: Option<&str>) {
-        match v {
-            Some(v) => self.text(v),
-            None => self.null(),
-        }
-    }
-
     /// A `timestamptz` field from microseconds since 2000-01-01 UTC (see [`pg_micros`]).
     pub(crate) fn timestamptz(&mut self, pg_micros: i64) {
         self.i64(pg_micros);

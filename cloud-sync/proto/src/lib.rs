@@ -35,6 +35,7 @@ mod clock;
 mod copy;
 pub mod credentials;
 mod error;
+mod identity;
 mod metadata;
 mod office;
 mod upload;
@@ -42,6 +43,7 @@ pub mod web_security;
 
 pub use clock::{ClockEpochRow, ClockStatusRow, report_clock};
 pub use error::{SyncError, is_unreachable};
+pub use identity::{GatewayIdentity, GatewayKey};
 
 pub use metadata::{FloorRow, RoomRow, SensorMetaRow, SiteMetadata, TenantRow, upsert_metadata};
 pub use office::{OfficeRequestRow, answer_office_request, office_requests_pending};

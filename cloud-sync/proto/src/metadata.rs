@@ -11,10 +11,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 
 use crate::Stream;
 use crate::error::SyncError;
+use crate::identity::{self, GatewayIdentity};
 use crate::upload::{db_err, lock_cursor};
 
 /// A floor of the building.
@@ -107,18 +108,22 @@ pub struct SiteMetadata {
 /// [`SyncError::InvalidRow`] for a sensor id beyond an i32 (before anything is written);
 /// [`SyncError::Database`] when a statement fails or the gateway is unknown to the connected role
 /// (SQLSTATE 42501); the transaction is then rolled back.
-pub async fn upsert_metadata(
+pub async fn upsert_metadata<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gateway_id: &str,
+    gateway: &G,
     meta: &SiteMetadata,
     version: i64,
 ) -> Result<(), SyncError> {
+    let gateway_id = gateway.gateway_id();
     let sensors = sensor_columns(gateway_id, &meta.sensors)?;
     let gw = gateway_id;
-    let mut tx = conn
-        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-        .await
-        .map_err(db_err("starting the metadata transaction", gw))?;
+    let mut tx = identity::begin(
+        conn,
+        gateway,
+        Some("BEGIN ISOLATION LEVEL READ COMMITTED"),
+        "starting the metadata transaction",
+    )
+    .await?;
     lock_cursor(&mut tx, gw, Stream::Metadata).await?;
     let building: Option<String> = crate::query("SELECT markoff.gateway_building($1)")
         .bind(gw)

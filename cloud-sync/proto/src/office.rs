@@ -7,9 +7,10 @@
 //! Owns: the two calls and the row a gateway reads. Does not own: applying a request (the
 //! daemon's alarm engine) or recording one (the office web application).
 
-use sqlx::{Connection as _, PgConnection};
+use sqlx::PgConnection;
 
 use crate::SyncError;
+use crate::identity::{self, GatewayIdentity};
 use crate::upload::db_err;
 
 /// A pending request, as the gateway reads it.
@@ -35,13 +36,14 @@ pub struct OfficeRequestRow {
 ///
 /// # Errors
 /// [`SyncError::Database`] (a schema older than version 7 fails here too).
-pub async fn office_requests_pending(
+pub async fn office_requests_pending<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gateway_id: &str,
+    gateway: &G,
 ) -> Result<Vec<OfficeRequestRow>, SyncError> {
     type Row = (i64, i64, String, Option<i32>, String, String, i64);
     let op = "reading the office's requests";
-    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    let gateway_id = gateway.gateway_id();
+    let mut tx = identity::begin(conn, gateway, None, op).await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT request_id, alarm_id, action, shelve_seconds, login, display_name, requested_ms \
          FROM markoff.office_requests_pending($1)",
@@ -75,16 +77,17 @@ pub async fn office_requests_pending(
 ///
 /// # Errors
 /// [`SyncError::Database`].
-pub async fn answer_office_request(
+pub async fn answer_office_request<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gateway_id: &str,
+    gateway: &G,
     request_id: i64,
     done: bool,
     actor: &str,
     detail: Option<&str>,
 ) -> Result<bool, SyncError> {
     let op = "answering an office request";
-    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    let gateway_id = gateway.gateway_id();
+    let mut tx = identity::begin(conn, gateway, None, op).await?;
     let moved = crate::query_scalar("SELECT markoff.office_request_answer($1, $2, $3, $4, $5)")
         .bind(gateway_id)
         .bind(request_id)

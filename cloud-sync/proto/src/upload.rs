@@ -1,9 +1,9 @@
 //! The upload protocol: how a gateway writes its readings and alarm events into the central
 //! database exactly once.
 //!
-//! Owns: the row types a gateway uploads, the upload transaction (cursor row lock, binary COPY into
-//! a staging table, `INSERT ... SELECT`, latest values, the 10-minute rollup, cursor update), the
-//! cursor read, the contact stamp and the backlog report. Does not own: reading the gateway's
+//! Owns: the row types a gateway uploads, the upload transaction (the gateway's proof when it has
+//! a key, cursor row lock, `INSERT ... SELECT` from the batch sent as arrays, latest values, the
+//! 10-minute rollup, cursor update), the cursor read, the contact stamp and the backlog report. Does not own: reading the gateway's
 //! buffer or the retry policy (the daemon's uploader), site metadata (`crate::metadata`), the
 //! schema (`migrations/central/`). `docs/central-schema.md` describes the protocol.
 //!
@@ -20,24 +20,29 @@
 //! reason: it moves in the transaction that inserts the reading, by the rows the plain insert
 //! inserted (all those above the cursor) or, on the fallback, by the rows the insert returned.
 //!
+//! # Nothing in the server session
+//! The batch goes as one array per column (`unnest`), not through a temporary staging table:
+//! nothing is created in the server connection, so a transaction-pooling PgBouncer may run any
+//! gateway's upload on any of a few long-lived server connections without catalog work.
+//!
 //! Layout: this file the row types and the upload transaction; `check` the checks and the COPY
-//! encoding of the rows.
+//! encoding of the raw-COPY baseline.
 
 mod check;
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 
 use crate::Stream;
-use crate::copy::{self, CopyEncoder};
+use crate::copy;
 use crate::error::SyncError;
+use crate::identity::{self, GatewayIdentity};
 
 pub(crate) use self::check::db_err;
 use self::check::{
-    check_order, encode_reading_fields, encode_stage_alarm_event, invalid, validate_alarm_events,
-    validate_readings,
+    check_order, encode_reading_fields, invalid, validate_alarm_events, validate_readings,
 };
 
 /// One reading as the gateway stored it (`readings` in the gateway's SQLite buffer).
@@ -98,91 +103,132 @@ pub struct BatchOutcome {
     pub central_cursor: i64,
 }
 
-const READINGS_STAGE: &str = "CREATE TEMP TABLE IF NOT EXISTS markoff_stage_readings \
-     (seq bigint, sensor_id integer, ts timestamptz, value double precision, quality smallint) \
-     ON COMMIT DELETE ROWS";
-const READINGS_STAGE_COPY: &str = "COPY pg_temp.markoff_stage_readings \
-     (seq, sensor_id, ts, value, quality) FROM STDIN (FORMAT binary)";
-const READINGS_INSERT: &str = "INSERT INTO markoff.readings \
-     (gateway_id, seq, sensor_id, ts, value, quality) \
-     SELECT $1, seq, sensor_id, ts, value, quality FROM pg_temp.markoff_stage_readings \
-     WHERE seq > $2";
+/// The read time of a row, from its milliseconds since the epoch in `$col`: exact for every
+/// validated time (whole seconds times one second is exact in PostgreSQL's interval arithmetic
+/// for |s| < 2^39, and years 1..=9999 are within it).
+macro_rules! ts_of_ms {
+    ($col:literal) => {
+        concat!(
+            "(timestamptz '1970-01-01 00:00:00+00' + (",
+            $col,
+            " / 1000) * interval '1 second' + (",
+            $col,
+            " % 1000) * interval '1 millisecond')"
+        )
+    };
+}
+
+/// The batch's rows above the cursor (`$2`), from the arrays `$3`..`$7` (seq, sensor id, read
+/// time in ms, value, quality): no staging table, so nothing is created in the server session.
+macro_rules! readings_src {
+    () => {
+        concat!(
+            "src AS MATERIALIZED ( \
+             SELECT u.seq, u.sensor_id, ",
+            ts_of_ms!("u.ts_ms"),
+            " AS ts, u.value, u.quality \
+             FROM unnest($3::int8[], $4::int4[], $5::int8[], $6::float8[], $7::int2[]) \
+                  AS u(seq, sensor_id, ts_ms, value, quality) \
+             WHERE u.seq > $2)"
+        )
+    };
+}
+
+/// Adds the rows of `$from` to `markoff.readings_10m`, per sensor and 10-minute bucket, in key
+/// order (one order for every uploader, so concurrent upserts cannot deadlock).
+macro_rules! rollup_from {
+    ($from:literal) => {
+        concat!(
+            "INSERT INTO markoff.readings_10m AS t \
+             (gateway_id, sensor_id, bucket, n, sum, min, max, bad) \
+             SELECT $1, sensor_id, \
+                    date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00'), \
+                    count(value), coalesce(sum(value), 0), min(value), max(value), \
+                    count(*) - count(value) \
+             FROM ",
+            $from,
+            " GROUP BY 2, 3 ORDER BY 2, 3 \
+             ON CONFLICT (gateway_id, sensor_id, bucket) DO UPDATE \
+             SET n = t.n + excluded.n, sum = t.sum + excluded.sum, \
+                 min = least(t.min, excluded.min), max = greatest(t.max, excluded.max), \
+                 bad = t.bad + excluded.bad"
+        )
+    };
+}
+
+/// The plain insert (every row above the cursor is new) and the rollup of the same rows, in one
+/// statement.
+const READINGS_INSERT: &str = concat!(
+    "WITH ",
+    readings_src!(),
+    ", ins AS ( \
+         INSERT INTO markoff.readings (gateway_id, seq, sensor_id, ts, value, quality) \
+         SELECT $1, seq, sensor_id, ts, value, quality FROM src) ",
+    rollup_from!("src")
+);
 /// The fallback insert also moves the rollup, from the rows it really inserted (some may have
 /// been there already), and answers how many it inserted.
-const READINGS_INSERT_IDEMPOTENT: &str = "WITH ins AS ( \
+const READINGS_INSERT_IDEMPOTENT: &str = concat!(
+    "WITH ",
+    readings_src!(),
+    ", ins AS ( \
          INSERT INTO markoff.readings (gateway_id, seq, sensor_id, ts, value, quality) \
-         SELECT $1, seq, sensor_id, ts, value, quality FROM pg_temp.markoff_stage_readings \
-         WHERE seq > $2 \
+         SELECT $1, seq, sensor_id, ts, value, quality FROM src \
          ON CONFLICT (gateway_id, seq, ts) DO NOTHING \
          RETURNING sensor_id, ts, value), \
-     roll AS ( \
-         INSERT INTO markoff.readings_10m AS t (gateway_id, sensor_id, bucket, n, sum, min, max, bad) \
-         SELECT $1, sensor_id, \
-                date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00'), \
-                count(value), coalesce(sum(value), 0), min(value), max(value), \
-                count(*) - count(value) \
-         FROM ins GROUP BY 2, 3 \
-         ON CONFLICT (gateway_id, sensor_id, bucket) DO UPDATE \
-         SET n = t.n + excluded.n, sum = t.sum + excluded.sum, min = least(t.min, excluded.min), \
-             max = greatest(t.max, excluded.max), bad = t.bad + excluded.bad \
-         RETURNING 1) \
-     SELECT count(*) FROM ins";
-/// Adds the staged batch (every row of it newly inserted: the plain insert's path) to
-/// `markoff.readings_10m`, per sensor and 10-minute bucket, in key order (one order for every
-/// uploader, so concurrent upserts cannot deadlock).
-const ROLLUP_UPSERT: &str = "INSERT INTO markoff.readings_10m AS t \
-     (gateway_id, sensor_id, bucket, n, sum, min, max, bad) \
-     SELECT $1, sensor_id, \
-            date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00'), \
-            count(value), coalesce(sum(value), 0), min(value), max(value), \
-            count(*) - count(value) \
-     FROM pg_temp.markoff_stage_readings \
-     GROUP BY 2, 3 ORDER BY 2, 3 \
-     ON CONFLICT (gateway_id, sensor_id, bucket) DO UPDATE \
-     SET n = t.n + excluded.n, sum = t.sum + excluded.sum, min = least(t.min, excluded.min), \
-         max = greatest(t.max, excluded.max), bad = t.bad + excluded.bad";
-const LATEST_UPSERT: &str = "INSERT INTO markoff.sensor_latest AS l \
+     roll AS (",
+    rollup_from!("ins"),
+    " RETURNING 1) \
+     SELECT count(*) FROM ins"
+);
+const LATEST_UPSERT: &str = concat!(
+    "INSERT INTO markoff.sensor_latest AS l \
      (gateway_id, sensor_id, seq, ts, value, quality) \
-     SELECT $1, u.sensor_id, u.seq, to_timestamp(0) + u.ts_ms * interval '1 millisecond', \
-            u.value, u.quality \
+     SELECT $1, u.sensor_id, u.seq, ",
+    ts_of_ms!("u.ts_ms"),
+    ", u.value, u.quality \
      FROM unnest($2::int4[], $3::int8[], $4::int8[], $5::float8[], $6::int2[]) \
           AS u(sensor_id, seq, ts_ms, value, quality) \
      ON CONFLICT (gateway_id, sensor_id) DO UPDATE \
      SET seq = excluded.seq, ts = excluded.ts, value = excluded.value, quality = excluded.quality \
-     WHERE (excluded.ts, excluded.seq) > (l.ts, l.seq)";
+     WHERE (excluded.ts, excluded.seq) > (l.ts, l.seq)"
+);
 const READINGS_RAW_COPY: &str = "COPY markoff.readings \
      (gateway_id, seq, sensor_id, ts, value, quality) FROM STDIN (FORMAT binary)";
 
-const ALARMS_STAGE: &str = "CREATE TEMP TABLE IF NOT EXISTS markoff_stage_alarm_events \
-     (seq bigint, ts timestamptz, alarm_id bigint, alarm text, rule text, sensor text, \
-      event text, state text, severity text, value double precision, message text, actor text, \
-      channel text) \
-     ON COMMIT DELETE ROWS";
-const ALARMS_STAGE_COPY: &str = "COPY pg_temp.markoff_stage_alarm_events \
-     (seq, ts, alarm_id, alarm, rule, sensor, event, state, severity, value, message, actor, \
-      channel) FROM STDIN (FORMAT binary)";
-const ALARMS_INSERT: &str = "INSERT INTO markoff.alarm_events \
+const ALARMS_INSERT: &str = concat!(
+    "INSERT INTO markoff.alarm_events \
      (gateway_id, seq, ts, alarm_id, alarm, rule, sensor, event, state, severity, value, message, \
       actor, channel) \
-     SELECT $1, seq, ts, alarm_id, alarm, rule, sensor, event, state, severity, value, message, \
-      actor, channel FROM pg_temp.markoff_stage_alarm_events \
-     WHERE seq > $2 \
-     ON CONFLICT (gateway_id, seq) DO NOTHING";
+     SELECT $1, u.seq, ",
+    ts_of_ms!("u.ts_ms"),
+    ", u.alarm_id, u.alarm, u.rule, u.sensor, u.event, u.state, u.severity, u.value, \
+      u.message, u.actor, u.channel \
+     FROM unnest($3::int8[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], \
+                 $9::text[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], \
+                 $15::text[]) \
+          AS u(seq, ts_ms, alarm_id, alarm, rule, sensor, event, state, severity, value, \
+               message, actor, channel) \
+     WHERE u.seq > $2 \
+     ON CONFLICT (gateway_id, seq) DO NOTHING"
+);
 
-/// The central cursor of `gateway_id`'s `stream`: the highest seq that has arrived (for
+/// The central cursor of `gateway`'s `stream`: the highest seq that has arrived (for
 /// [`Stream::Metadata`], the version of the last snapshot), 0 when nothing has.
 ///
 /// # Errors
-/// [`SyncError::Database`] when the query fails (no connection, no privilege, no schema).
-pub async fn central_cursor(
+/// [`SyncError::Database`] when the query fails (no connection, no privilege, no schema, a key
+/// the centre does not accept).
+pub async fn central_cursor<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gateway_id: &str,
+    gateway: &G,
     stream: Stream,
 ) -> Result<i64, SyncError> {
     let op = "reading the central cursor";
+    let gateway_id = gateway.gateway_id();
     // In a transaction of its own, like every call: see "Behind a transaction-pooling PgBouncer"
     // in the crate docs.
-    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    let mut tx = identity::begin(conn, gateway, None, op).await?;
     let row = crate::query(
         "SELECT last_seq FROM markoff.sync_cursors WHERE gateway_id = $1 AND stream = $2",
     )
@@ -201,39 +247,41 @@ pub async fn central_cursor(
 /// Uploads readings exactly once, in one transaction (see the module docs). `rows` must be in
 /// strictly increasing seq order; rows at or below the central cursor are skipped without being
 /// sent. An empty slice changes nothing and returns the cursor. Also keeps
-/// `markoff.sensor_latest` (the newest reading per sensor) up to date.
+/// `markoff.sensor_latest` (the newest reading per sensor) and the rollup up to date.
 ///
 /// # Errors
 /// [`SyncError::Unordered`] or [`SyncError::InvalidRow`] before anything is sent;
 /// [`SyncError::Database`] when a statement fails (the transaction is rolled back).
-pub async fn upload_readings(
+pub async fn upload_readings<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gateway_id: &str,
+    gateway: &G,
     rows: &[ReadingRow],
 ) -> Result<BatchOutcome, SyncError> {
+    let gateway_id = gateway.gateway_id();
     check_order(Stream::Readings, gateway_id, rows.iter().map(|r| r.seq))?;
     let newest_ms = validate_readings(gateway_id, rows)?;
-    upload(conn, gateway_id, rows, newest_ms).await
+    upload(conn, gateway, rows, newest_ms).await
 }
 
 /// Uploads alarm events exactly once, like [`upload_readings`].
 ///
 /// # Errors
 /// As [`upload_readings`].
-pub async fn upload_alarm_events(
+pub async fn upload_alarm_events<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gateway_id: &str,
+    gateway: &G,
     rows: &[AlarmEventRow],
 ) -> Result<BatchOutcome, SyncError> {
+    let gateway_id = gateway.gateway_id();
     check_order(Stream::AlarmEvents, gateway_id, rows.iter().map(|r| r.seq))?;
     let newest_ms = validate_alarm_events(gateway_id, rows)?;
-    upload(conn, gateway_id, rows, newest_ms).await
+    upload(conn, gateway, rows, newest_ms).await
 }
 
-/// Copies readings straight into `markoff.readings` with binary COPY: no staging table, no
-/// cursor, no conflict handling (a duplicate fails the whole copy). The baseline the upload
-/// path is measured against; needs a role that bypasses row-level security (COPY FROM refuses
-/// tables with row-level security otherwise), such as the schema owner when it is a superuser.
+/// Copies readings straight into `markoff.readings` with binary COPY: no cursor, no conflict
+/// handling (a duplicate fails the whole copy). The baseline the upload path is measured
+/// against; needs a role that bypasses row-level security (COPY FROM refuses tables with
+/// row-level security otherwise), such as the schema owner when it is a superuser.
 ///
 /// # Errors
 /// As [`upload_readings`].
@@ -263,10 +311,15 @@ pub async fn raw_copy_readings(
 /// Records that the gateway is in contact (`markoff.gateways.last_contact = now()`).
 ///
 /// # Errors
-/// [`SyncError::Database`]; SQLSTATE 42501 when the connected role is not `gateway_id`'s.
-pub async fn touch_gateway(conn: &mut PgConnection, gateway_id: &str) -> Result<(), SyncError> {
+/// [`SyncError::Database`]; SQLSTATE 42501 when the session is not `gateway`'s (another
+/// gateway's role, or an ingest role without the gateway's key).
+pub async fn touch_gateway<G: GatewayIdentity + ?Sized>(
+    conn: &mut PgConnection,
+    gateway: &G,
+) -> Result<(), SyncError> {
     let op = "recording contact";
-    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    let gateway_id = gateway.gateway_id();
+    let mut tx = identity::begin(conn, gateway, None, op).await?;
     crate::query("SELECT markoff.touch_gateway($1)")
         .bind(gateway_id)
         .execute(&mut *tx)
@@ -280,14 +333,15 @@ pub async fn touch_gateway(conn: &mut PgConnection, gateway_id: &str) -> Result<
 ///
 /// # Errors
 /// [`SyncError::Database`].
-pub async fn report_head(
+pub async fn report_head<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gateway_id: &str,
+    gateway: &G,
     stream: Stream,
     head_seq: i64,
 ) -> Result<(), SyncError> {
     let op = "reporting the backlog";
-    let mut tx = conn.begin().await.map_err(db_err(op, gateway_id))?;
+    let gateway_id = gateway.gateway_id();
+    let mut tx = identity::begin(conn, gateway, None, op).await?;
     crate::query(
         "INSERT INTO markoff.sync_cursors (gateway_id, stream, head_seq) VALUES ($1, $2, $3) \
          ON CONFLICT (gateway_id, stream) DO UPDATE SET head_seq = excluded.head_seq",
@@ -303,126 +357,185 @@ pub async fn report_head(
 
 // === the upload transaction ===
 
-/// A row type uploaded through a staging table.
-trait Staged: Sized {
+/// A row type the upload transaction inserts.
+trait Uploaded: Sized {
     const STREAM: Stream;
-    /// Creates the session's staging table if absent (`ON COMMIT DELETE ROWS`).
-    const STAGE: &'static str;
-    /// `COPY ... FROM STDIN (FORMAT binary)` into the staging table.
-    const COPY: &'static str;
-    /// Staging table -> central table; `$1` gateway id, `$2` the cursor. May omit
-    /// `ON CONFLICT` (faster) when [`Self::INSERT_IDEMPOTENT`] has it.
-    const INSERT: &'static str;
-    /// The same with `ON CONFLICT DO NOTHING`, used when `INSERT` hits a row already there.
-    const INSERT_IDEMPOTENT: &'static str;
-    /// Whether [`Self::INSERT_IDEMPOTENT`] answers the number of rows it inserted (a query), rather
-    /// than being a plain statement.
-    const INSERT_IDEMPOTENT_COUNTS: bool = false;
+    /// Whether the insert has a faster form without `ON CONFLICT`, tried first.
+    const HAS_PLAIN_INSERT: bool;
 
     fn seq(&self) -> i64;
-    fn encode(&self, e: &mut CopyEncoder);
 
-    /// Work in the same transaction after the insert, on the rows above the cursor; `all_new`
-    /// when the insert was the plain one, so every one of them was inserted.
-    async fn after_insert(
-        _conn: &mut PgConnection,
-        _gateway_id: &str,
-        _fresh: &[Self],
-        _all_new: bool,
-    ) -> Result<(), SyncError> {
-        Ok(())
-    }
-}
-
-impl Staged for ReadingRow {
-    const STREAM: Stream = Stream::Readings;
-    const STAGE: &'static str = READINGS_STAGE;
-    const COPY: &'static str = READINGS_STAGE_COPY;
-    const INSERT: &'static str = READINGS_INSERT;
-    const INSERT_IDEMPOTENT: &'static str = READINGS_INSERT_IDEMPOTENT;
-    const INSERT_IDEMPOTENT_COUNTS: bool = true;
-
-    fn seq(&self) -> i64 {
-        self.seq
-    }
-
-    fn encode(&self, e: &mut CopyEncoder) {
-        e.tuple(5);
-        encode_reading_fields(e, self);
-    }
-
-    async fn after_insert(
+    /// Inserts `fresh` (the rows above `cursor`) and what hangs off them (latest values,
+    /// rollup); with `idempotent`, rows already there are skipped rather than failing the
+    /// statement. Answers how many rows were inserted.
+    async fn insert(
         conn: &mut PgConnection,
-        gateway_id: &str,
+        gw: &str,
+        cursor: i64,
         fresh: &[Self],
-        all_new: bool,
-    ) -> Result<(), SyncError> {
-        upsert_latest(conn, gateway_id, fresh).await?;
-        // The fallback insert rolled up what it inserted itself.
-        if all_new {
-            upsert_rollup(conn, gateway_id).await?;
-        }
-        Ok(())
-    }
+        idempotent: bool,
+    ) -> Result<u64, SyncError>;
 }
 
-impl Staged for AlarmEventRow {
-    const STREAM: Stream = Stream::AlarmEvents;
-    const STAGE: &'static str = ALARMS_STAGE;
-    const COPY: &'static str = ALARMS_STAGE_COPY;
-    // Alarm events are few: always the idempotent form.
-    const INSERT: &'static str = ALARMS_INSERT;
-    const INSERT_IDEMPOTENT: &'static str = ALARMS_INSERT;
+impl Uploaded for ReadingRow {
+    const STREAM: Stream = Stream::Readings;
+    const HAS_PLAIN_INSERT: bool = true;
 
     fn seq(&self) -> i64 {
         self.seq
     }
 
-    fn encode(&self, e: &mut CopyEncoder) {
-        encode_stage_alarm_event(e, self);
+    async fn insert(
+        conn: &mut PgConnection,
+        gw: &str,
+        cursor: i64,
+        fresh: &[Self],
+        idempotent: bool,
+    ) -> Result<u64, SyncError> {
+        let op = "inserting the readings";
+        let seqs: Vec<i64> = fresh.iter().map(|r| r.seq).collect();
+        // Validated: sensor ids fit in an i32.
+        let sensors: Vec<i32> = fresh
+            .iter()
+            .map(|r| i32::try_from(r.sensor_id).unwrap_or(i32::MAX))
+            .collect();
+        let ts: Vec<i64> = fresh.iter().map(|r| r.ts_ms).collect();
+        let values: Vec<Option<f64>> = fresh.iter().map(|r| r.value).collect();
+        let qualities: Vec<i16> = fresh.iter().map(|r| r.quality).collect();
+        let inserted = if idempotent {
+            let n: i64 = crate::query_scalar(READINGS_INSERT_IDEMPOTENT)
+                .bind(gw)
+                .bind(cursor)
+                .bind(&seqs)
+                .bind(&sensors)
+                .bind(&ts)
+                .bind(&values)
+                .bind(&qualities)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err(op, gw))?;
+            u64::try_from(n).unwrap_or(0)
+        } else {
+            crate::query(READINGS_INSERT)
+                .bind(gw)
+                .bind(cursor)
+                .bind(&seqs)
+                .bind(&sensors)
+                .bind(&ts)
+                .bind(&values)
+                .bind(&qualities)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err(op, gw))?;
+            // Every row above the cursor was inserted (or the statement failed).
+            fresh.len() as u64
+        };
+        upsert_latest(conn, gw, fresh).await?;
+        Ok(inserted)
+    }
+}
+
+impl Uploaded for AlarmEventRow {
+    const STREAM: Stream = Stream::AlarmEvents;
+    // Alarm events are few: always the idempotent form.
+    const HAS_PLAIN_INSERT: bool = false;
+
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    async fn insert(
+        conn: &mut PgConnection,
+        gw: &str,
+        cursor: i64,
+        fresh: &[Self],
+        _idempotent: bool,
+    ) -> Result<u64, SyncError> {
+        fn texts<'a>(
+            rows: &'a [AlarmEventRow],
+            f: impl Fn(&'a AlarmEventRow) -> &'a str,
+        ) -> Vec<&'a str> {
+            rows.iter().map(f).collect()
+        }
+        fn opt_texts<'a>(
+            rows: &'a [AlarmEventRow],
+            f: impl Fn(&'a AlarmEventRow) -> Option<&'a str>,
+        ) -> Vec<Option<&'a str>> {
+            rows.iter().map(f).collect()
+        }
+        let seqs: Vec<i64> = fresh.iter().map(|r| r.seq).collect();
+        let ts: Vec<i64> = fresh.iter().map(|r| r.ts_ms).collect();
+        let alarm_ids: Vec<i64> = fresh.iter().map(|r| r.alarm_id).collect();
+        let values: Vec<Option<f64>> = fresh.iter().map(|r| r.value).collect();
+        let n = crate::query(ALARMS_INSERT)
+            .bind(gw)
+            .bind(cursor)
+            .bind(&seqs)
+            .bind(&ts)
+            .bind(&alarm_ids)
+            .bind(texts(fresh, |r| &r.alarm))
+            .bind(texts(fresh, |r| &r.rule))
+            .bind(opt_texts(fresh, |r| r.sensor.as_deref()))
+            .bind(texts(fresh, |r| &r.event))
+            .bind(texts(fresh, |r| &r.state))
+            .bind(texts(fresh, |r| &r.severity))
+            .bind(&values)
+            .bind(texts(fresh, |r| &r.message))
+            .bind(opt_texts(fresh, |r| r.actor.as_deref()))
+            .bind(opt_texts(fresh, |r| r.channel.as_deref()))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err("inserting the alarm events", gw))?
+            .rows_affected();
+        Ok(n)
     }
 }
 
 /// One upload call: the transaction, retried once with the idempotent insert when the fast one
 /// finds a row already there (a cursor behind the data, e.g. after a manual reset).
-async fn upload<T: Staged>(
+async fn upload<T: Uploaded, G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gw: &str,
+    gateway: &G,
     rows: &[T],
     newest_ms: Option<i64>,
 ) -> Result<BatchOutcome, SyncError> {
     if rows.is_empty() {
-        let cursor = central_cursor(conn, gw, T::STREAM).await?;
+        let cursor = central_cursor(conn, gateway, T::STREAM).await?;
         return Ok(BatchOutcome {
             inserted: 0,
             skipped: 0,
             central_cursor: cursor,
         });
     }
-    match transaction(conn, gw, rows, newest_ms, T::INSERT).await {
-        Err(e) if T::INSERT != T::INSERT_IDEMPOTENT && e.sqlstate().as_deref() == Some("23505") => {
+    let idempotent = !T::HAS_PLAIN_INSERT;
+    match transaction(conn, gateway, rows, newest_ms, idempotent).await {
+        Err(e) if !idempotent && e.sqlstate().as_deref() == Some("23505") => {
             tracing::warn!(
-                gateway = gw,
+                gateway = gateway.gateway_id(),
                 stream = %T::STREAM,
                 "Rows above the central cursor are already there; uploading with ON CONFLICT."
             );
-            transaction(conn, gw, rows, newest_ms, T::INSERT_IDEMPOTENT).await
+            transaction(conn, gateway, rows, newest_ms, true).await
         }
         other => other,
     }
 }
 
-async fn transaction<T: Staged>(
+async fn transaction<T: Uploaded, G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
-    gw: &str,
+    gateway: &G,
     rows: &[T],
     newest_ms: Option<i64>,
-    insert: &'static str,
+    idempotent: bool,
 ) -> Result<BatchOutcome, SyncError> {
-    let mut tx = conn
-        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-        .await
-        .map_err(db_err("starting the upload transaction", gw))?;
+    let gw = gateway.gateway_id();
+    let mut tx = identity::begin(
+        conn,
+        gateway,
+        Some("BEGIN ISOLATION LEVEL READ COMMITTED"),
+        "starting the upload transaction",
+    )
+    .await?;
     let cursor = lock_cursor(&mut tx, gw, T::STREAM).await?;
     let fresh = &rows[rows.partition_point(|r| r.seq() <= cursor)..];
     let total = rows.len() as u64;
@@ -437,36 +550,7 @@ async fn transaction<T: Staged>(
         });
     };
     let new_cursor = last.seq().max(cursor);
-
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SET LOCAL client_min_messages TO warning; {}",
-        T::STAGE
-    )))
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err("creating the staging table", gw))?;
-    copy::copy_rows(&mut tx, T::COPY, fresh, |e, r| r.encode(e))
-        .await
-        .map_err(db_err("copying into the staging table", gw))?;
-    let all_new = insert == T::INSERT && T::INSERT != T::INSERT_IDEMPOTENT;
-    let inserted = if !all_new && T::INSERT_IDEMPOTENT_COUNTS {
-        let n: i64 = crate::query_scalar(insert)
-            .bind(gw)
-            .bind(cursor)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err("inserting from the staging table", gw))?;
-        u64::try_from(n).unwrap_or(0)
-    } else {
-        crate::query(insert)
-            .bind(gw)
-            .bind(cursor)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("inserting from the staging table", gw))?
-            .rows_affected()
-    };
-    T::after_insert(&mut tx, gw, fresh, all_new).await?;
+    let inserted = T::insert(&mut tx, gw, cursor, fresh, idempotent).await?;
     crate::query(
         "UPDATE markoff.sync_cursors \
          SET last_seq = greatest(last_seq, $3), \
@@ -497,16 +581,6 @@ async fn transaction<T: Staged>(
         skipped: total - inserted,
         central_cursor: new_cursor,
     })
-}
-
-/// Adds the staged batch to `markoff.readings_10m` (see [`ROLLUP_UPSERT`]).
-async fn upsert_rollup(conn: &mut PgConnection, gw: &str) -> Result<(), SyncError> {
-    crate::query(ROLLUP_UPSERT)
-        .bind(gw)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err("updating the readings rollup", gw))?;
-    Ok(())
 }
 
 /// Moves `markoff.sensor_latest` forward to the newest of `fresh` per sensor.

@@ -34,6 +34,9 @@ pub struct GatewayCredentials {
     pub role: String,
     /// Its password (shown once; the database keeps only a SCRAM verifier).
     pub password: Password,
+    /// Its upload key (shown once; the database keeps only its SHA-256), which proves the
+    /// gateway's identity in every transaction when it logs in as the shared ingest role.
+    pub key: Password,
 }
 
 /// The SCRAM-SHA-256 verifier of `password` with `salt`, as `add_gateway` stores it (with a
@@ -145,6 +148,8 @@ pub async fn add_gateway(
     .execute(&mut *tx)
     .await
     .map_err(db("registering the gateway"))?;
+    let key = Password::generate();
+    store_key(&mut tx, &new.gateway_id, &key).await?;
     tx.commit().await.map_err(db("committing"))?;
     tracing::info!(gateway = %new.gateway_id, building = %new.building_id, role = %role, "Gateway added.");
     Ok(GatewayCredentials {
@@ -152,7 +157,68 @@ pub async fn add_gateway(
         building_id: new.building_id.clone(),
         role,
         password,
+        key,
     })
+}
+
+/// SHA-256 of an upload key, as `markoff.gateway_keys` stores it (the key is random, so a fast
+/// hash is enough: there is nothing to guess).
+pub fn key_hash(key: &Password) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(key.expose().as_bytes()).to_vec()
+}
+
+async fn store_key(
+    conn: &mut PgConnection,
+    gateway_id: &str,
+    key: &Password,
+) -> Result<(), AdminError> {
+    sqlx::query(
+        "INSERT INTO markoff.gateway_keys (gateway_id, key_hash) VALUES ($1, $2) \
+         ON CONFLICT (gateway_id) DO UPDATE SET key_hash = excluded.key_hash, created_at = now()",
+    )
+    .bind(gateway_id)
+    .bind(key_hash(key))
+    .execute(&mut *conn)
+    .await
+    .map_err(db("storing the gateway's key"))?;
+    Ok(())
+}
+
+/// Gives a registered gateway a new upload key (`key`, or 32 random letters and digits) and
+/// answers it; the old key stops working at once.
+///
+/// # Errors
+/// [`AdminError::UnknownGateway`] when no gateway of that id is registered (or it was
+/// removed), [`AdminError::Invalid`] for a key the password rules refuse, or
+/// [`AdminError::Database`].
+pub async fn set_gateway_key(
+    conn: &mut PgConnection,
+    gateway_id: &str,
+    key: Option<Password>,
+) -> Result<Password, AdminError> {
+    let key = key.unwrap_or_else(Password::generate);
+    check_password(&key)?;
+    let mut tx = Connection::begin(&mut *conn)
+        .await
+        .map_err(db("starting a transaction"))?;
+    let active: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM markoff.gateways \
+         WHERE gateway_id = $1 AND removed_at IS NULL)",
+    )
+    .bind(gateway_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db("looking up the gateway"))?;
+    if !active {
+        return Err(AdminError::UnknownGateway {
+            gateway_id: gateway_id.to_owned(),
+        });
+    }
+    store_key(&mut tx, gateway_id, &key).await?;
+    tx.commit().await.map_err(db("committing"))?;
+    tracing::info!(gateway = %gateway_id, "Gateway key set.");
+    Ok(key)
 }
 
 /// What `remove_gateway` did.
@@ -220,6 +286,11 @@ pub async fn remove_gateway(
                     .map_err(db("dropping the gateway role"))?;
             }
         }
+        sqlx::query("DELETE FROM markoff.gateway_keys WHERE gateway_id = $1")
+            .bind(gateway_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("removing the gateway's key"))?;
         sqlx::query(
             "UPDATE markoff.gateways SET role_name = NULL, removed_at = now() WHERE gateway_id = $1",
         )

@@ -50,6 +50,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/central/0008_clock.sql"),
     ),
     (
+        9,
+        "pooled_ingest",
+        include_str!("../../../migrations/central/0009_pooled_ingest.sql"),
+    ),
+    (
         10,
         "year",
         include_str!("../../../migrations/central/0010_year.sql"),

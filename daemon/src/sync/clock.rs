@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use markoff_proto::{ClockEpochRow, ClockStatusRow, ReadingRow};
+use markoff_proto::{ClockEpochRow, ClockStatusRow, GatewayKey, ReadingRow};
 use parking_lot::Mutex;
 use sqlx::PgConnection;
 use tokio::time::Instant;
@@ -88,7 +88,8 @@ fn rows() -> (ClockStatusRow, Vec<ClockEpochRow>) {
 
 /// Reports the clock and its spans to the centre when they changed (or every minute). A centre
 /// that cannot take the report (an older schema) does not stop the upload: it is logged.
-pub(crate) async fn report(conn: &mut PgConnection, gateway_id: &str) {
+pub(crate) async fn report(conn: &mut PgConnection, gateway: &GatewayKey) {
+    let gateway_id = gateway.id();
     let (status, epochs) = rows();
     let key = format!("{gateway_id}{status:?}{epochs:?}");
     if let Some((last, at)) = REPORTED.lock().as_ref()
@@ -97,7 +98,7 @@ pub(crate) async fn report(conn: &mut PgConnection, gateway_id: &str) {
     {
         return;
     }
-    match markoff_proto::report_clock(conn, gateway_id, &status, &epochs).await {
+    match markoff_proto::report_clock(conn, gateway, &status, &epochs).await {
         Ok(()) => {}
         Err(e) => warn!(error = %e, "Cannot report the clock to the centre."),
     }

@@ -31,6 +31,17 @@ pub struct SyncConfig {
     /// Password from a systemd credential (`LoadCredential=`).
     #[serde(default)]
     pub password_credential: Option<String>,
+    /// The gateway's upload key (printed by `markoff-central add-gateway`) from an environment
+    /// variable: needed when `url` names the shared ingest role (through PgBouncer), which
+    /// proves the gateway's identity with it in every transaction.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// The upload key from a file.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// The upload key from a systemd credential (`LoadCredential=`).
+    #[serde(default)]
+    pub key_credential: Option<String>,
     /// TLS: `disable`, `prefer`, `require`, `verify-ca` or `verify-full`.
     #[serde(default = "defaults::sslmode")]
     pub sslmode: SslMode,
@@ -91,6 +102,15 @@ impl SyncConfig {
             self.password_env.as_deref(),
             self.password_file.as_deref(),
             self.password_credential.as_deref(),
+        )
+    }
+
+    /// Where the upload key comes from (none: the gateway logs in as its own role).
+    pub fn key(&self) -> SecretRef {
+        SecretRef::from_keys(
+            self.key_env.as_deref(),
+            self.key_file.as_deref(),
+            self.key_credential.as_deref(),
         )
     }
 
@@ -245,6 +265,9 @@ pub(crate) fn validate(cfg: &SyncConfig) -> Vec<ConfigError> {
         ));
     }
     if let Some(e) = cfg.password().check("sync", "password", false) {
+        errors.push(e);
+    }
+    if let Some(e) = cfg.key().check("sync", "key", false) {
         errors.push(e);
     }
     if cfg.batch_rows == 0 || cfg.batch_rows > 1_000_000 {

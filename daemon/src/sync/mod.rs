@@ -42,6 +42,25 @@ pub use retry::{RECONNECT_SPREAD, reconnect_jitter};
 pub use status::{StreamState, StreamStatus, SyncReport, SyncState};
 pub use uploader::drain_readings;
 
+/// The gateway's identity for the protocol: its id, and its upload key when `[sync]` names one
+/// (read once, at start). A key that cannot be read is logged and left out: an ingest login then
+/// fails with a permission error the status shows, a login as the gateway's own role works.
+fn identity(cfg: &SyncConfig, gateway_id: &str) -> markoff_proto::GatewayKey {
+    let key = cfg.key();
+    let key = if key.is_well_formed() {
+        match key.resolve() {
+            Ok(k) => Some(k.expose().to_owned()),
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot read [sync] key; uploading without it.");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    markoff_proto::GatewayKey::new(gateway_id, key)
+}
+
 /// Starts the three uploaders under `supervisor`, stopped by `token`. Does nothing when `cfg` is
 /// disabled.
 pub fn start(
@@ -57,7 +76,7 @@ pub fn start(
         return;
     }
     let ctx = Arc::new(uploader::StreamCtx {
-        gateway_id: gateway_id.to_owned(),
+        gateway_id: identity(cfg, gateway_id),
         db_path: store.path().to_owned(),
         ingest: store.ingest.clone(),
         target: connect::Target::new(cfg, gateway_id),
@@ -101,7 +120,7 @@ pub fn start_office(
         return;
     }
     let ctx = Arc::new(office::OfficeCtx {
-        gateway_id: gateway_id.to_owned(),
+        gateway_id: identity(cfg, gateway_id),
         target: connect::Target::new(cfg, gateway_id),
         interval: cfg.interval,
         max_backoff: cfg.max_backoff,

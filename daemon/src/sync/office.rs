@@ -74,7 +74,8 @@ const MIN_BACKOFF: Duration = Duration::from_secs(1);
 /// What the pull works with.
 #[derive(Debug)]
 pub(crate) struct OfficeCtx {
-    pub(crate) gateway_id: String,
+    /// The gateway id, with its upload key when `[sync]` names one.
+    pub(crate) gateway_id: markoff_proto::GatewayKey,
     pub(crate) target: Target,
     pub(crate) interval: Duration,
     pub(crate) max_backoff: Duration,

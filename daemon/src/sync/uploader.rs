@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use markoff_proto::{AlarmEventRow, BatchOutcome, ReadingRow, Stream, SyncError};
+use markoff_proto::{AlarmEventRow, BatchOutcome, GatewayKey, ReadingRow, Stream, SyncError};
 use sqlx::PgConnection;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +34,8 @@ use crate::store::{Chunk, IngestHandle, Store, StoreError, SyncReader};
 /// What one stream's uploader works with.
 #[derive(Debug)]
 pub(crate) struct StreamCtx {
-    pub(crate) gateway_id: String,
+    /// The gateway id, with its upload key when `[sync]` names one.
+    pub(crate) gateway_id: GatewayKey,
     pub(crate) db_path: PathBuf,
     pub(crate) ingest: IngestHandle,
     pub(crate) target: Target,
@@ -58,7 +59,7 @@ pub(crate) trait RowStream: Send + Sync + 'static {
     /// connection, has committed). `after` is only given when [`Self::PIPELINED`].
     fn upload<'a>(
         conn: &'a mut PgConnection,
-        gateway_id: &'a str,
+        gateway: &'a GatewayKey,
         rows: &'a [Self::Row],
         after: Option<i64>,
     ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a;
@@ -88,13 +89,13 @@ impl RowStream for Readings {
     }
     async fn upload<'a>(
         conn: &'a mut PgConnection,
-        gateway_id: &'a str,
+        gateway: &'a GatewayKey,
         rows: &'a [ReadingRow],
         // Not pipelined: never given.
         _after: Option<i64>,
     ) -> Result<BatchOutcome, SyncError> {
-        super::clock::report(conn, gateway_id).await;
-        markoff_proto::upload_readings(conn, gateway_id, rows).await
+        super::clock::report(conn, gateway).await;
+        markoff_proto::upload_readings(conn, gateway, rows).await
     }
 }
 
@@ -117,11 +118,11 @@ impl RowStream for AlarmEvents {
     }
     fn upload<'a>(
         conn: &'a mut PgConnection,
-        gateway_id: &'a str,
+        gateway: &'a GatewayKey,
         rows: &'a [AlarmEventRow],
         _after: Option<i64>,
     ) -> impl Future<Output = Result<BatchOutcome, SyncError>> + Send + 'a {
-        markoff_proto::upload_alarm_events(conn, gateway_id, rows)
+        markoff_proto::upload_alarm_events(conn, gateway, rows)
     }
 }
 
@@ -217,7 +218,7 @@ pub(crate) async fn back_off(
 async fn session<S: RowStream>(ctx: &StreamCtx, retry: &mut Retry) -> Result<(), SyncFailure> {
     ctx.status.set_state(S::STREAM, StreamState::Connecting);
     let mut conn = ctx.target.connect().await?;
-    let gw = ctx.gateway_id.as_str();
+    let gw = &ctx.gateway_id;
     ctx.target
         .call(
             "recording contact",
@@ -344,7 +345,7 @@ pub async fn drain_readings(
     conn: PgConnection,
 ) -> Result<DrainStats, SyncFailure> {
     let ctx = StreamCtx {
-        gateway_id: gateway_id.to_owned(),
+        gateway_id: super::identity(cfg, gateway_id),
         db_path: store.path().to_owned(),
         ingest: store.ingest.clone(),
         target: Target::new(cfg, gateway_id),

@@ -121,23 +121,6 @@ pub(super) fn encode_reading_fields(e: &mut CopyEncoder, r: &ReadingRow) {
     e.i16(r.quality);
 }
 
-pub(super) fn encode_stage_alarm_event(e: &mut CopyEncoder, r: &AlarmEventRow) {
-    e.tuple(13);
-    e.i64(r.seq);
-    e.timestamptz(copy::pg_micros(r.ts_ms).unwrap_or(0));
-    e.i64(r.alarm_id);
-    e.text(&r.alarm);
-    e.text(&r.rule);
-    e.opt_text(r.sensor.as_deref());
-    e.text(&r.event);
-    e.text(&r.state);
-    e.text(&r.severity);
-    e.opt_f64(r.value);
-    e.text(&r.message);
-    e.opt_text(r.actor.as_deref());
-    e.opt_text(r.channel.as_deref());
-}
-
 pub(super) fn invalid(stream: Stream, gateway_id: &str, seq: i64, reason: &str) -> SyncError {
     SyncError::InvalidRow {
         stream,

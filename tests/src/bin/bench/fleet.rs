@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use markoff_cloud_sync::ReadingRow;
+use markoff_cloud_sync::{GatewayKey, ReadingRow};
 use markoff_tests::pg::PgTestDb;
 use markoff_tests::pgbouncer::PgBouncer;
 use sqlx::Connection as _;
@@ -54,9 +54,21 @@ pub(crate) struct Args {
     /// Seconds between a gateway's uploads (the `[sync] interval` of the uploader).
     #[arg(long, default_value_t = 1)]
     interval: u64,
-    /// PgBouncer's server connections per gateway role (`default_pool_size`).
-    #[arg(long, default_value_t = 2)]
+    /// PgBouncer's server connections per login role (`default_pool_size`): the one pool of
+    /// the ingest role, or each gateway role's with `--per-role`.
+    #[arg(long, default_value_t = 20)]
     pool_size: u32,
+    /// Each gateway logs in as its own role (a PgBouncer pool per gateway), instead of as the
+    /// shared ingest role proving its identity with its key in every transaction.
+    #[arg(long)]
+    per_role: bool,
+    /// Most rows per upload call (the uploader's `[sync] batch_rows`).
+    #[arg(long, default_value_t = 100_000)]
+    batch_rows: usize,
+    /// Deadline of one upload call, seconds (the uploader's: statement_timeout + connect_timeout,
+    /// 60 + 10 by default).
+    #[arg(long, default_value_t = 70)]
+    call_timeout: u64,
     /// Skip the PgBouncer mode (with `--direct`: only straight to PostgreSQL).
     #[arg(long)]
     no_pgbouncer: bool,
@@ -119,10 +131,20 @@ async fn bench(args: &Args) -> anyhow::Result<Verdict> {
     let started = Instant::now();
     let (creds, created) = provision(&mut admin, args.gateways).await?;
     println!(
-        "{} gateway roles ({created} created, the rest kept from an earlier run) in {:.1} s",
+        "{} gateway roles and keys ({created} created, the rest kept from an earlier run) in {:.1} s",
         args.gateways,
         started.elapsed().as_secs_f64()
     );
+    let ingest = ingest_role(&mut admin).await?;
+    let login = if args.per_role {
+        Login::PerRole
+    } else {
+        println!(
+            "gateways log in as the ingest role {} and prove their keys per transaction",
+            ingest.0
+        );
+        Login::Ingest(ingest.0, ingest.1)
+    };
     let creds = Arc::new(creds);
     let bouncer = PgBouncer::start(&pg, args.pool_size)
         .await
@@ -142,7 +164,12 @@ async fn bench(args: &Args) -> anyhow::Result<Verdict> {
     }
     for (name, addr, pid) in modes {
         reset(&mut admin).await?;
-        let run = run_fleet(args, &pg, &creds, &addr, pid).await?;
+        let login = if name == "direct" {
+            Login::PerRole
+        } else {
+            login.clone()
+        };
+        let run = run_fleet(args, &pg, &creds, &login, &addr, pid).await?;
         let after: i64 = sqlx::query_scalar("SELECT count(*) FROM markoff.readings")
             .fetch_one(&mut admin)
             .await?;
@@ -254,8 +281,77 @@ fn pct(v: &[u64], p: f64) -> u64 {
         .unwrap_or(0)
 }
 
-/// One gateway's login: (gateway id, role, password).
-type Cred = (String, String, String);
+/// One gateway's login: (gateway id, role, password, key).
+type Cred = (String, String, String, String);
+
+/// How the gateways log in.
+#[derive(Clone, Debug)]
+enum Login {
+    /// Each as its own role (no key sent).
+    PerRole,
+    /// All as this ingest role (name, password), each proving its key per transaction.
+    Ingest(String, String),
+}
+
+/// The ingest role `mkt_fleet_ingest`, created as `markoff-central add-role --kind ingest` does,
+/// its password kept (as n = -1) in the bench's credentials table.
+async fn ingest_role(admin: &mut PgConnection) -> anyhow::Result<(String, String)> {
+    const ROLE: &str = "mkt_fleet_ingest";
+    let kept: Option<String> = sqlx::query_scalar(
+        "SELECT c.password FROM public.fleet_bench_credentials c \
+         JOIN pg_roles r ON r.rolname = c.role WHERE c.n = -1",
+    )
+    .fetch_optional(&mut *admin)
+    .await?;
+    if let Some(pw) = kept {
+        // Grants of a newer schema.
+        markoff_cloud_sync::add_office_role(
+            &mut *admin,
+            ROLE,
+            markoff_cloud_sync::OfficeRoleKind::Ingest,
+            None,
+            true,
+        )
+        .await?;
+        return Ok((ROLE.to_owned(), pw));
+    }
+    sqlx::query("DELETE FROM public.fleet_bench_credentials WHERE n = -1")
+        .execute(&mut *admin)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(ROLE)
+            .fetch_one(&mut *admin)
+            .await?;
+    if exists {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP OWNED BY {ROLE}; DROP ROLE {ROLE}"
+        )))
+        .execute(&mut *admin)
+        .await?;
+    }
+    let r = markoff_cloud_sync::add_office_role(
+        &mut *admin,
+        ROLE,
+        markoff_cloud_sync::OfficeRoleKind::Ingest,
+        None,
+        false,
+    )
+    .await?;
+    let pw = r
+        .password
+        .map(|p| p.expose().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no password for the new ingest role"))?;
+    sqlx::query(
+        "INSERT INTO public.fleet_bench_credentials (n, gateway_id, role, password) \
+         VALUES (-1, '', $1, $2)",
+    )
+    .bind(ROLE)
+    .bind(&pw)
+    .execute(&mut *admin)
+    .await?;
+    Ok((ROLE.to_owned(), pw))
+}
 
 /// The first `n` gateways, provisioned as `markoff-central add-gateway` does, with the roles and
 /// passwords of an earlier run where they are still there; answers them and how many were created.
@@ -263,20 +359,35 @@ async fn provision(admin: &mut PgConnection, n: usize) -> anyhow::Result<(Vec<Cr
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS public.fleet_bench_credentials \
          (n integer PRIMARY KEY, gateway_id text NOT NULL, role text NOT NULL, password text NOT NULL); \
+         ALTER TABLE public.fleet_bench_credentials ADD COLUMN IF NOT EXISTS key text; \
          REVOKE ALL ON public.fleet_bench_credentials FROM PUBLIC",
     )
     .execute(&mut *admin)
     .await?;
-    let kept: Vec<(i32, String, String, String)> = sqlx::query_as(
-        "SELECT c.n, c.gateway_id, c.role, c.password FROM public.fleet_bench_credentials c \
-         JOIN pg_roles r ON r.rolname = c.role ORDER BY c.n",
+    let kept: Vec<(i32, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.n, c.gateway_id, c.role, c.password, c.key FROM public.fleet_bench_credentials c \
+         JOIN pg_roles r ON r.rolname = c.role WHERE c.n >= 0 ORDER BY c.n",
     )
     .fetch_all(&mut *admin)
     .await?;
     let mut creds: Vec<Option<Cred>> = vec![None; n];
-    for (i, gw, role, pw) in kept {
+    for (i, gw, role, pw, key) in kept {
         if let Some(slot) = usize::try_from(i).ok().and_then(|i| creds.get_mut(i)) {
-            *slot = Some((gw, role, pw));
+            let key = match key {
+                Some(k) => k,
+                // Provisioned before gateways had keys.
+                None => {
+                    let k = markoff_cloud_sync::set_gateway_key(&mut *admin, &gw, None).await?;
+                    let k = k.expose().to_owned();
+                    sqlx::query("UPDATE public.fleet_bench_credentials SET key = $2 WHERE n = $1")
+                        .bind(i)
+                        .bind(&k)
+                        .execute(&mut *admin)
+                        .await?;
+                    k
+                }
+            };
+            *slot = Some((gw, role, pw, key));
         }
     }
     let mut created = 0;
@@ -317,17 +428,19 @@ async fn provision(admin: &mut PgConnection, n: usize) -> anyhow::Result<(Vec<Cr
         )
         .await?;
         let pw = c.password.expose().to_owned();
+        let key = c.key.expose().to_owned();
         sqlx::query(
-            "INSERT INTO public.fleet_bench_credentials (n, gateway_id, role, password) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO public.fleet_bench_credentials (n, gateway_id, role, password, key) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(i32::try_from(i)?)
         .bind(&gw)
         .bind(&role)
         .bind(&pw)
+        .bind(&key)
         .execute(&mut *admin)
         .await?;
-        *slot = Some((gw, role, pw));
+        *slot = Some((gw, role, pw, key));
         created += 1;
     }
     Ok((creds.into_iter().flatten().collect(), created))
@@ -542,6 +655,7 @@ async fn run_fleet(
     args: &Args,
     pg: &PgTestDb,
     creds: &Arc<Vec<Cred>>,
+    login: &Login,
     addr: &str,
     bouncer_pid: Option<u32>,
 ) -> anyhow::Result<Run> {
@@ -567,8 +681,19 @@ async fn run_fleet(
             in_outage.clone(),
         );
         let (addr, db, n) = (addr.to_owned(), pg.name().to_owned(), creds.len());
+        let (login, batch_rows, call_timeout) = (
+            login.clone(),
+            args.batch_rows.max(1),
+            Duration::from_secs(args.call_timeout.max(1)),
+        );
         tasks.push(tokio::spawn(async move {
-            let (gw, role, pw) = &creds[i];
+            let (gw, own_role, own_pw, key) = &creds[i];
+            let (role, pw, identity) = match &login {
+                Login::PerRole => (own_role, own_pw, GatewayKey::new(gw.as_str(), None)),
+                Login::Ingest(role, pw) => {
+                    (role, pw, GatewayKey::new(gw.as_str(), Some(key.clone())))
+                }
+            };
             // Spread the fleet's rounds over the interval.
             tokio::time::sleep(interval.mul_f64(i as f64 / n.max(1) as f64)).await;
             let mut conn: Option<PgConnection> = None;
@@ -611,43 +736,57 @@ async fn run_fleet(
                     }
                 }
                 let Some(c) = conn.as_mut() else { continue };
-                let oldest = pending.first().map_or(0, |r| r.ts_ms);
-                let call_start = now_ms();
-                match tokio::time::timeout(
-                    Duration::from_secs(10),
-                    markoff_cloud_sync::upload_readings(c, gw, &pending),
-                )
-                .await
-                {
-                    Ok(Ok(out)) => {
-                        let done = now_ms();
-                        shared.inserted.fetch_add(out.inserted, Ordering::Relaxed);
-                        pending.clear();
-                        let resumed = shared.resumed_ms.load(Ordering::Relaxed);
-                        if !caught && resumed > 0 && call_start >= resumed {
-                            caught = true;
-                            shared.caught_up.fetch_add(1, Ordering::Relaxed);
+                // As the uploader: batches of at most batch_rows, one after the other.
+                let mut failed_round = false;
+                let round_start = now_ms();
+                while !pending.is_empty() {
+                    let take = pending.len().min(batch_rows);
+                    let oldest = pending.first().map_or(0, |r| r.ts_ms);
+                    let call_start = now_ms();
+                    match tokio::time::timeout(
+                        call_timeout,
+                        markoff_cloud_sync::upload_readings(c, &identity, &pending[..take]),
+                    )
+                    .await
+                    {
+                        Ok(Ok(out)) => {
+                            let done = now_ms();
+                            shared.inserted.fetch_add(out.inserted, Ordering::Relaxed);
+                            pending.drain(..take);
+                            let resumed = shared.resumed_ms.load(Ordering::Relaxed);
+                            if !caught
+                                && resumed > 0
+                                && round_start >= resumed
+                                && pending.is_empty()
+                            {
+                                caught = true;
+                                shared.caught_up.fetch_add(1, Ordering::Relaxed);
+                            }
+                            shared
+                                .calls_ms
+                                .lock()
+                                .await
+                                .push(u64::try_from(done - call_start).unwrap_or(0));
+                            if !in_outage.load(Ordering::Relaxed) {
+                                let lag = u64::try_from(done - oldest).unwrap_or(0);
+                                shared.lags_ms.lock().await.push(lag);
+                            }
                         }
-                        shared
-                            .calls_ms
-                            .lock()
-                            .await
-                            .push(u64::try_from(done - call_start).unwrap_or(0));
-                        if !in_outage.load(Ordering::Relaxed) {
-                            let lag = u64::try_from(done - oldest).unwrap_or(0);
-                            shared.lags_ms.lock().await.push(lag);
+                        failed => {
+                            if let Ok(Err(e)) = &failed
+                                && no_slots(&e.to_string())
+                            {
+                                shared.too_many.fetch_add(1, Ordering::Relaxed);
+                            }
+                            shared.failed_calls.fetch_add(1, Ordering::Relaxed);
+                            failed_round = true;
+                            break;
                         }
                     }
-                    failed => {
-                        if let Ok(Err(e)) = &failed
-                            && no_slots(&e.to_string())
-                        {
-                            shared.too_many.fetch_add(1, Ordering::Relaxed);
-                        }
-                        shared.failed_calls.fetch_add(1, Ordering::Relaxed);
-                        conn = None;
-                        tokio::time::sleep(markoff::sync::reconnect_jitter()).await;
-                    }
+                }
+                if failed_round {
+                    conn = None;
+                    tokio::time::sleep(markoff::sync::reconnect_jitter()).await;
                 }
             }
             Some(())
