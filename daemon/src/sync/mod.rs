@@ -7,8 +7,10 @@
 //! Does not own: the central schema and SQL (`markoff_proto`), the buffer (`crate::store`).
 //!
 //! The protocol, per batch: read the rows after the local cursor; make them durable on disk;
-//! in ONE central transaction copy them into a temporary table, insert them with
-//! `ON CONFLICT (gateway_id, stream, seq) DO NOTHING`, and move the central cursor; commit; then
+//! in ONE central transaction (which first proves the gateway's key when it logs in as the pooled
+//! ingest role) send them as one array per column (`unnest`), insert them (plainly; redone with
+//! `ON CONFLICT ... DO NOTHING` on the idempotency key if a row was already there), and move the
+//! central cursor; commit; then
 //! move the local cursor (in the buffer writer's transaction). A crash or a lost connection at
 //! any point either leaves the batch uncommitted centrally (it is sent again) or committed with
 //! the local cursor behind (the next start reads the central cursor and moves the local one
