@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::codec::ChunkRow;
+use super::codec::{self, ChunkRow};
 use super::reader::{Lane, ReadConnection};
 use super::{Reader, StoreError, fold, series};
 use crate::model::{Quality, Reading, SensorId, Seq, StoredReading, Timestamp};
@@ -208,26 +208,36 @@ fn series_points(
     from: i64,
     to: i64,
 ) -> Result<Vec<SeriesPoint>, rusqlite::Error> {
-    let chunks = series::chunks_in(c, sensor, from, to)?;
+    let width = ((to - from) / BUCKETS).max(1);
+    let one_bucket = |i: &series::ChunkInfo| (i.min_ts - from) / width == (i.max_ts - from) / width;
+    // Each chunk's row and blob come in one lookup. A chunk inside the range that falls within
+    // one bucket is only decoded when the series is not thinned, which needs at most
+    // MAX_RAW_POINTS readings: once the chunks hold more, their blobs are not kept.
+    let mut held = 0;
+    let chunks = series::chunks_in(c, sensor, from, to, |info| {
+        held += info.readings;
+        let inside = info.min_ts >= from && info.max_ts <= to;
+        !inside || !one_bucket(info) || held <= MAX_RAW_POINTS
+    })?;
     // Readings of chunks that cross an end of the range, and of the unfolded tail, in range.
     let mut loose: Vec<ChunkRow> = Vec::new();
-    let mut inside: Vec<series::ChunkInfo> = Vec::new();
+    let mut inside: Vec<(series::ChunkInfo, Option<Vec<u8>>)> = Vec::new();
     let mut decoded = Vec::new();
-    for info in chunks {
+    for (info, data) in chunks {
         if info.min_ts >= from && info.max_ts <= to {
-            inside.push(info);
+            inside.push((info, data));
         } else {
             decoded.clear();
-            fold::read_chunk(c, info.fold, sensor, &mut decoded)?;
+            decode(c, sensor, &info, data.as_deref(), &mut decoded)?;
             loose.extend(decoded.iter().filter(|r| (from..=to).contains(&r.ts)));
         }
     }
     series::tail(c, sensor, from, to, &mut loose)?;
-    let count = inside.iter().map(|i| i.readings).sum::<i64>() + loose.len() as i64;
+    let count = inside.iter().map(|(i, _)| i.readings).sum::<i64>() + loose.len() as i64;
     let mut out = Vec::new();
     if count <= MAX_RAW_POINTS {
-        for info in &inside {
-            fold::read_chunk(c, info.fold, sensor, &mut loose)?;
+        for (info, data) in &inside {
+            decode(c, sensor, info, data.as_deref(), &mut loose)?;
         }
         loose.sort_by_key(|r| (r.ts, r.seq));
         out.extend(loose.iter().map(|r| SeriesPoint {
@@ -237,7 +247,6 @@ fn series_points(
         return Ok(out);
     }
     // Thinned: per bucket, the lowest and the highest good value at their own times.
-    let width = ((to - from) / BUCKETS).max(1);
     let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
     let mut add = |ts: i64, value: Option<f64>| {
         let b = (ts - from) / width;
@@ -246,15 +255,15 @@ fn series_points(
             .or_insert_with(|| Bucket::new(ts))
             .add(ts, value);
     };
-    for info in &inside {
-        if (info.min_ts - from) / width == (info.max_ts - from) / width {
+    for (info, data) in &inside {
+        if one_bucket(info) {
             // The chunk's rollup: its least and greatest good values, placed at its first and
             // last read time (inside the same bucket).
             add(info.min_ts, info.low.filter(|_| info.good > 0));
             add(info.max_ts, info.high.filter(|_| info.good > 0));
         } else {
             decoded.clear();
-            fold::read_chunk(c, info.fold, sensor, &mut decoded)?;
+            decode(c, sensor, info, data.as_deref(), &mut decoded)?;
             for r in &decoded {
                 add(r.ts, good(r));
             }
@@ -267,6 +276,20 @@ fn series_points(
         b.emit(&mut out);
     }
     Ok(out)
+}
+
+/// Decodes a chunk from its blob, or reads it when its blob was not kept.
+fn decode(
+    c: &Connection,
+    sensor: i64,
+    info: &series::ChunkInfo,
+    data: Option<&[u8]>,
+    out: &mut Vec<ChunkRow>,
+) -> Result<(), rusqlite::Error> {
+    match data {
+        Some(blob) => codec::decode_chunk(blob, out).map_err(super::log::corrupt),
+        None => fold::read_chunk(c, info.fold, sensor, out).map(|_| ()),
+    }
 }
 
 /// One time bucket of a thinned history.

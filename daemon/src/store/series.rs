@@ -38,14 +38,12 @@ pub(crate) fn range(
     snapshot(conn, |c| {
         let start = out.len();
         let upto = fold::meta(c, FOLDED_UPTO)?;
-        let folds: Vec<i64> = c
-            .prepare_cached("SELECT id FROM folds WHERE max_ts >= ?1 AND min_ts <= ?2 ORDER BY id")?
-            .query_map(params![from, to], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
         let mut chunk = Vec::new();
-        for f in folds {
+        for (_, data) in chunks_in(c, sensor, from, to, |_| true)? {
             chunk.clear();
-            fold::read_chunk(c, f, sensor, &mut chunk)?;
+            if let Some(data) = data {
+                codec::decode_chunk(&data, &mut chunk).map_err(log::corrupt)?;
+            }
             out.extend(chunk.iter().filter(|r| (from..=to).contains(&r.ts)));
         }
         tail_rows(c, upto, Some((from, to)), sensor, |r| {
@@ -214,6 +212,70 @@ pub(crate) fn after_seq(
     })
 }
 
+/// The seq and read time of the first reading after seq `after` (`None` when there is none),
+/// without decoding more than it needs: from the log, one batch; from a fold, the seqs of each
+/// chunk and then the one chunk that holds it. One snapshot.
+pub(crate) fn first_after(
+    conn: &Connection,
+    after: i64,
+) -> Result<Option<(i64, i64)>, rusqlite::Error> {
+    snapshot(conn, |c| {
+        let in_log: Option<i64> = c
+            .prepare_cached(
+                "SELECT first_seq FROM batches WHERE first_seq + readings - 1 > ?1 \
+                 ORDER BY first_seq LIMIT 1",
+            )?
+            .query_row([after], |r| r.get(0))
+            .optional()?;
+        let below = in_log.map_or(i64::MAX, |first| first.max(after + 1));
+        let fold: Option<i64> = c
+            .prepare_cached(
+                "SELECT id FROM folds WHERE last_seq > ?1 AND first_seq < ?2 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![after, below], |r| r.get(0))
+            .optional()?;
+        if let Some(f) = fold {
+            // Seqs ascend within a chunk: each chunk's first seq past `after` is a candidate.
+            let mut best: Option<(i64, i64)> = None;
+            let mut seqs = Vec::new();
+            let mut stmt =
+                c.prepare_cached("SELECT id, data FROM chunks WHERE id >= ?1 AND id < ?2")?;
+            let mut rows = stmt.query(params![fold::chunk_id(f, 0)?, fold::chunk_id(f + 1, 0)?])?;
+            while let Some(row) = rows.next()? {
+                seqs.clear();
+                codec::decode_chunk_seqs(row.get_ref(1)?.as_blob()?, &mut seqs)
+                    .map_err(log::corrupt)?;
+                let i = seqs.partition_point(|&s| s <= after);
+                if let Some(&seq) = seqs.get(i)
+                    && seq < below
+                    && best.is_none_or(|(b, _)| seq < b)
+                {
+                    best = Some((seq, row.get(0)?));
+                }
+            }
+            if let Some((seq, id)) = best {
+                let mut chunk = Vec::new();
+                fold::read_chunk(c, f, id & 0xffff_ffff, &mut chunk)?;
+                if let Some(r) = chunk.iter().find(|r| r.seq == seq) {
+                    return Ok(Some((seq, r.ts)));
+                }
+            }
+        }
+        let Some(first) = in_log else {
+            return Ok(None);
+        };
+        let found = c
+            .prepare_cached("SELECT first_seq, data FROM batches WHERE first_seq = ?1")?
+            .query_row([first], |r| {
+                let mut rows = Vec::new();
+                codec::decode_batch(r.get_ref(1)?.as_blob()?, &mut rows).map_err(log::corrupt)?;
+                let skip = usize::try_from((after + 1 - first).max(0)).unwrap_or(usize::MAX);
+                Ok(rows.get(skip).map(|row| (first + skip as i64, row.ts)))
+            })?;
+        Ok(found)
+    })
+}
+
 /// A chunk of one sensor, without its readings: its fold, extent and rollup of good values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct ChunkInfo {
@@ -227,39 +289,45 @@ pub(crate) struct ChunkInfo {
     pub(crate) high: Option<f64>,
 }
 
-/// The chunks of `sensor` whose read times overlap `from..=to`, oldest fold first: chunk keys
-/// and their extents only, nothing decoded.
+/// The chunks of `sensor` whose read times overlap `from..=to`, oldest fold first: each chunk's
+/// row (extent and rollup) and, when `keep` says so, its blob, read in one lookup per chunk
+/// (one statement for all of them); nothing decoded.
 pub(crate) fn chunks_in(
     conn: &Connection,
     sensor: i64,
     from: i64,
     to: i64,
-) -> Result<Vec<ChunkInfo>, rusqlite::Error> {
+    mut keep: impl FnMut(&ChunkInfo) -> bool,
+) -> Result<Vec<(ChunkInfo, Option<Vec<u8>>)>, rusqlite::Error> {
+    // The key of a chunk is `fold * 2^32 + sensor` (`fold::chunk_id`).
+    if !(0..1 << 32).contains(&sensor) {
+        return Err(rusqlite::Error::IntegralValueOutOfRange(2, sensor));
+    }
     snapshot(conn, |c| {
-        let folds: Vec<i64> = c
-            .prepare_cached("SELECT id FROM folds WHERE max_ts >= ?1 AND min_ts <= ?2 ORDER BY id")?
-            .query_map(params![from, to], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
         let mut stmt = c.prepare_cached(
-            "SELECT readings, min_ts, max_ts, good, low, high FROM chunks WHERE id = ?1",
+            "SELECT f.id, c.readings, c.min_ts, c.max_ts, c.good, c.low, c.high, c.data \
+             FROM folds AS f JOIN chunks AS c ON c.id = (f.id << 32) + ?3 \
+             WHERE f.max_ts >= ?1 AND f.min_ts <= ?2 AND c.max_ts >= ?1 AND c.min_ts <= ?2 \
+             ORDER BY f.id",
         )?;
+        let mut rows = stmt.query(params![from, to, sensor])?;
         let mut out = Vec::new();
-        for f in folds {
-            let mut rows = stmt.query([fold::chunk_id(f, sensor)?])?;
-            if let Some(r) = rows.next()? {
-                let info = ChunkInfo {
-                    fold: f,
-                    readings: r.get(0)?,
-                    min_ts: r.get(1)?,
-                    max_ts: r.get(2)?,
-                    good: r.get(3)?,
-                    low: r.get(4)?,
-                    high: r.get(5)?,
-                };
-                if info.max_ts >= from && info.min_ts <= to {
-                    out.push(info);
-                }
-            }
+        while let Some(r) = rows.next()? {
+            let info = ChunkInfo {
+                fold: r.get(0)?,
+                readings: r.get(1)?,
+                min_ts: r.get(2)?,
+                max_ts: r.get(3)?,
+                good: r.get(4)?,
+                low: r.get(5)?,
+                high: r.get(6)?,
+            };
+            let data = if keep(&info) {
+                Some(r.get_ref(7)?.as_blob()?.to_vec())
+            } else {
+                None
+            };
+            out.push((info, data));
         }
         Ok(out)
     })
@@ -330,10 +398,21 @@ mod tests {
         assert_eq!(latest.len(), 3);
         assert_eq!(latest[1].0, 2);
         assert_eq!(latest[1].1.seq, 59);
-        let sums = chunks_in(&conn, 2, 0, 2_000).unwrap();
+        let sums = chunks_in(&conn, 2, 0, 2_000, |_| true).unwrap();
         assert_eq!(sums.len(), 1);
-        assert_eq!((sums[0].min_ts, sums[0].max_ts), (1_001, 1_028));
-        assert_eq!(sums[0].readings, 10);
+        let (info, data) = &sums[0];
+        assert_eq!((info.min_ts, info.max_ts), (1_001, 1_028));
+        assert_eq!(info.readings, 10);
+        let mut decoded = Vec::new();
+        codec::decode_chunk(data.as_deref().unwrap(), &mut decoded).unwrap();
+        assert_eq!(decoded.len(), 10);
+        assert!(
+            chunks_in(&conn, 2, 1_029, 2_000, |_| true)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(chunks_in(&conn, 7, 0, 2_000, |_| true).unwrap().is_empty());
+        assert_eq!(chunks_in(&conn, 2, 0, 2_000, |_| false).unwrap()[0].1, None);
         let mut rows = Vec::new();
         tail(&conn, 2, 0, 2_000, &mut rows).unwrap();
         assert_eq!(rows.len(), 10);
@@ -341,8 +420,19 @@ mod tests {
         let seqs: Vec<i64> = after.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, (26..=35).collect::<Vec<_>>());
         crate::store::trim::release_log(&mut conn, false, 0).unwrap();
+        assert_eq!(first_after(&conn, 25).unwrap(), Some((26, after[0].1.ts)));
+        assert_eq!(first_after(&conn, 0).unwrap().map(|f| f.0), Some(1));
+        assert_eq!(first_after(&conn, 59).unwrap().map(|f| f.0), Some(60));
+        assert_eq!(first_after(&conn, 60).unwrap(), None);
         let again = after_seq(&conn, 25, 10).unwrap();
         assert_eq!(again, after, "folded and released: read from the chunks");
+        for cursor in [0, 3, 25, 29, 30, 31, 59] {
+            let want = after_seq(&conn, cursor, 1)
+                .unwrap()
+                .first()
+                .map(|(s, r)| (*s, r.ts));
+            assert_eq!(first_after(&conn, cursor).unwrap(), want, "after {cursor}");
+        }
         assert_eq!(after_seq(&conn, 0, 100).unwrap().len(), 60);
     }
 }

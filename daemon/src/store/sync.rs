@@ -93,14 +93,13 @@ impl SyncReader {
             Stream::Readings => {
                 return Ok(super::series::snapshot(&self.conn, |c| {
                     let newest = super::log::held(c)?.map_or(0, |(_, last)| last);
-                    let first = super::series::after_seq(c, cursor, 1)?;
-                    Ok::<_, rusqlite::Error>(first.first().map_or_else(
-                        Backlog::default,
-                        |(seq, r)| Backlog {
+                    let first = super::series::first_after(c, cursor)?;
+                    Ok::<_, rusqlite::Error>(first.map_or_else(Backlog::default, |(seq, ts)| {
+                        Backlog {
                             rows: newest - seq + 1,
-                            oldest_ts: Some(r.ts),
-                        },
-                    ))
+                            oldest_ts: Some(ts),
+                        }
+                    }))
                 })?);
             }
             Stream::AlarmEvents => {

@@ -21,7 +21,7 @@ mod runs;
 pub(crate) mod values;
 
 pub use batch::{decode_batch, decode_batch_sensor, encode_batch};
-pub use chunk::{decode_chunk, encode_chunk};
+pub use chunk::{decode_chunk, decode_chunk_seqs, encode_chunk};
 
 /// One reading of a commit batch; its seq is the batch's first seq plus its index.
 #[derive(Clone, Copy, Debug, PartialEq)]
