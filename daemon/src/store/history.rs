@@ -221,7 +221,7 @@ fn series_points(
     })?;
     // Readings of chunks that cross an end of the range, and of the unfolded tail, in range.
     let mut loose: Vec<ChunkRow> = Vec::new();
-    let mut inside: Vec<(series::ChunkInfo, Option<Vec<u8>>)> = Vec::new();
+    let mut inside: Vec<series::ChunkEntry> = Vec::new();
     let mut decoded = Vec::new();
     for (info, data) in chunks {
         if info.min_ts >= from && info.max_ts <= to {

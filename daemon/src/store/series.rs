@@ -289,6 +289,9 @@ pub(crate) struct ChunkInfo {
     pub(crate) high: Option<f64>,
 }
 
+/// A chunk's row, with its blob when it was kept.
+pub(crate) type ChunkEntry = (ChunkInfo, Option<Vec<u8>>);
+
 /// The chunks of `sensor` whose read times overlap `from..=to`, oldest fold first: each chunk's
 /// row (extent and rollup) and, when `keep` says so, its blob, read in one lookup per chunk
 /// (one statement for all of them); nothing decoded.
@@ -298,7 +301,7 @@ pub(crate) fn chunks_in(
     from: i64,
     to: i64,
     mut keep: impl FnMut(&ChunkInfo) -> bool,
-) -> Result<Vec<(ChunkInfo, Option<Vec<u8>>)>, rusqlite::Error> {
+) -> Result<Vec<ChunkEntry>, rusqlite::Error> {
     // The key of a chunk is `fold * 2^32 + sensor` (`fold::chunk_id`).
     if !(0..1 << 32).contains(&sensor) {
         return Err(rusqlite::Error::IntegralValueOutOfRange(2, sensor));
