@@ -10,6 +10,7 @@
 
 mod gateways;
 mod migrate;
+mod rollup;
 
 use std::fmt;
 
@@ -22,6 +23,7 @@ pub use self::gateways::{
     key_hash, list_gateways, password_verifier, remove_gateway, set_gateway_key,
 };
 pub use self::migrate::{MigrateReport, drop_partitions, ensure_partitions, migrate, migrator};
+pub use self::rollup::{ROLLUP_WAIT, RollupReport, rollup_daily, trim_10m};
 
 /// The schema every central object lives in.
 pub const SCHEMA: &str = "markoff";

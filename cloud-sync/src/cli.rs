@@ -34,8 +34,10 @@ pub enum Command {
     /// Create or update the central schema (idempotent), then make sure the readings partitions
     /// exist.
     Migrate,
-    /// Create the readings partitions for the coming months (run it monthly, e.g. from a timer)
-    /// and, with --keep-months, drop the months older than that.
+    /// Create the readings partitions for the coming months, roll the 10-minute rollup up into
+    /// the daily one (the days that ended and the days that received late readings since the
+    /// last run; run it daily, e.g. from the packaged timer) and, with --keep-months and
+    /// --keep-10m-months, drop what is older than that.
     Maintain {
         /// How many months ahead of the current one to prepare.
         #[arg(long, default_value_t = admin::DEFAULT_MONTHS_AHEAD)]
@@ -44,6 +46,11 @@ pub enum Command {
         /// partitions (their readings are deleted; the 10-minute rollup stays). Default: keep all.
         #[arg(long, value_name = "MONTHS")]
         keep_months: Option<i32>,
+        /// Keep the 10-minute rollup of this many months before the current one and delete
+        /// older 10-minute rows once the daily rollup holds their days (charts of those months
+        /// then show days). Default: keep all.
+        #[arg(long = "keep-10m-months", value_name = "MONTHS")]
+        keep_10m_months: Option<i32>,
     },
     /// Provision a gateway: a login role that can write only its own rows and read only its
     /// building; prints its `[gateway]` and `[sync]` settings and, once, its password.

@@ -193,6 +193,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Maintain {
             months_ahead,
             keep_months,
+            keep_10m_months,
         } => {
             if months_ahead < 0 {
                 return Err(Failure {
@@ -206,6 +207,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     error: anyhow::anyhow!("--keep-months must be at least 1"),
                 });
             }
+            if keep_10m_months.is_some_and(|k| k < 1) {
+                return Err(Failure {
+                    code: EXIT_USAGE,
+                    error: anyhow::anyhow!("--keep-10m-months must be at least 1"),
+                });
+            }
             let n = admin::ensure_partitions(&mut conn, months_ahead)
                 .await
                 .context("maintain")?;
@@ -215,6 +222,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .await
                     .context("maintain")?;
                 println!("readings partitions dropped: {n}");
+            }
+            let r = admin::rollup_daily(&mut conn, admin::ROLLUP_WAIT)
+                .await
+                .context("maintain")?;
+            println!(
+                "daily rollup: {} rows written for {} gateways, complete before {}",
+                r.rows, r.gateways, r.through
+            );
+            if r.waited_out {
+                println!(
+                    "daily rollup: transactions older than this run were still open after {} s; \
+                     the days that ended since the last run are left to the next run",
+                    admin::ROLLUP_WAIT.as_secs()
+                );
+            }
+            if let Some(keep) = keep_10m_months {
+                let n = admin::trim_10m(&mut conn, keep).await.context("maintain")?;
+                println!("10-minute rollup rows deleted: {n}");
             }
         }
         Command::AddGateway {

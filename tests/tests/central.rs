@@ -237,11 +237,14 @@ async fn migrations_apply_to_an_empty_database_and_again() {
     };
     let mut c = db.admin().await;
     let first = admin::migrate(&mut c).await.unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // Every embedded migration (a unit test checks them against migrations/central/).
+    let all: Vec<i64> = admin::migrator().iter().map(|m| m.version).collect();
+    assert!(all.len() >= 11 && all.contains(&12), "{all:?}");
+    assert_eq!(first.applied, all);
     assert!(first.partitions_created >= 5, "{first:?}");
     let second = admin::migrate(&mut c).await.unwrap();
     assert!(second.applied.is_empty(), "{second:?}");
-    assert_eq!(second.current, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(second.current, all);
     assert_eq!(second.partitions_created, 0);
 
     let (n, ok): (i64, bool) =
@@ -249,7 +252,7 @@ async fn migrations_apply_to_an_empty_database_and_again() {
             .fetch_one(&mut c)
             .await
             .unwrap();
-    assert_eq!((n, ok), (10, true));
+    assert_eq!((n, ok), (all.len() as i64, true));
 
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -280,7 +283,10 @@ async fn migrations_apply_to_an_empty_database_and_again() {
             "office_requests",
             "readings",
             "readings_10m",
+            "readings_1d",
+            "readings_1d_pending",
             "readings_clock",
+            "rollup_state",
             "rooms",
             "sensor_latest",
             "sensors",
@@ -1480,4 +1486,217 @@ async fn markoff_central_takes_the_password_from_a_credential() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("readings partitions created: 0"), "{out}");
     assert!(!err.contains("owner-secret") && !out.contains("owner-secret"));
+}
+
+// === the daily rollup (version 12) ===
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The start of the current UTC day, ms.
+fn today_ms() -> i64 {
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    now - now.rem_euclid(DAY_MS)
+}
+
+/// Readings `seqs` of sensors 0..4, one every 7 minutes from `start` (ms); every fifth has no
+/// value.
+fn readings_from(start: i64, seqs: std::ops::RangeInclusive<i64>, first: i64) -> Vec<ReadingRow> {
+    seqs.map(|seq| ReadingRow {
+        seq,
+        sensor_id: seq % 4,
+        ts_ms: start + (seq - first) * 420_000,
+        value: (seq % 5 != 0).then(|| seq as f64 / 4.0),
+        quality: if seq % 5 == 0 { 1 } else { 0 },
+    })
+    .collect()
+}
+
+/// `markoff.readings_1d` of a gateway next to the same aggregates per UTC day computed from its
+/// readings, for the days before `rollup_state.through`: (daily rows, rows that differ).
+async fn daily_differences(c: &mut PgConnection, gw: &str) -> (i64, i64) {
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM markoff.readings_1d WHERE gateway_id = $1")
+            .bind(gw)
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    let differ: i64 = sqlx::query_scalar(
+        "WITH truth AS ( \
+             SELECT sensor_id, (ts AT TIME ZONE 'UTC')::date AS day, count(value)::int8 AS n, \
+                    coalesce(sum(value), 0) AS sum, min(value) AS min, max(value) AS max, \
+                    (count(*) - count(value))::int8 AS bad \
+             FROM markoff.readings WHERE gateway_id = $1 \
+               AND ts < (SELECT through FROM markoff.rollup_state \
+                         WHERE rollup = 'readings_1d')::timestamp AT TIME ZONE 'UTC' \
+             GROUP BY 1, 2), \
+         roll AS (SELECT sensor_id, day, n, sum, min, max, bad FROM markoff.readings_1d \
+                  WHERE gateway_id = $1) \
+         SELECT count(*) FROM ((TABLE truth EXCEPT TABLE roll) UNION ALL (TABLE roll EXCEPT TABLE truth)) d",
+    )
+    .bind(gw)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    (rows, differ)
+}
+
+async fn pending(c: &mut PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM markoff.readings_1d_pending")
+        .fetch_one(c)
+        .await
+        .unwrap()
+}
+
+/// `maintain`'s daily rollup: the days that ended, from the 10-minute rollup the upload keeps;
+/// nothing again on a second run; readings that arrive late for a past day (also while the
+/// rollup runs) are marked by the upload and rolled up again by the next run; the 10-minute
+/// rows of rolled-up days can be trimmed; gateways cannot read the daily rollup or run it.
+#[tokio::test]
+async fn the_daily_rollup_is_filled_incrementally_and_counts_late_readings() {
+    let Some(db) = TestDb::migrated().await else {
+        return;
+    };
+    let a = db.gateway("gw-day", "house-1").await;
+    let mut gw = db.connect_as(&a).await;
+    let mut adm = db.admin().await;
+    let today = today_ms();
+    // Five past days and today up to now, in batches as a gateway sends them.
+    let start = today - 5 * DAY_MS;
+    let n = (i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+        - start)
+        / 420_000;
+    let all = readings_from(start, 1..=n, 1);
+    for batch in all.chunks(300) {
+        upload_readings(&mut gw, &a.id, batch).await.unwrap();
+    }
+    assert!(pending(&mut adm).await > 0, "past days were marked");
+
+    let r = admin::rollup_daily(&mut adm, admin::ROLLUP_WAIT)
+        .await
+        .unwrap();
+    assert!(!r.waited_out);
+    let today_date: String = sqlx::query_scalar("SELECT (now() AT TIME ZONE 'UTC')::date::text")
+        .fetch_one(&mut adm)
+        .await
+        .unwrap();
+    assert_eq!(r.through, today_date);
+    let (rows, differ) = daily_differences(&mut adm, &a.id).await;
+    assert_eq!(rows, 5 * 4, "five days of four sensors");
+    assert_eq!(r.rows, rows);
+    assert_eq!(differ, 0, "the daily rollup and the readings disagree");
+    assert_eq!(pending(&mut adm).await, 0);
+    // A second run finds nothing to do.
+    let again = admin::rollup_daily(&mut adm, admin::ROLLUP_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(again.rows, 0);
+
+    // Late readings for three days ago: marked by the upload, not in the daily rollup yet.
+    let mut seq = n;
+    let late = readings_from(today - 3 * DAY_MS + 3_600_000, seq + 1..=seq + 50, seq + 1);
+    seq += 50;
+    upload_readings(&mut gw, &a.id, &late).await.unwrap();
+    let marked: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT day::text FROM markoff.readings_1d_pending WHERE gateway_id = $1",
+    )
+    .bind(&a.id)
+    .fetch_all(&mut adm)
+    .await
+    .unwrap();
+    assert_eq!(marked.len(), 1, "{marked:?}");
+    assert!(daily_differences(&mut adm, &a.id).await.1 > 0);
+    let r = admin::rollup_daily(&mut adm, admin::ROLLUP_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(r.rows, 4, "the late day's four sensors, nothing else");
+    assert_eq!(daily_differences(&mut adm, &a.id).await, (20, 0));
+    assert_eq!(pending(&mut adm).await, 0);
+
+    // Late readings arriving while the rollup runs again and again: none is lost.
+    let late: Vec<ReadingRow> = (0..20)
+        .flat_map(|k| {
+            let first = seq + 1 + k * 30;
+            readings_from(
+                today - (1 + k % 5) * DAY_MS + 7_200_000 + k * 1000,
+                first..=first + 29,
+                first,
+            )
+        })
+        .collect();
+    let uploader = {
+        let mut gw = db.connect_as(&a).await;
+        let id = a.id.clone();
+        tokio::spawn(async move {
+            for batch in late.chunks(30) {
+                upload_readings(&mut gw, &id, batch).await.unwrap();
+            }
+        })
+    };
+    let mut runs = 0;
+    while !uploader.is_finished() {
+        admin::rollup_daily(&mut adm, admin::ROLLUP_WAIT)
+            .await
+            .unwrap();
+        runs += 1;
+    }
+    uploader.await.unwrap();
+    admin::rollup_daily(&mut adm, admin::ROLLUP_WAIT)
+        .await
+        .unwrap();
+    assert!(runs >= 1);
+    assert_eq!(daily_differences(&mut adm, &a.id).await, (20, 0));
+    assert_eq!(pending(&mut adm).await, 0);
+
+    // Trimming the 10-minute rollup keeps the days the daily rollup does not hold.
+    let deleted: i64 =
+        sqlx::query_scalar("SELECT markoff.trim_10m($1, (now() AT TIME ZONE 'UTC')::date - 2)")
+            .bind(&a.id)
+            .fetch_one(&mut adm)
+            .await
+            .unwrap();
+    assert!(deleted > 0);
+    let left: Option<String> = sqlx::query_scalar(
+        "SELECT min((bucket AT TIME ZONE 'UTC')::date)::text FROM markoff.readings_10m \
+         WHERE gateway_id = $1",
+    )
+    .bind(&a.id)
+    .fetch_one(&mut adm)
+    .await
+    .unwrap();
+    let two_days_ago: String =
+        sqlx::query_scalar("SELECT ((now() AT TIME ZONE 'UTC')::date - 2)::text")
+            .fetch_one(&mut adm)
+            .await
+            .unwrap();
+    assert_eq!(left.as_deref(), Some(two_days_ago.as_str()));
+    assert_eq!(daily_differences(&mut adm, &a.id).await, (20, 0));
+
+    // Gateways (this one and another building's) have no privilege on the daily rollup.
+    let b = db.gateway("gw-else", "house-2").await;
+    let mut other = db.connect_as(&b).await;
+    for c in [&mut gw, &mut other] {
+        for sql in [
+            "SELECT count(*) FROM markoff.readings_1d",
+            "SELECT count(*) FROM markoff.readings_1d_pending",
+            "SELECT count(*) FROM markoff.rollup_state",
+            "SELECT markoff.rollup_1d('gw-day', date '2020-01-01', date '2020-01-02')",
+            "SELECT markoff.trim_10m('gw-day', date '2030-01-01')",
+            "INSERT INTO markoff.readings_1d_pending VALUES ('gw-day', date '2020-01-01', '1')",
+        ] {
+            let err = sqlx::query(sql).execute(&mut *c).await.unwrap_err();
+            assert_eq!(code(&err), "42501", "{sql}");
+        }
+    }
 }

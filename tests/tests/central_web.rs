@@ -1379,6 +1379,12 @@ async fn a_user_granted_one_building_sees_no_other() {
            ('web-gw', 1, 1, now(), 21.5, 0), ('other-gw', 1, 1, now(), 1, 0); \
          INSERT INTO markoff.readings VALUES ('web-gw', 1, 1, now(), 21.5, 0), \
            ('other-gw', 1, 1, now(), 1, 0); \
+         INSERT INTO markoff.readings_10m VALUES ('web-gw', 1, now(), 1, 21.5, 21.5, 21.5, 0), \
+           ('other-gw', 1, now(), 1, 1, 1, 1, 0); \
+         INSERT INTO markoff.readings_1d VALUES ('web-gw', 1, current_date - 3, 1, 2, 2, 2, 0), \
+           ('other-gw', 1, current_date - 3, 1, 1, 1, 1, 0); \
+         INSERT INTO markoff.readings_1d_pending VALUES ('web-gw', current_date - 2, '1'), \
+           ('other-gw', current_date - 2, '1'); \
          INSERT INTO markoff.floors (building_id, floor_id, name) VALUES \
            ('web-house', '1', 'Ground'), ('other-house', '1', 'Basement'); \
          UPDATE markoff.buildings SET name = 'Secret house' WHERE building_id = 'other-house';",
@@ -1423,6 +1429,7 @@ async fn a_user_granted_one_building_sees_no_other() {
         "/buildings/other-house",
         "/buildings/other-house/plans/1.svg",
         "/api/sensors/other-gw/1",
+        "/api/sensors/other-gw/1?range=365d",
         "/sensors/other-gw/1",
         "/sensors/other-gw/1/chart.svg",
         "/api/alarms/other-gw/9",
@@ -1486,6 +1493,9 @@ async fn a_user_granted_one_building_sees_no_other() {
         "SELECT gateway_id FROM markoff.sensors",
         "SELECT gateway_id FROM markoff.sensor_latest",
         "SELECT gateway_id FROM markoff.readings",
+        "SELECT gateway_id FROM markoff.readings_10m",
+        "SELECT gateway_id FROM markoff.readings_1d",
+        "SELECT gateway_id FROM markoff.readings_1d_pending",
         "SELECT gateway_id FROM markoff.alarm_events",
         "SELECT gateway_id FROM markoff.alarm_latest",
         "SELECT gateway_id FROM markoff.alarm_comments",
@@ -1963,3 +1973,181 @@ trait Pipe: Sized {
     }
 }
 impl Pipe for Value {}
+
+// === history at every resolution ===
+
+/// (good readings, readings without a value, min, max, sum of values) of a history's buckets.
+fn totals(h: &Value) -> (i64, i64, f64, f64, f64) {
+    let points = h["points"].as_array().unwrap();
+    let mut t = (0, 0, f64::INFINITY, f64::NEG_INFINITY, 0.0);
+    for p in points {
+        let n = p["count"].as_i64().unwrap();
+        t.0 += n;
+        t.1 += p["bad"].as_i64().unwrap();
+        if n > 0 {
+            t.2 = t.2.min(p["min"].as_f64().unwrap());
+            t.3 = t.3.max(p["max"].as_f64().unwrap());
+            t.4 += p["avg"].as_f64().unwrap() * n as f64;
+        }
+    }
+    t
+}
+
+/// The same from the readings with `ts` in [lo, hi) (ms; `None`: all).
+async fn truth(
+    admin: &mut PgConnection,
+    lo: Option<i64>,
+    hi: Option<i64>,
+) -> (i64, i64, f64, f64, f64) {
+    let r = sqlx::query(
+        "SELECT count(value), count(*) - count(value), min(value), max(value), sum(value) \
+         FROM markoff.readings WHERE gateway_id = 'web-gw' AND sensor_id = 1 \
+           AND ($1::float8 IS NULL OR ts >= to_timestamp($1 / 1000)) \
+           AND ($2::float8 IS NULL OR ts < to_timestamp($2 / 1000))",
+    )
+    .bind(lo.map(|v| v as f64))
+    .bind(hi.map(|v| v as f64))
+    .fetch_one(admin)
+    .await
+    .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+}
+
+fn same(a: (i64, i64, f64, f64, f64), b: (i64, i64, f64, f64, f64), what: &str) {
+    assert_eq!((a.0, a.1, a.2, a.3), (b.0, b.1, b.2, b.3), "{what}");
+    assert!(
+        (a.4 - b.4).abs() <= 1e-6 * b.4.abs().max(1.0),
+        "{what}: {a:?} {b:?}"
+    );
+}
+
+/// The history of the test sensor for query `q`.
+async fn history(c: &WebClient, q: &str) -> Value {
+    let a = c.get(&format!("/api/sensors/{GATEWAY}/1?{q}")).await;
+    assert_eq!(a.status, 200, "{q}: {}", a.body);
+    a.json()
+}
+
+/// The 30 days before `today` (ms) from the 10-minute rollup and in whole days, a year up to
+/// now, and three hours of readings, each against the readings themselves.
+async fn check_resolutions(c: &WebClient, admin: &mut PgConnection, today: i64) {
+    let month = truth(admin, Some(today - 30 * 86_400_000), Some(today)).await;
+    assert!(month.0 > 5000 && month.1 > 500, "{month:?}");
+    let fine = history(c, &format!("range=30d&to={today}")).await;
+    assert_eq!(fine["source"], "readings_10m");
+    same(totals(&fine), month, "30 days of 10-minute buckets");
+    let daily = history(c, &format!("range=30d&to={today}&points=10")).await;
+    assert_eq!(daily["source"], "readings_1d");
+    assert_eq!(daily["bucket_seconds"], 86_400);
+    assert_eq!(daily["points"].as_array().unwrap().len(), 30);
+    same(totals(&daily), month, "30 days of days");
+    // Today's readings from the 10-minute rollup.
+    let year = history(c, "range=365d").await;
+    assert_eq!(year["source"], "readings_1d");
+    same(totals(&year), truth(admin, None, None).await, "a year");
+    let hours = history(c, &format!("range=3h&to={today}")).await;
+    assert_eq!(hours["source"], "readings");
+    same(
+        totals(&hours),
+        truth(admin, Some(today - 3 * 3_600_000), Some(today)).await,
+        "three hours of readings",
+    );
+}
+
+/// A sensor's history has the same readings, minimum, maximum and mean whichever resolution
+/// the range picks: the raw readings (hours), the 10-minute rollup (up to a month) and the daily
+/// rollup (longer: `maintain` fills it; the current day and days that received late readings
+/// come from the 10-minute rollup until the next `maintain`). A user without the building gets
+/// none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_totals_are_the_same_at_every_resolution() {
+    if !require_postgres() {
+        return;
+    }
+    let mut pg = PgTestDb::create("webres").await;
+    pg.add_gateway(GATEWAY, BUILDING).await;
+    let mut admin = pg.admin().await;
+    let today = now_ms() - now_ms().rem_euclid(86_400_000);
+    // 40 days and today until a minute ago, a reading every 433 s, every eleventh without a
+    // value; the 10-minute rollup as the upload writes it; then `maintain`.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO markoff.sensors (gateway_id, sensor_id, key, name, kind, unit, source) VALUES \
+           ('web-gw', 1, 'x', 'X', 'temperature', '°C', 'test'); \
+         INSERT INTO markoff.readings (gateway_id, seq, sensor_id, ts, value, quality) \
+         SELECT 'web-gw', i, 1, to_timestamp({start}::float8 / 1000) + i * interval '433 seconds', \
+                CASE WHEN i % 11 = 0 THEN NULL ELSE (i % 97)::float8 / 4 END, \
+                CASE WHEN i % 11 = 0 THEN 1 ELSE 0 END \
+         FROM generate_series(0, (extract(epoch FROM now() - interval '1 minute' \
+                                          - to_timestamp({start}::float8 / 1000)) / 433)::int) i; \
+         INSERT INTO markoff.readings_10m \
+         SELECT gateway_id, sensor_id, \
+                date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00'), \
+                count(value), coalesce(sum(value), 0), min(value), max(value), \
+                count(*) - count(value) \
+         FROM markoff.readings GROUP BY 1, 2, 3; \
+         INSERT INTO markoff.sensor_latest (gateway_id, sensor_id, seq, ts, value, quality) \
+         SELECT gateway_id, sensor_id, seq, ts, value, quality FROM markoff.readings \
+         ORDER BY ts DESC LIMIT 1;",
+        start = today - 40 * 86_400_000
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let url = pg.admin_url();
+    let env = [("DATABASE_URL", url.as_str())];
+    let maintain = || async {
+        let (code, out, err) = central(&["maintain"], &env, None).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("daily rollup:"), "{out}");
+    };
+    maintain().await;
+    add_user(&pg, "ivan", "Ivan Petrov", PASSWORD).await;
+    add_user_seeing(&pg, "olga", "Olga", PASSWORD, Access::Buildings(&[])).await;
+    let web = CentralWeb::start(&mut pg, &WebOptions::default()).await;
+    let c = web.client();
+    assert_eq!(c.login("ivan", PASSWORD).await.status, 303);
+    check_resolutions(&c, &mut admin, today).await;
+
+    // Late readings of ten days ago, written as the upload writes them: counted at once (that
+    // day from the 10-minute rollup), and rolled up by the next maintain.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "WITH src AS MATERIALIZED ( \
+             SELECT 1000000 + i AS seq, 1 AS sensor_id, \
+                    to_timestamp({late}::float8 / 1000) + i * interval '1 second' AS ts, \
+                    1000.0 + i AS value, 0 AS quality FROM generate_series(1, 20) i), \
+         ins AS (INSERT INTO markoff.readings (gateway_id, seq, sensor_id, ts, value, quality) \
+                 SELECT 'web-gw', seq, sensor_id, ts, value, quality FROM src) \
+         INSERT INTO markoff.readings_10m AS t \
+         SELECT 'web-gw', sensor_id, \
+                date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00'), \
+                count(value), sum(value), min(value), max(value), 0 FROM src GROUP BY 2, 3 \
+         ON CONFLICT (gateway_id, sensor_id, bucket) DO UPDATE \
+         SET n = t.n + excluded.n, sum = t.sum + excluded.sum, \
+             min = least(t.min, excluded.min), max = greatest(t.max, excluded.max)",
+        late = today - 10 * 86_400_000 + 3_600_000
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let marked: i64 = sqlx::query_scalar("SELECT count(*) FROM markoff.readings_1d_pending")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(marked, 1);
+    check_resolutions(&c, &mut admin, today).await;
+    maintain().await;
+    let marked: i64 = sqlx::query_scalar("SELECT count(*) FROM markoff.readings_1d_pending")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(marked, 0);
+    check_resolutions(&c, &mut admin, today).await;
+
+    // A user who may not see the building gets none of its history, at any resolution.
+    let olga = web.client();
+    assert_eq!(olga.login("olga", PASSWORD).await.status, 303);
+    for q in ["range=1h", "range=7d", "range=365d"] {
+        let a = olga.get(&format!("/api/sensors/{GATEWAY}/1?{q}")).await;
+        assert_eq!(a.status, 404, "{q}: {}", a.body);
+    }
+}

@@ -20,6 +20,8 @@ use sqlx::Row as _;
 const DISTRIBUTED: &[&str] = &[
     "readings",
     "readings_10m",
+    "readings_1d",
+    "readings_1d_pending",
     "sensor_latest",
     "alarm_events",
     "alarm_latest",
@@ -44,6 +46,8 @@ const REFERENCE: &[&str] = &[
     "web_roles",
     "ingest_roles",
     "gateway_keys",
+    // How far the daily rollup reaches: one row, written by maintain once a day.
+    "rollup_state",
     // The migration runner's bookkeeping (a Citus coordinator keeps it local).
     "_sqlx_migrations",
     // Which gateway each backend's current transaction proved to be: per node and per backend

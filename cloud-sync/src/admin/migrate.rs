@@ -59,6 +59,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "year",
         include_str!("../../../migrations/central/0010_year.sql"),
     ),
+    (
+        12,
+        "daily_rollup",
+        include_str!("../../../migrations/central/0012_daily_rollup.sql"),
+    ),
 ];
 
 /// What `migrate` did.

@@ -97,7 +97,8 @@ mod history;
 pub(crate) use self::alarm::add_comment;
 pub use self::alarm::{AlarmDetail, AlarmEvent, Comment, alarm};
 pub use self::history::{
-    HistoryPoint, RAW_RANGE_MAX_MS, SensorHistory, bucket_for, sensor_history,
+    HistoryPoint, RAW_RANGE_MAX_MS, SensorHistory, TEN_MINUTE_RANGE_MAX_MS, bucket_for,
+    sensor_history,
 };
 
 /// Contact older than this means a gateway is offline (its metadata uploader records contact
@@ -576,6 +577,12 @@ mod tests {
             "the rollup's 10 minutes past 3 hours"
         );
         assert_eq!(bucket_for(7 * day, 400), 1800);
+        assert_eq!(
+            bucket_for(30 * day, 400),
+            7200,
+            "a month still from the 10 minutes"
+        );
+        assert_eq!(bucket_for(33 * day, 400), 86_400, "past 32 days whole days");
         assert_eq!(bucket_for(365 * day, 400), 86_400);
         assert_eq!(bucket_for(0, 400), 1);
     }

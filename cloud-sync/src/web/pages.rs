@@ -373,7 +373,7 @@ pub(crate) async fn plan_svg(
     }
 }
 
-const RANGES: [&str; 5] = ["1h", "6h", "24h", "7d", "30d"];
+const RANGES: [&str; 6] = ["1h", "6h", "24h", "7d", "30d", "365d"];
 
 /// A range's name as a link shows it.
 fn range_label(lang: Lang, r: &str) -> String {

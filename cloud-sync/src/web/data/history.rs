@@ -1,5 +1,5 @@
-//! A sensor's history for its page and chart: buckets of the raw readings or of the 10-minute
-//! rollup, chosen by the range, with the alarms of the range.
+//! A sensor's history for its page and chart: buckets of the raw readings, of the 10-minute
+//! rollup or of the daily rollup, chosen by the range, with the alarms of the range.
 
 use super::*;
 
@@ -35,7 +35,9 @@ pub struct SensorHistory {
     pub to: Time,
     /// Width of a bucket.
     pub bucket_seconds: i64,
-    /// Where the buckets come from: `readings` (ranges up to 3 hours) or `readings_10m`.
+    /// Where the buckets come from: `readings` (ranges up to 3 hours), `readings_10m` (up to
+    /// 32 days) or `readings_1d` (longer ranges: the daily rollup, with the days it does not
+    /// hold yet, such as today, from `readings_10m`).
     pub source: &'static str,
     /// Buckets that hold readings, oldest first (missing buckets are gaps).
     pub points: Vec<HistoryPoint>,
@@ -52,11 +54,18 @@ const BUCKETS: [i64; 15] = [
 /// longer ones read the 10-minute rollup `readings_10m`.
 pub const RAW_RANGE_MAX_MS: i64 = 3 * 3_600_000;
 
+/// Longest range read from the 10-minute rollup (4,608 rows of one sensor); longer ones read
+/// the daily rollup `readings_1d` in buckets of a day.
+pub const TEN_MINUTE_RANGE_MAX_MS: i64 = 32 * 86_400_000;
+
 /// The narrowest bucket that keeps `range_ms` within `max_points` buckets; at least the
-/// rollup's 10 minutes for ranges longer than [`RAW_RANGE_MAX_MS`].
+/// rollup's 10 minutes for ranges longer than [`RAW_RANGE_MAX_MS`], and a day for ranges longer
+/// than [`TEN_MINUTE_RANGE_MAX_MS`].
 pub fn bucket_for(range_ms: i64, max_points: i64) -> i64 {
     let want = range_ms / 1000 / max_points.max(1);
-    let want = if range_ms > RAW_RANGE_MAX_MS {
+    let want = if range_ms > TEN_MINUTE_RANGE_MAX_MS {
+        want.max(86_400)
+    } else if range_ms > RAW_RANGE_MAX_MS {
         want.max(600)
     } else {
         want
@@ -92,9 +101,48 @@ const HISTORY_ROLLUP: &str = "SELECT (extract(epoch FROM date_bin($3 * interval 
        AND bucket < to_timestamp($5::float8 / 1000) \
      GROUP BY 1 ORDER BY 1";
 
+/// The same over whole UTC days (`$3` is a day): the days before `rollup_state.through` from
+/// the daily rollup, except days with a pending mark of the gateway (rows written after the day
+/// had ended, not rolled up yet); those and the days from `through` on (the current day among
+/// them) from the 10-minute rollup, day by day through its primary key. Whole days: the first
+/// bucket may start up to a day before the range and the last end up to a day after it.
+const HISTORY_DAILY: &str = "WITH lim AS ( \
+         SELECT (date_bin($3 * interval '1 second', to_timestamp($4::float8 / 1000), \
+                          timestamptz '2000-01-01 00:00:00+00') AT TIME ZONE 'UTC')::date AS lo, \
+                (to_timestamp(($5::float8 - 1) / 1000) AT TIME ZONE 'UTC')::date AS hi, \
+                coalesce((SELECT through FROM markoff.rollup_state \
+                          WHERE rollup = 'readings_1d'), date '1970-01-01') AS through), \
+     pend AS ( \
+         SELECT DISTINCT p.day FROM markoff.readings_1d_pending p, lim \
+         WHERE p.gateway_id = $1 AND p.day >= lim.lo AND p.day <= lim.hi \
+           AND p.day < lim.through), \
+     fine AS ( \
+         SELECT greatest(lim.lo, lim.through) AS a, lim.hi + 1 AS b FROM lim \
+         UNION ALL SELECT day, day + 1 FROM pend), \
+     days AS ( \
+         SELECT d.day, d.n, d.sum, d.min, d.max, d.bad FROM markoff.readings_1d d, lim \
+         WHERE d.gateway_id = $1 AND d.sensor_id = $2 AND d.day >= lim.lo \
+           AND d.day <= lim.hi AND d.day < lim.through \
+           AND d.day NOT IN (SELECT day FROM pend) \
+         UNION ALL \
+         SELECT (r.bucket AT TIME ZONE 'UTC')::date, r.n, r.sum, r.min, r.max, r.bad \
+         FROM fine f CROSS JOIN LATERAL ( \
+             SELECT t.bucket, t.n, t.sum, t.min, t.max, t.bad FROM markoff.readings_10m t \
+             WHERE t.gateway_id = $1 AND t.sensor_id = $2 \
+               AND t.bucket >= f.a::timestamp AT TIME ZONE 'UTC' \
+               AND t.bucket < f.b::timestamp AT TIME ZONE 'UTC') r \
+         WHERE f.a < f.b) \
+     SELECT (extract(epoch FROM date_bin($3 * interval '1 second', \
+                 day::timestamp AT TIME ZONE 'UTC', timestamptz '2000-01-01 00:00:00+00')) \
+             * 1000)::int8 AS ts, \
+            sum(sum) / nullif(sum(n), 0) AS avg, min(min) AS min, max(max) AS max, \
+            sum(n)::int8 AS count, sum(bad)::int8 AS bad \
+     FROM days GROUP BY 1 ORDER BY 1";
+
 /// A sensor's history between `from` and `to` (ms) in at most about `max_points` buckets,
-/// aggregated by the server: from the readings for ranges up to [`RAW_RANGE_MAX_MS`], else from
-/// the 10-minute rollup; `None` when the sensor is unknown or the viewer may not see it.
+/// aggregated by the server: from the readings for ranges up to [`RAW_RANGE_MAX_MS`], from the
+/// 10-minute rollup for buckets shorter than a day, else from the daily rollup; `None` when the
+/// sensor is unknown or the viewer may not see it.
 ///
 /// # Errors
 /// [`DataError::Database`].
@@ -133,8 +181,19 @@ pub async fn sensor_history(
     let Some(head) = head else {
         return Ok(None);
     };
-    let raw = to - from <= RAW_RANGE_MAX_MS;
-    let points: Vec<HistoryPoint> = sqlx::query_as(if raw { HISTORY_RAW } else { HISTORY_ROLLUP })
+    let source = if to - from <= RAW_RANGE_MAX_MS {
+        "readings"
+    } else if bucket % 86_400 == 0 {
+        "readings_1d"
+    } else {
+        "readings_10m"
+    };
+    let sql = match source {
+        "readings" => HISTORY_RAW,
+        "readings_1d" => HISTORY_DAILY,
+        _ => HISTORY_ROLLUP,
+    };
+    let points: Vec<HistoryPoint> = sqlx::query_as(sql)
         .bind(gateway_id)
         .bind(sensor_id)
         .bind(bucket as f64)
@@ -161,7 +220,7 @@ pub async fn sensor_history(
         from: Time(from),
         to: Time(to),
         bucket_seconds: bucket,
-        source: if raw { "readings" } else { "readings_10m" },
+        source,
         points,
         alarms,
     }))
