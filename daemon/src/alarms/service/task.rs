@@ -217,12 +217,13 @@ impl Runner {
     /// Fetches metadata of sensors the engine has not seen, so selectors by floor, room and
     /// kind apply to them.
     async fn learn_sensors(&mut self, readings: &[Reading]) {
+        // A first batch can carry every sensor of the site: a set keeps this linear.
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut unknown: Vec<String> = Vec::new();
         for r in readings {
-            if !self.engine.knows(r.sensor.as_str())
-                && !unknown.iter().any(|u| u == r.sensor.as_str())
-            {
-                unknown.push(r.sensor.as_str().to_owned());
+            let id = r.sensor.as_str();
+            if !self.engine.knows(id) && seen.insert(id) {
+                unknown.push(id.to_owned());
             }
         }
         for id in unknown {

@@ -316,6 +316,9 @@ impl Link {
     }
 }
 
+/// How long a serial port held by someone else is retried before the open fails.
+const SERIAL_BUSY_RETRY: Duration = Duration::from_millis(500);
+
 /// Opens a client context for the connection.
 async fn open(conn: &Connection) -> std::io::Result<Context> {
     match (&conn.target, conn.mode) {
@@ -349,7 +352,22 @@ async fn open(conn: &Connection) -> std::io::Result<Context> {
                 } else {
                     tokio_serial::StopBits::One
                 });
-            let port = builder.open_native_async().map_err(std::io::Error::other)?;
+            // The port is opened with an exclusive `flock`. A process forked by this one keeps a
+            // copy of the descriptor until it execs, so the lock can outlive our close by a few
+            // milliseconds: a busy port is retried briefly before it counts as in use.
+            let give_up = Instant::now() + SERIAL_BUSY_RETRY;
+            let port = loop {
+                match builder.clone().open_native_async() {
+                    Ok(port) => break port,
+                    Err(e)
+                        if e.kind == tokio_serial::ErrorKind::NoDevice
+                            && Instant::now() < give_up =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => return Err(std::io::Error::other(e)),
+                }
+            };
             // Whatever is already in the input buffer answers no request of ours.
             tokio_serial::SerialPort::clear(&port, tokio_serial::ClearBuffer::Input)
                 .map_err(std::io::Error::other)?;
