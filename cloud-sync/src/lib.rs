@@ -29,6 +29,6 @@ pub use markoff_proto::{
     AlarmEventRow, BatchOutcome, FloorRow, GatewayIdentity, GatewayKey, ReadingRow, RoomRow,
     SensorMetaRow, SiteMetadata, Stream, SyncError, TenantRow, central_cursor, credentials,
     raw_copy_readings, report_head, touch_gateway, upload_alarm_events, upload_readings,
-    upsert_metadata,
+    upload_readings_after, upsert_metadata,
 };
 pub use office::{OfficeRole, OfficeRoleKind, add_office_role};

@@ -8,8 +8,8 @@
 //! `markoff-central migrate`), gateway provisioning or the office web application.
 //!
 //! # Layout
-//! - `upload`: readings and alarm events, exactly once (cursor row lock, binary COPY into a
-//!   staging table, `INSERT ... ON CONFLICT DO NOTHING`); the central cursor; contact and backlog.
+//! - `upload`: readings (one call of the server-side function `markoff.upload_readings`) and
+//!   alarm events, exactly once; the central cursor; contact and backlog.
 //! - `metadata`: site metadata (building, floors, rooms, tenants, sensors) upserted on change.
 //! - `office`: the office's requests to acknowledge or shelve an alarm, pulled and answered.
 //! - `error`: [`SyncError`], classified for the uploader's retry policy.
@@ -25,9 +25,9 @@
 //! track prepared statements): every statement with parameters runs inside an explicit
 //! transaction and as the *unnamed* prepared statement (parse, describe, bind and execute on the
 //! one server connection the transaction holds; nothing named is left on it for the next
-//! client); settings are `SET LOCAL`; the staging tables are created, if absent, inside each
-//! upload transaction and emptied at its commit; no advisory lock, `LISTEN` or session `SET` is
-//! used. `docs/central-schema.md` ("Through PgBouncer") has the deployment.
+//! client); settings are `SET LOCAL`; nothing is created in the server session (the batches go
+//! as arrays); no advisory lock, `LISTEN` or session `SET` is used. `docs/central-schema.md`
+//! ("Through PgBouncer") has the deployment.
 
 use std::fmt;
 
@@ -52,7 +52,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::{Query, QueryScalar};
 pub use upload::{
     AlarmEventRow, BatchOutcome, ReadingRow, central_cursor, raw_copy_readings, report_head,
-    touch_gateway, upload_alarm_events, upload_readings,
+    touch_gateway, upload_alarm_events, upload_readings, upload_readings_after,
 };
 
 /// `sqlx::query` as the unnamed prepared statement: never cached under a name on the server

@@ -1,39 +1,43 @@
 //! The upload protocol: how a gateway writes its readings and alarm events into the central
 //! database exactly once.
 //!
-//! Owns: the row types a gateway uploads, the upload transaction (the gateway's proof when it has
-//! a key, cursor row lock, `INSERT ... SELECT` from the batch sent as arrays, latest values, the
-//! 10-minute rollup, cursor update), the cursor read, the contact stamp and the backlog report. Does not own: reading the gateway's
-//! buffer or the retry policy (the daemon's uploader), site metadata (`crate::metadata`), the
-//! schema (`migrations/central/`). `docs/central-schema.md` describes the protocol.
+//! Owns: the row types a gateway uploads, the readings upload (one call of the server-side
+//! function `markoff.upload_readings`, central migration 11), the alarm events' upload
+//! transaction, the cursor read, the contact stamp and the backlog report. Does not own: reading
+//! the gateway's buffer or the retry policy (the daemon's uploader), site metadata
+//! (`crate::metadata`), the schema (`migrations/central/`). `docs/central-schema.md` describes
+//! the protocol.
+//!
+//! # Readings: one statement
+//! A batch of readings goes as one array per column (`unnest`) to `markoff.upload_readings`,
+//! which in one statement proves the gateway's key (an ingest login), locks the gateway's cursor
+//! row, skips the rows at or below the cursor, inserts the rest into `markoff.readings` with the
+//! 10-minute rollup `markoff.readings_10m` and the latest values `markoff.sensor_latest`, and
+//! moves the cursor to the batch's highest seq. The client sends `BEGIN`, the statement and
+//! `COMMIT`: behind a transaction-pooling PgBouncer a server connection is held for the server's
+//! work and those few round trips, not for one round trip per step. Nothing is created in the
+//! server session, so the pooler may run any gateway's upload on any server connection.
 //!
 //! # Exactly once
-//! Each call is one transaction that first locks the gateway's cursor row for the stream
-//! (`SELECT ... FOR UPDATE`). Rows at or below the cursor are skipped before anything is sent;
-//! the rest are inserted, and the cursor moves to the batch's highest seq in the same
-//! transaction. A crash or a lost connection at any point rolls everything back, so the same batch
-//! can be sent again; two connections sending the same batch at once are serialized by the row
-//! lock, and the second inserts nothing. Readings are inserted without `ON CONFLICT` (1.8 times
-//! faster); should a row above the cursor already be there (a cursor reset by hand), the
-//! transaction is redone with `ON CONFLICT DO NOTHING` on the idempotency key. Alarm events always
-//! use `ON CONFLICT DO NOTHING`. The rollup `readings_10m` counts each reading once for the same
-//! reason: it moves in the transaction that inserts the reading, by the rows the plain insert
-//! inserted (all those above the cursor) or, on the fallback, by the rows the insert returned.
+//! Everything of a call commits together or not at all. A crash or a lost connection at any point
+//! rolls it back, so the same batch can be sent again; after a lost commit the rows sent again are
+//! at or below the cursor and skipped. Two connections sending the same batch at once are
+//! serialized by the cursor row lock, and the second inserts nothing. Readings are inserted
+//! without `ON CONFLICT` (1.8 times faster); should a row above the cursor already be there (a
+//! cursor moved back by hand), the call is made again with `ON CONFLICT DO NOTHING` on the
+//! idempotency key. The rollup counts each reading once: it moves in the statement that inserts
+//! the reading, by the rows inserted. A batch may also follow one still in flight on another
+//! connection ([`upload_readings_after`]): it inserts first and commits only if the cursor is then
+//! exactly where the batch before it ends. Alarm events (few) keep a transaction of statements:
+//! the cursor row lock, `INSERT ... ON CONFLICT DO NOTHING`, the cursor update.
 //!
-//! # Nothing in the server session
-//! The batch goes as one array per column (`unnest`), not through a temporary staging table:
-//! nothing is created in the server connection, so a transaction-pooling PgBouncer may run any
-//! gateway's upload on any of a few long-lived server connections without catalog work.
-//!
-//! Layout: this file the row types and the upload transaction; `check` the checks and the COPY
-//! encoding of the raw-COPY baseline.
+//! Layout: this file the row types and the calls; `check` the checks and the COPY encoding of the
+//! raw-COPY baseline.
 
 mod check;
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Row};
+use sqlx::{Connection as _, PgConnection, Row};
 
 use crate::Stream;
 use crate::copy;
@@ -118,81 +122,11 @@ macro_rules! ts_of_ms {
     };
 }
 
-/// The batch's rows above the cursor (`$2`), from the arrays `$3`..`$7` (seq, sensor id, read
-/// time in ms, value, quality): no staging table, so nothing is created in the server session.
-macro_rules! readings_src {
-    () => {
-        concat!(
-            "src AS MATERIALIZED ( \
-             SELECT u.seq, u.sensor_id, ",
-            ts_of_ms!("u.ts_ms"),
-            " AS ts, u.value, u.quality \
-             FROM unnest($3::int8[], $4::int4[], $5::int8[], $6::float8[], $7::int2[]) \
-                  AS u(seq, sensor_id, ts_ms, value, quality) \
-             WHERE u.seq > $2)"
-        )
-    };
-}
-
-/// Adds the rows of `$from` to `markoff.readings_10m`, per sensor and 10-minute bucket, in key
-/// order (one order for every uploader, so concurrent upserts cannot deadlock).
-macro_rules! rollup_from {
-    ($from:literal) => {
-        concat!(
-            "INSERT INTO markoff.readings_10m AS t \
-             (gateway_id, sensor_id, bucket, n, sum, min, max, bad) \
-             SELECT $1, sensor_id, \
-                    date_bin(interval '10 minutes', ts, timestamptz '2000-01-01 00:00:00+00'), \
-                    count(value), coalesce(sum(value), 0), min(value), max(value), \
-                    count(*) - count(value) \
-             FROM ",
-            $from,
-            " GROUP BY 2, 3 ORDER BY 2, 3 \
-             ON CONFLICT (gateway_id, sensor_id, bucket) DO UPDATE \
-             SET n = t.n + excluded.n, sum = t.sum + excluded.sum, \
-                 min = least(t.min, excluded.min), max = greatest(t.max, excluded.max), \
-                 bad = t.bad + excluded.bad"
-        )
-    };
-}
-
-/// The plain insert (every row above the cursor is new) and the rollup of the same rows, in one
-/// statement.
-const READINGS_INSERT: &str = concat!(
-    "WITH ",
-    readings_src!(),
-    ", ins AS ( \
-         INSERT INTO markoff.readings (gateway_id, seq, sensor_id, ts, value, quality) \
-         SELECT $1, seq, sensor_id, ts, value, quality FROM src) ",
-    rollup_from!("src")
-);
-/// The fallback insert also moves the rollup, from the rows it really inserted (some may have
-/// been there already), and answers how many it inserted.
-const READINGS_INSERT_IDEMPOTENT: &str = concat!(
-    "WITH ",
-    readings_src!(),
-    ", ins AS ( \
-         INSERT INTO markoff.readings (gateway_id, seq, sensor_id, ts, value, quality) \
-         SELECT $1, seq, sensor_id, ts, value, quality FROM src \
-         ON CONFLICT (gateway_id, seq, ts) DO NOTHING \
-         RETURNING sensor_id, ts, value), \
-     roll AS (",
-    rollup_from!("ins"),
-    " RETURNING 1) \
-     SELECT count(*) FROM ins"
-);
-const LATEST_UPSERT: &str = concat!(
-    "INSERT INTO markoff.sensor_latest AS l \
-     (gateway_id, sensor_id, seq, ts, value, quality) \
-     SELECT $1, u.sensor_id, u.seq, ",
-    ts_of_ms!("u.ts_ms"),
-    ", u.value, u.quality \
-     FROM unnest($2::int4[], $3::int8[], $4::int8[], $5::float8[], $6::int2[]) \
-          AS u(sensor_id, seq, ts_ms, value, quality) \
-     ON CONFLICT (gateway_id, sensor_id) DO UPDATE \
-     SET seq = excluded.seq, ts = excluded.ts, value = excluded.value, quality = excluded.quality \
-     WHERE (excluded.ts, excluded.seq) > (l.ts, l.seq)"
-);
+/// The whole readings upload, one statement: `markoff.upload_readings` (central migration 11)
+/// proves the key, locks the cursor, inserts, rolls up, keeps the latest values and moves the
+/// cursor.
+const READINGS_UPLOAD: &str = "SELECT inserted, central_cursor FROM markoff.upload_readings(\
+     $1, $2, $3, $4, $5::int8[], $6::int4[], $7::int8[], $8::float8[], $9::int2[])";
 const READINGS_RAW_COPY: &str = "COPY markoff.readings \
      (gateway_id, seq, sensor_id, ts, value, quality) FROM STDIN (FORMAT binary)";
 
@@ -244,26 +178,83 @@ pub async fn central_cursor<G: GatewayIdentity + ?Sized>(
     }
 }
 
-/// Uploads readings exactly once, in one transaction (see the module docs). `rows` must be in
-/// strictly increasing seq order; rows at or below the central cursor are skipped without being
-/// sent. An empty slice changes nothing and returns the cursor. Also keeps
+/// Uploads readings exactly once, in one call of `markoff.upload_readings` (see the module
+/// docs). `rows` must be in strictly increasing seq order; the centre skips the rows at or below
+/// its cursor. An empty slice changes nothing and returns the cursor. Also keeps
 /// `markoff.sensor_latest` (the newest reading per sensor) and the rollup up to date.
 ///
 /// # Errors
 /// [`SyncError::Unordered`] or [`SyncError::InvalidRow`] before anything is sent;
-/// [`SyncError::Database`] when a statement fails (the transaction is rolled back).
+/// [`SyncError::Database`] when the call fails (nothing of it is kept).
 pub async fn upload_readings<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
     gateway: &G,
     rows: &[ReadingRow],
 ) -> Result<BatchOutcome, SyncError> {
-    let gateway_id = gateway.gateway_id();
-    check_order(Stream::Readings, gateway_id, rows.iter().map(|r| r.seq))?;
-    let newest_ms = validate_readings(gateway_id, rows)?;
-    upload(conn, gateway, rows, newest_ms).await
+    upload_readings_after(conn, gateway, rows, None).await
 }
 
-/// Uploads alarm events exactly once, like [`upload_readings`].
+/// [`upload_readings`], or with `after`, the upload of a batch that follows another one still in
+/// flight on another connection, which ends at seq `after`: its rows (all above `after`) are
+/// inserted first, and the call commits only once the central cursor is exactly `after` (the
+/// batch before it committed); otherwise nothing of it is kept and it fails with SQLSTATE 40001
+/// (transient). The rollup and the latest values are written after that wait.
+///
+/// # Errors
+/// As [`upload_readings`].
+pub async fn upload_readings_after<G: GatewayIdentity + ?Sized>(
+    conn: &mut PgConnection,
+    gateway: &G,
+    rows: &[ReadingRow],
+    after: Option<i64>,
+) -> Result<BatchOutcome, SyncError> {
+    let gateway_id = gateway.gateway_id();
+    check_order(Stream::Readings, gateway_id, rows.iter().map(|r| r.seq))?;
+    validate_readings(gateway_id, rows)?;
+    if let Some(after) = after
+        && let Some(first) = rows.first()
+        && first.seq <= after
+    {
+        return Err(invalid(
+            Stream::Readings,
+            gateway_id,
+            first.seq,
+            &format!("a batch after seq {after} starts at or below it"),
+        ));
+    }
+    if rows.is_empty() {
+        let cursor = central_cursor(conn, gateway, Stream::Readings).await?;
+        return Ok(BatchOutcome {
+            inserted: 0,
+            skipped: 0,
+            central_cursor: cursor,
+        });
+    }
+    let columns = ReadingColumns::of(rows);
+    let outcome = match call_upload(conn, gateway, &columns, after, false).await {
+        Err(e) if e.sqlstate().as_deref() == Some("23505") => {
+            tracing::warn!(
+                gateway = gateway_id,
+                stream = %Stream::Readings,
+                "Rows above the central cursor are already there; uploading with ON CONFLICT."
+            );
+            call_upload(conn, gateway, &columns, after, true).await
+        }
+        other => other,
+    }?;
+    tracing::debug!(
+        gateway = gateway_id,
+        stream = %Stream::Readings,
+        batch_len = rows.len(),
+        inserted = outcome.inserted,
+        seq = outcome.central_cursor,
+        "Batch uploaded."
+    );
+    Ok(outcome)
+}
+
+/// Uploads alarm events exactly once, in one transaction: the cursor row lock, the insert of the
+/// events above the cursor (`ON CONFLICT DO NOTHING`: they are few), the cursor update.
 ///
 /// # Errors
 /// As [`upload_readings`].
@@ -275,7 +266,15 @@ pub async fn upload_alarm_events<G: GatewayIdentity + ?Sized>(
     let gateway_id = gateway.gateway_id();
     check_order(Stream::AlarmEvents, gateway_id, rows.iter().map(|r| r.seq))?;
     let newest_ms = validate_alarm_events(gateway_id, rows)?;
-    upload(conn, gateway, rows, newest_ms).await
+    if rows.is_empty() {
+        let cursor = central_cursor(conn, gateway, Stream::AlarmEvents).await?;
+        return Ok(BatchOutcome {
+            inserted: 0,
+            skipped: 0,
+            central_cursor: cursor,
+        });
+    }
+    alarm_transaction(conn, gateway, rows, newest_ms).await
 }
 
 /// Copies readings straight into `markoff.readings` with binary COPY: no cursor, no conflict
@@ -355,180 +354,99 @@ pub async fn report_head<G: GatewayIdentity + ?Sized>(
     tx.commit().await.map_err(db_err(op, gateway_id))
 }
 
-// === the upload transaction ===
+// === the readings call ===
 
-/// A row type the upload transaction inserts.
-trait Uploaded: Sized {
-    const STREAM: Stream;
-    /// Whether the insert has a faster form without `ON CONFLICT`, tried first.
-    const HAS_PLAIN_INSERT: bool;
-
-    fn seq(&self) -> i64;
-
-    /// Inserts `fresh` (the rows above `cursor`) and what hangs off them (latest values,
-    /// rollup); with `idempotent`, rows already there are skipped rather than failing the
-    /// statement. Answers how many rows were inserted.
-    async fn insert(
-        conn: &mut PgConnection,
-        gw: &str,
-        cursor: i64,
-        fresh: &[Self],
-        idempotent: bool,
-    ) -> Result<u64, SyncError>;
+/// A batch of readings as one array per column, the form `markoff.upload_readings` takes.
+struct ReadingColumns {
+    seqs: Vec<i64>,
+    sensors: Vec<i32>,
+    ts_ms: Vec<i64>,
+    values: Vec<Option<f64>>,
+    qualities: Vec<i16>,
 }
 
-impl Uploaded for ReadingRow {
-    const STREAM: Stream = Stream::Readings;
-    const HAS_PLAIN_INSERT: bool = true;
-
-    fn seq(&self) -> i64 {
-        self.seq
-    }
-
-    async fn insert(
-        conn: &mut PgConnection,
-        gw: &str,
-        cursor: i64,
-        fresh: &[Self],
-        idempotent: bool,
-    ) -> Result<u64, SyncError> {
-        let op = "inserting the readings";
-        let seqs: Vec<i64> = fresh.iter().map(|r| r.seq).collect();
-        // Validated: sensor ids fit in an i32.
-        let sensors: Vec<i32> = fresh
-            .iter()
-            .map(|r| i32::try_from(r.sensor_id).unwrap_or(i32::MAX))
-            .collect();
-        let ts: Vec<i64> = fresh.iter().map(|r| r.ts_ms).collect();
-        let values: Vec<Option<f64>> = fresh.iter().map(|r| r.value).collect();
-        let qualities: Vec<i16> = fresh.iter().map(|r| r.quality).collect();
-        let inserted = if idempotent {
-            let n: i64 = crate::query_scalar(READINGS_INSERT_IDEMPOTENT)
-                .bind(gw)
-                .bind(cursor)
-                .bind(&seqs)
-                .bind(&sensors)
-                .bind(&ts)
-                .bind(&values)
-                .bind(&qualities)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db_err(op, gw))?;
-            u64::try_from(n).unwrap_or(0)
-        } else {
-            crate::query(READINGS_INSERT)
-                .bind(gw)
-                .bind(cursor)
-                .bind(&seqs)
-                .bind(&sensors)
-                .bind(&ts)
-                .bind(&values)
-                .bind(&qualities)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err(op, gw))?;
-            // Every row above the cursor was inserted (or the statement failed).
-            fresh.len() as u64
-        };
-        upsert_latest(conn, gw, fresh).await?;
-        Ok(inserted)
-    }
-}
-
-impl Uploaded for AlarmEventRow {
-    const STREAM: Stream = Stream::AlarmEvents;
-    // Alarm events are few: always the idempotent form.
-    const HAS_PLAIN_INSERT: bool = false;
-
-    fn seq(&self) -> i64 {
-        self.seq
-    }
-
-    async fn insert(
-        conn: &mut PgConnection,
-        gw: &str,
-        cursor: i64,
-        fresh: &[Self],
-        _idempotent: bool,
-    ) -> Result<u64, SyncError> {
-        fn texts<'a>(
-            rows: &'a [AlarmEventRow],
-            f: impl Fn(&'a AlarmEventRow) -> &'a str,
-        ) -> Vec<&'a str> {
-            rows.iter().map(f).collect()
+impl ReadingColumns {
+    fn of(rows: &[ReadingRow]) -> Self {
+        Self {
+            seqs: rows.iter().map(|r| r.seq).collect(),
+            // Validated: sensor ids fit in an i32.
+            sensors: rows
+                .iter()
+                .map(|r| i32::try_from(r.sensor_id).unwrap_or(i32::MAX))
+                .collect(),
+            ts_ms: rows.iter().map(|r| r.ts_ms).collect(),
+            values: rows.iter().map(|r| r.value).collect(),
+            qualities: rows.iter().map(|r| r.quality).collect(),
         }
-        fn opt_texts<'a>(
-            rows: &'a [AlarmEventRow],
-            f: impl Fn(&'a AlarmEventRow) -> Option<&'a str>,
-        ) -> Vec<Option<&'a str>> {
-            rows.iter().map(f).collect()
-        }
-        let seqs: Vec<i64> = fresh.iter().map(|r| r.seq).collect();
-        let ts: Vec<i64> = fresh.iter().map(|r| r.ts_ms).collect();
-        let alarm_ids: Vec<i64> = fresh.iter().map(|r| r.alarm_id).collect();
-        let values: Vec<Option<f64>> = fresh.iter().map(|r| r.value).collect();
-        let n = crate::query(ALARMS_INSERT)
-            .bind(gw)
-            .bind(cursor)
-            .bind(&seqs)
-            .bind(&ts)
-            .bind(&alarm_ids)
-            .bind(texts(fresh, |r| &r.alarm))
-            .bind(texts(fresh, |r| &r.rule))
-            .bind(opt_texts(fresh, |r| r.sensor.as_deref()))
-            .bind(texts(fresh, |r| &r.event))
-            .bind(texts(fresh, |r| &r.state))
-            .bind(texts(fresh, |r| &r.severity))
-            .bind(&values)
-            .bind(texts(fresh, |r| &r.message))
-            .bind(opt_texts(fresh, |r| r.actor.as_deref()))
-            .bind(opt_texts(fresh, |r| r.channel.as_deref()))
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err("inserting the alarm events", gw))?
-            .rows_affected();
-        Ok(n)
+    }
+
+    fn len(&self) -> u64 {
+        self.seqs.len() as u64
     }
 }
 
-/// One upload call: the transaction, retried once with the idempotent insert when the fast one
-/// finds a row already there (a cursor behind the data, e.g. after a manual reset).
-async fn upload<T: Uploaded, G: GatewayIdentity + ?Sized>(
+/// One call of `markoff.upload_readings` in a transaction of its own: `BEGIN`, the statement
+/// (parsed and executed as the unnamed statement, which needs the transaction behind a
+/// transaction-pooling PgBouncer: see the crate docs), `COMMIT`. The key goes to the function,
+/// which proves it itself.
+async fn call_upload<G: GatewayIdentity + ?Sized>(
     conn: &mut PgConnection,
     gateway: &G,
-    rows: &[T],
-    newest_ms: Option<i64>,
-) -> Result<BatchOutcome, SyncError> {
-    if rows.is_empty() {
-        let cursor = central_cursor(conn, gateway, T::STREAM).await?;
-        return Ok(BatchOutcome {
-            inserted: 0,
-            skipped: 0,
-            central_cursor: cursor,
-        });
-    }
-    let idempotent = !T::HAS_PLAIN_INSERT;
-    match transaction(conn, gateway, rows, newest_ms, idempotent).await {
-        Err(e) if !idempotent && e.sqlstate().as_deref() == Some("23505") => {
-            tracing::warn!(
-                gateway = gateway.gateway_id(),
-                stream = %T::STREAM,
-                "Rows above the central cursor are already there; uploading with ON CONFLICT."
-            );
-            transaction(conn, gateway, rows, newest_ms, true).await
-        }
-        other => other,
-    }
-}
-
-async fn transaction<T: Uploaded, G: GatewayIdentity + ?Sized>(
-    conn: &mut PgConnection,
-    gateway: &G,
-    rows: &[T],
-    newest_ms: Option<i64>,
+    columns: &ReadingColumns,
+    after: Option<i64>,
     idempotent: bool,
 ) -> Result<BatchOutcome, SyncError> {
     let gw = gateway.gateway_id();
+    let op = "uploading the readings";
+    let mut tx = conn.begin().await.map_err(db_err(op, gw))?;
+    let row = crate::query(READINGS_UPLOAD)
+        .bind(gw)
+        .bind(gateway.key())
+        .bind(after)
+        .bind(idempotent)
+        .bind(&columns.seqs)
+        .bind(&columns.sensors)
+        .bind(&columns.ts_ms)
+        .bind(&columns.values)
+        .bind(&columns.qualities)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err(op, gw))?;
+    tx.commit()
+        .await
+        .map_err(db_err("committing the upload", gw))?;
+    let inserted: i64 = row.try_get(0).map_err(db_err(op, gw))?;
+    let central_cursor: i64 = row.try_get(1).map_err(db_err(op, gw))?;
+    let inserted = u64::try_from(inserted).unwrap_or(0);
+    Ok(BatchOutcome {
+        inserted,
+        skipped: columns.len().saturating_sub(inserted),
+        central_cursor,
+    })
+}
+
+// === the alarm events transaction ===
+
+async fn alarm_transaction<G: GatewayIdentity + ?Sized>(
+    conn: &mut PgConnection,
+    gateway: &G,
+    rows: &[AlarmEventRow],
+    newest_ms: Option<i64>,
+) -> Result<BatchOutcome, SyncError> {
+    fn texts<'a>(
+        rows: &'a [AlarmEventRow],
+        f: impl Fn(&'a AlarmEventRow) -> &'a str,
+    ) -> Vec<&'a str> {
+        rows.iter().map(f).collect()
+    }
+    fn opt_texts<'a>(
+        rows: &'a [AlarmEventRow],
+        f: impl Fn(&'a AlarmEventRow) -> Option<&'a str>,
+    ) -> Vec<Option<&'a str>> {
+        rows.iter().map(f).collect()
+    }
+    let gw = gateway.gateway_id();
+    let stream = Stream::AlarmEvents;
     let mut tx = identity::begin(
         conn,
         gateway,
@@ -536,8 +454,8 @@ async fn transaction<T: Uploaded, G: GatewayIdentity + ?Sized>(
         "starting the upload transaction",
     )
     .await?;
-    let cursor = lock_cursor(&mut tx, gw, T::STREAM).await?;
-    let fresh = &rows[rows.partition_point(|r| r.seq() <= cursor)..];
+    let cursor = lock_cursor(&mut tx, gw, stream).await?;
+    let fresh = &rows[rows.partition_point(|r| r.seq <= cursor)..];
     let total = rows.len() as u64;
     let Some(last) = fresh.last() else {
         tx.commit()
@@ -549,8 +467,31 @@ async fn transaction<T: Uploaded, G: GatewayIdentity + ?Sized>(
             central_cursor: cursor,
         });
     };
-    let new_cursor = last.seq().max(cursor);
-    let inserted = T::insert(&mut tx, gw, cursor, fresh, idempotent).await?;
+    let new_cursor = last.seq.max(cursor);
+    let seqs: Vec<i64> = fresh.iter().map(|r| r.seq).collect();
+    let ts: Vec<i64> = fresh.iter().map(|r| r.ts_ms).collect();
+    let alarm_ids: Vec<i64> = fresh.iter().map(|r| r.alarm_id).collect();
+    let values: Vec<Option<f64>> = fresh.iter().map(|r| r.value).collect();
+    let inserted = crate::query(ALARMS_INSERT)
+        .bind(gw)
+        .bind(cursor)
+        .bind(&seqs)
+        .bind(&ts)
+        .bind(&alarm_ids)
+        .bind(texts(fresh, |r| &r.alarm))
+        .bind(texts(fresh, |r| &r.rule))
+        .bind(opt_texts(fresh, |r| r.sensor.as_deref()))
+        .bind(texts(fresh, |r| &r.event))
+        .bind(texts(fresh, |r| &r.state))
+        .bind(texts(fresh, |r| &r.severity))
+        .bind(&values)
+        .bind(texts(fresh, |r| &r.message))
+        .bind(opt_texts(fresh, |r| r.actor.as_deref()))
+        .bind(opt_texts(fresh, |r| r.channel.as_deref()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("inserting the alarm events", gw))?
+        .rows_affected();
     crate::query(
         "UPDATE markoff.sync_cursors \
          SET last_seq = greatest(last_seq, $3), \
@@ -559,7 +500,7 @@ async fn transaction<T: Uploaded, G: GatewayIdentity + ?Sized>(
          WHERE gateway_id = $1 AND stream = $2",
     )
     .bind(gw)
-    .bind(T::STREAM.as_str())
+    .bind(stream.as_str())
     .bind(new_cursor)
     .bind(newest_ms)
     .execute(&mut *tx)
@@ -568,60 +509,11 @@ async fn transaction<T: Uploaded, G: GatewayIdentity + ?Sized>(
     tx.commit()
         .await
         .map_err(db_err("committing the upload", gw))?;
-    tracing::debug!(
-        gateway = gw,
-        stream = %T::STREAM,
-        batch_len = rows.len(),
-        inserted,
-        seq = new_cursor,
-        "Batch uploaded."
-    );
     Ok(BatchOutcome {
         inserted,
         skipped: total - inserted,
         central_cursor: new_cursor,
     })
-}
-
-/// Moves `markoff.sensor_latest` forward to the newest of `fresh` per sensor.
-async fn upsert_latest(
-    conn: &mut PgConnection,
-    gw: &str,
-    fresh: &[ReadingRow],
-) -> Result<(), SyncError> {
-    let mut newest: HashMap<i64, &ReadingRow> = HashMap::new();
-    for r in fresh {
-        newest
-            .entry(r.sensor_id)
-            .and_modify(|n| {
-                if (r.ts_ms, r.seq) > (n.ts_ms, n.seq) {
-                    *n = r;
-                }
-            })
-            .or_insert(r);
-    }
-    let mut latest: Vec<&ReadingRow> = newest.into_values().collect();
-    latest.sort_unstable_by_key(|r| r.sensor_id);
-    // Validated: sensor ids fit in an i32.
-    let ids: Vec<i32> = latest
-        .iter()
-        .map(|r| i32::try_from(r.sensor_id).unwrap_or(i32::MAX))
-        .collect();
-    let seqs: Vec<i64> = latest.iter().map(|r| r.seq).collect();
-    let ts: Vec<i64> = latest.iter().map(|r| r.ts_ms).collect();
-    let values: Vec<Option<f64>> = latest.iter().map(|r| r.value).collect();
-    let qualities: Vec<i16> = latest.iter().map(|r| r.quality).collect();
-    crate::query(LATEST_UPSERT)
-        .bind(gw)
-        .bind(&ids)
-        .bind(&seqs)
-        .bind(&ts)
-        .bind(&values)
-        .bind(&qualities)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err("updating the latest values", gw))?;
-    Ok(())
 }
 
 /// Locks the cursor row of `gateway_id`'s `stream` for the rest of the transaction, creating it

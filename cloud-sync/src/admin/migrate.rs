@@ -60,6 +60,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/central/0010_year.sql"),
     ),
     (
+        11,
+        "upload_function",
+        include_str!("../../../migrations/central/0011_upload_function.sql"),
+    ),
+    (
         12,
         "daily_rollup",
         include_str!("../../../migrations/central/0012_daily_rollup.sql"),

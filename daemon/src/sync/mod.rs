@@ -7,14 +7,19 @@
 //! Does not own: the central schema and SQL (`markoff_proto`), the buffer (`crate::store`).
 //!
 //! The protocol, per batch: read the rows after the local cursor; make them durable on disk;
-//! in ONE central transaction (which first proves the gateway's key when it logs in as the pooled
-//! ingest role) send them as one array per column (`unnest`), insert them (plainly; redone with
-//! `ON CONFLICT ... DO NOTHING` on the idempotency key if a row was already there), and move the
-//! central cursor; commit; then
-//! move the local cursor (in the buffer writer's transaction). A crash or a lost connection at
-//! any point either leaves the batch uncommitted centrally (it is sent again) or committed with
-//! the local cursor behind (the next start reads the central cursor and moves the local one
-//! forward, and anything sent again is skipped by the key). `docs/sync.md` has the whole argument.
+//! send them as one array per column to ONE server-side call (`markoff.upload_readings`, central
+//! migration 11; alarm events: one transaction of statements) that proves the gateway's key when
+//! it logs in as the pooled ingest role, locks the central cursor, inserts the rows above it
+//! (plainly; redone with `ON CONFLICT ... DO NOTHING` on the idempotency key if a row was
+//! already there) with the 10-minute rollup and the latest values, and moves the central cursor;
+//! commit; then move the local cursor (in the buffer writer's transaction). A crash or a lost
+//! connection at any point either leaves the batch uncommitted centrally (it is sent again) or
+//! committed with the local cursor behind (the next start reads the central cursor and moves the
+//! local one forward, and anything sent again is skipped by the cursor or the key). While a
+//! backlog drains, the readings uploader keeps two batches at the centre on two connections:
+//! the second inserts while the first commits, and commits only if the central cursor is then
+//! exactly where the first ends (otherwise nothing of it is kept and the round starts again from
+//! the local cursor). `docs/sync.md` has the whole argument.
 
 mod clock;
 pub mod config;

@@ -11,11 +11,13 @@
 //! its own on a connection it gives back, so the loop keeps reading while it waits.
 //!
 //! A stream whose upload can commit strictly after another one's (`RowStream::PIPELINED`: its
-//! transaction inserts, then locks the central cursor and rolls back unless the cursor has
-//! reached the previous batch's last seq) may have two batches at the centre at once while a
-//! backlog drains (a batch came back full): a second connection is opened for it, and closed
-//! again once the backlog is gone, so an uploader that keeps up holds one connection. No stream
-//! is pipelined yet: `markoff_proto` has no such upload. Whatever the depth, batches commit in
+//! call inserts, then locks the central cursor and rolls back unless the cursor is exactly the
+//! previous batch's last seq; `markoff_proto::upload_readings_after`) may have two batches at the
+//! centre at once while a backlog drains (a batch came back full): a second connection is opened
+//! for it, and closed again once the backlog is gone, so an uploader that keeps up holds one
+//! connection. The readings are pipelined; alarm events (few) are not. While batch N commits on
+//! one connection, batch N+1 inserts its rows on the other, and the two PostgreSQL backends work
+//! on the two batches at once. Whatever the depth, batches commit in
 //! seq order, each local cursor write follows its batch's central commit, and a failure anywhere
 //! ends the round: the batches in flight are abandoned (their transactions roll back, or
 //! committed, which the next session's reconciliation sees) and the uploader starts again from

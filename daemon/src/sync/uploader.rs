@@ -72,7 +72,7 @@ pub(crate) struct Readings;
 impl RowStream for Readings {
     type Row = ReadingRow;
     const STREAM: Stream = Stream::Readings;
-    const PIPELINED: bool = false;
+    const PIPELINED: bool = true;
     fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, StoreError> {
         let mut chunk = db.readings(after, limit)?;
         let spans = db.clock_epochs()?;
@@ -91,11 +91,10 @@ impl RowStream for Readings {
         conn: &'a mut PgConnection,
         gateway: &'a GatewayKey,
         rows: &'a [ReadingRow],
-        // Not pipelined: never given.
-        _after: Option<i64>,
+        after: Option<i64>,
     ) -> Result<BatchOutcome, SyncError> {
         super::clock::report(conn, gateway).await;
-        markoff_proto::upload_readings(conn, gateway, rows).await
+        markoff_proto::upload_readings_after(conn, gateway, rows, after).await
     }
 }
 
