@@ -260,7 +260,7 @@ async fn a_batch_in_flight_behind_another_commits_after_it_and_only_if_it_commit
         // Batch N, held open at the centre: its call ran, its commit has not.
         let mut tx = first.begin().await.unwrap();
         let n = call(
-            &mut *tx,
+            &mut tx,
             "pipe-a",
             Some(a.key.expose()),
             None,
