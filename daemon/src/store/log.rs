@@ -92,6 +92,31 @@ pub(crate) fn for_each_after(
     Ok(())
 }
 
+/// Calls `each` with the first seq and the encoded blob of the batches that hold seqs after
+/// `after`, in seq order, until it returns `false` (nothing decoded here). The first batch may
+/// start at or before `after`.
+pub(crate) fn for_each_blob_after(
+    conn: &Connection,
+    after: i64,
+    mut each: impl FnMut(i64, &[u8]) -> Result<bool, rusqlite::Error>,
+) -> Result<(), rusqlite::Error> {
+    let start: i64 = conn
+        .prepare_cached("SELECT max(first_seq) FROM batches WHERE first_seq <= ?1")?
+        .query_row([after], |r| r.get::<_, Option<i64>>(0))?
+        .unwrap_or(i64::MIN);
+    let mut stmt = conn.prepare_cached(
+        "SELECT first_seq, data FROM batches WHERE first_seq >= ?1 AND first_seq + readings - 1 > ?2 \
+         ORDER BY first_seq",
+    )?;
+    let mut rows = stmt.query(params![start, after])?;
+    while let Some(row) = rows.next()? {
+        if !each(row.get(0)?, row.get_ref(1)?.as_blob()?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Calls `each` with the readings of `sensor`, as `(seq, reading)` in seq order, in the batches
 /// after seq `after` (whole batches: callers skip the seqs at or below it) whose read times
 /// overlap `from..=to` (`None`: every batch after `after`). Only that sensor's readings are

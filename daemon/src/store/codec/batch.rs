@@ -87,6 +87,25 @@ pub fn decode_batch(blob: &[u8], out: &mut Vec<BatchRow>) -> Result<(), CodecErr
     Ok(())
 }
 
+/// Decodes only the sensor column of a batch blob into `out` (appended, seq order), checking
+/// the blob's checksum and version: what a fold needs to count each sensor's readings.
+///
+/// # Errors
+/// The blob is not a batch this build wrote, or was damaged.
+pub fn decode_batch_sensors(blob: &[u8], out: &mut Vec<i64>) -> Result<(), CodecError> {
+    let body = open(blob, VERSION)?;
+    let mut r = BitReader::new(body);
+    let n = count(&mut r, 2)?;
+    let mut column = Vec::new();
+    r.rice_column(n, &mut column)?;
+    let mut prev_sensor: i64 = -1;
+    out.extend(column.into_iter().map(|z| {
+        prev_sensor = prev_sensor.wrapping_add(1).wrapping_add(unzigzag(z));
+        prev_sensor
+    }));
+    Ok(())
+}
+
 /// Decodes only the readings of `sensor` from a batch blob, appending `(index, reading)` to
 /// `out` (the index in the batch: the reading's seq is the batch's first seq plus it). The blob
 /// is checked as by [`decode_batch`] (checksum, version, counts, runs), up to the sensor's last
@@ -194,6 +213,9 @@ mod tests {
             let mut out = Vec::new();
             decode_batch(&blob, &mut out).unwrap();
             prop_assert!(same(&rows, &out));
+            let mut sensors = Vec::new();
+            decode_batch_sensors(&blob, &mut sensors).unwrap();
+            prop_assert_eq!(sensors, rows.iter().map(|r| r.sensor).collect::<Vec<_>>());
         }
 
         #[test]
@@ -219,6 +241,8 @@ mod tests {
             blob[i] ^= 1 << bit;
             let mut out = Vec::new();
             prop_assert!(decode_batch(&blob, &mut out).is_err());
+            let mut sensors = Vec::new();
+            prop_assert!(decode_batch_sensors(&blob, &mut sensors).is_err());
             let mut one = Vec::new();
             prop_assert!(decode_batch_sensor(&blob, rows[0].sensor, &mut one).is_err());
             let cut = at.index(blob.len());

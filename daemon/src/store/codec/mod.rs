@@ -20,7 +20,7 @@ mod chunk;
 mod runs;
 pub(crate) mod values;
 
-pub use batch::{decode_batch, decode_batch_sensor, encode_batch};
+pub use batch::{decode_batch, decode_batch_sensor, decode_batch_sensors, encode_batch};
 pub use chunk::{decode_chunk, decode_chunk_seqs, encode_chunk};
 
 /// One reading of a commit batch; its seq is the batch's first seq plus its index.
