@@ -93,6 +93,7 @@ pub struct GatewayBuilder {
     log_json: bool,
     flush_interval: Option<Duration>,
     max_size: Option<String>,
+    cache_size: Option<String>,
     maintenance_interval: Option<Duration>,
     busy_timeout: Option<Duration>,
     shutdown_timeout: Option<Duration>,
@@ -114,6 +115,7 @@ impl Default for GatewayBuilder {
             log_json: false,
             flush_interval: None,
             max_size: None,
+            cache_size: None,
             maintenance_interval: None,
             busy_timeout: None,
             shutdown_timeout: None,
@@ -196,6 +198,12 @@ impl GatewayBuilder {
     /// `[store] max_size`, as the config writes it (`"1MiB"`).
     pub fn max_size(mut self, size: &str) -> Self {
         self.max_size = Some(size.to_owned());
+        self
+    }
+
+    /// `[store] cache_size`, as the config writes it (`"4MiB"`).
+    pub fn cache_size(mut self, size: &str) -> Self {
+        self.cache_size = Some(size.to_owned());
         self
     }
 
@@ -284,6 +292,9 @@ impl GatewayBuilder {
         duration_line(&mut t, "flush_interval", self.flush_interval);
         if let Some(size) = &self.max_size {
             writeln!(t, "max_size = {}", toml_str(size)).ok();
+        }
+        if let Some(size) = &self.cache_size {
+            writeln!(t, "cache_size = {}", toml_str(size)).ok();
         }
         duration_line(&mut t, "maintenance_interval", self.maintenance_interval);
         duration_line(&mut t, "busy_timeout", self.busy_timeout);
