@@ -239,7 +239,7 @@ async fn migrations_apply_to_an_empty_database_and_again() {
     let first = admin::migrate(&mut c).await.unwrap();
     // Every embedded migration (a unit test checks them against migrations/central/).
     let all: Vec<i64> = admin::migrator().iter().map(|m| m.version).collect();
-    assert_eq!(all, (1..=12).collect::<Vec<i64>>());
+    assert_eq!(all, (1..=13).collect::<Vec<i64>>());
     assert_eq!(first.applied, all);
     assert!(first.partitions_created >= 5, "{first:?}");
     let second = admin::migrate(&mut c).await.unwrap();

@@ -388,3 +388,44 @@ async fn only_the_gateway_itself_uploads_as_it() {
     assert_eq!((out.inserted, out.central_cursor), (20, 90));
     assert_eq!(rollup_differences(&mut admin, "who-a").await, 0);
 }
+
+/// The read-time conversion the upload applies to every row is inlined into the statements
+/// that use it (a SQL function PostgreSQL would otherwise call once per reading): declared no
+/// less volatile than its body (central migration 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_time_conversion_is_inlined_and_exact() {
+    if !require_postgres() {
+        return;
+    }
+    let pg = PgTestDb::create("uploadinline").await;
+    let mut admin = pg.admin().await;
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN VERBOSE SELECT markoff.ts_of_ms(x) FROM unnest('{0,1}'::int8[]) AS x",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(!plan.contains("ts_of_ms"), "not inlined:\n{plan}");
+    for ms in [
+        0_i64,
+        1,
+        999,
+        1_700_000_000_123,
+        -1,
+        -1_500,
+        -62_135_596_800_000,
+        253_402_300_799_999,
+    ] {
+        let (micros, zone_free): (i64, bool) = sqlx::query_as(
+            "SELECT (extract(epoch FROM markoff.ts_of_ms($1)) * 1000000)::int8, \
+                    markoff.ts_of_ms($1) = to_timestamp(0) + $1 * interval '1 millisecond'",
+        )
+        .bind(ms)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        assert_eq!(micros, ms * 1000, "{ms} ms");
+        assert!(zone_free, "{ms} ms");
+    }
+}

@@ -69,6 +69,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "daily_rollup",
         include_str!("../../../migrations/central/0012_daily_rollup.sql"),
     ),
+    (
+        13,
+        "upload_inline",
+        include_str!("../../../migrations/central/0013_upload_inline.sql"),
+    ),
 ];
 
 /// What `migrate` did.

@@ -88,6 +88,7 @@ pub fn start(
         ingest: store.ingest.clone(),
         target: connect::Target::new(cfg, gateway_id),
         batch_rows: cfg.batch_rows,
+        backlog_connections: uploader::BACKLOG_CONNECTIONS,
         interval: cfg.interval,
         max_backoff: cfg.max_backoff,
         status,

@@ -200,7 +200,7 @@ pub(crate) async fn pump<S: RowStream>(
         next = spawn_read::<S>(db, last_seq, limit);
 
         // A backlog: a second connection, so that two batches are at the centre at once.
-        if full && S::PIPELINED && open < 2 && idle.is_empty() {
+        if full && S::PIPELINED && open < ctx.backlog_connections && idle.is_empty() {
             match ctx.target.connect().await {
                 Ok(c) => {
                     idle.push(c);

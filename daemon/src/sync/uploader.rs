@@ -40,10 +40,17 @@ pub(crate) struct StreamCtx {
     pub(crate) ingest: IngestHandle,
     pub(crate) target: Target,
     pub(crate) batch_rows: usize,
+    /// Most connections (so batches at the centre at once) while a backlog drains, for a
+    /// pipelined stream: [`BACKLOG_CONNECTIONS`].
+    pub(crate) backlog_connections: usize,
     pub(crate) interval: Duration,
     pub(crate) max_backoff: Duration,
     pub(crate) status: Arc<SyncState>,
 }
+
+/// Connections a pipelined stream uses while a backlog drains: two batches at the centre, one
+/// committing while the next inserts (`super::pipeline`).
+pub(crate) const BACKLOG_CONNECTIONS: usize = 2;
 
 /// A stream of rows with a seq: how to read it locally and upload it centrally.
 pub(crate) trait RowStream: Send + Sync + 'static {
@@ -330,10 +337,10 @@ pub(crate) async fn refresh_lag(ctx: &StreamCtx, stream: Stream) {
     }
 }
 
-/// Uploads every reading after the local cursor of `store` to the centre over `conn` (and a
-/// second connection it opens while a backlog drains), in batches of `cfg.batch_rows`, exactly as
-/// the running uploader does, and returns when none is left. For tools (the benchmark); the
-/// daemon runs the same code under its supervisor.
+/// Uploads every reading after the local cursor of `store` to the centre over `conn` (and, with
+/// `connections` 2, a second connection it opens while a backlog drains), in batches of
+/// `cfg.batch_rows`, exactly as the running uploader does (which uses 2), and returns when none is
+/// left. For tools (the benchmark); the daemon runs the same code under its supervisor.
 ///
 /// # Errors
 /// The first failure; rows up to the returned local cursor are committed centrally.
@@ -342,6 +349,7 @@ pub async fn drain_readings(
     gateway_id: &str,
     store: &Store,
     conn: PgConnection,
+    connections: usize,
 ) -> Result<DrainStats, SyncFailure> {
     let ctx = StreamCtx {
         gateway_id: super::identity(cfg, gateway_id),
@@ -349,6 +357,7 @@ pub async fn drain_readings(
         ingest: store.ingest.clone(),
         target: Target::new(cfg, gateway_id),
         batch_rows: cfg.batch_rows,
+        backlog_connections: connections.clamp(1, BACKLOG_CONNECTIONS),
         interval: cfg.interval,
         max_backoff: cfg.max_backoff,
         status: SyncState::new(gateway_id, Some(cfg), store.shared.registry.clone()),

@@ -9,11 +9,11 @@
 //! (`markoff_cloud_sync`).
 //!
 //! Phase 1 (drain): the buffer is opened as the daemon opens it and `markoff::sync::drain_readings`
-//! (the code the `sync:readings` task runs: read after the local cursor, make durable, one central
-//! transaction per batch with the staging COPY, `INSERT ... ON CONFLICT DO NOTHING` and the
-//! central cursor, then the local cursor) uploads everything, logged in as the gateway's role
-//! (row-level security on), over the connection `[sync]` describes. Peak RSS is measured over this
-//! phase alone.
+//! (the code the `sync:readings` task runs: read after the local cursor, make durable, one call of
+//! `markoff.upload_readings` per batch with the insert, the rollup, the latest values and the
+//! central cursor, then the local cursor; two batches at the centre on two connections, or one
+//! with `--connections 1`) uploads everything, logged in as the gateway's role (row-level security
+//! on), over the connection `[sync]` describes. Peak RSS is measured over this phase alone.
 //!
 //! Phase 2 (raw): the table is truncated and the same readings, generated into memory beforehand
 //! with the buffer's sensor ids, are sent with one
@@ -66,6 +66,10 @@ pub(crate) struct Args {
     /// Rows per upload transaction [default: the `[sync]` default, `batch_rows`].
     #[arg(long, value_parser = sys::parse_positive)]
     batch_rows: Option<u64>,
+    /// Connections the drain may use: 2 (the uploader's: a batch inserts while the one before it
+    /// commits) or 1 (one batch at the centre at a time).
+    #[arg(long, default_value = "2", value_parser = clap::value_parser!(u8).range(1..=2))]
+    connections: u8,
     /// PostgreSQL as a superuser; a database `markoff_bench_sync_<pid>` is created there and
     /// dropped afterwards.
     #[arg(
@@ -212,7 +216,10 @@ async fn bench(
         sync_cfg.display_url(),
         sync_cfg.sslmode.as_str()
     );
-    println!("  [sync]     batch_rows {}", sync_cfg.batch_rows);
+    println!(
+        "  [sync]     batch_rows {}, up to {} connection(s) for the backlog",
+        sync_cfg.batch_rows, args.connections
+    );
     println!();
 
     // Phase 1: drain through the uploader.
@@ -221,7 +228,14 @@ async fn bench(
     let rss_before = sys::current_rss();
     let reset = sys::reset_peak_rss();
     let started = Instant::now();
-    let stats = markoff::sync::drain_readings(&sync_cfg, gateway_id, &store, conn).await?;
+    let stats = markoff::sync::drain_readings(
+        &sync_cfg,
+        gateway_id,
+        &store,
+        conn,
+        usize::from(args.connections),
+    )
+    .await?;
     let drain_elapsed = started.elapsed();
     let drain_peak = sys::peak_rss();
     store.writer.drain();
