@@ -407,25 +407,30 @@ async fn the_read_time_conversion_is_inlined_and_exact() {
     .unwrap();
     let plan = plan.join("\n");
     assert!(!plan.contains("ts_of_ms"), "not inlined:\n{plan}");
-    for ms in [
-        0_i64,
-        1,
-        999,
-        1_700_000_000_123,
-        -1,
-        -1_500,
-        -62_135_596_800_000,
-        253_402_300_799_999,
-    ] {
-        let (micros, zone_free): (i64, bool) = sqlx::query_as(
-            "SELECT (extract(epoch FROM markoff.ts_of_ms($1)) * 1000000)::int8, \
-                    markoff.ts_of_ms($1) = to_timestamp(0) + $1 * interval '1 millisecond'",
-        )
-        .bind(ms)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-        assert_eq!(micros, ms * 1000, "{ms} ms");
-        assert!(zone_free, "{ms} ms");
+    // Exact to the millisecond over years 1 to 9999, whatever the session's time zone.
+    for zone in ["UTC", "Pacific/Chatham", "America/Sao_Paulo"] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET timezone = '{zone}'")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        for ms in [
+            0_i64,
+            1,
+            999,
+            1_700_000_000_123,
+            -1,
+            -1_500,
+            -62_135_596_800_000,
+            253_402_300_799_999,
+        ] {
+            let micros: i64 = sqlx::query_scalar(
+                "SELECT (extract(epoch FROM markoff.ts_of_ms($1)) * 1000000)::int8",
+            )
+            .bind(ms)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            assert_eq!(micros, ms * 1000, "{ms} ms in {zone}");
+        }
     }
 }
