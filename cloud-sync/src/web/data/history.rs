@@ -104,7 +104,9 @@ const HISTORY_ROLLUP: &str = "SELECT (extract(epoch FROM date_bin($3 * interval 
 /// The same over whole UTC days (`$3` is a day): the days before `rollup_state.through` from
 /// the daily rollup, except days with a pending mark of the gateway (rows written after the day
 /// had ended, not rolled up yet); those and the days from `through` on (the current day among
-/// them) from the 10-minute rollup, day by day through its primary key. Whole days: the first
+/// them) from the 10-minute rollup, day by day through its primary key (the day bounds are
+/// computed before the scan: under the web role's row-level security only leakproof operators
+/// such as a plain `timestamptz` comparison may become index conditions). Whole days: the first
 /// bucket may start up to a day before the range and the last end up to a day after it.
 const HISTORY_DAILY: &str = "WITH lim AS ( \
          SELECT (date_bin($3 * interval '1 second', to_timestamp($4::float8 / 1000), \
@@ -117,8 +119,10 @@ const HISTORY_DAILY: &str = "WITH lim AS ( \
          WHERE p.gateway_id = $1 AND p.day >= lim.lo AND p.day <= lim.hi \
            AND p.day < lim.through), \
      fine AS ( \
-         SELECT greatest(lim.lo, lim.through) AS a, lim.hi + 1 AS b FROM lim \
-         UNION ALL SELECT day, day + 1 FROM pend), \
+         SELECT greatest(lim.lo, lim.through)::timestamp AT TIME ZONE 'UTC' AS a, \
+                (lim.hi + 1)::timestamp AT TIME ZONE 'UTC' AS b FROM lim \
+         UNION ALL SELECT day::timestamp AT TIME ZONE 'UTC', \
+                          (day + 1)::timestamp AT TIME ZONE 'UTC' FROM pend), \
      days AS ( \
          SELECT d.day, d.n, d.sum, d.min, d.max, d.bad FROM markoff.readings_1d d, lim \
          WHERE d.gateway_id = $1 AND d.sensor_id = $2 AND d.day >= lim.lo \
@@ -129,8 +133,7 @@ const HISTORY_DAILY: &str = "WITH lim AS ( \
          FROM fine f CROSS JOIN LATERAL ( \
              SELECT t.bucket, t.n, t.sum, t.min, t.max, t.bad FROM markoff.readings_10m t \
              WHERE t.gateway_id = $1 AND t.sensor_id = $2 \
-               AND t.bucket >= f.a::timestamp AT TIME ZONE 'UTC' \
-               AND t.bucket < f.b::timestamp AT TIME ZONE 'UTC') r \
+               AND t.bucket >= f.a AND t.bucket < f.b) r \
          WHERE f.a < f.b) \
      SELECT (extract(epoch FROM date_bin($3 * interval '1 second', \
                  day::timestamp AT TIME ZONE 'UTC', timestamptz '2000-01-01 00:00:00+00')) \
