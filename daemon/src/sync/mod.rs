@@ -15,11 +15,9 @@
 //! commit; then move the local cursor (in the buffer writer's transaction). A crash or a lost
 //! connection at any point either leaves the batch uncommitted centrally (it is sent again) or
 //! committed with the local cursor behind (the next start reads the central cursor and moves the
-//! local one forward, and anything sent again is skipped by the cursor or the key). While a
-//! backlog drains, the readings uploader keeps two batches at the centre on two connections:
-//! the second inserts while the first commits, and commits only if the central cursor is then
-//! exactly where the first ends (otherwise nothing of it is kept and the round starts again from
-//! the local cursor). `docs/sync.md` has the whole argument.
+//! local one forward, and anything sent again is skipped by the cursor or the key). One batch is
+//! at the centre at a time (`pipeline` can hold two; no stream uses it yet). `docs/sync.md` has
+//! the whole argument.
 
 mod clock;
 pub mod config;

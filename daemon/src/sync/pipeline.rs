@@ -15,9 +15,10 @@
 //! previous batch's last seq; `markoff_proto::upload_readings_after`) may have two batches at the
 //! centre at once while a backlog drains (a batch came back full): a second connection is opened
 //! for it, and closed again once the backlog is gone, so an uploader that keeps up holds one
-//! connection. The readings are pipelined; alarm events (few) are not. While batch N commits on
-//! one connection, batch N+1 inserts its rows on the other, and the two PostgreSQL backends work
-//! on the two batches at once. Whatever the depth, batches commit in
+//! connection. While batch N commits on one connection, batch N+1 inserts its rows on the other.
+//! No stream is pipelined at present: with two pipelined batches in flight, the later one may
+//! reach the cursor first and fail (see `Readings` in `super::uploader`). Whatever the depth,
+//! batches commit in
 //! seq order, each local cursor write follows its batch's central commit, and a failure anywhere
 //! ends the round: the batches in flight are abandoned (their transactions roll back, or
 //! committed, which the next session's reconciliation sees) and the uploader starts again from

@@ -79,7 +79,11 @@ pub(crate) struct Readings;
 impl RowStream for Readings {
     type Row = ReadingRow;
     const STREAM: Stream = Stream::Readings;
-    const PIPELINED: bool = true;
+    // Off: a batch in flight may reach the central cursor before the batch ahead of it has (both
+    // insert first), and then fails with 40001 and ends the round (`bench sync` hit it with
+    // batches of 100,000). `markoff_proto::upload_readings_after` needs the batch ahead to hold
+    // something from its start that the one behind it waits for before the cursor check.
+    const PIPELINED: bool = false;
     fn read(db: &SyncReader, after: i64, limit: usize) -> Result<Chunk<ReadingRow>, StoreError> {
         let mut chunk = db.readings(after, limit)?;
         let spans = db.clock_epochs()?;
@@ -338,8 +342,8 @@ pub(crate) async fn refresh_lag(ctx: &StreamCtx, stream: Stream) {
 }
 
 /// Uploads every reading after the local cursor of `store` to the centre over `conn` (and, with
-/// `connections` 2, a second connection it opens while a backlog drains), in batches of
-/// `cfg.batch_rows`, exactly as the running uploader does (which uses 2), and returns when none is
+/// `connections` 2 and a pipelined stream, a second connection it opens while a backlog drains),
+/// in batches of `cfg.batch_rows`, exactly as the running uploader does, and returns when none is
 /// left. For tools (the benchmark); the daemon runs the same code under its supervisor.
 ///
 /// # Errors

@@ -66,8 +66,8 @@ pub(crate) struct Args {
     /// Rows per upload transaction [default: the `[sync]` default, `batch_rows`].
     #[arg(long, value_parser = sys::parse_positive)]
     batch_rows: Option<u64>,
-    /// Connections the drain may use: 2 (the uploader's: a batch inserts while the one before it
-    /// commits) or 1 (one batch at the centre at a time).
+    /// Connections the drain may use for a pipelined stream: 2 (a batch inserts while the one
+    /// before it commits) or 1. The readings stream is not pipelined at present: both use one.
     #[arg(long, default_value = "2", value_parser = clap::value_parser!(u8).range(1..=2))]
     connections: u8,
     /// PostgreSQL as a superuser; a database `markoff_bench_sync_<pid>` is created there and
